@@ -1,0 +1,1 @@
+"""The ``sarcotrial`` command line: argument parsing and printing over the services and rules."""

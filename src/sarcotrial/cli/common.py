@@ -1,0 +1,86 @@
+"""What every command shares: the --db/--user options, one-line errors, JSON output, key=value input."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sys
+from functools import wraps
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+import typer
+from rich.console import Console
+
+from sarcotrial.config import cli_user
+from sarcotrial.errors import SarcoTrialError
+from sarcotrial.services.study import Actor
+
+console = Console(highlight=False)
+err_console = Console(stderr=True, highlight=False)
+
+DbOption = typer.Option(None, "--db", help="Study database URL or SQLite file (default: DATABASE_URL, else the embedded SQLite file).",
+                        show_default=False)
+UserOption = typer.Option(None, "--user", help="Who you are, for the audit trail (default: your operating-system user).",
+                          show_default=False)
+JsonOption = typer.Option(False, "--json", help="Print one JSON object instead of the readable answer.")
+ProtocolOption = typer.Option("sprint", "--protocol", help="A shipped protocol name (sprint) or a protocol file path.")
+
+
+def fail(message: str, code: int = 2) -> None:
+    err_console.print(f"[bold red]error:[/] {message}", soft_wrap=True)
+    raise typer.Exit(code)
+
+
+def handle_errors(func: Callable) -> Callable:
+    """Turn SarcoTrial's errors into one clear line and exit status 2 (no traceback for the user)."""
+
+    @wraps(func)
+    def wrapper(*args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        except SarcoTrialError as exc:
+            text = str(exc)
+            fail(text)
+        except KeyboardInterrupt:
+            fail("interrupted; nothing half-written was kept (each action is one transaction)", 130)
+
+    return wrapper
+
+
+def actor(user: Optional[str]) -> Actor:
+    name, source = cli_user(user)
+    return Actor(name, source)
+
+
+def print_json(obj: Any) -> None:
+    sys.stdout.write(json.dumps(obj, default=_json_default, ensure_ascii=False) + "\n")
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, (dt.date, dt.datetime)):
+        return value.isoformat()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+def parse_assignments(pairs: list[str] | None, input_file: Path | None = None) -> dict[str, Any]:
+    """``--set field=value`` pairs, and/or a JSON object from ``--input FILE``."""
+    values: dict[str, Any] = {}
+    if input_file is not None:
+        try:
+            loaded = json.loads(input_file.read_text(encoding="utf-8"))
+        except OSError as exc:
+            fail(f"--input: cannot read {input_file}: {exc.strerror}")
+        except json.JSONDecodeError as exc:
+            fail(f"--input: {input_file} is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})")
+        if not isinstance(loaded, dict):
+            fail(f"--input: {input_file} must hold one JSON object of field: value")
+        values.update(loaded)
+    for pair in pairs or []:
+        if "=" not in pair:
+            fail(f"--set: expected field=value, got {pair!r}")
+        key, value = pair.split("=", 1)
+        values[key.strip()] = value.strip()
+    return values

@@ -1,0 +1,127 @@
+"""``sarcotrial protocol``: list, validate and show protocol files."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from sarcotrial.cli.common import JsonOption, console, handle_errors, print_json
+from sarcotrial.protocol import ASSUMED, read_protocol, shipped_protocols
+from sarcotrial.protocol.loader import ProtocolError
+
+UNIT_LABELS = {"percent_volume": "% of volume", "percent_prescription": "% of prescription", "gy": "Gy", "cc": "cc"}
+
+protocol_app = typer.Typer(help="Protocol files: list the shipped ones, validate, show.", no_args_is_help=True)
+
+
+@protocol_app.command("list")
+def protocol_list() -> None:
+    """The protocols that ship with SarcoTrial."""
+    for name in shipped_protocols():
+        p = read_protocol(name).protocol
+        console.print(f"{name}: {p.acronym} v{p.version} — {p.identification.title.split(':')[0]}")
+
+
+@protocol_app.command("validate")
+def protocol_validate(ref: str = typer.Argument(..., help="A shipped protocol name (sprint) or a protocol file path.")) -> None:
+    """Check a protocol file against the schema; every problem is named by its path and rule."""
+    try:
+        loaded = read_protocol(ref)
+    except ProtocolError as exc:
+        console.print(f"[bold red]{exc.source}: {len(exc.problems)} problem(s)[/]")
+        for problem in exc.problems:
+            console.print(f"  - {problem}", soft_wrap=True)
+        raise typer.Exit(1)
+    p = loaded.protocol
+    console.print(f"[green]valid[/]: {p.acronym} v{p.version} ({loaded.source}), {len(p.eligibility.criteria)} criteria, "
+                  f"{len(p.forms)} forms, {len(p.visits)} visits, {len(p.endpoints)} endpoints, "
+                  f"{len(p.assumptions)} assumed parameters to confirm; sha256 {loaded.sha256[:16]}")
+
+
+@protocol_app.command("show")
+@handle_errors
+def protocol_show(ref: str = typer.Argument(..., help="A shipped protocol name (sprint) or a protocol file path."),
+                  as_json: bool = JsonOption) -> None:
+    """The protocol as a clinician reads it; assumed parameters are marked."""
+    loaded = read_protocol(ref)
+    p = loaded.protocol
+    if as_json:
+        print_json({"source": loaded.source, "sha256": loaded.sha256, **p.model_dump(mode="json", by_alias=True)})
+        return
+    ident = p.identification
+    d = ident.design
+    console.rule(f"[bold]{ident.acronym}[/] v{ident.version} ({ident.version_date})")
+    console.print(ident.title, soft_wrap=True)
+    console.print(f"Design: {d.allocation}, {d.centres}, phase {d.phase or '-'}, target accrual {d.target_accrual}")
+    mark = lambda path: f" [yellow]({ASSUMED})[/]" if p.is_assumed(path) else ""  # noqa: E731
+
+    console.rule("Eligibility")
+    for c in p.eligibility.criteria:
+        console.print(f"  {c.kind}: {escape(c.text)}  [dim]({c.id})[/]")
+
+    rt = p.treatment.radiotherapy
+    console.rule("Treatment")
+    console.print(f"{rt.technique}, {rt.timing}: {rt.fractions} fractions, {rt.fractions_per_week} per week "
+                  f"({', '.join(rt.treatment_days)})")
+    for level in rt.dose_levels:
+        console.print(f"  {level.target} -> {level.ptv}: {level.total_dose_gy:g} Gy at {level.dose_per_fraction_gy:g} Gy/fraction"
+                      f" — {level.description or ''}")
+    console.print(f"  PTV margins (mm): {rt.ptv_margins_mm}{mark('treatment.radiotherapy.ptv_margins_mm')}")
+    console.print(f"  alpha/beta {rt.alpha_beta_gy:g} Gy{mark('treatment.radiotherapy.alpha_beta_gy')}")
+    dev = rt.deviations
+    console.print(f"  Deviations: prolongation minor > {dev.prolongation_minor_days} d, major > {dev.prolongation_major_days} d; "
+                  f"dose minor > {dev.dose_minor_percent:g} %, major > {dev.dose_major_percent:g} %"
+                  f"{mark('treatment.radiotherapy.deviations')}")
+    if rt.objectives:
+        table = Table("structure", "metric", "per protocol", "minor deviation", "unit", "source",
+                      title="Dose objectives" + (f" ({ASSUMED})" if p.is_assumed("treatment.radiotherapy.objectives") else ""))
+        for o in rt.objectives:
+            table.add_row(o.structure, o.metric, f"{o.comparator} {o.per_protocol:g}", f"{o.comparator} {o.minor_deviation:g}",
+                          UNIT_LABELS[o.unit], o.source or "")
+        console.print(table)
+    chemo = p.treatment.chemotherapy
+    console.print(f"Chemotherapy: {'allowed' if chemo.allowed else 'not allowed'} ({'; '.join(chemo.regimens)})")
+    s = p.treatment.surgery
+    console.print(f"Surgery: {s.timing}, {s.interval_after_rt_weeks_min}-{s.interval_after_rt_weeks_max} weeks after RT"
+                  f"{mark('treatment.surgery.interval_after_rt_weeks_min')}")
+
+    console.rule("Visit schedule")
+    for v in p.visits:
+        when = f"{v.anchor} + {v.offset_months} months" if v.offset_months else f"{v.anchor} + {v.offset_days} days"
+        repeat = ""
+        if v.repeat:
+            r = v.repeat
+            step = f"every {r.every_days} days" if r.every_days else f"every {r.every_months} months"
+            until = f"{r.count} times" if r.count else (f"to day {r.until_days}" if r.until_days is not None else f"to month {r.until_months}")
+            repeat = f", {step} {until}"
+        window = f" (window -{v.window_before_days}/+{v.window_after_days} d)" if v.window_before_days or v.window_after_days else ""
+        console.print(f"  {v.name}: {when}{repeat}{window}; forms {', '.join(v.forms)}{mark(f'visits.{v.id}.window_after_days')}")
+
+    console.rule("Endpoints")
+    for e in p.endpoints:
+        console.print(f"  [bold]{e.name}[/] ({e.role}, {e.kind}): {e.definition}", soft_wrap=True)
+        if e.kind == "time_to_event":
+            competing = f"; competing: {', '.join(e.competing_risks)}" if e.competing_risks else ""
+            console.print(f"      origin {e.origin}; events {', '.join(e.events)}{competing}; censoring: {e.censoring}"
+                          f"{mark(f'endpoints.{e.id}.events') or mark(f'endpoints.{e.id}.competing_risks')}")
+    st = p.statistics.primary
+    console.rule("Statistics")
+    console.print(f"Primary: {st.endpoint} among {st.population} patients (ITT also: {st.also_report_itt}); "
+                  f"H0 p = {st.null_rate:g} vs H1 p = {st.alternative_rate:g}, {st.sided} alpha {st.alpha:g}, "
+                  f"power {st.power:g}; {st.ci_level:.0%} {st.ci_method} CI{mark('statistics.primary.null_rate')}")
+    console.print(f"pCR: at most {p.pathology.pcr_max_viable_percent:g} % stainable tumour cells"
+                  f"{mark('pathology.pcr_max_viable_percent')}; acute toxicity up to day {p.toxicity.acute_window_days} "
+                  f"from the start of RT{mark('toxicity.acute_window_days')}")
+
+    console.rule("Case report forms")
+    for form in p.forms:
+        fields = ", ".join(f"{f.id}{'*' if f.required else ''}" for f in form.fields)
+        console.print(f"  [bold]{form.id}[/] ({form.name}): {fields}", soft_wrap=True)
+    console.print("  (* required)")
+    if p.assumptions:
+        console.rule(f"Assumed parameters ({len(p.assumptions)}): {ASSUMED}")
+        for path, note in p.assumptions.items():
+            console.print(f"  {path}: {note}", soft_wrap=True)

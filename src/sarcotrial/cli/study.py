@@ -1,0 +1,404 @@
+"""Study commands: init, demo, status, the audit trail, patients and their records."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.markup import escape
+from rich.table import Table
+from sqlalchemy import func, select
+
+from sarcotrial.cli.common import (
+    DbOption,
+    JsonOption,
+    ProtocolOption,
+    UserOption,
+    actor,
+    console,
+    fail,
+    handle_errors,
+    parse_assignments,
+    print_json,
+)
+from sarcotrial.config import sqlite_path
+from sarcotrial.services import pathway, records
+from sarcotrial.services.study import KeyNotice, StudyDB
+from sarcotrial.store import audit
+from sarcotrial.store.models import (
+    AdverseEvent,
+    AuditEntry,
+    Diagnosis,
+    Enrolment,
+    FollowUpVisit,
+    OutcomeEvent,
+    Pathology,
+    Patient,
+    ProtocolDeviation,
+    RTCourse,
+    RTFraction,
+    Screening,
+    Surgery,
+    WoundComplication,
+)
+
+
+def _key_notice(notice: KeyNotice) -> None:
+    if notice.created:
+        console.print(f"[yellow]Created the identifier key file {notice.path}[/] (readable by you only). Patients' "
+                      "names, dates of birth and hospital numbers are encrypted with it: back it up apart from the "
+                      "database; without it they cannot be read.")
+    elif notice.path is not None:
+        console.print(f"Identifier key: {notice.path} (beside the database)")
+    else:
+        console.print(f"Identifier key: from {notice.origin}")
+
+
+# --------------------------------------------------------------------------- init / demo / status
+@handle_errors
+def init(protocol: str = ProtocolOption, db: Optional[str] = DbOption, user: Optional[str] = UserOption,
+         site: str = typer.Option("MAIN", "--site", help="Code of the study site."),
+         site_name: str = typer.Option("Soft tissue sarcoma unit", "--site-name")) -> None:
+    """Create a study database bound to a protocol and its version."""
+    study, notice = StudyDB.create(db, protocol, actor(user), site_code=site, site_name=site_name)
+    with study:
+        p = study.protocol
+        console.print(f"Created study [bold]{p.acronym}[/] (protocol v{p.version}, {study.loaded.sha256[:12]}) "
+                      f"in {sqlite_path(study.url) or study.url}")
+        _key_notice(notice)
+
+
+@handle_errors
+def demo(db: Optional[str] = DbOption, seed: int = typer.Option(2026, "--seed", help="Random seed: the same seed gives the same study."),
+         out: Path = typer.Option(Path("sarcotrial-demo"), "--out", help="Folder for the demo's database, key and report."),
+         user: Optional[str] = UserOption) -> None:
+    """Build a complete SYNTHETIC SPRINT study end to end (about 50 referrals, 33 enrolled)."""
+    from sarcotrial.demo import REFERRALS, build_demo_study
+
+    out.mkdir(parents=True, exist_ok=True)
+    own_file = db is None
+    if own_file:
+        path = (out / "sprint-demo.sqlite").resolve()
+        for stale in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+            stale.unlink(missing_ok=True)  # the demo's own database is rebuilt on every run
+        db = f"sqlite:///{path}"
+    console.print("[bold magenta]SYNTHETIC DATA[/]: every patient, date and value in this demo is invented.")
+    study, notice = StudyDB.create(db, "sprint", actor(user), synthetic=True)
+    with study:
+        _key_notice(notice)
+        with Progress(TextColumn("[progress.description]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                      TimeElapsedColumn(), console=console, transient=False) as bar:
+            task = bar.add_task("Building the synthetic study", total=REFERRALS)
+            summary = build_demo_study(study, seed=seed, progress=lambda _msg: bar.advance(task))
+        check = _verify(study)
+        table = Table(title=f"Synthetic SPRINT study (seed {seed}, data cut-off {summary.data_cutoff})", show_header=False)
+        table.add_column(style="bold")
+        table.add_column()
+        failures = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in sorted(summary.screen_failures.items()))
+        rows = [
+            ("Referred / screened", f"{summary.referred} / {summary.screened} screenings"),
+            ("Not eligible", f"{sum(summary.screen_failures.values())} ({failures})"),
+            ("Enrolled", f"{summary.enrolled} of {study.protocol.identification.design.target_accrual}"),
+            ("Fractions delivered", f"{summary.fractions_delivered} ({summary.fractions_missed} missed, "
+                                    f"{summary.fractions_rescheduled} rescheduled, all made up)"),
+            ("Operated; R0", f"{summary.operated}; {summary.r0} R0 ({summary.r0 / max(summary.operated, 1):.0%})"),
+            ("pCR", f"{summary.pcr} ({study.protocol.pathology.pcr_max_viable_percent:g} % viable cells or fewer)"),
+            ("Adverse events", f"{summary.adverse_events}; major wound complications {summary.major_wound_complications}"),
+            ("Local relapses / metastases / deaths", f"{summary.local_relapses} / {summary.distant_metastases} / {summary.deaths}"),
+            ("Audit trail", f"{check.entries} entries, chain {'intact' if check.ok else 'BROKEN'} (head {check.head_hash[:16]})"),
+        ]
+        for label, value in rows:
+            table.add_row(label, value)
+        console.print(table)
+        (out / "SYNTHETIC-DATA.txt").write_text(
+            "Everything in this folder was generated by 'sarcotrial demo' from a random seed.\n"
+            "No person in it exists; it must never be mixed with real patients' data.\n", encoding="utf-8")
+        where = sqlite_path(study.url) or study.url
+        console.print(f"Database: {where}\nTry: sarcotrial status --db {where}   |   sarcotrial audit verify --db {where}")
+
+
+def _verify(study: StudyDB) -> audit.AuditReport:
+    with study.reading() as session:
+        return audit.verify_chain(session)
+
+
+@handle_errors
+def status(db: Optional[str] = DbOption, as_json: bool = JsonOption) -> None:
+    """The study at a glance: protocol, accrual, where each patient is."""
+    with StudyDB.open(db) as study, study.reading() as s:
+        by_status = dict(s.execute(select(Patient.status, func.count()).group_by(Patient.status)).all())
+        counts = {
+            "patients": sum(by_status.values()), "by_status": by_status,
+            "enrolled": s.scalar(select(func.count(Enrolment.id))),
+            "target_accrual": study.protocol.identification.design.target_accrual,
+            "screenings": s.scalar(select(func.count(Screening.id))),
+            "fractions_delivered": s.scalar(select(func.count(RTFraction.id)).where(RTFraction.status == "delivered")),
+            "operated": s.scalar(select(func.count(Surgery.id))),
+            "r0": s.scalar(select(func.count(Pathology.id)).where(Pathology.r_status == "R0")),
+            "adverse_events": s.scalar(select(func.count(AdverseEvent.id))),
+            "deaths": s.scalar(select(func.count(OutcomeEvent.id)).where(OutcomeEvent.event_type == "death")),
+            "protocol_deviations": s.scalar(select(func.count(ProtocolDeviation.id))),
+            "audit_entries": s.scalar(select(func.count(AuditEntry.id))),
+        }
+        info = {"study": study.protocol.acronym, "protocol_version": study.protocol_version,
+                "protocol_sha256": study.loaded.sha256, "synthetic": study.synthetic, **counts}
+    if as_json:
+        print_json(info)
+        return
+    label = " [bold magenta](SYNTHETIC)[/]" if study.synthetic else ""
+    console.print(f"[bold]{info['study']}[/] protocol v{info['protocol_version']}{label}")
+    console.print(f"Enrolled {info['enrolled']} of {info['target_accrual']} "
+                  f"({info['patients']} referred; {info['screenings']} screenings)")
+    for key, value in sorted(by_status.items()):
+        console.print(f"  {key.replace('_', ' ')}: {value}")
+    console.print(f"Fractions delivered {info['fractions_delivered']}; operated {info['operated']} (R0 {info['r0']}); "
+                  f"adverse events {info['adverse_events']}; deaths {info['deaths']}; "
+                  f"protocol deviations {info['protocol_deviations']}")
+    console.print(f"Audit entries: {info['audit_entries']}")
+
+
+# --------------------------------------------------------------------------- audit
+audit_app = typer.Typer(help="The audit trail: verify its hash chain, read its entries.", no_args_is_help=True)
+
+
+@audit_app.command("verify")
+@handle_errors
+def audit_verify(db: Optional[str] = DbOption,
+                 expect_head: Optional[str] = typer.Option(None, "--expect-head", help="A head hash recorded earlier (e.g. in the trial master file): the chain must still end exactly there."),
+                 as_json: bool = JsonOption) -> None:
+    """Recompute the hash chain; name every edited or deleted entry. Exit 1 if the trail was tampered with."""
+    with StudyDB.open(db) as study, study.reading() as session:
+        total = session.scalar(select(func.count(AuditEntry.id))) or 0
+        with Progress(TextColumn("Verifying the audit trail"), BarColumn(), MofNCompleteColumn(),
+                      console=console, transient=True, disable=as_json) as bar:
+            task = bar.add_task("verify", total=total)
+            report = audit.verify_chain(session, expect_head=expect_head, progress=lambda n: bar.advance(task, n))
+    if as_json:
+        print_json({"ok": report.ok, "entries": report.entries, "head_hash": report.head_hash,
+                    "problems": [{"entry": p.entry_id, "problem": p.problem} for p in report.problems]})
+    elif report.ok:
+        console.print(f"[green]Audit trail intact[/]: {report.entries} entries, head {report.head_hash}")
+    else:
+        console.print(f"[bold red]Audit trail BROKEN[/]: {len(report.problems)} problem(s) in {report.entries} entries")
+        for problem in report.problems:
+            console.print(f"  - {problem}")
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+@audit_app.command("log")
+@handle_errors
+def audit_log(db: Optional[str] = DbOption, subject: Optional[str] = typer.Option(None, "--patient", help="Only this patient's entries."),
+              limit: int = typer.Option(50, "--limit", min=1), as_json: bool = JsonOption) -> None:
+    """The newest audit entries: who, when, which record and field, old and new value, why."""
+    with StudyDB.open(db) as study, study.reading() as session:
+        query = select(AuditEntry).order_by(AuditEntry.id.desc()).limit(limit)
+        if subject:
+            query = query.where(AuditEntry.subject_id == subject.strip().upper())
+        rows = list(reversed(session.scalars(query).all()))
+    if as_json:
+        print_json({"entries": [{k: getattr(r, k) for k in audit.ENTRY_FIELDS + ("hash",)} for r in rows]})
+        return
+    table = Table("#", "when (UTC)", "who", "action", "record", "field", "old", "new", "reason")
+    for r in rows:
+        table.add_row(str(r.id), r.at[:19], r.actor, r.action, f"{r.table_name}#{r.record_id} {r.subject_id or ''}",
+                      r.field, _short(r.old_value), _short(r.new_value), _short(r.reason))
+    console.print(table)
+
+
+def _short(text: str | None, width: int = 40) -> str:
+    if text is None:
+        return ""
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+# --------------------------------------------------------------------------- patients
+patient_app = typer.Typer(help="Patients: register a referral, screen, enrol, list, show.", no_args_is_help=True)
+
+
+@patient_app.command("register")
+@handle_errors
+def patient_register(name: str = typer.Option(..., "--name", help="Full name (encrypted at rest)."),
+                     dob: str = typer.Option(..., "--dob", help="Date of birth YYYY-MM-DD (encrypted at rest)."),
+                     hospital_number: str = typer.Option(..., "--hospital-number", help="Hospital number (encrypted at rest)."),
+                     sex: str = typer.Option(..., "--sex", help="female, male or other."),
+                     values: Optional[list[str]] = typer.Option(None, "--set", help="Referral form field=value (referral_date, anatomic_site, ...)."),
+                     site: str = typer.Option("MAIN", "--site"),
+                     db: Optional[str] = DbOption, user: Optional[str] = UserOption) -> None:
+    """Register a tumour-board referral: the patient gets a pseudonymised subject id."""
+    try:
+        birth = dt.date.fromisoformat(dob)
+    except ValueError:
+        fail(f"date_of_birth: must be a date written YYYY-MM-DD (got {dob!r})")
+    with StudyDB.open(db) as study:
+        patient = pathway.register_patient(study, actor(user), identifiers=pathway.Identifiers(name, birth, hospital_number),
+                                           sex=sex, referral=parse_assignments(values), site_code=site)
+    console.print(f"Registered [bold]{patient.subject_id}[/]")
+
+
+@patient_app.command("screen")
+@handle_errors
+def patient_screen(subject: str = typer.Argument(..., help="Subject id, e.g. SPR-001."),
+                   values: Optional[list[str]] = typer.Option(None, "--set", help="Screening form field=value."),
+                   input_file: Optional[Path] = typer.Option(None, "--input", help="A JSON object of screening answers."),
+                   db: Optional[str] = DbOption, user: Optional[str] = UserOption, as_json: bool = JsonOption) -> None:
+    """Screen a patient: each eligibility criterion decided and stored with its reason."""
+    with StudyDB.open(db) as study:
+        row = pathway.screen(study, actor(user), subject, parse_assignments(values, input_file))
+        criteria = [{"id": c.criterion_id, "kind": c.kind, "result": c.result, "reason": c.reason} for c in row.criteria]
+    if as_json:
+        print_json({"subject_id": subject.upper(), "decision": row.decision, "criteria": criteria,
+                    "reasons": row.reasons.splitlines()})
+        return
+    _print_decision(row.decision, criteria)
+
+
+def _print_decision(decision: str, criteria: list[dict]) -> None:
+    colour = {"eligible": "green", "ineligible": "red", "not_evaluable": "yellow"}[decision]
+    console.print(f"Decision: [bold {colour}]{decision.replace('_', ' ').upper()}[/]")
+    mark = {"met": "met", "not_met": "not met", "not_evaluable": "not evaluable"}
+    for c in criteria:
+        console.print(f"  {c['kind']} {c['id']}: {mark[c['result']]} — {escape(c['reason'])}", soft_wrap=True)
+
+
+@patient_app.command("enrol")
+@handle_errors
+def patient_enrol(subject: str = typer.Argument(...), date: str = typer.Option(..., "--date", help="Enrolment date YYYY-MM-DD."),
+                  db: Optional[str] = DbOption, user: Optional[str] = UserOption) -> None:
+    """Enrol an eligible patient."""
+    try:
+        day = dt.date.fromisoformat(date)
+    except ValueError:
+        fail(f"enrolment_date: must be a date written YYYY-MM-DD (got {date!r})")
+    with StudyDB.open(db) as study:
+        row = pathway.enrol(study, actor(user), subject, day)
+    console.print(f"Enrolled {subject.upper()} as patient {row.sequence} of the study")
+
+
+@patient_app.command("list")
+@handle_errors
+def patient_list(db: Optional[str] = DbOption, as_json: bool = JsonOption) -> None:
+    """Every patient with status and key facts (pseudonymised: no identifiers)."""
+    with StudyDB.open(db) as study, study.reading() as s:
+        rows = []
+        for p in s.scalars(select(Patient).order_by(Patient.id)):
+            d = s.scalars(select(Diagnosis).where(Diagnosis.patient_id == p.id)).first()
+            path = s.scalars(select(Pathology).where(Pathology.patient_id == p.id)).first()
+            rows.append({"subject_id": p.subject_id, "status": p.status, "sex": p.sex, "year_of_birth": p.year_of_birth,
+                         "site": d.anatomic_site if d else None, "histotype": d.histotype if d else None,
+                         "grade": d.grade if d else None, "stage": d.stage if d else None,
+                         "r_status": path.r_status if path else None, "response": path.response_score if path else None})
+    if as_json:
+        print_json({"patients": rows})
+        return
+    table = Table("subject", "status", "sex", "born", "site", "histotype", "G", "stage", "R", "EORTC")
+    for r in rows:
+        table.add_row(*[str(r[k]) if r[k] is not None else "" for k in
+                        ("subject_id", "status", "sex", "year_of_birth", "site", "histotype", "grade", "stage", "r_status", "response")])
+    console.print(table)
+
+
+@patient_app.command("show")
+@handle_errors
+def patient_show(subject: str = typer.Argument(...), db: Optional[str] = DbOption, as_json: bool = JsonOption) -> None:
+    """One patient's pathway: screening, diagnosis, treatment, pathology, events (pseudonymised)."""
+    with StudyDB.open(db) as study, study.reading() as s:
+        p = study.patient(s, subject)
+        out: dict = {"subject_id": p.subject_id, "status": p.status, "sex": p.sex, "year_of_birth": p.year_of_birth}
+        screening = s.scalars(select(Screening).where(Screening.patient_id == p.id).order_by(Screening.id)).all()
+        out["screenings"] = [{"id": x.id, "date": x.screening_date, "decision": x.decision,
+                              "reasons": x.reasons.splitlines()} for x in screening]
+        for model, key in ((Enrolment, "enrolment"), (Diagnosis, "diagnosis"), (Surgery, "surgery"), (Pathology, "pathology")):
+            row = s.scalars(select(model).where(model.patient_id == p.id)).first()
+            out[key] = _row(row) if row else None
+        course = s.scalars(select(RTCourse).where(RTCourse.patient_id == p.id)).first()
+        if course:
+            out["rt_course"] = {**_row(course), "fractions": [_row(f) for f in course.fractions]}
+        for model, key in ((AdverseEvent, "adverse_events"), (WoundComplication, "wound_complications"),
+                           (FollowUpVisit, "follow_up"), (OutcomeEvent, "events"), (ProtocolDeviation, "deviations")):
+            out[key] = [_row(r) for r in s.scalars(select(model).where(model.patient_id == p.id).order_by(model.id))]
+    if as_json:
+        print_json(out)
+        return
+    console.print_json(data=out, default=str)
+
+
+def _row(row) -> dict:
+    skip = {"created_at"}
+    return {c.key: getattr(row, c.key) for c in row.__table__.columns if c.key not in skip and not c.key.endswith("_enc")
+            and c.key != "hospital_number_index"}
+
+
+@patient_app.command("identify")
+@handle_errors
+def patient_identify(subject: str = typer.Argument(...), db: Optional[str] = DbOption) -> None:
+    """Decrypt one patient's direct identifiers (needs the study's key)."""
+    with StudyDB.open(db) as study:
+        ids = pathway.identify(study, subject)
+    console.print(f"{subject.upper()}: {ids.full_name}, born {ids.date_of_birth}, hospital number {ids.hospital_number}")
+
+
+# --------------------------------------------------------------------------- records
+FORM_HELP = "Form id: diagnosis, rt_course, rt_fraction, surgery, pathology, adverse_event, wound_complication, follow_up, outcome_event."
+
+
+@handle_errors
+def record(form: str = typer.Argument(..., help=FORM_HELP), subject: str = typer.Argument(..., help="Subject id."),
+           values: Optional[list[str]] = typer.Option(None, "--set", help="field=value (repeat)."),
+           input_file: Optional[Path] = typer.Option(None, "--input", help="A JSON object of field: value."),
+           db: Optional[str] = DbOption, user: Optional[str] = UserOption, as_json: bool = JsonOption) -> None:
+    """Enter a form's data for a patient (checked against the protocol; derived values computed)."""
+    with StudyDB.open(db) as study:
+        row = records.record(study, actor(user), subject, form, parse_assignments(values, input_file))
+        shown = _row(row)
+    if as_json:
+        print_json({"form": form, "record": shown})
+    else:
+        console.print(f"Recorded {form} #{row.id} for {subject.upper()}")
+        console.print_json(data=shown, default=str)
+
+
+@handle_errors
+def correct(form: str = typer.Argument(..., help=FORM_HELP), subject: str = typer.Argument(...),
+            values: list[str] = typer.Option(..., "--set", help="field=new value (repeat)."),
+            reason: str = typer.Option(..., "--reason", help="Why the data changes (kept in the audit trail)."),
+            record_id: Optional[int] = typer.Option(None, "--record-id", help="Which record, for repeating forms."),
+            db: Optional[str] = DbOption, user: Optional[str] = UserOption) -> None:
+    """Correct entered data, with a reason; derived values follow."""
+    with StudyDB.open(db) as study:
+        row = records.correct(study, actor(user), subject, form, parse_assignments(values), reason, record_id)
+        shown = _row(row)
+    console.print(f"Corrected {form} #{row.id} for {subject.upper()}")
+    console.print_json(data=shown, default=str)
+
+
+@handle_errors
+def delete(form: str = typer.Argument(..., help=FORM_HELP), subject: str = typer.Argument(...),
+           reason: str = typer.Option(..., "--reason", help="Why the record is removed (kept in the audit trail)."),
+           record_id: Optional[int] = typer.Option(None, "--record-id"),
+           db: Optional[str] = DbOption, user: Optional[str] = UserOption) -> None:
+    """Delete a record entered in error (the audit trail keeps its values)."""
+    with StudyDB.open(db) as study:
+        records.delete(study, actor(user), subject, form, reason, record_id)
+    console.print(f"Deleted {form} record of {subject.upper()}")
+
+
+@handle_errors
+def upgrade(db: Optional[str] = DbOption) -> None:
+    """Bring a study database's schema up to this SarcoTrial's version (back it up first)."""
+    from sarcotrial.config import resolve_database_url
+    from sarcotrial.store import db as store_db
+
+    url = resolve_database_url(db)
+    engine = store_db.make_engine(url)
+    try:
+        before = store_db.current_revision(engine)
+        store_db.upgrade(engine)
+        console.print(f"Schema {before or 'empty'} -> {store_db.current_revision(engine)}")
+    finally:
+        engine.dispose()
+
+

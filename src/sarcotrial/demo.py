@@ -1,0 +1,338 @@
+"""A synthetic SPRINT study, built through the same services a user's actions go through.
+
+SYNTHETIC DATA: every person, date and value made here is invented by a seeded random generator;
+names carry "(synthetic)" and the study and each patient are flagged synthetic in the database.
+
+About 50 tumour-board referrals are screened (some ineligible, each with the protocol criterion
+that excludes them, and one first "not evaluable" for a missing answer, then screened again); 33
+are enrolled. The case mix follows the unit's own figures (sites: limbs 60 %, retroperitoneum
+15 %, superficial trunk 10 %, head and neck 5 %, visceral 10 %; its list of histotypes). Grades,
+stages, R status, EORTC-STBSG response and pCR are derived by the clinical rules from the
+simulated biopsy and specimen, never drawn directly. Radiotherapy follows the Italian (Milan)
+calendar with a few missed and rescheduled fractions; surgery follows 4-8 weeks after RT;
+adverse events, wound complications and up to 36 months of follow-up with relapses and deaths
+complete the study. The same seed gives the same study.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Callable
+
+from sarcotrial.domain import histology
+from sarcotrial.radiotherapy.calendar import treatment_dates
+from sarcotrial.services import pathway, records
+from sarcotrial.services.study import Actor, StudyDB
+
+DATA_CUTOFF = dt.date(2026, 6, 30)
+FIRST_REFERRAL = dt.date(2023, 1, 9)
+REFERRALS = 50
+CALENDAR = "IT-MI"
+
+FIRST_NAMES_F = ["Giulia", "Francesca", "Chiara", "Sara", "Anna", "Elena", "Laura", "Martina", "Paola", "Silvia",
+                 "Valentina", "Federica", "Alessandra", "Roberta", "Marta"]
+FIRST_NAMES_M = ["Marco", "Luca", "Andrea", "Giuseppe", "Matteo", "Alessandro", "Davide", "Stefano", "Paolo",
+                 "Francesco", "Simone", "Roberto", "Fabio", "Lorenzo", "Giorgio"]
+LAST_NAMES = ["Rossi", "Russo", "Ferrari", "Esposito", "Bianchi", "Romano", "Colombo", "Ricci", "Marino", "Greco",
+              "Bruno", "Gallo", "Conti", "De Luca", "Mancini", "Costa", "Giordano", "Rizzo", "Lombardi", "Moretti"]
+
+# histotypes by site: (a name the catalogue knows, relative weight); FNCLCC differentiation
+# where the histotype does not define one is drawn from 2-3.
+HISTOTYPES_BY_SITE = {
+    "extremity": [("undifferentiated pleomorphic sarcoma", 25), ("myxoid liposarcoma", 18), ("myxofibrosarcoma", 15),
+                  ("synovial sarcoma", 12), ("leiomyosarcoma", 10), ("malignant peripheral nerve sheath tumour", 6),
+                  ("pleomorphic liposarcoma", 5), ("epithelioid sarcoma", 3), ("clear cell sarcoma", 2),
+                  ("alveolar soft part sarcoma", 2), ("low-grade fibromyxoid sarcoma", 2)],
+    "trunk": [("undifferentiated pleomorphic sarcoma", 30), ("myxofibrosarcoma", 20), ("leiomyosarcoma", 15),
+              ("dermatofibrosarcoma protuberans, fibrosarcomatous", 10), ("synovial sarcoma", 10), ("angiosarcoma", 15)],
+    "retroperitoneum": [("dedifferentiated liposarcoma", 50), ("leiomyosarcoma", 30),
+                        ("well-differentiated liposarcoma", 10), ("solitary fibrous tumour", 10)],
+    "head-neck": [("synovial sarcoma", 30), ("angiosarcoma", 30), ("undifferentiated pleomorphic sarcoma", 20),
+                  ("malignant peripheral nerve sheath tumour", 20)],
+    "visceral": [("leiomyosarcoma", 60), ("undifferentiated pleomorphic sarcoma", 25), ("angiosarcoma", 15)],
+}
+
+SCREEN_FAILURES = [
+    ("previous_rt_to_region", True), ("previous_rt_to_region", True), ("previous_rt_to_region", True),
+    ("planned_amputation", True), ("planned_amputation", True), ("planned_amputation", True),
+    ("candidate_for_resection", False), ("candidate_for_resection", False), ("candidate_for_resection", False),
+    ("disease_status", "metastatic"), ("disease_status", "metastatic"), ("disease_status", "metastatic"),
+    ("age_years", 17), ("able_to_consent", False), ("able_to_consent", False),
+    ("consent_signed", False), ("consent_signed", False),
+]
+
+
+@dataclass
+class DemoSummary:
+    referred: int = 0
+    screened: int = 0
+    screen_failures: Counter = field(default_factory=Counter)
+    enrolled: int = 0
+    fractions_delivered: int = 0
+    fractions_missed: int = 0
+    fractions_rescheduled: int = 0
+    operated: int = 0
+    r0: int = 0
+    pcr: int = 0
+    adverse_events: int = 0
+    major_wound_complications: int = 0
+    local_relapses: int = 0
+    distant_metastases: int = 0
+    deaths: int = 0
+    data_cutoff: dt.date = DATA_CUTOFF
+
+
+class _Generator:
+    def __init__(self, study: StudyDB, seed: int, progress: Callable[[str], None] | None):
+        self.study = study
+        self.rng = random.Random(seed)
+        self.progress = progress or (lambda _msg: None)
+        self.summary = DemoSummary()
+        self.staff = {
+            "nurse": Actor("research.nurse (synthetic)", "demo"),
+            "radonc": Actor("dr.radonc (synthetic)", "demo"),
+            "surgeon": Actor("dr.surgeon (synthetic)", "demo"),
+            "pathologist": Actor("dr.pathologist (synthetic)", "demo"),
+            "datamanager": Actor("data.manager (synthetic)", "demo"),
+        }
+        mix = histology.site_case_mix()
+        self.sites, self.site_weights = list(mix), list(mix.values())
+        self.histotypes = {site: [(histology.search_histotypes(name).matches[0], w) for name, w in options]
+                           for site, options in HISTOTYPES_BY_SITE.items()}
+        self.rt = study.protocol.treatment.radiotherapy
+
+    # ------------------------------------------------------------------ helpers
+    def pick(self, options):
+        items, weights = zip(*options)
+        return self.rng.choices(items, weights=weights)[0]
+
+    def days(self, low: int, high: int) -> dt.timedelta:
+        return dt.timedelta(days=self.rng.randint(low, high))
+
+    # ------------------------------------------------------------------ the study
+    def run(self) -> DemoSummary:
+        rng = self.rng
+        plan = ["eligible"] * 33 + ["fail"] * len(SCREEN_FAILURES)
+        rng.shuffle(plan)
+        failures = list(SCREEN_FAILURES)
+        rng.shuffle(failures)
+        not_evaluable_first = rng.choice([i for i, kind in enumerate(plan) if kind == "eligible"])
+        spacing = (dt.date(2025, 9, 30) - FIRST_REFERRAL).days / len(plan)
+        for index, kind in enumerate(plan):
+            referral_date = FIRST_REFERRAL + dt.timedelta(days=int(index * spacing) + rng.randint(0, 6))
+            self.progress(f"patient {index + 1} of {len(plan)}")
+            failure = failures.pop() if kind == "fail" else None
+            self.patient(referral_date, failure, first_not_evaluable=index == not_evaluable_first)
+        return self.summary
+
+    def patient(self, referral_date: dt.date, failure, first_not_evaluable: bool) -> None:
+        rng, s = self.rng, self.summary
+        sex = rng.choice(["female", "male"])
+        age = 17 if failure == ("age_years", 17) else int(min(85, max(19, rng.gauss(58, 14))))
+        birthday = referral_date - dt.timedelta(days=365 * age + rng.randint(30, 330))
+        first = rng.choice(FIRST_NAMES_F if sex == "female" else FIRST_NAMES_M)
+        name = f"{first} {rng.choice(LAST_NAMES)} (synthetic)"
+        site = rng.choices(self.sites, weights=self.site_weights)[0]
+        entity = self.pick(self.histotypes[site])
+        board = referral_date + self.days(2, 9)
+        patient = pathway.register_patient(
+            self.study, self.staff["nurse"], sex=sex, synthetic=True,
+            identifiers=pathway.Identifiers(name, birthday, f"SYN{rng.randint(10**6, 10**7 - 1)}"),
+            referral={"referral_date": referral_date, "tumour_board_date": board, "anatomic_site": site,
+                      "referring_specialty": rng.choice(["surgery", "oncology", "radiotherapy"]),
+                      "suspected_histotype": entity.id, "board_decision": "refer_to_trial"})
+        s.referred += 1
+        screening_date = board + self.days(3, 10)
+        answers = {
+            "screening_date": screening_date, "age_years": _age(birthday, screening_date),
+            "histology_confirmed": True, "disease_status": rng.choice(["de_novo"] * 5 + ["locoregional_recurrence"]),
+            "candidate_for_resection": True, "previous_rt_to_region": False, "able_to_consent": True,
+            "consent_signed": True, "consent_date": screening_date, "planned_amputation": False,
+        }
+        if failure is not None:
+            answers[failure[0]] = failure[1]
+            if failure[0] in ("able_to_consent", "consent_signed"):
+                answers["consent_date"] = None
+        if first_not_evaluable:
+            incomplete = dict(answers, previous_rt_to_region=None)
+            pathway.screen(self.study, self.staff["nurse"], patient.subject_id, incomplete)
+            s.screened += 1
+            answers["screening_date"] = screening_date = screening_date + self.days(2, 5)
+            answers["consent_date"] = screening_date
+            answers["age_years"] = _age(birthday, screening_date)
+        screening = pathway.screen(self.study, self.staff["nurse"], patient.subject_id, answers)
+        s.screened += 1
+        if screening.decision != "eligible":
+            s.screen_failures[failure[0] if failure else "not evaluable"] += 1
+            return
+        enrolment_date = screening_date + self.days(1, 5)
+        pathway.enrol(self.study, self.staff["datamanager"], patient.subject_id, enrolment_date)
+        s.enrolled += 1
+        self.treatment(patient.subject_id, site, entity, referral_date, enrolment_date)
+
+    def treatment(self, subject: str, site: str, entity, referral_date: dt.date, enrolment: dt.date) -> None:
+        rng, s, study = self.rng, self.summary, self.study
+        size = round(min(30.0, max(2.0, rng.lognormvariate(2.1, 0.45))), 1)
+        differentiation = entity.fnclcc_differentiation or rng.choice([2, 3, 3])
+        diagnosis = {
+            "diagnosis_date": referral_date - self.days(5, 25), "histotype": entity.id, "anatomic_site": site,
+            "depth": "deep" if rng.random() < 0.85 else "superficial", "size_cm": size,
+            "fnclcc_differentiation": differentiation, "mitoses_per_10hpf": int(rng.choice([3, 8, 12, 15, 22, 35])),
+            "necrosis_percent": rng.choice([0, 0, 10, 30, 60]), "clinical_n": "N1" if rng.random() < 0.03 else "N0",
+            "clinical_m": "M0", "ecog": rng.choice([0, 0, 1]),
+        }
+        if site == "visceral":
+            diagnosis["t_category"] = rng.choice(["T1", "T2a", "T2b"])
+        records.record(study, self.staff["radonc"], subject, "diagnosis", diagnosis)
+
+        # radiotherapy: planned on the calendar, with the odd missed or rescheduled fraction
+        schedule = treatment_dates(enrolment + self.days(7, 20), self.rt.fractions, CALENDAR)
+        records.record(study, self.staff["radonc"], subject, "rt_course",
+                       {"planned_start": schedule.dates[0], "calendar": CALENDAR,
+                        "concurrent_chemotherapy": rng.random() < 0.35})
+        dates = list(schedule.dates)
+        disruptions = rng.choices([0, 1, 2], weights=[70, 22, 8])[0]
+        extra = treatment_dates(dates[-1] + dt.timedelta(days=1), disruptions + 1, CALENDAR).dates if disruptions else []
+        moved: dict[int, tuple[str, str]] = {}
+        for _ in range(disruptions):
+            number = rng.randint(3, self.rt.fractions - 1)
+            kind = rng.choice(["missed", "missed", "rescheduled"])
+            reason = {"missed": rng.choice(["linac breakdown", "patient unwell (fever)", "transport strike"]),
+                      "rescheduled": "patient request (family event); moved to the end of the course"}[kind]
+            moved.setdefault(number, (kind, reason))
+        tail = iter(extra)
+        delivered_dates = []
+        for number, day in enumerate(dates, start=1):
+            if number in moved:
+                kind, reason = moved[number]
+                records.record(study, self.staff["radonc"], subject, "rt_fraction",
+                               {"fraction_number": number, "fraction_date": day, "status": kind, "reason": reason})
+                s.fractions_missed += kind == "missed"
+                s.fractions_rescheduled += kind == "rescheduled"
+                day = next(tail)
+            records.record(study, self.staff["radonc"], subject, "rt_fraction",
+                           {"fraction_number": number, "fraction_date": day, "status": "delivered"})
+            delivered_dates.append(day)
+            s.fractions_delivered += 1
+        rt_start, rt_end = min(delivered_dates), max(delivered_dates)
+
+        # acute toxicity
+        self.adverse_event(subject, "Dermatitis radiation", rng.choices([1, 2, 3], [50, 38, 12])[0],
+                           rt_start + self.days(12, 30), resolution=self.days(20, 60))
+        if rng.random() < 0.45:
+            self.adverse_event(subject, "Fatigue", rng.choice([1, 1, 2]), rt_start + self.days(7, 25),
+                               resolution=self.days(20, 80))
+
+        # surgery and pathology
+        surgery_date = rt_end + self.days(28, 56)
+        residual = rng.random() < 0.02
+        records.record(study, self.staff["surgeon"], subject, "surgery",
+                       {"surgery_date": surgery_date, "procedure": rng.choice(["wide_excision"] * 4 + ["compartmental_resection"]),
+                        "macroscopic_residual": residual, "vascular_reconstruction": rng.random() < 0.1,
+                        "nerve_resection": rng.random() < 0.05})
+        s.operated += 1
+        positive = residual or rng.random() < 0.12
+        viable = round(rng.uniform(0, 5), 1) if rng.random() < 0.18 else round(rng.uniform(6, 90), 0)
+        if rng.random() < 0.05:
+            viable = 0.0
+        pathology = {"report_date": surgery_date + self.days(7, 14), "microscopic_margin_positive": positive,
+                     "viable_percent": viable, "necrosis_percent": round(rng.uniform(0, 100 - viable), 0),
+                     "closest_margin_tissue": rng.choice(["fat", "muscle", "fascia", "periosteum", "vessel_sheath",
+                                                          "epineurium"])}
+        if positive and not residual:
+            pathology.update(closest_margin_mm=0.0, planned_positive_margin=rng.random() < 0.5)
+        elif not positive:
+            pathology["closest_margin_mm"] = round(rng.uniform(0.5, 15.0), 1)
+        stored = records.record(study, self.staff["pathologist"], subject, "pathology", pathology)
+        s.r0 += stored.r_status == "R0"
+        s.pcr += stored.pcr
+
+        # wound complications within 120 days of surgery (O'Sullivan 2002: about a third after preoperative RT)
+        if rng.random() < 0.32:
+            onset = surgery_date + self.days(8, 40)
+            flags = {k: False for k in ("secondary_operation", "readmission_for_wound_care",
+                                        "invasive_procedure_without_anaesthesia", "deep_packing", "prolonged_dressing")}
+            flags[rng.choice(list(flags))] = True
+            wound = records.record(study, self.staff["surgeon"], subject, "wound_complication",
+                                   {"onset_date": onset, **flags})
+            s.major_wound_complications += wound.major
+            self.adverse_event(subject, "Wound complication", 3 if flags["secondary_operation"] else 2, onset,
+                               resolution=self.days(20, 90))
+
+        self.follow_up(subject, site, enrolment, rt_start, surgery_date)
+
+    def adverse_event(self, subject: str, term: str, grade: int, onset: dt.date, resolution: dt.timedelta | None = None,
+                      until: dt.date | None = None) -> None:
+        if onset > (until or DATA_CUTOFF):
+            return
+        values = {"term": term, "grade": grade, "onset_date": onset, "serious": grade >= 3,
+                  "attribution": self.rng.choice(["probable", "definite", "possible"])}
+        if resolution is not None and onset + resolution <= (until or DATA_CUTOFF):
+            values["resolution_date"] = onset + resolution
+        records.record(self.study, self.staff["radonc"], subject, "adverse_event", values)
+        self.summary.adverse_events += 1
+
+    def follow_up(self, subject: str, site: str, enrolment: dt.date, rt_start: dt.date, surgery: dt.date) -> None:
+        rng, s = self.rng, self.summary
+        horizon = min(DATA_CUTOFF, enrolment + dt.timedelta(days=36 * 30))
+        months = lambda m: dt.timedelta(days=round(m * 30.44))  # noqa: E731
+        local = surgery + months(rng.uniform(5, 30)) if rng.random() < 0.09 else None
+        distant = surgery + months(rng.uniform(3, 28)) if rng.random() < 0.27 else None
+        death, cause = None, None
+        if distant is not None and rng.random() < 0.55:
+            death, cause = distant + months(rng.uniform(4, 16)), "sarcoma"
+        elif rng.random() < 0.04:
+            death, cause = surgery + months(rng.uniform(6, 30)), "other"
+        if death is not None and death > horizon:
+            death = None
+        end = death or horizon
+        events = sorted((d, kind) for d, kind in ((local, "local_relapse"), (distant, "distant_metastasis"))
+                        if d is not None and d <= end)
+        late_terms = [("Fibrosis deep connective tissue", [1, 1, 2], 0.30),
+                      ("Joint range of motion decreased", [1, 2], 0.15),
+                      ("Edema limbs", [1, 2], 0.20 if site == "extremity" else 0.0)]
+        for term, grades, chance in late_terms:
+            if rng.random() < chance:
+                self.adverse_event(subject, term, rng.choice(grades), rt_start + self.days(120, 540), until=end)
+        schedule = [surgery + months(m) for m in range(3, 25, 3)] + [surgery + months(m) for m in range(30, 61, 6)]
+        pending = list(events)
+        status = "ned"
+        for visit in schedule:
+            visit = visit + self.days(-10, 10)
+            if visit > end:
+                break
+            while pending and pending[0][0] <= visit:
+                day, kind = pending.pop(0)
+                records.record(self.study, self.staff["datamanager"], subject, "outcome_event",
+                               {"event_type": kind, "event_date": day,
+                                "site_detail": "lung" if kind == "distant_metastasis" else "tumour bed"})
+                s.local_relapses += kind == "local_relapse"
+                s.distant_metastases += kind == "distant_metastasis"
+                status = "awd"
+            records.record(self.study, self.staff["datamanager"], subject, "follow_up",
+                           {"visit_date": visit, "disease_status": status, "imaging": True})
+        for day, kind in pending:
+            records.record(self.study, self.staff["datamanager"], subject, "outcome_event",
+                           {"event_type": kind, "event_date": day,
+                            "site_detail": "lung" if kind == "distant_metastasis" else "tumour bed"})
+            s.local_relapses += kind == "local_relapse"
+            s.distant_metastases += kind == "distant_metastasis"
+        if death is not None:
+            records.record(self.study, self.staff["datamanager"], subject, "outcome_event",
+                           {"event_type": "death", "event_date": death, "death_cause": cause})
+            s.deaths += 1
+
+
+def _age(birthday: dt.date, on: dt.date) -> int:
+    return on.year - birthday.year - ((on.month, on.day) < (birthday.month, birthday.day))
+
+
+def build_demo_study(study: StudyDB, seed: int = 2026, progress: Callable[[str], None] | None = None) -> DemoSummary:
+    """Fill an empty study database (bound to SPRINT) with the synthetic study."""
+    return _Generator(study, seed, progress).run()
+
+
+DEMO_PATIENTS = REFERRALS

@@ -1,0 +1,540 @@
+"""The protocol file's schema: what a trial protocol says, as data a generic engine reads.
+
+A protocol file (YAML) holds the trial's identification, eligibility criteria in machine-evaluable
+form, the treatment prescription and its dose objectives, the visit schedule, the endpoints with
+their definitions, the statistical parameters and the case report forms. pydantic checks every
+field's type and range; the cross-reference checks below (a criterion naming a field its form
+lacks, a visit naming an unknown form, a prescription whose dose per fraction times fractions is
+not its total) report the path of the offending entry, so a trial team can fix the file without
+reading code. Every model forbids unknown keys, so a misspelt key is an error, not a silent
+default.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import re
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+ASSUMED = "assumed, to be confirmed by the trial team"
+
+Identifier = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$", min_length=1, max_length=64)]
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+WEEKDAYS: tuple[str, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# --------------------------------------------------------------------------- identification
+class Design(_Model):
+    arms: Annotated[int, Field(ge=1)]
+    centres: Literal["monocentric", "multicentric"]
+    phase: str | None = None
+    allocation: Literal["single arm", "randomised", "non-randomised"] = "single arm"
+    target_accrual: Annotated[int, Field(ge=1)]
+    enrolment_period_years: Annotated[float, Field(gt=0)] | None = None
+    study_duration_years: Annotated[float, Field(gt=0)] | None = None
+
+
+class Identification(_Model):
+    acronym: Annotated[str, Field(min_length=1, max_length=32)]
+    title: Annotated[str, Field(min_length=1)]
+    version: Annotated[str, Field(min_length=1, max_length=32)]
+    version_date: dt.date
+    subject_id_prefix: Annotated[str, Field(pattern=r"^[A-Z][A-Z0-9]{1,7}$")]
+    condition: str
+    intervention: str
+    design: Design
+    summary: str | None = None
+
+
+# --------------------------------------------------------------------------- forms
+FieldType = Literal["integer", "decimal", "text", "date", "boolean", "code"]
+
+
+class Code(_Model):
+    code: Annotated[str, Field(min_length=1)]
+    label: Annotated[str, Field(min_length=1)]
+
+
+class FormField(_Model):
+    id: Identifier
+    label: Annotated[str, Field(min_length=1)]
+    type: FieldType
+    unit: str | None = None
+    min: float | None = None
+    max: float | None = None
+    required: bool = False
+    codelist: Identifier | None = None
+    help: str | None = None
+
+    @model_validator(mode="after")
+    def _coherent(self) -> "FormField":
+        if self.type == "code" and self.codelist is None:
+            raise ValueError(f"field '{self.id}' is of type code and needs a codelist")
+        if self.type != "code" and self.codelist is not None:
+            raise ValueError(f"field '{self.id}' has a codelist but is of type {self.type}")
+        if (self.min is not None or self.max is not None) and self.type not in ("integer", "decimal"):
+            raise ValueError(f"field '{self.id}': min/max apply to integer and decimal fields only")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"field '{self.id}': min {self.min} is greater than max {self.max}")
+        return self
+
+
+class Form(_Model):
+    id: Identifier
+    name: Annotated[str, Field(min_length=1)]
+    repeating: bool = False
+    fields: Annotated[list[FormField], Field(min_length=1)]
+
+    @field_validator("fields")
+    @classmethod
+    def _unique_fields(cls, fields: list[FormField]) -> list[FormField]:
+        _no_duplicates([f.id for f in fields], "field")
+        return fields
+
+    def field(self, field_id: str) -> FormField | None:
+        return next((f for f in self.fields if f.id == field_id), None)
+
+
+# --------------------------------------------------------------------------- eligibility
+Operator = Literal["eq", "ne", "gt", "ge", "lt", "le", "in", "not_in", "is_true", "is_false"]
+UNARY_OPERATORS = ("is_true", "is_false")
+
+
+class FieldCondition(_Model):
+    """One test on one screening field, e.g. ``{field: age_years, op: gt, value: 18}``."""
+
+    field: Identifier
+    op: Operator
+    value: Any = None
+
+    @model_validator(mode="after")
+    def _value_fits_operator(self) -> "FieldCondition":
+        if self.op in UNARY_OPERATORS and self.value is not None:
+            raise ValueError(f"operator {self.op} takes no value")
+        if self.op not in UNARY_OPERATORS and self.value is None:
+            raise ValueError(f"operator {self.op} needs a value")
+        if self.op in ("in", "not_in") and not isinstance(self.value, list):
+            raise ValueError(f"operator {self.op} needs a list of values")
+        return self
+
+
+class AllOf(_Model):
+    all: Annotated[list["Condition"], Field(min_length=1)]
+
+
+class AnyOf(_Model):
+    any: Annotated[list["Condition"], Field(min_length=1)]
+
+
+class NotOf(_Model):
+    not_: "Condition" = Field(alias="not")
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+Condition = Union[FieldCondition, AllOf, AnyOf, NotOf]
+AllOf.model_rebuild()
+AnyOf.model_rebuild()
+NotOf.model_rebuild()
+
+
+class Criterion(_Model):
+    """An inclusion criterion must be met; an exclusion criterion, if met, excludes."""
+
+    id: Identifier
+    kind: Literal["inclusion", "exclusion"]
+    text: Annotated[str, Field(min_length=1)]
+    rule: Condition
+
+
+class Eligibility(_Model):
+    form: Identifier
+    criteria: Annotated[list[Criterion], Field(min_length=1)]
+
+    @field_validator("criteria")
+    @classmethod
+    def _unique(cls, criteria: list[Criterion]) -> list[Criterion]:
+        _no_duplicates([c.id for c in criteria], "criterion")
+        return criteria
+
+
+# --------------------------------------------------------------------------- treatment
+class DoseLevel(_Model):
+    target: Annotated[str, Field(min_length=1)]
+    ptv: Annotated[str, Field(min_length=1)]
+    total_dose_gy: Annotated[float, Field(gt=0)]
+    dose_per_fraction_gy: Annotated[float, Field(gt=0)]
+    description: str | None = None
+
+
+class DoseObjective(_Model):
+    """A planning objective judged per protocol / minor deviation / major deviation.
+
+    ``metric`` is a DVH query: ``V95%`` (volume receiving 95 % of the structure's prescription,
+    in % of volume), ``V20Gy``, ``D2%`` / ``D98%`` (dose to the hottest 2 % / 98 %, in % of
+    prescription or Gy as ``unit`` says), ``D0.03cc``, ``Dmean``, ``Dmax``.
+    """
+
+    structure: Annotated[str, Field(min_length=1)]
+    metric: Annotated[str, Field(pattern=r"^(V\d+(\.\d+)?(%|Gy)|D\d+(\.\d+)?(%|cc)|Dmean|Dmax|Dmin)$")]
+    comparator: Literal["<=", ">="]
+    per_protocol: float
+    minor_deviation: float
+    unit: Literal["percent_volume", "percent_prescription", "gy", "cc"]
+    source: str | None = None
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "DoseObjective":
+        looser = self.minor_deviation >= self.per_protocol if self.comparator == "<=" else self.minor_deviation <= self.per_protocol
+        if not looser:
+            raise ValueError(
+                f"{self.structure} {self.metric}: the minor-deviation bound {self.minor_deviation} must be looser "
+                f"than the per-protocol bound {self.per_protocol} for comparator {self.comparator}"
+            )
+        return self
+
+
+class Deviations(_Model):
+    """When delivered treatment departs from the prescription, and how serious that is."""
+
+    prolongation_minor_days: Annotated[int, Field(ge=0)]
+    prolongation_major_days: Annotated[int, Field(ge=0)]
+    dose_minor_percent: Annotated[float, Field(ge=0)]
+    dose_major_percent: Annotated[float, Field(ge=0)]
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "Deviations":
+        if self.prolongation_major_days < self.prolongation_minor_days:
+            raise ValueError("prolongation_major_days must be at least prolongation_minor_days")
+        if self.dose_major_percent < self.dose_minor_percent:
+            raise ValueError("dose_major_percent must be at least dose_minor_percent")
+        return self
+
+
+class Radiotherapy(_Model):
+    technique: str
+    timing: Literal["preoperative", "postoperative", "definitive"]
+    fractions: Annotated[int, Field(ge=1, le=60)]
+    fractions_per_week: Annotated[int, Field(ge=1, le=7)]
+    treatment_days: Annotated[list[Weekday], Field(min_length=1)]
+    dose_levels: Annotated[list[DoseLevel], Field(min_length=1)]
+    ptv_margins_mm: dict[str, Annotated[float, Field(ge=0)]]
+    alpha_beta_gy: Annotated[float, Field(gt=0)]
+    alpha_beta_literature: str | None = None
+    deviations: Deviations
+    organs_at_risk: list[str] = []
+    objectives: list[DoseObjective] = []
+
+    @model_validator(mode="after")
+    def _coherent(self) -> "Radiotherapy":
+        for i, level in enumerate(self.dose_levels):
+            expected = level.dose_per_fraction_gy * self.fractions
+            if not math.isclose(expected, level.total_dose_gy, rel_tol=0, abs_tol=1e-6):
+                raise ValueError(
+                    f"dose_levels[{i}] ({level.target}): {self.fractions} fractions x {level.dose_per_fraction_gy} Gy "
+                    f"= {expected:g} Gy, not the stated total {level.total_dose_gy:g} Gy"
+                )
+        if len(set(self.treatment_days)) != len(self.treatment_days):
+            raise ValueError("treatment_days lists a day twice")
+        if self.fractions_per_week > len(self.treatment_days):
+            raise ValueError(
+                f"fractions_per_week {self.fractions_per_week} exceeds the {len(self.treatment_days)} treatment days"
+            )
+        known = {lvl.target for lvl in self.dose_levels} | {lvl.ptv for lvl in self.dose_levels} | set(self.organs_at_risk)
+        for i, objective in enumerate(self.objectives):
+            base = re.split(r"\s+(minus|outside)\s+", objective.structure)[0]
+            if base not in known:
+                raise ValueError(f"objectives[{i}]: structure '{objective.structure}' is neither a target, a PTV nor an organ at risk")
+        return self
+
+    def dose_level(self, target_or_ptv: str) -> DoseLevel:
+        for level in self.dose_levels:
+            if target_or_ptv in (level.target, level.ptv):
+                return level
+        raise KeyError(target_or_ptv)
+
+
+class Chemotherapy(_Model):
+    allowed: bool
+    regimens: list[str] = []
+    timing: str | None = None
+
+
+class Surgery(_Model):
+    timing: str
+    interval_after_rt_weeks_min: Annotated[int, Field(ge=0)]
+    interval_after_rt_weeks_max: Annotated[int, Field(ge=0)]
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "Surgery":
+        if self.interval_after_rt_weeks_max < self.interval_after_rt_weeks_min:
+            raise ValueError("interval_after_rt_weeks_max is shorter than interval_after_rt_weeks_min")
+        return self
+
+
+class Treatment(_Model):
+    radiotherapy: Radiotherapy
+    chemotherapy: Chemotherapy
+    surgery: Surgery
+
+
+# --------------------------------------------------------------------------- clinical parameters
+class Pathology(_Model):
+    response_score: Literal["EORTC-STBSG"]
+    pcr_max_viable_percent: Annotated[float, Field(ge=0, le=100)]
+    grading: Literal["FNCLCC"]
+    grading_from: Literal["pretreatment biopsy"]
+
+
+class Toxicity(_Model):
+    ctcae_version: Literal["5.0"]
+    acute_window_days: Annotated[int, Field(ge=1)]
+    wound_complication_window_days: Annotated[int, Field(ge=1)]
+
+
+# --------------------------------------------------------------------------- schedule
+Anchor = Literal["referral", "screening", "enrolment", "rt_start", "rt_end", "surgery"]
+
+
+class Repeat(_Model):
+    every_days: Annotated[int, Field(ge=1)] | None = None
+    every_months: Annotated[int, Field(ge=1)] | None = None
+    until_days: Annotated[int, Field(ge=0)] | None = None
+    until_months: Annotated[int, Field(ge=0)] | None = None
+    count: Annotated[int, Field(ge=1)] | None = None
+
+    @model_validator(mode="after")
+    def _one_step(self) -> "Repeat":
+        if (self.every_days is None) == (self.every_months is None):
+            raise ValueError("give exactly one of every_days or every_months")
+        if sum(x is not None for x in (self.until_days, self.until_months, self.count)) != 1:
+            raise ValueError("give exactly one of until_days, until_months or count")
+        return self
+
+
+class Visit(_Model):
+    id: Identifier
+    name: Annotated[str, Field(min_length=1)]
+    anchor: Anchor
+    offset_days: int = 0
+    offset_months: Annotated[int, Field(ge=0)] = 0
+    window_before_days: Annotated[int, Field(ge=0)] = 0
+    window_after_days: Annotated[int, Field(ge=0)] = 0
+    repeat: Repeat | None = None
+    forms: list[Identifier] = []
+
+
+# --------------------------------------------------------------------------- endpoints
+class Endpoint(_Model):
+    id: Identifier
+    name: Annotated[str, Field(min_length=1)]
+    role: Literal["primary", "secondary", "exploratory"]
+    kind: Literal["proportion", "time_to_event", "toxicity"]
+    definition: Annotated[str, Field(min_length=1)]
+    population: Annotated[str, Field(min_length=1)]
+    timing: str | None = None
+    origin: Anchor | None = None
+    events: list[Literal["death_any_cause", "death_sarcoma", "local_relapse", "distant_metastasis"]] = []
+    competing_risks: list[Literal["death_any_cause", "death_other_cause", "local_relapse", "distant_metastasis"]] = []
+    censoring: str | None = None
+
+    @model_validator(mode="after")
+    def _time_to_event_complete(self) -> "Endpoint":
+        if self.kind == "time_to_event":
+            if self.origin is None or not self.events or not self.censoring:
+                raise ValueError(f"time-to-event endpoint '{self.id}' needs an origin, its events and its censoring rule")
+            if set(self.events) & set(self.competing_risks):
+                raise ValueError(f"endpoint '{self.id}': an event cannot also be a competing risk")
+        return self
+
+
+class PrimaryAnalysis(_Model):
+    endpoint: Identifier
+    population: Literal["resected", "enrolled"]
+    also_report_itt: bool
+    null_rate: Annotated[float, Field(gt=0, lt=1)]
+    alternative_rate: Annotated[float, Field(gt=0, lt=1)]
+    alpha: Annotated[float, Field(gt=0, lt=0.5)]
+    sided: Literal["one-sided", "two-sided"]
+    power: Annotated[float, Field(gt=0, lt=1)]
+    ci_level: Annotated[float, Field(gt=0, lt=1)]
+    ci_method: Literal["clopper-pearson"]
+
+    @model_validator(mode="after")
+    def _direction(self) -> "PrimaryAnalysis":
+        if self.alternative_rate == self.null_rate:
+            raise ValueError("alternative_rate must differ from null_rate")
+        return self
+
+
+class Statistics(_Model):
+    primary: PrimaryAnalysis
+    time_origin: Anchor
+    landmarks_months: list[Annotated[int, Field(ge=1)]]
+    km_conf_type: Literal["log", "log-log", "plain"]
+    toxicity_stopping: dict[str, float] | None = None
+
+
+# --------------------------------------------------------------------------- the protocol
+class Protocol(_Model):
+    schema_version: Literal[1]
+    identification: Identification
+    eligibility: Eligibility
+    treatment: Treatment
+    pathology: Pathology
+    toxicity: Toxicity
+    visits: Annotated[list[Visit], Field(min_length=1)]
+    endpoints: Annotated[list[Endpoint], Field(min_length=1)]
+    statistics: Statistics
+    forms: Annotated[list[Form], Field(min_length=1)]
+    codelists: dict[Identifier, Annotated[list[Code], Field(min_length=1)]]
+    assumptions: dict[str, str] = {}
+
+    # ---- lookups
+    @property
+    def acronym(self) -> str:
+        return self.identification.acronym
+
+    @property
+    def version(self) -> str:
+        return self.identification.version
+
+    def form(self, form_id: str) -> Form:
+        for form in self.forms:
+            if form.id == form_id:
+                return form
+        raise KeyError(form_id)
+
+    def has_form(self, form_id: str) -> bool:
+        return any(f.id == form_id for f in self.forms)
+
+    def endpoint(self, endpoint_id: str) -> Endpoint:
+        for endpoint in self.endpoints:
+            if endpoint.id == endpoint_id:
+                return endpoint
+        raise KeyError(endpoint_id)
+
+    def codes(self, codelist: str) -> list[str]:
+        return [c.code for c in self.codelists[codelist]]
+
+    def is_assumed(self, path: str) -> bool:
+        return path in self.assumptions
+
+    # ---- cross-references
+    @model_validator(mode="after")
+    def _cross_references(self) -> "Protocol":
+        problems: list[str] = []
+        _no_duplicates([f.id for f in self.forms], "form")
+        _no_duplicates([v.id for v in self.visits], "visit")
+        _no_duplicates([e.id for e in self.endpoints], "endpoint")
+        forms = {f.id: f for f in self.forms}
+        for f_index, form in enumerate(self.forms):
+            for x_index, fld in enumerate(form.fields):
+                if fld.codelist is not None and fld.codelist not in self.codelists:
+                    problems.append(
+                        f"forms[{f_index}].fields[{x_index}].codelist: unknown codelist '{fld.codelist}' "
+                        f"(known: {', '.join(sorted(self.codelists))})"
+                    )
+        for c_list, codes in self.codelists.items():
+            try:
+                _no_duplicates([c.code for c in codes], f"code in codelist '{c_list}'")
+            except ValueError as exc:
+                problems.append(f"codelists.{c_list}: {exc}")
+        screening = forms.get(self.eligibility.form)
+        if screening is None:
+            problems.append(f"eligibility.form: unknown form '{self.eligibility.form}'")
+        else:
+            for c_index, criterion in enumerate(self.eligibility.criteria):
+                problems.extend(
+                    self._check_condition(criterion.rule, screening, f"eligibility.criteria[{c_index}].rule")
+                )
+        for v_index, visit in enumerate(self.visits):
+            for form_id in visit.forms:
+                if form_id not in forms:
+                    problems.append(f"visits[{v_index}].forms: unknown form '{form_id}'")
+        endpoint_ids = {e.id for e in self.endpoints}
+        if self.statistics.primary.endpoint not in endpoint_ids:
+            problems.append(f"statistics.primary.endpoint: unknown endpoint '{self.statistics.primary.endpoint}'")
+        elif self.endpoint(self.statistics.primary.endpoint).role != "primary":
+            problems.append("statistics.primary.endpoint: that endpoint's role is not primary")
+        if sum(e.role == "primary" for e in self.endpoints) != 1:
+            problems.append("endpoints: exactly one endpoint must have role primary")
+        for path in self.assumptions:
+            if _resolve(self, path) is _MISSING:
+                problems.append(f"assumptions: '{path}' names no parameter of this protocol")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    def _check_condition(self, cond: Condition, form: Form, path: str) -> list[str]:
+        if isinstance(cond, AllOf):
+            return [p for i, c in enumerate(cond.all) for p in self._check_condition(c, form, f"{path}.all[{i}]")]
+        if isinstance(cond, AnyOf):
+            return [p for i, c in enumerate(cond.any) for p in self._check_condition(c, form, f"{path}.any[{i}]")]
+        if isinstance(cond, NotOf):
+            return self._check_condition(cond.not_, form, f"{path}.not")
+        fld = form.field(cond.field)
+        if fld is None:
+            return [f"{path}.field: form '{form.id}' has no field '{cond.field}'"]
+        if cond.op in UNARY_OPERATORS and fld.type != "boolean":
+            return [f"{path}.op: {cond.op} needs a boolean field, '{fld.id}' is {fld.type}"]
+        if cond.op in ("gt", "ge", "lt", "le") and fld.type not in ("integer", "decimal", "date"):
+            return [f"{path}.op: {cond.op} needs a number or date field, '{fld.id}' is {fld.type}"]
+        if fld.type == "code" and cond.value is not None:
+            allowed = set(self.codes(fld.codelist)) if fld.codelist in self.codelists else set()
+            values = cond.value if isinstance(cond.value, list) else [cond.value]
+            unknown = [v for v in values if v not in allowed]
+            if unknown:
+                return [f"{path}.value: {unknown} not in codelist '{fld.codelist}'"]
+        return []
+
+
+_MISSING = object()
+
+
+def _resolve(model: Any, path: str) -> Any:
+    """Follow a dotted path: ``statistics.primary.null_rate``, ``endpoints.lrfs.events`` (a list entry by
+    its id) or ``visits[3].window_after_days`` (by position)."""
+    current = model
+    for part in path.split("."):
+        match = re.fullmatch(r"([a-z_0-9]+)(?:\[(\d+)\])?", part)
+        if match is None:
+            return _MISSING
+        name, index = match.group(1), match.group(2)
+        if isinstance(current, dict):
+            current = current.get(name, _MISSING)
+        elif isinstance(current, list):  # an entry of a list named by its id: endpoints.lrfs.events
+            current = next((item for item in current if getattr(item, "id", None) == name), _MISSING)
+        else:
+            current = getattr(current, name, _MISSING)
+        if current is _MISSING:
+            return _MISSING
+        if index is not None:
+            try:
+                current = current[int(index)]
+            except (IndexError, TypeError, KeyError):
+                return _MISSING
+    return current
+
+
+def resolve_parameter(protocol: Protocol, path: str) -> Any:
+    """The value at a dotted path of a protocol (``KeyError`` if there is none)."""
+    value = _resolve(protocol, path)
+    if value is _MISSING:
+        raise KeyError(path)
+    return value
+
+
+def _no_duplicates(ids: list[str], what: str) -> None:
+    seen: set[str] = set()
+    for item in ids:
+        if item in seen:
+            raise ValueError(f"duplicate {what} id '{item}'")
+        seen.add(item)

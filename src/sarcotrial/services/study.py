@@ -1,0 +1,234 @@
+"""Opening and creating a study database; the unit of work every user action runs in.
+
+A study database is bound to one protocol, and to its exact text, when it is created: the
+protocol is read back from the database afterwards, so the rules that judged the data are the
+rules the data was entered under. Each user action is one transaction (``StudyDB.action``):
+it either writes its records and their audit entries together, or nothing at all.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.orm import Session
+
+from sarcotrial.config import default_key_path, resolve_database_url, sqlite_path
+from sarcotrial.errors import InvalidValue, SarcoTrialError
+from sarcotrial.protocol import LoadedProtocol, Protocol, parse_protocol, read_protocol
+from sarcotrial.store import audit, crypto, db
+from sarcotrial.store.models import Patient, ProtocolVersion, Site, Study
+
+
+@dataclass(frozen=True)
+class Actor:
+    """The person behind an action: the signed-in user, or ``--user`` / the OS user on the CLI."""
+
+    name: str
+    source: str = "cli"
+
+
+class StudyError(SarcoTrialError):
+    """The database holds no study, another study, or an older schema."""
+
+
+@dataclass
+class KeyNotice:
+    """What ``init``/``demo`` tell the user about the identifier key."""
+
+    path: Path | None
+    created: bool
+    origin: str
+
+
+class StudyDB:
+    def __init__(self, url: str, engine, loaded: LoadedProtocol, study_id: int, synthetic: bool):
+        self.url = url
+        self.engine = engine
+        self.loaded = loaded
+        self.study_id = study_id
+        self.synthetic = synthetic
+        self._sessions = db.make_sessionmaker(engine)
+        self._cipher: crypto.IdentifierCipher | None = None
+
+    # ------------------------------------------------------------------ protocol
+    @property
+    def protocol(self) -> Protocol:
+        return self.loaded.protocol
+
+    @property
+    def protocol_version(self) -> str:
+        return self.protocol.version
+
+    # ------------------------------------------------------------------ creating and opening
+    @classmethod
+    def create(cls, db_url: str | None, protocol_ref: str, actor: Actor, *, synthetic: bool = False,
+               site_code: str = "MAIN", site_name: str = "Soft tissue sarcoma unit") -> tuple["StudyDB", KeyNotice]:
+        url = resolve_database_url(db_url)
+        loaded = read_protocol(protocol_ref)
+        engine = db.make_engine(url)
+        try:
+            if not db.is_empty(engine):
+                existing = _existing_study(engine)
+                raise StudyError(
+                    f"{_display(url)} already holds {existing}; choose another --db, or remove that file to start over"
+                    if existing else f"{_display(url)} is not empty and not a SarcoTrial study; choose an empty database"
+                )
+            cipher, notice = _key_for_new_study(url)
+            db.upgrade(engine)
+            factory = db.make_sessionmaker(engine)
+            with factory() as session, session.begin():
+                version = ProtocolVersion(acronym=loaded.protocol.acronym, version=loaded.protocol.version,
+                                          sha256=loaded.sha256, text=loaded.text, bound_by=actor.name)
+                session.add(version)
+                session.flush()
+                study = Study(acronym=loaded.protocol.acronym, protocol_version_id=version.id, synthetic=synthetic,
+                              key_check=cipher.key_check(), created_by=actor.name)
+                session.add(study)
+                _begin_action(session, actor, None, loaded.protocol.version)
+                session.add(Site(code=site_code, name=site_name))
+                session.flush()
+                study_id = study.id
+        except BaseException:
+            engine.dispose()
+            raise
+        instance = cls(url, engine, loaded, study_id, synthetic)
+        instance._cipher = cipher
+        return instance, notice
+
+    @classmethod
+    def open(cls, db_url: str | None) -> "StudyDB":
+        url = resolve_database_url(db_url)
+        path = sqlite_path(url)
+        if path is not None and not path.exists():
+            raise StudyError(f"no study database at {path}; create one with 'sarcotrial init --protocol sprint' "
+                             f"(or give --db / DATABASE_URL)")
+        engine = db.make_engine(url)
+        try:
+            if db.is_empty(engine):
+                raise StudyError(f"{_display(url)} holds no study; create one with 'sarcotrial init --protocol sprint'")
+            revision = db.current_revision(engine)
+            if revision != db.head_revision():
+                raise StudyError(f"{_display(url)} has database schema {revision}, this SarcoTrial needs "
+                                 f"{db.head_revision()}: back it up, then run 'sarcotrial upgrade'")
+            with Session(engine) as session:
+                study = session.scalars(select(Study)).first()
+                if study is None:
+                    raise StudyError(f"{_display(url)} has SarcoTrial's tables but no study record")
+                loaded = parse_protocol(study.protocol.text, f"{study.acronym} v{study.protocol.version} (bound to this study)")
+                study_id, synthetic = study.id, study.synthetic
+        except BaseException:
+            engine.dispose()
+            raise
+        return cls(url, engine, loaded, study_id, synthetic)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def __enter__(self) -> "StudyDB":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ units of work
+    @contextmanager
+    def action(self, actor: Actor, reason: str | None = None) -> Iterator[Session]:
+        """One user action: one transaction, audited under ``actor`` (and ``reason`` for changes)."""
+        with self._sessions() as session:
+            try:
+                with session.begin():
+                    _begin_action(session, actor, reason, self.protocol_version)
+                    yield session
+            except IntegrityError as exc:
+                raise InvalidValue("record", f"conflicts with data already stored ({_constraint(exc)})",
+                                   show_value=False) from None
+            except OperationalError as exc:
+                raise SarcoTrialError(f"the database refused the change: {exc.orig}") from None
+
+    @contextmanager
+    def reading(self) -> Iterator[Session]:
+        with self._sessions() as session:
+            yield session
+
+    # ------------------------------------------------------------------ identifiers
+    def cipher(self) -> crypto.IdentifierCipher:
+        """The identifier key (environment, else the key file beside a SQLite database), checked against this study."""
+        if self._cipher is None:
+            cipher = crypto.key_from_environment()
+            if cipher is None:
+                beside = default_key_path(self.url)
+                if beside is None or not beside.exists():
+                    raise crypto.KeyError_(
+                        "the identifier key is needed for names, dates of birth and hospital numbers: set "
+                        f"{crypto.KEY_FILE_ENV} (or {crypto.KEY_ENV})"
+                        + (f"; expected a key file at {beside}" if beside else ""))
+                cipher = crypto.read_key_file(beside)
+            with self.reading() as session:
+                cipher.verify(session.get(Study, self.study_id).key_check)
+            self._cipher = cipher
+        return self._cipher
+
+    # ------------------------------------------------------------------ helpers for services
+    def patient(self, session: Session, subject_id: str) -> Patient:
+        patient = session.scalars(select(Patient).where(Patient.subject_id == subject_id.strip().upper())).first()
+        if patient is None:
+            raise InvalidValue("patient", "no such subject id in this study", subject_id)
+        return patient
+
+    def next_subject_id(self, session: Session) -> str:
+        count = session.scalar(select(func.count(Patient.id))) or 0
+        prefix = self.protocol.identification.subject_id_prefix
+        return f"{prefix}-{count + 1:03d}"
+
+
+def _begin_action(session: Session, actor: Actor, reason: str | None, version: str) -> None:
+    if not actor.name or not actor.name.strip():
+        raise InvalidValue("user", "every action must name the person making it")
+    session.info[audit.INFO_ACTOR] = actor.name
+    session.info[audit.INFO_SOURCE] = actor.source
+    session.info[audit.INFO_REASON] = reason.strip() if reason else None
+    session.info[audit.INFO_PROTOCOL_VERSION] = version
+
+
+def _key_for_new_study(url: str) -> tuple[crypto.IdentifierCipher, KeyNotice]:
+    cipher = crypto.key_from_environment()
+    if cipher is not None:
+        return cipher, KeyNotice(None, False, cipher.origin)
+    key_path = default_key_path(url)
+    if key_path is None:
+        raise crypto.KeyError_(
+            f"a PostgreSQL study needs an identifier key: set {crypto.KEY_FILE_ENV} to a key file (or {crypto.KEY_ENV}); "
+            "create one with: python -c \"import base64,os;print(base64.urlsafe_b64encode(os.urandom(32)).decode())\" > study.key")
+    if key_path.exists():
+        cipher = crypto.read_key_file(key_path)
+        return cipher, KeyNotice(key_path, False, str(key_path))
+    return crypto.write_key_file(key_path), KeyNotice(key_path, True, str(key_path))
+
+
+def _existing_study(engine) -> str | None:
+    try:
+        with Session(engine) as session:
+            study = session.scalars(select(Study)).first()
+            return f"study {study.acronym} (protocol v{study.protocol.version})" if study else None
+    except Exception:
+        return None
+
+
+def _display(url: str) -> str:
+    path = sqlite_path(url)
+    return str(path) if path else url.split("@")[-1]
+
+
+def _constraint(exc: IntegrityError) -> str:
+    text = str(exc.orig).splitlines()[0]
+    return text[:200]
+
+
+def today() -> dt.date:
+    return dt.date.today()

@@ -1,0 +1,95 @@
+"""Engines, sessions and migrations.
+
+SQLite is the embedded default; PostgreSQL serves a multi-user site. On SQLite every write
+transaction starts with ``BEGIN IMMEDIATE`` (the recipe in SQLAlchemy's pysqlite notes), so two
+writers never interleave and the audit chain never forks; foreign keys are enforced and a busy
+database is waited for rather than failed. The schema is made and changed only by Alembic
+migrations, which ship inside the package.
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine, create_engine, event, inspect
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+from sarcotrial.errors import SarcoTrialError
+from sarcotrial.store import audit
+
+
+class DatabaseError(SarcoTrialError):
+    """The database cannot be reached, or is not a SarcoTrial study."""
+
+
+def make_engine(url: str) -> Engine:
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"timeout": 30})
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_connect(dbapi_connection, _record):  # pragma: no cover - exercised by every test
+            dbapi_connection.isolation_level = None  # let SQLAlchemy emit BEGIN itself
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.close()
+
+        @event.listens_for(engine, "begin")
+        def _sqlite_begin(connection):  # pragma: no cover
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+        path = url.split("///", 1)[-1]
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+    else:
+        engine = create_engine(url, pool_pre_ping=True)
+    return engine
+
+
+def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
+    factory = sessionmaker(engine, expire_on_commit=False)
+    audit.install(factory)
+    return factory
+
+
+# --------------------------------------------------------------------------- migrations
+def alembic_config(engine: Engine | None = None) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(resources.files("sarcotrial.store") / "migrations"))
+    if engine is not None:
+        config.attributes["engine"] = engine
+    return config
+
+
+def head_revision() -> str:
+    return ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
+def current_revision(engine: Engine) -> str | None:
+    with engine.connect() as connection:
+        return MigrationContext.configure(connection).get_current_revision()
+
+
+def upgrade(engine: Engine, revision: str = "head") -> None:
+    try:
+        command.upgrade(alembic_config(engine), revision)
+    except OperationalError as exc:
+        raise DatabaseError(f"cannot migrate the database: {exc.orig}") from None
+
+
+def downgrade(engine: Engine, revision: str = "base") -> None:
+    command.downgrade(alembic_config(engine), revision)
+
+
+def is_empty(engine: Engine) -> bool:
+    try:
+        return not inspect(engine).get_table_names()
+    except OperationalError as exc:
+        raise DatabaseError(f"cannot open the database: {exc.orig}") from None
