@@ -48,3 +48,57 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "shared_data" in getattr(item, "fixturenames", ()) and not item.get_closest_marker("validation"):
             item.add_marker(pytest.mark.validation)
+
+
+# --------------------------------------------------------------------------- study databases
+PG_ENV = "SARCOTRIAL_TEST_PG"
+
+
+def _database_params():
+    params = [pytest.param("sqlite", id="sqlite")]
+    params.append(pytest.param("postgresql", id="postgresql", marks=pytest.mark.postgres))
+    return params
+
+
+def _fresh_postgres_url() -> str:
+    """An empty schema-less database state on the PostgreSQL server named by SARCOTRIAL_TEST_PG."""
+    from sqlalchemy import create_engine, text
+
+    from sarcotrial.config import resolve_database_url
+
+    url = resolve_database_url(os.environ[PG_ENV])
+    engine = create_engine(url)
+    with engine.begin() as connection:
+        connection.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
+        connection.execute(text("CREATE SCHEMA public"))
+    engine.dispose()
+    return url
+
+
+@pytest.fixture(params=_database_params())
+def database_url(request, tmp_path, monkeypatch) -> str:
+    """An empty database: a SQLite file always; PostgreSQL when SARCOTRIAL_TEST_PG names a server.
+
+    Every test that uses it also gets a fresh identifier key in the environment (PostgreSQL
+    refuses to start without one).
+    """
+    from sarcotrial.store.crypto import generate_key
+
+    monkeypatch.setenv("SARCOTRIAL_KEY", generate_key())
+    monkeypatch.delenv("SARCOTRIAL_KEY_FILE", raising=False)
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'study.sqlite'}"
+    if not os.environ.get(PG_ENV):
+        pytest.skip(f"PostgreSQL tests need {PG_ENV} (a database URL); .ci/run sets it")
+    return _fresh_postgres_url()
+
+
+@pytest.fixture
+def study(database_url):
+    """A new SPRINT study on each database, closed after the test."""
+    from sarcotrial.services.study import Actor, StudyDB
+
+    db, _notice = StudyDB.create(database_url, "sprint", Actor("tester", "test"))
+    yield db
+    db.close()

@@ -99,7 +99,8 @@ class _Generator:
             "datamanager": Actor("data.manager (synthetic)", "demo"),
         }
         mix = histology.site_case_mix()
-        self.sites, self.site_weights = list(mix), list(mix.values())
+        self.sites = [site.replace("_", "-") for site in mix]  # the catalogue says head_neck, AJCC head-neck
+        self.site_weights = list(mix.values())
         self.histotypes = {site: [(histology.search_histotypes(name).matches[0], w) for name, w in options]
                            for site, options in HISTOTYPES_BY_SITE.items()}
         self.rt = study.protocol.treatment.radiotherapy
@@ -166,7 +167,9 @@ class _Generator:
         screening = pathway.screen(self.study, self.staff["nurse"], patient.subject_id, answers)
         s.screened += 1
         if screening.decision != "eligible":
-            s.screen_failures[failure[0] if failure else "not evaluable"] += 1
+            for criterion in screening.criteria:  # as decided and stored, not as the generator intended
+                if criterion.result != "not_evaluable" and (criterion.result == "met") != (criterion.kind == "inclusion"):
+                    s.screen_failures[criterion.criterion_id] += 1
             return
         enrolment_date = screening_date + self.days(1, 5)
         pathway.enrol(self.study, self.staff["datamanager"], patient.subject_id, enrolment_date)
@@ -235,7 +238,7 @@ class _Generator:
                         "nerve_resection": rng.random() < 0.05})
         s.operated += 1
         positive = residual or rng.random() < 0.12
-        viable = round(rng.uniform(0, 5), 1) if rng.random() < 0.18 else round(rng.uniform(6, 90), 0)
+        viable = round(rng.uniform(0, 5), 1) if rng.random() < 0.12 else round(rng.uniform(6, 90), 0)
         if rng.random() < 0.05:
             viable = 0.0
         pathology = {"report_date": surgery_date + self.days(7, 14), "microscopic_margin_positive": positive,

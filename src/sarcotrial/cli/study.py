@@ -97,7 +97,8 @@ def demo(db: Optional[str] = DbOption, seed: int = typer.Option(2026, "--seed", 
         table = Table(title=f"Synthetic SPRINT study (seed {seed}, data cut-off {summary.data_cutoff})", show_header=False)
         table.add_column(style="bold")
         table.add_column()
-        failures = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in sorted(summary.screen_failures.items()))
+        texts = {c.id: c.text for c in study.protocol.eligibility.criteria}
+        failures = "; ".join(f"{texts.get(k, k)}: {v}" for k, v in summary.screen_failures.most_common())
         rows = [
             ("Referred / screened", f"{summary.referred} / {summary.screened} screenings"),
             ("Not eligible", f"{sum(summary.screen_failures.values())} ({failures})"),

@@ -33,6 +33,7 @@ from sarcotrial.store.models import (
     Diagnosis,
     Enrolment,
     FollowUpVisit,
+    FormRecord,
     OutcomeEvent,
     Pathology,
     Patient,
@@ -116,9 +117,17 @@ class Recorder:
     model: type[StudyRecord]
     derive: Derive
     single: bool  # one per patient (diagnosis, surgery, ...) or repeating (fractions, events, ...)
+    inputs: tuple[tuple[str, str], ...] = ()  # form field -> the column that keeps what was entered
 
     def form_values(self, record: StudyRecord, form_fields: list[str]) -> dict[str, Any]:
-        return {name: getattr(record, name) for name in form_fields if hasattr(record, name)}
+        """What was entered on the form, read back from the record (for a correction)."""
+        columns = dict(self.inputs)
+        values = {}
+        for name in form_fields:
+            column = columns.get(name, name)
+            if column in record.__table__.c:
+                values[name] = getattr(record, column)
+        return values
 
 
 def _derive_diagnosis(study, session, path: Pathway, v, current) -> dict[str, Any]:
@@ -136,7 +145,7 @@ def _derive_diagnosis(study, session, path: Pathway, v, current) -> dict[str, An
         "anatomic_site": v["anatomic_site"], "site_detail": v.get("site_detail"), "depth": v.get("depth"),
         "size_cm": v["size_cm"], "fnclcc_differentiation": v.get("fnclcc_differentiation"),
         "mitoses_per_10hpf": v.get("mitoses_per_10hpf"), "necrosis_percent": v.get("necrosis_percent"),
-        "grade": str(grade.grade), "t_category": stage.t, "n_category": stage.n, "m_category": stage.m,
+        "grade": str(grade.grade), "t_category_given": v.get("t_category"), "t_category": stage.t, "n_category": stage.n, "m_category": stage.m,
         "stage": stage.stage if entity.ajcc_staged else None, "ecog": v.get("ecog"),
     }
 
@@ -277,7 +286,8 @@ def _derive_outcome(study, session, path: Pathway, v, current) -> dict[str, Any]
 
 
 RECORDERS: dict[str, Recorder] = {r.form_id: r for r in (
-    Recorder("diagnosis", Diagnosis, _derive_diagnosis, True),
+    Recorder("diagnosis", Diagnosis, _derive_diagnosis, True,
+             inputs=(("clinical_n", "n_category"), ("clinical_m", "m_category"), ("t_category", "t_category_given"))),
     Recorder("rt_course", RTCourse, _derive_rt_course, True),
     Recorder("rt_fraction", RTFraction, _derive_fraction, False),
     Recorder("surgery", Surgery, _derive_surgery, True),
@@ -291,7 +301,7 @@ RECORDERS: dict[str, Recorder] = {r.form_id: r for r in (
 
 def _recorder(form_id: str) -> Recorder:
     if form_id not in RECORDERS:
-        raise InvalidValue("form", f"not a clinical record form (records: {', '.join(RECORDERS)})", form_id)
+        raise InvalidValue("form", f"corrections go through the clinical record forms ({', '.join(RECORDERS)})", form_id)
     return RECORDERS[form_id]
 
 
@@ -300,11 +310,24 @@ def _patient_column(model: type[StudyRecord]) -> bool:
 
 
 # --------------------------------------------------------------------------- the services
+SERVICE_FORMS = ("referral", "screening")  # entered through pathway.register_patient and pathway.screen
+
+
 def record(study: StudyDB, actor: Actor, subject_id: str, form_id: str, values: Mapping[str, Any],
            reason: str | None = None) -> StudyRecord:
-    """Enter one form's data for a patient; returns the stored record."""
-    recorder = _recorder(form_id)
+    """Enter one form's data for a patient; returns the stored record.
+
+    Forms with a recorder fill their clinical table; any other form of the protocol (a second
+    protocol's quality-of-life questionnaire, say) is kept as a :class:`FormRecord`, as are the
+    fields a protocol adds to a clinical form beyond what its table holds: nothing entered is lost.
+    """
+    if form_id in SERVICE_FORMS:
+        raise InvalidValue("form", f"'{form_id}' is entered with 'sarcotrial patient "
+                           f"{'register' if form_id == 'referral' else 'screen'}'", form_id)
     clean = validate_form(study.protocol, form_id, values)
+    if form_id not in RECORDERS:
+        return _record_generic(study, actor, subject_id, form_id, clean, reason)
+    recorder = RECORDERS[form_id]
     with study.action(actor, reason) as session:
         patient = study.patient(session, subject_id)
         path = Pathway.load(session, patient)
@@ -316,9 +339,34 @@ def record(study: StudyDB, actor: Actor, subject_id: str, form_id: str, values: 
             columns["patient_id"] = patient.id
         row = recorder.model(**columns)
         session.add(row)
+        extras = {k: v for k, v in clean.items() if k not in recorder.model.__table__.c}
+        if extras:
+            session.add(FormRecord(patient_id=patient.id, form_id=form_id, status="complete",
+                                   data=_jsonable(extras)))
         session.flush()
         _after_record(study, session, path, recorder, row)
         return row
+
+
+def _record_generic(study: StudyDB, actor: Actor, subject_id: str, form_id: str, clean: dict[str, Any],
+                    reason: str | None) -> StudyRecord:
+    with study.action(actor, reason) as session:
+        patient = study.patient(session, subject_id)
+        path = Pathway.load(session, patient)
+        for key, value in clean.items():
+            if isinstance(value, dt.date):
+                path.check_date(f"{form_id}.{key}", value, allow_after_death=True)
+        sequence = (session.scalar(select(func.max(FormRecord.sequence)).where(
+            FormRecord.patient_id == patient.id, FormRecord.form_id == form_id)) or 0) + 1
+        row = FormRecord(patient_id=patient.id, form_id=form_id, sequence=sequence, status="complete",
+                         data=_jsonable(clean))
+        session.add(row)
+        session.flush()
+        return row
+
+
+def _jsonable(values: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: (v.isoformat() if isinstance(v, dt.date) else v) for k, v in values.items()}
 
 
 def correct(study: StudyDB, actor: Actor, subject_id: str, form_id: str, changes: Mapping[str, Any], reason: str,
@@ -355,12 +403,7 @@ def delete(study: StudyDB, actor: Actor, subject_id: str, form_id: str, reason: 
 
 
 def _current_values(study: StudyDB, recorder: Recorder, row: StudyRecord, path: Pathway, form_fields: list[str]) -> dict:
-    values = recorder.form_values(row, form_fields)
-    if recorder.form_id == "pathology":
-        values["planned_positive_margin"] = row.planned_positive_margin
-    if recorder.form_id == "rt_fraction":
-        values.pop("doses_gy", None)
-    return values
+    return recorder.form_values(row, form_fields)
 
 
 def _existing(session: Session, recorder: Recorder, patient: Patient) -> StudyRecord | None:

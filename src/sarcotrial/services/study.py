@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
@@ -91,6 +91,7 @@ class StudyDB:
                               key_check=cipher.key_check(), created_by=actor.name)
                 session.add(study)
                 _begin_action(session, actor, None, loaded.protocol.version)
+                _serialise_writers(session)
                 session.add(Site(code=site_code, name=site_name))
                 session.flush()
                 study_id = study.id
@@ -144,6 +145,7 @@ class StudyDB:
             try:
                 with session.begin():
                     _begin_action(session, actor, reason, self.protocol_version)
+                    _serialise_writers(session)
                     yield session
             except IntegrityError as exc:
                 raise InvalidValue("record", f"conflicts with data already stored ({_constraint(exc)})",
@@ -194,6 +196,20 @@ def _begin_action(session: Session, actor: Actor, reason: str | None, version: s
     session.info[audit.INFO_SOURCE] = actor.source
     session.info[audit.INFO_REASON] = reason.strip() if reason else None
     session.info[audit.INFO_PROTOCOL_VERSION] = version
+
+
+WRITE_LOCK = 0x5A4C0001  # PostgreSQL advisory lock key held by every write action
+
+
+def _serialise_writers(session: Session) -> None:
+    """One writer at a time, on both databases: subject ids and the audit chain never race.
+
+    SQLite gets this from ``BEGIN IMMEDIATE``; on PostgreSQL a transaction-level advisory lock
+    does the same (released at commit or rollback). A sarcoma unit's write rate is far below
+    what one writer at a time can serve; readers are never blocked.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": WRITE_LOCK})
 
 
 def _key_for_new_study(url: str) -> tuple[crypto.IdentifierCipher, KeyNotice]:

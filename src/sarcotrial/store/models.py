@@ -197,7 +197,8 @@ class Diagnosis(StudyRecord):
     mitoses_per_10hpf: Mapped[int | None] = mapped_column(Integer)
     necrosis_percent: Mapped[float | None] = mapped_column(Float)
     grade: Mapped[str] = mapped_column(String(2))  # 1 / 2 / 3 / X
-    t_category: Mapped[str] = mapped_column(String(8))
+    t_category_given: Mapped[str | None] = mapped_column(String(8))  # as entered, where size alone does not decide
+    t_category: Mapped[str] = mapped_column(String(8))  # AJCC 8 T, derived
     n_category: Mapped[str] = mapped_column(String(4))
     m_category: Mapped[str] = mapped_column(String(4))
     stage: Mapped[str | None] = mapped_column(String(8))

@@ -166,6 +166,7 @@ def upgrade() -> None:
     sa.Column('mitoses_per_10hpf', sa.Integer(), nullable=True),
     sa.Column('necrosis_percent', sa.Float(), nullable=True),
     sa.Column('grade', sa.String(length=2), nullable=False),
+    sa.Column('t_category_given', sa.String(length=8), nullable=True),
     sa.Column('t_category', sa.String(length=8), nullable=False),
     sa.Column('n_category', sa.String(length=4), nullable=False),
     sa.Column('m_category', sa.String(length=4), nullable=False),
