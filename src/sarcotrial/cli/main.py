@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import sys
+
 import typer
+from typer.exceptions import TyperException
 
 from sarcotrial import __version__
-from sarcotrial.cli import study
+from sarcotrial.cli import rules, study
+from sarcotrial.cli.common import err_console
 from sarcotrial.cli.protocol import protocol_app
 
 app = typer.Typer(
@@ -38,10 +42,25 @@ app.command("upgrade")(study.upgrade)
 app.add_typer(protocol_app, name="protocol")
 app.add_typer(study.patient_app, name="patient")
 app.add_typer(study.audit_app, name="audit")
+app.add_typer(rules.rules_app, name="rules")
+app.add_typer(rules.ctcae_app, name="ctcae")
+app.command("screen")(rules.screen)
 
 
 def run() -> None:
-    app()
+    """Entry point: usage errors are one line (and exit status 2), like every other refusal."""
+    try:
+        code = app(standalone_mode=False)
+    except TyperException as exc:
+        if isinstance(exc, typer.Abort):
+            err_console.print("error: interrupted")
+            sys.exit(130)
+        message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
+        ctx = getattr(exc, "ctx", None)
+        hint = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
+        err_console.print(f"[bold red]error:[/] {message}{hint}", soft_wrap=True, markup=True)
+        sys.exit(getattr(exc, "exit_code", 2) or 2)
+    sys.exit(code or 0)
 
 
 if __name__ == "__main__":

@@ -96,9 +96,11 @@ def validate_form(protocol: Protocol, form_id: str, data: Mapping[str, Any], *, 
         known = ", ".join(f.id for f in form.fields)
         raise InvalidValue(f"{form_id}.{unknown[0]}", f"not a field of form '{form_id}' (fields: {known})", show_value=False)
     clean: dict[str, Any] = {}
-    for fld in form.fields:
+    for fld in form.fields:  # a wrong value given is reported before a value missing
         if fld.id in data:
             clean[fld.id] = coerce_value(form_id, fld, data[fld.id], protocol)
-        if not partial and fld.required and clean.get(fld.id) is None:
-            raise InvalidValue(f"{form_id}.{fld.id}", f"is required ({fld.label})", show_value=False)
+    if not partial:
+        for fld in form.fields:
+            if fld.required and clean.get(fld.id) is None:
+                raise InvalidValue(f"{form_id}.{fld.id}", f"is required ({fld.label})", show_value=False)
     return clean

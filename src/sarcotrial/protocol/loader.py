@@ -27,8 +27,11 @@ class ProtocolError(SarcoTrialError):
     def __init__(self, source: str, problems: list[str]):
         self.source = source
         self.problems = problems
-        listed = "\n".join(f"  - {p}" for p in problems)
-        super().__init__(f"protocol {source} is not valid ({len(problems)} problem{'s' if len(problems) != 1 else ''}):\n{listed}")
+        if len(problems) == 1:
+            super().__init__(f"protocol {source}: {problems[0]}")
+        else:
+            listed = "\n".join(f"  - {p}" for p in problems)
+            super().__init__(f"protocol {source} is not valid ({len(problems)} problems):\n{listed}")
 
 
 @dataclass(frozen=True)

@@ -361,3 +361,21 @@ class AuditHead(Base):
 
 def audited_models() -> list[type[StudyRecord]]:
     return [m.class_ for m in Base.registry.mappers if issubclass(m.class_, StudyRecord)]
+
+
+# --------------------------------------------------------------------------- reference data
+class CtcaeGradeDefinition(Base):
+    """NCI's grade definitions, loaded by ``sarcotrial ctcae import`` (the spreadsheet is not shipped)."""
+
+    __tablename__ = "ctcae_grade_definition"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    version: Mapped[str] = mapped_column(String(8))
+    meddra_code: Mapped[int] = mapped_column(Integer)
+    soc: Mapped[str] = mapped_column(String(200))
+    term: Mapped[str] = mapped_column(String(200), index=True)
+    grade: Mapped[int] = mapped_column(Integer)
+    definition: Mapped[str] = mapped_column(Text)
+    imported_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    imported_by: Mapped[str] = mapped_column(String(128))
+    source_sha256: Mapped[str] = mapped_column(String(64))
+    __table_args__ = (UniqueConstraint("version", "term", "grade"),)

@@ -1,0 +1,214 @@
+"""``sarcotrial rules``, ``screen`` and ``ctcae``: the clinical rules for users and scripts.
+
+Each command prints a readable answer, or with ``--json`` exactly one JSON object. Values are
+checked by the domain rules themselves, so a bad value gets the same one-line message (field and
+rule, exit status 2) as it would in a form.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from sarcotrial.cli.common import DbOption, JsonOption, ProtocolOption, console, fail, handle_errors, print_json
+from sarcotrial.errors import InvalidValue
+
+rules_app = typer.Typer(help="Clinical rules: FNCLCC grade, AJCC 8 stage, EORTC-STBSG response, LQ EQD2, histotypes.",
+                        no_args_is_help=True)
+
+
+def _number(text: str, field: str, kind=float):
+    try:
+        value = kind(text)
+    except (TypeError, ValueError):
+        raise InvalidValue(field, "must be a whole number" if kind is int else "must be a number", text) from None
+    return value
+
+
+@rules_app.command("fnclcc")
+@handle_errors
+def fnclcc(differentiation: str = typer.Option(..., "--differentiation", help="Differentiation score 1, 2 or 3 (X: not assessable)."),
+           mitoses: str = typer.Option(..., "--mitoses", help="Mitotic count per 10 HPF (X: not assessable)."),
+           necrosis_percent: str = typer.Option(..., "--necrosis-percent", help="Tumour necrosis, % (X: not assessable)."),
+           as_json: bool = JsonOption) -> None:
+    """FNCLCC grade from differentiation, mitoses and necrosis (Trojani 1984; Coindre 2006)."""
+    from sarcotrial.domain.grading import fnclcc_grade
+
+    def opt(text, field, kind):
+        return None if text.strip().upper() == "X" else _number(text, field, kind)
+
+    result = fnclcc_grade(opt(differentiation, "differentiation", int), opt(mitoses, "mitoses_per_10hpf", int),
+                          opt(necrosis_percent, "necrosis_percent", float))
+    data = result.as_dict()
+    if as_json:
+        print_json(data)
+        return
+    if data["grade"] == "X":
+        console.print("FNCLCC grade [bold]GX[/] (a component is not assessable)")
+        return
+    console.print(f"FNCLCC grade [bold]G{data['grade']}[/]: differentiation {data['differentiation_score']} + mitoses "
+                  f"{data['mitotic_score']} + necrosis {data['necrosis_score']} = {data['score']}")
+
+
+@rules_app.command("stage")
+@handle_errors
+def stage(site: str = typer.Option(..., "--site", help="extremity, trunk, retroperitoneum, head-neck or visceral."),
+          size_cm: Optional[str] = typer.Option(None, "--size-cm", help="Largest dimension in cm."),
+          grade: str = typer.Option(..., "--grade", help="FNCLCC grade 1, 2, 3 or X."),
+          n: str = typer.Option("N0", "--n", help="N0 or N1."), m: str = typer.Option("M0", "--m", help="M0 or M1."),
+          t: Optional[str] = typer.Option(None, "--t", help="T category where size alone does not decide (T4a, T2b, ...)."),
+          as_json: bool = JsonOption) -> None:
+    """AJCC 8th edition T category and stage group for a soft tissue sarcoma."""
+    from sarcotrial.domain.staging import ajcc8_stage
+
+    size = None if size_cm is None else _number(size_cm, "size_cm")
+    grade_value = grade.strip()
+    result = ajcc8_stage(site.strip(), size, grade_value, n.strip(), m.strip(), t=t)
+    data = result.as_dict()
+    out = {k: data[k] for k in ("t", "n", "m", "grade", "stage")}
+    if as_json:
+        print_json(out)
+        return
+    group = f"stage [bold]{out['stage']}[/]" if out["stage"] else "no AJCC 8 stage group for this site"
+    console.print(f"{out['t']} {out['n']} {out['m']} G{out['grade']}: {group}")
+    for note in data.get("notes") or ():
+        console.print(f"  note: {escape(note)}")
+
+
+@rules_app.command("response")
+@handle_errors
+def response_cmd(viable_percent: str = typer.Option(..., "--viable-percent", help="Stainable (viable) tumour cells, %."),
+                 protocol: str = ProtocolOption, as_json: bool = JsonOption) -> None:
+    """EORTC-STBSG response score (Wardelmann 2016) and pCR by the protocol's definition."""
+    from sarcotrial.domain.response import describe_pcr, eortc_stbsg_response, is_pcr
+    from sarcotrial.protocol import load_protocol
+
+    viable = _number(viable_percent, "viable_percent")
+    threshold = load_protocol(protocol).pathology.pcr_max_viable_percent
+    data = {"score": eortc_stbsg_response(viable), "pcr": is_pcr(viable, threshold), "pcr_definition": describe_pcr(threshold)}
+    if as_json:
+        print_json(data)
+        return
+    console.print(f"EORTC-STBSG score [bold]{data['score']}[/]; pCR: {'yes' if data['pcr'] else 'no'} ({data['pcr_definition']})")
+
+
+@rules_app.command("eqd2")
+@handle_errors
+def eqd2_cmd(dose: str = typer.Option(..., "--dose", help="Total dose, Gy."),
+             fractions: str = typer.Option(..., "--fractions", help="Number of fractions."),
+             alpha_beta: Optional[str] = typer.Option(None, "--alpha-beta", help="alpha/beta in Gy (default: the protocol's)."),
+             protocol: str = ProtocolOption, as_json: bool = JsonOption) -> None:
+    """Linear-quadratic BED and EQD2 of a fractionation."""
+    from sarcotrial.domain.radiobiology import lq_summary
+
+    if alpha_beta is None:
+        from sarcotrial.protocol import load_protocol
+
+        ab = load_protocol(protocol).treatment.radiotherapy.alpha_beta_gy
+    else:
+        ab = _number(alpha_beta, "alpha_beta_gy")
+    data = lq_summary(_number(dose, "total_dose_gy"), _number(fractions, "fractions", int), ab)
+    if as_json:
+        print_json(data)
+        return
+    console.print(f"{_number(dose, 'total_dose_gy'):g} Gy in {fractions} x {data['dose_per_fraction']:g} Gy, alpha/beta {ab:g} Gy: "
+                  f"BED [bold]{data['bed']:.2f}[/] Gy, EQD2 [bold]{data['eqd2']:.2f}[/] Gy")
+
+
+@rules_app.command("histotype")
+@handle_errors
+def histotype_cmd(query: str = typer.Argument(..., help="A name, synonym, old name or ICD-O-3 code."),
+                  as_json: bool = JsonOption) -> None:
+    """Find histotypes in the WHO 2020 catalogue by name, synonym or ICD-O-3 code."""
+    from sarcotrial.domain.histology import search_histotypes
+
+    result = search_histotypes(query)
+    if as_json:
+        print_json(result.as_dict())
+        return
+    for note in result.obsolete:
+        console.print(f"[yellow]'{escape(note.term)}' is obsolete[/]: {escape(note.note)}")
+        console.print(f"  candidates: {', '.join(note.candidates)}")
+    if not result.matches:
+        if not result.obsolete:
+            console.print(f"No histotype matches '{escape(query)}'.")
+        return
+    table = Table("name", "ICD-O-3", "behaviour", "family", "synonyms")
+    for h in result.matches[:15]:
+        table.add_row(h.name, h.icdo3, h.behaviour, h.family, ", ".join(h.synonyms[:4]))
+    console.print(table)
+
+
+@handle_errors
+def screen(protocol: str = ProtocolOption,
+           input_file: Path = typer.Option(..., "--input", help="A JSON object of the screening form's answers."),
+           as_json: bool = JsonOption) -> None:
+    """Eligibility of a patient's screening answers against a protocol (no database needed)."""
+    from sarcotrial.protocol import load_protocol
+    from sarcotrial.protocol.forms import validate_form
+    from sarcotrial.services.pathway import eligibility
+
+    p = load_protocol(protocol)
+    try:
+        answers = json.loads(input_file.read_text(encoding="utf-8"))
+    except OSError as exc:
+        fail(f"--input: cannot read {input_file}: {exc.strerror}")
+    except json.JSONDecodeError as exc:
+        fail(f"--input: {input_file} is not valid JSON (line {exc.lineno}: {exc.msg})")
+    if not isinstance(answers, dict):
+        fail(f"--input: {input_file} must hold one JSON object of field: value")
+    decision = eligibility(p, validate_form(p, p.eligibility.form, answers, partial=True))
+    data = {"protocol": p.acronym, "protocol_version": p.version, **decision.as_dict()}
+    if as_json:
+        print_json(data)
+        return
+    colour = {"eligible": "green", "ineligible": "red", "not_evaluable": "yellow"}[decision.decision]
+    console.print(f"{p.acronym} v{p.version}: [bold {colour}]{decision.decision.replace('_', ' ').upper()}[/]")
+    for c in decision.criteria:
+        console.print(f"  {c.kind} {c.id}: {c.result.replace('_', ' ')} — {escape(c.reason)}", soft_wrap=True)
+
+
+ctcae_app = typer.Typer(help="CTCAE v5.0: search terms, import NCI's spreadsheet with the grade definitions.",
+                        no_args_is_help=True)
+
+
+@ctcae_app.command("import")
+@handle_errors
+def ctcae_import(file: Path = typer.Argument(..., help="NCI's CTCAE v5.0 spreadsheet (xlsx)."),
+                 db: Optional[str] = DbOption) -> None:
+    """Load the full criteria, with each grade's definition, into the study database."""
+    from sarcotrial.services.reference import import_ctcae
+    from sarcotrial.services.study import StudyDB
+
+    with StudyDB.open(db) as study:
+        terms, grades = import_ctcae(study, file)
+    console.print(f"Imported CTCAE v5.0: {terms} terms, {grades} grade definitions")
+
+
+@ctcae_app.command("show")
+@handle_errors
+def ctcae_show(query: str = typer.Argument(..., help="A term, part of one, or a MedDRA code."),
+               db: Optional[str] = DbOption, as_json: bool = JsonOption) -> None:
+    """A term's system organ class, MedDRA code, allowed grades and (once imported) grade definitions."""
+    from sarcotrial.domain.ctcae import search_terms
+    from sarcotrial.services.reference import grade_definitions
+
+    terms = search_terms(query)[:10]
+    definitions = grade_definitions(db, [t.term for t in terms])
+    out = [{"term": t.term, "soc": t.soc, "meddra_code": t.meddra_code, "allowed_grades": list(t.allowed_grades),
+            "grade_definitions": definitions.get(t.term, {})} for t in terms]
+    if as_json:
+        print_json({"terms": out})
+        return
+    if not out:
+        console.print(f"No CTCAE v5.0 term matches '{escape(query)}'.")
+    for t in out:
+        console.print(f"[bold]{t['term']}[/] ({t['soc']}; MedDRA {t['meddra_code']}): grades "
+                      f"{', '.join(map(str, t['allowed_grades']))}")
+        for grade, text in sorted(t["grade_definitions"].items()):
+            console.print(f"  {grade}: {escape(text)}", soft_wrap=True)

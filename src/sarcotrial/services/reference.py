@@ -1,0 +1,55 @@
+"""Reference data kept in the study database: NCI's CTCAE v5.0 grade definitions.
+
+SarcoTrial ships the factual CTCAE catalogue (term, system organ class, MedDRA code, allowed
+grades) so that grading works on a fresh install; the wording of each grade is NCI's, and comes
+into a study only when the unit imports NCI's own spreadsheet. The import is one transaction:
+it replaces the previous definitions of that version entirely, or leaves them untouched.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+from sqlalchemy import delete, select
+
+from sarcotrial.domain.ctcae import CTCAE_VERSION, catalogue, read_ctcae_workbook
+from sarcotrial.errors import InvalidValue
+from sarcotrial.services.study import Actor, StudyDB
+from sarcotrial.store.models import CtcaeGradeDefinition
+
+
+def import_ctcae(study: StudyDB, path: Path, actor: Actor | None = None) -> tuple[int, int]:
+    """Load every term's grade definitions; returns (terms, grade definitions)."""
+    terms = read_ctcae_workbook(path)
+    shipped = catalogue()
+    unknown = [t.term for t in terms if t.term not in shipped]
+    if unknown:
+        raise InvalidValue("file", f"{path} has terms not in CTCAE v{CTCAE_VERSION} as shipped "
+                           f"(e.g. {', '.join(unknown[:3])}); is it another CTCAE version?", show_value=False)
+    digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    who = (actor.name if actor else "import")
+    rows = [CtcaeGradeDefinition(version=CTCAE_VERSION, meddra_code=t.meddra_code, soc=t.soc, term=t.term, grade=g,
+                                 definition=text, imported_by=who, source_sha256=digest)
+            for t in terms for g, text in sorted(t.grade_definitions.items())]
+    with study.reading() as session, session.begin():
+        session.execute(delete(CtcaeGradeDefinition).where(CtcaeGradeDefinition.version == CTCAE_VERSION))
+        session.add_all(rows)
+    return len(terms), len(rows)
+
+
+def grade_definitions(db_url: str | None, terms: list[str]) -> dict[str, dict[int, str]]:
+    """Imported definitions for these terms (empty where none were imported, or no study is reachable)."""
+    if not terms:
+        return {}
+    try:
+        study = StudyDB.open(db_url)
+    except Exception:
+        return {}
+    with study, study.reading() as session:
+        out: dict[str, dict[int, str]] = {}
+        rows = session.scalars(select(CtcaeGradeDefinition).where(CtcaeGradeDefinition.term.in_(terms),
+                                                                   CtcaeGradeDefinition.version == CTCAE_VERSION))
+        for row in rows:
+            out.setdefault(row.term, {})[row.grade] = row.definition
+        return out

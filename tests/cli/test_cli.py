@@ -1,0 +1,140 @@
+"""The command line as a user meets it: answers, one-line errors with exit 2, no tracebacks."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from sarcotrial.cli.main import app
+from sarcotrial.protocol import read_protocol
+
+runner = CliRunner()
+
+
+def run(*args: str, code: int = 0):
+    result = runner.invoke(app, list(args))
+    assert result.exit_code == code, (result.exit_code, result.output, result.stderr if hasattr(result, "stderr") else "")
+    assert "Traceback" not in result.output
+    return result
+
+
+@pytest.fixture
+def db(tmp_path, monkeypatch) -> str:
+    monkeypatch.delenv("SARCOTRIAL_KEY", raising=False)
+    monkeypatch.delenv("SARCOTRIAL_KEY_FILE", raising=False)
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    path = tmp_path / "study.sqlite"
+    result = run("init", "--protocol", "sprint", "--db", str(path), "--user", "dr.init")
+    assert "Created study SPRINT (protocol v1.0" in result.output
+    assert "Created the identifier key file" in result.output and (tmp_path / "study.sqlite.key").exists()
+    return str(path)
+
+
+def test_protocol_validate_and_show():
+    assert "valid" in run("protocol", "validate", "sprint").output
+    shown = json.loads(run("protocol", "show", "sprint", "--json").output)
+    assert shown["identification"]["design"]["target_accrual"] == 33
+    text = run("protocol", "show", "sprint").output
+    assert "assumed, to be confirmed by the trial team" in text and "inclusion: Age > 18 years" in text
+
+
+def test_protocol_validate_names_path_and_rule(tmp_path):
+    data = yaml.safe_load(read_protocol("sprint").text)
+    data["treatment"]["radiotherapy"]["dose_levels"][0]["total_dose_gy"] = -5
+    broken = tmp_path / "broken.yaml"
+    broken.write_text(yaml.safe_dump(data))
+    result = run("protocol", "validate", str(broken), code=1)
+    assert "treatment.radiotherapy.dose_levels[0].total_dose_gy: Input should be greater than 0" in result.output
+
+
+def test_init_twice_is_refused(db):
+    result = run("init", "--protocol", "sprint", "--db", db, code=2)
+    assert "already holds study SPRINT (protocol v1.0)" in result.output
+
+
+def test_missing_database_is_explained(tmp_path):
+    result = run("status", "--db", str(tmp_path / "nowhere.sqlite"), code=2)
+    assert "no study database at" in result.output and "sarcotrial init --protocol sprint" in result.output
+
+
+def test_pathway_through_the_cli(db, tmp_path):
+    run("patient", "register", "--db", db, "--name", "Ada Test (synthetic)", "--dob", "1961-04-02",
+        "--hospital-number", "H42", "--sex", "female", "--set", "referral_date=2025-01-10",
+        "--set", "anatomic_site=extremity", "--user", "nurse.a")
+    answers = tmp_path / "screening.json"
+    answers.write_text(json.dumps({"screening_date": "2025-01-20", "age_years": 63, "histology_confirmed": True,
+                                   "disease_status": "de_novo", "candidate_for_resection": True,
+                                   "previous_rt_to_region": False, "able_to_consent": True, "consent_signed": True,
+                                   "planned_amputation": True}))
+    screened = json.loads(run("patient", "screen", "SPR-001", "--input", str(answers), "--db", db, "--json").output)
+    assert screened["decision"] == "ineligible" and any("Planned amputation" in r for r in screened["reasons"])
+    answers.write_text(answers.read_text().replace('"planned_amputation": true', '"planned_amputation": false'))
+    assert "ELIGIBLE" in run("patient", "screen", "SPR-001", "--input", str(answers), "--db", db).output
+    run("patient", "enrol", "SPR-001", "--date", "2025-01-22", "--db", db)
+    out = run("record", "diagnosis", "SPR-001", "--db", db, "--json", "--set", "diagnosis_date=2025-01-05",
+              "--set", "histotype=myxofibrosarcoma", "--set", "anatomic_site=extremity", "--set", "size_cm=12",
+              "--set", "fnclcc_differentiation=2", "--set", "mitoses_per_10hpf=12", "--set", "necrosis_percent=0",
+              "--set", "clinical_n=N0", "--set", "clinical_m=M0").output
+    record = json.loads(out)["record"]
+    # FNCLCC 2 + 2 + 0 = 4 -> G2 (Coindre 2006); AJCC 8 ch. 41: 12 cm is T3; T3 N0 M0 G2 -> IIIB
+    assert (record["grade"], record["t_category"], record["stage"]) == ("2", "T3", "IIIB")
+    assert "Ada" not in run("patient", "show", "SPR-001", "--db", db).output
+    assert "Ada Test (synthetic), born 1961-04-02, hospital number H42" in run("patient", "identify", "SPR-001", "--db", db).output
+    bad = run("record", "diagnosis", "SPR-001", "--db", db, "--set", "size_cm=-5", code=2)
+    assert "diagnosis.size_cm: must be at least 0.1 cm (got -5.0)" in bad.output
+    no_reason = run("correct", "diagnosis", "SPR-001", "--db", db, "--set", "size_cm=9", "--reason", " ", code=2)
+    assert "reason: a reason is required" in no_reason.output
+    run("correct", "diagnosis", "SPR-001", "--db", db, "--set", "size_cm=9", "--reason", "measured on MRI", "--user", "dr.b")
+    log = json.loads(run("audit", "log", "--db", db, "--patient", "SPR-001", "--json").output)["entries"]
+    size = [e for e in log if e["field"] == "size_cm" and e["action"] == "update"][0]
+    assert (size["old_value"], size["new_value"], size["reason"], size["actor"]) == ("12.0", "9.0", "measured on MRI", "dr.b")
+    assert json.loads(run("status", "--db", db, "--json").output)["enrolled"] == 1
+
+
+def test_audit_verify_detects_tampering(db):
+    run("patient", "register", "--db", db, "--name", "B (synthetic)", "--dob", "1970-01-01", "--hospital-number", "H1",
+        "--sex", "male", "--set", "referral_date=2025-01-10", "--set", "anatomic_site=trunk")
+    assert "Audit trail intact" in run("audit", "verify", "--db", db).output
+    with sqlite3.connect(db) as connection:
+        connection.execute("DROP TRIGGER audit_entry_no_update")
+        connection.execute("UPDATE audit_entry SET new_value = 'female' WHERE field = 'sex'")
+    result = run("audit", "verify", "--db", db, code=1)
+    assert "Audit trail BROKEN" in result.output and "was edited after it was written" in result.output
+    assert "field sex" in result.output
+
+
+@pytest.fixture(scope="module")
+def demo_db(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("demo")
+    result = runner.invoke(app, ["demo", "--out", str(out), "--seed", "7"], env={"SARCOTRIAL_KEY": "", "SARCOTRIAL_KEY_FILE": ""})
+    assert result.exit_code == 0, result.output
+    assert "SYNTHETIC DATA" in result.output and "chain intact" in result.output
+    return out
+
+
+def test_demo_builds_the_synthetic_study(demo_db):
+    db = str(demo_db / "sprint-demo.sqlite")
+    status = json.loads(run("status", "--db", db, "--json").output)
+    assert status["synthetic"] is True
+    assert status["patients"] == 50 and status["enrolled"] == 33
+    assert status["by_status"].get("screen_failed") == 17
+    assert status["fractions_delivered"] == 33 * 25  # every course keeps its 25 fractions
+    assert status["operated"] == 33 and status["audit_entries"] > 5000
+    assert (demo_db / "SYNTHETIC-DATA.txt").exists()
+    assert "Audit trail intact" in run("audit", "verify", "--db", db).output
+    patients = json.loads(run("patient", "list", "--db", db, "--json").output)["patients"]
+    sites = {p["site"] for p in patients if p["site"]}
+    assert "extremity" in sites and len(sites) >= 3
+    assert {p["grade"] for p in patients if p["grade"]} <= {"1", "2", "3", "X"}
+
+
+def test_demo_is_reproducible_and_rerunnable(demo_db, tmp_path):
+    first = run("patient", "list", "--db", str(demo_db / "sprint-demo.sqlite"), "--json").output
+    again = runner.invoke(app, ["demo", "--out", str(demo_db), "--seed", "7"], env={"SARCOTRIAL_KEY": "", "SARCOTRIAL_KEY_FILE": ""})
+    assert again.exit_code == 0, again.output  # the demo rebuilds its own database
+    assert run("patient", "list", "--db", str(demo_db / "sprint-demo.sqlite"), "--json").output == first
