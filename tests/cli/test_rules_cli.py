@@ -131,3 +131,19 @@ def test_ctcae_import_refuses_a_non_ctcae_file(tmp_path, monkeypatch):
     bogus.write_text("not a spreadsheet")
     result = runner.invoke(app, ["ctcae", "import", str(bogus), "--db", db])
     assert result.exit_code == 2 and "file:" in result.output
+
+
+def test_eqd2_for_each_dose_level_of_the_protocol():
+    """SPRINT at alpha/beta 4 Gy: CTV1 50 Gy/25 -> BED 75, EQD2 50; CTV2 60 Gy/25 -> BED 96, EQD2 64."""
+    out = cli_json("rules", "eqd2")
+    levels = {d["volume"]: (d["bed"], d["eqd2"]) for d in out["dose_levels"]}
+    assert levels == {"CTV1": (pytest.approx(75.0), pytest.approx(50.0)), "CTV2": (pytest.approx(96.0), pytest.approx(64.0))}
+
+
+def test_gap_correction_only_where_the_protocol_sets_it():
+    """MINI sets Tk 21 d and Dprolif 0.6 Gy/d: 30 Gy/5 fx over 30 days, BED 75 - 0.6 x (30 - 21) = 69.6 Gy."""
+    out = cli_json("rules", "eqd2", "--protocol", "tests/protocols/mini.yaml", "--overall-days", "30")
+    level = out["dose_levels"][0]
+    assert level["gap_corrected_bed"] == pytest.approx(69.6) and level["gap_corrected_eqd2"] == pytest.approx(69.6 / 1.5)
+    refused = cli_process("rules", "eqd2", "--overall-days", "40")  # SPRINT: none established for sarcoma
+    assert refused.returncode == 2 and "defines no gap correction" in refused.stderr

@@ -99,25 +99,49 @@ def response_cmd(viable_percent: str = typer.Option(..., "--viable-percent", hel
 
 @rules_app.command("eqd2")
 @handle_errors
-def eqd2_cmd(dose: str = typer.Option(..., "--dose", help="Total dose, Gy."),
-             fractions: str = typer.Option(..., "--fractions", help="Number of fractions."),
+def eqd2_cmd(dose: Optional[str] = typer.Option(None, "--dose", help="Total dose, Gy (default: each dose level of the protocol)."),
+             fractions: Optional[str] = typer.Option(None, "--fractions", help="Number of fractions (default: the protocol's)."),
              alpha_beta: Optional[str] = typer.Option(None, "--alpha-beta", help="alpha/beta in Gy (default: the protocol's)."),
+             overall_days: Optional[str] = typer.Option(None, "--overall-days", help="Overall treatment time in days, for the protocol's gap correction."),
              protocol: str = ProtocolOption, as_json: bool = JsonOption) -> None:
-    """Linear-quadratic BED and EQD2 of a fractionation."""
-    from sarcotrial.domain.radiobiology import lq_summary
+    """Linear-quadratic BED and EQD2 of a fractionation, or of each dose level of the protocol."""
+    from sarcotrial.domain.radiobiology import gap_corrected_bed, lq_summary
+    from sarcotrial.protocol import load_protocol
 
-    if alpha_beta is None:
-        from sarcotrial.protocol import load_protocol
+    rt = load_protocol(protocol).treatment.radiotherapy
+    ab = rt.alpha_beta_gy if alpha_beta is None else _number(alpha_beta, "alpha_beta_gy")
+    n = rt.fractions if fractions is None else _number(fractions, "fractions", int)
 
-        ab = load_protocol(protocol).treatment.radiotherapy.alpha_beta_gy
+    def one(total: float) -> dict:
+        data = lq_summary(total, n, ab)
+        if overall_days is not None:
+            if rt.gap_correction is None:
+                raise InvalidValue("overall_days", "the protocol defines no gap correction (none is established for sarcoma)",
+                                   show_value=False)
+            g = rt.gap_correction
+            bed_t = gap_corrected_bed(total, n, ab, _number(overall_days, "overall_days"), g.kickoff_days, g.dprolif_gy_per_day)
+            data.update(gap_corrected_bed=bed_t, gap_corrected_eqd2=bed_t / (1 + 2 / ab))
+        return data
+
+    if dose is not None:
+        data = one(_number(dose, "total_dose_gy"))
+        if as_json:
+            print_json(data)
+            return
+        rows = [(f"{_number(dose, 'total_dose_gy'):g} Gy", data)]
     else:
-        ab = _number(alpha_beta, "alpha_beta_gy")
-    data = lq_summary(_number(dose, "total_dose_gy"), _number(fractions, "fractions", int), ab)
-    if as_json:
-        print_json(data)
-        return
-    console.print(f"{_number(dose, 'total_dose_gy'):g} Gy in {fractions} x {data['dose_per_fraction']:g} Gy, alpha/beta {ab:g} Gy: "
-                  f"BED [bold]{data['bed']:.2f}[/] Gy, EQD2 [bold]{data['eqd2']:.2f}[/] Gy")
+        levels = [(level.target, one(level.total_dose_gy)) for level in rt.dose_levels]
+        if as_json:
+            print_json({"alpha_beta_gy": ab, "fractions": n,
+                        "dose_levels": [{"volume": name, **data} for name, data in levels]})
+            return
+        rows = levels
+    for name, data in rows:
+        text = (f"{name} in {n} x {data['dose_per_fraction']:g} Gy, alpha/beta {ab:g} Gy: "
+                f"BED [bold]{data['bed']:.2f}[/] Gy, EQD2 [bold]{data['eqd2']:.2f}[/] Gy")
+        if "gap_corrected_eqd2" in data:
+            text += f"; with the protocol's gap correction: EQD2 {data['gap_corrected_eqd2']:.2f} Gy"
+        console.print(text)
 
 
 @rules_app.command("histotype")

@@ -218,6 +218,14 @@ class Deviations(_Model):
         return self
 
 
+class GapCorrection(_Model):
+    """Repopulation after a kick-off time (LQ with a time factor): only where a protocol sets it."""
+
+    kickoff_days: Annotated[float, Field(ge=0)]
+    dprolif_gy_per_day: Annotated[float, Field(ge=0)]
+    source: str | None = None
+
+
 class Radiotherapy(_Model):
     technique: str
     timing: Literal["preoperative", "postoperative", "definitive"]
@@ -228,6 +236,7 @@ class Radiotherapy(_Model):
     ptv_margins_mm: dict[str, Annotated[float, Field(ge=0)]]
     alpha_beta_gy: Annotated[float, Field(gt=0)]
     alpha_beta_literature: str | None = None
+    gap_correction: GapCorrection | None = None
     deviations: Deviations
     organs_at_risk: list[str] = []
     objectives: list[DoseObjective] = []
