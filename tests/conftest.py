@@ -60,13 +60,35 @@ def _database_params():
     return params
 
 
-def _fresh_postgres_url() -> str:
-    """An empty schema-less database state on the PostgreSQL server named by SARCOTRIAL_TEST_PG."""
+@pytest.fixture(scope="session")
+def postgres_database():
+    """A database of this test run's own on the server named by SARCOTRIAL_TEST_PG, dropped at the end.
+
+    Two test runs against one server (two developers, or CI beside a developer) never touch each
+    other's tables.
+    """
     from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
 
     from sarcotrial.config import resolve_database_url
 
-    url = resolve_database_url(os.environ[PG_ENV])
+    if not os.environ.get(PG_ENV):
+        pytest.skip(f"PostgreSQL tests need {PG_ENV} (a database URL); .ci/run sets it")
+    server = make_url(resolve_database_url(os.environ[PG_ENV]))
+    name = f"sarcotrial_test_{os.getpid()}_{os.urandom(3).hex()}"
+    admin = create_engine(server, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    yield server.set(database=name).render_as_string(hide_password=False)
+    with admin.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def _fresh_postgres_url(url: str) -> str:
+    """The run's PostgreSQL database emptied for the next test."""
+    from sqlalchemy import create_engine, text
+
     engine = create_engine(url)
     with engine.begin() as connection:
         connection.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
@@ -89,9 +111,7 @@ def database_url(request, tmp_path, monkeypatch) -> str:
     monkeypatch.delenv("DATABASE_URL", raising=False)
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'study.sqlite'}"
-    if not os.environ.get(PG_ENV):
-        pytest.skip(f"PostgreSQL tests need {PG_ENV} (a database URL); .ci/run sets it")
-    return _fresh_postgres_url()
+    return _fresh_postgres_url(request.getfixturevalue("postgres_database"))
 
 
 @pytest.fixture
