@@ -218,11 +218,13 @@ def _after_flush(session: Session, flush_context) -> None:
         )
 
 
-def install(session_factory) -> None:
-    """Attach the audit trail to a session class or ``sessionmaker`` (idempotent)."""
-    if not event.contains(session_factory, "before_flush", _before_flush):
-        event.listen(session_factory, "before_flush", _before_flush)
-        event.listen(session_factory, "after_flush", _after_flush)
+class AuditedSession(Session):
+    """The only session class SarcoTrial writes study data with: the audit hooks are on the class
+    itself, registered once at import, so no session can be made without them."""
+
+
+event.listen(AuditedSession, "before_flush", _before_flush)
+event.listen(AuditedSession, "after_flush", _after_flush)
 
 
 # --------------------------------------------------------------------------- verification

@@ -54,9 +54,7 @@ def make_engine(url: str) -> Engine:
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
-    factory = sessionmaker(engine, expire_on_commit=False)
-    audit.install(factory)
-    return factory
+    return sessionmaker(engine, class_=audit.AuditedSession, expire_on_commit=False)
 
 
 # --------------------------------------------------------------------------- migrations
