@@ -24,7 +24,6 @@ from sarcotrial.domain.histology import (
     BEHAVIOURS,
     FAMILIES,
     SITES,
-    Histotype,
     SearchResult,
     histotype,
     histotypes,

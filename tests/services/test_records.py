@@ -12,7 +12,6 @@ Derived values are checked against the published tables, not against this code:
 
 from __future__ import annotations
 
-import datetime as dt
 
 import pytest
 from sqlalchemy import func, select

@@ -62,7 +62,7 @@ def test_update_needs_a_reason_and_records_old_and_new(study):
 
 def test_reason_required_even_below_the_service_layer(study):
     """The flush hook itself refuses an unexplained change: no service can forget the rule."""
-    subject = treated(study)
+    treated(study)
     with pytest.raises(InvalidValue, match="a reason is required to update"):
         with study.action(DOCTOR) as session:
             session.scalars(select(Surgery)).one().procedure = "marginal_excision"

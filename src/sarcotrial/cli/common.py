@@ -65,6 +65,14 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")
 
 
+def parse_date(text: str, field: str) -> dt.date:
+    """A date option (YYYY-MM-DD), or the one-line error naming its field."""
+    try:
+        return dt.date.fromisoformat(text.strip())
+    except ValueError:
+        fail(f"{field}: must be a date written YYYY-MM-DD (got {text!r})")
+
+
 def parse_assignments(pairs: list[str] | None, input_file: Path | None = None) -> dict[str, Any]:
     """``--set field=value`` pairs, and/or a JSON object from ``--input FILE``."""
     values: dict[str, Any] = {}

@@ -7,7 +7,6 @@ rule, exit status 2) as it would in a form.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Optional
 
@@ -15,7 +14,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from sarcotrial.cli.common import DbOption, JsonOption, ProtocolOption, console, fail, handle_errors, print_json
+from sarcotrial.cli.common import DbOption, JsonOption, ProtocolOption, console, handle_errors, parse_assignments, print_json
 from sarcotrial.errors import InvalidValue
 
 rules_app = typer.Typer(help="Clinical rules: FNCLCC grade, AJCC 8 stage, EORTC-STBSG response, LQ EQD2, histotypes.",
@@ -178,14 +177,7 @@ def screen(protocol: str = ProtocolOption,
     from sarcotrial.services.pathway import eligibility
 
     p = load_protocol(protocol)
-    try:
-        answers = json.loads(input_file.read_text(encoding="utf-8"))
-    except OSError as exc:
-        fail(f"--input: cannot read {input_file}: {exc.strerror}")
-    except json.JSONDecodeError as exc:
-        fail(f"--input: {input_file} is not valid JSON (line {exc.lineno}: {exc.msg})")
-    if not isinstance(answers, dict):
-        fail(f"--input: {input_file} must hold one JSON object of field: value")
+    answers = parse_assignments(None, input_file)
     decision = eligibility(p, validate_form(p, p.eligibility.form, answers, partial=True))
     data = {"protocol": p.acronym, "protocol_version": p.version, **decision.as_dict()}
     if as_json:

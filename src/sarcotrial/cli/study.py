@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from pathlib import Path
 from typing import Optional
 
@@ -19,9 +18,9 @@ from sarcotrial.cli.common import (
     UserOption,
     actor,
     console,
-    fail,
     handle_errors,
     parse_assignments,
+    parse_date,
     print_json,
 )
 from sarcotrial.config import sqlite_path
@@ -230,10 +229,7 @@ def patient_register(name: str = typer.Option(..., "--name", help="Full name (en
                      site: str = typer.Option("MAIN", "--site"),
                      db: Optional[str] = DbOption, user: Optional[str] = UserOption) -> None:
     """Register a tumour-board referral: the patient gets a pseudonymised subject id."""
-    try:
-        birth = dt.date.fromisoformat(dob)
-    except ValueError:
-        fail(f"date_of_birth: must be a date written YYYY-MM-DD (got {dob!r})")
+    birth = parse_date(dob, "date_of_birth")
     with StudyDB.open(db) as study:
         patient = pathway.register_patient(study, actor(user), identifiers=pathway.Identifiers(name, birth, hospital_number),
                                            sex=sex, referral=parse_assignments(values), site_code=site)
@@ -270,10 +266,7 @@ def _print_decision(decision: str, criteria: list[dict]) -> None:
 def patient_enrol(subject: str = typer.Argument(...), date: str = typer.Option(..., "--date", help="Enrolment date YYYY-MM-DD."),
                   db: Optional[str] = DbOption, user: Optional[str] = UserOption) -> None:
     """Enrol an eligible patient."""
-    try:
-        day = dt.date.fromisoformat(date)
-    except ValueError:
-        fail(f"enrolment_date: must be a date written YYYY-MM-DD (got {date!r})")
+    day = parse_date(date, "enrolment_date")
     with StudyDB.open(db) as study:
         row = pathway.enrol(study, actor(user), subject, day)
     console.print(f"Enrolled {subject.upper()} as patient {row.sequence} of the study")

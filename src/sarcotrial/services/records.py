@@ -72,18 +72,18 @@ class Pathway:
         )
 
     @property
-    def rt_start(self) -> dt.date | None:
+    def delivered_dates(self) -> list[dt.date]:
         if self.course is None:
-            return None
-        delivered = [f.fraction_date for f in self.course.fractions if f.status == "delivered"]
-        return min(delivered) if delivered else None
+            return []
+        return sorted(f.fraction_date for f in self.course.fractions if f.status == "delivered")
+
+    @property
+    def rt_start(self) -> dt.date | None:
+        return self.delivered_dates[0] if self.delivered_dates else None
 
     @property
     def rt_end(self) -> dt.date | None:
-        if self.course is None:
-            return None
-        delivered = [f.fraction_date for f in self.course.fractions if f.status == "delivered"]
-        return max(delivered) if delivered else None
+        return self.delivered_dates[-1] if self.delivered_dates else None
 
     def require_enrolled(self, what: str) -> Enrolment:
         if self.enrolment is None:
