@@ -168,8 +168,10 @@ def test_amputation_becomes_a_major_protocol_deviation(study):
     records.record(study, DOCTOR, subject, "surgery", {"surgery_date": "2025-03-20", "procedure": "amputation",
                                                        "macroscopic_residual": False})
     with study.reading() as session:
-        deviation = session.scalars(select(ProtocolDeviation)).one()
-    assert deviation.severity == "major" and "amputation" in deviation.description
+        deviations = {d.category: d for d in session.scalars(select(ProtocolDeviation))}
+    assert deviations["amputation"].severity == "major" and "amputation" in deviations["amputation"].description
+    # surgery closed the course after 1 of 25 fractions: 2 Gy of 50 is a major dose deviation
+    assert deviations["rt_dose"].severity == "major" and "CTV1: 2 Gy delivered of 50 Gy" in deviations["rt_dose"].description
 
 
 def test_records_keep_the_protocol_version(study):

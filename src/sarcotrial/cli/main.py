@@ -9,6 +9,7 @@ from typer.exceptions import TyperException
 
 from sarcotrial import __version__
 from sarcotrial.cli import rules, study
+from sarcotrial.cli.rt import rt_app
 from sarcotrial.cli.common import err_console
 from sarcotrial.cli.protocol import protocol_app
 
@@ -44,6 +45,7 @@ app.add_typer(study.patient_app, name="patient")
 app.add_typer(study.audit_app, name="audit")
 app.add_typer(rules.rules_app, name="rules")
 app.add_typer(rules.ctcae_app, name="ctcae")
+app.add_typer(rt_app, name="rt")
 app.command("screen")(rules.screen)
 
 

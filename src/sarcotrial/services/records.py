@@ -388,6 +388,7 @@ def correct(study: StudyDB, actor: Actor, subject_id: str, form_id: str, changes
             if getattr(row, key) != value:
                 setattr(row, key, value)
         session.flush()
+        _after_record(study, session, Pathway.load(session, patient), recorder, row)
         return row
 
 
@@ -433,9 +434,19 @@ def _find(session: Session, recorder: Recorder, patient: Patient, record_id: int
 def _after_record(study: StudyDB, session: Session, path: Pathway, recorder: Recorder, row: StudyRecord) -> None:
     """Consequences the protocol attaches to a record: the patient's status, protocol deviations."""
     patient = path.patient
+    if recorder.form_id in ("rt_fraction", "surgery") and path.course is not None:
+        from sarcotrial.services.radiotherapy import record_deviations
+
+        day = row.fraction_date if recorder.form_id == "rt_fraction" else row.surgery_date
+        record_deviations(study, session, path.course, day)
     if recorder.form_id == "outcome_event" and row.event_type == "death":
         patient.status = "dead"
-    elif recorder.form_id == "surgery" and row.procedure == "amputation":
-        session.add(ProtocolDeviation(patient_id=patient.id, category="surgery", severity="major",
-                                      description="amputation performed although the protocol excludes planned amputation",
-                                      detected_on=row.surgery_date))
+    elif recorder.form_id == "surgery":
+        existing = session.scalars(select(ProtocolDeviation).where(
+            ProtocolDeviation.patient_id == patient.id, ProtocolDeviation.category == "amputation")).first()
+        if row.procedure == "amputation" and existing is None:
+            session.add(ProtocolDeviation(patient_id=patient.id, category="amputation", severity="major",
+                                          description="amputation performed although the protocol excludes planned amputation",
+                                          detected_on=row.surgery_date))
+        elif row.procedure != "amputation" and existing is not None:
+            session.delete(existing)

@@ -326,6 +326,8 @@ class ProtocolDeviation(StudyRecord):
     severity: Mapped[str] = mapped_column(String(16))  # minor / major
     description: Mapped[str] = mapped_column(Text)
     detected_on: Mapped[dt.date] = mapped_column(Date)
+    # kept in step with the delivery log by the system when the log changes
+    audit_workflow = ("severity", "description")
 
 
 # --------------------------------------------------------------------------- audit trail
