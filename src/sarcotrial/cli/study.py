@@ -396,3 +396,14 @@ def upgrade(db: Optional[str] = DbOption) -> None:
         engine.dispose()
 
 
+
+
+@handle_errors
+def endpoints(out: Path = typer.Option(..., "--out", help="CSV file to write."), db: Optional[str] = DbOption,
+              cutoff: Optional[str] = typer.Option(None, "--cutoff", help="Data cut-off date YYYY-MM-DD (default: all data).")) -> None:
+    """One row per enrolled patient with every derived endpoint (time, status, censoring reason)."""
+    from sarcotrial.services.endpoints import write_endpoints_csv
+
+    with StudyDB.open(db) as study:
+        count = write_endpoints_csv(study, out, parse_date(cutoff, "cutoff") if cutoff else None)
+    console.print(f"Wrote {count} patients' endpoints to {out}")
