@@ -86,3 +86,20 @@ def _last_fraction_id(study):
 
     with study.reading() as session:
         return session.scalars(select(RTFraction.id).order_by(RTFraction.fraction_date.desc())).first()
+
+
+def test_surgery_outside_the_protocol_window_is_a_deviation(study):
+    """SPRINT: surgery 4 to 8 weeks after radiotherapy (protocol file, assumed). Last fraction 7 Mar 2025."""
+    from tests.helpers import treated
+
+    subject = treated(study)  # surgery on 17 Apr 2025: 5.9 weeks, within the window
+    with study.reading() as session:
+        assert session.scalars(select(ProtocolDeviation)).all() == []
+    records.correct(study, DOCTOR, subject, "surgery", {"surgery_date": "2025-05-23"}, reason="operation postponed")
+    with study.reading() as session:
+        deviation = session.scalars(select(ProtocolDeviation)).one()
+    assert (deviation.category, deviation.severity) == ("surgery_interval", "minor")
+    assert "surgery 11.0 weeks after the last fraction (protocol: 4 to 8 weeks)" == deviation.description
+    records.correct(study, DOCTOR, subject, "surgery", {"surgery_date": "2025-04-17"}, reason="postponement cancelled")
+    with study.reading() as session:
+        assert session.scalars(select(ProtocolDeviation)).all() == []

@@ -88,7 +88,9 @@ BAD = [
     ("date before birth", "diagnosis", {**DIAGNOSIS, "diagnosis_date": "1950-01-01"}, "is before the patient's birth"),
     ("missing required", "diagnosis", {k: v for k, v in DIAGNOSIS.items() if k != "size_cm"}, "diagnosis.size_cm: is required"),
     ("unknown field", "diagnosis", {**DIAGNOSIS, "colour": "red"}, "diagnosis.colour: not a field of form 'diagnosis'"),
-    ("unknown histotype", "diagnosis", {**DIAGNOSIS, "histotype": "sarcomatoid"}, "histotype: unknown histotype id"),
+    ("unknown histotype", "diagnosis", {**DIAGNOSIS, "histotype": "sarcomatoid"}, "diagnosis.histotype: not a WHO 2020 histotype"),
+    ("differentiation fixed by histotype", "diagnosis", {**DIAGNOSIS, "histotype": "synovial_sarcoma", "fnclcc_differentiation": 1},
+     "diagnosis.fnclcc_differentiation: FNCLCC scores Synovial sarcoma 3"),
     ("future date", "diagnosis", {**DIAGNOSIS, "diagnosis_date": "2099-01-01"}, "is in the future"),
 ]
 
@@ -181,3 +183,20 @@ def test_records_keep_the_protocol_version(study):
         pathology = session.scalars(select(Pathology)).first()
     assert versions == {"1.0"} and pathology is None
     assert subject == "SPR-001"
+
+
+def test_differentiation_comes_from_the_histotype(study):
+    """Coindre 2006 table 2: synovial sarcoma scores 3; 3 + mitoses 12 (2) + no necrosis (0) = 5 -> G2;
+    AJCC 8 ch. 41: 7 cm T2 N0 M0 G2 -> IIIA."""
+    subject = enrolled(study)
+    values = {k: v for k, v in DIAGNOSIS.items() if k != "fnclcc_differentiation"}
+    row = records.record(study, DOCTOR, subject, "diagnosis", {**values, "histotype": "synovial sarcoma",
+                                                                "mitoses_per_10hpf": 12, "necrosis_percent": 0})
+    assert (row.histotype, row.fnclcc_differentiation, row.grade, row.stage) == ("synovial_sarcoma", 3, "2", "IIIA")
+
+
+def test_old_names_resolve_to_the_current_entity(study):
+    subject = enrolled(study)
+    row = records.record(study, DOCTOR, subject, "diagnosis", {**DIAGNOSIS, "histotype": "malignant schwannoma",
+                                                                "fnclcc_differentiation": 2})
+    assert row.histotype == "malignant_peripheral_nerve_sheath_tumour" and row.icdo3 == "9540/3"

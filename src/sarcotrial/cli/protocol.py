@@ -68,7 +68,8 @@ def protocol_show(ref: str = typer.Argument(..., help="A shipped protocol name (
     for level in rt.dose_levels:
         console.print(f"  {level.target} -> {level.ptv}: {level.total_dose_gy:g} Gy at {level.dose_per_fraction_gy:g} Gy/fraction"
                       f" — {level.description or ''}")
-    console.print(f"  PTV margins (mm): {rt.ptv_margins_mm}{mark('treatment.radiotherapy.ptv_margins_mm')}")
+    margins = ", ".join(f"{k} {v:g} mm" for k, v in rt.ptv_margins_mm.items())
+    console.print(f"  PTV margins: {margins}{mark('treatment.radiotherapy.ptv_margins_mm')}")
     console.print(f"  alpha/beta {rt.alpha_beta_gy:g} Gy{mark('treatment.radiotherapy.alpha_beta_gy')}")
     dev = rt.deviations
     console.print(f"  Deviations: prolongation minor > {dev.prolongation_minor_days} d, major > {dev.prolongation_major_days} d; "
@@ -101,14 +102,15 @@ def protocol_show(ref: str = typer.Argument(..., help="A shipped protocol name (
 
     console.rule("Endpoints")
     for e in p.endpoints:
-        console.print(f"  [bold]{e.name}[/] ({e.role}, {e.kind}): {e.definition}", soft_wrap=True)
+        console.print(f"  [bold]{e.name}[/] ({e.role}, {e.kind}): {escape(p.render(e.definition))}", soft_wrap=True)
         if e.kind == "time_to_event":
             competing = f"; competing: {', '.join(e.competing_risks)}" if e.competing_risks else ""
             console.print(f"      origin {e.origin}; events {', '.join(e.events)}{competing}; censoring: {e.censoring}"
                           f"{mark(f'endpoints.{e.id}.events') or mark(f'endpoints.{e.id}.competing_risks')}")
     st = p.statistics.primary
     console.rule("Statistics")
-    console.print(f"Primary: {st.endpoint} among {st.population} patients (ITT also: {st.also_report_itt}); "
+    itt = "; intention to treat also reported" if st.also_report_itt else ""
+    console.print(f"Primary: {st.endpoint} among {st.population} patients{itt}; "
                   f"H0 p = {st.null_rate:g} vs H1 p = {st.alternative_rate:g}, {st.sided} alpha {st.alpha:g}, "
                   f"power {st.power:g}; {st.ci_level:.0%} {st.ci_method} CI{mark('statistics.primary.null_rate')}")
     console.print(f"pCR: at most {p.pathology.pcr_max_viable_percent:g} % stainable tumour cells"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Optional
 
@@ -18,6 +19,7 @@ from sarcotrial.cli.common import (
     UserOption,
     actor,
     console,
+    fail,
     handle_errors,
     parse_assignments,
     parse_date,
@@ -108,7 +110,7 @@ def demo(db: Optional[str] = DbOption, seed: int = typer.Option(2026, "--seed", 
             ("pCR", f"{summary.pcr} ({study.protocol.pathology.pcr_max_viable_percent:g} % viable cells or fewer)"),
             ("Adverse events", f"{summary.adverse_events}; major wound complications {summary.major_wound_complications}"),
             ("Local relapses / metastases / deaths", f"{summary.local_relapses} / {summary.distant_metastases} / {summary.deaths}"),
-            ("Audit trail", f"{check.entries} entries, chain {'intact' if check.ok else 'BROKEN'} (head {check.head_hash[:16]})"),
+            ("Audit trail", f"{check.entries} entries, chain {'intact' if check.ok else 'BROKEN'}; head {check.head_hash}"),
         ]
         for label, value in rows:
             table.add_row(label, value)
@@ -169,7 +171,11 @@ audit_app = typer.Typer(help="The audit trail: verify its hash chain, read its e
 def audit_verify(db: Optional[str] = DbOption,
                  expect_head: Optional[str] = typer.Option(None, "--expect-head", help="A head hash recorded earlier (e.g. in the trial master file): the chain must still end exactly there."),
                  as_json: bool = JsonOption) -> None:
-    """Recompute the hash chain; name every edited or deleted entry. Exit 1 if the trail was tampered with."""
+    """Recompute the hash chain and replay it against the data; name every tampered entry or record. Exit 1 if any."""
+    if expect_head is not None:
+        expect_head = expect_head.strip().lower()
+        if not re.fullmatch(r"[0-9a-f]{12,64}", expect_head):
+            fail(f"--expect-head: a head hash is 12 to 64 hexadecimal characters (got {expect_head!r})")
     with StudyDB.open(db) as study, study.reading() as session:
         total = session.scalar(select(func.count(AuditEntry.id))) or 0
         with Progress(TextColumn("Verifying the audit trail"), BarColumn(), MofNCompleteColumn(),
@@ -180,7 +186,10 @@ def audit_verify(db: Optional[str] = DbOption,
         print_json({"ok": report.ok, "entries": report.entries, "head_hash": report.head_hash,
                     "problems": [{"entry": p.entry_id, "problem": p.problem} for p in report.problems]})
     elif report.ok:
-        console.print(f"[green]Audit trail intact[/]: {report.entries} entries, head {report.head_hash}")
+        console.print(f"[green]Audit trail intact[/]: {report.entries} entries, every record matches its trail; "
+                      f"head {report.head_hash}")
+        console.print("Record the head outside the database (e.g. in the trial master file); later, "
+                      "--expect-head HEAD proves the trail still contains it.")
     else:
         console.print(f"[bold red]Audit trail BROKEN[/]: {len(report.problems)} problem(s) in {report.entries} entries")
         for problem in report.problems:
@@ -197,6 +206,7 @@ def audit_log(db: Optional[str] = DbOption, subject: Optional[str] = typer.Optio
     with StudyDB.open(db) as study, study.reading() as session:
         query = select(AuditEntry).order_by(AuditEntry.id.desc()).limit(limit)
         if subject:
+            study.patient(session, subject)  # an unknown subject id is an error, not an empty table
             query = query.where(AuditEntry.subject_id == subject.strip().upper())
         rows = list(reversed(session.scalars(query).all()))
     if as_json:

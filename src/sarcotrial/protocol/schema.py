@@ -436,6 +436,15 @@ class Protocol(_Model):
     def is_assumed(self, path: str) -> bool:
         return path in self.assumptions
 
+    def render(self, text: str) -> str:
+        """A protocol text with each ``{parameter.path}`` replaced by that parameter's value."""
+        def value(match: re.Match) -> str:
+            found = _resolve(self, match.group(1))
+            if isinstance(found, float):
+                return f"{found:g}"
+            return str(found)
+        return re.sub(r"\{([a-z_][a-z0-9_.\[\]]*)\}", value, text)
+
     # ---- cross-references
     @model_validator(mode="after")
     def _cross_references(self) -> "Protocol":
@@ -478,6 +487,10 @@ class Protocol(_Model):
         for path in self.assumptions:
             if _resolve(self, path) is _MISSING:
                 problems.append(f"assumptions: '{path}' names no parameter of this protocol")
+        for e_index, endpoint in enumerate(self.endpoints):
+            for ref in re.findall(r"\{([a-z_][a-z0-9_.\[\]]*)\}", endpoint.definition):
+                if _resolve(self, ref) is _MISSING:
+                    problems.append(f"endpoints[{e_index}].definition: '{{{ref}}}' names no parameter of this protocol")
         if problems:
             raise ValueError("; ".join(problems))
         return self

@@ -130,6 +130,10 @@ def screen(study: StudyDB, actor: Actor, subject_id: str, values: Mapping[str, A
                                day.isoformat())
         if day > dt.date.today():
             raise InvalidValue(f"{form_id}.screening_date", "is in the future", day.isoformat())
+        consent = clean.get("consent_date")
+        if consent is not None and clean.get("consent_signed") is True and consent > day:
+            raise InvalidValue(f"{form_id}.consent_date", f"is after the screening ({day}) although consent is recorded "
+                               "as signed at screening", consent.isoformat())
         age = clean.get("age_years")
         if age is not None and age not in (day.year - patient.year_of_birth, day.year - patient.year_of_birth - 1):
             raise InvalidValue(f"{form_id}.age_years", f"does not agree with the year of birth {patient.year_of_birth} "

@@ -131,23 +131,51 @@ class Recorder:
 
 
 def _derive_diagnosis(study, session, path: Pathway, v, current) -> dict[str, Any]:
-    from sarcotrial.domain import histology  # the catalogue loads its data on first use
-
     path.require_enrolled("the diagnosis")
     path.check_date("diagnosis.diagnosis_date", v["diagnosis_date"],
                     not_after=[(path.enrolment.enrolment_date, "enrolment")])
-    entity = histology.histotype(v["histotype"])
-    grade = grading.fnclcc_grade(v.get("fnclcc_differentiation"), v.get("mitoses_per_10hpf"), v.get("necrosis_percent"))
+    entity = resolve_histotype(v["histotype"])
+    differentiation = v.get("fnclcc_differentiation")
+    if entity.fnclcc_differentiation is not None:
+        # FNCLCC scores differentiation by histotype (Guillou 1997; Coindre 2006, table 2); where the
+        # table gives one score for the entity it decides, where it gives several the pathologist does
+        if differentiation is None:
+            differentiation = entity.fnclcc_differentiation
+        elif differentiation != entity.fnclcc_differentiation and not entity.fnclcc_note:
+            raise InvalidValue("diagnosis.fnclcc_differentiation", f"FNCLCC scores {entity.name} "
+                               f"{entity.fnclcc_differentiation} (Coindre 2006, table 2)", differentiation)
+    grade = grading.fnclcc_grade(differentiation, v.get("mitoses_per_10hpf"), v.get("necrosis_percent"))
     stage = staging.ajcc8_stage(v["anatomic_site"], v["size_cm"], grade.grade, v["clinical_n"], v["clinical_m"],
                                 t=v.get("t_category"))
     return {
         "diagnosis_date": v["diagnosis_date"], "histotype": entity.id, "icdo3": entity.icdo3,
         "anatomic_site": v["anatomic_site"], "site_detail": v.get("site_detail"), "depth": v.get("depth"),
-        "size_cm": v["size_cm"], "fnclcc_differentiation": v.get("fnclcc_differentiation"),
+        "size_cm": v["size_cm"], "fnclcc_differentiation": differentiation,
         "mitoses_per_10hpf": v.get("mitoses_per_10hpf"), "necrosis_percent": v.get("necrosis_percent"),
         "grade": str(grade.grade), "t_category_given": v.get("t_category"), "t_category": stage.t, "n_category": stage.n, "m_category": stage.m,
         "stage": stage.stage if entity.ajcc_staged else None, "ecog": v.get("ecog"),
     }
+
+
+def resolve_histotype(value: str):
+    """A catalogue id, or a name or synonym that names exactly one entity; else a clear refusal with suggestions."""
+    from sarcotrial.domain import histology
+
+    try:
+        return histology.histotype(value)
+    except InvalidValue:
+        pass
+    result = histology.search_histotypes(value)
+    exact = [h for h in result.matches if histology.normalize_term(value) in
+             {histology.normalize_term(x) for x in (h.name, h.id, *h.synonyms)}]
+    if len(exact) == 1:
+        return exact[0]
+    if result.obsolete:
+        raise InvalidValue("diagnosis.histotype", f"'{value}' is an obsolete term; candidates: "
+                           f"{', '.join(result.obsolete[0].candidates)}", show_value=False)
+    hint = f"; did you mean {', '.join(h.id for h in result.matches[:3])}?" if result.matches else \
+        " (find it with: sarcotrial rules histotype NAME)"
+    raise InvalidValue("diagnosis.histotype", f"not a WHO 2020 histotype of the catalogue{hint}", value)
 
 
 def _derive_rt_course(study, session, path: Pathway, v, current) -> dict[str, Any]:
@@ -155,6 +183,17 @@ def _derive_rt_course(study, session, path: Pathway, v, current) -> dict[str, An
     rt = study.protocol.treatment.radiotherapy
     if v["planned_start"] < enrolment.enrolment_date:
         raise InvalidValue("rt_course.planned_start", f"must not be before enrolment ({enrolment.enrolment_date})",
+                           v["planned_start"].isoformat())
+    from sarcotrial.radiotherapy.calendar import closure_reason, next_treatment_day
+
+    calendar = v.get("calendar") or "IT"
+    closed = closure_reason(v["planned_start"], calendar, treatment_days=rt.treatment_days)
+    if closed:
+        nxt = next_treatment_day(v["planned_start"], calendar, treatment_days=rt.treatment_days)
+        raise InvalidValue("rt_course.planned_start", f"{closed}; the next treatment day is {nxt:%a %d %b %Y}",
+                           v["planned_start"].isoformat())
+    if path.rt_start is not None and v["planned_start"] > path.rt_start:
+        raise InvalidValue("rt_course.planned_start", f"is after the first delivered fraction ({path.rt_start})",
                            v["planned_start"].isoformat())
     return {
         "planned_start": v["planned_start"], "planned_fractions": rt.fractions, "calendar": v.get("calendar"),
@@ -180,6 +219,17 @@ def _derive_fraction(study, session, path: Pathway, v, current) -> dict[str, Any
         raise InvalidValue("rt_fraction.fraction_date", f"is a {day.strftime('%A')}, not a treatment day of the protocol",
                            day.isoformat())
     others = [f for f in course.fractions if f is not current]
+    same_day = [f for f in others if f.fraction_number == number and f.fraction_date == day]
+    if same_day:
+        raise InvalidValue("rt_fraction.fraction_date", f"fraction {number} is already recorded as {same_day[0].status} "
+                           "that day", day.isoformat())
+    if status == "delivered" and course.calendar:
+        from sarcotrial.radiotherapy.calendar import closure_reason
+
+        closed = closure_reason(day, course.calendar, treatment_days=rt.treatment_days)
+        if closed:
+            raise InvalidValue("rt_fraction.fraction_date", f"{closed} in the course's {course.calendar} calendar "
+                               "(if the department did treat that day, correct the course's calendar)", day.isoformat())
     if status == "delivered":
         if any(f.fraction_number == number and f.status == "delivered" for f in others):
             raise InvalidValue("rt_fraction.fraction_number", "that fraction is already recorded as delivered", number)
@@ -209,6 +259,10 @@ def _derive_pathology(study, session, path: Pathway, v, current) -> dict[str, An
         raise InvalidValue("pathology", "record the surgery before its pathology report", show_value=False)
     path.check_date("pathology.report_date", v["report_date"], not_before=[(path.surgery.surgery_date, "surgery")],
                     allow_after_death=True)
+    parts = [v.get(k) for k in ("viable_percent", "necrosis_percent", "fibrosis_percent")]
+    if sum(p or 0 for p in parts) > 100:
+        raise InvalidValue("pathology.viable_percent", "stainable cells, necrosis and fibrosis add up to "
+                           f"{sum(p or 0 for p in parts):g} %, more than 100 %", show_value=False)
     r_status = margins.residual_tumour(path.surgery.macroscopic_residual, v["microscopic_margin_positive"])
     margin = margins.resection_margin(r_status, v.get("closest_margin_mm"), v.get("closest_margin_tissue"),
                                       v.get("planned_positive_margin"))
@@ -257,7 +311,8 @@ def _derive_wound(study, session, path: Pathway, v, current) -> dict[str, Any]:
 
 def _derive_follow_up(study, session, path: Pathway, v, current) -> dict[str, Any]:
     enrolment = path.require_enrolled("a follow-up visit")
-    path.check_date("follow_up.visit_date", v["visit_date"], not_before=[(enrolment.enrolment_date, "enrolment")])
+    path.check_date("follow_up.visit_date", v["visit_date"], not_before=[
+        (enrolment.enrolment_date, "enrolment"), (path.surgery.surgery_date if path.surgery else None, "surgery")])
     return {"visit_date": v["visit_date"], "disease_status": v["disease_status"], "imaging": v.get("imaging"),
             "visit_id": None}
 
@@ -400,11 +455,45 @@ def delete(study: StudyDB, actor: Actor, subject_id: str, form_id: str, reason: 
     with study.action(actor, reason) as session:
         patient = study.patient(session, subject_id)
         row = _find(session, recorder, patient, record_id)
+        for model, label in DEPENDS_ON_ME.get(form_id, ()):
+            column = "course_id" if model is RTFraction else "surgery_id"
+            count = session.scalar(select(func.count(model.id)).where(getattr(model, column) == row.id))
+            if count:
+                raise InvalidValue(form_id, f"{patient.subject_id}'s {form_id.replace('_', ' ')} has {count} {label} "
+                                   "recorded against it: delete or correct those first", show_value=False)
         session.delete(row)
 
 
 def _current_values(study: StudyDB, recorder: Recorder, row: StudyRecord, path: Pathway, form_fields: list[str]) -> dict:
     return recorder.form_values(row, form_fields)
+
+
+# records that hang on another: deleting that one is refused while they exist (never a silent cascade)
+DEPENDS_ON_ME = {
+    "rt_course": ((RTFraction, "fraction(s)"),),
+    "surgery": ((Pathology, "pathology report(s)"), (WoundComplication, "wound complication(s)")),
+}
+
+# a record whose derived values read another record: re-derived when that one changes
+DEPENDENTS = {
+    "surgery": ("pathology", "wound_complication"),   # R status (macroscopic residual); major (120 days of surgery)
+    "rt_fraction": ("adverse_event",),                # acute / late from the first delivered fraction
+    "rt_course": ("adverse_event",),
+}
+
+
+def _rederive(study: StudyDB, session: Session, patient: Patient, recorder: Recorder) -> None:
+    """Recompute the derived values of a patient's records of one form after a record they read changed."""
+    session.flush()
+    session.expire_all()  # collections loaded before this action's rows were added (a course's fractions)
+    form_fields = [f.id for f in study.protocol.form(recorder.form_id).fields]
+    path = Pathway.load(session, patient)
+    model = recorder.model
+    for row in session.scalars(select(model).where(model.patient_id == patient.id)).all():
+        values = validate_form(study.protocol, recorder.form_id, recorder.form_values(row, form_fields))
+        for key, value in recorder.derive(study, session, path, values, row).items():
+            if getattr(row, key) != value:
+                setattr(row, key, value)
 
 
 def _existing(session: Session, recorder: Recorder, patient: Patient) -> StudyRecord | None:
@@ -434,6 +523,8 @@ def _find(session: Session, recorder: Recorder, patient: Patient, record_id: int
 def _after_record(study: StudyDB, session: Session, path: Pathway, recorder: Recorder, row: StudyRecord) -> None:
     """Consequences the protocol attaches to a record: the patient's status, protocol deviations."""
     patient = path.patient
+    for dependent in DEPENDENTS.get(recorder.form_id, ()):
+        _rederive(study, session, patient, RECORDERS[dependent])
     if recorder.form_id in ("rt_fraction", "surgery") and path.course is not None:
         from sarcotrial.services.radiotherapy import record_deviations
 
@@ -441,7 +532,9 @@ def _after_record(study: StudyDB, session: Session, path: Pathway, recorder: Rec
         record_deviations(study, session, path.course, day)
     if recorder.form_id == "outcome_event" and row.event_type == "death":
         patient.status = "dead"
-    elif recorder.form_id == "surgery":
+    if recorder.form_id in ("surgery", "rt_fraction"):
+        _surgery_interval_deviation(study, session, Pathway.load(session, patient))
+    if recorder.form_id == "surgery":
         existing = session.scalars(select(ProtocolDeviation).where(
             ProtocolDeviation.patient_id == patient.id, ProtocolDeviation.category == "amputation")).first()
         if row.procedure == "amputation" and existing is None:
@@ -450,3 +543,23 @@ def _after_record(study: StudyDB, session: Session, path: Pathway, recorder: Rec
                                           detected_on=row.surgery_date))
         elif row.procedure != "amputation" and existing is not None:
             session.delete(existing)
+
+
+def _surgery_interval_deviation(study: StudyDB, session: Session, path: Pathway) -> None:
+    """Surgery outside the protocol's window after the last fraction is a (minor) protocol deviation."""
+    window = study.protocol.treatment.surgery
+    existing = session.scalars(select(ProtocolDeviation).where(
+        ProtocolDeviation.patient_id == path.patient.id, ProtocolDeviation.category == "surgery_interval")).first()
+    description = None
+    if path.surgery is not None and path.rt_end is not None:
+        weeks = (path.surgery.surgery_date - path.rt_end).days / 7
+        if not window.interval_after_rt_weeks_min <= weeks <= window.interval_after_rt_weeks_max:
+            description = (f"surgery {weeks:.1f} weeks after the last fraction (protocol: "
+                           f"{window.interval_after_rt_weeks_min} to {window.interval_after_rt_weeks_max} weeks)")
+    if description and existing is None:
+        session.add(ProtocolDeviation(patient_id=path.patient.id, category="surgery_interval", severity="minor",
+                                      description=description, detected_on=path.surgery.surgery_date))
+    elif description and existing.description != description:
+        existing.description = description
+    elif description is None and existing is not None:
+        session.delete(existing)

@@ -114,6 +114,8 @@ class StudyDB:
             if db.is_empty(engine):
                 raise StudyError(f"{_display(url)} holds no study; create one with 'sarcotrial init --protocol sprint'")
             revision = db.current_revision(engine)
+            if revision is None:
+                raise StudyError(f"{_display(url)} holds tables that are not a SarcoTrial study; give the study's --db")
             if revision != db.head_revision():
                 raise StudyError(f"{_display(url)} has database schema {revision}, this SarcoTrial needs "
                                  f"{db.head_revision()}: back it up, then run 'sarcotrial upgrade'")

@@ -149,8 +149,7 @@ def _before_flush(session: Session, flush_context, instances) -> None:
     if any(isinstance(o, StudyRecord) for o in (*session.new, *session.dirty, *session.deleted)):
         if not session.info.get(INFO_ACTOR):
             raise InvalidValue("user", "every change to study data must name the person making it")
-    # the changes are read again after the flush, when new rows have their ids
-    session.info["_audit_pending"] = [c for c in _changes(session)]
+
 
 
 def _subject_id(session: Session, obj: StudyRecord, cache: dict[int, str]) -> str | None:
@@ -170,7 +169,9 @@ def _subject_id(session: Session, obj: StudyRecord, cache: dict[int, str]) -> st
 
 
 def _after_flush(session: Session, flush_context) -> None:
-    pending: list[_Change] = session.info.pop("_audit_pending", [])
+    # Read after the flush: new rows have their ids and the foreign keys their relationships set,
+    # while SQLAlchemy still shows the pre-flush new/dirty/deleted lists and attribute history.
+    pending = _changes(session)
     if not pending:
         return
     connection = session.connection()
@@ -264,9 +265,19 @@ def iter_entries(session: Session, batch: int = 5000) -> Iterator[AuditEntry]:
 
 
 def verify_chain(session: Session, expect_head: str | None = None, progress=None) -> AuditReport:
-    """Recompute the chain; name every entry that was edited, and every gap where entries were removed."""
+    """Recompute the chain, then replay it against the data.
+
+    The chain names every edited or deleted entry and every gap where entries were removed; the
+    replay names every study record whose values differ from what the trail says they are (a
+    change made around SarcoTrial, straight in the database), every record the trail never saw
+    created, and every record deleted without the trail knowing. ``expect_head`` (a hash, or at
+    least its first 12 characters, recorded earlier outside the database) must still be in the
+    chain: that catches a trail cut short and its head rewritten.
+    """
     problems: list[AuditProblem] = []
     expected_id, prev_hash, count = 1, GENESIS, 0
+    state: dict[tuple[str, int], dict[str, str | None]] = {}
+    anchor_found = expect_head is None
     for entry in iter_entries(session):
         count += 1
         if progress is not None:
@@ -281,6 +292,15 @@ def verify_chain(session: Session, expect_head: str | None = None, progress=None
         recomputed = entry_hash(entry)
         if recomputed != entry.hash:
             problems.append(AuditProblem(entry.id, f"was edited after it was written {_describe(entry)}"))
+        if not anchor_found and entry.hash.startswith(expect_head):
+            anchor_found = True
+        key = (entry.table_name, entry.record_id)
+        if entry.action == "create":
+            state.setdefault(key, {})[entry.field] = entry.new_value
+        elif entry.action == "update":
+            state.setdefault(key, {})[entry.field] = entry.new_value
+        elif entry.action == "delete":
+            state.pop(key, None)
         expected_id, prev_hash = entry.id + 1, entry.hash
     head = session.get(AuditHead, HEAD_ID)
     last_id, last_hash = expected_id - 1, prev_hash
@@ -293,6 +313,37 @@ def verify_chain(session: Session, expect_head: str | None = None, progress=None
                 None, f"entries {last_id + 1} to {head.last_id} were cut from the end of the trail"))
         elif head.last_id < last_id or head.last_hash != last_hash:
             problems.append(AuditProblem(None, "the chain head does not match the last entry (head or last entry altered)"))
-    if expect_head is not None and expect_head != last_hash:
-        problems.append(AuditProblem(None, f"the last hash {last_hash[:16]}... differs from the expected {expect_head[:16]}..."))
+    if not anchor_found:
+        problems.append(AuditProblem(None, f"the recorded head {expect_head[:16]}... is no longer in the chain "
+                                           "(entries were cut, or the chain was rewritten)"))
+    problems.extend(_replay(session, state))
     return AuditReport(entries=count, head_hash=last_hash, problems=problems)
+
+
+def _replay(session: Session, state: dict[tuple[str, int], dict[str, str | None]]) -> list[AuditProblem]:
+    """Compare every audited record with the values the trail says it holds."""
+    from sarcotrial.store.models import audited_models
+
+    problems: list[AuditProblem] = []
+    seen: set[tuple[str, int]] = set()
+    for model in audited_models():
+        table = model.__tablename__
+        for row in session.scalars(select(model).order_by(model.id)):
+            key = (table, row.id)
+            seen.add(key)
+            if key not in state:
+                problems.append(AuditProblem(None, f"{table} #{row.id} is not in the audit trail (written around SarcoTrial)"))
+                continue
+            expected = state[key]
+            for name in _column_keys(row):
+                value = getattr(row, name)
+                actual = secret_fingerprint(value) if name in row.audit_secret else audit_value(value)
+                if actual != expected.get(name):
+                    shown = "[encrypted]" if name in row.audit_secret else repr(actual)
+                    was = "[encrypted]" if name in row.audit_secret else repr(expected.get(name))
+                    problems.append(AuditProblem(None, f"{table} #{row.id} field {name} holds {shown} but the audit "
+                                                       f"trail's last value is {was} (changed around SarcoTrial)"))
+    for key in sorted(set(state) - seen):
+        problems.append(AuditProblem(None, f"{key[0]} #{key[1]} is missing from the database but the audit trail "
+                                           "never recorded its deletion (deleted around SarcoTrial)"))
+    return problems

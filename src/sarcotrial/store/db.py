@@ -17,7 +17,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event, inspect
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from sarcotrial.errors import SarcoTrialError
@@ -71,15 +71,21 @@ def head_revision() -> str:
 
 
 def current_revision(engine: Engine) -> str | None:
-    with engine.connect() as connection:
-        return MigrationContext.configure(connection).get_current_revision()
+    try:
+        with engine.connect() as connection:
+            return MigrationContext.configure(connection).get_current_revision()
+    except DBAPIError as exc:
+        raise DatabaseError(f"cannot open the database: {_reason(exc)}") from None
 
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
+    """Migrate an empty database or a SarcoTrial one; never another application's database."""
+    if not is_empty(engine) and current_revision(engine) is None:
+        raise DatabaseError("this database holds tables that are not a SarcoTrial study; SarcoTrial will not touch it")
     try:
         command.upgrade(alembic_config(engine), revision)
-    except OperationalError as exc:
-        raise DatabaseError(f"cannot migrate the database: {exc.orig}") from None
+    except DBAPIError as exc:
+        raise DatabaseError(f"cannot migrate the database: {_reason(exc)}") from None
 
 
 def downgrade(engine: Engine, revision: str = "base") -> None:
@@ -88,6 +94,13 @@ def downgrade(engine: Engine, revision: str = "base") -> None:
 
 def is_empty(engine: Engine) -> bool:
     try:
-        return not inspect(engine).get_table_names()
-    except OperationalError as exc:
-        raise DatabaseError(f"cannot open the database: {exc.orig}") from None
+        return not set(inspect(engine).get_table_names()) - {"alembic_version"}  # left by a full downgrade
+    except DBAPIError as exc:
+        raise DatabaseError(f"cannot open the database: {_reason(exc)}") from None
+
+
+def _reason(exc: DBAPIError) -> str:
+    text = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+    if "file is not a database" in text:
+        return "the file is not a SQLite database"
+    return text

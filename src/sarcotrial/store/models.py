@@ -51,6 +51,9 @@ class StudyRecord(Base):
     """Study data: audited field by field, stamped with the protocol version it was entered under."""
 
     __abstract__ = True
+    # ids are never reused after a delete (SQLite reuses the highest rowid otherwise), so an audit
+    # entry's "table #id" always names one record
+    __table_args__ = {"sqlite_autoincrement": True}
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     protocol_version: Mapped[str] = mapped_column(String(32))
@@ -256,6 +259,8 @@ class Pathology(StudyRecord):
     pcr_definition: Mapped[str] = mapped_column(Text)
     necrosis_percent: Mapped[float | None] = mapped_column(Float)
     fibrosis_percent: Mapped[float | None] = mapped_column(Float)
+    # follows the surgery record (macroscopic residual) when that is corrected
+    audit_workflow = ("r_status",)
 
 
 # --------------------------------------------------------------------------- safety and outcomes
@@ -272,6 +277,8 @@ class AdverseEvent(StudyRecord):
     serious: Mapped[bool | None] = mapped_column(Boolean)
     attribution: Mapped[str | None] = mapped_column(String(16))
     phase: Mapped[str | None] = mapped_column(String(8))  # acute / late (from the start of RT)
+    # follows the radiotherapy log (its first delivered fraction)
+    audit_workflow = ("phase",)
 
 
 class WoundComplication(StudyRecord):
@@ -285,6 +292,8 @@ class WoundComplication(StudyRecord):
     deep_packing: Mapped[bool] = mapped_column(Boolean)
     prolonged_dressing: Mapped[bool] = mapped_column(Boolean)
     major: Mapped[bool] = mapped_column(Boolean)
+    # follows the surgery date
+    audit_workflow = ("major",)
 
 
 class FollowUpVisit(StudyRecord):

@@ -96,7 +96,8 @@ def upgrade() -> None:
     sa.Column('protocol_version', sa.String(length=32), nullable=False),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_site')),
-    sa.UniqueConstraint('code', name=op.f('uq_site_code'))
+    sa.UniqueConstraint('code', name=op.f('uq_site_code')),
+    sqlite_autoincrement=True
     )
     op.create_table('app_user',
     sa.Column('username', sa.String(length=128), nullable=False),
@@ -108,7 +109,8 @@ def upgrade() -> None:
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['site_id'], ['site.id'], name=op.f('fk_app_user_site_id_site')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_app_user')),
-    sa.UniqueConstraint('username', name=op.f('uq_app_user_username'))
+    sa.UniqueConstraint('username', name=op.f('uq_app_user_username')),
+    sqlite_autoincrement=True
     )
     op.create_table('patient',
     sa.Column('subject_id', sa.String(length=32), nullable=False),
@@ -122,7 +124,8 @@ def upgrade() -> None:
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['site_id'], ['site.id'], name=op.f('fk_patient_site_id_site')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_patient')),
-    sa.UniqueConstraint('subject_id', name=op.f('uq_patient_subject_id'))
+    sa.UniqueConstraint('subject_id', name=op.f('uq_patient_subject_id')),
+    sqlite_autoincrement=True
     )
     op.create_table('study',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -151,7 +154,8 @@ def upgrade() -> None:
     sa.Column('protocol_version', sa.String(length=32), nullable=False),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['patient_id'], ['patient.id'], name=op.f('fk_adverse_event_patient_id_patient')),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_adverse_event'))
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_adverse_event')),
+    sqlite_autoincrement=True
     )
     op.create_table('diagnosis',
     sa.Column('patient_id', sa.Integer(), nullable=False),
@@ -177,7 +181,8 @@ def upgrade() -> None:
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['patient_id'], ['patient.id'], name=op.f('fk_diagnosis_patient_id_patient')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_diagnosis')),
-    sa.UniqueConstraint('patient_id', name=op.f('uq_diagnosis_patient_id'))
+    sa.UniqueConstraint('patient_id', name=op.f('uq_diagnosis_patient_id')),
+    sqlite_autoincrement=True
     )
     op.create_table('follow_up_visit',
     sa.Column('patient_id', sa.Integer(), nullable=False),
@@ -189,7 +194,8 @@ def upgrade() -> None:
     sa.Column('protocol_version', sa.String(length=32), nullable=False),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['patient_id'], ['patient.id'], name=op.f('fk_follow_up_visit_patient_id_patient')),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_follow_up_visit'))
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_follow_up_visit')),
+    sqlite_autoincrement=True
     )
     op.create_table('form_record',
     sa.Column('patient_id', sa.Integer(), nullable=False),
@@ -202,7 +208,8 @@ def upgrade() -> None:
     sa.Column('protocol_version', sa.String(length=32), nullable=False),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['patient_id'], ['patient.id'], name=op.f('fk_form_record_patient_id_patient')),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_form_record'))
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_form_record')),
+    sqlite_autoincrement=True
     )
     op.create_table('outcome_event',
     sa.Column('patient_id', sa.Integer(), nullable=False),
@@ -214,7 +221,8 @@ def upgrade() -> None:
     sa.Column('protocol_version', sa.String(length=32), nullable=False),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['patient_id'], ['patient.id'], name=op.f('fk_outcome_event_patient_id_patient')),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_outcome_event'))
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_outcome_event')),
+    sqlite_autoincrement=True
     )
     op.create_table('patient_identifier',
     sa.Column('patient_id', sa.Integer(), nullable=False),
@@ -228,7 +236,8 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['patient_id'], ['patient.id'], name=op.f('fk_patient_identifier_patient_id_patient'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_patient_identifier')),
     sa.UniqueConstraint('hospital_number_index', name=op.f('uq_patient_identifier_hospital_number_index')),
-    sa.UniqueConstraint('patient_id', name=op.f('uq_patient_identifier_patient_id'))
+    sa.UniqueConstraint('patient_id', name=op.f('uq_patient_identifier_patient_id')),
+    sqlite_autoincrement=True
     )
     op.create_table('protocol_deviation',
     sa.Column('patient_id', sa.Integer(), nullable=False),
@@ -240,7 +249,8 @@ def upgrade() -> None:
     sa.Column('protocol_version', sa.String(length=32), nullable=False),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['patient_id'], ['patient.id'], name=op.f('fk_protocol_deviation_patient_id_patient')),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_protocol_deviation'))
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_protocol_deviation')),
+    sqlite_autoincrement=True
     )
     op.create_table('referral',
     sa.Column('patient_id', sa.Integer(), nullable=False),
@@ -254,7 +264,8 @@ def upgrade() -> None:
     sa.Column('protocol_version', sa.String(length=32), nullable=False),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['patient_id'], ['patient.id'], name=op.f('fk_referral_patient_id_patient')),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_referral'))
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_referral')),
+    sqlite_autoincrement=True
     )
     op.create_table('rt_course',
     sa.Column('patient_id', sa.Integer(), nullable=False),
@@ -268,7 +279,8 @@ def upgrade() -> None:
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['patient_id'], ['patient.id'], name=op.f('fk_rt_course_patient_id_patient')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_rt_course')),
-    sa.UniqueConstraint('patient_id', name=op.f('uq_rt_course_patient_id'))
+    sa.UniqueConstraint('patient_id', name=op.f('uq_rt_course_patient_id')),
+    sqlite_autoincrement=True
     )
     op.create_table('screening',
     sa.Column('patient_id', sa.Integer(), nullable=False),
@@ -280,7 +292,8 @@ def upgrade() -> None:
     sa.Column('protocol_version', sa.String(length=32), nullable=False),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['patient_id'], ['patient.id'], name=op.f('fk_screening_patient_id_patient')),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_screening'))
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_screening')),
+    sqlite_autoincrement=True
     )
     op.create_table('surgery',
     sa.Column('patient_id', sa.Integer(), nullable=False),
@@ -294,7 +307,8 @@ def upgrade() -> None:
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['patient_id'], ['patient.id'], name=op.f('fk_surgery_patient_id_patient')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_surgery')),
-    sa.UniqueConstraint('patient_id', name=op.f('uq_surgery_patient_id'))
+    sa.UniqueConstraint('patient_id', name=op.f('uq_surgery_patient_id')),
+    sqlite_autoincrement=True
     )
     op.create_table('enrolment',
     sa.Column('patient_id', sa.Integer(), nullable=False),
@@ -308,7 +322,8 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['patient_id'], ['patient.id'], name=op.f('fk_enrolment_patient_id_patient')),
     sa.ForeignKeyConstraint(['screening_id'], ['screening.id'], name=op.f('fk_enrolment_screening_id_screening')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_enrolment')),
-    sa.UniqueConstraint('patient_id', name=op.f('uq_enrolment_patient_id'))
+    sa.UniqueConstraint('patient_id', name=op.f('uq_enrolment_patient_id')),
+    sqlite_autoincrement=True
     )
     op.create_table('pathology',
     sa.Column('patient_id', sa.Integer(), nullable=False),
@@ -331,7 +346,8 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['patient_id'], ['patient.id'], name=op.f('fk_pathology_patient_id_patient')),
     sa.ForeignKeyConstraint(['surgery_id'], ['surgery.id'], name=op.f('fk_pathology_surgery_id_surgery')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_pathology')),
-    sa.UniqueConstraint('patient_id', name=op.f('uq_pathology_patient_id'))
+    sa.UniqueConstraint('patient_id', name=op.f('uq_pathology_patient_id')),
+    sqlite_autoincrement=True
     )
     op.create_table('rt_fraction',
     sa.Column('course_id', sa.Integer(), nullable=False),
@@ -344,7 +360,8 @@ def upgrade() -> None:
     sa.Column('protocol_version', sa.String(length=32), nullable=False),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['course_id'], ['rt_course.id'], name=op.f('fk_rt_fraction_course_id_rt_course')),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_rt_fraction'))
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_rt_fraction')),
+    sqlite_autoincrement=True
     )
     op.create_table('screening_criterion',
     sa.Column('screening_id', sa.Integer(), nullable=False),
@@ -357,7 +374,8 @@ def upgrade() -> None:
     sa.Column('protocol_version', sa.String(length=32), nullable=False),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['screening_id'], ['screening.id'], name=op.f('fk_screening_criterion_screening_id_screening')),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_screening_criterion'))
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_screening_criterion')),
+    sqlite_autoincrement=True
     )
     op.create_table('wound_complication',
     sa.Column('patient_id', sa.Integer(), nullable=False),
@@ -374,7 +392,8 @@ def upgrade() -> None:
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['patient_id'], ['patient.id'], name=op.f('fk_wound_complication_patient_id_patient')),
     sa.ForeignKeyConstraint(['surgery_id'], ['surgery.id'], name=op.f('fk_wound_complication_surgery_id_surgery')),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_wound_complication'))
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_wound_complication')),
+    sqlite_autoincrement=True
     )
 
     _create_append_only_triggers()

@@ -1,0 +1,98 @@
+"""Derived values follow the records they read; an action is all or nothing; every session is audited."""
+
+from __future__ import annotations
+
+import gc
+
+import pytest
+from sqlalchemy import event, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from sarcotrial.errors import InvalidValue
+from sarcotrial.services import records
+from sarcotrial.store.audit import AuditedSession
+from sarcotrial.store.db import make_sessionmaker
+from sarcotrial.store.models import AdverseEvent, AuditEntry, Pathology, Patient, Site, WoundComplication
+from tests.helpers import DOCTOR, enrolled, treated
+
+PATHOLOGY = {"report_date": "2025-04-28", "microscopic_margin_positive": False, "closest_margin_mm": 2,
+             "closest_margin_tissue": "fascia", "viable_percent": 30}
+
+
+def test_pathology_follows_a_corrected_surgery(study):
+    """UICC: macroscopic residual tumour is R2 whatever the microscopic margin."""
+    subject = treated(study)
+    assert records.record(study, DOCTOR, subject, "pathology", PATHOLOGY).r_status == "R0"
+    records.correct(study, DOCTOR, subject, "surgery", {"macroscopic_residual": True},
+                    reason="operation note: gross residual left on the sciatic nerve")
+    with study.reading() as session:
+        assert session.scalars(select(Pathology)).one().r_status == "R2"
+        entry = session.scalars(select(AuditEntry).where(AuditEntry.table_name == "pathology",
+                                                         AuditEntry.field == "r_status")
+                                .order_by(AuditEntry.id.desc())).first()
+    assert (entry.old_value, entry.new_value) == ("R0", "R2")
+
+
+def test_wound_complication_follows_a_corrected_surgery_date(study):
+    """NCIC SR2: major only within 120 days of surgery (onset 29 Jul 2025 is day 103 from 17 Apr)."""
+    subject = treated(study)
+    wound = {"onset_date": "2025-07-29", "secondary_operation": True, "readmission_for_wound_care": False,
+             "invasive_procedure_without_anaesthesia": False, "deep_packing": False, "prolonged_dressing": False}
+    assert records.record(study, DOCTOR, subject, "wound_complication", wound).major is True
+    records.correct(study, DOCTOR, subject, "surgery", {"surgery_date": "2025-03-20"}, reason="date typo")
+    with study.reading() as session:  # now day 131
+        assert session.scalars(select(WoundComplication)).one().major is False
+
+
+def test_adverse_event_phase_follows_the_rt_log(study):
+    subject = enrolled(study)
+    ae = records.record(study, DOCTOR, subject, "adverse_event", {"term": "Fatigue", "grade": 1, "onset_date": "2025-02-05"})
+    assert ae.phase is None  # no fraction delivered yet
+    records.record(study, DOCTOR, subject, "rt_course", {"planned_start": "2025-02-03"})
+    records.record(study, DOCTOR, subject, "rt_fraction", {"fraction_number": 1, "fraction_date": "2025-02-03",
+                                                           "status": "delivered"})
+    with study.reading() as session:
+        assert session.scalars(select(AdverseEvent)).one().phase == "acute"
+
+
+def test_a_failing_action_writes_nothing(study):
+    """An error after rows were flushed rolls the whole action back, audit entries included."""
+    with study.reading() as session:
+        before = (len(session.scalars(select(Patient)).all()), len(session.scalars(select(AuditEntry)).all()))
+    with pytest.raises(InvalidValue):
+        with study.action(DOCTOR) as session:
+            site = session.scalars(select(Site)).one()
+            session.add(Patient(subject_id="SPR-900", site_id=site.id, sex="female", year_of_birth=1970, status="referred"))
+            session.flush()  # rows and their audit entries are written...
+            raise InvalidValue("test", "a rule broken late in the action")  # ...then the action fails
+    with study.reading() as session:
+        after = (len(session.scalars(select(Patient)).all()), len(session.scalars(select(AuditEntry)).all()))
+    assert after == before
+
+
+def test_every_session_is_audited_even_when_sessionmakers_come_and_go(study):
+    """Regression: hooks attached per sessionmaker could miss one that reused a collected one's id."""
+    for _ in range(50):
+        factory = make_sessionmaker(study.engine)
+        with factory() as session:
+            assert isinstance(session, AuditedSession)
+        del factory
+        gc.collect()
+    assert event.contains(AuditedSession, "before_flush", __import__("sarcotrial.store.audit", fromlist=["x"])._before_flush)
+
+
+def test_a_plain_session_cannot_write_study_data_unaudited(study):
+    """Defence in depth: without the audit hook, the NOT NULL protocol version refuses the row."""
+    with Session(study.engine) as session, pytest.raises(IntegrityError):
+        with session.begin():
+            session.add(Site(code="ROGUE", name="written around the service layer"))
+
+
+def test_histotype_outside_ajcc_staging_gets_no_stage(study):
+    """AJCC 8 ch. 41 excludes desmoid fibromatosis from staging: T is kept, the stage group is empty."""
+    subject = enrolled(study)
+    row = records.record(study, DOCTOR, subject, "diagnosis", {
+        "diagnosis_date": "2025-01-05", "histotype": "desmoid_fibromatosis", "anatomic_site": "extremity",
+        "size_cm": 7, "clinical_n": "N0", "clinical_m": "M0"})
+    assert (row.t_category, row.grade, row.stage) == ("T2", "X", None)
