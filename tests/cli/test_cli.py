@@ -138,3 +138,28 @@ def test_demo_is_reproducible_and_rerunnable(demo_db, tmp_path):
     again = runner.invoke(app, ["demo", "--out", str(demo_db), "--seed", "7"], env={"SARCOTRIAL_KEY": "", "SARCOTRIAL_KEY_FILE": ""})
     assert again.exit_code == 0, again.output  # the demo rebuilds its own database
     assert run("patient", "list", "--db", str(demo_db / "sprint-demo.sqlite"), "--json").output == first
+
+
+def test_demo_writes_the_study_report(demo_db):
+    """The report's primary endpoint agrees with the patients' own records and with scipy's exact test."""
+    from scipy.stats import binomtest
+
+    html = (demo_db / "report.html").read_text()
+    pdf = (demo_db / "report.pdf").read_bytes()
+    assert pdf.startswith(b"%PDF") and pdf.count(b"/Type /Page") >= 5
+    assert "SYNTHETIC DATA" in html
+    patients = json.loads(run("patient", "list", "--db", str(demo_db / "sprint-demo.sqlite"), "--json").output)["patients"]
+    r0 = sum(p["r_status"] == "R0" for p in patients)
+    resected = sum(p["r_status"] is not None for p in patients)
+    assert f"<td class=\"r\">{r0} / {resected}</td>" in html
+    p_value = binomtest(r0, resected, 0.65, alternative="greater").pvalue  # the protocol's one-sided test
+    assert f"p = {p_value:.4f}" in html
+    ci = binomtest(r0, resected).proportion_ci(0.95, method="exact")
+    assert f"{100 * ci.low:.1f} % \u2013 {100 * ci.high:.1f} %" in html
+    for figure in ("consort", "accrual", "km_os", "km_dss", "km_lrfs", "km_dmfs", "cif_ci_local_relapse"):
+        assert (demo_db / "figures" / f"{figure}.png").exists()
+
+
+def test_report_command(demo_db, tmp_path):
+    result = run("report", "--db", str(demo_db / "sprint-demo.sqlite"), "--out", str(tmp_path / "rep"))
+    assert (tmp_path / "rep" / "report.pdf").exists() and "report.pdf" in result.output

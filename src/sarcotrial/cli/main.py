@@ -10,6 +10,7 @@ from typer.exceptions import TyperException
 from sarcotrial import __version__
 from sarcotrial.cli import rules, study
 from sarcotrial.cli.rt import rt_app
+from sarcotrial.cli.stats import stats_app
 from sarcotrial.cli.common import err_console
 from sarcotrial.cli.protocol import protocol_app
 
@@ -41,12 +42,14 @@ app.command("correct")(study.correct)
 app.command("delete")(study.delete)
 app.command("upgrade")(study.upgrade)
 app.command("endpoints")(study.endpoints)
+app.command("report")(study.report)
 app.add_typer(protocol_app, name="protocol")
 app.add_typer(study.patient_app, name="patient")
 app.add_typer(study.audit_app, name="audit")
 app.add_typer(rules.rules_app, name="rules")
 app.add_typer(rules.ctcae_app, name="ctcae")
 app.add_typer(rt_app, name="rt")
+app.add_typer(stats_app, name="stats")
 app.command("screen")(rules.screen)
 
 

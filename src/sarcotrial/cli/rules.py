@@ -12,7 +12,7 @@ from typing import Optional
 
 import typer
 from rich.markup import escape
-from rich.table import Table
+from rich.table import Column, Table
 
 from sarcotrial.cli.common import DbOption, JsonOption, ProtocolOption, console, handle_errors, parse_assignments, print_json
 from sarcotrial.errors import InvalidValue
@@ -73,7 +73,12 @@ def stage(site: str = typer.Option(..., "--site", help="extremity, trunk, retrop
     if as_json:
         print_json(out)
         return
-    group = f"stage [bold]{out['stage']}[/]" if out["stage"] else "no AJCC 8 stage group for this site"
+    if out["stage"]:
+        group = f"stage [bold]{out['stage']}[/]"
+    elif out["t"] in ("TX", "T0"):
+        group = f"no stage group: {out['t']} (give --size-cm, or --t)"
+    else:
+        group = "no AJCC 8 stage group for this site"
     console.print(f"{out['t']} {out['n']} {out['m']} G{out['grade']}: {group}")
     for note in data.get("notes") or ():
         console.print(f"  note: {escape(note)}")
@@ -161,9 +166,9 @@ def histotype_cmd(query: str = typer.Argument(..., help="A name, synonym, old na
         if not result.obsolete:
             console.print(f"No histotype matches '{escape(query)}'.")
         return
-    table = Table("name", "ICD-O-3", "behaviour", "family", "synonyms")
+    table = Table(Column("id (to enter)", overflow="fold"), "name", "ICD-O-3", "behaviour", "family", "synonyms")
     for h in result.matches[:15]:
-        table.add_row(h.name, h.icdo3, h.behaviour, h.family, ", ".join(h.synonyms[:4]))
+        table.add_row(h.id, h.name, h.icdo3, h.behaviour, h.family, ", ".join(h.synonyms[:4]))
     console.print(table)
 
 

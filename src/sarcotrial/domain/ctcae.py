@@ -43,6 +43,7 @@ from typing import Iterable
 
 from openpyxl import load_workbook
 
+from sarcotrial.domain.histology import normalize_term
 from sarcotrial.errors import InvalidValue
 
 __all__ = [
@@ -404,6 +405,11 @@ def catalogue() -> dict[str, CtcaeTerm]:
     return {t.term: t for t in _shipped_terms()}
 
 
+@functools.lru_cache(maxsize=1)
+def _spelling_index() -> dict[str, CtcaeTerm]:
+    return {normalize_term(t.term): t for t in _shipped_terms()}
+
+
 def ctcae_term(name: str) -> CtcaeTerm:
     """The CTCAE v5.0 term called ``name`` (case- and whitespace-insensitive).
 
@@ -415,6 +421,9 @@ def ctcae_term(name: str) -> CtcaeTerm:
     found = _index().get(_key(name))
     if found is not None:
         return found
+    spelled = _spelling_index().get(normalize_term(name))  # British spelling: "Lymphoedema" is "Lymphedema"
+    if spelled is not None:
+        return spelled
     names = _display_names()
     close = difflib.get_close_matches(_one_line(name).casefold(), list(names), n=3, cutoff=0.6)
     rule = "not a CTCAE v5.0 term"
@@ -432,13 +441,13 @@ def search_terms(query: str) -> list[CtcaeTerm]:
     if not isinstance(query, str) or not query.strip():
         raise InvalidValue("query", "a search text is required", query)
     wanted = _one_line(query).casefold()
-    words = wanted.split()
+    words = normalize_term(wanted).split()  # spelling-insensitive: oedema = edema, haem = hem
     hits: list[tuple[int, str, CtcaeTerm]] = []
     for term in _shipped_terms():
         name = _one_line(term.term).casefold()
         if wanted.isdigit() and int(wanted) == term.meddra_code:
             hits.append((0, name, term))
-        elif all(word in name for word in words):
+        elif all(word in normalize_term(name) for word in words):
             rank = 0 if name == wanted else 1 if name.startswith(wanted) else 2
             hits.append((rank, name, term))
     hits.sort(key=lambda hit: (hit[0], hit[1]))

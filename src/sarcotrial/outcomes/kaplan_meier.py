@@ -32,7 +32,7 @@ Example::
     >>> km = fit_kaplan_meier([1, 2, 3, 4, 5, 6, 7, 8, 9, 10], [1] * 10)
     >>> km.median, km.median_ci, km.conf_type
     (5.5, (3.0, None), 'log')
-    >>> round(km.at([3]).survival[0], 2)
+    >>> round(float(km.at([3]).survival[0]), 2)
     0.7
 """
 
@@ -84,7 +84,7 @@ def as_codes(values, n: int, field: str, allowed_max: Optional[int] = 1) -> np.n
         raise InvalidValue(field, "must be whole numbers >= 0 (0 = censored)", show_value=False)
     codes = raw.astype(np.int64)
     if allowed_max is not None and (codes > allowed_max).any():
-        raise InvalidValue(field, f"must be 0 (censored) or 1 (event)" if allowed_max == 1 else f"must be 0..{allowed_max}",
+        raise InvalidValue(field, "must be 0 (censored) or 1 (event)" if allowed_max == 1 else f"must be 0..{allowed_max}",
                            int(codes.max()))
     return codes
 

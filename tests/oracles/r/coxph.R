@@ -5,7 +5,7 @@ one <- function(fit) {
   s <- summary(fit)
   list(covariates = I(names(coef(fit))), coef = I(unname(coef(fit))), se = I(unname(sqrt(diag(vcov(fit))))),
        var = unname(vcov(fit)), loglik = I(fit$loglik), n = fit$n, nevent = fit$nevent, iter = fit$iter,
-       lr = unname(s$logtest[1]), lr_p = unname(s$logtest[3]), wald = unname(s$waldtest[1]), wald_p = unname(s$waldtest[3]),
+       lr = unname(s$logtest[1]), lr_p = unname(s$logtest[3]), wald = unname(fit$wald.test), wald_p = unname(s$waldtest[3]), wald_summary_rounded = unname(s$waldtest[1]),
        score = unname(s$sctest[1]), score_p = unname(s$sctest[3]), df = unname(s$logtest[2]))
 }
 ctl <- coxph.control(eps = 1e-12, toler.chol = 1e-14, iter.max = 100)

@@ -1,0 +1,1 @@
+"""The study report: data gathered from the study, figures, HTML and PDF."""

@@ -1,0 +1,302 @@
+"""Build the study report (HTML and PDF) from the study database.
+
+Every number comes from :mod:`sarcotrial.report.data` and the statistical methods of
+:mod:`sarcotrial.outcomes`; the methods and their conventions are stated in the report itself.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from sarcotrial import __version__
+from sarcotrial.outcomes import binomial
+from sarcotrial.outcomes.competing_risks import cumulative_incidence
+from sarcotrial.outcomes.endpoints import DAYS_PER_MONTH
+from sarcotrial.outcomes.kaplan_meier import fit_kaplan_meier
+from sarcotrial.report import figures, html, pdf
+from sarcotrial.report.data import ReportData, gather
+from sarcotrial.report.document import Document, Figure, Section, Table
+from sarcotrial.services.study import StudyDB
+
+
+NR_NOTE = "NR: not reached. Estimates beyond the last follow-up are shown as a dash."
+
+
+def _fmt(x: float | None, digits: int = 1) -> str:
+    return "NR" if x is None else f"{x:.{digits}f}"
+
+
+def _missing(x) -> bool:
+    return x is None or (isinstance(x, float) and np.isnan(x))
+
+
+def _pct(x: float | None) -> str:
+    return "\u2013" if _missing(x) else f"{100 * x:.1f} %"
+
+
+def _pct_ci(v, lo, hi) -> str:
+    """``75.0 % (59.3-94.9)``: an estimate and its interval, in percent."""
+    if _missing(v):
+        return "\u2013"
+    return f"{100 * v:.1f} % ({100 * lo:.1f}\u2013{100 * hi:.1f})" if not (_missing(lo) or _missing(hi)) else f"{100 * v:.1f} %"
+
+
+def _rate_row(label: str, k: int, n: int, level: float) -> list[str]:
+    if n == 0:
+        return [label, "0 / 0", "-", "-"]
+    lo, hi = binomial.clopper_pearson(k, n, level)
+    return [label, f"{k} / {n}", _pct(k / n), f"{_pct(lo)} \u2013 {_pct(hi)}"]
+
+
+def _figure(folder: Path, name: str, fig, caption: str, width_cm: float = 15.5) -> Figure:
+    paths = figures.save(fig, folder, name)
+    return Figure(paths["png"], paths["svg"], caption, width_cm)
+
+
+def build_document(study: StudyDB, out: Path, progress: Callable[[str], None] | None = None) -> Document:
+    say = progress or (lambda _m: None)
+    say("gathering the data")
+    data: ReportData = gather(study)
+    protocol = study.protocol
+    figs = out / "figures"
+    sections: list[Section] = []
+    primary = protocol.statistics.primary
+    level = primary.ci_level
+
+    # -- the study
+    c = data.consort
+    first, last = (min(data.accrual_dates), max(data.accrual_dates)) if data.accrual_dates else (None, None)
+    intro = Section("Study")
+    intro.text(f"{protocol.identification.title}. Protocol version {data.protocol_version} "
+               f"({protocol.identification.version_date}); design: {protocol.identification.design.allocation}, "
+               f"{protocol.identification.design.centres}, target accrual {data.target_accrual}.")
+    if first:
+        intro.text(f"{c.enrolled} patients were enrolled between {first:%d %B %Y} and {last:%d %B %Y}, "
+                   f"{c.enrolled / data.target_accrual:.0%} of the target.")
+    sections.append(intro)
+
+    say("drawing the CONSORT flow and accrual")
+    flow = Section("Patient flow (CONSORT)")
+    flow.figure(_figure(figs, "consort", figures.consort(c), "Figure 1. Flow of patients from referral to analysis.", 14))
+    flow.figure(_figure(figs, "accrual", figures.accrual(data.accrual_dates, data.target_accrual, "Accrual"),
+                        f"Figure 2. Cumulative enrolment against the target of {data.target_accrual}."))
+    sections.append(flow)
+
+    base = Section("Baseline characteristics")
+    base.table(Table(["Characteristic", f"All enrolled (n = {c.enrolled})"], [[r.label, r.value] for r in data.baseline],
+                     caption="Table 1. Patients and tumours at enrolment", indent=[r.indent for r in data.baseline]))
+    sections.append(base)
+
+    # -- radiotherapy compliance
+    rc = data.compliance
+    rt = protocol.treatment.radiotherapy
+    comp = Section("Radiotherapy compliance")
+    levels = ", ".join(f"{lv.target} {lv.total_dose_gy:g} Gy in {rt.fractions} x {lv.dose_per_fraction_gy:g} Gy"
+                       for lv in rt.dose_levels)
+    comp.text(f"Prescription: {rt.technique}, {levels}, {rt.fractions_per_week} fractions a week.")
+    rows = [["Patients who started radiotherapy", str(rc.patients)],
+            ["Fractions delivered / planned", f"{rc.fractions_delivered} / {rc.fractions_planned}"],
+            ["Fractions missed (made up later)", str(rc.missed)], ["Fractions rescheduled", str(rc.rescheduled)],
+            ["Courses with every fraction delivered", f"{rc.complete_courses} / {rc.patients}"],
+            ["Overall treatment time, days: median (range)",
+             f"{rc.ott_median:.0f} ({rc.ott_range[0]}-{rc.ott_range[1]})" if rc.ott_range else "-"],
+            ["Prolongation beyond the planned calendar, days: median",
+             f"{rc.prolongation_median:.0f}" if rc.prolongation_median is not None else "-"],
+            ["Protocol deviations: minor / major",
+             f"{sum(d[2] == 'minor' for d in rc.deviations)} / {sum(d[2] == 'major' for d in rc.deviations)}"]]
+    comp.table(Table(["", "Value"], rows, caption="Table 2. Delivery of radiotherapy"))
+    if rc.deviations:
+        comp.table(Table(["Patient", "Category", "Severity", "Description"], [list(d) for d in rc.deviations],
+                         caption="Table 3. Protocol deviations", align=["l", "l", "l", "l"]))
+    sections.append(comp)
+
+    # -- primary endpoint
+    say("computing the endpoints")
+    eps = data.endpoints
+    resected = [e for e in eps if e.r0_resected is not None]
+    r0 = sum(e.r0_resected for e in resected)
+    itt_r0 = sum(e.r0_itt for e in eps)
+    prim = Section("Primary endpoint: R0 resection rate")
+    prim_rows = [_rate_row("R0 among resected patients (primary analysis)", r0, len(resected), level),
+                 _rate_row("R0 among all enrolled patients (intention to treat)", itt_r0, len(eps), level)]
+    prim.table(Table(["Population", "R0 / n", "Rate", f"{level:.0%} CI (exact)"], prim_rows,
+                     caption="Table 4. R0 resection rate (UICC residual tumour classification)"))
+    alternative = "greater" if primary.alternative_rate > primary.null_rate else "less"
+    if resected:
+        test = binomial.binomial_test(r0, len(resected), primary.null_rate, alternative=alternative)
+        verdict = "rejected" if test.p_value < primary.alpha else "not rejected"
+        prim.text(f"One-sided exact binomial test of H0: p {'<=' if alternative == 'greater' else '>='} "
+                  f"{primary.null_rate:g} against H1: p {'>' if alternative == 'greater' else '<'} {primary.null_rate:g} "
+                  f"(design alternative {primary.alternative_rate:g}, alpha {primary.alpha:g}, power {primary.power:g}): "
+                  f"p = {test.p_value:.4f}; the null hypothesis is {verdict} at the {primary.alpha:g} level.")
+    sections.append(prim)
+
+    # -- secondary endpoints: rates
+    sec = Section("Secondary endpoints")
+    pcr = [e.pcr for e in eps if e.pcr is not None]
+    wounds = [e.major_wound_complication for e in eps if e.major_wound_complication is not None]
+    sec.table(Table(["Endpoint", "k / n", "Rate", f"{level:.0%} CI (exact)"], [
+        _rate_row(f"Pathologic complete response ({_pcr_words(protocol)})", sum(pcr), len(pcr), level),
+        _rate_row(f"Major wound complication within {protocol.toxicity.wound_complication_window_days} days of surgery "
+                  "(NCIC SR2 definition)", sum(wounds), len(wounds), level)],
+        caption="Table 5. Pathologic response and wound complications (resected patients)"))
+
+    # -- time to event
+    say("fitting the survival curves")
+    landmarks = protocol.statistics.landmarks_months
+    conf_type = protocol.statistics.km_conf_type
+    xmax = float(np.ceil(max(landmarks[-1], _max_months(eps)) / 6) * 6)
+    follow = fit_kaplan_meier([e.times["os"].time_months for e in eps], [e.times["os"].status for e in eps],
+                              reverse=True) if eps and "os" in eps[0].times else None
+    if follow is not None:
+        sec.text(f"Median follow-up (reverse Kaplan-Meier): {_fmt(follow.median)} months "
+                 f"({level:.0%} CI {_fmt(follow.median_ci[0])}\u2013{_fmt(follow.median_ci[1])}).")
+    km_rows = []
+    number = 3
+    for endpoint in [e for e in protocol.endpoints if e.kind == "time_to_event" and not e.competing_risks]:
+        times = [p.times[endpoint.id].time_months for p in eps]
+        status = [p.times[endpoint.id].status for p in eps]
+        if not times:
+            continue
+        km = fit_kaplan_meier(times, status, conf_type=conf_type, conf_level=level)
+        at = km.at(landmarks)
+        row = [endpoint.name, str(km.events), f"{_fmt(km.median)} ({_fmt(km.median_ci[0])}\u2013{_fmt(km.median_ci[1])})"]
+        row += [_pct_ci(s, lo, hi) for s, lo, hi in zip(at.survival, at.lower, at.upper)]
+        km_rows.append(row)
+        sec.figure(_figure(figs, f"km_{endpoint.id}", figures.survival_curves([("", km)], endpoint.name, xmax=xmax),
+                           f"Figure {number}. {endpoint.name}: Kaplan-Meier estimate with pointwise {level:.0%} "
+                           f"confidence band ({conf_type} transformation); ticks mark censored patients. "
+                           f"Events: {', '.join(x.replace('_', ' ') for x in endpoint.events)}.", 14.5))
+        number += 1
+    sec.table(Table(["Endpoint", "Events", "Median, months (CI)"] + [f"At {m} months (CI)" for m in landmarks], km_rows,
+                    caption=f"Table 6. Time-to-event endpoints from enrolment (n = {len(eps)}; {level:.0%} CIs)",
+                    align=["l", "r", "r"] + ["r"] * len(landmarks), widths=[2.5, 0.9, 1.6] + [1.7] * len(landmarks),
+                    note=NR_NOTE + " Numbers at risk are under each figure."))
+    cif_rows = []
+    for endpoint in [e for e in protocol.endpoints if e.kind == "time_to_event" and e.competing_risks]:
+        times = np.array([p.times[endpoint.id].time_months for p in eps])
+        status = np.array([p.times[endpoint.id].status for p in eps])
+        if not times.size:
+            continue
+        curves = []
+        for cause, label in ((1, ", ".join(x.replace("_", " ") for x in endpoint.events)),
+                             (2, "death without it (competing)")):
+            if (status == cause).any():
+                curves.append((label, cumulative_incidence(times, status, cause, conf_level=level)))
+        if not curves:
+            cif_rows.append([endpoint.name, "0"] + ["0.0 %"] * len(landmarks))
+            continue
+        own = curves[0][1] if curves[0][1].cause == 1 else None
+        if own is not None:
+            at = own.at(landmarks)
+            cif_rows.append([endpoint.name, str(own.events)] +
+                            [_pct_ci(v, lo, hi) for v, lo, hi in zip(at.estimate, at.lower, at.upper)])
+        sec.figure(_figure(figs, f"cif_{endpoint.id}", figures.incidence_curves(curves, endpoint.name, xmax=xmax),
+                           f"Figure {number}. {endpoint.name} (Aalen-Johansen) with death as a competing risk; "
+                           f"bands: pointwise {level:.0%} CI, delta-method variance (cmprsk), log(-log) transformation.",
+                           14.5))
+        number += 1
+    if cif_rows:
+        sec.table(Table(["Endpoint", "Events"] + [f"At {m} months (CI)" for m in landmarks], cif_rows,
+                        caption="Table 7. Cumulative incidences with death as a competing risk",
+                        widths=[3.0, 0.8] + [1.8] * len(landmarks), note=NR_NOTE.split(". ")[1]))
+    sections.append(sec)
+
+    # -- toxicity
+    say("tabulating toxicity")
+    tox = Section("Toxicity (CTCAE v5.0)")
+    started = data.compliance.patients
+    for phase, title in (("acute", f"acute: up to day {protocol.toxicity.acute_window_days} from the start of RT"),
+                         ("late", "late: after the acute window")):
+        worst: dict[str, list[int]] = defaultdict(list)
+        for row in data.toxicity:
+            if row.phase == phase:
+                worst[row.term].append(row.max_grade)
+        rows = []
+        for term in sorted(worst, key=lambda t: (-len(worst[t]), t)):
+            grades = worst[term]
+            rows.append([term] + [str(sum(g == k for g in grades)) for k in range(1, 6)] +
+                        [f"{len(grades)} ({len(grades) / started:.0%})" if started else str(len(grades)),
+                         str(sum(g >= 3 for g in grades))])
+        if rows:
+            tox.table(Table(["Term", "G1", "G2", "G3", "G4", "G5", "Any grade", "Grade \u2265 3"], rows,
+                            widths=[3.4, 0.55, 0.55, 0.55, 0.55, 0.55, 1.3, 0.9],
+                            caption=f"Table {8 if phase == 'acute' else 9}. Worst grade per patient, {title} "
+                                    f"(n = {started} patients who started RT)"))
+        else:
+            tox.text(f"No {phase} adverse event recorded.")
+    sections.append(tox)
+
+    # -- methods
+    methods = Section("Methods and definitions")
+    methods.text(f"Endpoints are timed from {protocol.statistics.time_origin}; times in months are days / 30.44. "
+                 "Patients without an event are censored at their last contact. "
+                 + " ".join(f"{e.name}: {protocol.render(e.definition)}" for e in protocol.endpoints if e.kind == "time_to_event"))
+    methods.text(f"Kaplan-Meier estimates with Greenwood variance and pointwise {level:.0%} confidence intervals on the "
+                 f"{conf_type} scale (R survfit's default is 'log'); the median's interval is where the pointwise bands "
+                 "cross 0.5 (R's rule), 'not reached' where they do not. Median follow-up by reverse Kaplan-Meier. "
+                 "Cumulative incidences by Aalen-Johansen with cmprsk's delta-method variance and log(-log) intervals. "
+                 "Rates with exact two-sided Clopper-Pearson intervals; the primary endpoint with the one-sided exact "
+                 "binomial test against the protocol's null rate.")
+    methods.text(f"Pathologic complete response: {_pcr_words(protocol)}. Toxicity graded by CTCAE v5.0; acute up to and "
+                 f"including day {protocol.toxicity.acute_window_days} from the first fraction, late after.")
+    if protocol.assumptions:
+        from sarcotrial.protocol import resolve_parameter
+
+        rows = [[path, _short_value(resolve_parameter(protocol, path))] for path in protocol.assumptions]
+        methods.table(Table(["Protocol parameter", "Value"], rows, widths=[2.2, 2.0], align=["l", "l"],
+                            caption=f"Table 10. Parameters assumed where the registry record is silent "
+                                    f"({len(rows)}; to be confirmed by the trial team)"))
+    sections.append(methods)
+
+    synthetic = "SYNTHETIC DATA: every patient in this report is invented (sarcotrial demo); not for clinical use." \
+        if data.synthetic else None
+    return Document(
+        title=f"{data.acronym}: study report",
+        subtitle=f"Protocol v{data.protocol_version}; data as recorded on {data.generated_at:%d %B %Y, %H:%M} UTC; "
+                 f"{c.enrolled} of {data.target_accrual} patients enrolled",
+        banner=synthetic, sections=sections,
+        footer=f"SarcoTrial {__version__}; {data.acronym} v{data.protocol_version} "
+               f"(sha256 {study.loaded.sha256[:12]}); generated {data.generated_at:%Y-%m-%d %H:%M} UTC"
+               + ("; SYNTHETIC DATA" if data.synthetic else ""))
+
+
+def _short_value(value) -> str:
+    if isinstance(value, (list, tuple)):
+        return ", ".join(_short_value(v) for v in value) or "none"
+    if isinstance(value, dict):
+        return ", ".join(f"{k} {_short_value(v)}" for k, v in value.items())
+    if hasattr(value, "model_dump"):
+        data = value.model_dump(exclude_none=True)
+        if "structure" in data and "metric" in data:
+            return f"{data['structure']} {data['metric']} {data['comparator']} {data['per_protocol']:g}"
+        return ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in data.items())
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+def _max_months(eps) -> float:
+    values = [t.time_days / DAYS_PER_MONTH for e in eps for t in e.times.values()]
+    return max(values) if values else 0.0
+
+
+def _pcr_words(protocol) -> str:
+    threshold = protocol.pathology.pcr_max_viable_percent
+    return f"at most {threshold:g} % stainable tumour cells" if threshold else "no stainable tumour cells"
+
+
+STEPS = 6  # progress messages build_report sends
+
+
+def build_report(study: StudyDB, out: Path, progress: Callable[[str], None] | None = None) -> dict[str, Path]:
+    """Write ``report.html`` and ``report.pdf`` (and their figures) into ``out``."""
+    out.mkdir(parents=True, exist_ok=True)
+    document = build_document(study, out, progress)
+    if progress:
+        progress("writing HTML and PDF")
+    return {"html": html.render(document, out / "report.html"), "pdf": pdf.render(document, out / "report.pdf")}

@@ -1,0 +1,177 @@
+"""What the study report says, computed from the study database (every number computed, none typed).
+
+The report's sections read from here: the CONSORT flow, the baseline table, radiotherapy
+compliance, the primary endpoint, the secondary endpoints, toxicity and accrual. Rendering (HTML,
+PDF, figures) lives in the sibling modules and adds no number of its own.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import statistics
+from collections import Counter
+from dataclasses import dataclass, field
+
+from sqlalchemy import select
+
+from sarcotrial.domain import histology
+from sarcotrial.services.endpoints import PatientEndpoints, ToxicityRow, derive_endpoints, toxicity_table
+from sarcotrial.services.radiotherapy import course_summary
+from sarcotrial.services.study import StudyDB
+from sarcotrial.store.models import (
+    Diagnosis,
+    Enrolment,
+    Patient,
+    ProtocolDeviation,
+    Referral,
+    RTCourse,
+    Screening,
+    ScreeningCriterion,
+)
+
+
+@dataclass(frozen=True)
+class Consort:
+    referred: int
+    screened: int
+    excluded: int
+    exclusion_reasons: list[tuple[str, int]]
+    not_evaluable: int
+    enrolled: int
+    started_rt: int
+    completed_rt: int
+    operated: int
+    analysed_primary: int
+
+
+@dataclass(frozen=True)
+class BaselineRow:
+    label: str
+    value: str
+    indent: int = 0
+
+
+@dataclass(frozen=True)
+class Compliance:
+    patients: int
+    fractions_delivered: int
+    fractions_planned: int
+    missed: int
+    rescheduled: int
+    complete_courses: int
+    ott_median: float | None
+    ott_range: tuple[int, int] | None
+    prolongation_median: float | None
+    deviations: list[tuple[str, str, str, str]]  # subject, category, severity, description
+
+
+@dataclass
+class ReportData:
+    acronym: str
+    title: str
+    protocol_version: str
+    synthetic: bool
+    generated_at: dt.datetime
+    target_accrual: int
+    consort: Consort
+    baseline: list[BaselineRow]
+    compliance: Compliance
+    endpoints: list[PatientEndpoints]
+    toxicity: list[ToxicityRow]
+    accrual_dates: list[dt.date]
+    extras: dict = field(default_factory=dict)
+
+
+def _pct(k: int, n: int) -> str:
+    return f"{k} ({100 * k / n:.0f} %)" if n else f"{k}"
+
+
+def gather(study: StudyDB) -> ReportData:
+    protocol = study.protocol
+    texts = {c.id: c.text for c in protocol.eligibility.criteria}
+    with study.reading() as s:
+        referred = s.query(Referral).count()
+        patients = {p.id: p for p in s.scalars(select(Patient))}
+        screenings = s.scalars(select(Screening).order_by(Screening.screening_date, Screening.id)).all()
+        latest: dict[int, Screening] = {}
+        for sc in screenings:
+            latest[sc.patient_id] = sc
+        reasons: Counter = Counter()
+        for sc in latest.values():
+            if sc.decision == "ineligible":
+                for c in s.scalars(select(ScreeningCriterion).where(ScreeningCriterion.screening_id == sc.id)):
+                    if c.result != "not_evaluable" and (c.result == "met") != (c.kind == "inclusion"):
+                        reasons[texts.get(c.criterion_id, c.criterion_id)] += 1
+        enrolments = s.scalars(select(Enrolment).order_by(Enrolment.enrolment_date)).all()
+        diagnoses = {d.patient_id: d for d in s.scalars(select(Diagnosis))}
+        courses = s.scalars(select(RTCourse)).all()
+        summaries = {c.patient_id: course_summary(study, s, c) for c in courses}
+        deviations = [(patients[d.patient_id].subject_id, d.category, d.severity, d.description)
+                      for d in s.scalars(select(ProtocolDeviation).order_by(ProtocolDeviation.patient_id))]
+        enrolled_ids = [e.patient_id for e in enrolments]
+        baseline = _baseline([patients[i] for i in enrolled_ids], [diagnoses.get(i) for i in enrolled_ids],
+                             [e.enrolment_date for e in enrolments])
+    endpoints = derive_endpoints(study)
+    started = [x for x in summaries.values() if x.delivered > 0]
+    otts = [x.overall_treatment_days for x in started if x.overall_treatment_days and x.delivered >= x.planned_fractions]
+    prolong = [x.prolongation_days for x in started if x.prolongation_days is not None and x.delivered >= x.planned_fractions]
+    compliance = Compliance(
+        patients=len(started), fractions_delivered=sum(x.delivered for x in started),
+        fractions_planned=sum(x.planned_fractions for x in started), missed=sum(x.missed for x in started),
+        rescheduled=sum(x.rescheduled for x in started),
+        complete_courses=sum(x.delivered >= x.planned_fractions for x in started),
+        ott_median=statistics.median(otts) if otts else None, ott_range=(min(otts), max(otts)) if otts else None,
+        prolongation_median=statistics.median(prolong) if prolong else None, deviations=deviations)
+    operated = sum(e.course.surgery is not None for e in endpoints)
+    consort = Consort(
+        referred=referred, screened=len(latest), excluded=sum(sc.decision == "ineligible" for sc in latest.values()),
+        exclusion_reasons=reasons.most_common(), not_evaluable=sum(sc.decision == "not_evaluable" for sc in latest.values()),
+        enrolled=len(enrolments), started_rt=len(started), completed_rt=compliance.complete_courses, operated=operated,
+        analysed_primary=sum(e.r0_resected is not None for e in endpoints))
+    return ReportData(
+        acronym=protocol.acronym, title=protocol.identification.title, protocol_version=protocol.version,
+        synthetic=study.synthetic, generated_at=dt.datetime.now(dt.timezone.utc),
+        target_accrual=protocol.identification.design.target_accrual, consort=consort, baseline=baseline,
+        compliance=compliance, endpoints=endpoints, toxicity=toxicity_table(study),
+        accrual_dates=[e.enrolment_date for e in enrolments])
+
+
+def _baseline(patients: list[Patient], diagnoses: list[Diagnosis | None], enrolled_on: list[dt.date]) -> list[BaselineRow]:
+    n = len(patients)
+    rows = [BaselineRow("Patients", str(n))]
+    if not n:
+        return rows
+    ages = [d.year - p.year_of_birth for p, d in zip(patients, enrolled_on)]
+    rows.append(BaselineRow("Age at enrolment, years: median (range)", f"{statistics.median(ages):.0f} ({min(ages)}-{max(ages)})"))
+    sexes = Counter(p.sex for p in patients)
+    rows.append(BaselineRow("Sex", ""))
+    rows += [BaselineRow(k.capitalize(), _pct(v, n), 1) for k, v in sorted(sexes.items())]
+    known = [d for d in diagnoses if d is not None]
+    if not known:
+        return rows
+    rows.append(BaselineRow("Site", ""))
+    site_labels = {"extremity": "Extremity", "trunk": "Trunk (superficial)", "retroperitoneum": "Retroperitoneum",
+                   "head-neck": "Head and neck", "visceral": "Visceral"}
+    for site, count in Counter(d.anatomic_site for d in known).most_common():
+        rows.append(BaselineRow(site_labels.get(site, site), _pct(count, n), 1))
+    rows.append(BaselineRow("Histotype (WHO 2020)", ""))
+    for hid, count in Counter(d.histotype for d in known).most_common():
+        try:
+            name = histology.histotype(hid).name
+        except Exception:
+            name = hid
+        rows.append(BaselineRow(name, _pct(count, n), 1))
+    rows.append(BaselineRow("FNCLCC grade", ""))
+    for grade, count in sorted(Counter(d.grade for d in known).items()):
+        rows.append(BaselineRow(f"G{grade}", _pct(count, n), 1))
+    sizes = [d.size_cm for d in known]
+    rows.append(BaselineRow("Size, cm: median (range)", f"{statistics.median(sizes):.1f} ({min(sizes):.1f}-{max(sizes):.1f})"))
+    rows.append(BaselineRow("Depth", ""))
+    for depth, count in Counter(d.depth or "not recorded" for d in known).most_common():
+        rows.append(BaselineRow(depth.capitalize(), _pct(count, n), 1))
+    rows.append(BaselineRow("AJCC 8th edition stage", ""))
+    order = ["IA", "IB", "II", "IIIA", "IIIB", "IV"]
+    stages = Counter(d.stage or "no stage group (head and neck, visceral)" for d in known)
+    for stage in sorted(stages, key=lambda x: (order.index(x) if x in order else 99, x)):
+        rows.append(BaselineRow(stage, _pct(stages[stage], n), 1))
+    return rows

@@ -1,0 +1,63 @@
+"""The report as one self-contained HTML file (figures inlined as SVG)."""
+
+from __future__ import annotations
+
+import html
+from pathlib import Path
+
+from sarcotrial.report.document import Document, Figure, Table
+
+CSS = """
+body { font-family: "DejaVu Sans", Arial, sans-serif; max-width: 60rem; margin: 2rem auto; color: #222; line-height: 1.45; }
+h1 { font-size: 1.6rem; margin-bottom: .2rem; } h2 { font-size: 1.2rem; border-bottom: 1px solid #ccc; margin-top: 2rem; }
+.subtitle { color: #555; } .banner { background: #fce8ec; border: 1px solid #c0504d; padding: .5rem 1rem; font-weight: bold; }
+table { border-collapse: collapse; margin: .8rem 0; font-size: .88rem; }
+th, td { padding: .25rem .7rem; border-bottom: 1px solid #e2e2e2; text-align: left; vertical-align: top; }
+th { border-bottom: 2px solid #555; } td.r, th.r { text-align: right; } tr.sub td:first-child { padding-left: 1.8rem; }
+caption { caption-side: top; text-align: left; font-weight: bold; padding-bottom: .3rem; }
+figure { margin: 1rem 0; } figcaption { font-size: .85rem; color: #444; } figure svg { max-width: 100%; height: auto; }
+p.note { font-size: .8rem; color: #555; margin-top: -.4rem; }
+footer { margin-top: 3rem; font-size: .8rem; color: #666; }
+"""
+
+
+def _table(t: Table) -> str:
+    align = t.align or ["l"] + ["r"] * (len(t.header) - 1)
+    out = ["<table>"]
+    if t.caption:
+        out.append(f"<caption>{html.escape(t.caption)}</caption>")
+    out.append("<tr>" + "".join(f'<th class="{a}">{html.escape(h)}</th>' for h, a in zip(t.header, align)) + "</tr>")
+    for i, row in enumerate(t.rows):
+        sub = t.indent[i] if i < len(t.indent) else 0
+        cells = "".join(f'<td class="{a}">{html.escape(str(c))}</td>' for c, a in zip(row, align))
+        out.append(f'<tr class="{"sub" if sub else ""}">{cells}</tr>')
+    out.append("</table>")
+    if t.note:
+        out.append(f"<p class='note'>{html.escape(t.note)}</p>")
+    return "\n".join(out)
+
+
+def _figure(f: Figure) -> str:
+    svg = f.svg.read_text(encoding="utf-8")
+    svg = svg[svg.index("<svg"):]  # drop the XML prologue for inlining
+    return f"<figure>{svg}<figcaption>{html.escape(f.caption)}</figcaption></figure>"
+
+
+def render(doc: Document, path: Path) -> Path:
+    parts = [f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>{html.escape(doc.title)}</title>",
+             f"<style>{CSS}</style></head><body>", f"<h1>{html.escape(doc.title)}</h1>",
+             f"<p class='subtitle'>{html.escape(doc.subtitle)}</p>"]
+    if doc.banner:
+        parts.append(f"<p class='banner'>{html.escape(doc.banner)}</p>")
+    for section in doc.sections:
+        parts.append(f"<h2>{html.escape(section.title)}</h2>")
+        for block in section.blocks:
+            if isinstance(block, Table):
+                parts.append(_table(block))
+            elif isinstance(block, Figure):
+                parts.append(_figure(block))
+            else:
+                parts.append(f"<p>{html.escape(str(block))}</p>")
+    parts.append(f"<footer>{html.escape(doc.footer)}</footer></body></html>")
+    path.write_text("\n".join(parts), encoding="utf-8")
+    return path
