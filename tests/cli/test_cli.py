@@ -163,3 +163,24 @@ def test_demo_writes_the_study_report(demo_db):
 def test_report_command(demo_db, tmp_path):
     result = run("report", "--db", str(demo_db / "sprint-demo.sqlite"), "--out", str(tmp_path / "rep"))
     assert (tmp_path / "rep" / "report.pdf").exists() and "report.pdf" in result.output
+
+
+def test_report_checks_the_design_and_monitors_toxicity(demo_db, tmp_path):
+    """A'Hern (Stat Med 2001) exact design for 0.65 vs 0.85, alpha 0.05, power 0.80: n = 31, r = 25
+    (P(X >= 25 | 31, 0.65) = 0.046 <= 0.05; P(X >= 25 | 31, 0.85) = 0.827 >= 0.80, and no smaller n works);
+    the monitor's posterior is Beta(1 + x, 1 + n - x) (closed form, scipy.stats.beta)."""
+    import csv
+    import html as html_lib
+
+    from scipy.stats import beta, binom
+
+    assert binom.sf(24, 31, 0.65) <= 0.05 and binom.sf(24, 31, 0.85) >= 0.80
+    text = html_lib.unescape((demo_db / "report.html").read_text())
+    assert "needs 31 patients (promising if at least 25 have an R0 resection" in text
+    out = tmp_path / "endpoints.csv"
+    run("endpoints", "--db", str(demo_db / "sprint-demo.sqlite"), "--out", str(out))
+    rows = list(csv.DictReader(out.open()))
+    wounds = [int(r["major_wound_complication"]) for r in rows if r["major_wound_complication"] != ""]
+    x, n = sum(wounds), len(wounds)
+    assert f"{x} of {n} patients, the posterior probability that the rate exceeds 35% is " \
+           f"{beta.sf(0.35, 1 + x, 1 + n - x):.3f}" in text

@@ -383,12 +383,24 @@ class PrimaryAnalysis(_Model):
         return self
 
 
+class ToxicityMonitor(_Model):
+    """Bayesian beta-binomial monitoring of a toxicity rate: review the trial when
+    P(rate > threshold | data) > cutoff, with a Beta(prior_a, prior_b) prior."""
+
+    endpoint: Identifier
+    prior_a: Annotated[float, Field(gt=0)]
+    prior_b: Annotated[float, Field(gt=0)]
+    threshold: Annotated[float, Field(gt=0, lt=1)]
+    cutoff: Annotated[float, Field(gt=0, lt=1)]
+    source: str | None = None
+
+
 class Statistics(_Model):
     primary: PrimaryAnalysis
     time_origin: Anchor
     landmarks_months: list[Annotated[int, Field(ge=1)]]
     km_conf_type: Literal["log", "log-log", "plain"]
-    toxicity_stopping: dict[str, float] | None = None
+    toxicity_monitor: ToxicityMonitor | None = None
 
 
 # --------------------------------------------------------------------------- the protocol
@@ -482,6 +494,9 @@ class Protocol(_Model):
             problems.append(f"statistics.primary.endpoint: unknown endpoint '{self.statistics.primary.endpoint}'")
         elif self.endpoint(self.statistics.primary.endpoint).role != "primary":
             problems.append("statistics.primary.endpoint: that endpoint's role is not primary")
+        monitor = self.statistics.toxicity_monitor
+        if monitor is not None and (monitor.endpoint not in endpoint_ids or self.endpoint(monitor.endpoint).kind != "proportion"):
+            problems.append(f"statistics.toxicity_monitor.endpoint: '{monitor.endpoint}' is not a proportion endpoint")
         if sum(e.role == "primary" for e in self.endpoints) != 1:
             problems.append("endpoints: exactly one endpoint must have role primary")
         for path in self.assumptions:

@@ -15,6 +15,7 @@ import numpy as np
 from sarcotrial import __version__
 from sarcotrial.outcomes import binomial
 from sarcotrial.outcomes.competing_risks import cumulative_incidence
+from sarcotrial.outcomes.design import ToxicityMonitor, ahern_single_stage, simon_two_stage
 from sarcotrial.outcomes.endpoints import DAYS_PER_MONTH
 from sarcotrial.outcomes.kaplan_meier import fit_kaplan_meier
 from sarcotrial.report import figures, html, pdf
@@ -133,6 +134,17 @@ def build_document(study: StudyDB, out: Path, progress: Callable[[str], None] | 
                   f"{primary.null_rate:g} against H1: p {'>' if alternative == 'greater' else '<'} {primary.null_rate:g} "
                   f"(design alternative {primary.alternative_rate:g}, alpha {primary.alpha:g}, power {primary.power:g}): "
                   f"p = {test.p_value:.4f}; the null hypothesis is {verdict} at the {primary.alpha:g} level.")
+    design = ahern_single_stage(primary.null_rate, primary.alternative_rate, primary.alpha, primary.power) \
+        if primary.alternative_rate > primary.null_rate else None
+    if design is not None:
+        simon = simon_two_stage(primary.null_rate, primary.alternative_rate, primary.alpha, primary.power)
+        prim.text(f"Design check: A'Hern's exact single-stage design for p0 = {primary.null_rate:g}, p1 = "
+                  f"{primary.alternative_rate:g}, one-sided alpha {primary.alpha:g} and power {primary.power:g} needs "
+                  f"{design.n} patients (promising if at least {design.r} have an R0 resection; actual alpha "
+                  f"{design.actual_alpha:.3f}, power {design.actual_power:.3f}); the protocol plans {data.target_accrual}. "
+                  f"Simon's two-stage alternatives: optimal {simon.optimal.r1}/{simon.optimal.n1} then "
+                  f"{simon.optimal.r}/{simon.optimal.n}, minimax {simon.minimax.r1}/{simon.minimax.n1} then "
+                  f"{simon.minimax.r}/{simon.minimax.n}.")
     sections.append(prim)
 
     # -- secondary endpoints: rates
@@ -229,6 +241,19 @@ def build_document(study: StudyDB, out: Path, progress: Callable[[str], None] | 
                                     f"(n = {started} patients who started RT)"))
         else:
             tox.text(f"No {phase} adverse event recorded.")
+    monitor = protocol.statistics.toxicity_monitor
+    if monitor is not None:
+        rates = {"major_wound_complication": [e.major_wound_complication for e in eps if e.major_wound_complication is not None],
+                 "pcr_rate": [e.pcr for e in eps if e.pcr is not None]}
+        observed = rates.get(monitor.endpoint)
+        if observed is not None:
+            rule = ToxicityMonitor(monitor.prior_a, monitor.prior_b, monitor.threshold, monitor.cutoff)
+            x, n = sum(observed), len(observed)
+            prob = rule.probability_above(x, n)
+            tox.text(f"Safety monitoring ({protocol.endpoint(monitor.endpoint).name}): with a Beta({monitor.prior_a:g}, "
+                     f"{monitor.prior_b:g}) prior and {x} of {n} patients, the posterior probability that the rate exceeds "
+                     f"{monitor.threshold:.0%} is {prob:.3f}; the protocol asks for a review above {monitor.cutoff:.0%}: "
+                     f"{'REVIEW REQUIRED' if rule.should_stop(x, n) else 'no review required'}.")
     sections.append(tox)
 
     # -- methods
