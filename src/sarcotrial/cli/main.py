@@ -9,7 +9,8 @@ from typer.exceptions import TyperException
 
 from sarcotrial import __version__
 from sarcotrial.cli import rules, study
-from sarcotrial.cli.rt import rt_app
+from sarcotrial.cli.dvh import dvh
+from sarcotrial.cli.rt import plan_qa, rt_app
 from sarcotrial.cli.stats import stats_app
 from sarcotrial.cli.common import err_console
 from sarcotrial.cli.protocol import protocol_app
@@ -51,6 +52,8 @@ app.add_typer(rules.ctcae_app, name="ctcae")
 app.add_typer(rt_app, name="rt")
 app.add_typer(stats_app, name="stats")
 app.command("screen")(rules.screen)
+app.command("dvh")(dvh)
+app.command("plan-qa")(plan_qa)
 
 
 def run() -> None:

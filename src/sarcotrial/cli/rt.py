@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Optional
 
 import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
 from sarcotrial.cli.common import DbOption, JsonOption, console, handle_errors, parse_date, print_json
@@ -72,3 +73,69 @@ def delivery(subject: str = typer.Argument(..., help="Subject id."), db: Optiona
         console.print(f"  [bold red]{d['severity']} deviation[/] ({d['category']}): {d['description']}")
     if not data["deviations"]:
         console.print("  no deviation" + ("" if data["complete"] else " so far (course not complete)"))
+
+
+@handle_errors
+def plan_qa(protocol: str = typer.Option("sprint", "--protocol", help="A shipped protocol name or a protocol file (with --db: the study's own)."),
+            rtstruct: Path = typer.Option(..., "--rtstruct", help="RT Structure Set (DICOM)."),
+            rtdose: Path = typer.Option(..., "--rtdose", help="RT Dose (DICOM)."),
+            rtplan: Optional[Path] = typer.Option(None, "--rtplan", help="RT Plan (DICOM): its prescription is checked too."),
+            aliases: Optional[Path] = typer.Option(None, "--aliases", help="YAML: protocol volume -> structure names."),
+            end_cap: str = typer.Option("none", "--end-cap", help="none or half-slice."),
+            db: Optional[str] = DbOption, patient: Optional[str] = typer.Option(None, "--patient", help="Store the verdicts on this patient's RT course."),
+            user: Optional[str] = typer.Option(None, "--user", help="Who you are, for the audit trail."),
+            html_out: Optional[Path] = typer.Option(None, "--html", help="Write an HTML report with the DVH plot."),
+            as_json: bool = JsonOption) -> None:
+    """Judge a DICOM-RT plan against the protocol's objectives: per protocol, minor or major deviation."""
+    from sarcotrial.cli.common import actor
+    from sarcotrial.protocol import load_protocol
+    from sarcotrial.radiotherapy.planqa import load_aliases
+    from sarcotrial.radiotherapy.planqa import plan_qa as run_plan_qa
+    from sarcotrial.services.study import StudyDB
+
+    if (db is None) != (patient is None) and patient is not None:
+        raise InvalidValue("patient", "--patient needs --db (the study to store the verdicts in)", show_value=False)
+    if end_cap not in ("none", "half-slice"):
+        raise InvalidValue("end_cap", "must be none or half-slice", end_cap)
+    study = StudyDB.open(db) if patient else None
+    try:
+        p = study.protocol if study else load_protocol(protocol)
+        table = load_aliases(aliases)
+        with Progress(TextColumn("DVH {task.description}"), BarColumn(), MofNCompleteColumn(), console=console,
+                      transient=True, disable=as_json) as bar:
+            task = bar.add_task("", total=len(p.treatment.radiotherapy.objectives) + 6)
+            qa = run_plan_qa(p, rtstruct, rtdose, rtplan, aliases=table, end_cap=end_cap,
+                             progress=lambda name: bar.update(task, advance=1, description=name))
+        stored = None
+        if study is not None:
+            from sarcotrial.services.planqa import store_plan_qa
+
+            stored = store_plan_qa(study, actor(user), patient, qa)
+    finally:
+        if study is not None:
+            study.close()
+    prescriptions = {lvl.target: lvl.total_dose_gy for lvl in p.treatment.radiotherapy.dose_levels}
+    prescriptions.update({lvl.ptv: lvl.total_dose_gy for lvl in p.treatment.radiotherapy.dose_levels})
+    if html_out is not None:
+        from sarcotrial.radiotherapy.planqa_report import write_html
+
+        write_html(qa, prescriptions, html_out, f"Plan QA: {rtplan.name if rtplan else rtdose.name}")
+    if as_json:
+        print_json({**qa.as_dict(), "stored": stored is not None})
+        return
+    colour = {"per protocol": "green", "minor deviation": "yellow", "major deviation": "red"}.get(qa.verdict, "white")
+    console.print(f"{qa.protocol}: plan verdict [bold {colour}]{qa.verdict.upper()}[/] (end cap: {qa.end_cap})")
+    for problem in qa.consistency:
+        console.print(f"  [red]file problem[/]: {problem}")
+    t = Table("structure", "objective", "per protocol", "minor", "plan", "verdict")
+    for o in qa.objectives:
+        t.add_row(o.structure, o.metric, f"{o.comparator} {o.per_protocol:g}", f"{o.comparator} {o.minor_deviation:g}",
+                  "-" if o.value is None else f"{o.value:.2f}", o.verdict if o.value is not None else f"{o.verdict}: {o.note}")
+    console.print(t)
+    for ptv, v in qa.indices.items():
+        console.print(f"  {ptv}: Paddick CI {v['paddick_ci']:.3f}, ICRU 83 HI {v['icru83_hi']:.3f}")
+    if stored is not None:
+        console.print(f"Stored on {patient.upper()}'s radiotherapy course"
+                      + ("; recorded as a major protocol deviation" if qa.verdict == "major deviation" else ""))
+    if html_out is not None:
+        console.print(f"HTML report: {html_out}")

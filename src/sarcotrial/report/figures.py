@@ -25,7 +25,7 @@ plt.rcParams.update({
     "axes.grid": True, "grid.color": "#dddddd", "grid.linewidth": 0.6, "savefig.dpi": 200,
 })
 
-COLOURS = ["#1f4e79", "#c0504d", "#4f8f3a", "#7f6084", "#d08c28"]
+COLOURS = ["#1f4e79", "#c0504d", "#4f8f3a", "#7f6084", "#d08c28", "#2a9d9d", "#8c564b", "#e377c2"]
 
 
 def save(fig, folder: Path, name: str) -> dict[str, Path]:

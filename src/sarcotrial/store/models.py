@@ -328,6 +328,20 @@ class FormRecord(StudyRecord):
     data: Mapped[dict[str, Any]] = mapped_column(JSON)
 
 
+class PlanQARecord(StudyRecord):
+    """A radiotherapy plan judged against the protocol (``sarcotrial plan-qa --db --patient``)."""
+
+    __tablename__ = "plan_qa"
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patient.id"))
+    course_id: Mapped[int] = mapped_column(ForeignKey("rt_course.id"))
+    evaluated_on: Mapped[dt.date] = mapped_column(Date)
+    rtplan_uid: Mapped[str | None] = mapped_column(String(128))
+    rtdose_uid: Mapped[str | None] = mapped_column(String(128))
+    end_cap: Mapped[str] = mapped_column(String(16))
+    verdict: Mapped[str] = mapped_column(String(32))
+    results: Mapped[dict[str, Any]] = mapped_column(JSON)  # objectives, indices, mapping, consistency problems
+
+
 class ProtocolDeviation(StudyRecord):
     __tablename__ = "protocol_deviation"
     patient_id: Mapped[int] = mapped_column(ForeignKey("patient.id"))

@@ -1,0 +1,78 @@
+"""``sarcotrial dvh``: dose-volume histograms of an RT Structure Set on an RT Dose.
+
+Prints a readable table, or with ``--json`` one JSON list: an object per structure (volume,
+min, mean, max, D98, D95, D50, D2, the end cap used, and the percentage outside the dose grid
+where there is one) and ``{"name": ..., "skipped": reason}`` for structures without a volume.
+Problems with the files' consistency (frames of reference, dose units, summation type) are
+printed as warnings on the error stream, so the JSON stays one list.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from sarcotrial.cli.common import JsonOption, console, err_console, handle_errors, print_json
+from sarcotrial.errors import InvalidValue
+
+PROGRESS_FROM = 4  # structures: below this, a progress bar is only noise
+
+
+@handle_errors
+def dvh(rtstruct: Path = typer.Argument(..., help="The RT Structure Set (RTSTRUCT) file."),
+        rtdose: Path = typer.Argument(..., help="The RT Dose (RTDOSE) file."),
+        structure: Optional[str] = typer.Option(None, "--structure", help="One structure, or a derived one such as "
+                                                "'PTV1 outside PTV2' (default: every structure)."),
+        end_cap: str = typer.Option("none", "--end-cap", help="none: the structure ends at its first and last contour "
+                                    "planes (as most planning systems); half-slice: it extends half a slice beyond "
+                                    "them (as the Nelms analytical DVHs)."),
+        as_json: bool = JsonOption) -> None:
+    """DVH statistics of every structure (or one) on a dose grid: volume, min, mean, max, D98, D95, D50, D2."""
+    from sarcotrial.radiotherapy.dicomrt import check_consistency, read_rtdose, read_rtstruct
+    from sarcotrial.radiotherapy.dvh import END_CAPS, compute_dvhs
+
+    cap = end_cap.strip().lower()
+    if cap not in END_CAPS:
+        raise InvalidValue("end_cap", f"must be one of {', '.join(END_CAPS)}", end_cap)
+    structure_set = read_rtstruct(rtstruct)
+    dose = read_rtdose(rtdose)
+    for problem in check_consistency(structure_set, dose):
+        err_console.print(f"[yellow]warning:[/] {escape(problem)}", soft_wrap=True)
+    names = [structure] if structure else None
+    count = 1 if structure else len(structure_set.structures)
+    if as_json or count < PROGRESS_FROM:
+        result = compute_dvhs(structure_set, dose, names, end_cap=cap)
+    else:
+        with Progress(TextColumn("DVH"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.description}"),
+                      TimeElapsedColumn(), console=console, transient=True) as bar:
+            task = bar.add_task("", total=count)
+            result = compute_dvhs(structure_set, dose, names, end_cap=cap,
+                                  progress=lambda label: bar.update(task, advance=1, description=escape(label)))
+    if as_json:
+        print_json(result.as_list())
+        return
+    rows = [r for r in result.as_list() if "skipped" not in r]
+    outside = any(r.get("outside_grid_percent") for r in rows)
+    table = Table(title=f"{escape(structure_set.file.name)} on {escape(dose.file.name)}")
+    widest = max((len(r["name"]) for r in rows), default=9)
+    table.add_column("structure", no_wrap=True, min_width=min(widest, 28))
+    headers = ["cc", "min Gy", "mean Gy", "max Gy", "D98 Gy", "D95 Gy", "D50 Gy", "D2 Gy"] + (["outside grid"] if outside else [])
+    for header in headers:
+        table.add_column(header, justify="right")
+    for row in rows:
+        cells = [f"{row['volume_cc']:.2f}"] + [f"{row[k]:.2f}" for k in ("min_gy", "mean_gy", "max_gy", "d98_gy", "d95_gy",
+                                                                          "d50_gy", "d2_gy")]
+        if outside:
+            cells.append(f"{row['outside_grid_percent']:.1f} %" if row.get("outside_grid_percent") else "")
+        table.add_row(escape(row["name"]), *cells)
+    if rows:
+        console.print(table)
+    for name, reason in result.skipped.items():
+        console.print(f"skipped {escape(name)}: {escape(reason)}", soft_wrap=True)
+    note = "; doses exclude the part of a structure outside the dose grid" if outside else ""
+    console.print(f"end cap: {cap}{note}")

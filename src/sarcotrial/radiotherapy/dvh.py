@@ -1,0 +1,1341 @@
+"""Dose-volume histograms from an RT Structure Set and an RT Dose.
+
+Why hand-written
+----------------
+No maintained library does this well enough for trial QA. dicompyler-core (the usual choice)
+is slow (a Python-level ``matplotlib`` point-in-polygon test per contour per plane) and
+inaccurate on small structures: it counts whole dose voxels whose centres fall inside a
+contour, so a 7 cc sphere on a 3 mm grid is some 250 voxels, its D95 can be wrong by 15-20 %,
+its D99 is often 0, and its volume is off by several percent (Nelms et al., Med Phys 2015 and
+the benchmark in ``docs/benchmarks/dvh.md``). This module is vectorised numpy throughout.
+
+Method (mode ``"accurate"``, the default)
+-----------------------------------------
+1. *Frame.* Contours are expressed in the dose grid's own axes (row cosine, column cosine and
+   their cross product, PS3.3 C.7.6.2.1.1 and C.8.8.3.2), so head-first, feet-first, prone and
+   decubitus grids, and grids rotated in the axial plane, need no special case. Contours on
+   planes that are not parallel to the dose planes are handled too (full trilinear path).
+2. *Sampling grid.* Each structure gets an in-plane grid that subdivides every dose voxel into
+   ``s x s`` samples, ``s`` chosen from the structure's size against the dose voxel size (about
+   :data:`SAMPLE_TARGET` samples): a 7 cc sphere on a 1 mm grid is sampled at 0.25 mm, a heart
+   on a 2.5 mm grid at 1.25 mm, a lung at the voxel centres, and a 15 litre body at every
+   second voxel centre (at most :data:`MAX_SAMPLES`). ``s`` is 1 or even, so no sample centre
+   sits on a voxel centre or edge, where grid-aligned contours put their boundaries.
+3. *Rasterisation.* A vectorised scanline fill: every edge's crossings with every sample row
+   are computed at once and toggled into a parity array, so the even-odd (XOR) rule for holes
+   and nested contours on one plane (PS3.3 C.8.8.6.3, ``CLOSEDPLANAR_XOR``) is built in. No
+   Python loop runs over voxels.
+4. *Slabs and end caps.* Each contour plane stands for a slab reaching half-way to its
+   neighbouring planes (irregular spacing is therefore handled). ``end_cap`` decides the two
+   outermost planes: ``"none"`` - the structure ends at its first and last contour planes (as
+   Eclipse and most planning systems; the breast plan's stored DVHs agree within 0.8 %);
+   ``"half-slice"`` - each end plane's slab extends half a slice beyond it, as the analytical
+   answers of Nelms et al. (and dicompyler-core's full slabs). The end cap is stated in every
+   output. A structure drawn on a single plane gets one slice thickness either way (noted).
+5. *Missing planes.* Where two consecutive planes are more than 1.5 nominal spacings apart and
+   their shapes overlap, the missing planes are filled by shape-based interpolation (signed
+   distance maps); where they do not overlap the structure has separate parts, each with its
+   own end caps.
+6. *Dose.* Each slab is sampled on sub-planes spaced about like the in-plane samples, and the
+   dose at every sample is interpolated trilinearly (not only at the slab's central plane,
+   which matters for gradients along the slice direction). Each sample stands for a small cell
+   over which the dose varies by about |gradient| x cell size: the sample is spread uniformly
+   over that width (same variance as a linear dose over the cell; slopes limited by the
+   neighbouring voxels, never beyond the grid's own range), which turns the staircase of point
+   samples into the continuous DVH - exactly so for a dose linear along one axis.
+7. *Statistics.* Mean, min and max come straight from the weighted samples (min and max are
+   doses the grid really gives inside the structure; the spreads are kept within them, so
+   D100 = min and D0 = max). Dose-at-volume and volume-at-dose queries use a fine continuous representation
+   (:data:`FINE_BINS` bins between min and max, the spread samples integrated exactly into
+   them, uniform within each bin, i.e. a piecewise-linear cumulative DVH): answers are
+   interpolated, never snapped to a bin edge.
+
+Accuracy (``docs/benchmarks/dvh.md``): on the 60 cases of Nelms et al. on 1 and 2 mm grids the
+mean errors are 0.4 % (volume), 0.01 % (Dmean), 0.4 % (D95), 0.1 % (D5); the worst is the
+rotated cylinder contoured every 2 mm with a superior-inferior gradient, whose contour slabs
+themselves hold 2.5 % less than the cylinder (D95 5 % high), a limit of the contours, not of
+the sampling.
+
+Outside the dose grid
+---------------------
+A dose grid covers its voxel centres plus half a voxel on each side (nearest-value
+extrapolation in that border). Any part of a structure beyond it has no dose: it counts in
+``volume_cc`` but is left out of every dose statistic, which are therefore statistics of the
+part *inside* the grid; ``outside_grid_percent`` says how much was left out. A structure
+wholly outside the grid is skipped with that reason.
+
+Mode ``"dicompyler"``
+---------------------
+Reproduces dicompyler-core 0.5.6 ``dvhcalc.get_dvh`` (default options): dose-voxel-centre
+inclusion, every contour plane a full slab of the smallest plane spacing, the dose plane
+nearest within 0.5 mm (else linearly interpolated), 1 cGy bins, and its definitions of min and
+max (upper edge of the first and last non-empty bin) and mean (bin centres). It exists to
+compare with dicompyler-core; do not use it for QA.
+
+Derived structures
+------------------
+``compute_dvhs(..., derived={"label": "expression"})`` with expressions (keywords are
+case-insensitive; names are structure names or earlier derived labels, optionally quoted)::
+
+    A minus B          A outside B        (the part of A not in B)
+    A union B                             (A or B)
+    A intersection B                      (A and B)
+    ring A INNER OUTER                    (the shell between INNER and OUTER mm from A, 3-D
+                                           distance; INNER >= 0, so A itself is excluded)
+
+Both operands are rasterised on one common sampling grid and combined slab by slab. A ring's
+distance is the 3-D distance to the structure's contours (in-plane Euclidean distance maps
+combined with the distance between planes, measured to the contour planes rather than to the
+slab faces, so the slabs' corners do not bulge the ring); expect a few per cent on the ring's
+volume with 1-3 mm slices.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+import os
+import re
+import threading
+import weakref
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from sarcotrial.errors import InvalidValue, SarcoTrialError
+from sarcotrial.radiotherapy.dicomrt import VOLUME_TYPES, DoseGrid, RTFileError, Structure, StructureSet
+
+__all__ = ["DVH", "DVHResult", "compute_dvh", "compute_dvhs", "END_CAPS", "MODES", "parse_derived"]
+
+END_CAPS = ("none", "half-slice")
+MODES = ("accurate", "dicompyler")
+SAMPLE_TARGET = 250_000
+MAX_SAMPLES = 400_000
+MAX_SUPERSAMPLING = 10
+MAX_SUBPLANES = 12
+FINE_BINS = 20_000
+PLANE_TOLERANCE_MM = 0.02
+PLANARITY_TOLERANCE_MM = 0.05
+GAP_FACTOR = 1.5
+
+
+# --------------------------------------------------------------------------- the result
+@dataclass
+class DVH:
+    """The DVH of one structure. Doses in Gy, volumes in cm3.
+
+    Dose statistics refer to the part of the structure inside the dose grid (see
+    ``outside_grid_percent``); ``volume_cc`` is the whole structure.
+    """
+
+    name: str
+    end_cap: str
+    mode: str
+    volume_cc: float
+    outside_grid_cc: float
+    min_gy: float
+    mean_gy: float
+    max_gy: float
+    _edges: np.ndarray = field(repr=False)
+    _counts: np.ndarray = field(repr=False)
+    notes: list[str] = field(default_factory=list)
+    sampling: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        c = np.concatenate([np.cumsum(self._counts[::-1])[::-1], [0.0]])
+        self._cum = c  # volume (cc) receiving at least each edge dose
+        self._inside = float(c[0])
+
+    # ------------------------------------------------------------ volumes
+    @property
+    def volume_in_grid_cc(self) -> float:
+        return self._inside
+
+    @property
+    def outside_grid_percent(self) -> float:
+        return 100.0 * self.outside_grid_cc / self.volume_cc if self.volume_cc > 0 else 0.0
+
+    # ------------------------------------------------------------ queries
+    def volume_at_dose_gy(self, dose_gy: float, relative: bool = True) -> float:
+        """Volume receiving at least ``dose_gy``: percent of the in-grid volume, or cm3."""
+        d = float(dose_gy)
+        if d <= self._edges[0]:
+            v = self._inside
+        elif d > self._edges[-1]:
+            v = 0.0
+        else:
+            v = float(np.interp(d, self._edges, self._cum))
+        return 100.0 * v / self._inside if relative else v
+
+    def dose_at_volume_cc(self, volume_cc: float) -> float:
+        """Minimum dose to the hottest ``volume_cc`` cm3 (D_xcc)."""
+        v = float(volume_cc)
+        if v < 0:
+            raise InvalidValue("volume_cc", "must not be negative", volume_cc)
+        if v >= self._inside:
+            return self.min_gy
+        if v <= 0:
+            return self.max_gy
+        # cumulative volume decreases with dose: interpolate on the reversed arrays
+        return float(np.interp(v, self._cum[::-1], self._edges[::-1]))
+
+    def dose_at_volume_percent(self, percent: float) -> float:
+        """Minimum dose to the hottest ``percent`` % of the (in-grid) volume (D_x%)."""
+        p = float(percent)
+        if not 0 <= p <= 100:
+            raise InvalidValue("volume_percent", "must be between 0 and 100", percent)
+        return self.dose_at_volume_cc(p / 100.0 * self._inside)
+
+    def cumulative(self, bin_width_gy: float = 0.01, relative: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """(dose_bins, volume): volume (cm3, or % with ``relative``) receiving at least each dose."""
+        doses = np.arange(0.0, self.max_gy + bin_width_gy, bin_width_gy)
+        vol = np.interp(doses, self._edges, self._cum, left=self._inside, right=0.0)
+        return doses, (100.0 * vol / self._inside if relative else vol)
+
+    def differential(self, bin_width_gy: float = 0.01) -> tuple[np.ndarray, np.ndarray]:
+        """(bin_centres, volume): cm3 in each dose bin of ``bin_width_gy``."""
+        edges = np.arange(0.0, self.max_gy + 2 * bin_width_gy, bin_width_gy)
+        vol = np.interp(edges, self._edges, self._cum, left=self._inside, right=0.0)
+        return 0.5 * (edges[1:] + edges[:-1]), -np.diff(vol)
+
+    def as_dict(self) -> dict:
+        out = {
+            "name": self.name,
+            "volume_cc": round(self.volume_cc, 6),
+            "min_gy": round(self.min_gy, 6),
+            "mean_gy": round(self.mean_gy, 6),
+            "max_gy": round(self.max_gy, 6),
+            "d98_gy": round(self.dose_at_volume_percent(98), 6),
+            "d95_gy": round(self.dose_at_volume_percent(95), 6),
+            "d50_gy": round(self.dose_at_volume_percent(50), 6),
+            "d2_gy": round(self.dose_at_volume_percent(2), 6),
+            "end_cap": self.end_cap,
+        }
+        if self.outside_grid_cc > 0:
+            out["outside_grid_percent"] = round(self.outside_grid_percent, 4)
+        if self.mode != "accurate":
+            out["mode"] = self.mode
+        return out
+
+
+@dataclass
+class DVHResult:
+    """DVHs by name, and the structures skipped with the reason."""
+
+    dvhs: dict[str, DVH]
+    skipped: dict[str, str]
+    end_cap: str
+    mode: str = "accurate"
+
+    def as_list(self) -> list[dict]:
+        return [d.as_dict() for d in self.dvhs.values()] + [{"name": n, "skipped": r} for n, r in self.skipped.items()]
+
+
+class _Skip(Exception):
+    """A structure that has no DVH, with the reason (internal)."""
+
+
+# --------------------------------------------------------------------------- dose-grid geometry
+class _DoseFrame:
+    """The dose grid in its own axes: u along the row cosine, v along the column cosine, w along the normal."""
+
+    def __init__(self, dose: DoseGrid):
+        # no reference to the DoseGrid itself: the frame cache must not keep it alive
+        self.origin = np.asarray(dose.origin, float)
+        self.r = np.asarray(dose.row_cosine, float)
+        self.c = np.asarray(dose.column_cosine, float)
+        self.n = np.cross(self.r, self.c)
+        self.dcol, self.drow = float(dose.pixel_spacing[1]), float(dose.pixel_spacing[0])
+        offsets = np.asarray(dose.frame_offsets, float)
+        order = np.argsort(offsets)
+        self.wpos = offsets[order]
+        data = np.asarray(dose.dose, float)
+        self.data = data if np.all(order == np.arange(len(order))) else data[order]
+        self.nf, self.nr, self.nc = self.data.shape
+        self.flat = self.data.reshape(self.nf, -1)
+        if self.nf > 1:
+            self.w_lo = self.wpos[0] - (self.wpos[1] - self.wpos[0]) / 2
+            self.w_hi = self.wpos[-1] + (self.wpos[-1] - self.wpos[-2]) / 2
+            self.frame_spacing = float(np.median(np.diff(self.wpos)))
+        else:
+            half = (dose.slice_thickness or 0.5 * (self.dcol + self.drow)) / 2
+            self.w_lo, self.w_hi = self.wpos[0] - half, self.wpos[0] + half
+            self.frame_spacing = 2 * half
+        self.max_gy = float(data.max()) if data.size else 0.0
+        self.min_gy = float(data.min()) if data.size else 0.0
+
+    def to_local(self, points: np.ndarray) -> np.ndarray:
+        d = points - self.origin
+        return np.stack([d @ self.r, d @ self.c, d @ self.n], axis=-1)
+
+    # ---- interpolation helpers
+    @staticmethod
+    def axis(f: np.ndarray, n: int):
+        """Lower index, weight, inside flag and step for linear interpolation along an axis of n voxels."""
+        inside = (f >= -0.5 - 1e-7) & (f <= n - 0.5 + 1e-7)
+        if n == 1:
+            return np.zeros(f.shape, np.int64), np.zeros(f.shape), inside, 0
+        fc = np.clip(f, 0.0, n - 1.0)
+        i0 = np.minimum(np.floor(fc).astype(np.int64), n - 2)
+        return i0, fc - i0, inside, 1
+
+    def frame_weights(self, w: float):
+        """(k0, k1, t, inside) for a plane at w along the normal."""
+        if w < self.w_lo - 1e-7 or w > self.w_hi + 1e-7:
+            return 0, 0, 0.0, False
+        if self.nf == 1:
+            return 0, 0, 0.0, True
+        fk = float(np.interp(w, self.wpos, np.arange(self.nf)))
+        near = round(fk)
+        if abs(fk - near) < 1e-6:  # on a frame (up to rounding of the slab bounds)
+            return near, min(near + 1, self.nf - 1), 0.0, True
+        k0 = min(int(math.floor(fk)), self.nf - 2)
+        return k0, k0 + 1, fk - k0, True
+
+    def trilinear(self, fi: np.ndarray, fj: np.ndarray, w: np.ndarray):
+        """Dose at arbitrary points (fractional column/row indices, w in mm) and its gradient.
+
+        Returns (dose, inside, (dD/du, dD/dv, dD/dw)) with the derivatives in Gy/mm along the
+        grid's row cosine, column cosine and normal.
+        """
+        i0, ti, ins_i, si = self.axis(fi, self.nc)
+        j0, tj, ins_j, sj = self.axis(fj, self.nr)
+        ins_k = (w >= self.w_lo - 1e-7) & (w <= self.w_hi + 1e-7)
+        if self.nf > 1:
+            fk = np.interp(w, self.wpos, np.arange(self.nf))
+            k0 = np.minimum(np.floor(fk).astype(np.int64), self.nf - 2)
+            tk, sk = np.clip(fk - k0, 0.0, 1.0), 1
+            dk_mm = self.wpos[k0 + 1] - self.wpos[k0]
+            inner_k = (w >= self.wpos[0]) & (w <= self.wpos[-1])
+        else:
+            k0, tk, sk = np.zeros(w.shape, np.int64), np.zeros(w.shape), 0
+            dk_mm, inner_k = np.ones(w.shape), np.zeros(w.shape, bool)
+        flat = self.data.ravel()
+        nrc = self.nr * self.nc
+        val = np.zeros(fi.shape)
+        gi = np.zeros(fi.shape)
+        gj = np.zeros(fi.shape)
+        gk = np.zeros(fi.shape)
+        for dk, wk, sgk in ((0, 1 - tk, -1), (sk, tk, 1)):
+            for dj, wj, sgj in ((0, 1 - tj, -1), (sj, tj, 1)):
+                for di, wi, sgi in ((0, 1 - ti, -1), (si, ti, 1)):
+                    f = flat[(k0 + dk) * nrc + (j0 + dj) * self.nc + (i0 + di)]
+                    val += wk * wj * wi * f
+                    gi += sgi * wk * wj * f
+                    gj += sgj * wk * wi * f
+                    gk += sgk * wj * wi * f
+        gu = gi * si / self.dcol
+        gv = gj * sj / self.drow
+        gw = np.where(inner_k, gk * sk / dk_mm, 0.0)
+        return val, ins_i & ins_j & ins_k, (gu, gv, gw)
+
+
+# --------------------------------------------------------------------------- planes of a structure
+@dataclass
+class _Planes:
+    """A structure's closed contours as (u, v) polygons per plane, at plane positions w (mm)."""
+
+    w: list[float]
+    polys: list[list[np.ndarray]]
+    oblique: np.ndarray | None  # 3x3 basis (e1, e2, m) when not parallel to the dose planes, else None
+    origin: np.ndarray | None = None
+    area_mm2: float = 0.0  # sum of the contours' areas over all planes (holes counted positive)
+    bbox: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)  # umin, vmin, umax, vmax
+
+    @property
+    def spacing(self) -> float | None:
+        if len(self.w) < 2:
+            return None
+        return float(np.median(np.diff(self.w)))
+
+
+def _newell_normal(p: np.ndarray) -> np.ndarray:
+    q = np.roll(p, -1, axis=0)
+    n = np.array([np.sum((p[:, 1] - q[:, 1]) * (p[:, 2] + q[:, 2])),
+                  np.sum((p[:, 2] - q[:, 2]) * (p[:, 0] + q[:, 0])),
+                  np.sum((p[:, 0] - q[:, 0]) * (p[:, 1] + q[:, 1]))])
+    norm = np.linalg.norm(n)
+    return n / norm if norm > 0 else n
+
+
+def _structure_planes(s: Structure, frame: _DoseFrame) -> _Planes:
+    closed = [p for (_, p), t in zip(s.contours, s.geometric_types) if t in VOLUME_TYPES and len(p) >= 3]
+    if not closed:
+        raise _Skip(s.no_volume_reason() or "no closed contour")
+    sizes = np.array([len(p) for p in closed])
+    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+    allp = np.concatenate(closed)
+    basis = np.stack([frame.r, frame.c, frame.n])
+    origin = frame.origin
+    local = (allp - origin) @ basis.T
+    spread = np.maximum.reduceat(local[:, 2], starts) - np.minimum.reduceat(local[:, 2], starts)
+    oblique = None
+    if np.any(spread > PLANARITY_TOLERANCE_MM):
+        # not parallel to the dose planes: use the contours' own planes
+        m = _newell_normal(max(closed, key=len))
+        if not np.any(m):
+            raise InvalidValue("structure", f"{s.name}: its contours are degenerate (no plane)", show_value=False)
+        e1 = frame.r - (frame.r @ m) * m
+        if np.linalg.norm(e1) < 1e-6:
+            e1 = frame.c - (frame.c @ m) * m
+        e1 /= np.linalg.norm(e1)
+        basis = np.stack([e1, np.cross(m, e1), m])
+        oblique = basis
+        local = (allp - origin) @ basis.T
+        spread = np.maximum.reduceat(local[:, 2], starts) - np.minimum.reduceat(local[:, 2], starts)
+        if np.any(spread > PLANARITY_TOLERANCE_MM):
+            raise InvalidValue("structure", f"{s.name}: its contours do not lie on parallel planes; no DVH can be computed",
+                               show_value=False)
+    wvals = np.add.reduceat(local[:, 2], starts) / sizes
+    x, y = local[:, 0], local[:, 1]
+    nxt = np.arange(len(allp)) + 1
+    nxt[starts + sizes - 1] = starts
+    cross = x * y[nxt] - y * x[nxt]
+    area = float(np.abs(np.add.reduceat(cross, starts)).sum() / 2)
+    order = np.argsort(wvals, kind="stable")
+    ws: list[float] = []
+    polys: list[list[np.ndarray]] = []
+    for idx in order:
+        w = float(wvals[idx])
+        uv = local[starts[idx]:starts[idx] + sizes[idx], :2]
+        if ws and abs(w - ws[-1]) <= PLANE_TOLERANCE_MM:
+            polys[-1].append(uv)
+        else:
+            ws.append(w)
+            polys.append([uv])
+    bbox = (float(x.min()), float(y.min()), float(x.max()), float(y.max()))
+    return _Planes(ws, polys, oblique, origin if oblique is not None else None, area, bbox)
+
+
+def _polygon_area(p: np.ndarray) -> float:
+    x, y = p[:, 0], p[:, 1]
+    return 0.5 * abs(float(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1))))
+
+
+def _volume_estimate_mm3(pl: _Planes, spacing: float) -> float:
+    return pl.area_mm2 * spacing
+
+
+# --------------------------------------------------------------------------- sampling grid
+@dataclass
+class _Grid:
+    """In-plane sample grid: sample (a, b) has its centre at u = u0 + a*hu, v = v0 + b*hv."""
+
+    hu: float
+    hv: float
+    u0: float
+    v0: float
+    nu: int
+    nv: int
+    s: int
+    stride: int = 1  # with s == 1: samples on every stride-th voxel centre
+
+    def index_coords(self, p: np.ndarray) -> np.ndarray:
+        return np.stack([(p[:, 0] - self.u0) / self.hu, (p[:, 1] - self.v0) / self.hv], axis=1)
+
+
+def _make_grid(frame: _DoseFrame, bbox: tuple[float, float, float, float], volume_mm3: float, margin_mm: float,
+               oblique: bool, target: int = SAMPLE_TARGET) -> _Grid:
+    umin, vmin = bbox[0] - margin_mm, bbox[1] - margin_mm
+    umax, vmax = bbox[2] + margin_mm, bbox[3] + margin_mm
+    h_iso = (max(volume_mm3, 1e-3) / target) ** (1 / 3)
+    base = min(frame.dcol, frame.drow)
+    # an even subdivision keeps sample centres off the voxel centres and voxel edges, where
+    # synthetic and grid-aligned contours put their boundaries (a boundary through a row of
+    # sample centres would shift the structure by half a sample)
+    ratio = base / h_iso
+    s = 1 if ratio < 1.5 else int(min(MAX_SUPERSAMPLING, max(2, 2 * round(ratio / 2))))
+    stride = 1
+    if s == 1 and not oblique:
+        # very large structures: every q-th voxel centre, to keep the sample count bounded
+        hz = max(h_iso, base)
+        n1 = volume_mm3 / (frame.dcol * frame.drow * hz)
+        stride = max(1, int(math.ceil(math.sqrt(n1 / MAX_SAMPLES))))
+    if oblique:
+        hu = hv = base / s
+        u_start, v_start = 0.0, 0.0
+    elif stride > 1:
+        hu, hv = frame.dcol * stride, frame.drow * stride
+        u_start, v_start = 0.0, 0.0
+    else:
+        hu, hv = frame.dcol / s, frame.drow / s
+        # sub-samples subdivide the dose voxels: voxel i spans (i - 1/2, i + 1/2) * dcol
+        u_start, v_start = -frame.dcol / 2 + hu / 2, -frame.drow / 2 + hv / 2
+    a0 = math.floor((umin - u_start) / hu) - 1
+    b0 = math.floor((vmin - v_start) / hv) - 1
+    a1 = math.ceil((umax - u_start) / hu) + 1
+    b1 = math.ceil((vmax - v_start) / hv) + 1
+    return _Grid(hu, hv, u_start + a0 * hu, v_start + b0 * hv, a1 - a0 + 1, b1 - b0 + 1, s, stride)
+
+
+# --------------------------------------------------------------------------- rasterisation
+def _rasterize(planes: list[list[np.ndarray]], nv: int, nu: int) -> np.ndarray:
+    """Even-odd fill of polygons (in sample-index coordinates) per plane: bool (planes, nv, nu).
+
+    A sample is inside when a ray from it towards -u crosses the plane's edges an odd number of
+    times: holes and nested contours (XOR) come out right. Rows are sampled at integer v, edges
+    are half-open in v so a vertex on a row is counted once.
+    """
+    n_planes = len(planes)
+    out = np.zeros((n_planes, nv, nu), dtype=bool)
+    if n_planes == 0:
+        return out
+    xs0, ys0, xs1, ys1, ks = [], [], [], [], []
+    for k, polys in enumerate(planes):
+        for p in polys:
+            if len(p) < 3:
+                continue
+            q = np.roll(p, -1, axis=0)
+            xs0.append(p[:, 0]), ys0.append(p[:, 1]), xs1.append(q[:, 0]), ys1.append(q[:, 1])
+            ks.append(np.full(len(p), k, dtype=np.int64))
+    if not xs0:
+        return out
+    x0, y0, x1, y1, kk = (np.concatenate(a) for a in (xs0, ys0, xs1, ys1, ks))
+    ylo, yhi = np.minimum(y0, y1), np.maximum(y0, y1)
+    jlo = np.maximum(np.ceil(ylo), 0).astype(np.int64)
+    jhi = np.minimum(np.ceil(yhi) - 1, nv - 1).astype(np.int64)
+    cnt = jhi - jlo + 1
+    keep = (cnt > 0) & (y1 != y0)
+    if not keep.any():
+        return out
+    x0, y0, x1, y1, kk, jlo, cnt = x0[keep], y0[keep], x1[keep], y1[keep], kk[keep], jlo[keep], cnt[keep]
+    total = int(cnt.sum())
+    edge = np.repeat(np.arange(len(cnt)), cnt)
+    start = np.cumsum(cnt) - cnt
+    j = jlo[edge] + (np.arange(total) - start[edge])
+    slope = (x1 - x0) / (y1 - y0)
+    x = x0[edge] + (j - y0[edge]) * slope[edge]
+    col = np.clip(np.floor(x).astype(np.int64) + 1, 0, nu)
+    # process in chunks of planes to bound memory
+    width = nu + 1
+    per_plane = nv * width
+    chunk = max(1, int(8_000_000 // max(per_plane, 1)))
+    plane_of = kk[edge]
+    order = np.argsort(plane_of, kind="stable")
+    plane_sorted = plane_of[order]
+    flat_idx = (j * width + col)[order]
+    for p0 in range(0, n_planes, chunk):
+        p1 = min(n_planes, p0 + chunk)
+        lo, hi = np.searchsorted(plane_sorted, [p0, p1])
+        if lo == hi:
+            continue
+        idx = (plane_sorted[lo:hi] - p0) * per_plane + flat_idx[lo:hi]
+        toggles = np.bincount(idx, minlength=(p1 - p0) * per_plane).astype(np.uint8)
+        parity = np.cumsum(toggles.reshape(p1 - p0, nv, width), axis=2, dtype=np.uint8) & 1
+        out[p0:p1] = parity[:, :, :nu].astype(bool)
+    return out
+
+
+# --------------------------------------------------------------------------- solids (slabs of masks)
+@dataclass
+class _Solid:
+    grid: _Grid
+    slabs: list[tuple[float, float, np.ndarray]]  # (w_lo, w_hi, mask (nv, nu))
+    notes: list[str] = field(default_factory=list)
+    # the part of each slab the contour itself stands at: its plane, or plane to cap face for an
+    # end cap (distances for rings are measured to these, so the slabs' corners do not bulge)
+    cores: list[tuple[float, float]] | None = None
+
+    def mask_at(self, w: float) -> np.ndarray | None:
+        los = [s[0] for s in self.slabs]
+        i = bisect.bisect_right(los, w) - 1
+        if i >= 0 and self.slabs[i][0] <= w < self.slabs[i][1]:
+            return self.slabs[i][2]
+        return None
+
+    @property
+    def extent(self) -> tuple[float, float]:
+        return self.slabs[0][0], self.slabs[-1][1]
+
+
+def _signed_distance(mask: np.ndarray, grid: _Grid) -> np.ndarray:
+    from scipy.ndimage import distance_transform_edt
+
+    sampling = (grid.hv, grid.hu)
+    if not mask.any():
+        return np.full(mask.shape, 1e6)
+    outside = distance_transform_edt(~mask, sampling=sampling)
+    inside = distance_transform_edt(mask, sampling=sampling)
+    return np.where(mask, -inside, outside)
+
+
+def _solid(pl: _Planes, grid: _Grid, end_cap: str, nominal: float, name: str) -> _Solid:
+    masks = _rasterize([[grid.index_coords(p) for p in polys] for polys in pl.polys], grid.nv, grid.nu)
+    notes: list[str] = []
+    ws = list(pl.w)
+    spacing = pl.spacing or nominal
+    # runs of planes: split at gaps between shapes that do not overlap; fill the others
+    runs: list[list[tuple[float, np.ndarray]]] = [[(ws[0], masks[0])]]
+    filled = 0
+    for k in range(1, len(ws)):
+        gap = ws[k] - ws[k - 1]
+        if gap > GAP_FACTOR * spacing:
+            if (masks[k] & masks[k - 1]).any():
+                n_ins = max(1, int(round(gap / spacing)) - 1)
+                sd0, sd1 = _signed_distance(masks[k - 1], grid), _signed_distance(masks[k], grid)
+                for i in range(1, n_ins + 1):
+                    f = i / (n_ins + 1)
+                    runs[-1].append((ws[k - 1] + f * gap, ((1 - f) * sd0 + f * sd1) <= 0))
+                filled += n_ins
+            else:
+                runs.append([])
+        runs[-1].append((ws[k], masks[k]))
+    if filled:
+        notes.append(f"{filled} missing contour plane(s) interpolated")
+    if len(runs) > 1:
+        notes.append(f"{len(runs)} separate parts along the slice direction, each with its own end caps")
+    slabs: list[tuple[float, float, np.ndarray]] = []
+    cores: list[tuple[float, float]] = []
+    for run in runs:
+        w = [x[0] for x in run]
+        if len(run) == 1:
+            half = spacing / 2
+            slabs.append((w[0] - half, w[0] + half, run[0][1]))
+            cores.append((w[0] - half, w[0] + half))
+            if end_cap == "none":
+                notes.append(f"a single contour plane at {w[0]:.2f} mm was given one slice thickness ({spacing:.2f} mm)")
+            continue
+        bounds = [(w[i] + w[i + 1]) / 2 for i in range(len(w) - 1)]
+        first = w[0] - ((w[1] - w[0]) / 2 if end_cap == "half-slice" else 0.0)
+        last = w[-1] + ((w[-1] - w[-2]) / 2 if end_cap == "half-slice" else 0.0)
+        edges = [first] + bounds + [last]
+        for i, (_, m) in enumerate(run):
+            if edges[i + 1] > edges[i]:
+                slabs.append((edges[i], edges[i + 1], m))
+                cores.append((min(edges[i], w[i]) if i == 0 else w[i], max(edges[i + 1], w[i]) if i == len(w) - 1 else w[i]))
+    return _Solid(grid, slabs, notes, cores)
+
+
+def _core_at(solid: _Solid, w: float) -> tuple[float, float] | None:
+    los = [s[0] for s in solid.slabs]
+    i = bisect.bisect_right(los, w) - 1
+    if i >= 0 and solid.slabs[i][0] <= w < solid.slabs[i][1]:
+        return solid.cores[i] if solid.cores else solid.slabs[i][:2]
+    return None
+
+
+def _combine(a: _Solid, b: _Solid, op: str) -> _Solid:
+    points = sorted({x for s in a.slabs + b.slabs for x in s[:2]})
+    slabs = []
+    cores = []
+    empty = np.zeros((a.grid.nv, a.grid.nu), dtype=bool)
+    for t0, t1 in zip(points[:-1], points[1:]):
+        if t1 - t0 < 1e-9:
+            continue
+        tm = 0.5 * (t0 + t1)
+        ma, mb = a.mask_at(tm), b.mask_at(tm)
+        ma = empty if ma is None else ma
+        mb = empty if mb is None else mb
+        if op == "minus":
+            m = ma & ~mb
+        elif op == "union":
+            m = ma | mb
+        else:
+            m = ma & mb
+        if m.any():
+            slabs.append((t0, t1, m))
+            parts = [c for c in (_core_at(a, tm), _core_at(b, tm)) if c is not None]
+            c0, c1 = min(c[0] for c in parts), max(c[1] for c in parts)
+            cores.append((min(max(c0, t0), t1), min(max(c1, t0), t1)))
+    return _Solid(a.grid, slabs, a.notes + [n for n in b.notes if n not in a.notes], cores)
+
+
+def _ring(a: _Solid, inner: float, outer: float, nominal: float) -> _Solid:
+    from scipy.ndimage import distance_transform_edt
+
+    g = a.grid
+    # the nearest inside sample centre lies on average a quarter sample inside the boundary
+    # (measured on discs; half a sample along one axis, less in 2-D): that offset is taken off
+    quarter = 0.25 * 0.5 * (g.hu + g.hv)
+    # in-plane distance from each sample to the structure's slab
+    src = []
+    cores = a.cores or [(lo, hi) for lo, hi, _ in a.slabs]
+    for (lo, hi, m), (c0, c1) in zip(a.slabs, cores):
+        if m.any():
+            dist = distance_transform_edt(~m, sampling=(g.hv, g.hu))
+            src.append((lo, hi, c0, c1, np.where(dist > 0, np.maximum(dist - quarter, 1e-9), 0.0)))
+    if not src:
+        return _Solid(g, [], list(a.notes))
+    lo0, hi0 = src[0][0], src[-1][1]
+    cuts = sorted({x for lo, hi, *_ in src for x in (lo, hi)})
+    step = min(nominal, 1.0)  # beyond the structure's ends and across gaps: slabs of at most 1 mm
+    n_ext = int(math.ceil(outer / step))
+    cuts = sorted(set(cuts) | {lo0 - k * step for k in range(1, n_ext + 1)} | {hi0 + k * step for k in range(1, n_ext + 1)})
+    fine: list[float] = [cuts[0]]
+    for x in cuts[1:]:
+        gap = x - fine[-1]
+        n = 1 if any(abs(lo - fine[-1]) < 1e-9 and abs(hi - x) < 1e-9 for lo, hi, *_ in src) else max(1, int(round(gap / step)))
+        fine.extend(fine[-1] + gap * i / n for i in range(1, n + 1))
+    slabs = []
+    for t0, t1 in zip(fine[:-1], fine[1:]):
+        if t1 - t0 < 1e-9:
+            continue
+        wc = 0.5 * (t0 + t1)
+        best = None
+        for _, _, c0, c1, dist in src:
+            dz = max(0.0, c0 - wc, wc - c1)
+            if dz > outer:
+                continue
+            d = np.sqrt(dist * dist + dz * dz) if dz > 0 else dist
+            best = d if best is None else np.minimum(best, d)
+        if best is None:
+            continue
+        own = a.mask_at(wc)
+        if own is not None:
+            best = np.where(own, 0.0, best)  # inside the structure itself: distance 0
+        m = (best > inner) & (best <= outer) if inner > 0 else (best > 0) & (best <= outer)
+        if m.any():
+            slabs.append((t0, t1, m))
+    return _Solid(g, slabs, list(a.notes))
+
+
+# --------------------------------------------------------------------------- dose sampling
+# A chunk of samples: (doses, spread widths or None, mm3 per sample). Each sample stands for a
+# small cell; with the local dose gradient g the dose over the cell spans about |g| x cell size,
+# and spreading the sample uniformly over that width (same variance as the linear dose over the
+# cell) turns the staircase of point samples into the continuous DVH, exactly so for a dose
+# linear along one axis.
+_Chunk = tuple[np.ndarray, "np.ndarray | None", float]
+
+
+def _spread(gu, gv, gw, hu: float, hv: float, hz: float) -> np.ndarray | None:
+    width = np.square(gu * hu)
+    width += np.square(gv * hv)
+    if np.ndim(gw) or gw:
+        width += np.square(gw * hz)
+    np.sqrt(width, out=width)
+    return width if width.any() else None
+
+
+def _sample(solid: _Solid, frame: _DoseFrame, basis: np.ndarray | None, origin: np.ndarray | None,
+            hz: float) -> tuple[list[_Chunk], float, float, int]:
+    """Dose samples of a solid in chunks of equal weight: ([chunks], total mm3, outside mm3, sub-planes)."""
+    g = solid.grid
+    if basis is None and g.s == 1:
+        return _sample_on_voxels(solid, frame, hz)
+    area = g.hu * g.hv
+    chunks: list[_Chunk] = []
+    total = outside = 0.0
+    max_m = 1
+    u_of_a = g.u0 + np.arange(g.nu) * g.hu
+    v_of_b = g.v0 + np.arange(g.nv) * g.hv
+    if basis is None:
+        i0a, tia, insa, si = _DoseFrame.axis(u_of_a / frame.dcol, frame.nc)
+        j0b, tjb, insb, sj = _DoseFrame.axis(v_of_b / frame.drow, frame.nr)
+    for lo, hi, mask in solid.slabs:
+        bb, aa = np.nonzero(mask)
+        npx = len(aa)
+        if npx == 0:
+            continue
+        t = hi - lo
+        m = int(np.clip(round(t / hz), 1, MAX_SUBPLANES))
+        max_m = max(max_m, m)
+        hsub = t / m
+        wq = lo + (np.arange(m) + 0.5) * hsub
+        wsub = area * hsub
+        total += wsub * npx * m
+        if basis is None:
+            inside_px = insa[aa] & insb[bb]
+            n_in = int(inside_px.sum())
+            outside += wsub * (npx - n_in) * m
+            if n_in == 0:
+                continue
+            a_in, b_in = aa[inside_px], bb[inside_px]
+            ta, tb = tia[a_in], tjb[b_in]
+            base = j0b[b_in] * frame.nc + i0a[a_in]
+            o01, o10, o11 = si, sj * frame.nc, sj * frame.nc + si
+            corners: dict[int, tuple] = {}
+            values: dict[int, np.ndarray] = {}
+            grads: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+
+            def corner(k: int):
+                if k not in corners:
+                    f = frame.flat[k]
+                    f00, f01, f10, f11 = f[base], f[base + o01], f[base + o10], f[base + o11]
+                    top = f00 + ta * (f01 - f00)
+                    bottom = f10 + ta * (f11 - f10)
+                    corners[k] = (f00, f01, f10, f11, top, bottom)
+                return corners[k]
+
+            def value(k: int) -> np.ndarray:
+                if k not in values:
+                    *_, top, bottom = corner(k)
+                    values[k] = top + tb * (bottom - top)
+                return values[k]
+
+            def grad(k: int) -> tuple[np.ndarray, np.ndarray]:
+                if k not in grads:
+                    f00, f01, f10, f11, top, bottom = corner(k)
+                    grads[k] = ((f01 - f00 + tb * (f11 - f10 - f01 + f00)) * (si / frame.dcol),
+                                (bottom - top) * (sj / frame.drow))
+                return grads[k]
+
+            for w in wq:
+                k0, k1, tk, ok = frame.frame_weights(float(w))
+                if not ok:
+                    outside += wsub * n_in
+                    continue
+                v0 = value(k0)
+                gu0, gv0 = grad(k0)
+                if k1 == k0 or tk == 0.0:
+                    d, gu, gv, gw = v0, gu0, gv0, 0.0
+                    if k1 != k0 and k0 > 0:
+                        gw = _minmod(value(k1) - v0, v0 - value(k0 - 1)) / (frame.wpos[k1] - frame.wpos[k0])
+                else:
+                    v1 = value(k1)
+                    gu1, gv1 = grad(k1)
+                    d = v0 + tk * (v1 - v0)
+                    gu = gu0 + tk * (gu1 - gu0)
+                    gv = gv0 + tk * (gv1 - gv0)
+                    inner = frame.wpos[0] <= w <= frame.wpos[-1]
+                    gw = (v1 - v0) / (frame.wpos[k1] - frame.wpos[k0]) if inner else 0.0
+                chunks.append((d, _spread(gu, gv, gw, g.hu, g.hv, hsub), wsub))
+        else:
+            u = np.tile(u_of_a[aa], m)
+            v = np.tile(v_of_b[bb], m)
+            w = np.repeat(wq, npx)
+            p = origin + u[:, None] * basis[0] + v[:, None] * basis[1] + w[:, None] * basis[2]
+            loc = frame.to_local(p)
+            d, ins, (gx, gy, gz) = frame.trilinear(loc[:, 0] / frame.dcol, loc[:, 1] / frame.drow, loc[:, 2])
+            outside += wsub * float((~ins).sum())
+            grad = np.stack([gx, gy, gz], axis=1) @ np.stack([frame.r, frame.c, frame.n])  # patient axes
+            g1, g2, g3 = grad @ basis[0], grad @ basis[1], grad @ basis[2]
+            chunks.append((d[ins], _spread(g1[ins], g2[ins], g3[ins], g.hu, g.hv, hsub), wsub))
+    return [c for c in chunks if c[0].size], total, outside, max_m
+
+
+def _sample_on_voxels(solid: _Solid, frame: _DoseFrame, hz: float) -> tuple[list[_Chunk], float, float, int]:
+    """As :func:`_sample` when the samples are the dose voxel centres (no in-plane interpolation needed).
+
+    The in-plane gradient at a voxel centre is the central difference (one-sided at the grid's border).
+    """
+    g = solid.grid
+    q = g.stride
+    cols = int(round(g.u0 / g.hu)) * q + np.arange(g.nu) * q  # dose column of each sample column
+    rows = int(round(g.v0 / g.hv)) * q + np.arange(g.nv) * q
+    ok_c = np.nonzero((cols >= 0) & (cols < frame.nc))[0]
+    ok_r = np.nonzero((rows >= 0) & (rows < frame.nr))[0]
+    ca, ce = (int(ok_c[0]), int(ok_c[-1]) + 1) if ok_c.size else (0, 0)
+    cb, ce_b = (int(ok_r[0]), int(ok_r[-1]) + 1) if ok_r.size else (0, 0)
+    area = g.hu * g.hv
+    chunks: list[_Chunk] = []
+    total = outside = 0.0
+    max_m = 1
+    nc, nr = frame.nc, frame.nr
+    for lo, hi, mask in solid.slabs:
+        npx = int(np.count_nonzero(mask))
+        if npx == 0:
+            continue
+        t = hi - lo
+        m = int(np.clip(round(t / hz), 1, MAX_SUBPLANES))
+        max_m = max(max_m, m)
+        hsub = t / m
+        wsub = area * hsub
+        total += wsub * npx * m
+        if ce <= ca or ce_b <= cb:
+            outside += wsub * npx * m
+            continue
+        sub = mask[cb:ce_b, ca:ce]
+        rr, cc = np.nonzero(sub)
+        n_in = len(rr)
+        outside += wsub * (npx - n_in) * m
+        if n_in == 0:
+            continue
+        row = rows[rr + cb]
+        col = cols[cc + ca]
+        idx = row * nc + col
+        left = np.where(col > 0, idx - 1, idx)
+        right = np.where(col < nc - 1, idx + 1, idx)
+        up = np.where(row > 0, idx - nc, idx)
+        down = np.where(row < nr - 1, idx + nc, idx)
+        values: dict[int, np.ndarray] = {}
+        grads: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+
+        def value(k: int) -> np.ndarray:
+            if k not in values:
+                values[k] = frame.flat[k].take(idx)
+            return values[k]
+
+        def grad(k: int) -> tuple[np.ndarray, np.ndarray]:
+            if k not in grads:
+                f, c = frame.flat[k], value(k)
+                grads[k] = (_minmod(f.take(right) - c, c - f.take(left)) * (1.0 / frame.dcol),
+                            _minmod(f.take(down) - c, c - f.take(up)) * (1.0 / frame.drow))
+            return grads[k]
+
+        for q in range(m):
+            w = lo + (q + 0.5) * hsub
+            k0, k1, tk, ok = frame.frame_weights(w)
+            if not ok:
+                outside += wsub * n_in
+                continue
+            v0 = value(k0)
+            gu0, gv0 = grad(k0)
+            if k1 == k0 or tk == 0.0:
+                # on a dose frame: limited slope between the frames either side
+                d, gu, gv = v0, gu0, gv0
+                gw = 0.0
+                if k1 != k0 and k0 > 0 and frame.wpos[0] <= w <= frame.wpos[-1]:
+                    gw = _minmod(value(k1) - v0, v0 - value(k0 - 1)) / (frame.wpos[k1] - frame.wpos[k0])
+            else:
+                v1 = value(k1)
+                gu1, gv1 = grad(k1)
+                d = v0 + tk * (v1 - v0)
+                gu = gu0 + tk * (gu1 - gu0)
+                gv = gv0 + tk * (gv1 - gv0)
+                inner = frame.wpos[0] <= w <= frame.wpos[-1]
+                gw = (v1 - v0) / (frame.wpos[k1] - frame.wpos[k0]) if inner else 0.0
+            chunks.append((d, _spread(gu, gv, gw, g.hu, g.hv, hsub), wsub))
+    return chunks, total, outside, max_m
+
+
+def _minmod(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """The smaller one-sided difference, or 0 at an extremum: a slope that never overshoots the neighbours."""
+    return np.where(a * b > 0, np.where(np.abs(a) < np.abs(b), a, b), 0.0)
+
+
+def _ramp_sums(pos: np.ndarray, slope: np.ndarray, n_edges: int) -> np.ndarray:
+    """sum_i slope_i * max(n - pos_i, 0) at every integer n = 0..n_edges-1 (exact, O(N + n_edges))."""
+    k = np.clip(np.ceil(pos), 0, n_edges).astype(np.int32)
+    s_sum = np.cumsum(np.bincount(k, weights=slope, minlength=n_edges + 1))[:n_edges]
+    t_sum = np.cumsum(np.bincount(k, weights=slope * pos, minlength=n_edges + 1))[:n_edges]
+    return np.arange(n_edges) * s_sum - t_sum
+
+
+def _dvh_from_samples(name: str, chunks: list[_Chunk], total_mm3: float, outside_mm3: float,
+                      end_cap: str, notes: list[str], sampling: dict,
+                      grid_range: tuple[float, float] = (-np.inf, np.inf)) -> DVH:
+    """The DVH of weighted dose samples: exact mean; min, max and the fine histogram from the spread samples.
+
+    Each sample is a uniform density of its weight over [d - width/2, d + width/2]; the volume
+    below every fine-bin edge is a sum of ramps, computed exactly with two cumulative sums.
+    """
+    if not chunks:
+        if total_mm3 > 0 and outside_mm3 >= total_mm3 * (1 - 1e-9):
+            raise _Skip("lies entirely outside the dose grid (no dose)")
+        raise _Skip("has no volume on the sampling grid (contours smaller than a sample)")
+    sizes = np.array([c[0].size for c in chunks])
+    wsum = float(sum(c[2] * c[0].size for c in chunks)) / 1000.0  # cm3
+    mean = float(sum(c[2] * float(c[0].sum()) for c in chunks)) / 1000.0 / wsum
+    d = np.concatenate([c[0] for c in chunks])
+    # min and max are doses the grid really gives at points of the structure; the spreads stay
+    # within them, so the DVH runs from min to max (D100 = min, D0 = max)
+    dmin, dmax = max(float(d.min()), grid_range[0]), min(float(d.max()), grid_range[1])
+    spread = any(c[1] is not None for c in chunks)
+    if spread:
+        half = np.concatenate([c[1] if c[1] is not None else np.zeros(c[0].size) for c in chunks])
+        half *= 0.5
+        lo_d = np.subtract(d, half)
+        np.maximum(lo_d, dmin, out=lo_d)
+        hi_d = np.add(d, half, out=half)
+        np.minimum(hi_d, dmax, out=hi_d)
+    else:
+        lo_d = hi_d = d
+    if dmax - dmin < 1e-9:
+        edges = np.array([dmin, dmin + 1e-9])
+        counts = np.array([wsum])
+    else:
+        edges = np.linspace(dmin, dmax, FINE_BINS + 1)
+        scale = FINE_BINS / (dmax - dmin)
+        w = np.repeat(np.array([c[2] / 1000.0 for c in chunks]), sizes)  # cm3 per sample
+        counts = np.zeros(FINE_BINS)
+        # narrower than a bin: a point mass in its bin; wider: a ramp of slope <= weight per bin,
+        # so the two cumulative sums stay well conditioned
+        x_lo = lo_d - dmin
+        x_lo *= scale
+        np.clip(x_lo, 0.0, float(FINE_BINS), out=x_lo)
+        if spread:
+            x_hi = hi_d - dmin
+            x_hi *= scale
+            np.clip(x_hi, 0.0, float(FINE_BINS), out=x_hi)
+            width = x_hi - x_lo
+            point = width < 1.0
+        else:
+            x_hi, width, point = x_lo, None, None
+        if point is None or point.all():
+            idx = np.minimum(((x_lo + x_hi) * 0.5).astype(np.int32), FINE_BINS - 1)
+            counts += np.bincount(idx, weights=w, minlength=FINE_BINS)
+        else:
+            if point.any():
+                xc = (x_lo[point] + x_hi[point]) * 0.5
+                counts += np.bincount(np.minimum(xc.astype(np.int32), FINE_BINS - 1), weights=w[point], minlength=FINE_BINS)
+                wide = ~point
+                x_lo, x_hi, width, w = x_lo[wide], x_hi[wide], width[wide], w[wide]
+            slope = w / width
+            below = _ramp_sums(x_lo, slope, FINE_BINS + 1)
+            below -= _ramp_sums(x_hi, slope, FINE_BINS + 1)
+            counts += np.maximum(np.diff(below), 0.0)  # volume in each bin
+    return DVH(name=name, end_cap=end_cap, mode="accurate", volume_cc=total_mm3 / 1000.0,
+               outside_grid_cc=outside_mm3 / 1000.0, min_gy=dmin, mean_gy=min(max(mean, dmin), dmax), max_gy=dmax,
+               _edges=edges, _counts=counts, notes=notes, sampling=sampling)
+
+
+# --------------------------------------------------------------------------- derived expressions
+_BINARY = {"minus": "minus", "outside": "minus", "union": "union", "intersection": "intersection"}
+_RING = re.compile(r"^\s*ring\s+(?P<name>.+?)\s+(?P<inner>-?\d+(?:\.\d+)?)\s+(?P<outer>-?\d+(?:\.\d+)?)\s*$", re.I)
+
+
+def _unquote(text: str) -> str:
+    t = text.strip()
+    if len(t) >= 2 and t[0] == t[-1] and t[0] in "'\"":
+        return t[1:-1].strip()
+    return t
+
+
+def parse_derived(expression: str, known: Callable[[str], bool]) -> tuple:
+    """Parse a derived-structure expression into ("name", X) | (op, left, right) | ("ring", X, inner, outer).
+
+    ``known(name)`` says whether a name is a structure (or an earlier derived label); keywords
+    inside a name are resolved by trying every split and keeping the one whose two sides are
+    both known names.
+    """
+    text = expression.strip()
+    m = _RING.match(text)
+    if m and known(_unquote(m["name"])):
+        inner, outer = float(m["inner"]), float(m["outer"])
+        if inner < 0 or outer <= inner:
+            raise InvalidValue("derived", "a ring needs 0 <= INNER < OUTER (mm)", expression)
+        return ("ring", _unquote(m["name"]), inner, outer)
+    candidates = []
+    for match in re.finditer(r"\s+(minus|outside|union|intersection)\s+", text, flags=re.I):
+        left, right = _unquote(text[:match.start()]), _unquote(text[match.end():])
+        if known(left) and known(right):
+            candidates.append((_BINARY[match.group(1).lower()], left, right))
+    if len(candidates) == 1:
+        return candidates[0]
+    if len(candidates) > 1:
+        raise InvalidValue("derived", "ambiguous: quote the structure names, e.g. 'A minus B' as \"'A' minus 'B'\"", expression)
+    if known(_unquote(text)):
+        return ("name", _unquote(text))
+    raise InvalidValue("derived", "expected 'A minus B', 'A outside B', 'A union B', 'A intersection B' or "
+                                  "'ring A INNER OUTER' (mm) with A and B names of structures", expression)
+
+
+# --------------------------------------------------------------------------- the engine
+class _Engine:
+    def __init__(self, structure_set: StructureSet, dose: DoseGrid, end_cap: str, mode: str,
+                 derived: dict[str, str] | None = None):
+        if end_cap not in END_CAPS:
+            raise InvalidValue("end_cap", f"must be one of {', '.join(END_CAPS)}", end_cap)
+        if mode not in MODES:
+            raise InvalidValue("mode", f"must be one of {', '.join(MODES)}", mode)
+        _refuse_unusable(structure_set, dose)
+        self.ss, self.dose, self.end_cap, self.mode = structure_set, dose, end_cap, mode
+        self.frame = _frame_of(dose)
+        self.derived = dict(derived or {})
+        self._planes: dict[int, _Planes | Exception] = {}
+        self._nominal: float | None = None
+
+    # ---- structures and their planes
+    def structure(self, name: str) -> Structure:
+        return self.ss.get(name)
+
+    def planes(self, s: Structure) -> _Planes:
+        key = id(s)
+        if key not in self._planes:
+            try:
+                self._planes[key] = _structure_planes(s, self.frame)
+            except (_Skip, SarcoTrialError) as exc:
+                self._planes[key] = exc
+        got = self._planes[key]
+        if isinstance(got, Exception):
+            raise got
+        return got
+
+    def nominal_spacing(self) -> float:
+        """The structure set's slice spacing: the median gap between all contour planes."""
+        if self._nominal is None:
+            firsts = [p[0] for s in self.ss.structures for (_, p), t in zip(s.contours, s.geometric_types)
+                      if t in VOLUME_TYPES and len(p) >= 3]
+            ws = (np.array(firsts) - self.frame.origin) @ self.frame.n if firsts else np.zeros(0)
+            u = np.unique(np.round(ws, 2))
+            gaps = np.diff(u)
+            gaps = gaps[gaps > PLANE_TOLERANCE_MM]
+            self._nominal = float(np.median(gaps)) if gaps.size else float(self.frame.frame_spacing or 1.0)
+        return self._nominal
+
+    # ---- one structure (base or derived)
+    def compute(self, label: str, target: Structure | str) -> DVH:
+        """The DVH of a structure, or of a derived expression (text), labelled ``label``."""
+        if self.mode == "dicompyler":
+            if not isinstance(target, Structure):
+                raise InvalidValue("mode", "derived structures are not available in dicompyler-compatible mode", label)
+            return _dicompyler_dvh(target, self.frame, label)
+        tree = ("base", target) if isinstance(target, Structure) else self._tree(target, label, depth=0)
+        bases = self._bases(tree)
+        pls = [self.planes(s) for s in bases]
+        oblique = [p.oblique for p in pls]
+        if any(o is not None for o in oblique):
+            if len(pls) > 1 and not all(o is not None and np.allclose(o, oblique[0], atol=1e-6) for o in oblique):
+                raise InvalidValue("derived", "the structures' contours lie on differently oriented planes", label)
+        basis = oblique[0]
+        origin = pls[0].origin
+        nominal = self.nominal_spacing()
+        volume = self._volume_estimate(tree, nominal)
+        box = self._bbox(tree)
+        if box is None:
+            raise _Skip("the derived structure is empty")
+        grid = _make_grid(self.frame, box, volume, 2 * max(self.frame.dcol, self.frame.drow), basis is not None)
+        solid = self._evaluate(tree, grid, nominal)
+        if not solid.slabs:
+            raise _Skip("no volume" if isinstance(target, Structure) else "the derived structure is empty")
+        h_iso = (max(volume, 1e-3) / SAMPLE_TARGET) ** (1 / 3)
+        hz = max(h_iso, min(grid.hu, grid.hv))
+        chunks, total, outside, m = _sample(solid, self.frame, basis, origin, hz)
+        sampling = {"supersampling": grid.s, "sample_spacing_mm": [grid.hu, grid.hv], "subplanes_max": m,
+                    "samples": int(sum(c[0].size for c in chunks))}
+        notes = list(solid.notes)
+        if outside > 0 and total > 0:
+            notes.append(f"{100 * outside / total:.2f} % of the volume lies outside the dose grid and is left out of "
+                         f"the dose statistics")
+        return _dvh_from_samples(label, chunks, total, outside, self.end_cap, notes, sampling,
+                                 (self.frame.min_gy, self.frame.max_gy))
+
+    # ---- expression trees
+    def _known(self, name: str) -> bool:
+        return name in self.derived or self.ss.find(name) is not None
+
+    def _tree(self, text: str, label: str, depth: int):
+        if depth > 20:
+            raise InvalidValue("derived", "derived structures refer to each other in a loop", label)
+        parsed = parse_derived(text, self._known)
+        return self._resolve(parsed, label, depth)
+
+    def _resolve(self, parsed, label, depth):
+        kind = parsed[0]
+        if kind == "name":
+            return self._name_tree(parsed[1], label, depth)
+        if kind == "ring":
+            return ("ring", self._name_tree(parsed[1], label, depth), parsed[2], parsed[3])
+        return (kind, self._name_tree(parsed[1], label, depth), self._name_tree(parsed[2], label, depth))
+
+    def _name_tree(self, name, label, depth):
+        if name in self.derived:
+            return self._tree(self.derived[name], label, depth + 1)
+        return ("base", self.ss.get(name))
+
+    def _bases(self, tree) -> list[Structure]:
+        if tree[0] == "base":
+            return [tree[1]]
+        if tree[0] == "ring":
+            return self._bases(tree[1])
+        out = self._bases(tree[1])
+        out += [s for s in self._bases(tree[2]) if all(s is not o for o in out)]
+        return out
+
+    def _bbox(self, tree) -> tuple[float, float, float, float] | None:
+        """In-plane bounding box (u, v) of an expression: only where its result can be."""
+        if tree[0] == "base":
+            return self.planes(tree[1]).bbox
+        a = self._bbox(tree[1])
+        if tree[0] == "ring":
+            return None if a is None else (a[0] - tree[3], a[1] - tree[3], a[2] + tree[3], a[3] + tree[3])
+        if tree[0] == "minus":
+            return a
+        b = self._bbox(tree[2])
+        if a is None or b is None:
+            return a if tree[0] == "union" and b is None else b if tree[0] == "union" else None
+        if tree[0] == "union":
+            return (min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3]))
+        box = (max(a[0], b[0]), max(a[1], b[1]), min(a[2], b[2]), min(a[3], b[3]))
+        return box if box[0] <= box[2] and box[1] <= box[3] else None
+
+    def _volume_estimate(self, tree, nominal) -> float:
+        """About how large the result is (mm3): it sets the sampling density."""
+        if tree[0] == "base":
+            pl = self.planes(tree[1])
+            return _volume_estimate_mm3(pl, pl.spacing or nominal)
+        if tree[0] == "ring":
+            v = self._volume_estimate(tree[1], nominal)
+            r = (3 * v / (4 * math.pi)) ** (1 / 3)
+            return v * ((1 + tree[3] / max(r, 1e-3)) ** 3 - 1)
+        a, b = self._volume_estimate(tree[1], nominal), self._volume_estimate(tree[2], nominal)
+        return {"minus": a, "intersection": min(a, b)}.get(tree[0], max(a, b))
+
+    def _evaluate(self, tree, grid: _Grid, nominal: float) -> _Solid:
+        if tree[0] == "base":
+            s = tree[1]
+            return _solid(self.planes(s), grid, self.end_cap, nominal, s.name)
+        if tree[0] == "ring":
+            return _ring(self._evaluate(tree[1], grid, nominal), tree[2], tree[3], nominal)
+        return _combine(self._evaluate(tree[1], grid, nominal), self._evaluate(tree[2], grid, nominal), tree[0])
+
+
+_FRAMES: dict[int, tuple[weakref.ref, _DoseFrame]] = {}
+_FRAMES_LOCK = threading.Lock()
+
+
+def _frame_of(dose: DoseGrid) -> _DoseFrame:
+    """The dose grid's frame, built once per DoseGrid object (its min and max scan the whole grid)."""
+    key = id(dose)
+    with _FRAMES_LOCK:
+        hit = _FRAMES.get(key)
+        if hit is not None and hit[0]() is dose:
+            return hit[1]
+    frame = _DoseFrame(dose)
+    with _FRAMES_LOCK:
+        _FRAMES[key] = (weakref.ref(dose, lambda _ref, key=key, frames=_FRAMES: frames.pop(key, None)), frame)
+    return frame
+
+
+def _refuse_unusable(structure_set: StructureSet, dose: DoseGrid) -> None:
+    fs, fd = structure_set.frame_of_reference_uid, dose.frame_of_reference_uid
+    if fs and fd and fs != fd:
+        raise InvalidValue("frame_of_reference", f"the structure set ({structure_set.file.name}) and the dose "
+                           f"({dose.file.name}) are in different frames of reference ({fs} vs {fd}); no DVH without a "
+                           f"registration", show_value=False)
+    if dose.dose_units != "GY":
+        raise RTFileError(dose.file, f"dose units are {dose.dose_units}, not GY: no DVH in Gy can be computed from it")
+    if dose.dose_type not in ("PHYSICAL", "EFFECTIVE"):
+        raise RTFileError(dose.file, f"dose type is {dose.dose_type}, not PHYSICAL or EFFECTIVE: not a dose to report")
+
+
+# --------------------------------------------------------------------------- dicompyler-compatible mode
+def _dicompyler_dvh(s: Structure, frame: _DoseFrame, name: str) -> DVH:
+    """dicompyler-core 0.5.6 ``get_dvh`` semantics (see the module docstring)."""
+    planes: dict[float, list[np.ndarray]] = {}
+    for (z, p), t in zip(s.contours, s.geometric_types):
+        if t not in VOLUME_TYPES:
+            continue
+        planes.setdefault(round(float(p[0, 2]), 2), []).append(p)
+    if not planes:
+        raise _Skip(s.no_volume_reason() or "no closed contour")
+    keys = sorted(planes)
+    thickness = float(np.min(np.diff(keys))) if len(keys) > 1 else 0.0
+    grid = _Grid(frame.dcol, frame.drow, 0.0, 0.0, frame.nc, frame.nr, 1)
+    polys = [[grid.index_coords(frame.to_local(p)[:, :2]) for p in planes[z]] for z in keys]
+    masks = _rasterize(polys, frame.nr, frame.nc)
+    maxdose = int(frame.max_gy * 100) + 1
+    hist = np.zeros(maxdose)
+    n_voxels = 0
+    n_outside = 0
+    voxel = frame.dcol * frame.drow * thickness
+    for z, mask in zip(keys, masks):
+        w = float((np.array([0.0, 0.0, z]) - frame.origin) @ frame.n) if abs(frame.n[2]) > 0.99 else float(
+            frame.to_local(planes[z][0][:1])[0, 2])
+        count = int(mask.sum())
+        n_voxels += count
+        dist = np.abs(frame.wpos - w)
+        if dist.min() < 0.5:
+            plane = frame.data[int(np.argmin(dist))]
+        elif w < frame.wpos.min() or w > frame.wpos.max():
+            n_outside += count
+            continue
+        else:
+            ub = int(np.argmin(dist))
+            d2 = dist.copy()
+            d2[ub] = dist.max()
+            lb = int(np.argmin(d2))
+            fz = (w - frame.wpos[lb]) / (frame.wpos[ub] - frame.wpos[lb])
+            plane = fz * frame.data[ub] + (1.0 - fz) * frame.data[lb]
+        h, _ = np.histogram(plane[mask] * 100, bins=maxdose, range=(0, maxdose))
+        hist += h
+    volume_cc = n_voxels * voxel / 1000.0
+    if hist.max() <= 0:
+        raise _Skip("lies entirely outside the dose grid (no dose)")
+    hist = hist * volume_cc / hist.sum()
+    nz = np.nonzero(hist)[0]
+    hist = hist[: nz[-1] + 1]
+    edges = np.arange(len(hist) + 1) / 100.0
+    centres = (np.arange(len(hist)) + 0.5) / 100.0
+    notes = ["dicompyler-core 0.5.6 semantics: voxel-centre inclusion, full slabs of the smallest plane spacing, 1 cGy bins"]
+    out_cc = n_outside * voxel / 1000.0
+    if out_cc:
+        notes.append("planes outside the dose grid count in the volume and are spread over the histogram, as dicompyler-core does")
+    return DVH(name=name, end_cap="full-slab", mode="dicompyler", volume_cc=volume_cc, outside_grid_cc=out_cc,
+               min_gy=float((nz[0] + 1) / 100.0), mean_gy=float(np.dot(centres, hist) / hist.sum()),
+               max_gy=float((nz[-1] + 1) / 100.0), _edges=edges, _counts=hist, notes=notes,
+               sampling={"supersampling": 1, "thickness_mm": thickness})
+
+
+# --------------------------------------------------------------------------- public API
+def compute_dvh(structure_set: StructureSet, dose: DoseGrid, name: str, *, end_cap: str = "none",
+                mode: str = "accurate") -> DVH:
+    """The DVH of one structure (or of a derived expression such as ``"PTV1 outside PTV2"``).
+
+    Raises :class:`InvalidValue` when the structure has no volume (the reason given) or the
+    name is unknown, :class:`RTFileError` when the dose is not usable.
+    """
+    engine = _Engine(structure_set, dose, end_cap, mode)
+    s = structure_set.find(name)
+    if s is None:
+        try:
+            parse_derived(name, engine._known)
+        except InvalidValue:
+            structure_set.get(name)  # raises, naming the structures available
+            raise
+    try:
+        return engine.compute(name, s if s is not None else name)
+    except _Skip as exc:
+        raise InvalidValue("structure", f"{name}: {exc}", show_value=False) from None
+
+
+def compute_dvhs(structure_set: StructureSet, dose: DoseGrid, names: list[str] | None = None, *,
+                 derived: dict[str, str] | None = None, end_cap: str = "none", mode: str = "accurate",
+                 progress: Callable[[str], None] | None = None, max_workers: int | None = None) -> DVHResult:
+    """DVHs of many structures (default: every structure) plus derived ones, in parallel threads.
+
+    ``names`` may also hold derived expressions or labels of ``derived``. Structures without
+    volume (markers, empty ROIs) and structures wholly outside the dose grid are listed in
+    ``skipped`` with the reason; the others are still computed. ``progress`` is called with each
+    label as it finishes. Two ROIs with the same name are labelled ``"name (ROI n)"`` from the
+    second on.
+    """
+    derived = dict(derived or {})
+    engine = _Engine(structure_set, dose, end_cap, mode, derived)
+    tasks: list[tuple[str, Structure | str]] = []
+    if names is None:
+        seen: set[str] = set()
+        for s in structure_set.structures:
+            tasks.append((s.name if s.name not in seen else f"{s.name} (ROI {s.number})", s))
+            seen.add(s.name)
+    else:
+        for n in names:
+            if n in derived:
+                tasks.append((n, derived[n]))
+                continue
+            s = structure_set.find(n)
+            if s is not None:
+                tasks.append((n, s))
+                continue
+            try:
+                parse_derived(n, engine._known)
+            except InvalidValue:
+                structure_set.get(n)  # raises, naming the structures available
+                raise
+            tasks.append((n, n))
+    for label, expression in derived.items():
+        if all(label != t[0] for t in tasks):
+            tasks.append((label, expression))
+    # check every derived expression before any work starts: a typo is an error, not a skip
+    for label, target in tasks:
+        if not isinstance(target, Structure):
+            engine._tree(target, label, depth=0)
+
+    def run(task):
+        label, target = task
+        try:
+            return label, engine.compute(label, target), None
+        except (_Skip, SarcoTrialError) as exc:
+            return label, None, str(exc)
+        finally:
+            if progress is not None:
+                progress(label)
+
+    engine.nominal_spacing()  # once, before the threads share the engine
+    workers = max_workers or min(len(tasks), os.cpu_count() or 1, 8)
+    if workers > 1 and len(tasks) > 1:
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            results = list(pool.map(run, tasks))
+    else:
+        results = [run(t) for t in tasks]
+    dvhs: dict[str, DVH] = {}
+    skipped: dict[str, str] = {}
+    for label, dvh, reason in results:
+        if dvh is not None:
+            dvhs[label] = dvh
+        else:
+            skipped[label] = reason or "no volume"
+    return DVHResult(dvhs=dvhs, skipped=skipped, end_cap="full-slab" if mode == "dicompyler" else end_cap, mode=mode)

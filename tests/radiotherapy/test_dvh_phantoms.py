@@ -1,0 +1,402 @@
+"""The DVH engine on synthetic phantoms whose DVHs are known analytically.
+
+Every expected number below comes from geometry (volumes of boxes, cylinders and spheres, the
+spherical cap pi h^2 (3r - h) / 3) and from the analytic dose written into the RTDOSE, never
+from the engine itself.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from sarcotrial.errors import InvalidValue
+from sarcotrial.radiotherapy.dicomrt import read_rtdose, read_rtplan, read_rtstruct
+from sarcotrial.radiotherapy.dvh import DVH, compute_dvh, compute_dvhs, parse_derived
+
+from . import phantoms as ph
+
+HFS = (1, 0, 0, 0, 1, 0)
+
+
+def _files(tmp_path, rois, grid, dose_fn, name="p", **kw):
+    rtss = ph.write_rtstruct(tmp_path / f"{name}_rtss.dcm", rois)
+    rtdose = ph.write_rtdose(tmp_path / f"{name}_rtdose.dcm", grid, ph.sample(grid, dose_fn), **kw)
+    return read_rtstruct(rtss), read_rtdose(rtdose)
+
+
+def linear(x, y, z):
+    return 40 + 0.3 * x + 0.5 * y - 0.2 * z
+
+
+# --------------------------------------------------------------------------- volumes and end caps
+def test_box_volume_and_end_caps(tmp_path):
+    rois = [ph.ROI("Box", ph.box(-10.3, 9.7, -15.2, 14.8, 0, 20, 2.0))]  # 20 x 30 mm, 11 planes
+    grid = ph.GridSpec.around((-20, -20, -5), (20, 20, 25), 2.5)
+    ss, dose = _files(tmp_path, rois, grid, lambda x, y, z: 2 + 0 * x)
+    none = compute_dvh(ss, dose, "Box")
+    half = compute_dvh(ss, dose, "Box", end_cap="half-slice")
+    assert none.end_cap == "none" and half.end_cap == "half-slice"
+    assert none.volume_cc == pytest.approx(20 * 30 * 20 / 1000, rel=2e-3)  # first to last plane
+    assert half.volume_cc == pytest.approx(20 * 30 * 22 / 1000, rel=2e-3)  # + half a slice at each end
+    assert none.as_dict()["end_cap"] == "none" and half.as_dict()["end_cap"] == "half-slice"
+    for d in (none, half):
+        assert d.min_gy == pytest.approx(2, abs=1e-6) and d.max_gy == pytest.approx(2, abs=1e-6)
+        assert d.dose_at_volume_percent(50) == pytest.approx(2, abs=1e-6)
+    with pytest.raises(InvalidValue, match="end_cap"):
+        compute_dvh(ss, dose, "Box", end_cap="full")
+
+
+def test_even_odd_rule_for_holes_and_islands(tmp_path):
+    # outer 40 x 40, hole 20 x 20, island 10 x 10 inside the hole: area 1600 - 400 + 100 = 1300 mm2
+    rois = [ph.ROI("Ring", ph.box_with_hole((-20, 20, -20, 20), (-10, 10, -10, 10), 0, 20, 2.0, island=(-5, 5, -5, 5))),
+            ph.ROI("Frame", ph.box_with_hole((-20, 20, -20, 20), (-10, 10, -10, 10), 0, 20, 2.0))]
+    grid = ph.GridSpec.around((-25, -25, -5), (25, 25, 25), 2.0, shift=(0.3, 0.3, 0))
+    ss, dose = _files(tmp_path, rois, grid, lambda x, y, z: 10 + 0.1 * np.abs(x))
+    ring, frame = compute_dvh(ss, dose, "Ring"), compute_dvh(ss, dose, "Frame")
+    assert ring.volume_cc == pytest.approx(1300 * 20 / 1000, rel=3e-3)
+    assert frame.volume_cc == pytest.approx(1200 * 20 / 1000, rel=3e-3)
+    # dose 10 + 0.1 |x|: the frame's coldest part is x = 0 (rows |y| > 10), its hottest |x| = 20; min and
+    # max are doses at sample points, within half a sample (0.7 mm here) of the extremes
+    assert frame.min_gy == pytest.approx(10.0, abs=0.08)
+    assert frame.max_gy == pytest.approx(12.0, abs=0.08)
+
+
+def test_missing_planes_are_interpolated_and_separate_parts_are_not_bridged(tmp_path):
+    full = ph.cylinder(0, 0, 10, 0, 20, 2.0)
+    missing = [c for c in full if abs(c[0] - 10) > 1e-6 and abs(c[0] - 12) > 1e-6]
+    parts = ph.cylinder(-15, 0, 6, 0, 6, 2.0) + ph.cylinder(15, 0, 6, 14, 20, 2.0)
+    irregular = [c for c in ph.cylinder(0, 0, 8, 0, 8, 1.0) if c[0] in (0, 1, 2, 4, 7, 8)]
+    rois = [ph.ROI("Full", full), ph.ROI("Missing", missing), ph.ROI("Parts", parts), ph.ROI("Irregular", irregular)]
+    grid = ph.GridSpec.around((-25, -15, -5), (25, 15, 25), 2.0)
+    ss, dose = _files(tmp_path, rois, grid, linear)
+    res = compute_dvhs(ss, dose)
+    area = math.pi * 100
+    assert res.dvhs["Full"].volume_cc == pytest.approx(area * 20 / 1000, rel=5e-3)
+    assert res.dvhs["Missing"].volume_cc == pytest.approx(res.dvhs["Full"].volume_cc, rel=2e-3)
+    assert any("interpolated" in n for n in res.dvhs["Missing"].notes)
+    assert res.dvhs["Parts"].volume_cc == pytest.approx(2 * math.pi * 36 * 6 / 1000, rel=5e-3)  # gap not filled
+    assert any("separate parts" in n for n in res.dvhs["Parts"].notes)
+    assert res.dvhs["Irregular"].volume_cc == pytest.approx(math.pi * 64 * 8 / 1000, rel=5e-3)
+
+
+# --------------------------------------------------------------------------- doses: interpolated, analytic
+def test_linear_gradient_box_queries_are_interpolated(tmp_path):
+    x0, x1 = -13.3, 17.9
+    rois = [ph.ROI("Box", ph.box(x0, x1, -5.2, 6.1, 0, 10, 2.0))]
+    grid = ph.GridSpec.around((-20, -10, -5), (25, 10, 15), 2.5, shift=(0.37, 0.61, 0.23))
+    ss, dose = _files(tmp_path, rois, grid, lambda x, y, z: 15 + 0.5 * x)
+    dvh = compute_dvh(ss, dose, "Box")
+    length = x1 - x0
+
+    def d_at(p):  # dose uniform in x: the hottest p % lie at the high-x end
+        return 15 + 0.5 * (x1 - p / 100 * length)
+
+    assert dvh.min_gy == pytest.approx(15 + 0.5 * x0, abs=0.07)  # a sample point: within half a sample
+    assert dvh.max_gy == pytest.approx(15 + 0.5 * x1, abs=0.07)
+    assert dvh.dose_at_volume_percent(100) == dvh.min_gy and dvh.dose_at_volume_percent(0) == dvh.max_gy
+    assert dvh.mean_gy == pytest.approx(15 + 0.5 * (x0 + x1) / 2, abs=1e-3)
+    for p in (98, 95, 62.5, 50, 37.3, 2):  # within the in-plane sampling (boundaries to 1/8 mm: 0.06 Gy)
+        assert dvh.dose_at_volume_percent(p) == pytest.approx(d_at(p), abs=0.03)
+    d = 16.789  # not on any bin edge
+    assert dvh.volume_at_dose_gy(d) == pytest.approx(100 * (x1 - (d - 15) / 0.5) / length, abs=0.05)
+    assert dvh.volume_at_dose_gy(d, relative=False) == pytest.approx(dvh.volume_cc * (x1 - (d - 15) / 0.5) / length, rel=1e-3)
+    cc = 0.5
+    assert dvh.dose_at_volume_cc(cc) == pytest.approx(d_at(100 * cc / dvh.volume_cc), abs=0.01)
+    assert dvh.volume_at_dose_gy(0) == 100 and dvh.volume_at_dose_gy(100) == 0
+    bins, vol = dvh.cumulative()
+    assert np.all(np.diff(vol) <= 1e-12) and vol[0] == pytest.approx(dvh.volume_cc)
+    centres, per_bin = dvh.differential(0.1)
+    assert per_bin.sum() == pytest.approx(dvh.volume_cc, rel=1e-9) and np.all(per_bin >= -1e-12)
+    assert set(dvh.as_dict()) == {"name", "volume_cc", "min_gy", "mean_gy", "max_gy", "d98_gy", "d95_gy", "d50_gy",
+                                  "d2_gy", "end_cap"}
+
+
+def test_sphere_in_a_linear_gradient(tmp_path):
+    r, g = 12.0, 1.0  # 1 Gy/mm anterior-posterior, as Nelms et al.
+    rois = [ph.ROI("Sphere", ph.sphere((0.4, -0.3, 0.2), r, 1.0))]
+    grid = ph.GridSpec.around((-15, -15, -15), (15, 15, 15), 2.0, shift=(0.25, 0.5, 0.0))
+    ss, dose = _files(tmp_path, rois, grid, lambda x, y, z: 20 + g * (y + 0.3))
+    dvh = compute_dvh(ss, dose, "Sphere", end_cap="half-slice")
+    low = 20 - g * r
+    assert dvh.volume_cc == pytest.approx(4 / 3 * math.pi * r ** 3 / 1000, rel=5e-3)
+    assert dvh.mean_gy == pytest.approx(20, abs=0.01)
+    for p in (99, 95, 50, 5):
+        expected = ph.sphere_in_linear_gradient_dose_at(p, r, low, g)
+        assert dvh.dose_at_volume_percent(p) == pytest.approx(expected, rel=0.01), p
+
+
+def test_error_shrinks_as_the_grid_gets_finer(tmp_path):
+    """Sphere (r 12 mm) in a quadratic dose 10 + 0.1 r^2 Gy: D_x is 10 + 0.1 (R (1 - x/100)^(1/3))^2,
+    the mean 10 + 0.06 R^2. Contour spacing and dose grid both 4, 2, 1 mm: every error falls."""
+    r, c = 12.0, (0.3, -0.4, 0.2)
+
+    def quadratic(x, y, z):
+        return 10 + 0.1 * ((x - c[0]) ** 2 + (y - c[1]) ** 2 + (z - c[2]) ** 2)
+
+    expected = {"mean": 10 + 0.06 * r * r, "d95": 10 + 0.1 * (r * 0.05 ** (1 / 3)) ** 2,
+                "d50": 10 + 0.1 * (r * 0.5 ** (1 / 3)) ** 2, "volume": 4 / 3 * math.pi * r ** 3 / 1000}
+    errors = {k: [] for k in expected}
+    for h in (4.0, 2.0, 1.0):
+        ss, dose = _files(tmp_path, [ph.ROI("S", ph.sphere(c, r, h))],
+                          ph.GridSpec.around((-16, -16, -16), (16, 16, 16), h, shift=(0.3, 0.3, 0.3)), quadratic, name=f"h{h}")
+        dvh = compute_dvh(ss, dose, "S", end_cap="half-slice")
+        got = {"mean": dvh.mean_gy, "d95": dvh.dose_at_volume_percent(95), "d50": dvh.dose_at_volume_percent(50),
+               "volume": dvh.volume_cc}
+        for k in expected:
+            errors[k].append(abs(got[k] / expected[k] - 1))
+    for k, e in errors.items():
+        assert e[0] > e[1] > e[2], (k, e)
+        assert e[2] < 0.005, (k, e)
+
+
+# --------------------------------------------------------------------------- geometry of the dose grid
+@pytest.mark.parametrize("orientation, shift, frame_spacing", [
+    (HFS, (0.0, 0.0, 0.0), None),
+    (HFS, (0.37, 0.61, 0.23), None),            # shifted by fractions of a voxel
+    (HFS, (0.0, 0.0, 0.35), 2.5),               # dose frames not aligned with the 2 mm contour planes
+    ((-1, 0, 0, 0, 1, 0), (0.2, 0.1, 0.4), None),   # feet first supine
+    ((-1, 0, 0, 0, -1, 0), (0.0, 0.0, 0.0), None),  # head first prone
+    ((0, 1, 0, -1, 0, 0), (0.1, 0.3, 0.0), None),   # head first decubitus right
+    ((0, -1, 0, -1, 0, 0), (0.0, 0.0, 0.5), None),  # feet first decubitus
+    ((math.cos(0.5), math.sin(0.5), 0, -math.sin(0.5), math.cos(0.5), 0), (0, 0, 0), None),  # rotated in the axial plane
+    ((1, 0, 0, 0, math.cos(0.35), math.sin(0.35)), (0, 0, 0), None),  # dose planes tilted against the contours
+], ids=["hfs", "shifted", "frames-not-aligned", "ffs", "hfp", "hfdr", "ffd", "rotated", "tilted"])
+def test_same_dvh_whatever_the_grid_geometry(tmp_path, orientation, shift, frame_spacing):
+    """A linear dose is reproduced exactly by trilinear interpolation, so every geometry gives the same DVH."""
+    rois = [ph.ROI("Sphere", ph.sphere((1.1, -0.7, 0.3), 9.0, 2.0))]
+    grid = ph.GridSpec.around((-14, -14, -14), (14, 14, 14), 2.0, orientation=orientation, shift=shift,
+                              frame_spacing=frame_spacing)
+    ss, dose = _files(tmp_path, rois, grid, linear)
+    dvh = compute_dvh(ss, dose, "Sphere", end_cap="half-slice")
+    reference_mean = linear(1.1, -0.7, 0.3)  # a linear dose averages to its value at the centre (by symmetry)
+    assert dvh.mean_gy == pytest.approx(reference_mean, abs=0.02)
+    assert dvh.outside_grid_cc == 0
+    # the slope along the steepest direction: |grad| = sqrt(0.3^2 + 0.5^2 + 0.2^2) Gy/mm
+    grad = math.sqrt(0.3 ** 2 + 0.5 ** 2 + 0.2 ** 2)
+    span = dvh.dose_at_volume_percent(5) - dvh.dose_at_volume_percent(95)
+    # for a sphere of radius r: D5 - D95 = 2 * grad * (r - h95), h95 the 5 % cap height (r = 9: h = 2.434 mm)
+    h = ph.sphere_in_linear_gradient_dose_at(95, 9.0, 0.0, 1.0)
+    assert span == pytest.approx(2 * grad * (9.0 - h), rel=0.02)
+
+
+def test_frames_listed_in_decreasing_order(tmp_path):
+    """Grid Frame Offset Vector may decrease (PS3.3 C.8.8.3.2 asks only that it be monotonic)."""
+    rois = [ph.ROI("Sphere", ph.sphere((1.1, -0.7, 0.3), 9.0, 2.0))]
+    up = ph.GridSpec.around((-14, -14, -14), (14, 14, 14), 2.0)
+    down = ph.GridSpec(origin=up.origin + up.frame_offsets[-1] * up.n, orientation=up.orientation,
+                       pixel_spacing=up.pixel_spacing, shape=up.shape, frame_offsets=-up.frame_offsets)
+    ss, dose_up = _files(tmp_path, rois, up, linear, name="up")
+    _, dose_down = _files(tmp_path, rois, down, linear, name="down")
+    assert dose_down.frame_offsets[1] < 0
+    a, b = compute_dvh(ss, dose_up, "Sphere"), compute_dvh(ss, dose_down, "Sphere")
+    assert a.mean_gy == pytest.approx(b.mean_gy, abs=1e-9) and a.volume_cc == pytest.approx(b.volume_cc, rel=1e-12)
+    assert a.dose_at_volume_percent(95) == pytest.approx(b.dose_at_volume_percent(95), abs=1e-6)
+
+
+def test_contours_partly_outside_the_grid(tmp_path):
+    rois = [ph.ROI("Half", ph.sphere((16, 0, 0), 10, 1.0)), ph.ROI("Out", ph.sphere((60, 0, 0), 4, 1.0)),
+            ph.ROI("In", ph.sphere((0, 0, 0), 5, 1.0))]
+    grid = ph.GridSpec(origin=np.array([-16.0, -16.0, -16.0]), orientation=np.array(HFS, float), pixel_spacing=(2.0, 2.0),
+                       shape=(17, 17, 17), frame_offsets=np.arange(17) * 2.0)  # voxel centres up to 16, edge at 17 mm
+    ss, dose = _files(tmp_path, rois, grid, lambda x, y, z: 7 + 0.1 * x)
+    res = compute_dvhs(ss, dose, end_cap="half-slice")
+    half = res.dvhs["Half"]
+    cap = math.pi * 9 ** 2 * (3 * 10 - 9) / 3  # the part beyond x = 17 mm: a cap of height 9 mm
+    assert half.outside_grid_percent == pytest.approx(100 * cap / (4 / 3 * math.pi * 1000), abs=1.0)
+    assert half.volume_cc == pytest.approx(4 / 3 * math.pi, rel=0.01)  # the whole structure
+    assert half.volume_in_grid_cc == pytest.approx(half.volume_cc * (1 - half.outside_grid_percent / 100), rel=1e-6)
+    assert half.max_gy <= 7 + 0.1 * 17 + 1e-6  # no dose beyond the grid
+    assert "outside_grid_percent" in half.as_dict() and "outside_grid_percent" not in res.dvhs["In"].as_dict()
+    assert any("outside the dose grid" in n for n in half.notes)
+    assert res.skipped == {"Out": "lies entirely outside the dose grid (no dose)"}
+
+
+# --------------------------------------------------------------------------- skipped structures
+def test_empty_and_point_structures_are_skipped_with_the_reason(tmp_path):
+    rois = [ph.ROI("Ball", ph.sphere((0, 0, 0), 6, 2.0)),
+            ph.ROI("POI_1", [(0.0, np.array([[1.0, 2.0, 0.0]]))], kind="MARKER"),
+            ph.ROI("Areola", [], kind="AVOIDANCE"),
+            ph.ROI("Wire", [(0.0, np.array([[0.0, 0, 0], [5, 0, 0], [5, 5, 0]]))], geometric_type="OPEN_PLANAR")]
+    grid = ph.GridSpec.around((-10, -10, -10), (10, 10, 10), 2.0)
+    ss, dose = _files(tmp_path, rois, grid, linear)
+    res = compute_dvhs(ss, dose)
+    assert list(res.dvhs) == ["Ball"]
+    assert res.skipped["POI_1"].startswith("only POINT contours") and "MARKER" in res.skipped["POI_1"]
+    assert res.skipped["Areola"].startswith("no contours: an empty ROI")
+    assert "OPEN_PLANAR" in res.skipped["Wire"]
+    assert {"name": "Areola", "skipped": res.skipped["Areola"]} in res.as_list()
+    with pytest.raises(InvalidValue, match="Areola: no contours"):
+        compute_dvh(ss, dose, "Areola")
+    with pytest.raises(InvalidValue, match="no structure of that name"):
+        compute_dvhs(ss, dose, names=["Heart"])
+
+
+# --------------------------------------------------------------------------- derived structures
+def test_derived_structures(tmp_path):
+    ra, rb = 15.0, 8.0
+    rois = [ph.ROI("A", ph.sphere((0, 0, 0), ra, 1.0)), ph.ROI("B", ph.sphere((0, 0, 0), rb, 1.0)),
+            ph.ROI("Lt Lung", ph.sphere((0, 0, 0), 4, 1.0))]
+    grid = ph.GridSpec.around((-30, -30, -30), (30, 30, 30), 2.5)
+    ss, dose = _files(tmp_path, rois, grid, lambda x, y, z: 30 + 0 * x)
+    derived = {"A minus B": "A minus B", "shell": "A outside B", "both": "A union B", "core": "A intersection B",
+               "ring": "ring B 3 6", "ring of shell": "ring 'shell' 0 2", "lung ring": "ring Lt Lung 1 3"}
+    res = compute_dvhs(ss, dose, names=["A", "B"], derived=derived, end_cap="half-slice")
+    v = lambda r: 4 / 3 * math.pi * r ** 3 / 1000  # noqa: E731
+    assert res.dvhs["A minus B"].volume_cc == pytest.approx(v(ra) - v(rb), rel=0.01)
+    assert res.dvhs["shell"].volume_cc == pytest.approx(res.dvhs["A minus B"].volume_cc, rel=1e-9)
+    assert res.dvhs["both"].volume_cc == pytest.approx(res.dvhs["A"].volume_cc, rel=0.005)
+    assert res.dvhs["core"].volume_cc == pytest.approx(res.dvhs["B"].volume_cc, rel=0.005)
+    assert res.dvhs["ring"].volume_cc == pytest.approx(v(rb + 6) - v(rb + 3), rel=0.04)
+    # the shell has two surfaces: 2 mm outside A and 2 mm into B's hollow
+    assert res.dvhs["ring of shell"].volume_cc == pytest.approx(v(ra + 2) - v(ra) + v(rb) - v(rb - 2), rel=0.05)
+    assert res.dvhs["lung ring"].volume_cc == pytest.approx(v(7) - v(5), rel=0.06)
+    assert all(d.end_cap == "half-slice" for d in res.dvhs.values())
+    # an expression in names works too, and a typo is an error, not a skip
+    assert compute_dvhs(ss, dose, names=["A minus B"]).dvhs["A minus B"].volume_cc == pytest.approx(
+        compute_dvh(ss, dose, "A minus B").volume_cc)
+    with pytest.raises(InvalidValue, match="derived"):
+        compute_dvhs(ss, dose, derived={"x": "A minus C"})
+    with pytest.raises(InvalidValue, match="INNER < OUTER"):
+        compute_dvhs(ss, dose, derived={"x": "ring A 5 2"})
+    assert compute_dvhs(ss, dose, derived={"nothing": "B minus A"}, names=[]).skipped == {
+        "nothing": "the derived structure is empty"}
+
+
+def test_derived_grammar():
+    known = {"PTV1", "PTV2", "Lt Lung", "A minus B", "B"}.__contains__
+    assert parse_derived("PTV1 outside PTV2", known) == ("minus", "PTV1", "PTV2")
+    assert parse_derived("PTV1 MINUS PTV2", known) == ("minus", "PTV1", "PTV2")
+    assert parse_derived("'Lt Lung' union PTV2", known) == ("union", "Lt Lung", "PTV2")
+    assert parse_derived("Lt Lung intersection PTV1", known) == ("intersection", "Lt Lung", "PTV1")
+    assert parse_derived("ring PTV2 5 10", known) == ("ring", "PTV2", 5.0, 10.0)
+    assert parse_derived("A minus B minus B", known) == ("minus", "A minus B", "B")  # names with keywords resolve
+    with pytest.raises(InvalidValue):
+        parse_derived("PTV1 plus PTV2", known)
+
+
+# --------------------------------------------------------------------------- dicompyler-compatible mode
+def test_dicompyler_mode_counts_voxel_centres_in_full_slabs(tmp_path):
+    # voxel centres every 2 mm on even mm: x in -8..8 (9 columns), y in -4..4 (5 rows); 6 planes, 2 mm thick
+    rois = [ph.ROI("Box", ph.box(-9, 9, -5, 5, 0, 10, 2.0))]
+    grid = ph.GridSpec(origin=np.array([-20.0, -20.0, -10.0]), orientation=np.array(HFS, float), pixel_spacing=(2.0, 2.0),
+                       shape=(16, 21, 21), frame_offsets=np.arange(16) * 2.0)
+    ss, dose = _files(tmp_path, rois, grid, lambda x, y, z: 20 + x)
+    dvh = compute_dvh(ss, dose, "Box", mode="dicompyler")
+    assert dvh.mode == "dicompyler" and dvh.end_cap == "full-slab"
+    assert dvh.volume_cc == pytest.approx(9 * 5 * 4 * 6 * 2 / 1000)
+    assert dvh.min_gy == pytest.approx(12.01) and dvh.max_gy == pytest.approx(28.01)  # upper edges of 1 cGy bins
+    assert dvh.mean_gy == pytest.approx(20.005)  # bin centres
+    assert dvh.as_dict()["mode"] == "dicompyler"
+
+
+# --------------------------------------------------------------------------- threads
+def test_many_structures_in_parallel_match_one_by_one(tmp_path):
+    rois = [ph.ROI(f"S{i}", ph.sphere((i * 3.0 - 9, 0, 0), 2 + i, 1.0)) for i in range(7)]
+    grid = ph.GridSpec.around((-20, -12, -12), (20, 12, 12), 2.0)
+    ss, dose = _files(tmp_path, rois, grid, linear)
+    seen = []
+    res = compute_dvhs(ss, dose, progress=seen.append, max_workers=4)
+    assert sorted(seen) == sorted(res.dvhs) and len(res.dvhs) == 7
+    for name, d in res.dvhs.items():
+        one = compute_dvh(ss, dose, name)
+        assert d.as_dict() == one.as_dict()
+
+
+# --------------------------------------------------------------------------- the SPRINT SIB phantom
+def _objective_value(dvhs: dict[str, DVH], objective, prescription: dict[str, float]) -> float:
+    dvh = dvhs[objective.structure]
+    rx = prescription.get(objective.structure)
+    metric = objective.metric
+    if metric == "Dmean":
+        return dvh.mean_gy
+    if metric == "Dmax":
+        return dvh.max_gy
+    number = float(metric[1:].rstrip("%Gyc"))
+    if metric.startswith("V"):
+        dose = number / 100 * rx if metric.endswith("%") else number
+        return dvh.volume_at_dose_gy(dose)
+    value = dvh.dose_at_volume_percent(number)
+    return 100 * value / rx if objective.unit == "percent_prescription" else value
+
+
+def _grade(objective, value: float) -> str:
+    ok = (lambda bound: value <= bound) if objective.comparator == "<=" else (lambda bound: value >= bound)
+    return "per protocol" if ok(objective.per_protocol) else "minor" if ok(objective.minor_deviation) else "major"
+
+
+@pytest.mark.parametrize("variant", ph.SIB_VARIANTS)
+def test_sib_phantom_meets_its_documented_values(tmp_path, variant):
+    from sarcotrial.protocol import load_protocol
+
+    rtss, rtdose, rtplan = ph.sib_phantom(tmp_path, variant)
+    ss, dose, plan = read_rtstruct(rtss), read_rtdose(rtdose), read_rtplan(rtplan)
+    assert plan.fractions_planned == 25
+    rx = {ss.by_number(p.referenced_roi_number).name: p.target_prescription_dose_gy for p in plan.prescriptions}
+    assert rx == {"PTV1": 50.0, "PTV2": 60.0}
+    rx["PTV1 outside PTV2"] = rx["PTV1"]
+    res = compute_dvhs(ss, dose, derived={"PTV1 outside PTV2": "PTV1 outside PTV2"}, end_cap="none")
+    d = res.dvhs
+    assert d["PTV1"].volume_cc == pytest.approx(432.0, rel=1e-3) and d["PTV2"].volume_cc == pytest.approx(111.6, rel=1e-3)
+    assert d["PTV1 outside PTV2"].volume_cc == pytest.approx(320.4, rel=1e-3)
+    assert d["PTV1"].volume_at_dose_gy(47.5) == pytest.approx(100, abs=0.01)
+    assert d["PTV2"].volume_at_dose_gy(57) == pytest.approx(100 * (31 - 0.6) / 31, abs=0.1)
+    assert d["PTV2"].dose_at_volume_percent(2) == pytest.approx(61, abs=0.01)
+    assert d["PTV1 outside PTV2"].dose_at_volume_percent(2) == pytest.approx(51 + 10 * (1.5 - 0.89) / 3, abs=0.05)
+    bone_mean, bone_v40 = {"minor": (38.25, 100 * 11 / 25.5)}.get(variant, (33.15, 100 * 5.9 / 25.5))
+    assert d["Bone"].mean_gy == pytest.approx(bone_mean, abs=0.05)
+    assert d["Bone"].volume_at_dose_gy(40) == pytest.approx(bone_v40, abs=0.2)
+    edge = 32 + 20 * (1 - 20 / 51)
+    skin_v20 = 100 * (edge - (41 if variant == "major" else 42)) / 5
+    assert d["SkinStrip"].volume_at_dose_gy(20) == pytest.approx(skin_v20, abs=0.2)
+
+    objectives = [o for o in load_protocol("sprint").treatment.radiotherapy.objectives if o.structure in d]
+    grades = {f"{o.structure} {o.metric}": _grade(o, _objective_value(d, o, rx)) for o in objectives}
+    assert len(grades) == 7
+    off = {k: g for k, g in grades.items() if g != "per protocol"}
+    assert off == {"pass": {}, "minor": {"Bone Dmean": "minor"}, "major": {"SkinStrip V20Gy": "major"}}[variant]
+
+
+# --------------------------------------------------------------------------- the command
+def _cli():
+    from sarcotrial.cli.dvh import dvh
+
+    app = typer.Typer()
+    app.command()(dvh)
+    app.command("other")(lambda: None)  # two commands: the app keeps "dvh" as a sub-command
+    return app
+
+
+def test_cli_json_and_table(tmp_path):
+    rtss, rtdose, _ = ph.sib_phantom(tmp_path, "pass")
+    runner = CliRunner()
+    result = runner.invoke(_cli(), ["dvh", str(rtss), str(rtdose), "--json"])
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.stdout)
+    assert [r["name"] for r in rows] == ["CTV1", "CTV2", "PTV1", "PTV2", "Bone", "SkinStrip"]
+    assert all(set(r) >= {"name", "volume_cc", "min_gy", "mean_gy", "max_gy", "d98_gy", "d95_gy", "d50_gy", "d2_gy",
+                          "end_cap"} and r["end_cap"] == "none" for r in rows)
+    one = json.loads(runner.invoke(_cli(), ["dvh", str(rtss), str(rtdose), "--structure", "PTV1 outside PTV2",
+                                            "--end-cap", "half-slice", "--json"]).stdout)
+    assert len(one) == 1 and one[0]["name"] == "PTV1 outside PTV2" and one[0]["end_cap"] == "half-slice"
+    table = runner.invoke(_cli(), ["dvh", str(rtss), str(rtdose)])
+    assert table.exit_code == 0 and "SkinStrip" in table.stdout and "end cap: none" in table.stdout
+
+
+def test_cli_reports_skipped_and_refuses_in_one_line(tmp_path):
+    rois = [ph.ROI("Ball", ph.sphere((0, 0, 0), 6, 2.0)), ph.ROI("POI_1", [], kind="MARKER")]
+    rtss = ph.write_rtstruct(tmp_path / "rtss.dcm", rois)
+    grid = ph.GridSpec.around((-10, -10, -10), (10, 10, 10), 2.0)
+    rtdose = ph.write_rtdose(tmp_path / "rtdose.dcm", grid, ph.sample(grid, linear))
+    runner = CliRunner()
+    rows = json.loads(runner.invoke(_cli(), ["dvh", str(rtss), str(rtdose), "--json"]).stdout)
+    assert rows[-1] == {"name": "POI_1", "skipped": "no contours: an empty ROI (RT ROI Interpreted Type MARKER)"}
+    bad = runner.invoke(_cli(), ["dvh", str(rtdose), str(rtdose)])
+    assert bad.exit_code == 2 and "not an RTSTRUCT" in bad.output and "Traceback" not in bad.output
+    cap = runner.invoke(_cli(), ["dvh", str(rtss), str(rtdose), "--end-cap", "full"])
+    assert cap.exit_code == 2 and "end_cap" in cap.output
