@@ -97,7 +97,7 @@ def test_linear_gradient_box_queries_are_interpolated(tmp_path):
     def d_at(p):  # dose uniform in x: the hottest p % lie at the high-x end
         return 15 + 0.5 * (x1 - p / 100 * length)
 
-    assert dvh.min_gy == pytest.approx(15 + 0.5 * x0, abs=0.07)  # a sample point: within half a sample
+    assert dvh.min_gy == pytest.approx(15 + 0.5 * x0, abs=0.07)  # within half a sample of the extremes
     assert dvh.max_gy == pytest.approx(15 + 0.5 * x1, abs=0.07)
     assert dvh.dose_at_volume_percent(100) == dvh.min_gy and dvh.dose_at_volume_percent(0) == dvh.max_gy
     assert dvh.mean_gy == pytest.approx(15 + 0.5 * (x0 + x1) / 2, abs=1e-3)

@@ -14,7 +14,7 @@ from sarcotrial.services import pathway
 from sarcotrial.services.study import Actor, StudyDB
 from sarcotrial.store.crypto import KeyError_, generate_key
 from sarcotrial.store.models import AuditEntry, PatientIdentifier
-from tests.helpers import register
+from tests.helpers import NURSE, register
 
 NAME, HOSPITAL_NUMBER, DOB = "Zebedeo Quintavalle (synthetic)", "MRN-77Q91", dt.date(1958, 3, 14)
 
@@ -39,7 +39,7 @@ def test_identifiers_are_encrypted_at_rest_and_absent_from_the_audit(study):
                                       .where(AuditEntry.table_name == "patient_identifier")).all())
     assert set(logged) == {"patient_id", "full_name_enc", "date_of_birth_enc", "hospital_number_enc", "hospital_number_index"}
     assert all(logged[f].startswith("[encrypted:") for f in logged if f != "patient_id")
-    back = pathway.identify(study, patient.subject_id)
+    back = pathway.identify(study, NURSE, patient.subject_id, "test of decryption")
     assert (back.full_name, back.date_of_birth, back.hospital_number) == (NAME, DOB, HOSPITAL_NUMBER)
 
 
@@ -64,7 +64,7 @@ def test_key_file_created_beside_sqlite_owner_only_and_found_again(tmp_path, mon
     assert stat.S_IMODE(os.stat(notice.path).st_mode) == 0o600
     with StudyDB.open(url) as reopened:
         subject = register(reopened).subject_id
-        assert pathway.identify(reopened, subject).hospital_number == "H0001"
+        assert pathway.identify(reopened, NURSE, subject).hospital_number == "H0001"
 
 
 def test_wrong_key_is_refused_clearly(study, monkeypatch):
@@ -72,7 +72,7 @@ def test_wrong_key_is_refused_clearly(study, monkeypatch):
     monkeypatch.setenv("SARCOTRIAL_KEY", generate_key())
     with StudyDB.open(study.url) as other:
         with pytest.raises(KeyError_, match="is not this study's identifier key"):
-            pathway.identify(other, subject)
+            pathway.identify(other, NURSE, subject)
 
 
 def test_postgresql_refuses_to_start_without_a_key(monkeypatch):
@@ -92,7 +92,7 @@ def test_key_file_env(tmp_path, monkeypatch, database_url):
     study, notice = StudyDB.create(database_url, "sprint", Actor("t"))
     with study:
         assert not notice.created and "SARCOTRIAL_KEY_FILE" in notice.origin
-        assert pathway.identify(study, register(study).subject_id).full_name.startswith("Test Patient")
+        assert pathway.identify(study, NURSE, register(study).subject_id).full_name.startswith("Test Patient")
     key.write_text("not a key")
     with StudyDB.open(database_url) as again, pytest.raises(KeyError_, match="does not hold a SarcoTrial key"):
         again.cipher()
@@ -105,3 +105,30 @@ def test_same_hospital_number_registers_once(study):
     assert pathway.find_by_hospital_number(study, "MRN001") == first.subject_id
     with study.reading() as session:
         assert len(session.scalars(select(PatientIdentifier)).all()) == 1
+
+
+def test_reading_an_identity_is_itself_audited(study):
+    from sarcotrial.store.models import IdentifierAccess
+
+    subject = register(study).subject_id
+    pathway.identify(study, NURSE, subject, "booking the pre-operative visit")
+    with study.reading() as session:
+        access = session.scalars(select(IdentifierAccess)).one()
+        logged = session.scalars(select(AuditEntry).where(AuditEntry.table_name == "identifier_access",
+                                                          AuditEntry.field == "purpose")).one()
+    assert access.purpose == "booking the pre-operative visit"
+    assert (logged.actor, logged.subject_id, logged.new_value) == ("nurse.test", subject, "booking the pre-operative visit")
+
+
+def test_identifiers_corrected_with_a_reason(study):
+    subject = register(study, dob=DOB).subject_id
+    with pytest.raises(InvalidValue, match="reason"):
+        pathway.correct_identifiers(study, NURSE, subject, " ", date_of_birth=dt.date(1958, 3, 15))
+    pathway.correct_identifiers(study, NURSE, subject, "date of birth mistyped at referral",
+                                date_of_birth=dt.date(1958, 3, 15))
+    assert pathway.identify(study, NURSE, subject).date_of_birth == dt.date(1958, 3, 15)
+    with study.reading() as session:
+        change = session.scalars(select(AuditEntry).where(AuditEntry.field == "date_of_birth_enc",
+                                                          AuditEntry.action == "update")).one()
+    assert change.reason == "date of birth mistyped at referral" and change.new_value.startswith("[encrypted:")
+    assert "1958-03-15" not in _all_text(study)

@@ -393,10 +393,11 @@ def _row(row) -> dict:
 
 @patient_app.command("identify")
 @handle_errors
-def patient_identify(subject: str = typer.Argument(...), db: Optional[str] = DbOption) -> None:
-    """Decrypt one patient's direct identifiers (needs the study's key)."""
+def patient_identify(subject: str = typer.Argument(...), db: Optional[str] = DbOption, user: Optional[str] = UserOption,
+                     purpose: Optional[str] = typer.Option(None, "--purpose", help="Why you need the identity (kept in the audit trail).")) -> None:
+    """Decrypt one patient's direct identifiers (needs the study's key); the access is audited."""
     with StudyDB.open(db) as study:
-        ids = pathway.identify(study, subject)
+        ids = pathway.identify(study, actor(user), subject, purpose)
     console.print(f"{subject.upper()}: {ids.full_name}, born {ids.date_of_birth}, hospital number {ids.hospital_number}")
 
 
@@ -490,3 +491,19 @@ def _build_report(study: StudyDB, out: Path) -> dict[str, Path]:
                   TimeElapsedColumn(), console=console) as bar:
         task = bar.add_task("Writing the study report", total=STEPS)
         return build_report(study, out, progress=lambda message: bar.update(task, advance=1, description=f"Report: {message}"))
+
+
+@patient_app.command("correct-identifiers")
+@handle_errors
+def patient_correct_identifiers(subject: str = typer.Argument(...),
+                                name: Optional[str] = typer.Option(None, "--name"),
+                                dob: Optional[str] = typer.Option(None, "--dob", help="Date of birth YYYY-MM-DD."),
+                                hospital_number: Optional[str] = typer.Option(None, "--hospital-number"),
+                                reason: str = typer.Option(..., "--reason", help="Why the identifiers change (audited)."),
+                                db: Optional[str] = DbOption, user: Optional[str] = UserOption) -> None:
+    """Correct a patient's name, date of birth or hospital number, with a reason."""
+    with StudyDB.open(db) as study:
+        pathway.correct_identifiers(study, actor(user), subject, reason, full_name=name,
+                                    date_of_birth=parse_date(dob, "date_of_birth") if dob else None,
+                                    hospital_number=hospital_number)
+    console.print(f"Corrected the identifiers of {subject.upper()}")

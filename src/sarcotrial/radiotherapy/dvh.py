@@ -43,9 +43,10 @@ Method (mode ``"accurate"``, the default)
    over that width (same variance as a linear dose over the cell; slopes limited by the
    neighbouring voxels, never beyond the grid's own range), which turns the staircase of point
    samples into the continuous DVH - exactly so for a dose linear along one axis.
-7. *Statistics.* Mean, min and max come straight from the weighted samples (min and max are
-   doses the grid really gives inside the structure; the spreads are kept within them, so
-   D100 = min and D0 = max). Dose-at-volume and volume-at-dose queries use a fine continuous representation
+7. *Statistics.* The mean comes straight from the weighted samples; min and max from the
+   spread samples, each spread kept within the range the interpolated dose takes over its cell
+   (half-way to the neighbouring voxels), so they are doses the grid gives within half a sample
+   of the structure. Dose-at-volume and volume-at-dose queries use a fine continuous representation
    (:data:`FINE_BINS` bins between min and max, the spread samples integrated exactly into
    them, uniform within each bin, i.e. a piecewise-linear cumulative DVH): answers are
    interpolated, never snapped to a bin edge.
@@ -162,11 +163,10 @@ class DVH:
         """Volume receiving at least ``dose_gy``: percent of the in-grid volume, or cm3."""
         d = float(dose_gy)
         if d <= self._edges[0]:
-            v = self._inside
-        elif d > self._edges[-1]:
-            v = 0.0
-        else:
-            v = float(np.interp(d, self._edges, self._cum))
+            return 100.0 if relative else self._inside
+        if d > self._edges[-1]:
+            return 0.0
+        v = float(np.interp(d, self._edges, self._cum))
         return 100.0 * v / self._inside if relative else v
 
     def dose_at_volume_cc(self, volume_cc: float) -> float:
@@ -697,16 +697,22 @@ def _ring(a: _Solid, inner: float, outer: float, nominal: float) -> _Solid:
 # and spreading the sample uniformly over that width (same variance as the linear dose over the
 # cell) turns the staircase of point samples into the continuous DVH, exactly so for a dose
 # linear along one axis.
-_Chunk = tuple[np.ndarray, "np.ndarray | None", float]
+_Chunk = tuple[np.ndarray, "np.ndarray | None", "np.ndarray | None", float]  # doses, spread low, spread high, mm3
 
 
-def _spread(gu, gv, gw, hu: float, hv: float, hz: float) -> np.ndarray | None:
+def _spread(d, gu, gv, gw, hu: float, hv: float, hz: float, lo_bound, hi_bound):
+    """(low, high) of each sample's spread, kept within the interpolated dose's range over its cell."""
     width = np.square(gu * hu)
     width += np.square(gv * hv)
     if np.ndim(gw) or gw:
         width += np.square(gw * hz)
+    if not width.any():
+        return None, None
     np.sqrt(width, out=width)
-    return width if width.any() else None
+    width *= 0.5
+    lo = np.maximum(d - width, lo_bound)
+    hi = np.minimum(d + width, hi_bound)
+    return lo, hi
 
 
 def _sample(solid: _Solid, frame: _DoseFrame, basis: np.ndarray | None, origin: np.ndarray | None,
@@ -756,18 +762,20 @@ def _sample(solid: _Solid, frame: _DoseFrame, basis: np.ndarray | None, origin: 
                     f00, f01, f10, f11 = f[base], f[base + o01], f[base + o10], f[base + o11]
                     top = f00 + ta * (f01 - f00)
                     bottom = f10 + ta * (f11 - f10)
-                    corners[k] = (f00, f01, f10, f11, top, bottom)
+                    low = np.minimum(np.minimum(f00, f01), np.minimum(f10, f11))
+                    high = np.maximum(np.maximum(f00, f01), np.maximum(f10, f11))
+                    corners[k] = (f00, f01, f10, f11, top, bottom, low, high)
                 return corners[k]
 
             def value(k: int) -> np.ndarray:
                 if k not in values:
-                    *_, top, bottom = corner(k)
+                    top, bottom = corner(k)[4:6]
                     values[k] = top + tb * (bottom - top)
                 return values[k]
 
             def grad(k: int) -> tuple[np.ndarray, np.ndarray]:
                 if k not in grads:
-                    f00, f01, f10, f11, top, bottom = corner(k)
+                    f00, f01, f10, f11, top, bottom = corner(k)[:6]
                     grads[k] = ((f01 - f00 + tb * (f11 - f10 - f01 + f00)) * (si / frame.dcol),
                                 (bottom - top) * (sj / frame.drow))
                 return grads[k]
@@ -779,10 +787,14 @@ def _sample(solid: _Solid, frame: _DoseFrame, basis: np.ndarray | None, origin: 
                     continue
                 v0 = value(k0)
                 gu0, gv0 = grad(k0)
+                low, high = corner(k0)[6:8]
                 if k1 == k0 or tk == 0.0:
                     d, gu, gv, gw = v0, gu0, gv0, 0.0
                     if k1 != k0 and k0 > 0:
-                        gw = _minmod(value(k1) - v0, v0 - value(k0 - 1)) / (frame.wpos[k1] - frame.wpos[k0])
+                        up, down = value(k1), value(k0 - 1)
+                        gw = _minmod(up - v0, v0 - down) / (frame.wpos[k1] - frame.wpos[k0])
+                        low = np.minimum(low, 0.5 * (v0 + np.minimum(up, down)))
+                        high = np.maximum(high, 0.5 * (v0 + np.maximum(up, down)))
                 else:
                     v1 = value(k1)
                     gu1, gv1 = grad(k1)
@@ -791,7 +803,9 @@ def _sample(solid: _Solid, frame: _DoseFrame, basis: np.ndarray | None, origin: 
                     gv = gv0 + tk * (gv1 - gv0)
                     inner = frame.wpos[0] <= w <= frame.wpos[-1]
                     gw = (v1 - v0) / (frame.wpos[k1] - frame.wpos[k0]) if inner else 0.0
-                chunks.append((d, _spread(gu, gv, gw, g.hu, g.hv, hsub), wsub))
+                    low1, high1 = corner(k1)[6:8]
+                    low, high = np.minimum(low, low1), np.maximum(high, high1)
+                chunks.append((d, *_spread(d, gu, gv, gw, g.hu, g.hv, hsub, low, high), wsub))
         else:
             u = np.tile(u_of_a[aa], m)
             v = np.tile(v_of_b[bb], m)
@@ -802,7 +816,8 @@ def _sample(solid: _Solid, frame: _DoseFrame, basis: np.ndarray | None, origin: 
             outside += wsub * float((~ins).sum())
             grad = np.stack([gx, gy, gz], axis=1) @ np.stack([frame.r, frame.c, frame.n])  # patient axes
             g1, g2, g3 = grad @ basis[0], grad @ basis[1], grad @ basis[2]
-            chunks.append((d[ins], _spread(g1[ins], g2[ins], g3[ins], g.hu, g.hv, hsub), wsub))
+            chunks.append((d[ins], *_spread(d[ins], g1[ins], g2[ins], g3[ins], g.hu, g.hv, hsub, frame.min_gy, frame.max_gy),
+                           wsub))
     return [c for c in chunks if c[0].size], total, outside, max_m
 
 
@@ -851,18 +866,24 @@ def _sample_on_voxels(solid: _Solid, frame: _DoseFrame, hz: float) -> tuple[list
         up = np.where(row > 0, idx - nc, idx)
         down = np.where(row < nr - 1, idx + nc, idx)
         values: dict[int, np.ndarray] = {}
-        grads: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        grads: dict[int, tuple[np.ndarray, ...]] = {}
 
         def value(k: int) -> np.ndarray:
             if k not in values:
                 values[k] = frame.flat[k].take(idx)
             return values[k]
 
-        def grad(k: int) -> tuple[np.ndarray, np.ndarray]:
+        def grad(k: int) -> tuple[np.ndarray, ...]:
+            """Limited slopes, and the interpolated dose's range over the voxel (half-way to each neighbour)."""
             if k not in grads:
                 f, c = frame.flat[k], value(k)
-                grads[k] = (_minmod(f.take(right) - c, c - f.take(left)) * (1.0 / frame.dcol),
-                            _minmod(f.take(down) - c, c - f.take(up)) * (1.0 / frame.drow))
+                r_, l_, d_, u_ = f.take(right), f.take(left), f.take(down), f.take(up)
+                low = np.minimum(np.minimum(r_, l_), np.minimum(d_, u_))
+                high = np.maximum(np.maximum(r_, l_), np.maximum(d_, u_))
+                low = 0.5 * (c + np.minimum(low, c))
+                high = 0.5 * (c + np.maximum(high, c))
+                grads[k] = (_minmod(r_ - c, c - l_) * (1.0 / frame.dcol), _minmod(d_ - c, c - u_) * (1.0 / frame.drow),
+                            low, high)
             return grads[k]
 
         for q in range(m):
@@ -872,22 +893,26 @@ def _sample_on_voxels(solid: _Solid, frame: _DoseFrame, hz: float) -> tuple[list
                 outside += wsub * n_in
                 continue
             v0 = value(k0)
-            gu0, gv0 = grad(k0)
+            gu0, gv0, low, high = grad(k0)
             if k1 == k0 or tk == 0.0:
                 # on a dose frame: limited slope between the frames either side
                 d, gu, gv = v0, gu0, gv0
                 gw = 0.0
                 if k1 != k0 and k0 > 0 and frame.wpos[0] <= w <= frame.wpos[-1]:
-                    gw = _minmod(value(k1) - v0, v0 - value(k0 - 1)) / (frame.wpos[k1] - frame.wpos[k0])
+                    up, down = value(k1), value(k0 - 1)
+                    gw = _minmod(up - v0, v0 - down) / (frame.wpos[k1] - frame.wpos[k0])
+                    low = np.minimum(low, 0.5 * (v0 + np.minimum(up, down)))
+                    high = np.maximum(high, 0.5 * (v0 + np.maximum(up, down)))
             else:
                 v1 = value(k1)
-                gu1, gv1 = grad(k1)
+                gu1, gv1, low1, high1 = grad(k1)
                 d = v0 + tk * (v1 - v0)
                 gu = gu0 + tk * (gu1 - gu0)
                 gv = gv0 + tk * (gv1 - gv0)
                 inner = frame.wpos[0] <= w <= frame.wpos[-1]
                 gw = (v1 - v0) / (frame.wpos[k1] - frame.wpos[k0]) if inner else 0.0
-            chunks.append((d, _spread(gu, gv, gw, g.hu, g.hv, hsub), wsub))
+                low, high = np.minimum(low, low1), np.maximum(high, high1)
+            chunks.append((d, *_spread(d, gu, gv, gw, g.hu, g.hv, hsub, low, high), wsub))
     return chunks, total, outside, max_m
 
 
@@ -917,29 +942,22 @@ def _dvh_from_samples(name: str, chunks: list[_Chunk], total_mm3: float, outside
             raise _Skip("lies entirely outside the dose grid (no dose)")
         raise _Skip("has no volume on the sampling grid (contours smaller than a sample)")
     sizes = np.array([c[0].size for c in chunks])
-    wsum = float(sum(c[2] * c[0].size for c in chunks)) / 1000.0  # cm3
-    mean = float(sum(c[2] * float(c[0].sum()) for c in chunks)) / 1000.0 / wsum
-    d = np.concatenate([c[0] for c in chunks])
-    # min and max are doses the grid really gives at points of the structure; the spreads stay
-    # within them, so the DVH runs from min to max (D100 = min, D0 = max)
-    dmin, dmax = max(float(d.min()), grid_range[0]), min(float(d.max()), grid_range[1])
+    wsum = float(sum(c[3] * c[0].size for c in chunks)) / 1000.0  # cm3
+    mean = float(sum(c[3] * float(c[0].sum()) for c in chunks)) / 1000.0 / wsum
     spread = any(c[1] is not None for c in chunks)
+    lo_d = np.concatenate([c[1] if c[1] is not None else c[0] for c in chunks])
+    hi_d = np.concatenate([c[2] if c[2] is not None else c[0] for c in chunks]) if spread else lo_d
+    np.maximum(lo_d, grid_range[0], out=lo_d)  # a spread never leaves the dose grid's own range
     if spread:
-        half = np.concatenate([c[1] if c[1] is not None else np.zeros(c[0].size) for c in chunks])
-        half *= 0.5
-        lo_d = np.subtract(d, half)
-        np.maximum(lo_d, dmin, out=lo_d)
-        hi_d = np.add(d, half, out=half)
-        np.minimum(hi_d, dmax, out=hi_d)
-    else:
-        lo_d = hi_d = d
+        np.minimum(hi_d, grid_range[1], out=hi_d)
+    dmin, dmax = float(lo_d.min()), float(hi_d.max())
     if dmax - dmin < 1e-9:
         edges = np.array([dmin, dmin + 1e-9])
         counts = np.array([wsum])
     else:
         edges = np.linspace(dmin, dmax, FINE_BINS + 1)
         scale = FINE_BINS / (dmax - dmin)
-        w = np.repeat(np.array([c[2] / 1000.0 for c in chunks]), sizes)  # cm3 per sample
+        w = np.repeat(np.array([c[3] / 1000.0 for c in chunks]), sizes)  # cm3 per sample
         counts = np.zeros(FINE_BINS)
         # narrower than a bin: a point mass in its bin; wider: a ramp of slope <= weight per bin,
         # so the two cumulative sums stay well conditioned

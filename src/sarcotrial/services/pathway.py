@@ -22,6 +22,7 @@ from sarcotrial.protocol.schema import Protocol
 from sarcotrial.services.study import Actor, StudyDB
 from sarcotrial.store.models import (
     Enrolment,
+    IdentifierAccess,
     Patient,
     PatientIdentifier,
     Referral,
@@ -94,14 +95,55 @@ def register_patient(study: StudyDB, actor: Actor, *, identifiers: Identifiers, 
         return patient
 
 
-def identify(study: StudyDB, subject_id: str) -> Identifiers:
-    """The decrypted identifiers of one patient (needs the study's key)."""
+def identify(study: StudyDB, actor: Actor, subject_id: str, purpose: str | None = None) -> Identifiers:
+    """The decrypted identifiers of one patient (needs the study's key); the access itself is audited."""
     cipher = study.cipher()
-    with study.reading() as session:
+    with study.action(actor) as session:
         patient = study.patient(session, subject_id)
         row = session.scalars(select(PatientIdentifier).where(PatientIdentifier.patient_id == patient.id)).one()
-        return Identifiers(cipher.decrypt(row.full_name_enc), dt.date.fromisoformat(cipher.decrypt(row.date_of_birth_enc)),
-                           cipher.decrypt(row.hospital_number_enc))
+        found = Identifiers(cipher.decrypt(row.full_name_enc), dt.date.fromisoformat(cipher.decrypt(row.date_of_birth_enc)),
+                            cipher.decrypt(row.hospital_number_enc))
+        session.add(IdentifierAccess(patient_id=patient.id, purpose=(purpose or "").strip() or "not stated"))
+        return found
+
+
+def correct_identifiers(study: StudyDB, actor: Actor, subject_id: str, reason: str, *, full_name: str | None = None,
+                        date_of_birth: dt.date | None = None, hospital_number: str | None = None) -> None:
+    """Correct a patient's direct identifiers (a reason is required; the trail keeps only fingerprints)."""
+    if not reason or not reason.strip():
+        raise InvalidValue("reason", "a reason is required to change identifiers already entered", show_value=False)
+    if full_name is None and date_of_birth is None and hospital_number is None:
+        raise InvalidValue("identifiers", "give at least one of the name, the date of birth, the hospital number",
+                           show_value=False)
+    cipher = study.cipher()
+    with study.action(actor, reason) as session:
+        patient = study.patient(session, subject_id)
+        row = session.scalars(select(PatientIdentifier).where(PatientIdentifier.patient_id == patient.id)).one()
+        if full_name is not None:
+            name = " ".join(full_name.split())
+            if not name:
+                raise InvalidValue("full_name", "must not be empty")
+            row.full_name_enc = cipher.encrypt(name)
+        if hospital_number is not None:
+            number = hospital_number.strip()
+            if not number:
+                raise InvalidValue("hospital_number", "must not be empty")
+            index = cipher.index(number)
+            clash = session.scalars(select(PatientIdentifier).where(PatientIdentifier.hospital_number_index == index,
+                                                                    PatientIdentifier.id != row.id)).first()
+            if clash is not None:
+                raise InvalidValue("hospital_number", f"is already registered, as "
+                                   f"{session.get(Patient, clash.patient_id).subject_id}", show_value=False)
+            row.hospital_number_enc, row.hospital_number_index = cipher.encrypt(number), index
+        if date_of_birth is not None:
+            if date_of_birth > dt.date.today():
+                raise InvalidValue("date_of_birth", "is in the future", date_of_birth.isoformat())
+            referral = session.scalars(select(Referral).where(Referral.patient_id == patient.id)).first()
+            if referral is not None and referral.referral_date < date_of_birth:
+                raise InvalidValue("date_of_birth", f"is after the referral ({referral.referral_date})",
+                                   date_of_birth.isoformat())
+            row.date_of_birth_enc = cipher.encrypt(date_of_birth.isoformat())
+            patient.year_of_birth = date_of_birth.year
 
 
 def find_by_hospital_number(study: StudyDB, hospital_number: str) -> str | None:

@@ -140,6 +140,14 @@ class PatientIdentifier(StudyRecord):
     audit_secret = ("full_name_enc", "date_of_birth_enc", "hospital_number_enc", "hospital_number_index")
 
 
+class IdentifierAccess(StudyRecord):
+    """Someone read a patient's direct identifiers (``patient identify``): who, when, for what purpose."""
+
+    __tablename__ = "identifier_access"
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patient.id"))
+    purpose: Mapped[str] = mapped_column(Text)
+
+
 # --------------------------------------------------------------------------- pathway
 class Referral(StudyRecord):
     """A tumour-board case: the referral that brings a patient to the trial's attention."""
