@@ -184,3 +184,25 @@ def test_report_checks_the_design_and_monitors_toxicity(demo_db, tmp_path):
     x, n = sum(wounds), len(wounds)
     assert f"{x} of {n} patients, the posterior probability that the rate exceeds 35% is " \
            f"{beta.sf(0.35, 1 + x, 1 + n - x):.3f}" in text
+
+
+def test_report_states_its_cutoff_and_reads_exclusions_the_right_way(demo_db):
+    text = (demo_db / "report.html").read_text()
+    assert "data cut-off 30 June 2026 (given)" in text  # the demo's cut-off
+    assert "Not met: Age &gt; 18 years" in text  # an inclusion criterion not met, not a reason as such
+
+
+@pytest.mark.parametrize("args, message", [
+    (["endpoints", "--out", "{tmp}"], "Is a directory"),
+    (["stats", "km", "--csv", "{latin1}", "--time", "a", "--event", "b"], "is not UTF-8 text"),
+])
+def test_file_problems_are_one_line(tmp_path, args, message):
+    latin1 = tmp_path / "latin1.csv"
+    latin1.write_bytes("a,b\n1,Niccol\u00f2\n".encode("latin-1"))
+    db = tmp_path / "s.sqlite"
+    import os
+    os.environ.setdefault("SARCOTRIAL_KEY", __import__("sarcotrial.store.crypto", fromlist=["x"]).generate_key())
+    run("init", "--db", str(db))
+    filled = [a.format(tmp=tmp_path, latin1=latin1) for a in args] + (["--db", str(db)] if args[0] == "endpoints" else [])
+    result = run(*filled, code=2)
+    assert message in result.output

@@ -42,6 +42,11 @@ def handle_errors(func: Callable) -> Callable:
         except SarcoTrialError as exc:
             text = str(exc)
             fail(text)
+        except UnicodeDecodeError:
+            fail("an input file is not UTF-8 text (save it as UTF-8, e.g. 'CSV UTF-8' in a spreadsheet program)")
+        except OSError as exc:  # a folder given for a file, a file given for a folder, no permission, disk full
+            where = f"{exc.filename}: " if exc.filename else ""
+            fail(f"{where}{exc.strerror or exc}")
         except KeyboardInterrupt:
             fail("interrupted; nothing half-written was kept (each action is one transaction)", 130)
 

@@ -93,8 +93,10 @@ def plan_qa(protocol: str = typer.Option("sprint", "--protocol", help="A shipped
     from sarcotrial.radiotherapy.planqa import plan_qa as run_plan_qa
     from sarcotrial.services.study import StudyDB
 
-    if (db is None) != (patient is None) and patient is not None:
+    if patient is not None and db is None:
         raise InvalidValue("patient", "--patient needs --db (the study to store the verdicts in)", show_value=False)
+    if db is not None and patient is None:
+        raise InvalidValue("db", "--db needs --patient (whose radiotherapy course the verdicts belong to)", show_value=False)
     if end_cap not in ("none", "half-slice"):
         raise InvalidValue("end_cap", "must be none or half-slice", end_cap)
     study = StudyDB.open(db) if patient else None

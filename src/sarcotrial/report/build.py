@@ -6,6 +6,7 @@ Every number comes from :mod:`sarcotrial.report.data` and the statistical method
 
 from __future__ import annotations
 
+import datetime as dt
 from collections import defaultdict
 from pathlib import Path
 from typing import Callable
@@ -58,10 +59,11 @@ def _figure(folder: Path, name: str, fig, caption: str, width_cm: float = 15.5) 
     return Figure(paths["png"], paths["svg"], caption, width_cm)
 
 
-def build_document(study: StudyDB, out: Path, progress: Callable[[str], None] | None = None) -> Document:
+def build_document(study: StudyDB, out: Path, progress: Callable[[str], None] | None = None,
+                   cutoff: dt.date | None = None) -> Document:
     say = progress or (lambda _m: None)
     say("gathering the data")
-    data: ReportData = gather(study)
+    data: ReportData = gather(study, cutoff)
     protocol = study.protocol
     figs = out / "figures"
     sections: list[Section] = []
@@ -282,7 +284,9 @@ def build_document(study: StudyDB, out: Path, progress: Callable[[str], None] | 
         if data.synthetic else None
     return Document(
         title=f"{data.acronym}: study report",
-        subtitle=f"Protocol v{data.protocol_version}; data as recorded on {data.generated_at:%d %B %Y, %H:%M} UTC; "
+        subtitle=(f"Protocol v{data.protocol_version}; data cut-off {data.cutoff:%d %B %Y} ({data.cutoff_source}); "
+                  if data.cutoff else f"Protocol v{data.protocol_version}; ")
+                 + f"database read on {data.generated_at:%d %B %Y, %H:%M} UTC; "
                  f"{c.enrolled} of {data.target_accrual} patients enrolled",
         banner=synthetic, sections=sections,
         footer=f"SarcoTrial {__version__}; {data.acronym} v{data.protocol_version} "
@@ -318,10 +322,11 @@ def _pcr_words(protocol) -> str:
 STEPS = 6  # progress messages build_report sends
 
 
-def build_report(study: StudyDB, out: Path, progress: Callable[[str], None] | None = None) -> dict[str, Path]:
-    """Write ``report.html`` and ``report.pdf`` (and their figures) into ``out``."""
+def build_report(study: StudyDB, out: Path, progress: Callable[[str], None] | None = None,
+                 cutoff: dt.date | None = None) -> dict[str, Path]:
+    """Write ``report.html`` and ``report.pdf`` (and their figures) into ``out``; events after ``cutoff`` are ignored."""
     out.mkdir(parents=True, exist_ok=True)
-    document = build_document(study, out, progress)
+    document = build_document(study, out, progress, cutoff)
     if progress:
         progress("writing HTML and PDF")
     return {"html": html.render(document, out / "report.html"), "pdf": pdf.render(document, out / "report.pdf")}

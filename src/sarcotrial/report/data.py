@@ -79,14 +79,21 @@ class ReportData:
     endpoints: list[PatientEndpoints]
     toxicity: list[ToxicityRow]
     accrual_dates: list[dt.date]
+    cutoff: dt.date | None = None
+    cutoff_source: str = ""
     extras: dict = field(default_factory=dict)
+
+
+def criterion_failure(kind: str, text: str) -> str:
+    """How a failed criterion reads in a list of exclusions: an exclusion as it stands, an inclusion as not met."""
+    return text if kind == "exclusion" else f"Not met: {text}"
 
 
 def _pct(k: int, n: int) -> str:
     return f"{k} ({100 * k / n:.0f} %)" if n else f"{k}"
 
 
-def gather(study: StudyDB) -> ReportData:
+def gather(study: StudyDB, cutoff: dt.date | None = None) -> ReportData:
     protocol = study.protocol
     texts = {c.id: c.text for c in protocol.eligibility.criteria}
     with study.reading() as s:
@@ -101,7 +108,7 @@ def gather(study: StudyDB) -> ReportData:
             if sc.decision == "ineligible":
                 for c in s.scalars(select(ScreeningCriterion).where(ScreeningCriterion.screening_id == sc.id)):
                     if c.result != "not_evaluable" and (c.result == "met") != (c.kind == "inclusion"):
-                        reasons[texts.get(c.criterion_id, c.criterion_id)] += 1
+                        reasons[criterion_failure(c.kind, texts.get(c.criterion_id, c.criterion_id))] += 1
         enrolments = s.scalars(select(Enrolment).order_by(Enrolment.enrolment_date)).all()
         diagnoses = {d.patient_id: d for d in s.scalars(select(Diagnosis))}
         courses = s.scalars(select(RTCourse)).all()
@@ -111,7 +118,10 @@ def gather(study: StudyDB) -> ReportData:
         enrolled_ids = [e.patient_id for e in enrolments]
         baseline = _baseline([patients[i] for i in enrolled_ids], [diagnoses.get(i) for i in enrolled_ids],
                              [e.enrolment_date for e in enrolments])
-    endpoints = derive_endpoints(study)
+    endpoints = derive_endpoints(study, cutoff)
+    source = "given" if cutoff else "the latest recorded contact"
+    if cutoff is None and endpoints:
+        cutoff = max(e.course.last_contact for e in endpoints)
     started = [x for x in summaries.values() if x.delivered > 0]
     otts = [x.overall_treatment_days for x in started if x.overall_treatment_days and x.delivered >= x.planned_fractions]
     prolong = [x.prolongation_days for x in started if x.prolongation_days is not None and x.delivered >= x.planned_fractions]
@@ -133,7 +143,7 @@ def gather(study: StudyDB) -> ReportData:
         synthetic=study.synthetic, generated_at=dt.datetime.now(dt.timezone.utc),
         target_accrual=protocol.identification.design.target_accrual, consort=consort, baseline=baseline,
         compliance=compliance, endpoints=endpoints, toxicity=toxicity_table(study),
-        accrual_dates=[e.enrolment_date for e in enrolments])
+        accrual_dates=[e.enrolment_date for e in enrolments], cutoff=cutoff, cutoff_source=source)
 
 
 def _baseline(patients: list[Patient], diagnoses: list[Diagnosis | None], enrolled_on: list[dt.date]) -> list[BaselineRow]:
