@@ -362,6 +362,75 @@ def test_sib_phantom_meets_its_documented_values(tmp_path, variant):
     assert off == {"pass": {}, "minor": {"Bone Dmean": "minor"}, "major": {"SkinStrip V20Gy": "major"}}[variant]
 
 
+# --------------------------------------------------------------------------- kinks of the dose on voxel centres
+def test_sib_boost_ramp_dvh_is_exact_through_the_kinks(tmp_path):
+    """Regression: near a kink of the dose on a voxel centre the DVH must follow the trilinear dose.
+
+    Derivation (geometry of :func:`phantoms.sib_phantom`): PTV2 is x in [9.5, 40.5] (31 mm), |y| <= 30,
+    |z| <= 30, where the dose is f(x) h(y) with h = 1 (|y| <= 32) and nothing varies along z, so its
+    DVH is that of f over x uniform on [9.5, 40.5]. f rises linearly 51 -> 61 Gy over x in [8, 11]
+    (0.3 mm per Gy) and falls back over [39, 42]; for d in [56, 61) f(x) >= d on
+    [8 + 0.3 (d - 51), 42 - 0.3 (d - 51)], inside PTV2 from d = 56 on, i.e. 31 - 2 x 0.3 (d - 56) mm:
+    V(d) = (31 - 0.6 (d - 56)) / 31 (x 100 %), and conversely D(p %) = 56 + (31 - 0.31 p) / 0.6 for p
+    in (90.32, 100]. The kinks x = 8, 11, 39, 42 lie on voxel centres of the 1 mm grid, so the
+    trilinear interpolant of the grid is f itself: the engine must reproduce V and D exactly (to the
+    fine-bin resolution). The defect this guards against took a slope-limited slope at the kink
+    voxel x = 11 (and 39), giving half a voxel on each side of it 61 Gy: V flat at 93.55 % from
+    about 59.4 to 61 Gy (V(60) = 92.26 %, V(60.5) = 91.29 % exactly).
+    """
+    rtss, rtdose, _ = ph.sib_phantom(tmp_path, "pass")
+    ptv2 = compute_dvh(read_rtstruct(rtss), read_rtdose(rtdose), "PTV2")
+    assert ptv2.sampling["supersampling"] == 1  # the path that sampled at the voxel centres
+    for d in np.linspace(56.0, 60.98, 84):
+        assert ptv2.volume_at_dose_gy(d) == pytest.approx(100 * (31 - 2 * (d - 56) * 0.3) / 31, abs=0.05), d
+    assert ptv2.volume_at_dose_gy(52) == pytest.approx(100, abs=0.05)
+    for p in (99.5, 98, 96, 95, 94, 93, 92.5, 92, 91.5, 91, 90.5):
+        assert ptv2.dose_at_volume_percent(p) == pytest.approx(56 + (31 - 0.31 * p) / 0.6, abs=0.02), p
+    # the mean: ramps 2 x 1.5 mm at 58.5 Gy on average, 28 mm at 61 Gy
+    assert ptv2.mean_gy == pytest.approx((2 * 1.5 * 58.5 + 28 * 61) / 31, abs=0.005)
+    assert ptv2.min_gy == pytest.approx(56, abs=0.01) and ptv2.max_gy == pytest.approx(61, abs=0.01)
+
+
+KINK_KNOTS = [-40.0, -12.0, -6.0, 6.0, 12.0, 40.0]  # all on voxel centres (x, y) and frames (z) below
+KINK_VALUES = [20.0, 20.0, 30.0, 34.0, 22.0, 22.0]
+
+
+def _kinked_fraction(lo: float, hi: float, d: float) -> float:
+    """Exact fraction of t uniform on [lo, hi] where the piecewise-linear KINK profile is >= d."""
+    t = np.array([lo, *[k for k in KINK_KNOTS if lo < k < hi], hi])
+    p = np.interp(t, KINK_KNOTS, KINK_VALUES)
+    length = 0.0
+    for t0, t1, p0, p1 in zip(t[:-1], t[1:], p[:-1], p[1:]):
+        if min(p0, p1) >= d:
+            length += t1 - t0
+        elif max(p0, p1) > d:
+            length += (t1 - t0) * (max(p0, p1) - d) / abs(p1 - p0)
+    return length / (hi - lo)
+
+
+@pytest.mark.parametrize("axis", ["x", "y", "z"])
+@pytest.mark.parametrize("size", ["small", "large"])
+def test_dose_kinked_on_voxel_centres_and_frames(tmp_path, axis, size):
+    # A dose varying along one axis only, piecewise linear with its kinks on voxel centres (x, y: 1 mm
+    # grid on whole mm) or on frames (z: every 3 mm, where the contour planes lie too, each plane's
+    # slab straddling its frame), so the trilinear interpolant is the profile itself and the DVH of
+    # a box is the profile's distribution over the box's extent along that axis (_kinked_fraction).
+    # The large box is sampled at the voxel centres, the small one by sub-voxel samples: both exact.
+    grid = ph.GridSpec(origin=np.array([-40.0, -40.0, -27.0]), orientation=np.array(HFS, float),
+                       pixel_spacing=(1.0, 1.0), shape=(19, 81, 81), frame_offsets=np.arange(19) * 3.0)
+    box = (-30.5, 30.5, -30.5, 30.5, -21.0, 21.0) if size == "large" else (-14.5, 14.5, -13.5, 13.5, -15.0, 15.0)
+    i = "xyz".index(axis)
+    ss, dose = _files(tmp_path, [ph.ROI("B", ph.box(*box, 3.0))], grid,
+                      lambda x, y, z: np.interp((x, y, z)[i], KINK_KNOTS, KINK_VALUES))
+    dvh = compute_dvh(ss, dose, "B")
+    assert (dvh.sampling["supersampling"] == 1) == (size == "large")
+    lo, hi = box[2 * i], box[2 * i + 1]
+    for d in np.linspace(20.05, 33.95, 140):
+        assert dvh.volume_at_dose_gy(d) == pytest.approx(100 * _kinked_fraction(lo, hi, d), abs=0.05), d
+    t = np.linspace(lo, hi, 400001)
+    assert dvh.mean_gy == pytest.approx(float(np.interp(t, KINK_KNOTS, KINK_VALUES).mean()), abs=0.005)
+
+
 # --------------------------------------------------------------------------- the command
 def _cli():
     from sarcotrial.cli.dvh import dvh

@@ -19,8 +19,9 @@ Method (mode ``"accurate"``, the default)
    ``s x s`` samples, ``s`` chosen from the structure's size against the dose voxel size (about
    :data:`SAMPLE_TARGET` samples): a 7 cc sphere on a 1 mm grid is sampled at 0.25 mm, a heart
    on a 2.5 mm grid at 1.25 mm, a lung at the voxel centres, and a 15 litre body at every
-   second voxel centre (at most :data:`MAX_SAMPLES`). ``s`` is 1 or even, so no sample centre
-   sits on a voxel centre or edge, where grid-aligned contours put their boundaries.
+   second voxel centre (at most :data:`MAX_SAMPLES`). ``s`` is 1 or even: with ``s`` even no
+   sample centre sits on a voxel centre or edge, where grid-aligned contours put their
+   boundaries, and no sample's cell straddles a voxel centre (item 6).
 3. *Rasterisation.* A vectorised scanline fill: every edge's crossings with every sample row
    are computed at once and toggled into a parity array, so the even-odd (XOR) rule for holes
    and nested contours on one plane (PS3.3 C.8.8.6.3, ``CLOSEDPLANAR_XOR``) is built in. No
@@ -36,20 +37,35 @@ Method (mode ``"accurate"``, the default)
    their shapes overlap, the missing planes are filled by shape-based interpolation (signed
    distance maps); where they do not overlap the structure has separate parts, each with its
    own end caps.
-6. *Dose.* Each slab is sampled on sub-planes spaced about like the in-plane samples, and the
-   dose at every sample is interpolated trilinearly (not only at the slab's central plane,
-   which matters for gradients along the slice direction). Each sample stands for a small cell
-   over which the dose varies by about |gradient| x cell size: the sample is spread uniformly
-   over that width (same variance as a linear dose over the cell; slopes limited by the
-   neighbouring voxels, never beyond the grid's own range), which turns the staircase of point
-   samples into the continuous DVH - exactly so for a dose linear along one axis.
-7. *Statistics.* The mean comes straight from the weighted samples; min and max from the
-   spread samples, each spread kept within the range the interpolated dose takes over its cell
-   (half-way to the neighbouring voxels), so they are doses the grid gives within half a sample
-   of the structure. Dose-at-volume and volume-at-dose queries use a fine continuous representation
-   (:data:`FINE_BINS` bins between min and max, the spread samples integrated exactly into
-   them, uniform within each bin, i.e. a piecewise-linear cumulative DVH): answers are
-   interpolated, never snapped to a bin edge.
+6. *Dose.* The dose is the trilinear interpolant of the grid (the nearest voxel's dose in the
+   half voxel beyond the outer voxel centres and frames). Inside a *dual cell*, the box between
+   2 x 2 x 2 neighbouring voxel centres (two neighbouring frames along the slice direction), it
+   is one trilinear polynomial; its kinks lie only on the planes through voxel centres and on
+   the frames. So every sample stands for a box inside one dual cell. Slabs are cut at every
+   dose frame, then divided into sub-planes spaced about like the in-plane samples. With ``s``
+   even the in-plane cells subdivide the voxels with the voxel centres on their edges. With
+   ``s = 1`` a sample on a voxel centre stands for a voxel straddling that centre's planes, so
+   the samples are regrouped by dual cell: the quadrants of a dual cell that belong to corners
+   inside the structure are covered by at most two boxes (the whole cell when all four corners
+   are inside), merged along the slice direction within a frame interval - about one sample per
+   voxel. A sample's dose is the polynomial at the centre of its box (also the box's mean dose);
+   over the box the dose varies by about |gradient| x box size, with the polynomial's own
+   gradient at that point, never a slope from the far side of a voxel centre. The sample is
+   spread uniformly over that width (the variance of a linear dose over the box; kept within
+   the doses at its dual cell's corners), which turns the staircase of point samples into the
+   continuous DVH - exactly so for a dose linear along one axis within each dual cell, kinks on
+   voxel centres included (a boost ramp meeting its plateau, say). Two exceptions: structures
+   sampled at every q-th voxel centre (a body contour) have cells q voxels wide holding other
+   voxel centres, and take the interpolant's mean slopes over their cells; samples of contours
+   oblique to the dose planes take the gradient of the dual cell their centre lies in.
+7. *Statistics.* The mean comes straight from the weighted samples; as a sample's dose is its
+   box's mean dose, it is the exact mean of the interpolated dose over the rasterised structure
+   (but for the two exceptions). Min and max come from the spread samples, each spread kept
+   within its dual cell's corner doses, so they are doses the interpolated grid takes in or
+   beside the structure's cells. Dose-at-volume and volume-at-dose queries use a fine
+   continuous representation (:data:`FINE_BINS` bins between min and max, the spread samples
+   integrated exactly into them, uniform within each bin, i.e. a piecewise-linear cumulative
+   DVH): answers are interpolated, never snapped to a bin edge.
 
 Accuracy (``docs/benchmarks/dvh.md``): on the 60 cases of Nelms et al. on 1 and 2 mm grids the
 mean errors are 0.4 % (volume), 0.01 % (Dmean), 0.4 % (D95), 0.1 % (D5); the worst is the
@@ -263,6 +279,8 @@ class _DoseFrame:
             half = (dose.slice_thickness or 0.5 * (self.dcol + self.drow)) / 2
             self.w_lo, self.w_hi = self.wpos[0] - half, self.wpos[0] + half
             self.frame_spacing = 2 * half
+        # where the interpolated dose may kink along w: the frames, and the grid's two ends
+        self.cuts = np.unique(np.concatenate([self.wpos if self.nf > 1 else [], [self.w_lo, self.w_hi]]))
         self.max_gy = float(data.max()) if data.size else 0.0
         self.min_gy = float(data.min()) if data.size else 0.0
 
@@ -280,19 +298,6 @@ class _DoseFrame:
         fc = np.clip(f, 0.0, n - 1.0)
         i0 = np.minimum(np.floor(fc).astype(np.int64), n - 2)
         return i0, fc - i0, inside, 1
-
-    def frame_weights(self, w: float):
-        """(k0, k1, t, inside) for a plane at w along the normal."""
-        if w < self.w_lo - 1e-7 or w > self.w_hi + 1e-7:
-            return 0, 0, 0.0, False
-        if self.nf == 1:
-            return 0, 0, 0.0, True
-        fk = float(np.interp(w, self.wpos, np.arange(self.nf)))
-        near = round(fk)
-        if abs(fk - near) < 1e-6:  # on a frame (up to rounding of the slab bounds)
-            return near, min(near + 1, self.nf - 1), 0.0, True
-        k0 = min(int(math.floor(fk)), self.nf - 2)
-        return k0, k0 + 1, fk - k0, True
 
     def trilinear(self, fi: np.ndarray, fj: np.ndarray, w: np.ndarray):
         """Dose at arbitrary points (fractional column/row indices, w in mm) and its gradient.
@@ -326,8 +331,9 @@ class _DoseFrame:
                     gi += sgi * wk * wj * f
                     gj += sgj * wk * wi * f
                     gk += sgk * wj * wi * f
-        gu = gi * si / self.dcol
-        gv = gj * sj / self.drow
+        # in the half voxel beyond the outer voxel centres the dose is the nearest voxel's: no slope
+        gu = np.where((fi >= 0) & (fi <= self.nc - 1), gi * si / self.dcol, 0.0)
+        gv = np.where((fj >= 0) & (fj <= self.nr - 1), gj * sj / self.drow, 0.0)
         gw = np.where(inner_k, gk * sk / dk_mm, 0.0)
         return val, ins_i & ins_j & ins_k, (gu, gv, gw)
 
@@ -692,16 +698,27 @@ def _ring(a: _Solid, inner: float, outer: float, nominal: float) -> _Solid:
 
 
 # --------------------------------------------------------------------------- dose sampling
-# A chunk of samples: (doses, spread widths or None, mm3 per sample). Each sample stands for a
-# small cell; with the local dose gradient g the dose over the cell spans about |g| x cell size,
-# and spreading the sample uniformly over that width (same variance as the linear dose over the
-# cell) turns the staircase of point samples into the continuous DVH, exactly so for a dose
-# linear along one axis.
-_Chunk = tuple[np.ndarray, "np.ndarray | None", "np.ndarray | None", float]  # doses, spread low, spread high, mm3
+# The dose between voxel centres is their trilinear interpolant. Inside a *dual cell* (the box
+# between 2 x 2 x 2 neighbouring voxel centres, two neighbouring frames along w) that is one
+# trilinear polynomial; its kinks lie only on the planes through voxel centres and on the frames.
+# Every sample below stands for a cell (a box) lying inside one dual cell, so over its cell the
+# dose is that one polynomial: the sample's dose is the polynomial at the box centre (also its
+# mean over the box) and its gradient there is the polynomial's, never a slope from the far side
+# of a voxel centre. The dose over the box then spans about |gradient| x box size; spreading the
+# sample uniformly over that width (the variance of a linear dose over the box) turns the staircase
+# of point samples into the continuous DVH, exactly so for a dose linear along one axis in each
+# dual cell (a dose with kinks on voxel centres included). The two exceptions, cells that cannot
+# lie in one dual cell, are the strided samples of the largest structures and the samples of
+# oblique contours (see :func:`_sample_strided` and :func:`_sample`).
+#
+# A chunk of samples: (doses, spread low, spread high, mm3 per sample: one number or one per sample).
+_Chunk = tuple[np.ndarray, "np.ndarray | None", "np.ndarray | None", "float | np.ndarray"]
+CUT_TOLERANCE_MM = 1e-6
 
 
 def _spread(d, gu, gv, gw, hu: float, hv: float, hz: float, lo_bound, hi_bound):
-    """(low, high) of each sample's spread, kept within the interpolated dose's range over its cell."""
+    """(low, high) of each sample's spread over its cell (hu x hv x hz, gradients in Gy/mm), kept within
+    the bounds (the doses at the corners of the sample's dual cell)."""
     width = np.square(gu * hu)
     width += np.square(gv * hv)
     if np.ndim(gw) or gw:
@@ -715,12 +732,62 @@ def _spread(d, gu, gv, gw, hu: float, hv: float, hz: float, lo_bound, hi_bound):
     return lo, hi
 
 
+def _pieces(frame: _DoseFrame, lo: float, hi: float) -> list[tuple[float, float, int, int, bool]]:
+    """The slab [lo, hi] (along the dose normal) cut where the interpolated dose may kink along it.
+
+    Cuts at every dose frame and at the grid's two ends. Each piece is (w0, w1, k0, k1, inside): it
+    lies between frames k0 and k1 = k0 + 1, or (k0 == k1) in the half frame beyond the first or last
+    frame, where the dose is that frame's (nearest-value extrapolation), or outside the grid.
+    """
+    cuts = frame.cuts
+    i0 = int(np.searchsorted(cuts, lo + CUT_TOLERANCE_MM, "right"))
+    i1 = int(np.searchsorted(cuts, hi - CUT_TOLERANCE_MM, "left"))
+    pts = [lo, *cuts[i0:i1].tolist(), hi] if i1 > i0 else [lo, hi]
+    out = []
+    wpos = frame.wpos
+    for w0, w1 in zip(pts[:-1], pts[1:]):
+        wm = 0.5 * (w0 + w1)
+        if wm < frame.w_lo or wm > frame.w_hi:
+            out.append((w0, w1, 0, 0, False))
+        elif frame.nf == 1 or wm <= wpos[0]:
+            out.append((w0, w1, 0, 0, True))
+        elif wm >= wpos[-1]:
+            out.append((w0, w1, frame.nf - 1, frame.nf - 1, True))
+        else:
+            k0 = min(int(np.searchsorted(wpos, wm, "right")) - 1, frame.nf - 2)
+            out.append((w0, w1, k0, k0 + 1, True))
+    return out
+
+
+def _subplanes(pieces: list[tuple[float, float, int, int, bool]], hz: float) -> list[tuple[float, float, int, int, bool]]:
+    """Sub-planes of a slab's pieces: about one per ``hz`` over the slab (at most :data:`MAX_SUBPLANES`,
+    at least one per piece), shared among its pieces by length (largest remainders)."""
+    if len(pieces) == 1:
+        w0, w1, k0, k1, ok = pieces[0]
+        counts = [int(np.clip(round((w1 - w0) / hz), 1, MAX_SUBPLANES))]
+    else:
+        lengths = [p[1] - p[0] for p in pieces]
+        total = sum(lengths)
+        m = max(int(np.clip(round(total / hz), 1, MAX_SUBPLANES)), len(pieces))
+        ideal = [m * length / total for length in lengths]
+        counts = [max(1, int(x)) for x in ideal]
+        for i in sorted(range(len(pieces)), key=lambda i: counts[i] - ideal[i])[:max(0, m - sum(counts))]:
+            counts[i] += 1
+    out = []
+    for (w0, w1, k0, k1, ok), n in zip(pieces, counts):
+        h = (w1 - w0) / n
+        out += [(w0 + q * h, w0 + (q + 1) * h if q < n - 1 else w1, k0, k1, ok) for q in range(n)]
+    return out
+
+
 def _sample(solid: _Solid, frame: _DoseFrame, basis: np.ndarray | None, origin: np.ndarray | None,
             hz: float) -> tuple[list[_Chunk], float, float, int]:
-    """Dose samples of a solid in chunks of equal weight: ([chunks], total mm3, outside mm3, sub-planes)."""
+    """Dose samples of a solid in chunks: ([chunks], total mm3, outside mm3, most sub-planes in a slab)."""
     g = solid.grid
     if basis is None and g.s == 1:
-        return _sample_on_voxels(solid, frame, hz)
+        if g.stride == 1:
+            return _sample_dual_cells(solid, frame)
+        return _sample_strided(solid, frame, hz)
     area = g.hu * g.hv
     chunks: list[_Chunk] = []
     total = outside = 0.0
@@ -728,28 +795,31 @@ def _sample(solid: _Solid, frame: _DoseFrame, basis: np.ndarray | None, origin: 
     u_of_a = g.u0 + np.arange(g.nu) * g.hu
     v_of_b = g.v0 + np.arange(g.nv) * g.hv
     if basis is None:
-        i0a, tia, insa, si = _DoseFrame.axis(u_of_a / frame.dcol, frame.nc)
-        j0b, tjb, insb, sj = _DoseFrame.axis(v_of_b / frame.drow, frame.nr)
+        fa, fb = u_of_a / frame.dcol, v_of_b / frame.drow
+        i0a, tia, insa, si = _DoseFrame.axis(fa, frame.nc)
+        j0b, tjb, insb, sj = _DoseFrame.axis(fb, frame.nr)
+        # per-voxel slope scales; zero in the half voxel beyond the outer voxel centres, where the
+        # dose is the nearest voxel's (the sample's cell lies wholly there: s is even)
+        sa = np.where((fa >= 0) & (fa <= frame.nc - 1), si / frame.dcol, 0.0)
+        sb = np.where((fb >= 0) & (fb <= frame.nr - 1), sj / frame.drow, 0.0)
     for lo, hi, mask in solid.slabs:
         bb, aa = np.nonzero(mask)
         npx = len(aa)
         if npx == 0:
             continue
         t = hi - lo
-        m = int(np.clip(round(t / hz), 1, MAX_SUBPLANES))
-        max_m = max(max_m, m)
-        hsub = t / m
-        wq = lo + (np.arange(m) + 0.5) * hsub
-        wsub = area * hsub
-        total += wsub * npx * m
+        total += area * t * npx
         if basis is None:
+            pieces = _subplanes(_pieces(frame, lo, hi), hz)
+            max_m = max(max_m, len(pieces))
             inside_px = insa[aa] & insb[bb]
             n_in = int(inside_px.sum())
-            outside += wsub * (npx - n_in) * m
+            outside += area * t * (npx - n_in)
             if n_in == 0:
                 continue
             a_in, b_in = aa[inside_px], bb[inside_px]
             ta, tb = tia[a_in], tjb[b_in]
+            su, sv = sa[a_in], sb[b_in]
             base = j0b[b_in] * frame.nc + i0a[a_in]
             o01, o10, o11 = si, sj * frame.nc, sj * frame.nc + si
             corners: dict[int, tuple] = {}
@@ -774,39 +844,42 @@ def _sample(solid: _Solid, frame: _DoseFrame, basis: np.ndarray | None, origin: 
                 return values[k]
 
             def grad(k: int) -> tuple[np.ndarray, np.ndarray]:
+                """The bilinear gradient (Gy/mm) at the samples, of the dual cell each lies in."""
                 if k not in grads:
                     f00, f01, f10, f11, top, bottom = corner(k)[:6]
-                    grads[k] = ((f01 - f00 + tb * (f11 - f10 - f01 + f00)) * (si / frame.dcol),
-                                (bottom - top) * (sj / frame.drow))
+                    grads[k] = ((f01 - f00 + tb * (f11 - f10 - f01 + f00)) * su, (bottom - top) * sv)
                 return grads[k]
 
-            for w in wq:
-                k0, k1, tk, ok = frame.frame_weights(float(w))
+            for w0, w1, k0, k1, ok in pieces:
+                wsub = area * (w1 - w0)
                 if not ok:
                     outside += wsub * n_in
                     continue
                 v0 = value(k0)
-                gu0, gv0 = grad(k0)
+                gu, gv = grad(k0)
                 low, high = corner(k0)[6:8]
-                if k1 == k0 or tk == 0.0:
-                    d, gu, gv, gw = v0, gu0, gv0, 0.0
-                    if k1 != k0 and k0 > 0:
-                        up, down = value(k1), value(k0 - 1)
-                        gw = _minmod(up - v0, v0 - down) / (frame.wpos[k1] - frame.wpos[k0])
-                        low = np.minimum(low, 0.5 * (v0 + np.minimum(up, down)))
-                        high = np.maximum(high, 0.5 * (v0 + np.maximum(up, down)))
+                if k1 == k0:  # beyond the outer frames: constant along w
+                    d, gw = v0, 0.0
                 else:
+                    dk = frame.wpos[k1] - frame.wpos[k0]
+                    tk = (0.5 * (w0 + w1) - frame.wpos[k0]) / dk
                     v1 = value(k1)
                     gu1, gv1 = grad(k1)
                     d = v0 + tk * (v1 - v0)
-                    gu = gu0 + tk * (gu1 - gu0)
-                    gv = gv0 + tk * (gv1 - gv0)
-                    inner = frame.wpos[0] <= w <= frame.wpos[-1]
-                    gw = (v1 - v0) / (frame.wpos[k1] - frame.wpos[k0]) if inner else 0.0
+                    gu = gu + tk * (gu1 - gu)
+                    gv = gv + tk * (gv1 - gv)
+                    gw = (v1 - v0) / dk
                     low1, high1 = corner(k1)[6:8]
                     low, high = np.minimum(low, low1), np.maximum(high, high1)
-                chunks.append((d, *_spread(d, gu, gv, gw, g.hu, g.hv, hsub, low, high), wsub))
+                chunks.append((d, *_spread(d, gu, gv, gw, g.hu, g.hv, w1 - w0, low, high), wsub))
         else:
+            # contours on planes oblique to the dose grid: sample cells cannot follow the voxel planes;
+            # each takes the gradient of the dual cell its centre lies in
+            m = int(np.clip(round(t / hz), 1, MAX_SUBPLANES))
+            max_m = max(max_m, m)
+            hsub = t / m
+            wsub = area * hsub
+            wq = lo + (np.arange(m) + 0.5) * hsub
             u = np.tile(u_of_a[aa], m)
             v = np.tile(v_of_b[bb], m)
             w = np.repeat(wq, npx)
@@ -821,24 +894,228 @@ def _sample(solid: _Solid, frame: _DoseFrame, basis: np.ndarray | None, origin: 
     return [c for c in chunks if c[0].size], total, outside, max_m
 
 
-def _sample_on_voxels(solid: _Solid, frame: _DoseFrame, hz: float) -> tuple[list[_Chunk], float, float, int]:
-    """As :func:`_sample` when the samples are the dose voxel centres (no in-plane interpolation needed).
+def _box_table() -> tuple[np.ndarray, np.ndarray]:
+    """Boxes covering the quadrants of a dual cell that belong to its corners inside the structure.
 
-    The in-plane gradient at a voxel centre is the central difference (one-sided at the grid's border).
+    Indexed by the corners' code (bit 1: corner (row r, column c), 2: (r, c + 1), 4: (r + 1, c),
+    8: (r + 1, c + 1)): at most two boxes, each (u centre, u length, v centre, v length) in voxel
+    units within the cell. Returns (boxes (16, 2, 4), number of boxes (16,)).
+    """
+    q = {1: (.25, .5, .25, .5), 2: (.75, .5, .25, .5), 4: (.25, .5, .75, .5), 8: (.75, .5, .75, .5)}
+    top, bottom, left, right = (.5, 1., .25, .5), (.5, 1., .75, .5), (.25, .5, .5, 1.), (.75, .5, .5, 1.)
+    boxes = {0: [], 15: [(.5, 1., .5, 1.)], 3: [top], 12: [bottom], 5: [left], 10: [right],
+             6: [q[2], q[4]], 9: [q[1], q[8]], 7: [top, q[4]], 11: [top, q[8]], 13: [bottom, q[1]], 14: [bottom, q[2]],
+             **{k: [v] for k, v in q.items()}}
+    table = np.zeros((16, 2, 4))
+    count = np.zeros(16, np.int8)
+    for code, bs in boxes.items():
+        count[code] = len(bs)
+        for j, b in enumerate(bs):
+            table[code, j] = b
+    return table, count
+
+
+_BOXES, _NBOXES = _box_table()
+_BOX_FIELDS = [[np.ascontiguousarray(_BOXES[:, j, f]) for f in range(4)] for j in range(2)]  # by box, field
+# dual-cell samples are processed in blocks of about this many: numpy's temporaries then stay small
+# and in cache (on the benchmark machine, arrays of a few hundred thousand were several times slower
+# per element)
+SAMPLE_BLOCK = 16384
+
+
+def _sample_dual_cells(solid: _Solid, frame: _DoseFrame) -> tuple[list[_Chunk], float, float, int]:
+    """As :func:`_sample` when the in-plane samples are the dose voxel centres (s == 1, stride 1).
+
+    A sample on a voxel centre stands for a voxel, which straddles the planes through that centre:
+    its quadrants lie in four different dual cells (and its w extent, cut at the frames, in one or
+    two frame intervals). So the samples are regrouped by dual cell: the quadrants of a dual cell
+    that belong to its corners inside the structure are covered by at most two boxes (the whole
+    cell when all four corners are inside), and a dual cell's boxes in consecutive pieces of one
+    frame interval are merged when they cover the same quadrants. Each box becomes one sample of the
+    interpolant's polynomial in its dual cell: about as many samples as voxel centres, each exact
+    on its own box.
+    """
+    g = solid.grid
+    nc, nr = frame.nc, frame.nr
+    cols = int(round(g.u0 / g.hu)) + np.arange(g.nu)  # dose column of each sample column
+    rows = int(round(g.v0 / g.hv)) + np.arange(g.nv)
+    ok_c = np.nonzero((cols >= 0) & (cols < nc))[0]
+    ok_r = np.nonzero((rows >= 0) & (rows < nr))[0]
+    area = g.hu * g.hv
+    total = outside = 0.0
+    max_m = 1
+    if not ok_c.size or not ok_r.size:
+        for lo, hi, mask in solid.slabs:
+            n = int(np.count_nonzero(mask))
+            total += area * (hi - lo) * n
+            outside += area * (hi - lo) * n
+        return [], total, outside, max_m
+    ca, ce = int(ok_c[0]), int(ok_c[-1]) + 1
+    cb, ceb = int(ok_r[0]), int(ok_r[-1]) + 1
+    # the window's voxel centres plus one row and column on each side; beyond the grid these repeat
+    # its outer voxels, so the interpolant is constant over the half voxel outside the outer centres
+    pc = np.clip(np.arange(cols[ca] - 1, cols[ce - 1] + 2), 0, nc - 1)
+    pr = np.clip(np.arange(rows[cb] - 1, rows[ceb - 1] + 2), 0, nr - 1)
+    pad = np.zeros((len(pr), len(pc)), dtype=bool)
+    # the boxes found, in runs: (frame k0, frame k1, cells (flat in the window's dual cells), corner codes,
+    # w start per cell, w end)
+    found: list[tuple[int, int, np.ndarray, np.ndarray, np.ndarray, float]] = []
+    run = None  # the open runs: (k0, k1, w end, codes (per dual cell of the window), w start (per cell))
+
+    def close(ending: np.ndarray | None = None) -> None:
+        """Record the open runs that end here (all of them, or those flagged in ``ending``)."""
+        if run is not None:
+            k0, k1, w_end, codes, start = run
+            cells = np.flatnonzero(codes if ending is None else ending)
+            if cells.size:
+                found.append((k0, k1, cells, codes.ravel()[cells], start.ravel()[cells], w_end))
+
+    for lo, hi, mask in solid.slabs:
+        npx = int(np.count_nonzero(mask))
+        if npx == 0:
+            continue
+        t = hi - lo
+        sub = mask[cb:ceb, ca:ce]
+        n_in = int(np.count_nonzero(sub))
+        total += area * t * npx
+        outside += area * t * (npx - n_in)
+        if n_in == 0:
+            continue
+        pad[1:-1, 1:-1] = sub
+        codes = pad[:-1, :-1].astype(np.uint8)
+        codes |= pad[:-1, 1:].view(np.uint8) << 1
+        codes |= pad[1:, :-1].view(np.uint8) << 2
+        codes |= pad[1:, 1:].view(np.uint8) << 3
+        pieces = _pieces(frame, lo, hi)
+        max_m = max(max_m, len(pieces))
+        for w0, w1, k0, k1, ok in pieces:
+            if not ok:
+                outside += area * (w1 - w0) * n_in
+                close()
+                run = None
+                continue
+            if run is not None and run[0] == k0 and run[1] == k1 and abs(run[2] - w0) < 1e-9:
+                same = codes == run[3]
+                close(~same & (run[3] != 0))
+                start = np.where(same, run[4], w0)
+            else:
+                close()
+                start = np.full(codes.shape, w0)
+            run = (k0, k1, w1, codes, start)
+    close()
+    chunks: list[_Chunk] = []
+    flat = frame.data.ravel()
+    nrc, cells_per_row = nr * nc, len(pc) - 1
+    vox_area = frame.dcol * frame.drow
+
+    def boxes(parts: list) -> None:
+        """The samples of a block of runs: one per box, exact bilinear dose and gradient at its centre."""
+        if len(parts) == 1:
+            k0, k1, cells, codes, w_start, w_end = parts[0]
+        else:
+            sizes = [p[2].size for p in parts]
+            k0, k1, w_end = (np.repeat(np.array([p[i] for p in parts]), sizes) for i in (0, 1, 5))
+            cells, codes, w_start = (np.concatenate([p[i] for p in parts]) for i in (2, 3, 4))
+        two = np.flatnonzero(_NBOXES.take(codes) == 2)
+        tu, lu, tv, lv = (t.take(codes) for t in _BOX_FIELDS[0])
+        if two.size:  # the second box of a partly covered cell
+            sec = codes[two]
+            tu, lu, tv, lv = (np.concatenate([x, t.take(sec)]) for x, t in zip((tu, lu, tv, lv), _BOX_FIELDS[1]))
+            cells, w_start = np.concatenate([cells, cells[two]]), np.concatenate([w_start, w_start[two]])
+            if np.ndim(k0):
+                k0, k1, w_end = (np.concatenate([x, x[two]]) for x in (k0, k1, w_end))
+        r, c = np.divmod(cells, cells_per_row)
+        top, bottom = pr.take(r) * nc, pr.take(r + 1) * nc
+        left, right = pc.take(c), pc.take(c + 1)
+        corners = (top + left, top + right, bottom + left, bottom + right)
+
+        def bilinear(k):
+            o = k * nrc
+            c00, c01, c10, c11 = (flat.take(o + v) for v in corners)
+            d0 = c01 - c00
+            d1 = c11 - c10
+            a0 = c00 + tu * d0
+            a1 = c10 + tu * d1
+            low = np.minimum(np.minimum(c00, c01), np.minimum(c10, c11))
+            high = np.maximum(np.maximum(c00, c01), np.maximum(c10, c11))
+            return a0 + tv * (a1 - a0), d0 + tv * (d1 - d0), a1 - a0, low, high
+
+        d, gu, gv, low, high = bilinear(k0)
+        lw = w_end - w_start
+        if np.ndim(k0) or k1 != k0:  # between two frames (k1 == k0 beyond the outer frames: constant along w)
+            d1, gu1, gv1, low1, high1 = bilinear(k1)
+            wk0 = frame.wpos[k0]
+            dk = np.where(k1 != k0, frame.wpos[k1] - wk0, 1.0) if np.ndim(k0) else frame.wpos[k1] - wk0
+            tw = (0.5 * (w_start + w_end) - wk0) / dk
+            gw = d1 - d  # Gy over the frame interval
+            d = d + tw * gw
+            gu += tw * (gu1 - gu)
+            gv += tw * (gv1 - gv)
+            np.minimum(low, low1, out=low)
+            np.maximum(high, high1, out=high)
+            half = np.square(gw * (lw / dk))
+        else:
+            half = np.zeros(d.shape)
+        # the spread: gradients per voxel (per frame interval) times the box's lengths in voxels (intervals)
+        gu *= lu
+        gv *= lv
+        half += np.square(gu)
+        half += np.square(gv)
+        np.sqrt(half, out=half)
+        half *= 0.5
+        lu *= lv
+        lu *= lw
+        lu *= vox_area
+        chunks.append((d, np.maximum(d - half, low), np.minimum(d + half, high), lu))
+
+    pending: list = []
+    n_pending = 0
+    for k0, k1, cells, codes, w_start, w_end in found:
+        for i in range(0, cells.size, SAMPLE_BLOCK):
+            pending.append((k0, k1, cells[i:i + SAMPLE_BLOCK], codes[i:i + SAMPLE_BLOCK], w_start[i:i + SAMPLE_BLOCK], w_end))
+            n_pending += pending[-1][2].size
+            if n_pending >= SAMPLE_BLOCK // 2:
+                boxes(pending)
+                pending, n_pending = [], 0
+    if pending:
+        boxes(pending)
+    return chunks, total, outside, max_m
+
+
+def _sample_strided(solid: _Solid, frame: _DoseFrame, hz: float) -> tuple[list[_Chunk], float, float, int]:
+    """As :func:`_sample` for the largest structures, sampled at every q-th voxel centre (q = stride > 1).
+
+    A sample's cell is then q voxels wide in-plane (and a sub-plane of the slab along w) and holds
+    voxel centres, or frames, other than its own: no single polynomial holds over it, and splitting
+    it would undo the coarser sampling. The sample's dose is the interpolant at its point; its slopes
+    are the interpolant's mean slopes over the cell (from the dose at the cell's faces: exact for a
+    dose linear over the cell). A coarse statement, for structures of more than :data:`MAX_SAMPLES`
+    voxels (a body contour).
     """
     g = solid.grid
     q = g.stride
+    nc, nr, nf = frame.nc, frame.nr, frame.nf
     cols = int(round(g.u0 / g.hu)) * q + np.arange(g.nu) * q  # dose column of each sample column
     rows = int(round(g.v0 / g.hv)) * q + np.arange(g.nv) * q
-    ok_c = np.nonzero((cols >= 0) & (cols < frame.nc))[0]
-    ok_r = np.nonzero((rows >= 0) & (rows < frame.nr))[0]
+    ok_c = np.nonzero((cols >= 0) & (cols < nc))[0]
+    ok_r = np.nonzero((rows >= 0) & (rows < nr))[0]
     ca, ce = (int(ok_c[0]), int(ok_c[-1]) + 1) if ok_c.size else (0, 0)
-    cb, ce_b = (int(ok_r[0]), int(ok_r[-1]) + 1) if ok_r.size else (0, 0)
+    cb, ceb = (int(ok_r[0]), int(ok_r[-1]) + 1) if ok_r.size else (0, 0)
     area = g.hu * g.hv
     chunks: list[_Chunk] = []
     total = outside = 0.0
     max_m = 1
-    nc, nr = frame.nc, frame.nr
+    wpos = frame.wpos
+
+    def along_w(w: float) -> tuple[int, int, float]:
+        """Frames either side of w and the weight of the upper one (the outer frame's dose beyond the frames)."""
+        if nf == 1 or w <= wpos[0]:
+            return 0, 0, 0.0
+        if w >= wpos[-1]:
+            return nf - 1, nf - 1, 0.0
+        k0 = min(int(np.searchsorted(wpos, w, "right")) - 1, nf - 2)
+        return k0, k0 + 1, (w - wpos[k0]) / (wpos[k0 + 1] - wpos[k0])
+
     for lo, hi, mask in solid.slabs:
         npx = int(np.count_nonzero(mask))
         if npx == 0:
@@ -849,76 +1126,62 @@ def _sample_on_voxels(solid: _Solid, frame: _DoseFrame, hz: float) -> tuple[list
         hsub = t / m
         wsub = area * hsub
         total += wsub * npx * m
-        if ce <= ca or ce_b <= cb:
+        if ce <= ca or ceb <= cb:
             outside += wsub * npx * m
             continue
-        sub = mask[cb:ce_b, ca:ce]
-        rr, cc = np.nonzero(sub)
+        rr, cc = np.nonzero(mask[cb:ceb, ca:ce])
         n_in = len(rr)
         outside += wsub * (npx - n_in) * m
         if n_in == 0:
             continue
         row = rows[rr + cb]
         col = cols[cc + ca]
+        # the cell's four in-plane faces, q/2 voxels either side (up to the outer voxel centres, the
+        # dose being constant beyond): (index, weight of the next voxel or None, next index)
+        faces = []
+        spans = []
+        for pos, n, step, other in ((col, nc, 1, row * nc), (row, nr, nc, col)):
+            ends = (np.maximum(pos - q / 2, 0.0), np.minimum(pos + q / 2, n - 1.0))
+            for end in ends:
+                i0 = end.astype(np.int64)
+                t0 = end - i0 if q % 2 else None  # an even stride's faces are voxel centres
+                faces.append((other + i0 * step, t0, other + np.minimum(i0 + 1, n - 1) * step))
+            spans.append(ends[1] - ends[0])
+        inv_u = np.divide(1.0 / frame.dcol, spans[0], out=np.zeros(n_in), where=spans[0] > 0)
+        inv_v = np.divide(1.0 / frame.drow, spans[1], out=np.zeros(n_in), where=spans[1] > 0)
         idx = row * nc + col
-        left = np.where(col > 0, idx - 1, idx)
-        right = np.where(col < nc - 1, idx + 1, idx)
-        up = np.where(row > 0, idx - nc, idx)
-        down = np.where(row < nr - 1, idx + nc, idx)
-        values: dict[int, np.ndarray] = {}
-        grads: dict[int, tuple[np.ndarray, ...]] = {}
+        cache: dict[int, tuple[np.ndarray, ...]] = {}
 
-        def value(k: int) -> np.ndarray:
-            if k not in values:
-                values[k] = frame.flat[k].take(idx)
-            return values[k]
+        def at(k: int) -> tuple[np.ndarray, ...]:
+            """On frame k: the dose at the samples, mean slopes over their cells (Gy/mm), range at centre and faces."""
+            if k not in cache:
+                f = frame.flat[k]
+                c = f.take(idx)
+                fv = [f.take(i0) if t0 is None else f.take(i0) + t0 * (f.take(i1) - f.take(i0)) for i0, t0, i1 in faces]
+                low = np.minimum(np.minimum(np.minimum(fv[0], fv[1]), np.minimum(fv[2], fv[3])), c)
+                high = np.maximum(np.maximum(np.maximum(fv[0], fv[1]), np.maximum(fv[2], fv[3])), c)
+                cache[k] = (c, (fv[1] - fv[0]) * inv_u, (fv[3] - fv[2]) * inv_v, low, high)
+            return cache[k]
 
-        def grad(k: int) -> tuple[np.ndarray, ...]:
-            """Limited slopes, and the interpolated dose's range over the voxel (half-way to each neighbour)."""
-            if k not in grads:
-                f, c = frame.flat[k], value(k)
-                r_, l_, d_, u_ = f.take(right), f.take(left), f.take(down), f.take(up)
-                low = np.minimum(np.minimum(r_, l_), np.minimum(d_, u_))
-                high = np.maximum(np.maximum(r_, l_), np.maximum(d_, u_))
-                low = 0.5 * (c + np.minimum(low, c))
-                high = 0.5 * (c + np.maximum(high, c))
-                grads[k] = (_minmod(r_ - c, c - l_) * (1.0 / frame.dcol), _minmod(d_ - c, c - u_) * (1.0 / frame.drow),
-                            low, high)
-            return grads[k]
+        def interp(i: int, k0: int, k1: int, tk: float) -> np.ndarray:
+            a = at(k0)[i]
+            return a if k1 == k0 or tk == 0.0 else a + tk * (at(k1)[i] - a)
 
-        for q in range(m):
-            w = lo + (q + 0.5) * hsub
-            k0, k1, tk, ok = frame.frame_weights(w)
-            if not ok:
+        for j in range(m):
+            w0, w1 = lo + j * hsub, lo + (j + 1) * hsub
+            wc = 0.5 * (w0 + w1)
+            if wc < frame.w_lo - 1e-7 or wc > frame.w_hi + 1e-7:
                 outside += wsub * n_in
                 continue
-            v0 = value(k0)
-            gu0, gv0, low, high = grad(k0)
-            if k1 == k0 or tk == 0.0:
-                # on a dose frame: limited slope between the frames either side
-                d, gu, gv = v0, gu0, gv0
-                gw = 0.0
-                if k1 != k0 and k0 > 0 and frame.wpos[0] <= w <= frame.wpos[-1]:
-                    up, down = value(k1), value(k0 - 1)
-                    gw = _minmod(up - v0, v0 - down) / (frame.wpos[k1] - frame.wpos[k0])
-                    low = np.minimum(low, 0.5 * (v0 + np.minimum(up, down)))
-                    high = np.maximum(high, 0.5 * (v0 + np.maximum(up, down)))
-            else:
-                v1 = value(k1)
-                gu1, gv1, low1, high1 = grad(k1)
-                d = v0 + tk * (v1 - v0)
-                gu = gu0 + tk * (gu1 - gu0)
-                gv = gv0 + tk * (gv1 - gv0)
-                inner = frame.wpos[0] <= w <= frame.wpos[-1]
-                gw = (v1 - v0) / (frame.wpos[k1] - frame.wpos[k0]) if inner else 0.0
-                low, high = np.minimum(low, low1), np.maximum(high, high1)
+            k0, k1, tk = along_w(wc)
+            d, gu, gv = (interp(i, k0, k1, tk) for i in range(3))
+            a0, a1 = along_w(w0), along_w(w1)
+            gw = (interp(0, *a1) - interp(0, *a0)) / hsub if (a0[0], a0[2]) != (a1[0], a1[2]) else 0.0
+            low, high = at(a0[0])[3], at(a0[0])[4]
+            for k in range(a0[0] + 1, a1[1] + 1):
+                low, high = np.minimum(low, at(k)[3]), np.maximum(high, at(k)[4])
             chunks.append((d, *_spread(d, gu, gv, gw, g.hu, g.hv, hsub, low, high), wsub))
     return chunks, total, outside, max_m
-
-
-def _minmod(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """The smaller one-sided difference, or 0 at an extremum: a slope that never overshoots the neighbours."""
-    return np.where(a * b > 0, np.where(np.abs(a) < np.abs(b), a, b), 0.0)
 
 
 def _ramp_sums(pos: np.ndarray, slope: np.ndarray, n_edges: int) -> np.ndarray:
@@ -941,9 +1204,9 @@ def _dvh_from_samples(name: str, chunks: list[_Chunk], total_mm3: float, outside
         if total_mm3 > 0 and outside_mm3 >= total_mm3 * (1 - 1e-9):
             raise _Skip("lies entirely outside the dose grid (no dose)")
         raise _Skip("has no volume on the sampling grid (contours smaller than a sample)")
-    sizes = np.array([c[0].size for c in chunks])
-    wsum = float(sum(c[3] * c[0].size for c in chunks)) / 1000.0  # cm3
-    mean = float(sum(c[3] * float(c[0].sum()) for c in chunks)) / 1000.0 / wsum
+    # a chunk's weight (mm3 per sample) is one number, or one per sample (dual-cell boxes)
+    wsum = sum(float(c[3].sum()) if np.ndim(c[3]) else c[3] * c[0].size for c in chunks) / 1000.0  # cm3
+    mean = sum(float(np.dot(c[0], c[3])) if np.ndim(c[3]) else c[3] * float(c[0].sum()) for c in chunks) / 1000.0 / wsum
     spread = any(c[1] is not None for c in chunks)
     lo_d = np.concatenate([c[1] if c[1] is not None else c[0] for c in chunks])
     hi_d = np.concatenate([c[2] if c[2] is not None else c[0] for c in chunks]) if spread else lo_d
@@ -957,7 +1220,10 @@ def _dvh_from_samples(name: str, chunks: list[_Chunk], total_mm3: float, outside
     else:
         edges = np.linspace(dmin, dmax, FINE_BINS + 1)
         scale = FINE_BINS / (dmax - dmin)
-        w = np.repeat(np.array([c[3] / 1000.0 for c in chunks]), sizes)  # cm3 per sample
+        if any(np.ndim(c[3]) for c in chunks):  # cm3 per sample
+            w = np.concatenate([c[3] / 1000.0 if np.ndim(c[3]) else np.full(c[0].size, c[3] / 1000.0) for c in chunks])
+        else:
+            w = np.repeat(np.array([c[3] / 1000.0 for c in chunks]), [c[0].size for c in chunks])
         counts = np.zeros(FINE_BINS)
         # narrower than a bin: a point mass in its bin; wider: a ramp of slope <= weight per bin,
         # so the two cumulative sums stay well conditioned
