@@ -135,3 +135,13 @@ def test_verdicts_are_stored_and_a_major_one_is_a_protocol_deviation(study, resu
     assert [r.verdict for r in stored] == ["minor deviation", "major deviation"]
     assert [(d.category, d.severity) for d in deviations] == [("plan_qa", "major")]
     assert "SkinStrip V20Gy = 63.14" in deviations[0].description
+
+
+def test_paddick_ci_of_ptv2_against_geometry(results):
+    """PTV2 at 60 Gy: TV = 111.6 cc; TV_PIV = 111.6 x 28.6 / 31 (x in [10.7, 39.3] of [9.5, 40.5]) = 102.96 cc;
+    PIV = 28.6 x 64.656 x 77.5 mm3 = 143.31 cc; CI = TV_PIV^2 / (TV x PIV) = 0.6628."""
+    tv_piv = 111.6 * 28.6 / 31
+    piv = 28.6 * 64.656 * 77.5 / 1000
+    indices = results["pass"].indices["PTV2"]
+    assert indices["tv_piv_cc"] == pytest.approx(tv_piv, rel=1e-3)
+    assert indices["paddick_ci"] == pytest.approx(tv_piv ** 2 / (111.6 * piv), rel=5e-3)
