@@ -175,6 +175,8 @@ def test_report_checks_the_design_and_monitors_toxicity(demo_db, tmp_path):
     from scipy.stats import beta, binom
 
     assert binom.sf(24, 31, 0.65) <= 0.05 and binom.sf(24, 31, 0.85) >= 0.80
+    for n in range(1, 31):  # and no smaller n has a cut-off meeting both
+        assert not any(binom.sf(r - 1, n, 0.65) <= 0.05 and binom.sf(r - 1, n, 0.85) >= 0.80 for r in range(n + 2))
     text = html_lib.unescape((demo_db / "report.html").read_text())
     assert "needs 31 patients (promising if at least 25 have an R0 resection" in text
     out = tmp_path / "endpoints.csv"

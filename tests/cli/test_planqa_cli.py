@@ -59,3 +59,9 @@ def test_plan_qa_bad_input_is_one_line(tmp_path):
     bogus.write_text("not dicom")
     result = runner.invoke(app, ["plan-qa", "--rtstruct", str(bogus), "--rtdose", str(bogus)])
     assert result.exit_code == 2 and "x.dcm" in result.output and "Traceback" not in result.output
+
+
+def test_plan_qa_db_without_patient_is_refused(tmp_path):
+    rtss, rtdose, _ = sib_phantom(tmp_path, "pass")
+    result = runner.invoke(app, ["plan-qa", "--rtstruct", str(rtss), "--rtdose", str(rtdose), "--db", str(tmp_path / "x.sqlite")])
+    assert result.exit_code == 2 and "--db needs --patient" in result.output

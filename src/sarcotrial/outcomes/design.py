@@ -11,7 +11,8 @@ short.
   >= power. PET0 = P(X1 <= r1 | p0), EN0 = n1 + (1 - PET0)(n - n1). ``optimal`` minimises EN0;
   ``minimax`` minimises n, then EN0. For each (n, n1, r1) the smallest r meeting alpha is used
   (the most powerful; every feasible r has the same EN0). Searched over n <= ``nmax``
-  (default max(100, 2 x the smallest feasible n)). Checked against Simon's Table 1 (tests).
+  (default max(100, 2 x the smallest feasible n)). The tests check rows of Simon's Table 1; which
+  rows were verified against the paper is said there.
 * A'Hern (Stat Med 2001;20:859-866), exact single stage: the smallest n with a cut-off r such
   that P(X >= r | p0) <= alpha and P(X >= r | p1) >= power; the treatment is promising if at
   least r of n respond.
