@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from scipy.stats import beta, binom
 
 from sarcotrial.errors import InvalidValue
+from sarcotrial.outcomes.kaplan_meier import probability
 
 ALTERNATIVES = ("two-sided", "greater", "less")
 
@@ -67,16 +68,6 @@ def _counts(successes, n) -> tuple[int, int]:
     return x, m
 
 
-def _level(level) -> float:
-    try:
-        lv = float(level)
-    except (TypeError, ValueError):
-        raise InvalidValue("level", "must be a number between 0 and 1", level) from None
-    if not 0 < lv < 1:
-        raise InvalidValue("level", "must be between 0 and 1 (exclusive)", level)
-    return lv
-
-
 def _lower(x: int, n: int, a: float) -> float:
     return 0.0 if x == 0 else float(beta.ppf(a, x, n - x + 1))
 
@@ -88,7 +79,7 @@ def _upper(x: int, n: int, a: float) -> float:
 def clopper_pearson(successes: int, n: int, level: float = 0.95) -> tuple[float, float]:
     """Exact two-sided Clopper-Pearson interval (binom.test's two-sided ``conf.int``)."""
     x, m = _counts(successes, n)
-    a = (1 - _level(level)) / 2
+    a = (1 - probability(level, "level")) / 2
     return _lower(x, m, a), _upper(x, m, a)
 
 
@@ -96,16 +87,11 @@ def binomial_test(successes: int, n: int, null: float = 0.5, alternative: str = 
                   level: float = 0.95) -> BinomialTest:
     """``binom.test(successes, n, p=null, alternative=..., conf.level=level)``."""
     x, m = _counts(successes, n)
-    lv = _level(level)
+    lv = probability(level, "level")
     alt = "two-sided" if alternative == "two.sided" else alternative
     if alt not in ALTERNATIVES:
         raise InvalidValue("alternative", f"must be one of {', '.join(ALTERNATIVES)}", alternative)
-    try:
-        p = float(null)
-    except (TypeError, ValueError):
-        raise InvalidValue("null", "must be a number between 0 and 1", null) from None
-    if not 0 <= p <= 1:
-        raise InvalidValue("null", "must be between 0 and 1", null)
+    p = probability(null, "null", open_interval=False)
     if alt == "less":
         pval = float(binom.cdf(x, m, p))
     elif alt == "greater":

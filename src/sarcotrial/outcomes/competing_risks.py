@@ -47,7 +47,7 @@ import numpy as np
 from scipy.stats import chi2, norm
 
 from sarcotrial.errors import InvalidValue
-from sarcotrial.outcomes.kaplan_meier import _frozen, _none, as_codes, as_times, group_labels
+from sarcotrial.outcomes.kaplan_meier import _frozen, _none, as_codes, as_times, group_labels, probability
 
 VARIANCES = ("delta", "ij")
 
@@ -326,9 +326,7 @@ def cumulative_incidence(time, status, cause: int = 1, *, variance: str = "delta
     """One cause's cumulative incidence in one sample."""
     if variance not in VARIANCES:
         raise InvalidValue("variance", f"must be one of {', '.join(VARIANCES)}", variance)
-    level = float(conf_level)
-    if not 0 < level < 1:
-        raise InvalidValue("conf_level", "must be between 0 and 1 (exclusive)", conf_level)
+    level = probability(conf_level, "conf_level")
     t = as_times(time)
     s = as_codes(status, t.size, "status", None)
     if variance == "delta":

@@ -37,7 +37,7 @@ import numpy as np
 from scipy.stats import chi2, norm
 
 from sarcotrial.errors import InvalidValue
-from sarcotrial.outcomes.kaplan_meier import _frozen, as_codes, as_times
+from sarcotrial.outcomes.kaplan_meier import _frozen, as_codes, as_times, probability
 
 TIES = ("efron", "breslow")
 
@@ -225,8 +225,7 @@ def fit_cox(time, event, covariates, *, ties: str = "efron", names: Optional[Seq
     """
     if ties not in TIES:
         raise InvalidValue("ties", f"must be one of {', '.join(TIES)}", ties)
-    if not 0 < conf_level < 1:
-        raise InvalidValue("conf_level", "must be between 0 and 1 (exclusive)", conf_level)
+    conf_level = probability(conf_level, "conf_level")
     if not (eps > 0 and int(max_iter) >= 1):
         raise InvalidValue("eps", "eps must be > 0 and max_iter >= 1", (eps, max_iter))
     t = as_times(time)

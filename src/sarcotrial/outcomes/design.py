@@ -41,21 +41,12 @@ from scipy.stats import beta as beta_dist
 from scipy.stats import binom
 
 from sarcotrial.errors import InvalidValue
-
-
-def _rate(value, field: str, open_interval: bool = True) -> float:
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise InvalidValue(field, "must be a number between 0 and 1", value) from None
-    if not (0 < v < 1 if open_interval else 0 <= v <= 1) or not math.isfinite(v):
-        raise InvalidValue(field, "must be strictly between 0 and 1" if open_interval else "must be between 0 and 1", value)
-    return v
+from sarcotrial.outcomes.kaplan_meier import probability
 
 
 def _check_rates(p0, p1, alpha, power) -> tuple[float, float, float, float]:
-    p0, p1 = _rate(p0, "p0"), _rate(p1, "p1")
-    alpha, power = _rate(alpha, "alpha"), _rate(power, "power")
+    p0, p1 = probability(p0, "p0"), probability(p1, "p1")
+    alpha, power = probability(alpha, "alpha"), probability(power, "power")
     if p1 <= p0:
         raise InvalidValue("p1", f"must be greater than p0 ({p0})", p1)
     if power <= alpha:
@@ -234,8 +225,8 @@ class ToxicityMonitor:
             v = getattr(self, name)
             if not (isinstance(v, (int, float)) and math.isfinite(v) and v > 0):
                 raise InvalidValue(name, "the Beta prior's parameters must be positive numbers", v)
-        _rate(self.threshold, "threshold")
-        _rate(self.cutoff, "cutoff")
+        probability(self.threshold, "threshold")
+        probability(self.cutoff, "cutoff")
 
     def posterior(self, toxicities: int, n: int) -> tuple[float, float]:
         """Posterior Beta parameters after ``toxicities`` in ``n`` patients."""
@@ -262,7 +253,7 @@ class ToxicityMonitor:
 
     def stopping_probability(self, true_rate: float, n_max: int) -> float:
         """Exact probability of stopping by n_max patients, checking after each one, for a true rate."""
-        p = _rate(true_rate, "true_rate", open_interval=False)
+        p = probability(true_rate, "true_rate", open_interval=False)
         bounds = self.boundaries(n_max)
         alive = np.array([1.0])            # P(x toxicities so far and not stopped)
         stopped = 0.0

@@ -38,6 +38,8 @@ Example::
 
 from __future__ import annotations
 
+import math
+
 from dataclasses import dataclass
 from typing import Iterable, Optional, Sequence
 
@@ -89,16 +91,21 @@ def as_codes(values, n: int, field: str, allowed_max: Optional[int] = 1) -> np.n
     return codes
 
 
+def probability(value, field: str, open_interval: bool = True) -> float:
+    """A probability, rate or confidence level: a number in (0, 1), or [0, 1] with ``open_interval=False``."""
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise InvalidValue(field, "must be a number between 0 and 1", value) from None
+    if not math.isfinite(v) or not (0 < v < 1 if open_interval else 0 <= v <= 1):
+        raise InvalidValue(field, "must be strictly between 0 and 1" if open_interval else "must be between 0 and 1", value)
+    return v
+
+
 def check_conf(conf_type: str, conf_level: float) -> float:
     if conf_type not in CONF_TYPES:
         raise InvalidValue("conf_type", f"must be one of {', '.join(CONF_TYPES)}", conf_type)
-    try:
-        level = float(conf_level)
-    except (TypeError, ValueError):
-        raise InvalidValue("conf_level", "must be a number between 0 and 1", conf_level) from None
-    if not 0 < level < 1:
-        raise InvalidValue("conf_level", "must be between 0 and 1 (exclusive)", conf_level)
-    return level
+    return probability(conf_level, "conf_level")
 
 
 def confint(surv: np.ndarray, se: np.ndarray, conf_type: str, conf_level: float) -> tuple[np.ndarray, np.ndarray]:
