@@ -43,7 +43,7 @@ def resolve_database_url(db: str | None) -> str:
         parsed = make_url(url)
     except Exception:
         raise InvalidValue("db", "not a database URL (sqlite:///path/file.sqlite or postgresql://user@host/db)", url) from None
-    if parsed.drivername.startswith("postgresql") and parsed.drivername == "postgresql":
+    if parsed.drivername == "postgresql":
         url = parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
     elif not (parsed.drivername.startswith("sqlite") or parsed.drivername.startswith("postgresql")):
         raise InvalidValue("db", "SarcoTrial runs on SQLite or PostgreSQL", parsed.drivername)

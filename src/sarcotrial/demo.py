@@ -337,5 +337,3 @@ def build_demo_study(study: StudyDB, seed: int = 2026, progress: Callable[[str],
     """Fill an empty study database (bound to SPRINT) with the synthetic study."""
     return _Generator(study, seed, progress).run()
 
-
-DEMO_PATIENTS = REFERRALS

@@ -18,7 +18,7 @@ from sqlalchemy import func, select
 
 from sarcotrial.errors import InvalidValue
 from sarcotrial.services import records
-from sarcotrial.store.models import AdverseEvent, AuditEntry, Diagnosis, Pathology, ProtocolDeviation
+from sarcotrial.store.models import AdverseEvent, AuditEntry, Diagnosis, ProtocolDeviation
 from tests.helpers import DOCTOR, enrolled, treated
 
 DIAGNOSIS = {"diagnosis_date": "2025-01-05", "histotype": "undifferentiated_pleomorphic_sarcoma",
@@ -177,12 +177,17 @@ def test_amputation_becomes_a_major_protocol_deviation(study):
 
 
 def test_records_keep_the_protocol_version(study):
-    subject = treated(study)
+    """Every stored row and every audit entry carries the version of the protocol it was entered under."""
+    from sarcotrial.store.models import audited_models
+
+    treated(study)
     with study.reading() as session:
         versions = set(session.scalars(select(AuditEntry.protocol_version)))
-        pathology = session.scalars(select(Pathology)).first()
-    assert versions == {"1.0"} and pathology is None
-    assert subject == "SPR-001"
+        stored = {m.__tablename__: set(session.scalars(select(m.protocol_version))) for m in audited_models()}
+    assert versions == {"1.0"}
+    assert {t: v for t, v in stored.items() if v} == {t: {"1.0"} for t in (
+        "site", "patient", "patient_identifier", "referral", "screening", "screening_criterion", "enrolment",
+        "rt_course", "rt_fraction", "surgery")}
 
 
 def test_differentiation_comes_from_the_histotype(study):

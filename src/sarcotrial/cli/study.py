@@ -81,8 +81,7 @@ def demo(db: Optional[str] = DbOption, seed: int = typer.Option(2026, "--seed", 
     from sarcotrial.demo import REFERRALS, build_demo_study
 
     out.mkdir(parents=True, exist_ok=True)
-    own_file = db is None
-    if own_file:
+    if db is None:
         path = (out / "sprint-demo.sqlite").resolve()
         for stale in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
             stale.unlink(missing_ok=True)  # the demo's own database is rebuilt on every run

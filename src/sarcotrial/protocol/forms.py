@@ -84,6 +84,11 @@ def _check_range(name: str, fld: FormField, number: float) -> None:
         raise InvalidValue(name, f"must be at most {fld.max:g}{unit}", number)
 
 
+def form_json(values: Mapping[str, Any]) -> dict[str, Any]:
+    """Checked form values as JSON can hold them (dates as ISO text), for the form data the database keeps."""
+    return {k: (v.isoformat() if isinstance(v, dt.date) else v) for k, v in values.items()}
+
+
 def validate_form(protocol: Protocol, form_id: str, data: Mapping[str, Any], *, partial: bool = False) -> dict[str, Any]:
     """The form's data converted and checked; ``partial`` skips the required check (drafts, corrections)."""
     try:

@@ -12,7 +12,7 @@ import statistics
 from collections import Counter
 from dataclasses import dataclass, field
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from sarcotrial.domain import histology
 from sarcotrial.services.endpoints import PatientEndpoints, ToxicityRow, derive_endpoints, toxicity_table
@@ -97,7 +97,7 @@ def gather(study: StudyDB, cutoff: dt.date | None = None) -> ReportData:
     protocol = study.protocol
     texts = {c.id: c.text for c in protocol.eligibility.criteria}
     with study.reading() as s:
-        referred = s.query(Referral).count()
+        referred = s.scalar(select(func.count(Referral.id)))
         patients = {p.id: p for p in s.scalars(select(Patient))}
         screenings = s.scalars(select(Screening).order_by(Screening.screening_date, Screening.id)).all()
         latest: dict[int, Screening] = {}

@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 
 from sarcotrial.domain.eligibility import EligibilityDecision, assess_eligibility
 from sarcotrial.errors import InvalidValue
-from sarcotrial.protocol.forms import validate_form
+from sarcotrial.protocol.forms import form_json, validate_form
 from sarcotrial.protocol.schema import Protocol
 from sarcotrial.services.study import Actor, StudyDB
 from sarcotrial.store.models import (
@@ -183,7 +183,7 @@ def screen(study: StudyDB, actor: Actor, subject_id: str, values: Mapping[str, A
         reasons = decision.reasons
         if decision.decision == "not_evaluable" and missing_required:
             reasons = reasons + [f"missing required answers: {', '.join(missing_required)}"]
-        row = Screening(patient_id=patient.id, screening_date=day, data=_jsonable(clean), decision=decision.decision,
+        row = Screening(patient_id=patient.id, screening_date=day, data=form_json(clean), decision=decision.decision,
                         reasons="\n".join(reasons))
         for position, result in enumerate(decision.criteria):
             row.criteria.append(ScreeningCriterion(position=position, criterion_id=result.id, kind=result.kind,
@@ -226,7 +226,3 @@ def enrol(study: StudyDB, actor: Actor, subject_id: str, enrolment_date: dt.date
         patient.status = "enrolled"
         session.flush()
         return row
-
-
-def _jsonable(values: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: (v.isoformat() if isinstance(v, dt.date) else v) for k, v in values.items()}

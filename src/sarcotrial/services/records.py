@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 
 from sarcotrial.domain import ctcae, grading, margins, response, staging, toxicity
 from sarcotrial.errors import InvalidValue
-from sarcotrial.protocol.forms import validate_form
+from sarcotrial.protocol.forms import form_json, validate_form
 from sarcotrial.services.study import Actor, StudyDB
 from sarcotrial.store.models import (
     AdverseEvent,
@@ -386,6 +386,7 @@ def record(study: StudyDB, actor: Actor, subject_id: str, form_id: str, values: 
     with study.action(actor, reason) as session:
         patient = study.patient(session, subject_id)
         path = Pathway.load(session, patient)
+        rt_start_before = path.rt_start
         if recorder.single and _existing(session, recorder, patient) is not None:
             raise InvalidValue(form_id, f"is already recorded for {patient.subject_id}; correct it instead "
                                "(sarcotrial correct)", show_value=False)
@@ -397,9 +398,9 @@ def record(study: StudyDB, actor: Actor, subject_id: str, form_id: str, values: 
         extras = {k: v for k, v in clean.items() if k not in recorder.model.__table__.c}
         if extras:
             session.add(FormRecord(patient_id=patient.id, form_id=form_id, status="complete",
-                                   data=_jsonable(extras)))
+                                   data=form_json(extras)))
         session.flush()
-        _after_record(study, session, path, recorder, row)
+        _after_record(study, session, path, recorder, row, rt_start_before)
         return row
 
 
@@ -414,14 +415,10 @@ def _record_generic(study: StudyDB, actor: Actor, subject_id: str, form_id: str,
         sequence = (session.scalar(select(func.max(FormRecord.sequence)).where(
             FormRecord.patient_id == patient.id, FormRecord.form_id == form_id)) or 0) + 1
         row = FormRecord(patient_id=patient.id, form_id=form_id, sequence=sequence, status="complete",
-                         data=_jsonable(clean))
+                         data=form_json(clean))
         session.add(row)
         session.flush()
         return row
-
-
-def _jsonable(values: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: (v.isoformat() if isinstance(v, dt.date) else v) for k, v in values.items()}
 
 
 def correct(study: StudyDB, actor: Actor, subject_id: str, form_id: str, changes: Mapping[str, Any], reason: str,
@@ -436,14 +433,15 @@ def correct(study: StudyDB, actor: Actor, subject_id: str, form_id: str, changes
         patient = study.patient(session, subject_id)
         row = _find(session, recorder, patient, record_id)
         path = Pathway.load(session, patient)
-        current = _current_values(study, recorder, row, path, form_fields)
+        rt_start_before = path.rt_start
+        current = recorder.form_values(row, form_fields)
         clean = validate_form(study.protocol, form_id, {**current, **changes})
         columns = recorder.derive(study, session, path, clean, row)
         for key, value in columns.items():
             if getattr(row, key) != value:
                 setattr(row, key, value)
         session.flush()
-        _after_record(study, session, Pathway.load(session, patient), recorder, row)
+        _after_record(study, session, Pathway.load(session, patient), recorder, row, rt_start_before)
         return row
 
 
@@ -464,10 +462,6 @@ def delete(study: StudyDB, actor: Actor, subject_id: str, form_id: str, reason: 
         session.delete(row)
 
 
-def _current_values(study: StudyDB, recorder: Recorder, row: StudyRecord, path: Pathway, form_fields: list[str]) -> dict:
-    return recorder.form_values(row, form_fields)
-
-
 # records that hang on another: deleting that one is refused while they exist (never a silent cascade)
 DEPENDS_ON_ME = {
     "rt_course": ((RTFraction, "fraction(s)"),),
@@ -477,9 +471,13 @@ DEPENDS_ON_ME = {
 # a record whose derived values read another record: re-derived when that one changes
 DEPENDENTS = {
     "surgery": ("pathology", "wound_complication"),   # R status (macroscopic residual); major (120 days of surgery)
-    "rt_fraction": ("adverse_event",),                # acute / late from the first delivered fraction
-    "rt_course": ("adverse_event",),
 }
+# adverse events read only the first delivered fraction (acute / late): re-derived when it moves
+
+
+def _first_delivered(session: Session, patient_id: int) -> dt.date | None:
+    return session.scalar(select(func.min(RTFraction.fraction_date)).join(RTCourse).where(
+        RTCourse.patient_id == patient_id, RTFraction.status == "delivered"))
 
 
 def _rederive(study: StudyDB, session: Session, patient: Patient, recorder: Recorder) -> None:
@@ -520,11 +518,16 @@ def _find(session: Session, recorder: Recorder, patient: Patient, record_id: int
     return rows[0]
 
 
-def _after_record(study: StudyDB, session: Session, path: Pathway, recorder: Recorder, row: StudyRecord) -> None:
-    """Consequences the protocol attaches to a record: the patient's status, protocol deviations."""
+def _after_record(study: StudyDB, session: Session, path: Pathway, recorder: Recorder, row: StudyRecord,
+                  rt_start_before: dt.date | None) -> None:
+    """Consequences the protocol attaches to a record: derived values elsewhere, status, protocol deviations."""
     patient = path.patient
     for dependent in DEPENDENTS.get(recorder.form_id, ()):
         _rederive(study, session, patient, RECORDERS[dependent])
+    if recorder.form_id == "rt_fraction":
+        session.flush()
+        if _first_delivered(session, patient.id) != rt_start_before:
+            _rederive(study, session, patient, RECORDERS["adverse_event"])
     if recorder.form_id in ("rt_fraction", "surgery") and path.course is not None:
         from sarcotrial.services.radiotherapy import record_deviations
 

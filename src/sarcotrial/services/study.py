@@ -8,7 +8,6 @@ it either writes its records and their audit entries together, or nothing at all
 
 from __future__ import annotations
 
-import datetime as dt
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -247,6 +246,3 @@ def _constraint(exc: IntegrityError) -> str:
     text = str(exc.orig).splitlines()[0]
     return text[:200]
 
-
-def today() -> dt.date:
-    return dt.date.today()
