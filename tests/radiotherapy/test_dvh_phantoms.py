@@ -85,6 +85,47 @@ def test_missing_planes_are_interpolated_and_separate_parts_are_not_bridged(tmp_
     assert res.dvhs["Irregular"].volume_cc == pytest.approx(math.pi * 64 * 8 / 1000, rel=5e-3)
 
 
+def test_between_planes_the_surface_is_interpolated_not_stepped(tmp_path):
+    """A sphere (r 12 mm) contoured every 4 mm: from its first to its last plane (z = -8 to 8, end cap
+    none) it holds pi (144 * 16 - 2 * 8^3 / 3) mm3. Slabs of each plane's circle hold 1920 pi (-2.2 %);
+    the engine's circular arcs between planes follow the sphere."""
+    rois = [ph.ROI("S", ph.sphere((0.3, -0.2, 0.0), 12.0, 4.0))]
+    grid = ph.GridSpec.around((-16, -16, -16), (16, 16, 16), 2.0, shift=(0.3, 0.3, 0.3))
+    ss, dose = _files(tmp_path, rois, grid, linear)
+    dvh = compute_dvh(ss, dose, "S")
+    exact = math.pi * (144 * 16 - 2 * 8 ** 3 / 3) / 1000
+    assert abs(1920 * math.pi / 1000 / exact - 1) > 0.02  # what slabs would give
+    assert dvh.volume_cc == pytest.approx(exact, rel=3e-3)
+
+
+def test_a_cylinder_lying_across_the_planes_ends_in_its_round_edge(tmp_path):
+    """A cylinder (r 12 mm, 30 mm long) lying along x, contoured every 2 mm in z as Nelms et al.'s
+    rotated cylinders: rectangles of width 2 sqrt(144 - z^2), and 0.01 mm strips at z = +-12, too thin
+    to hold a sample. Volume pi r^2 L; in a dose 10 + 0.5 z Gy, Dx is 10 + 0.5 z_x, where the circular
+    segment below z_x holds 100 - x % of the circle: r^2 (acos(-u) + u sqrt(1 - u^2)), u = z_x / r."""
+    r, length = 12.0, 30.0
+    contours = []
+    for z in np.arange(-12.0, 12.5, 2.0):
+        half = max(math.sqrt(max(r * r - z * z, 0.0)), 0.005)
+        contours.append((z, ph.rectangle(-15.0, 15.0, -half, half, z)))
+    rois = [ph.ROI("Lying", contours)]
+    grid = ph.GridSpec.around((-20, -16, -16), (20, 16, 16), 2.0, shift=(0.3, 0.3, 0.0))
+    ss, dose = _files(tmp_path, rois, grid, lambda x, y, z: 10 + 0.5 * z)
+    dvh = compute_dvh(ss, dose, "Lying", end_cap="half-slice")
+    assert dvh.volume_cc == pytest.approx(math.pi * r * r * length / 1000, rel=5e-3)
+
+    def z_at(percent):
+        from scipy.optimize import brentq
+
+        def below(z):
+            u = z / r
+            return r * r * (math.acos(-u) + u * math.sqrt(1 - u * u)) / (math.pi * r * r) - (100 - percent) / 100
+        return brentq(below, -r, r)
+
+    for p in (99, 95, 50, 5):  # D99 lies 0.8 mm from the edge, where 0.06 mm is 0.7 % of its dose
+        assert dvh.dose_at_volume_percent(p) == pytest.approx(10 + 0.5 * z_at(p), rel=1e-2 if p == 99 else 5e-3), p
+
+
 # --------------------------------------------------------------------------- doses: interpolated, analytic
 def test_linear_gradient_box_queries_are_interpolated(tmp_path):
     x0, x1 = -13.3, 17.9
@@ -266,6 +307,20 @@ def test_derived_structures(tmp_path):
         compute_dvhs(ss, dose, derived={"x": "ring A 5 2"})
     assert compute_dvhs(ss, dose, derived={"nothing": "B minus A"}, names=[]).skipped == {
         "nothing": "the derived structure is empty"}
+
+
+@pytest.mark.parametrize("spacing", [1.0, 2.5])
+def test_rings_around_a_sphere_follow_its_surface_between_planes(tmp_path, spacing):
+    """Rings around a sphere of radius 15.01 mm (its end planes at +-15 mm hold 0.55 mm circles): the
+    analytic shells 4/3 pi ((r + b)^3 - (r + a)^3)."""
+    r = 15.01
+    ss, dose = _files(tmp_path, [ph.ROI("S", ph.sphere((0.2, -0.3, 0), r, spacing))],
+                      ph.GridSpec.around((-30, -30, -30), (30, 30, 30), 2.5), lambda x, y, z: 30 + 0 * x)
+    res = compute_dvhs(ss, dose, ["S"], derived={"r05": "ring S 0 5", "r36": "ring S 3 6"})
+    v = lambda radius: 4 / 3 * math.pi * radius ** 3 / 1000  # noqa: E731
+    assert res.dvhs["S"].volume_cc == pytest.approx(v(r), rel=2e-3)
+    assert res.dvhs["r05"].volume_cc == pytest.approx(v(r + 5) - v(r), rel=0.02)
+    assert res.dvhs["r36"].volume_cc == pytest.approx(v(r + 6) - v(r + 3), rel=0.02)
 
 
 def test_derived_grammar():
