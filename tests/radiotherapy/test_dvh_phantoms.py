@@ -508,8 +508,13 @@ def test_cli_json_and_table(tmp_path):
     one = json.loads(runner.invoke(_cli(), ["dvh", str(rtss), str(rtdose), "--structure", "PTV1 outside PTV2",
                                             "--end-cap", "half-slice", "--json"]).stdout)
     assert len(one) == 1 and one[0]["name"] == "PTV1 outside PTV2" and one[0]["end_cap"] == "half-slice"
-    table = runner.invoke(_cli(), ["dvh", str(rtss), str(rtdose)])
+    table = runner.invoke(_cli(), ["dvh", str(rtss), str(rtdose)], env={"COLUMNS": "80"})
     assert table.exit_code == 0 and "SkinStrip" in table.stdout and "end cap: none" in table.stdout
+    # on an 80-column terminal every number is printed whole (names may fold, numbers never)
+    for r in rows:
+        for key in ("volume_cc", "min_gy", "mean_gy", "max_gy", "d98_gy", "d95_gy", "d50_gy", "d2_gy"):
+            assert f"{r[key]:.2f}" in table.stdout, (r["name"], key)
+    assert "…" not in table.stdout and max(len(line) for line in table.stdout.splitlines()) <= 80
 
 
 def test_cli_reports_skipped_and_refuses_in_one_line(tmp_path):

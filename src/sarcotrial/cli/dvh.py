@@ -58,18 +58,23 @@ def dvh(rtstruct: Path = typer.Argument(..., help="The RT Structure Set (RTSTRUC
         return
     rows = [r for r in result.as_list() if "skipped" not in r]
     outside = any(r.get("outside_grid_percent") for r in rows)
-    table = Table(title=f"{escape(structure_set.file.name)} on {escape(dose.file.name)}")
+    table = Table(title=f"{escape(structure_set.file.name)} on {escape(dose.file.name)}", pad_edge=False)
     widest = max((len(r["name"]) for r in rows), default=9)
-    table.add_column("structure", no_wrap=True, min_width=min(widest, 28))
-    headers = ["cc", "min Gy", "mean Gy", "max Gy", "D98 Gy", "D95 Gy", "D50 Gy", "D2 Gy"] + (["outside grid"] if outside else [])
-    for header in headers:
-        table.add_column(header, justify="right")
+    # on a narrow terminal the names fold, never the numbers
+    table.add_column("structure", overflow="fold", min_width=min(widest, 10))
+    headers = ["\ncc", "min\nGy", "mean\nGy", "max\nGy", "D98\nGy", "D95\nGy", "D50\nGy", "D2\nGy"] \
+        + (["outside\ngrid"] if outside else [])
+    lines = []
     for row in rows:
         cells = [f"{row['volume_cc']:.2f}"] + [f"{row[k]:.2f}" for k in ("min_gy", "mean_gy", "max_gy", "d98_gy", "d95_gy",
                                                                           "d50_gy", "d2_gy")]
         if outside:
             cells.append(f"{row['outside_grid_percent']:.1f} %" if row.get("outside_grid_percent") else "")
-        table.add_row(escape(row["name"]), *cells)
+        lines.append((escape(row["name"]), cells))
+    for i, header in enumerate(headers):
+        table.add_column(header, justify="right", no_wrap=True, min_width=max((len(c[i]) for _, c in lines), default=4))
+    for name, cells in lines:
+        table.add_row(name, *cells)
     if rows:
         console.print(table)
     for name, reason in result.skipped.items():
