@@ -129,7 +129,7 @@ import threading
 import weakref
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, NamedTuple
 
 import numpy as np
 
@@ -547,22 +547,66 @@ def _rasterize(planes: list[list[np.ndarray]], nv: int, nu: int) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------- solids (slabs of masks)
+class _Slab(NamedTuple):
+    """A whole slab of one mask; ``core`` is the part of it the contour itself stands at."""
+
+    lo: float
+    hi: float
+    mask: np.ndarray
+    core: tuple[float, float]
+
+
+@dataclass
+class _Interval:
+    """The interval between two contour planes whose surface is interpolated: ``core`` holds the samples
+    inside on both planes; the samples (``rows``, ``cols``) inside on one only are inside where
+    ``inside`` says, per thin slab (``inside[q]`` for the q-th of ``len(inside)`` equal slabs)."""
+
+    lo: float
+    hi: float
+    core: np.ndarray
+    rows: np.ndarray
+    cols: np.ndarray
+    inside: np.ndarray
+
+    def sections(self):
+        """The thin slabs as (lo, hi, whole mask)."""
+        step = (self.hi - self.lo) / len(self.inside)
+        for q, inside in enumerate(self.inside):
+            m = self.core.copy()
+            m[self.rows, self.cols] = inside
+            yield self.lo + q * step, self.lo + (q + 1) * step, m
+
+    def parts(self):
+        """Disjoint pieces for dose sampling, (lo, hi, rows, cols): the core over the whole interval
+        (sampled once), then the crossed samples per thin slab; a single thin slab is one piece."""
+        if len(self.inside) == 1:
+            lo, hi, m = next(self.sections())
+            yield lo, hi, *np.nonzero(m)
+            return
+        if self.core.any():
+            yield self.lo, self.hi, *np.nonzero(self.core)
+        step = (self.hi - self.lo) / len(self.inside)
+        for q, inside in enumerate(self.inside):
+            if inside.any():
+                yield self.lo + q * step, self.lo + (q + 1) * step, self.rows[inside], self.cols[inside]
+
+
 class _Solid:
     """A structure (or derived structure) along w as slabs of in-plane masks.
 
     ``slabs`` are (w_lo, w_hi, mask (nv, nu)), sorted and not overlapping: the form the derived
     structures combine. ``cores`` hold, per slab, the part the contour itself stands at: its plane,
-    or plane to cap face for an end cap (distances for rings are measured to these, so the slabs'
-    corners do not bulge). A structure read from contours is built from a *recipe* (whole slabs and
-    interpolated intervals) and makes its slabs only when asked; its dose sampling reads
-    :meth:`parts` instead, where an interpolated interval is one slab of the samples inside on both
-    planes plus thin slabs of the samples the surface crosses, so the samples common to both planes
-    are sampled once over the interval.
+    plane to cap face for an end cap, or the middle section of an interpolated thin slab (distances
+    for rings are measured to these, so the slabs' corners do not bulge). A structure read from
+    contours is built from a *recipe* (:class:`_Slab` and :class:`_Interval` items, in order along w)
+    and makes its slabs only when asked; its dose sampling reads :meth:`parts` instead, so the
+    samples common to both planes of an interval are sampled once over it.
     """
 
     def __init__(self, grid: _Grid, slabs: list[tuple[float, float, np.ndarray]] | None = None,
                  notes: list[str] | None = None, cores: list[tuple[float, float]] | None = None,
-                 recipe: list[tuple] | None = None):
+                 recipe: list[_Slab | _Interval] | None = None):
         self.grid = grid
         self.notes = notes if notes is not None else []
         self._slabs, self._cores, self._recipe = slabs, cores, recipe
@@ -584,6 +628,7 @@ class _Solid:
         return not (self._recipe if self._slabs is None else self._slabs)
 
     def _build(self) -> None:
+        """The slabs of the recipe, neighbours with the same mask merged."""
         slabs: list[tuple[float, float, np.ndarray]] = []
         cores: list[tuple[float, float]] = []
 
@@ -596,16 +641,11 @@ class _Solid:
                 cores.append(core)
 
         for item in self._recipe or []:
-            if item[0] == "slab":
-                add(*item[1:])
+            if isinstance(item, _Slab):
+                add(*item)
             else:
-                _, lo_w, hi_w, n_sub, core, bb, aa, inside = item
-                step = (hi_w - lo_w) / n_sub
-                for q in range(n_sub):
-                    m = core.copy()
-                    m[bb, aa] = inside[q]
-                    lo = lo_w + q * step
-                    add(lo, lo + step, m, (lo + step / 2, lo + step / 2))  # a section through its middle
+                for lo, hi, m in item.sections():
+                    add(lo, hi, m, ((lo + hi) / 2, (lo + hi) / 2))  # a section through its middle
         self._slabs, self._cores = slabs, cores
 
     def parts(self) -> list[tuple[float, float, np.ndarray, np.ndarray]]:
@@ -614,21 +654,10 @@ class _Solid:
             return [(lo, hi, *np.nonzero(m)) for lo, hi, m in self.slabs]
         out = []
         for item in self._recipe:
-            if item[0] == "slab":
-                out.append((item[1], item[2], *np.nonzero(item[3])))
-                continue
-            _, lo_w, hi_w, n_sub, core, bb, aa, inside = item
-            if n_sub == 1:  # one piece over the interval: the crossed samples inside at its middle join it
-                m = core.copy()
-                m[bb, aa] = inside[0]
-                out.append((lo_w, hi_w, *np.nonzero(m)))
-                continue
-            if core.any():
-                out.append((lo_w, hi_w, *np.nonzero(core)))
-            step = (hi_w - lo_w) / n_sub
-            for q in range(n_sub):
-                if inside[q].any():
-                    out.append((lo_w + q * step, lo_w + (q + 1) * step, bb[inside[q]], aa[inside[q]]))
+            if isinstance(item, _Slab):
+                out.append((item.lo, item.hi, *np.nonzero(item.mask)))
+            else:
+                out.extend(item.parts())
         return out
 
     def mask_at(self, w: float) -> np.ndarray | None:
@@ -701,13 +730,13 @@ def _arc_crossing(za, na, zb, nb, zc, nc) -> np.ndarray:
         un = (bz * c2 - cz * b2) / den
         # the centre is (za + uz, na + un), radius^2 = uz^2 + un^2; it meets n = 0 at z = za + uz +- root
         root = np.sqrt(np.maximum(uz * uz + un * un - (na + un) ** 2, 0.0))
-        side_c = bz * cn - bn * cz
+        circle = np.abs(den) > 1e-9 * (b2 + c2)  # not collinear
         best = np.full(np.shape(na), np.nan)
         for sign in (-1.0, 1.0):
             xz = uz + sign * root  # relative to za; the point is (xz, -na) relative to a
-            side_x = bz * (-na) - bn * xz
-            ok = (side_x * side_c < 0) & np.isfinite(xz) & (np.abs(den) > 1e-9 * (b2 + c2))
-            best = np.where(ok & np.isnan(best), xz / bz, best)
+            # on the arc from a to b not holding c: across the chord a-b from c (den is twice c's side)
+            ok = circle & ((bz * -na - bn * xz) * den < 0) & np.isnan(best)
+            best = np.where(ok, xz / bz, best)
     return best
 
 
@@ -760,7 +789,7 @@ def _interpolate(pending: list[tuple[int, int, np.ndarray, np.ndarray, np.ndarra
         n_sub = max(1, int(math.ceil(gap / hz - 1e-9)))
         centres = w + (np.arange(n_sub) + 0.5) * gap / n_sub
         inside = (centres[:, None] < c[None, :]) == masks[k][sb, sa][None, :]
-        recipe[slot] = ("smooth", w, w + gap, n_sub, core, sb, sa, inside)
+        recipe[slot] = _Interval(w, w + gap, core, sb, sa, inside)
 
 
 def _touch(polys: list[np.ndarray], mask: np.ndarray, grid: _Grid) -> bool:
@@ -771,24 +800,30 @@ def _touch(polys: list[np.ndarray], mask: np.ndarray, grid: _Grid) -> bool:
     return bool(mask[ij[ok, 1], ij[ok, 0]].any())
 
 
-def _solid(pl: _Planes, grid: _Grid, end_cap: str, nominal: float, name: str, hz: float | None = None) -> _Solid:
+def _solid(pl: _Planes, grid: _Grid, end_cap: str, nominal: float, hz: float) -> _Solid:
+    """A structure's slabs and interpolated intervals (module docstring, Method 4 and 5); ``hz`` is the
+    thickness the thin slabs of an interpolated interval aim at."""
     masks = _rasterize([[grid.index_coords(p) for p in polys] for polys in pl.polys], grid.nv, grid.nu)
     notes: list[str] = []
     ws = list(pl.w)
     n_planes = len(ws)
     spacing = pl.spacing or nominal
-    hz = hz or min(grid.hu, grid.hv)
     # how each pair of neighbouring planes is joined: "smooth" where their shapes overlap (the surface
     # between them is interpolated), "slab" where they are adjacent but do not overlap (each plane's
     # slab reaches half-way), "break" where a gap separates shapes that do not overlap (separate parts)
+    def overlap(j: int, k: int) -> bool:
+        a, b = masks[j], masks[k]
+        if a.any() and b.any():
+            return bool((a & b).any())
+        # a contour too thin to hold a sample (the end strip of a shape lying across the planes)
+        # joins the shape its vertices lie in
+        return _touch(pl.polys[j], b, grid) if b.any() else bool(a.any()) and _touch(pl.polys[k], a, grid)
+
     links: list[str] = []
     filled = 0
     for k in range(1, n_planes):
         gap = ws[k] - ws[k - 1]
-        a, b = masks[k - 1], masks[k]
-        overlap = bool((a & b).any()) or (not a.any() and b.any() and _touch(pl.polys[k - 1], b, grid)) \
-            or (not b.any() and a.any() and _touch(pl.polys[k], a, grid))
-        if overlap:
+        if overlap(k - 1, k):
             links.append("smooth")
             if gap > GAP_FACTOR * spacing:
                 filled += max(1, int(round(gap / spacing)) - 1)
@@ -800,12 +835,12 @@ def _solid(pl: _Planes, grid: _Grid, end_cap: str, nominal: float, name: str, hz
     if n_runs > 1:
         notes.append(f"{n_runs} separate parts along the slice direction, each with its own end caps")
 
-    recipe: list[tuple] = []
-    pending: list[tuple[int, int, np.ndarray, np.ndarray, np.ndarray]] = []
+    recipe: list[_Slab | _Interval | None] = []
+    pending: list[tuple[int, int, np.ndarray, np.ndarray, np.ndarray]] = []  # filled in by _interpolate
 
     def add(lo: float, hi: float, m: np.ndarray, core: tuple[float, float]) -> None:
         if hi > lo:
-            recipe.append(("slab", lo, hi, m, core))
+            recipe.append(_Slab(lo, hi, m, core))
 
     start = 0
     for k in range(n_planes):
@@ -1678,7 +1713,7 @@ class _Engine:
     def _evaluate(self, tree, grid: _Grid, nominal: float, hz: float) -> _Solid:
         if tree[0] == "base":
             s = tree[1]
-            return _solid(self.planes(s), grid, self.end_cap, nominal, s.name, hz)
+            return _solid(self.planes(s), grid, self.end_cap, nominal, hz)
         if tree[0] == "ring":
             return _ring(self._evaluate(tree[1], grid, nominal, hz), tree[2], tree[3], nominal)
         return _combine(self._evaluate(tree[1], grid, nominal, hz), self._evaluate(tree[2], grid, nominal, hz), tree[0])
