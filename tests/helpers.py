@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sarcotrial.services import pathway, records
+from sarcotrial.services import forms as records, pathway
 from sarcotrial.services.study import Actor, StudyDB
 
 NURSE = Actor("nurse.test", "test")
@@ -26,8 +26,15 @@ def enrolled(study: StudyDB, hospital_number: str = "H0001", enrol_on: dt.date =
     patient = register(study, hospital_number)
     pathway.screen(study, NURSE, patient.subject_id, {"screening_date": "2025-01-20", "consent_date": "2025-01-20",
                                                       **SCREENING})
+    consent(study, patient.subject_id)
     pathway.enrol(study, NURSE, patient.subject_id, enrol_on)
     return patient.subject_id
+
+
+def consent(study: StudyDB, subject: str, day: str = "2025-01-20", version: str = "1.0"):
+    """The patient's signed consent (SPRINT 1.1 records it on its own form)."""
+    return records.record(study, NURSE, subject, "consent", {"consent_date": day, "document_version": version,
+                                                             "data_use": True})
 
 
 def treated(study: StudyDB, hospital_number: str = "H0001") -> str:

@@ -17,6 +17,7 @@ complete the study. The same seed gives the same study.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import random
 from collections import Counter
 from dataclasses import dataclass, field
@@ -24,10 +25,23 @@ from typing import Callable
 
 from sarcotrial.domain import histology
 from sarcotrial.radiotherapy.calendar import treatment_dates
-from sarcotrial.services import pathway, records
+from sarcotrial.services import access, forms, pathway, queries, review
 from sarcotrial.services.study import Actor, StudyDB
 
 DATA_CUTOFF = dt.date(2026, 6, 30)
+#: the study's two sites: the unit itself, and a satellite clinic that refers and follows patients
+SITES = (("MAIN", "Soft tissue sarcoma unit (synthetic)"), ("SAT", "Satellite clinic (synthetic)"))
+#: the demo's accounts: (user, full name, role, site or None for study-wide)
+ACCOUNTS = (
+    ("admin", "Alessandra Admin (synthetic)", "admin", None),
+    ("inv.main", "Dr Marco Ricci (synthetic)", "investigator", "MAIN"),
+    ("nurse.main", "Giulia Conti (synthetic)", "research_nurse", "MAIN"),
+    ("inv.sat", "Dr Paola Greco (synthetic)", "investigator", "SAT"),
+    ("nurse.sat", "Luca Bruno (synthetic)", "research_nurse", "SAT"),
+    ("datamanager", "Sara Colombo (synthetic)", "data_manager", None),
+    ("monitor", "Davide Marino (synthetic)", "monitor", None),
+    ("statistician", "Elena Romano (synthetic)", "statistician", None),
+)
 FIRST_REFERRAL = dt.date(2023, 1, 9)
 REFERRALS = 50
 CALENDAR = "IT-MI"
@@ -83,11 +97,26 @@ class DemoSummary:
     distant_metastases: int = 0
     deaths: int = 0
     data_cutoff: dt.date = DATA_CUTOFF
+    logins: list = field(default_factory=list)
+    queries: Counter = field(default_factory=Counter)
+    verified_patients: int = 0
+    signed_patients: int = 0
+    locked_patients: int = 0
+    withdrawn: int = 0
+    reconsented: int = 0
+    not_done: int = 0
+
+
+def demo_password(seed: int, user: str) -> str:
+    """A demo account's password: derived from the seed, so the same seed gives the same logins."""
+    digest = hashlib.sha256(f"sarcotrial-demo:{seed}:{user}".encode()).hexdigest()
+    return f"demo-{digest[:12]}"
 
 
 class _Generator:
     def __init__(self, study: StudyDB, seed: int, progress: Callable[[str], None] | None):
         self.study = study
+        self.seed = seed
         self.rng = random.Random(seed)
         self.progress = progress or (lambda _msg: None)
         self.summary = DemoSummary()
@@ -116,6 +145,8 @@ class _Generator:
     # ------------------------------------------------------------------ the study
     def run(self) -> DemoSummary:
         rng = self.rng
+        for code, name in SITES[1:]:  # the first is the study's own site, made with it
+            access.add_site(self.study, self.staff["datamanager"], code, name)
         plan = ["eligible"] * 33 + ["fail"] * len(SCREEN_FAILURES)
         rng.shuffle(plan)
         failures = list(SCREEN_FAILURES)
@@ -127,7 +158,107 @@ class _Generator:
             self.progress(f"patient {index + 1} of {len(plan)}")
             failure = failures.pop() if kind == "fail" else None
             self.patient(referral_date, failure, first_not_evaluable=index == not_evaluable_first)
+        self.accounts()
+        self.data_management()
         return self.summary
+
+    # ------------------------------------------------------------------ people and their work
+    def accounts(self) -> None:
+        """The demo's accounts; the first (an admin) is made by the operating-system user, the rest by it."""
+        creator = self.staff["datamanager"]
+        for user, full_name, role, site in ACCOUNTS:
+            password = demo_password(self.seed, user)
+            access.add_user(self.study, creator, user, full_name=full_name, role=role, password=password,
+                            sites=[site] if site else [])
+            self.summary.logins.append({"user": user, "full_name": full_name, "role": role, "site": site,
+                                        "password": password})
+            if role == "admin":
+                creator = self.login("admin")
+
+    def login(self, user: str) -> Actor:
+        return Actor(user, "demo", password=demo_password(self.seed, user))
+
+    def data_management(self) -> None:
+        """A study in progress: queries at every stage, verified, signed and locked casebooks, a form not
+        done, a withdrawal and a re-consent."""
+        from sarcotrial.services import views
+
+        rng, s, study = self.rng, self.summary, self.study
+        monitor, manager = self.login("monitor"), self.login("datamanager")
+        staff = {"MAIN": (self.login("inv.main"), self.login("nurse.main")),
+                 "SAT": (self.login("inv.sat"), self.login("nurse.sat"))}
+        enrolled = views.patients(study, manager, enrolled_only=True)
+        # queries: opened by the monitor at source-data review; answered, closed, reopened by the site
+        for number, record in enumerate(enrolled[-8:]):  # the latest patients: their review is under way
+            diagnosis = record.first("diagnosis")
+            nurse = staff[record.site][1]
+            query = queries.open_query(study, monitor, record.subject_id, "diagnosis", "size_cm",
+                                       "Size differs from the MRI report in the source: please check",
+                                       assign=("nurse.main" if record.site == "MAIN" else "nurse.sat"))
+            s.queries["opened"] += 1
+            if number % 4 == 0:
+                continue  # still open
+            if number % 4 == 1:
+                queries.respond(study, nurse, query, "confirmed", "MRI report re-read: the size is as entered")
+                s.queries["answered"] += 1
+                continue
+            size = round(diagnosis.values["size_cm"] + rng.choice([-0.5, 0.5]), 1)
+            queries.respond(study, nurse, query, "corrected", "Corrected from the MRI report",
+                            {"size_cm": size})
+            queries.close(study, monitor, query, "Agrees with the source")
+            s.queries["closed"] += 1
+        # source-data verification, signatures and locks of the first patients who finished treatment
+        finished = [r for r in enrolled if r.first("pathology") is not None][:6]
+        for index, record in enumerate(finished):
+            investigator = staff[record.site][0]
+            open_ones = queries.list_queries(study, manager, subject_id=record.subject_id, status="open")
+            open_ones += queries.list_queries(study, manager, subject_id=record.subject_id, status="answered")
+            for query in open_ones:
+                if query.status == "open":
+                    queries.respond(study, staff[record.site][1], query.id, "confirmed", "Checked against the source")
+                queries.close(study, manager, query.id, "Resolved at review")
+                s.queries["closed"] += 1
+            for crf in [c for form_crfs in record.forms.values() for c in form_crfs if c.values or c.missing]:
+                review.verify_source(study, monitor, record.subject_id, crf.form_id, visit=crf.visit,
+                                     instance=crf.instance)
+            s.verified_patients += 1
+            if index >= 4:
+                continue
+            review.sign(study, investigator, record.subject_id, demo_password(self.seed, investigator.name),
+                        "I have reviewed this casebook and its data are complete and accurate")
+            s.signed_patients += 1
+            if index < 2:
+                review.lock(study, manager, subject_id=record.subject_id)
+                s.locked_patients += 1
+        # a form not done: an adverse-event review the patient missed
+        for record in enrolled[8:]:
+            visits_of = __import__("sarcotrial.services.visits", fromlist=["x"]).visits(study, manager, record.subject_id)
+            gap = next((v for v in visits_of if v.visit_id == "pre_operative" and v.status == "overdue"), None)
+            if gap is not None:
+                forms.mark_not_done(study, staff[record.site][1], record.subject_id, "adverse_event",
+                                    f"{gap.visit_id}:{gap.occurrence}" if gap.occurrence > 1 else gap.visit_id,
+                                    "Patient seen by the surgeon only; toxicity assessed at the next visit")
+                s.not_done += 1
+                break
+        # a re-consent to the current consent document
+        spec = study.protocol.consent
+        for due in pathway.reconsent_due(study, manager):
+            record = next(r for r in enrolled if r.subject_id == due.subject)
+            follow = [c.values["visit_date"] for c in record.of("follow_up")]
+            day = (follow[0] if follow else record.enrolment_date + dt.timedelta(days=30))
+            forms.record(study, staff[record.site][1], due.subject, spec.form,
+                         {"consent_date": day, "document_version": spec.current_version, "data_use": True})
+            s.reconsented += 1
+        # a withdrawal from follow-up, after the patient's last recorded visit
+        alive = [r for r in enrolled if r.death() is None and len(r.of("follow_up")) >= 3
+                 and r.subject_id not in {f.subject_id for f in finished[:2]}]
+        if alive and study.protocol.withdrawal is not None:
+            record = alive[-1]
+            last = max(c.values["visit_date"] for c in record.of("follow_up"))
+            forms.record(study, staff[record.site][1], record.subject_id, study.protocol.withdrawal.form,
+                         {"withdrawal_date": min(DATA_CUTOFF, last + dt.timedelta(days=20)), "kind": "follow_up",
+                          "reason": "Moved abroad; follow-up continues with the family doctor"})
+            s.withdrawn += 1
 
     def patient(self, referral_date: dt.date, failure, first_not_evaluable: bool) -> None:
         rng, s = self.rng, self.summary
@@ -136,11 +267,12 @@ class _Generator:
         birthday = referral_date - dt.timedelta(days=365 * age + rng.randint(30, 330))
         first = rng.choice(FIRST_NAMES_F if sex == "female" else FIRST_NAMES_M)
         name = f"{first} {rng.choice(LAST_NAMES)} (synthetic)"
+        unit = "SAT" if rng.random() < 0.3 else "MAIN"
         site = rng.choices(self.sites, weights=self.site_weights)[0]
         entity = self.pick(self.histotypes[site])
         board = referral_date + self.days(2, 9)
         patient = pathway.register_patient(
-            self.study, self.staff["nurse"], sex=sex, synthetic=True,
+            self.study, self.staff["nurse"], sex=sex, synthetic=True, site_code=unit,
             identifiers=pathway.Identifiers(name, birthday, f"SYN{rng.randint(10**6, 10**7 - 1)}"),
             referral={"referral_date": referral_date, "tumour_board_date": board, "anatomic_site": site,
                       "referring_specialty": rng.choice(["surgery", "oncology", "radiotherapy"]),
@@ -172,6 +304,11 @@ class _Generator:
                     s.screen_failures[criterion.criterion_id] += 1
             return
         enrolment_date = screening_date + self.days(1, 5)
+        if self.study.protocol.consent is not None:
+            # one patient signed the previous version of the consent document and is asked again later
+            version = self.study.protocol.consent.current_version if s.enrolled != 4 else "0.9"
+            forms.record(self.study, self.staff["nurse"], patient.subject_id, self.study.protocol.consent.form,
+                         {"consent_date": screening_date, "document_version": version, "data_use": True})
         pathway.enrol(self.study, self.staff["datamanager"], patient.subject_id, enrolment_date)
         s.enrolled += 1
         self.treatment(patient.subject_id, site, entity, referral_date, enrolment_date)
@@ -189,11 +326,11 @@ class _Generator:
         }
         if site == "visceral":
             diagnosis["t_category"] = rng.choice(["T1", "T2a", "T2b"])
-        records.record(study, self.staff["radonc"], subject, "diagnosis", diagnosis)
+        forms.record(study, self.staff["radonc"], subject, "diagnosis", diagnosis)
 
         # radiotherapy: planned on the calendar, with the odd missed or rescheduled fraction
         schedule = treatment_dates(enrolment + self.days(7, 20), self.rt.fractions, CALENDAR)
-        records.record(study, self.staff["radonc"], subject, "rt_course",
+        forms.record(study, self.staff["radonc"], subject, "rt_course",
                        {"planned_start": schedule.dates[0], "calendar": CALENDAR,
                         "concurrent_chemotherapy": rng.random() < 0.35})
         dates = list(schedule.dates)
@@ -211,12 +348,12 @@ class _Generator:
         for number, day in enumerate(dates, start=1):
             if number in moved:
                 kind, reason = moved[number]
-                records.record(study, self.staff["radonc"], subject, "rt_fraction",
+                forms.record(study, self.staff["radonc"], subject, "rt_fraction",
                                {"fraction_number": number, "fraction_date": day, "status": kind, "reason": reason})
                 s.fractions_missed += kind == "missed"
                 s.fractions_rescheduled += kind == "rescheduled"
                 day = next(tail)
-            records.record(study, self.staff["radonc"], subject, "rt_fraction",
+            forms.record(study, self.staff["radonc"], subject, "rt_fraction",
                            {"fraction_number": number, "fraction_date": day, "status": "delivered"})
             delivered_dates.append(day)
             s.fractions_delivered += 1
@@ -232,7 +369,7 @@ class _Generator:
         # surgery and pathology
         surgery_date = rt_end + self.days(28, 56)
         residual = rng.random() < 0.02
-        records.record(study, self.staff["surgeon"], subject, "surgery",
+        forms.record(study, self.staff["surgeon"], subject, "surgery",
                        {"surgery_date": surgery_date, "procedure": rng.choice(["wide_excision"] * 4 + ["compartmental_resection"]),
                         "macroscopic_residual": residual, "vascular_reconstruction": rng.random() < 0.1,
                         "nerve_resection": rng.random() < 0.05})
@@ -249,9 +386,9 @@ class _Generator:
             pathology.update(closest_margin_mm=0.0, planned_positive_margin=rng.random() < 0.5)
         elif not positive:
             pathology["closest_margin_mm"] = round(rng.uniform(0.5, 15.0), 1)
-        stored = records.record(study, self.staff["pathologist"], subject, "pathology", pathology)
-        s.r0 += stored.r_status == "R0"
-        s.pcr += stored.pcr
+        stored = forms.record(study, self.staff["pathologist"], subject, "pathology", pathology)
+        s.r0 += stored.derived.get("r_status") == "R0"
+        s.pcr += bool(stored.derived.get("pcr"))
 
         # wound complications within 120 days of surgery (O'Sullivan 2002: about a third after preoperative RT)
         if rng.random() < 0.32:
@@ -259,9 +396,9 @@ class _Generator:
             flags = {k: False for k in ("secondary_operation", "readmission_for_wound_care",
                                         "invasive_procedure_without_anaesthesia", "deep_packing", "prolonged_dressing")}
             flags[rng.choice(list(flags))] = True
-            wound = records.record(study, self.staff["surgeon"], subject, "wound_complication",
+            wound = forms.record(study, self.staff["surgeon"], subject, "wound_complication",
                                    {"onset_date": onset, **flags})
-            s.major_wound_complications += wound.major
+            s.major_wound_complications += bool(wound.derived.get("major"))
             self.adverse_event(subject, "Wound complication", 3 if flags["secondary_operation"] else 2, onset,
                                resolution=self.days(20, 90))
 
@@ -275,7 +412,15 @@ class _Generator:
                   "attribution": self.rng.choice(["probable", "definite", "possible"])}
         if resolution is not None and onset + resolution <= (until or DATA_CUTOFF):
             values["resolution_date"] = onset + resolution
-        records.record(self.study, self.staff["radonc"], subject, "adverse_event", values)
+        if values["serious"] and self.study.protocol.safety is not None:
+            # the site learns of it within days; reported to the sponsor within the 24 h clock, one in ten late
+            aware = dt.datetime.combine(onset + self.days(0, 2), dt.time(self.rng.randint(8, 17), 0),
+                                        tzinfo=dt.timezone.utc)
+            late = self.rng.random() < 0.1
+            values["aware_at"] = aware
+            values["reported_at"] = aware + dt.timedelta(hours=self.rng.randint(30, 60) if late else self.rng.randint(2, 20))
+            values["seriousness"] = "hospitalisation"
+        forms.record(self.study, self.staff["radonc"], subject, "adverse_event", values)
         self.summary.adverse_events += 1
 
     def follow_up(self, subject: str, site: str, enrolment: dt.date, rt_start: dt.date, surgery: dt.date) -> None:
@@ -309,22 +454,22 @@ class _Generator:
                 break
             while pending and pending[0][0] <= visit:
                 day, kind = pending.pop(0)
-                records.record(self.study, self.staff["datamanager"], subject, "outcome_event",
+                forms.record(self.study, self.staff["datamanager"], subject, "outcome_event",
                                {"event_type": kind, "event_date": day,
                                 "site_detail": "lung" if kind == "distant_metastasis" else "tumour bed"})
                 s.local_relapses += kind == "local_relapse"
                 s.distant_metastases += kind == "distant_metastasis"
                 status = "awd"
-            records.record(self.study, self.staff["datamanager"], subject, "follow_up",
+            forms.record(self.study, self.staff["datamanager"], subject, "follow_up",
                            {"visit_date": visit, "disease_status": status, "imaging": True})
         for day, kind in pending:
-            records.record(self.study, self.staff["datamanager"], subject, "outcome_event",
+            forms.record(self.study, self.staff["datamanager"], subject, "outcome_event",
                            {"event_type": kind, "event_date": day,
                             "site_detail": "lung" if kind == "distant_metastasis" else "tumour bed"})
             s.local_relapses += kind == "local_relapse"
             s.distant_metastases += kind == "distant_metastasis"
         if death is not None:
-            records.record(self.study, self.staff["datamanager"], subject, "outcome_event",
+            forms.record(self.study, self.staff["datamanager"], subject, "outcome_event",
                            {"event_type": "death", "event_date": death, "death_cause": cause})
             s.deaths += 1
 

@@ -22,3 +22,7 @@ class InvalidValue(SarcoTrialError, ValueError):
         if show_value and value is not None:
             text += f" (got {value!r})"
         super().__init__(text)
+
+
+class AccessDenied(SarcoTrialError):
+    """The person is not signed in, or their account may not do this (nothing was written)."""

@@ -11,13 +11,18 @@ import yaml
 from typer.testing import CliRunner
 
 from sarcotrial.cli.main import app
+from sarcotrial.config import cli_user
 from sarcotrial.protocol import read_protocol
 
 runner = CliRunner()
 
 
+_PASSWORD: dict[str, str] = {}  # set by as_user for the next run only
+
+
 def run(*args: str, code: int = 0):
-    result = runner.invoke(app, list(args))
+    env = {"SARCOTRIAL_PASSWORD": _PASSWORD.pop("password")} if _PASSWORD else None
+    result = runner.invoke(app, list(args), env=env)
     assert result.exit_code == code, (result.exit_code, result.output, result.stderr if hasattr(result, "stderr") else "")
     assert "Traceback" not in result.output
     return result
@@ -29,8 +34,8 @@ def db(tmp_path, monkeypatch) -> str:
     monkeypatch.delenv("SARCOTRIAL_KEY_FILE", raising=False)
     monkeypatch.delenv("DATABASE_URL", raising=False)
     path = tmp_path / "study.sqlite"
-    result = run("init", "--protocol", "sprint", "--db", str(path), "--user", "dr.init")
-    assert "Created study SPRINT (protocol v1.0" in result.output
+    result = run("init", "--protocol", "sprint", "--db", str(path))
+    assert "Created study SPRINT (protocol v1.1" in result.output
     assert "Created the identifier key file" in result.output and (tmp_path / "study.sqlite.key").exists()
     return str(path)
 
@@ -54,7 +59,7 @@ def test_protocol_validate_names_path_and_rule(tmp_path):
 
 def test_init_twice_is_refused(db):
     result = run("init", "--protocol", "sprint", "--db", db, code=2)
-    assert "already holds study SPRINT (protocol v1.0)" in result.output
+    assert "already holds study SPRINT (protocol v1.1)" in result.output
 
 
 def test_missing_database_is_explained(tmp_path):
@@ -65,7 +70,7 @@ def test_missing_database_is_explained(tmp_path):
 def test_pathway_through_the_cli(db, tmp_path):
     run("patient", "register", "--db", db, "--name", "Ada Test (synthetic)", "--dob", "1961-04-02",
         "--hospital-number", "H42", "--sex", "female", "--set", "referral_date=2025-01-10",
-        "--set", "anatomic_site=extremity", "--user", "nurse.a")
+        "--set", "anatomic_site=extremity")
     answers = tmp_path / "screening.json"
     answers.write_text(json.dumps({"screening_date": "2025-01-20", "age_years": 63, "histology_confirmed": True,
                                    "disease_status": "de_novo", "candidate_for_resection": True,
@@ -75,6 +80,10 @@ def test_pathway_through_the_cli(db, tmp_path):
     assert screened["decision"] == "ineligible" and any("Planned amputation" in r for r in screened["reasons"])
     answers.write_text(answers.read_text().replace('"planned_amputation": true', '"planned_amputation": false'))
     assert "ELIGIBLE" in run("patient", "screen", "SPR-001", "--input", str(answers), "--db", db).output
+    refused = run("patient", "enrol", "SPR-001", "--date", "2025-01-22", "--db", db, code=2)
+    assert "SPR-001 has no consent recorded: record the 'consent' form before enrolment" in refused.output
+    run("record", "consent", "SPR-001", "--db", db, "--set", "consent_date=2025-01-20", "--set", "document_version=1.0",
+        "--set", "data_use=yes")
     run("patient", "enrol", "SPR-001", "--date", "2025-01-22", "--db", db)
     out = run("record", "diagnosis", "SPR-001", "--db", db, "--json", "--set", "diagnosis_date=2025-01-05",
               "--set", "histotype=myxofibrosarcoma", "--set", "anatomic_site=extremity", "--set", "size_cm=12",
@@ -82,17 +91,18 @@ def test_pathway_through_the_cli(db, tmp_path):
               "--set", "clinical_n=N0", "--set", "clinical_m=M0").output
     record = json.loads(out)["record"]
     # FNCLCC 2 + 2 + 0 = 4 -> G2 (Coindre 2006); AJCC 8 ch. 41: 12 cm is T3; T3 N0 M0 G2 -> IIIB
-    assert (record["grade"], record["t_category"], record["stage"]) == ("2", "T3", "IIIB")
+    assert (record["grade"], record["ajcc_t"], record["stage"]) == ("2", "T3", "IIIB")
+    assert record["visit"] == "baseline" and record["status"] == "complete"
     assert "Ada" not in run("patient", "show", "SPR-001", "--db", db).output
     assert "Ada Test (synthetic), born 1961-04-02, hospital number H42" in run("patient", "identify", "SPR-001", "--db", db).output
     bad = run("record", "diagnosis", "SPR-001", "--db", db, "--set", "size_cm=-5", code=2)
     assert "diagnosis.size_cm: must be at least 0.1 cm (got -5.0)" in bad.output
     no_reason = run("correct", "diagnosis", "SPR-001", "--db", db, "--set", "size_cm=9", "--reason", " ", code=2)
     assert "reason: a reason is required" in no_reason.output
-    run("correct", "diagnosis", "SPR-001", "--db", db, "--set", "size_cm=9", "--reason", "measured on MRI", "--user", "dr.b")
+    run("correct", "diagnosis", "SPR-001", "--db", db, "--set", "size_cm=9", "--reason", "measured on MRI")
     log = json.loads(run("audit", "log", "--db", db, "--patient", "SPR-001", "--json").output)["entries"]
-    size = [e for e in log if e["field"] == "size_cm" and e["action"] == "update"][0]
-    assert (size["old_value"], size["new_value"], size["reason"], size["actor"]) == ("12.0", "9.0", "measured on MRI", "dr.b")
+    size = [e for e in log if e["field"] == "data.size_cm" and e["action"] == "update"][0]
+    assert (size["old_value"], size["new_value"], size["reason"], size["actor"]) == ("12.0", "9.0", "measured on MRI", cli_user(None)[0])
     assert json.loads(run("status", "--db", db, "--json").output)["enrolled"] == 1
 
 
@@ -117,27 +127,59 @@ def demo_db(tmp_path_factory) -> Path:
     return out
 
 
+def as_user(demo_db: Path, user: str = "datamanager") -> list[str]:
+    """``--user`` for one of the demo's accounts; its password goes in the environment of the next run."""
+    logins = {x["user"]: x for x in json.loads((demo_db / "demo-logins.json").read_text())}
+    _PASSWORD["password"] = logins[user]["password"]
+    return ["--user", user]
+
+
+def test_demo_writes_its_logins(demo_db):
+    """Two sites; an investigator and a research nurse for each; study-wide admin, data manager, monitor and
+    statistician; the file readable by its owner only."""
+    path = demo_db / "demo-logins.json"
+    assert path.stat().st_mode & 0o777 == 0o600
+    logins = json.loads(path.read_text())
+    assert {(x["role"], x["site"]) for x in logins} == {
+        ("admin", None), ("data_manager", None), ("monitor", None), ("statistician", None),
+        ("investigator", "MAIN"), ("research_nurse", "MAIN"), ("investigator", "SAT"), ("research_nurse", "SAT")}
+    assert set(logins[0]) == {"user", "full_name", "role", "site", "password"}
+    db = str(demo_db / "sprint-demo.sqlite")
+    # every command now names an authenticated user: the operating-system user alone is refused
+    refused = run("status", "--db", db, code=2)
+    assert "error" in refused.output
+    users = json.loads(run("user", "list", "--db", db, "--json", *as_user(demo_db, "admin")).output)["users"]
+    assert len(users) == 8
+
+
 def test_demo_builds_the_synthetic_study(demo_db):
     db = str(demo_db / "sprint-demo.sqlite")
-    status = json.loads(run("status", "--db", db, "--json").output)
+    status = json.loads(run("status", "--db", db, "--json", *as_user(demo_db)).output)
     assert status["synthetic"] is True
     assert status["patients"] == 50 and status["enrolled"] == 33
     assert status["by_status"].get("screen_failed") == 17
     assert status["fractions_delivered"] == 33 * 25  # every course keeps its 25 fractions
     assert status["operated"] == 33 and status["audit_entries"] > 5000
     assert (demo_db / "SYNTHETIC-DATA.txt").exists()
-    assert "Audit trail intact" in run("audit", "verify", "--db", db).output
-    patients = json.loads(run("patient", "list", "--db", db, "--json").output)["patients"]
+    assert "Audit trail intact" in run("audit", "verify", "--db", db, *as_user(demo_db)).output
+    assert status["queries"]["open"] >= 1 and status["queries"]["closed"] >= 1
+    patients = json.loads(run("patient", "list", "--db", db, "--json", *as_user(demo_db)).output)["patients"]
+    assert {p["site_code"] for p in patients} == {"MAIN", "SAT"}
+    # a site's nurse sees the patients of that site only
+    seen = json.loads(run("patient", "list", "--db", db, "--json", *as_user(demo_db, "nurse.sat")).output)["patients"]
+    assert seen and {p["site_code"] for p in seen} == {"SAT"} and len(seen) < len(patients)
     sites = {p["site"] for p in patients if p["site"]}
     assert "extremity" in sites and len(sites) >= 3
     assert {p["grade"] for p in patients if p["grade"]} <= {"1", "2", "3", "X"}
 
 
 def test_demo_is_reproducible_and_rerunnable(demo_db, tmp_path):
-    first = run("patient", "list", "--db", str(demo_db / "sprint-demo.sqlite"), "--json").output
+    first = run("patient", "list", "--db", str(demo_db / "sprint-demo.sqlite"), "--json", *as_user(demo_db)).output
+    logins = (demo_db / "demo-logins.json").read_text()
     again = runner.invoke(app, ["demo", "--out", str(demo_db), "--seed", "7"], env={"SARCOTRIAL_KEY": "", "SARCOTRIAL_KEY_FILE": ""})
     assert again.exit_code == 0, again.output  # the demo rebuilds its own database
-    assert run("patient", "list", "--db", str(demo_db / "sprint-demo.sqlite"), "--json").output == first
+    assert run("patient", "list", "--db", str(demo_db / "sprint-demo.sqlite"), "--json", *as_user(demo_db)).output == first
+    assert (demo_db / "demo-logins.json").read_text() == logins  # the same seed, the same passwords
 
 
 def test_demo_writes_the_study_report(demo_db):
@@ -148,7 +190,8 @@ def test_demo_writes_the_study_report(demo_db):
     pdf = (demo_db / "report.pdf").read_bytes()
     assert pdf.startswith(b"%PDF") and pdf.count(b"/Type /Page") >= 5
     assert "SYNTHETIC DATA" in html
-    patients = json.loads(run("patient", "list", "--db", str(demo_db / "sprint-demo.sqlite"), "--json").output)["patients"]
+    patients = json.loads(run("patient", "list", "--db", str(demo_db / "sprint-demo.sqlite"), "--json",
+                              *as_user(demo_db)).output)["patients"]
     r0 = sum(p["r_status"] == "R0" for p in patients)
     resected = sum(p["r_status"] is not None for p in patients)
     assert f"<td class=\"r\">{r0} / {resected}</td>" in html
@@ -161,7 +204,7 @@ def test_demo_writes_the_study_report(demo_db):
 
 
 def test_report_command(demo_db, tmp_path):
-    result = run("report", "--db", str(demo_db / "sprint-demo.sqlite"), "--out", str(tmp_path / "rep"))
+    result = run("report", "--db", str(demo_db / "sprint-demo.sqlite"), "--out", str(tmp_path / "rep"), *as_user(demo_db))
     assert (tmp_path / "rep" / "report.pdf").exists() and "report.pdf" in result.output
 
 
@@ -180,7 +223,7 @@ def test_report_checks_the_design_and_monitors_toxicity(demo_db, tmp_path):
     text = html_lib.unescape((demo_db / "report.html").read_text())
     assert "needs 31 patients (promising if at least 25 have an R0 resection" in text
     out = tmp_path / "endpoints.csv"
-    run("endpoints", "--db", str(demo_db / "sprint-demo.sqlite"), "--out", str(out))
+    run("endpoints", "--db", str(demo_db / "sprint-demo.sqlite"), "--out", str(out), *as_user(demo_db, "statistician"))
     rows = list(csv.DictReader(out.open()))
     wounds = [int(r["major_wound_complication"]) for r in rows if r["major_wound_complication"] != ""]
     x, n = sum(wounds), len(wounds)

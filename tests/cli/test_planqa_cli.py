@@ -29,6 +29,8 @@ def test_plan_qa_json_html_and_stored_on_the_patient(tmp_path, monkeypatch):
                                      "candidate_for_resection": True, "previous_rt_to_region": False,
                                      "able_to_consent": True, "consent_signed": True, "planned_amputation": False}))
     for args in (["patient", "screen", "SPR-001", "--db", db, "--input", str(screening)],
+                 ["record", "consent", "SPR-001", "--db", db, "--set", "consent_date=2025-01-20",
+                  "--set", "document_version=1.0", "--set", "data_use=yes"],
                  ["patient", "enrol", "SPR-001", "--db", db, "--date", "2025-01-22"],
                  ["record", "rt_course", "SPR-001", "--db", db, "--set", "planned_start=2025-02-03"]):
         result = runner.invoke(app, args)

@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from sarcotrial.radiotherapy.calendar import treatment_dates
 from sarcotrial.radiotherapy.delivery import FractionRecord, summarise_delivery
-from sarcotrial.services import radiotherapy, records
+from sarcotrial.services import forms as records, radiotherapy
 from sarcotrial.store.models import ProtocolDeviation
 from tests.helpers import DOCTOR, enrolled
 
@@ -82,10 +82,10 @@ def test_deviations_reach_the_trial(study):
 
 
 def _last_fraction_id(study):
-    from sarcotrial.store.models import RTFraction
+    from sarcotrial.services import views
 
-    with study.reading() as session:
-        return session.scalars(select(RTFraction.id).order_by(RTFraction.fraction_date.desc())).first()
+    fractions = views.form_instances(study, None, "SPR-001", "rt_fraction")
+    return max(fractions, key=lambda f: f.values["fraction_date"]).id
 
 
 def test_surgery_outside_the_protocol_window_is_a_deviation(study):

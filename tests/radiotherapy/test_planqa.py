@@ -21,7 +21,7 @@ from sqlalchemy import select
 from sarcotrial.protocol import load_protocol
 from sarcotrial.radiotherapy.planqa import PlanQAError, isodose_volume_cc, map_structures, plan_qa
 from sarcotrial.radiotherapy import dicomrt
-from sarcotrial.services import records
+from sarcotrial.services import forms as records
 from sarcotrial.services.planqa import store_plan_qa
 from sarcotrial.store.models import PlanQARecord, ProtocolDeviation
 from tests.helpers import DOCTOR, enrolled

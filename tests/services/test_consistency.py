@@ -10,10 +10,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from sarcotrial.errors import InvalidValue
-from sarcotrial.services import records
+from sarcotrial.services import forms as records
 from sarcotrial.store.audit import AuditedSession
 from sarcotrial.store.db import make_sessionmaker
-from sarcotrial.store.models import AdverseEvent, AuditEntry, Pathology, Patient, Site, WoundComplication
+from sarcotrial.services import views
+from sarcotrial.store.models import AuditEntry, Patient, Site
 from tests.helpers import DOCTOR, enrolled, treated
 
 PATHOLOGY = {"report_date": "2025-04-28", "microscopic_margin_positive": False, "closest_margin_mm": 2,
@@ -23,15 +24,19 @@ PATHOLOGY = {"report_date": "2025-04-28", "microscopic_margin_positive": False, 
 def test_pathology_follows_a_corrected_surgery(study):
     """UICC: macroscopic residual tumour is R2 whatever the microscopic margin."""
     subject = treated(study)
-    assert records.record(study, DOCTOR, subject, "pathology", PATHOLOGY).r_status == "R0"
+    pathology = records.record(study, DOCTOR, subject, "pathology", PATHOLOGY)
+    assert pathology.derived["r_status"] == "R0"
     records.correct(study, DOCTOR, subject, "surgery", {"macroscopic_residual": True},
                     reason="operation note: gross residual left on the sciatic nerve")
+    assert views.form_instances(study, None, subject, "pathology")[0].derived["r_status"] == "R2"
     with study.reading() as session:
-        assert session.scalars(select(Pathology)).one().r_status == "R2"
-        entry = session.scalars(select(AuditEntry).where(AuditEntry.table_name == "pathology",
-                                                         AuditEntry.field == "r_status")
+        entry = session.scalars(select(AuditEntry).where(AuditEntry.table_name == "crf_instance",
+                                                         AuditEntry.record_id == pathology.id,
+                                                         AuditEntry.field == "derived.r_status")
                                 .order_by(AuditEntry.id.desc())).first()
     assert (entry.old_value, entry.new_value) == ("R0", "R2")
+    # the change of the surgery is the reason the pathology's derived value moved
+    assert entry.reason == "operation note: gross residual left on the sciatic nerve"
 
 
 def test_wound_complication_follows_a_corrected_surgery_date(study):
@@ -39,21 +44,20 @@ def test_wound_complication_follows_a_corrected_surgery_date(study):
     subject = treated(study)
     wound = {"onset_date": "2025-07-29", "secondary_operation": True, "readmission_for_wound_care": False,
              "invasive_procedure_without_anaesthesia": False, "deep_packing": False, "prolonged_dressing": False}
-    assert records.record(study, DOCTOR, subject, "wound_complication", wound).major is True
+    assert records.record(study, DOCTOR, subject, "wound_complication", wound).derived["major"] is True
     records.correct(study, DOCTOR, subject, "surgery", {"surgery_date": "2025-03-20"}, reason="date typo")
-    with study.reading() as session:  # now day 131
-        assert session.scalars(select(WoundComplication)).one().major is False
+    # now day 131
+    assert views.form_instances(study, None, subject, "wound_complication")[0].derived["major"] is False
 
 
 def test_adverse_event_phase_follows_the_rt_log(study):
     subject = enrolled(study)
     ae = records.record(study, DOCTOR, subject, "adverse_event", {"term": "Fatigue", "grade": 1, "onset_date": "2025-02-05"})
-    assert ae.phase is None  # no fraction delivered yet
+    assert ae.derived["phase"] is None  # no fraction delivered yet
     records.record(study, DOCTOR, subject, "rt_course", {"planned_start": "2025-02-03"})
     records.record(study, DOCTOR, subject, "rt_fraction", {"fraction_number": 1, "fraction_date": "2025-02-03",
                                                            "status": "delivered"})
-    with study.reading() as session:
-        assert session.scalars(select(AdverseEvent)).one().phase == "acute"
+    assert views.form_instances(study, None, subject, "adverse_event")[0].derived["phase"] == "acute"
 
 
 def test_a_failing_action_writes_nothing(study):
@@ -95,4 +99,4 @@ def test_histotype_outside_ajcc_staging_gets_no_stage(study):
     row = records.record(study, DOCTOR, subject, "diagnosis", {
         "diagnosis_date": "2025-01-05", "histotype": "desmoid_fibromatosis", "anatomic_site": "extremity",
         "size_cm": 7, "clinical_n": "N0", "clinical_m": "M0"})
-    assert (row.t_category, row.grade, row.stage) == ("T2", "X", None)
+    assert (row.derived["ajcc_t"], row.derived["grade"], row.derived["stage"]) == ("T2", "X", None)

@@ -17,8 +17,9 @@ import pytest
 from sqlalchemy import func, select
 
 from sarcotrial.errors import InvalidValue
-from sarcotrial.services import records
-from sarcotrial.store.models import AdverseEvent, AuditEntry, Diagnosis, ProtocolDeviation
+from sarcotrial.services import forms as records
+from sarcotrial.services import views
+from sarcotrial.store.models import AuditEntry, CRFInstance, ProtocolDeviation
 from tests.helpers import DOCTOR, enrolled, treated
 
 DIAGNOSIS = {"diagnosis_date": "2025-01-05", "histotype": "undifferentiated_pleomorphic_sarcoma",
@@ -26,16 +27,21 @@ DIAGNOSIS = {"diagnosis_date": "2025-01-05", "histotype": "undifferentiated_pleo
              "necrosis_percent": 60, "clinical_n": "N0", "clinical_m": "M0"}
 
 
-def count(study, model) -> int:
+def count(study, model, form_id: str | None = None) -> int:
     with study.reading() as session:
-        return session.scalar(select(func.count(model.id)))
+        query = select(func.count(model.id))
+        if form_id is not None:
+            query = query.where(CRFInstance.form_id == form_id)
+        return session.scalar(query)
 
 
 def test_diagnosis_derives_grade_and_stage(study):
     subject = enrolled(study)
     row = records.record(study, DOCTOR, subject, "diagnosis", DIAGNOSIS)
-    assert (row.grade, row.t_category, row.n_category, row.m_category, row.stage) == ("3", "T2", "N0", "M0", "IIIA")
-    assert row.icdo3 == "8802/3"
+    d = row.derived
+    assert (d["grade"], d["ajcc_t"], d["ajcc_n"], d["ajcc_m"], d["stage"]) == ("3", "T2", "N0", "M0", "IIIA")
+    assert d["icdo3"] == "8802/3"
+    assert row.visit == "baseline" and row.status == "complete"
 
 
 def test_correction_recomputes_derived_values(study):
@@ -43,11 +49,13 @@ def test_correction_recomputes_derived_values(study):
     records.record(study, DOCTOR, subject, "diagnosis", DIAGNOSIS)
     row = records.correct(study, DOCTOR, subject, "diagnosis", {"anatomic_site": "retroperitoneum", "clinical_n": "N1"},
                           reason="site and nodes revised at the tumour board")
-    assert (row.stage, row.t_category, row.n_category) == ("IIIB", "T2", "N1")
+    assert (row.derived["stage"], row.derived["ajcc_t"], row.derived["ajcc_n"]) == ("IIIB", "T2", "N1")
     with study.reading() as session:
-        changed = set(session.scalars(select(AuditEntry.field).where(AuditEntry.table_name == "diagnosis",
+        changed = set(session.scalars(select(AuditEntry.field).where(AuditEntry.table_name == "crf_instance",
+                                                                      AuditEntry.record_id == row.id,
                                                                       AuditEntry.action == "update")))
-    assert changed == {"anatomic_site", "n_category", "stage"}
+    # each value its own entry, named by the protocol's field id; the revision counts the change
+    assert changed == {"data.anatomic_site", "data.clinical_n", "derived.ajcc_n", "derived.stage", "revision"}
 
 
 def test_pathology_derives_r_status_response_and_pcr(study):
@@ -55,8 +63,8 @@ def test_pathology_derives_r_status_response_and_pcr(study):
     row = records.record(study, DOCTOR, subject, "pathology",
                          {"report_date": "2025-04-28", "microscopic_margin_positive": True, "closest_margin_mm": 0,
                           "closest_margin_tissue": "epineurium", "planned_positive_margin": True, "viable_percent": 3})
-    assert (row.r_status, row.response_score, row.pcr) == ("R1", "C", True)
-    assert "5 %" in row.pcr_definition
+    assert (row.derived["r_status"], row.derived["response_score"], row.derived["pcr"]) == ("R1", "C", True)
+    assert "5 %" in row.derived["pcr_definition"]
 
 
 def test_adverse_event_grade_must_exist_for_its_term(study):
@@ -65,7 +73,7 @@ def test_adverse_event_grade_must_exist_for_its_term(study):
         records.record(study, DOCTOR, subject, "adverse_event", {"term": "Alopecia", "grade": 3, "onset_date": "2025-02-20"})
     with pytest.raises(InvalidValue, match="not a CTCAE v5.0 term"):
         records.record(study, DOCTOR, subject, "adverse_event", {"term": "Sunburnish", "grade": 1, "onset_date": "2025-02-20"})
-    assert count(study, AdverseEvent) == 0
+    assert count(study, CRFInstance, "adverse_event") == 0
 
 
 def test_adverse_event_phase_from_the_start_of_rt(study):
@@ -75,9 +83,10 @@ def test_adverse_event_phase_from_the_start_of_rt(study):
                            {"term": "Dermatitis radiation", "grade": 2, "onset_date": "2025-05-04"})
     late = records.record(study, DOCTOR, subject, "adverse_event",
                           {"term": "Fibrosis deep connective tissue", "grade": 1, "onset_date": "2025-05-05"})
-    assert (acute.phase, late.phase) == ("acute", "late")
+    assert (acute.derived["phase"], late.derived["phase"]) == ("acute", "late")
     # CTCAE v5.0 files radiation dermatitis under this SOC (NCI spreadsheet, MedDRA code 10061103)
-    assert acute.soc == "Injury, poisoning and procedural complications" and acute.ctcae_version == "5.0"
+    assert acute.derived["soc"] == "Injury, poisoning and procedural complications"
+    assert acute.derived["ctcae_version"] == "5.0"
 
 
 BAD = [
@@ -102,7 +111,7 @@ def test_bad_input_is_refused_naming_field_and_rule(study, label, form, values, 
     with pytest.raises(InvalidValue) as info:
         records.record(study, DOCTOR, subject, form, values)
     assert message in str(info.value)
-    assert count(study, Diagnosis) == 0 and count(study, AuditEntry) == audit_before  # nothing half-written
+    assert count(study, CRFInstance, "diagnosis") == 0 and count(study, AuditEntry) == audit_before  # nothing half-written
 
 
 def test_fraction_after_surgery_is_refused(study):
@@ -126,7 +135,7 @@ def test_fraction_rules(study):
                        {"fraction_number": 1, "fraction_date": "2025-02-03", "status": "missed"})
     first = records.record(study, DOCTOR, subject, "rt_fraction",
                            {"fraction_number": 1, "fraction_date": "2025-02-03", "status": "delivered"})
-    assert first.doses_gy == {"CTV1": 2.0, "CTV2": 2.4}
+    assert first.derived["doses_gy"] == {"CTV1": 2.0, "CTV2": 2.4}
     with pytest.raises(InvalidValue, match="already recorded as delivered"):
         records.record(study, DOCTOR, subject, "rt_fraction",
                        {"fraction_number": 1, "fraction_date": "2025-02-04", "status": "delivered"})
@@ -137,7 +146,7 @@ def test_surgery_must_follow_radiotherapy(study):
     records.record(study, DOCTOR, subject, "rt_course", {"planned_start": "2025-02-03"})
     records.record(study, DOCTOR, subject, "rt_fraction", {"fraction_number": 1, "fraction_date": "2025-02-03",
                                                            "status": "delivered"})
-    with pytest.raises(InvalidValue, match="surgery.surgery_date: must be after the last radiotherapy fraction"):
+    with pytest.raises(InvalidValue, match=r"surgery.surgery_date: Surgery must follow the last delivered radiotherapy fraction: must be > rt_fraction.fraction_date \(2025-02-03\) \[check surgery_after_rt\]"):
         records.record(study, DOCTOR, subject, "surgery", {"surgery_date": "2025-02-03", "procedure": "wide_excision",
                                                            "macroscopic_residual": False})
 
@@ -157,7 +166,7 @@ def test_death_rules(study):
 
 def test_single_records_are_corrected_not_duplicated(study):
     subject = treated(study)
-    with pytest.raises(InvalidValue, match="surgery: is already recorded for SPR-001; correct it instead"):
+    with pytest.raises(InvalidValue, match="surgery: is already entered for SPR-001 at surgery; correct it instead"):
         records.record(study, DOCTOR, subject, "surgery", {"surgery_date": "2025-04-20", "procedure": "wide_excision",
                                                            "macroscopic_residual": False})
 
@@ -184,10 +193,12 @@ def test_records_keep_the_protocol_version(study):
     with study.reading() as session:
         versions = set(session.scalars(select(AuditEntry.protocol_version)))
         stored = {m.__tablename__: set(session.scalars(select(m.protocol_version))) for m in audited_models()}
-    assert versions == {"1.0"}
-    assert {t: v for t, v in stored.items() if v} == {t: {"1.0"} for t in (
-        "site", "patient", "patient_identifier", "referral", "screening", "screening_criterion", "enrolment",
-        "rt_course", "rt_fraction", "surgery")}
+    assert versions == {"1.1"}
+    assert {t: v for t, v in stored.items() if v} == {t: {"1.1"} for t in (
+        "site", "patient", "patient_identifier", "screening", "screening_criterion", "enrolment",
+        "visit_occurrence", "crf_instance")}
+    with study.reading() as session:
+        assert set(session.scalars(select(CRFInstance.entered_version))) == {"1.1"}
 
 
 def test_differentiation_comes_from_the_histotype(study):
@@ -197,11 +208,12 @@ def test_differentiation_comes_from_the_histotype(study):
     values = {k: v for k, v in DIAGNOSIS.items() if k != "fnclcc_differentiation"}
     row = records.record(study, DOCTOR, subject, "diagnosis", {**values, "histotype": "synovial sarcoma",
                                                                 "mitoses_per_10hpf": 12, "necrosis_percent": 0})
-    assert (row.histotype, row.fnclcc_differentiation, row.grade, row.stage) == ("synovial_sarcoma", 3, "2", "IIIA")
+    assert row.values["histotype"] == "synovial_sarcoma" and row.values.get("fnclcc_differentiation") is None
+    assert (row.derived["fnclcc_score_differentiation"], row.derived["grade"], row.derived["stage"]) == (3, "2", "IIIA")
 
 
 def test_old_names_resolve_to_the_current_entity(study):
     subject = enrolled(study)
     row = records.record(study, DOCTOR, subject, "diagnosis", {**DIAGNOSIS, "histotype": "malignant schwannoma",
                                                                 "fnclcc_differentiation": 2})
-    assert row.histotype == "malignant_peripheral_nerve_sheath_tumour" and row.icdo3 == "9540/3"
+    assert row.values["histotype"] == "malignant_peripheral_nerve_sheath_tumour" and row.derived["icdo3"] == "9540/3"

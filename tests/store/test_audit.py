@@ -10,16 +10,17 @@ previously recorded information; the reason for a change (ICH E6).
 from __future__ import annotations
 
 import datetime as dt
+import json
 import threading
 
 import pytest
 from sqlalchemy import select, text
 
 from sarcotrial.errors import InvalidValue
-from sarcotrial.services import records
+from sarcotrial.services import forms as records
 from sarcotrial.services.study import Actor
 from sarcotrial.store.audit import verify_chain
-from sarcotrial.store.models import AuditEntry, AuditHead, Surgery
+from sarcotrial.store.models import AuditEntry, AuditHead, CRFInstance
 from tests.helpers import DOCTOR, enrolled, register, treated
 
 
@@ -46,7 +47,7 @@ def test_create_writes_one_entry_per_field_with_who_and_when(study):
     assert all(r.action == "create" and r.actor == "nurse.test" and r.subject_id == patient.subject_id for r in rows)
     stamp = dt.datetime.fromisoformat(rows[0].at)
     assert stamp.utcoffset() == dt.timedelta(0) and stamp >= before - dt.timedelta(seconds=1)
-    assert all(r.protocol_version == "1.0" for r in rows)
+    assert all(r.protocol_version == "1.1" for r in rows)
 
 
 def test_update_needs_a_reason_and_records_old_and_new(study):
@@ -55,28 +56,31 @@ def test_update_needs_a_reason_and_records_old_and_new(study):
         records.correct(study, DOCTOR, subject, "surgery", {"surgery_date": "2025-04-18"}, reason="")
     records.correct(study, Actor("dr.surgeon", "test"), subject, "surgery", {"surgery_date": "2025-04-18"},
                     reason="typo in the operation note date")
-    change = entries(study, table_name="surgery", action="update")
-    assert [(c.field, c.old_value, c.new_value) for c in change] == [("surgery_date", "2025-04-17", "2025-04-18")]
+    change = [c for c in entries(study, table_name="crf_instance", action="update") if c.field.startswith("data.")]
+    assert [(c.field, c.old_value, c.new_value) for c in change] == [("data.surgery_date", "2025-04-17", "2025-04-18")]
     assert change[0].reason == "typo in the operation note date" and change[0].actor == "dr.surgeon"
 
 
 def test_reason_required_even_below_the_service_layer(study):
     """The flush hook itself refuses an unexplained change: no service can forget the rule."""
     treated(study)
+    surgery = select(CRFInstance).where(CRFInstance.form_id == "surgery")
     with pytest.raises(InvalidValue, match="a reason is required to update"):
         with study.action(DOCTOR) as session:
-            session.scalars(select(Surgery)).one().procedure = "marginal_excision"
+            row = session.scalars(surgery).one()
+            row.data = {**row.data, "procedure": "marginal_excision"}
     with study.reading() as session:
-        assert session.scalars(select(Surgery)).one().procedure == "wide_excision"
+        assert session.scalars(surgery).one().data["procedure"] == "wide_excision"
 
 
 def test_delete_keeps_the_old_values(study):
     subject = treated(study)
     records.record(study, DOCTOR, subject, "adverse_event", {"term": "Fatigue", "grade": 1, "onset_date": "2025-02-20"})
     records.delete(study, DOCTOR, subject, "adverse_event", reason="entered for the wrong patient")
-    gone = {r.field: r for r in entries(study, table_name="adverse_event", action="delete")}
-    assert gone["term"].old_value == "Fatigue" and gone["term"].new_value is None
-    assert gone["grade"].reason == "entered for the wrong patient"
+    gone = {r.field: r for r in entries(study, table_name="crf_instance", action="delete")}
+    assert gone["form_id"].old_value == "adverse_event"
+    assert gone["data.term"].old_value == "Fatigue" and gone["data.term"].new_value is None
+    assert gone["data.grade"].reason == "entered for the wrong patient"
 
 
 def test_chain_verifies_after_normal_work(study):
@@ -168,8 +172,10 @@ def test_cut_trail_with_a_rewritten_head_is_caught_by_the_anchor(study):
 
 
 @pytest.mark.parametrize("statement, message", [
-    ("UPDATE surgery SET macroscopic_residual = {true}", "surgery #1 field macroscopic_residual holds 'true'"),
-    ("DELETE FROM rt_fraction WHERE fraction_number = 25",
+    ("UPDATE crf_instance SET data = {json} WHERE form_id = 'surgery'",
+     "field data.macroscopic_residual holds 'true' but the audit trail's last value is 'false'"),
+    ("UPDATE crf_instance SET status = 'incomplete' WHERE form_id = 'surgery'", "field status holds 'incomplete'"),
+    ("DELETE FROM crf_instance WHERE form_id = 'rt_fraction' AND instance = 25",
      "is missing from the database but the audit trail never recorded its deletion"),
     ("INSERT INTO site (code, name, protocol_version, created_at) VALUES ('X', 'rogue', '1.0', '2025-01-01')",
      "is not in the audit trail (written around SarcoTrial)"),
@@ -179,8 +185,9 @@ def test_data_changed_around_sarcotrial_is_named(study, statement, message):
     treated(study)
     assert verify(study).ok
     with study.engine.begin() as connection:
-        true = "1" if connection.dialect.name == "sqlite" else "true"
-        connection.execute(text(statement.format(true=true)))
+        surgery = {"surgery_date": "2025-04-17", "procedure": "wide_excision", "macroscopic_residual": True}
+        value = ":surgery" if connection.dialect.name == "sqlite" else "CAST(:surgery AS JSON)"
+        connection.execute(text(statement.format(json=value)), {"surgery": json.dumps(surgery)} if "{json}" in statement else {})
     report = verify(study)
     assert not report.ok and any(message in str(p) for p in report.problems), report.problems
 

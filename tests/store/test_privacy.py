@@ -23,7 +23,7 @@ def _all_text(study) -> str:
     """Every value of every table, as text: what someone reading the database would see."""
     out = []
     with study.engine.connect() as connection:
-        for table in ("patient", "patient_identifier", "referral", "audit_entry"):
+        for table in ("patient", "patient_identifier", "crf_instance", "audit_entry"):
             for row in connection.execute(text(f"SELECT * FROM {table}")):
                 out.extend(str(v) for v in row)
     return "\n".join(out)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import getpass
 import json
+import os
 import sys
 from functools import wraps
 from pathlib import Path
@@ -13,7 +15,7 @@ import typer
 from rich.console import Console
 
 from sarcotrial.config import cli_user
-from sarcotrial.errors import SarcoTrialError
+from sarcotrial.errors import AccessDenied, SarcoTrialError
 from sarcotrial.services.study import Actor
 
 console = Console(highlight=False)
@@ -21,8 +23,9 @@ err_console = Console(stderr=True, highlight=False)
 
 DbOption = typer.Option(None, "--db", help="Study database URL or SQLite file (default: DATABASE_URL, else the embedded SQLite file).",
                         show_default=False)
-UserOption = typer.Option(None, "--user", help="Who you are, for the audit trail (default: your operating-system user).",
-                          show_default=False)
+UserOption = typer.Option(None, "--user", help="Your account (default: your operating-system user); its password comes "
+                          "from SARCOTRIAL_PASSWORD, else a prompt.", show_default=False)
+PASSWORD_ENV = "SARCOTRIAL_PASSWORD"
 JsonOption = typer.Option(False, "--json", help="Print one JSON object instead of the readable answer.")
 ProtocolOption = typer.Option("sprint", "--protocol", help="A shipped protocol name (sprint) or a protocol file path.")
 
@@ -54,8 +57,32 @@ def handle_errors(func: Callable) -> Callable:
 
 
 def actor(user: Optional[str]) -> Actor:
+    """The person running the command. Their password is asked for only if the study has accounts.
+
+    A name given with ``--user`` is a claim (refused by a study with no accounts yet), unless it
+    is the operating-system user's own.
+    """
     name, source = cli_user(user)
-    return Actor(name, source)
+    claimed = bool(user) and name != cli_user(None)[0]
+    return Actor(name, source, password=password_source(name), claimed=claimed)
+
+
+def password_source(name: str) -> Callable[[], str]:
+    """SARCOTRIAL_PASSWORD, else a prompt on the terminal, else one line saying what is missing."""
+
+    def ask() -> str:
+        given = os.environ.get(PASSWORD_ENV)
+        if given:
+            return given
+        if not sys.stdin.isatty():
+            raise AccessDenied(f"signing in as {name} needs a password: set {PASSWORD_ENV}, or run the command "
+                               "on a terminal to be asked for it")
+        try:
+            return getpass.getpass(f"Password for {name}: ")
+        except EOFError:
+            raise AccessDenied(f"signing in as {name} needs a password") from None
+
+    return ask
 
 
 def print_json(obj: Any) -> None:

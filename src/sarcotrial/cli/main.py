@@ -8,7 +8,8 @@ import typer
 from typer.exceptions import TyperException
 
 from sarcotrial import __version__
-from sarcotrial.cli import rules, study
+from sarcotrial.cli import access as access_cli
+from sarcotrial.cli import edc, rules, study
 from sarcotrial.cli.dvh import dvh
 from sarcotrial.cli.rt import plan_qa, rt_app
 from sarcotrial.cli.stats import stats_app
@@ -54,6 +55,20 @@ app.add_typer(stats_app, name="stats")
 app.command("screen")(rules.screen)
 app.command("dvh")(dvh)
 app.command("plan-qa")(plan_qa)
+app.add_typer(access_cli.user_app, name="user")
+app.add_typer(access_cli.site_app, name="site")
+app.add_typer(access_cli.settings_app, name="settings")
+app.command("visits")(edc.visits)
+app.command("due")(edc.due)
+app.command("unscheduled")(edc.unscheduled)
+app.command("not-done")(edc.not_done)
+app.add_typer(edc.query_app, name="query")
+app.command("sdv")(edc.sdv)
+app.command("sdv-progress")(edc.sdv_progress)
+app.command("sign")(edc.sign)
+app.command("signatures")(edc.signatures)
+app.command("lock")(edc.lock)
+app.command("unlock")(edc.unlock)
 
 
 def run() -> None:

@@ -2,18 +2,29 @@
 
 from __future__ import annotations
 
+from typing import Optional
 
 import typer
 from rich.markup import escape
 from rich.table import Table
 
-from sarcotrial.cli.common import JsonOption, console, handle_errors, print_json
+from sarcotrial.cli.common import (
+    DbOption,
+    JsonOption,
+    UserOption,
+    actor,
+    console,
+    err_console,
+    handle_errors,
+    print_json,
+)
 from sarcotrial.protocol import ASSUMED, read_protocol, shipped_protocols
 from sarcotrial.protocol.loader import ProtocolError
 
 UNIT_LABELS = {"percent_volume": "% of volume", "percent_prescription": "% of prescription", "gy": "Gy", "cc": "cc"}
 
-protocol_app = typer.Typer(help="Protocol files: list the shipped ones, validate, show.", no_args_is_help=True)
+protocol_app = typer.Typer(help="Protocol files: list the shipped ones, validate, show; amend a running study.",
+                           no_args_is_help=True)
 
 
 @protocol_app.command("list")
@@ -126,3 +137,33 @@ def protocol_show(ref: str = typer.Argument(..., help="A shipped protocol name (
         console.rule(f"Assumed parameters ({len(p.assumptions)}): {ASSUMED}")
         for path, note in p.assumptions.items():
             console.print(f"  {path}: {note}", soft_wrap=True)
+
+
+@protocol_app.command("amend")
+@handle_errors
+def protocol_amend(ref: str = typer.Argument(..., help="The new protocol version's file (or a shipped name)."),
+                   reason: str = typer.Option(..., "--reason", help="Why (e.g. ethics committee approval of 12 May)."),
+                   dry_run: bool = typer.Option(False, "--dry-run", help="Show the changes and problems; write nothing."),
+                   db: Optional[str] = DbOption, user: Optional[str] = UserOption) -> None:
+    """Apply a new protocol version to a running study without losing or reinterpreting its data."""
+    from sarcotrial.services import amend
+    from sarcotrial.services.study import StudyDB
+
+    with StudyDB.open(db) as study:
+        if dry_run:
+            review = amend.preview(study, actor(user), ref)
+            for change in review.changes:
+                console.print(f"  change: {escape(change)}", soft_wrap=True)
+            for problem in review.problems:
+                console.print(f"  [red]refused[/]: {escape(problem)}", soft_wrap=True)
+            raise typer.Exit(0 if review.acceptable else 2)
+        try:
+            result = amend.amend(study, actor(user), ref, reason)
+        except amend.AmendmentRefused as exc:
+            for problem in exc.review.problems:
+                err_console.print(f"[bold red]error:[/] amendment: {escape(problem)}", soft_wrap=True)
+            raise typer.Exit(2)
+    console.print(f"Protocol {result.from_version} -> {result.to_version}; visits planned again for "
+                  f"{result.patients_replanned} patients")
+    for change in result.changes:
+        console.print(f"  {escape(change)}", soft_wrap=True)

@@ -14,7 +14,17 @@ import typer
 from rich.markup import escape
 from rich.table import Column, Table
 
-from sarcotrial.cli.common import DbOption, JsonOption, ProtocolOption, console, handle_errors, parse_assignments, print_json
+from sarcotrial.cli.common import (
+    DbOption,
+    JsonOption,
+    ProtocolOption,
+    UserOption,
+    actor,
+    console,
+    handle_errors,
+    parse_assignments,
+    print_json,
+)
 from sarcotrial.errors import InvalidValue
 
 rules_app = typer.Typer(help="Clinical rules: FNCLCC grade, AJCC 8 stage, EORTC-STBSG response, LQ EQD2, histotypes.",
@@ -201,13 +211,13 @@ ctcae_app = typer.Typer(help="CTCAE v5.0: search terms, import NCI's spreadsheet
 @ctcae_app.command("import")
 @handle_errors
 def ctcae_import(file: Path = typer.Argument(..., help="NCI's CTCAE v5.0 spreadsheet (xlsx)."),
-                 db: Optional[str] = DbOption) -> None:
+                 db: Optional[str] = DbOption, user: Optional[str] = UserOption) -> None:
     """Load the full criteria, with each grade's definition, into the study database."""
     from sarcotrial.services.reference import import_ctcae
     from sarcotrial.services.study import StudyDB
 
     with StudyDB.open(db) as study:
-        terms, grades = import_ctcae(study, file)
+        terms, grades = import_ctcae(study, file, actor(user))
     console.print(f"Imported CTCAE v5.0: {terms} terms, {grades} grade definitions")
 
 

@@ -10,8 +10,6 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.markup import escape
 from rich.table import Table
-from sqlalchemy import func, select
-
 from sarcotrial.cli.common import (
     DbOption,
     JsonOption,
@@ -26,26 +24,9 @@ from sarcotrial.cli.common import (
     print_json,
 )
 from sarcotrial.config import sqlite_path
-from sarcotrial.services import pathway, records
+from sarcotrial.services import forms, pathway, views
 from sarcotrial.services.study import KeyNotice, StudyDB
 from sarcotrial.store import audit
-from sarcotrial.store.models import (
-    AdverseEvent,
-    AuditEntry,
-    Diagnosis,
-    Enrolment,
-    FollowUpVisit,
-    OutcomeEvent,
-    Pathology,
-    Patient,
-    PlanQARecord,
-    ProtocolDeviation,
-    RTCourse,
-    RTFraction,
-    Screening,
-    Surgery,
-    WoundComplication,
-)
 
 
 def _key_notice(notice: KeyNotice) -> None:
@@ -113,6 +94,10 @@ def demo(db: Optional[str] = DbOption, seed: int = typer.Option(2026, "--seed", 
             ("pCR", f"{summary.pcr} ({study.protocol.pathology.pcr_max_viable_percent:g} % viable cells or fewer)"),
             ("Adverse events", f"{summary.adverse_events}; major wound complications {summary.major_wound_complications}"),
             ("Local relapses / metastases / deaths", f"{summary.local_relapses} / {summary.distant_metastases} / {summary.deaths}"),
+            ("Data management", f"queries {summary.queries['opened']} opened, {summary.queries['closed']} closed; "
+                                f"{summary.verified_patients} patients verified, {summary.signed_patients} signed, "
+                                f"{summary.locked_patients} locked; {summary.withdrawn} withdrawal, "
+                                f"{summary.reconsented} re-consent, {summary.not_done} form not done"),
             ("Audit trail", f"{check.entries} entries, chain {'intact' if check.ok else 'BROKEN'}; head {check.head_hash}"),
         ]
         for label, value in rows:
@@ -123,33 +108,41 @@ def demo(db: Optional[str] = DbOption, seed: int = typer.Option(2026, "--seed", 
             "No person in it exists; it must never be mixed with real patients' data.\n", encoding="utf-8")
         paths = _build_report(study, out, summary.data_cutoff)
         where = sqlite_path(study.url) or study.url
+        logins = _write_logins(out, summary.logins)
         console.print(f"Study report: {paths['pdf']} (and {paths['html'].name})")
-        console.print(f"Database: {where}\nTry: sarcotrial status --db {where}   |   sarcotrial audit verify --db {where}")
+        console.print(f"Database: {where}")
+        console.print(f"Logins (also in {logins}, readable by you only; every command now names its user):")
+        for login in summary.logins:
+            console.print(f"  {login['user']:<13} {login['password']}  {login['role']}"
+                          + (f" at {login['site']}" if login["site"] else " (study-wide)"))
+        first = summary.logins[5] if len(summary.logins) > 5 else summary.logins[0]
+        console.print(f"Try: SARCOTRIAL_PASSWORD={first['password']} sarcotrial status --db {where} --user {first['user']}")
+
+
+def _write_logins(out: Path, logins: list[dict]) -> Path:
+    """The demo's logins as JSON, readable by the owner only (mode 0600)."""
+    import json
+    import os
+
+    path = out / "demo-logins.json"
+    path.unlink(missing_ok=True)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+        json.dump([{k: login[k] for k in ("user", "full_name", "role", "site", "password")} for login in logins],
+                  handle, indent=2)
+    return path
 
 
 def _verify(study: StudyDB) -> audit.AuditReport:
-    with study.reading() as session:
-        return audit.verify_chain(session)
+    return views.verify_audit(study, None)
 
 
 @handle_errors
-def status(db: Optional[str] = DbOption, as_json: bool = JsonOption) -> None:
+def status(db: Optional[str] = DbOption, user: Optional[str] = UserOption, as_json: bool = JsonOption) -> None:
     """The study at a glance: protocol, accrual, where each patient is."""
-    with StudyDB.open(db) as study, study.reading() as s:
-        by_status = dict(s.execute(select(Patient.status, func.count()).group_by(Patient.status)).all())
-        counts = {
-            "patients": sum(by_status.values()), "by_status": by_status,
-            "enrolled": s.scalar(select(func.count(Enrolment.id))),
-            "target_accrual": study.protocol.identification.design.target_accrual,
-            "screenings": s.scalar(select(func.count(Screening.id))),
-            "fractions_delivered": s.scalar(select(func.count(RTFraction.id)).where(RTFraction.status == "delivered")),
-            "operated": s.scalar(select(func.count(Surgery.id))),
-            "r0": s.scalar(select(func.count(Pathology.id)).where(Pathology.r_status == "R0")),
-            "adverse_events": s.scalar(select(func.count(AdverseEvent.id))),
-            "deaths": s.scalar(select(func.count(OutcomeEvent.id)).where(OutcomeEvent.event_type == "death")),
-            "protocol_deviations": s.scalar(select(func.count(ProtocolDeviation.id))),
-            "audit_entries": s.scalar(select(func.count(AuditEntry.id))),
-        }
+    with StudyDB.open(db) as study:
+        counts = views.status_counts(study, actor(user))
+        by_status = counts["by_status"]
         info = {"study": study.protocol.acronym, "protocol_version": study.protocol_version,
                 "protocol_sha256": study.loaded.sha256, "synthetic": study.synthetic, **counts}
     if as_json:
@@ -164,6 +157,8 @@ def status(db: Optional[str] = DbOption, as_json: bool = JsonOption) -> None:
     console.print(f"Fractions delivered {info['fractions_delivered']}; operated {info['operated']} (R0 {info['r0']}); "
                   f"adverse events {info['adverse_events']}; deaths {info['deaths']}; "
                   f"protocol deviations {info['protocol_deviations']}")
+    q = info["queries"]
+    console.print(f"Queries: {q['open']} open, {q['answered']} answered, {q['closed']} closed")
     console.print(f"Audit entries: {info['audit_entries']}")
 
 
@@ -173,7 +168,7 @@ audit_app = typer.Typer(help="The audit trail: verify its hash chain, read its e
 
 @audit_app.command("verify")
 @handle_errors
-def audit_verify(db: Optional[str] = DbOption,
+def audit_verify(db: Optional[str] = DbOption, user: Optional[str] = UserOption,
                  expect_head: Optional[str] = typer.Option(None, "--expect-head", help="A head hash recorded earlier (e.g. in the trial master file): the chain must still end exactly there."),
                  as_json: bool = JsonOption) -> None:
     """Recompute the hash chain and replay it against the data; name every tampered entry or record. Exit 1 if any."""
@@ -181,12 +176,13 @@ def audit_verify(db: Optional[str] = DbOption,
         expect_head = expect_head.strip().lower()
         if not re.fullmatch(r"[0-9a-f]{12,64}", expect_head):
             fail(f"--expect-head: a head hash is 12 to 64 hexadecimal characters (got {expect_head!r})")
-    with StudyDB.open(db) as study, study.reading() as session:
-        total = session.scalar(select(func.count(AuditEntry.id))) or 0
+    with StudyDB.open(db) as study:
+        who = actor(user)
+        total = views.audit_total(study, who)
         with Progress(TextColumn("Verifying the audit trail"), BarColumn(), MofNCompleteColumn(),
                       console=console, transient=True, disable=as_json) as bar:
             task = bar.add_task("verify", total=total)
-            report = audit.verify_chain(session, expect_head=expect_head, progress=lambda n: bar.advance(task, n))
+            report = views.verify_audit(study, who, expect_head, progress=lambda n: bar.advance(task, n))
     if as_json:
         print_json({"ok": report.ok, "entries": report.entries, "head_hash": report.head_hash,
                     "problems": [{"entry": p.entry_id, "problem": p.problem} for p in report.problems]})
@@ -206,14 +202,11 @@ def audit_verify(db: Optional[str] = DbOption,
 @audit_app.command("log")
 @handle_errors
 def audit_log(db: Optional[str] = DbOption, subject: Optional[str] = typer.Option(None, "--patient", help="Only this patient's entries."),
-              limit: int = typer.Option(50, "--limit", min=1), as_json: bool = JsonOption) -> None:
+              limit: int = typer.Option(50, "--limit", min=1), user: Optional[str] = UserOption,
+              as_json: bool = JsonOption) -> None:
     """The newest audit entries: who, when, which record and field, old and new value, why."""
-    with StudyDB.open(db) as study, study.reading() as session:
-        query = select(AuditEntry).order_by(AuditEntry.id.desc()).limit(limit)
-        if subject:
-            study.patient(session, subject)  # an unknown subject id is an error, not an empty table
-            query = query.where(AuditEntry.subject_id == subject.strip().upper())
-        rows = list(reversed(session.scalars(query).all()))
+    with StudyDB.open(db) as study:
+        rows = views.audit_entries(study, actor(user), subject_id=subject, limit=limit)
     if as_json:
         print_json({"entries": [{k: getattr(r, k) for k in audit.ENTRY_FIELDS + ("hash",)} for r in rows]})
         return
@@ -289,17 +282,19 @@ def patient_enrol(subject: str = typer.Argument(...), date: str = typer.Option(.
 
 @patient_app.command("list")
 @handle_errors
-def patient_list(db: Optional[str] = DbOption, as_json: bool = JsonOption) -> None:
+def patient_list(db: Optional[str] = DbOption, user: Optional[str] = UserOption, as_json: bool = JsonOption) -> None:
     """Every patient with status and key facts (pseudonymised: no identifiers)."""
-    with StudyDB.open(db) as study, study.reading() as s:
-        rows = []
-        for p in s.scalars(select(Patient).order_by(Patient.id)):
-            d = s.scalars(select(Diagnosis).where(Diagnosis.patient_id == p.id)).first()
-            path = s.scalars(select(Pathology).where(Pathology.patient_id == p.id)).first()
-            rows.append({"subject_id": p.subject_id, "status": p.status, "sex": p.sex, "year_of_birth": p.year_of_birth,
-                         "site": d.anatomic_site if d else None, "histotype": d.histotype if d else None,
-                         "grade": d.grade if d else None, "stage": d.stage if d else None,
-                         "r_status": path.r_status if path else None, "response": path.response_score if path else None})
+    with StudyDB.open(db) as study:
+        records = views.patients(study, actor(user))
+    rows = []
+    for r in records:
+        d, path = r.first("diagnosis"), r.first("pathology")
+        rows.append({"subject_id": r.subject_id, "site_code": r.site, "status": r.status, "sex": r.sex,
+                     "year_of_birth": r.year_of_birth,
+                     "site": _shown(d, "anatomic_site"), "histotype": _shown(d, "histotype"),
+                     "grade": d.derived.get("grade") if d else None, "stage": d.derived.get("stage") if d else None,
+                     "r_status": path.derived.get("r_status") if path else None,
+                     "response": path.derived.get("response_score") if path else None})
     if as_json:
         print_json({"patients": rows})
         return
@@ -310,26 +305,41 @@ def patient_list(db: Optional[str] = DbOption, as_json: bool = JsonOption) -> No
     console.print(table)
 
 
+def _shown(crf, field: str):
+    """A value as listings show it: the value, or its missing-data code."""
+    if crf is None:
+        return None
+    return crf.values.get(field) if crf.values.get(field) is not None else crf.missing.get(field)
+
+
+def _crf_dict(crf) -> dict:
+    return {"crf_id": crf.id, "visit": crf.visit, "instance": crf.instance, "status": crf.status,
+            "revision": crf.revision, "protocol_version": crf.entered_version or crf.protocol_version,
+            **crf.values, **{k: v for k, v in crf.derived.items() if k not in crf.values or crf.values[k] is None},
+            "missing": crf.missing}
+
+
 @patient_app.command("show")
 @handle_errors
-def patient_show(subject: str = typer.Argument(...), db: Optional[str] = DbOption, as_json: bool = JsonOption) -> None:
+def patient_show(subject: str = typer.Argument(...), db: Optional[str] = DbOption, user: Optional[str] = UserOption,
+                 as_json: bool = JsonOption) -> None:
     """One patient's pathway: screening, diagnosis, treatment, pathology, events (pseudonymised)."""
-    with StudyDB.open(db) as study, study.reading() as s:
-        p = study.patient(s, subject)
-        out: dict = {"subject_id": p.subject_id, "status": p.status, "sex": p.sex, "year_of_birth": p.year_of_birth}
-        screening = s.scalars(select(Screening).where(Screening.patient_id == p.id).order_by(Screening.id)).all()
-        out["screenings"] = [{"id": x.id, "date": x.screening_date, "decision": x.decision,
-                              "reasons": x.reasons.splitlines()} for x in screening]
-        for model, key in ((Enrolment, "enrolment"), (Diagnosis, "diagnosis"), (Surgery, "surgery"), (Pathology, "pathology")):
-            row = s.scalars(select(model).where(model.patient_id == p.id)).first()
-            out[key] = _row(row) if row else None
-        course = s.scalars(select(RTCourse).where(RTCourse.patient_id == p.id)).first()
-        if course:
-            out["rt_course"] = {**_row(course), "fractions": [_row(f) for f in course.fractions]}
-        for model, key in ((AdverseEvent, "adverse_events"), (WoundComplication, "wound_complications"),
-                           (FollowUpVisit, "follow_up"), (OutcomeEvent, "events"), (ProtocolDeviation, "deviations"),
-                           (PlanQARecord, "plan_qa")):
-            out[key] = [_row(r) for r in s.scalars(select(model).where(model.patient_id == p.id).order_by(model.id))]
+    with StudyDB.open(db) as study:
+        r = views.patient(study, actor(user), subject)
+    out: dict = {"subject_id": r.subject_id, "site": r.site, "status": r.status, "sex": r.sex,
+                 "year_of_birth": r.year_of_birth, "screenings": r.screenings,
+                 "enrolment": {"enrolment_date": r.enrolment_date, "consent_date": r.consent_date,
+                               "sequence": r.enrolment_sequence} if r.enrolment_date else None}
+    for key in ("diagnosis", "surgery", "pathology"):
+        out[key] = _crf_dict(r.first(key)) if r.first(key) else None
+    course = r.first("rt_course")
+    if course:
+        out["rt_course"] = {**_crf_dict(course), "fractions": [_crf_dict(f) for f in r.of("rt_fraction")]}
+    for form_id, key in (("adverse_event", "adverse_events"), ("wound_complication", "wound_complications"),
+                         ("follow_up", "follow_up"), ("outcome_event", "events")):
+        out[key] = [_crf_dict(c) for c in r.of(form_id)]
+    out["deviations"] = r.deviations
+    out["plan_qa"] = r.plan_qa
     if as_json:
         print_json(out)
         return
@@ -343,59 +353,57 @@ def _print_patient(p: dict) -> None:
         console.print(f"Screening {sc['date']}: [bold]{sc['decision'].replace('_', ' ')}[/]")
         for reason in sc["reasons"]:
             console.print(f"  {escape(reason)}", soft_wrap=True)
-    if p["enrolment"]:
+    if p.get("enrolment"):
         console.print(f"Enrolled {p['enrolment']['enrolment_date']} (patient {p['enrolment']['sequence']}; "
                       f"consent {p['enrolment']['consent_date']})")
     d = p["diagnosis"]
     if d:
-        console.print(f"Diagnosis {d['diagnosis_date']}: {d['histotype']} ({d['icdo3']}), {d['anatomic_site']}"
-                      f"{', ' + d['depth'] if d['depth'] else ''}, {d['size_cm']:g} cm; FNCLCC G{d['grade']}; "
-                      f"{d['t_category']} {d['n_category']} {d['m_category']}; stage {d['stage'] or 'no group'}")
+        size = f"{d['size_cm']:g} cm" if d.get("size_cm") is not None else f"size {d['missing'].get('size_cm', 'not given')}"
+        console.print(f"Diagnosis {d.get('diagnosis_date')}: {d.get('histotype')} ({d.get('icdo3')}), {d.get('anatomic_site')}"
+                      f"{', ' + d['depth'] if d.get('depth') else ''}, {size}; FNCLCC G{d.get('grade')}; "
+                      f"{d.get('ajcc_t')} {d.get('ajcc_n')} {d.get('ajcc_m')}; stage {d.get('stage') or 'no group'}")
     c = p.get("rt_course")
     if c:
-        delivered = [f for f in c["fractions"] if f["status"] == "delivered"]
-        console.print(f"Radiotherapy planned from {c['planned_start']} ({c['calendar'] or 'no holiday calendar'}): "
+        delivered = sorted((f for f in c["fractions"] if f.get("status") == "delivered"), key=lambda f: f["fraction_date"])
+        console.print(f"Radiotherapy planned from {c['planned_start']} ({c.get('calendar') or 'no holiday calendar'}): "
                       f"{len(delivered)} of {c['planned_fractions']} fractions delivered"
                       + (f", {delivered[0]['fraction_date']} to {delivered[-1]['fraction_date']}" if delivered else ""))
         for f in c["fractions"]:
-            if f["status"] != "delivered":
-                console.print(f"  fraction {f['fraction_number']} {f['status']} on {f['fraction_date']}: {escape(f['reason'] or '')}")
+            if f.get("status") != "delivered":
+                console.print(f"  fraction {f.get('fraction_number')} {f.get('status')} on {f.get('fraction_date')}: "
+                              f"{escape(f.get('reason') or '')}")
     for qa in p.get("plan_qa", []):
         failing = [f"{o['structure']} {o['metric']} {o['value']}" for o in qa["results"].get("objectives", [])
                    if o["verdict"] in ("minor deviation", "major deviation")]
         console.print(f"Plan QA {qa['evaluated_on']}: [bold]{qa['verdict']}[/]" + (f" ({'; '.join(failing)})" if failing else ""))
     if p["surgery"]:
         s_ = p["surgery"]
-        console.print(f"Surgery {s_['surgery_date']}: {s_['procedure'].replace('_', ' ')}"
-                      f"{'; macroscopic residual' if s_['macroscopic_residual'] else ''}")
+        console.print(f"Surgery {s_.get('surgery_date')}: {(s_.get('procedure') or '').replace('_', ' ')}"
+                      f"{'; macroscopic residual' if s_.get('macroscopic_residual') else ''}")
     if p["pathology"]:
         q = p["pathology"]
-        margin = f", closest margin {q['closest_margin_mm']:g} mm ({q['closest_margin_tissue'] or 'tissue not recorded'})" \
-            if q["closest_margin_mm"] is not None else ""
-        console.print(f"Pathology {q['report_date']}: {q['r_status']}{margin}; {q['viable_percent']:g} % stainable cells, "
-                      f"EORTC-STBSG {q['response_score']}; pCR {'yes' if q['pcr'] else 'no'}")
+        margin = f", closest margin {q['closest_margin_mm']:g} mm ({q.get('closest_margin_tissue') or 'tissue not recorded'})" \
+            if q.get("closest_margin_mm") is not None else ""
+        viable = f"{q['viable_percent']:g} %" if q.get("viable_percent") is not None else q["missing"].get("viable_percent", "?")
+        console.print(f"Pathology {q.get('report_date')}: {q.get('r_status')}{margin}; {viable} stainable cells, "
+                      f"EORTC-STBSG {q.get('response_score')}; pCR {'yes' if q.get('pcr') else 'no'}")
     for w in p["wound_complications"]:
-        console.print(f"Wound complication {w['onset_date']}: {'MAJOR' if w['major'] else 'minor'}")
+        console.print(f"Wound complication {w.get('onset_date')}: {'MAJOR' if w.get('major') else 'minor'}")
     if p["adverse_events"]:
         console.print("Adverse events (CTCAE v5.0):")
         for a in p["adverse_events"]:
-            console.print(f"  {a['onset_date']} {a['term']} grade {a['grade']} ({a['phase'] or 'before RT'})"
-                          + (f", resolved {a['resolution_date']}" if a["resolution_date"] else ""))
+            console.print(f"  {a.get('onset_date')} {a.get('term')} grade {a.get('grade')} ({a.get('phase') or 'before RT'})"
+                          + (f", resolved {a['resolution_date']}" if a.get("resolution_date") else ""))
     if p["follow_up"]:
         visits = p["follow_up"]
-        console.print(f"Follow-up: {len(visits)} visits, last {visits[-1]['visit_date']} ({visits[-1]['disease_status']})")
+        last = max(visits, key=lambda v: str(v.get("visit_date")))
+        console.print(f"Follow-up: {len(visits)} visits, last {last.get('visit_date')} ({last.get('disease_status')})")
     for e in p["events"]:
-        cause = f" (cause: {e['death_cause']})" if e["death_cause"] else ""
-        console.print(f"[bold]{e['event_type'].replace('_', ' ').capitalize()}[/] {e['event_date']}{cause}")
+        cause = f" (cause: {e['death_cause']})" if e.get("death_cause") else ""
+        console.print(f"[bold]{(e.get('event_type') or '?').replace('_', ' ').capitalize()}[/] {e.get('event_date')}{cause}")
     for dev in p["deviations"]:
         console.print(f"[red]{dev['severity']} protocol deviation[/] ({dev['category']}): {escape(dev['description'])}",
                       soft_wrap=True)
-
-
-def _row(row) -> dict:
-    skip = {"created_at"}
-    return {c.key: getattr(row, c.key) for c in row.__table__.columns if c.key not in skip and not c.key.endswith("_enc")
-            and c.key != "hospital_number_index"}
 
 
 @patient_app.command("identify")
@@ -409,52 +417,82 @@ def patient_identify(subject: str = typer.Argument(...), db: Optional[str] = DbO
 
 
 # --------------------------------------------------------------------------- records
-FORM_HELP = "Form id: diagnosis, rt_course, rt_fraction, surgery, pathology, adverse_event, wound_complication, follow_up, outcome_event."
+FORM_HELP = "Form id of the protocol (diagnosis, rt_course, rt_fraction, surgery, pathology, adverse_event, ...)."
+VisitOption = typer.Option(None, "--visit", help="Visit occurrence VISIT[:N] (e.g. follow_up_early:3); default: the "
+                           "schedule's, else unscheduled.")
+InstanceOption = typer.Option(None, "--instance", min=1, help="Repeat instance of a repeating form.")
+MissingOption = typer.Option(None, "--missing", help="FIELD=CODE: a missing-data code of the protocol (UNK, ND, ...) "
+                             "instead of a value; needs --reason (repeat).")
+
+
+def _missing(pairs: list[str] | None) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for pair in pairs or []:
+        if "=" not in pair:
+            fail(f"--missing: expected FIELD=CODE, got {pair!r}")
+        key, code = pair.split("=", 1)
+        if key.strip() in out:
+            fail(f"--missing: {key.strip()} is given twice")
+        out[key.strip()] = code.strip()
+    return out
+
+
+def _print_crf(verb: str, crf, as_json: bool) -> None:
+    shown = _crf_dict(crf)
+    if as_json:
+        print_json({"form": crf.form_id, "record": shown})
+        return
+    console.print(f"{verb} {crf.form_id} #{crf.id} for {crf.subject_id} at {crf.visit}"
+                  + (f" (instance {crf.instance})" if crf.instance > 1 else "") + f": {crf.status}, revision {crf.revision}")
+    console.print_json(data=shown, default=str)
 
 
 @handle_errors
 def record(form: str = typer.Argument(..., help=FORM_HELP), subject: str = typer.Argument(..., help="Subject id."),
            values: Optional[list[str]] = typer.Option(None, "--set", help="field=value (repeat)."),
            input_file: Optional[Path] = typer.Option(None, "--input", help="A JSON object of field: value."),
+           visit: Optional[str] = VisitOption, instance: Optional[int] = InstanceOption,
+           missing: Optional[list[str]] = MissingOption,
+           reason: Optional[str] = typer.Option(None, "--reason", help="Why values are missing (with --missing)."),
            db: Optional[str] = DbOption, user: Optional[str] = UserOption, as_json: bool = JsonOption) -> None:
     """Enter a form's data for a patient (checked against the protocol; derived values computed)."""
     with StudyDB.open(db) as study:
-        row = records.record(study, actor(user), subject, form, parse_assignments(values, input_file))
-        shown = _row(row)
-    if as_json:
-        print_json({"form": form, "record": shown})
-    else:
-        console.print(f"Recorded {form} #{row.id} for {subject.upper()}")
-        console.print_json(data=shown, default=str)
+        crf = forms.record(study, actor(user), subject, form, parse_assignments(values, input_file), visit=visit,
+                           instance=instance, missing=_missing(missing), reason=reason)
+    _print_crf("Recorded", crf, as_json)
 
 
 @handle_errors
 def correct(form: str = typer.Argument(..., help=FORM_HELP), subject: str = typer.Argument(...),
-            values: list[str] = typer.Option(..., "--set", help="field=new value (repeat)."),
+            values: Optional[list[str]] = typer.Option(None, "--set", help="field=new value (repeat)."),
             reason: str = typer.Option(..., "--reason", help="Why the data changes (kept in the audit trail)."),
-            record_id: Optional[int] = typer.Option(None, "--record-id", help="Which record, for repeating forms."),
-            db: Optional[str] = DbOption, user: Optional[str] = UserOption) -> None:
-    """Correct entered data, with a reason; derived values follow."""
+            visit: Optional[str] = VisitOption, instance: Optional[int] = InstanceOption,
+            missing: Optional[list[str]] = MissingOption,
+            record_id: Optional[int] = typer.Option(None, "--record-id", help="Which CRF instance (its #id)."),
+            revision: Optional[int] = typer.Option(None, "--revision", help="The revision you saw: refused if the "
+                                                   "form changed since."),
+            db: Optional[str] = DbOption, user: Optional[str] = UserOption, as_json: bool = JsonOption) -> None:
+    """Correct entered data, with a reason; derived values, verification and signatures follow."""
     with StudyDB.open(db) as study:
-        row = records.correct(study, actor(user), subject, form, parse_assignments(values), reason, record_id)
-        shown = _row(row)
-    console.print(f"Corrected {form} #{row.id} for {subject.upper()}")
-    console.print_json(data=shown, default=str)
+        crf = forms.correct(study, actor(user), subject, form, parse_assignments(values), reason, record_id=record_id,
+                            visit=visit, instance=instance, missing=_missing(missing), revision=revision)
+    _print_crf("Corrected", crf, as_json)
 
 
 @handle_errors
 def delete(form: str = typer.Argument(..., help=FORM_HELP), subject: str = typer.Argument(...),
            reason: str = typer.Option(..., "--reason", help="Why the record is removed (kept in the audit trail)."),
+           visit: Optional[str] = VisitOption, instance: Optional[int] = InstanceOption,
            record_id: Optional[int] = typer.Option(None, "--record-id"),
            db: Optional[str] = DbOption, user: Optional[str] = UserOption) -> None:
-    """Delete a record entered in error (the audit trail keeps its values)."""
+    """Delete a form entered in error (the audit trail keeps its values)."""
     with StudyDB.open(db) as study:
-        records.delete(study, actor(user), subject, form, reason, record_id)
-    console.print(f"Deleted {form} record of {subject.upper()}")
+        forms.delete(study, actor(user), subject, form, reason, record_id=record_id, visit=visit, instance=instance)
+    console.print(f"Deleted {form} of {subject.upper()}")
 
 
 @handle_errors
-def upgrade(db: Optional[str] = DbOption) -> None:
+def upgrade(db: Optional[str] = DbOption, user: Optional[str] = UserOption) -> None:
     """Bring a study database's schema up to this SarcoTrial's version (back it up first)."""
     from sarcotrial.config import resolve_database_url
     from sarcotrial.store import db as store_db
@@ -467,41 +505,48 @@ def upgrade(db: Optional[str] = DbOption) -> None:
         console.print(f"Schema {before or 'empty'} -> {store_db.current_revision(engine)}")
     finally:
         engine.dispose()
+    if before != store_db.head_revision():
+        from sarcotrial.services.visits import sync_all
+
+        with StudyDB.open(db) as study:
+            planned = sync_all(study, actor(user))
+        console.print(f"Visit schedules planned for {planned} patients")
 
 
 
 
 @handle_errors
 def endpoints(out: Path = typer.Option(..., "--out", help="CSV file to write."), db: Optional[str] = DbOption,
+              user: Optional[str] = UserOption,
               cutoff: Optional[str] = typer.Option(None, "--cutoff", help="Data cut-off date YYYY-MM-DD (default: all data).")) -> None:
     """One row per enrolled patient with every derived endpoint (time, status, censoring reason)."""
     from sarcotrial.services.endpoints import write_endpoints_csv
 
     with StudyDB.open(db) as study:
-        count = write_endpoints_csv(study, out, parse_date(cutoff, "cutoff") if cutoff else None)
+        count = write_endpoints_csv(study, out, parse_date(cutoff, "cutoff") if cutoff else None, actor(user))
     console.print(f"Wrote {count} patients' endpoints to {out}")
 
 
 @handle_errors
 def report(out: Path = typer.Option(Path("sarcotrial-report"), "--out", help="Folder for report.html, report.pdf and figures."),
            cutoff: Optional[str] = typer.Option(None, "--cutoff", help="Data cut-off YYYY-MM-DD (default: the latest recorded contact)."),
-           db: Optional[str] = DbOption) -> None:
+           db: Optional[str] = DbOption, user: Optional[str] = UserOption) -> None:
     """The study report (HTML and PDF): CONSORT, baseline, RT compliance, endpoints, toxicity, accrual."""
     if out.exists() and not out.is_dir():
         fail(f"--out: {out} is a file; the report needs a folder")
     with StudyDB.open(db) as study:
-        paths = _build_report(study, out, parse_date(cutoff, "cutoff") if cutoff else None)
+        paths = _build_report(study, out, parse_date(cutoff, "cutoff") if cutoff else None, actor(user))
     console.print(f"Report: {paths['pdf']} and {paths['html']}")
 
 
-def _build_report(study: StudyDB, out: Path, cutoff=None) -> dict[str, Path]:
+def _build_report(study: StudyDB, out: Path, cutoff=None, who=None) -> dict[str, Path]:
     from sarcotrial.report.build import STEPS, build_report
 
     with Progress(TextColumn("[progress.description]{task.description}"), BarColumn(), MofNCompleteColumn(),
                   TimeElapsedColumn(), console=console) as bar:
         task = bar.add_task("Writing the study report", total=STEPS)
         return build_report(study, out, progress=lambda message: bar.update(task, advance=1, description=f"Report: {message}"),
-                            cutoff=cutoff)
+                            cutoff=cutoff, actor=who)
 
 
 @patient_app.command("correct-identifiers")

@@ -57,6 +57,18 @@ def coerce_value(form_id: str, fld: FormField, value: Any, protocol: Protocol) -
             return dt.date.fromisoformat(str(value).strip())
         except ValueError:
             raise InvalidValue(name, "must be a date written YYYY-MM-DD", value) from None
+    if fld.type == "datetime":
+        if isinstance(value, dt.datetime):
+            moment = value
+        else:
+            try:
+                moment = dt.datetime.fromisoformat(str(value).strip().replace(" ", "T", 1).replace("Z", "+00:00"))
+            except ValueError:
+                raise InvalidValue(name, "must be a date and time written YYYY-MM-DDTHH:MM (UTC, or with its offset "
+                                   "such as +01:00)", value) from None
+        if moment.tzinfo is None:  # a time without an offset is taken as UTC
+            moment = moment.replace(tzinfo=dt.timezone.utc)
+        return moment.astimezone(dt.timezone.utc)
     if fld.type == "boolean":
         if isinstance(value, bool):
             return value
@@ -85,8 +97,21 @@ def _check_range(name: str, fld: FormField, number: float) -> None:
 
 
 def form_json(values: Mapping[str, Any]) -> dict[str, Any]:
-    """Checked form values as JSON can hold them (dates as ISO text), for the form data the database keeps."""
-    return {k: (v.isoformat() if isinstance(v, dt.date) else v) for k, v in values.items()}
+    """Checked form values as JSON can hold them (dates and times as ISO text), for the form data the database keeps."""
+    return {k: (v.isoformat() if isinstance(v, (dt.date, dt.datetime)) else v) for k, v in values.items()}
+
+
+def from_json(form: Form, values: Mapping[str, Any]) -> dict[str, Any]:
+    """Stored form values back in their fields' types (ISO text to dates and times)."""
+    out: dict[str, Any] = {}
+    for key, value in values.items():
+        fld = form.field(key)
+        if value is not None and fld is not None and fld.type == "date" and isinstance(value, str):
+            value = dt.date.fromisoformat(value)
+        elif value is not None and fld is not None and fld.type == "datetime" and isinstance(value, str):
+            value = dt.datetime.fromisoformat(value)
+        out[key] = value
+    return out
 
 
 def validate_form(protocol: Protocol, form_id: str, data: Mapping[str, Any], *, partial: bool = False) -> dict[str, Any]:

@@ -54,7 +54,7 @@ class Identification(_Model):
 
 
 # --------------------------------------------------------------------------- forms
-FieldType = Literal["integer", "decimal", "text", "date", "boolean", "code"]
+FieldType = Literal["integer", "decimal", "text", "date", "datetime", "boolean", "code"]
 
 
 class Code(_Model):
@@ -311,6 +311,35 @@ class Toxicity(_Model):
 # --------------------------------------------------------------------------- schedule
 Anchor = Literal["referral", "screening", "enrolment", "rt_start", "rt_end", "surgery"]
 
+#: the pathway record of enrolment, which anchors like a form (``enrolment.enrolment_date``)
+ENROLMENT_FORM = "enrolment"
+
+
+class AnchorRef(_Model):
+    """A visit's anchor: a date field of a form, e.g. ``{form: surgery, field: surgery_date}``.
+
+    ``instance`` picks the first or the last matching instance, or ``previous``: each occurrence
+    after the first is timed from the previous actual instance (chemotherapy every 21 days from
+    the previous cycle). ``where`` keeps only instances whose other fields have the given values
+    (``{status: delivered}``; a course's ``role``).
+    """
+
+    form: Identifier
+    field: Identifier
+    instance: Literal["first", "last", "previous"] = "first"
+    where: dict[Identifier, Any] = {}
+
+
+#: what the named anchors of schema version 1 mean, as form fields
+NAMED_ANCHORS: dict[str, AnchorRef] = {
+    "referral": AnchorRef(form="referral", field="referral_date"),
+    "screening": AnchorRef(form="screening", field="screening_date"),
+    "enrolment": AnchorRef(form=ENROLMENT_FORM, field="enrolment_date"),
+    "rt_start": AnchorRef(form="rt_fraction", field="fraction_date", instance="first", where={"status": "delivered"}),
+    "rt_end": AnchorRef(form="rt_fraction", field="fraction_date", instance="last", where={"status": "delivered"}),
+    "surgery": AnchorRef(form="surgery", field="surgery_date"),
+}
+
 
 class Repeat(_Model):
     every_days: Annotated[int, Field(ge=1)] | None = None
@@ -331,13 +360,96 @@ class Repeat(_Model):
 class Visit(_Model):
     id: Identifier
     name: Annotated[str, Field(min_length=1)]
-    anchor: Anchor
+    anchor: Union[Anchor, AnchorRef]
     offset_days: int = 0
     offset_months: Annotated[int, Field(ge=0)] = 0
     window_before_days: Annotated[int, Field(ge=0)] = 0
     window_after_days: Annotated[int, Field(ge=0)] = 0
     repeat: Repeat | None = None
     forms: list[Identifier] = []
+
+    @property
+    def anchor_ref(self) -> AnchorRef:
+        return NAMED_ANCHORS[self.anchor] if isinstance(self.anchor, str) else self.anchor
+
+
+# --------------------------------------------------------------------------- edit checks
+class FieldRef(_Model):
+    """A value a check reads: a field of a form, which instance (``each`` for the checked field: every
+    instance; ``first`` / ``last`` for a reference), and filters on the instance's other fields
+    (a list means any of those values)."""
+
+    form: Identifier
+    field: Identifier
+    instance: Literal["each", "first", "last"] = "first"
+    where: dict[Identifier, Any] = {}
+
+
+class Check(_Model):
+    """A cross-form check, as data: ``field`` compared with ``than`` (``lt`` ... ``ge``), or within
+    ``min_days``..``max_days`` after it (``within_days``). ``when`` restricts it to instances whose
+    other fields have the given values. A hard check refuses the save; a soft check saves and opens
+    a query on the checked field. The check runs whenever a form it reads is written."""
+
+    id: Identifier
+    kind: Literal["hard", "soft"]
+    text: Annotated[str, Field(min_length=1)]
+    field: FieldRef
+    op: Literal["lt", "le", "eq", "ne", "ge", "gt", "within_days"]
+    than: FieldRef
+    min_days: int | None = None
+    max_days: int | None = None
+    when: dict[Identifier, Any] = {}
+
+    @model_validator(mode="after")
+    def _coherent(self) -> "Check":
+        if self.op == "within_days" and (self.min_days is None or self.max_days is None or self.min_days > self.max_days):
+            raise ValueError(f"check '{self.id}': within_days needs min_days <= max_days")
+        if self.op != "within_days" and (self.min_days is not None or self.max_days is not None):
+            raise ValueError(f"check '{self.id}': min_days / max_days go with op within_days")
+        if self.than.instance == "each":
+            raise ValueError(f"check '{self.id}': the reference 'than' is one value: instance first or last")
+        return self
+
+    @property
+    def forms(self) -> set[str]:
+        return {self.field.form, self.than.form}
+
+
+# --------------------------------------------------------------------------- consent, withdrawal, safety
+class ConsentSpec(_Model):
+    """Where consent is recorded, and the consent document's current version: a patient whose latest
+    consent is to an older version must consent again."""
+
+    form: Identifier
+    date_field: Identifier
+    version_field: Identifier
+    current_version: Annotated[str, Field(min_length=1)]
+
+
+class WithdrawalSpec(_Model):
+    """Where withdrawal is recorded, and which forms each kind of withdrawal stops (dated after it)."""
+
+    form: Identifier
+    date_field: Identifier
+    kind_field: Identifier
+    stops: dict[Identifier, list[str]]  # kind code -> forms refused after the withdrawal date ("*": all)
+
+
+class EndOfStudySpec(_Model):
+    form: Identifier
+    status_field: Identifier
+    date_field: Identifier
+
+
+class SafetySpec(_Model):
+    """Serious adverse events: the reporting clock runs from the site's awareness (ICH E2A: 24 hours)."""
+
+    form: Identifier
+    serious_field: Identifier
+    aware_field: Identifier
+    reported_field: Identifier
+    report_within_hours: Annotated[int, Field(ge=1)] = 24
 
 
 # --------------------------------------------------------------------------- endpoints
@@ -416,6 +528,12 @@ class Protocol(_Model):
     statistics: Statistics
     forms: Annotated[list[Form], Field(min_length=1)]
     codelists: dict[Identifier, Annotated[list[Code], Field(min_length=1)]]
+    missing_codes: list[Code] = []
+    checks: list[Check] = []
+    consent: ConsentSpec | None = None
+    withdrawal: WithdrawalSpec | None = None
+    end_of_study: EndOfStudySpec | None = None
+    safety: SafetySpec | None = None
     assumptions: dict[str, str] = {}
 
     # ---- lookups
@@ -441,6 +559,18 @@ class Protocol(_Model):
             if endpoint.id == endpoint_id:
                 return endpoint
         raise KeyError(endpoint_id)
+
+    def visit(self, visit_id: str) -> Visit:
+        for visit in self.visits:
+            if visit.id == visit_id:
+                return visit
+        raise KeyError(visit_id)
+
+    def visits_of_form(self, form_id: str) -> list[Visit]:
+        return [v for v in self.visits if form_id in v.forms]
+
+    def missing_code(self, code: str) -> Code | None:
+        return next((c for c in self.missing_codes if c.code == code), None)
 
     def codes(self, codelist: str) -> list[str]:
         return [c.code for c in self.codelists[codelist]]
@@ -486,9 +616,61 @@ class Protocol(_Model):
                     self._check_condition(criterion.rule, screening, f"eligibility.criteria[{c_index}].rule")
                 )
         for v_index, visit in enumerate(self.visits):
+            if visit.id == "unscheduled":
+                problems.append(f"visits[{v_index}].id: 'unscheduled' is the visit of event forms; choose another id")
             for form_id in visit.forms:
                 if form_id not in forms:
                     problems.append(f"visits[{v_index}].forms: unknown form '{form_id}'")
+            if isinstance(visit.anchor, AnchorRef):
+                ref = visit.anchor
+                if ref.form == ENROLMENT_FORM and ref.form not in forms:
+                    if ref.field != "enrolment_date":
+                        problems.append(f"visits[{v_index}].anchor.field: enrolment anchors on enrolment_date")
+                elif ref.form not in forms:
+                    problems.append(f"visits[{v_index}].anchor.form: unknown form '{ref.form}'")
+                else:
+                    fld = forms[ref.form].field(ref.field)
+                    if fld is None or fld.type not in ("date", "datetime"):
+                        problems.append(f"visits[{v_index}].anchor.field: form '{ref.form}' has no date field '{ref.field}'")
+                    for key in ref.where:
+                        if forms[ref.form].field(key) is None:
+                            problems.append(f"visits[{v_index}].anchor.where: form '{ref.form}' has no field '{key}'")
+        _no_duplicates([c.code for c in self.missing_codes], "missing-data code")
+        _no_duplicates([c.id for c in self.checks], "check")
+        for c_index, check in enumerate(self.checks):
+            for part, ref in (("field", check.field), ("than", check.than)):
+                if ref.form == ENROLMENT_FORM and ref.form not in forms:
+                    if ref.field != "enrolment_date":
+                        problems.append(f"checks[{c_index}].{part}.field: enrolment gives enrolment_date only")
+                    continue
+                if ref.form not in forms:
+                    problems.append(f"checks[{c_index}].{part}.form: unknown form '{ref.form}'")
+                    continue
+                for name in (ref.field, *ref.where, *(check.when if part == "field" else {})):
+                    if forms[ref.form].field(name) is None:
+                        problems.append(f"checks[{c_index}].{part}: form '{ref.form}' has no field '{name}'")
+            if check.field.form == ENROLMENT_FORM:
+                problems.append(f"checks[{c_index}].field: the checked field must be a form's (enrolment is the reference)")
+        for name, spec, fields in (("consent", self.consent, ("date_field", "version_field")),
+                                   ("withdrawal", self.withdrawal, ("date_field", "kind_field")),
+                                   ("end_of_study", self.end_of_study, ("status_field", "date_field")),
+                                   ("safety", self.safety, ("serious_field", "aware_field", "reported_field"))):
+            if spec is None:
+                continue
+            if spec.form not in forms:
+                problems.append(f"{name}.form: unknown form '{spec.form}'")
+                continue
+            for attribute in fields:
+                if forms[spec.form].field(getattr(spec, attribute)) is None:
+                    problems.append(f"{name}.{attribute}: form '{spec.form}' has no field '{getattr(spec, attribute)}'")
+        if self.withdrawal is not None:
+            for kind, stopped in self.withdrawal.stops.items():
+                for form_id in stopped:
+                    if form_id != "*" and form_id not in forms:
+                        problems.append(f"withdrawal.stops.{kind}: unknown form '{form_id}'")
+        for m_index, missing in enumerate(self.missing_codes):
+            if not re.fullmatch(r"[A-Z]{2,6}", missing.code):
+                problems.append(f"missing_codes[{m_index}].code: write a missing-data code in 2 to 6 capital letters")
         endpoint_ids = {e.id for e in self.endpoints}
         if self.statistics.primary.endpoint not in endpoint_ids:
             problems.append(f"statistics.primary.endpoint: unknown endpoint '{self.statistics.primary.endpoint}'")

@@ -60,10 +60,10 @@ def _figure(folder: Path, name: str, fig, caption: str, width_cm: float = 15.5) 
 
 
 def build_document(study: StudyDB, out: Path, progress: Callable[[str], None] | None = None,
-                   cutoff: dt.date | None = None) -> Document:
+                   cutoff: dt.date | None = None, actor=None) -> Document:
     say = progress or (lambda _m: None)
     say("gathering the data")
-    data: ReportData = gather(study, cutoff)
+    data: ReportData = gather(study, cutoff, actor)
     protocol = study.protocol
     figs = out / "figures"
     sections: list[Section] = []
@@ -323,10 +323,10 @@ STEPS = 6  # progress messages build_report sends
 
 
 def build_report(study: StudyDB, out: Path, progress: Callable[[str], None] | None = None,
-                 cutoff: dt.date | None = None) -> dict[str, Path]:
+                 cutoff: dt.date | None = None, actor=None) -> dict[str, Path]:
     """Write ``report.html`` and ``report.pdf`` (and their figures) into ``out``; events after ``cutoff`` are ignored."""
     out.mkdir(parents=True, exist_ok=True)
-    document = build_document(study, out, progress, cutoff)
+    document = build_document(study, out, progress, cutoff, actor)
     if progress:
         progress("writing HTML and PDF")
     return {"html": html.render(document, out / "report.html"), "pdf": pdf.render(document, out / "report.pdf")}

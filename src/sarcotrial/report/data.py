@@ -12,22 +12,12 @@ import statistics
 from collections import Counter
 from dataclasses import dataclass, field
 
-from sqlalchemy import func, select
-
 from sarcotrial.domain import histology
 from sarcotrial.services.endpoints import PatientEndpoints, ToxicityRow, derive_endpoints, toxicity_table
-from sarcotrial.services.radiotherapy import course_summary
-from sarcotrial.services.study import StudyDB
-from sarcotrial.store.models import (
-    Diagnosis,
-    Enrolment,
-    Patient,
-    ProtocolDeviation,
-    Referral,
-    RTCourse,
-    Screening,
-    ScreeningCriterion,
-)
+from sarcotrial.services.forms import CRF
+from sarcotrial.services.radiotherapy import summarise_course
+from sarcotrial.services.study import Actor, StudyDB
+from sarcotrial.services.views import PatientRecord, patients
 
 
 @dataclass(frozen=True)
@@ -93,32 +83,30 @@ def _pct(k: int, n: int) -> str:
     return f"{k} ({100 * k / n:.0f} %)" if n else f"{k}"
 
 
-def gather(study: StudyDB, cutoff: dt.date | None = None) -> ReportData:
+def gather(study: StudyDB, cutoff: dt.date | None = None, actor: Actor | None = None) -> ReportData:
     protocol = study.protocol
     texts = {c.id: c.text for c in protocol.eligibility.criteria}
-    with study.reading() as s:
-        referred = s.scalar(select(func.count(Referral.id)))
-        patients = {p.id: p for p in s.scalars(select(Patient))}
-        screenings = s.scalars(select(Screening).order_by(Screening.screening_date, Screening.id)).all()
-        latest: dict[int, Screening] = {}
-        for sc in screenings:
-            latest[sc.patient_id] = sc
-        reasons: Counter = Counter()
-        for sc in latest.values():
-            if sc.decision == "ineligible":
-                for c in s.scalars(select(ScreeningCriterion).where(ScreeningCriterion.screening_id == sc.id)):
-                    if c.result != "not_evaluable" and (c.result == "met") != (c.kind == "inclusion"):
-                        reasons[criterion_failure(c.kind, texts.get(c.criterion_id, c.criterion_id))] += 1
-        enrolments = s.scalars(select(Enrolment).order_by(Enrolment.enrolment_date)).all()
-        diagnoses = {d.patient_id: d for d in s.scalars(select(Diagnosis))}
-        courses = s.scalars(select(RTCourse)).all()
-        summaries = {c.patient_id: course_summary(study, s, c) for c in courses}
-        deviations = [(patients[d.patient_id].subject_id, d.category, d.severity, d.description)
-                      for d in s.scalars(select(ProtocolDeviation).order_by(ProtocolDeviation.patient_id))]
-        enrolled_ids = [e.patient_id for e in enrolments]
-        baseline = _baseline([patients[i] for i in enrolled_ids], [diagnoses.get(i) for i in enrolled_ids],
-                             [e.enrolment_date for e in enrolments])
-    endpoints = derive_endpoints(study, cutoff)
+    records = patients(study, actor)
+    referred = sum(bool(r.of("referral")) for r in records)
+    latest = {r.subject_id: r.screenings[-1] for r in records if r.screenings}
+    reasons: Counter = Counter()
+    for sc in latest.values():
+        if sc["decision"] == "ineligible":
+            for c in sc["criteria"]:
+                if c["result"] != "not_evaluable" and (c["result"] == "met") != (c["kind"] == "inclusion"):
+                    reasons[criterion_failure(c["kind"], texts.get(c["id"], c["id"]))] += 1
+    enrolled = sorted((r for r in records if r.enrolment_date is not None), key=lambda r: (r.enrolment_date, r.enrolment_sequence))
+    summaries = {}
+    for r in enrolled:
+        course = r.first("rt_course")
+        if course is not None:
+            summaries[r.subject_id] = summarise_course(
+                study, course.values, course.derived, [(f.values, f.derived) for f in r.of("rt_fraction")],
+                closed=r.first("surgery") is not None)
+    deviations = [(r.subject_id, d["category"], d["severity"], d["description"]) for r in records for d in r.deviations]
+    baseline = _baseline(enrolled)
+    by_sequence = sorted(enrolled, key=lambda r: r.enrolment_sequence or 0)
+    endpoints = derive_endpoints(study, cutoff, records=by_sequence)
     source = "given" if cutoff else "the latest recorded contact"
     if cutoff is None and endpoints:
         cutoff = max(e.course.last_contact for e in endpoints)
@@ -134,29 +122,29 @@ def gather(study: StudyDB, cutoff: dt.date | None = None) -> ReportData:
         prolongation_median=statistics.median(prolong) if prolong else None, deviations=deviations)
     operated = sum(e.course.surgery is not None for e in endpoints)
     consort = Consort(
-        referred=referred, screened=len(latest), excluded=sum(sc.decision == "ineligible" for sc in latest.values()),
-        exclusion_reasons=reasons.most_common(), not_evaluable=sum(sc.decision == "not_evaluable" for sc in latest.values()),
-        enrolled=len(enrolments), started_rt=len(started), completed_rt=compliance.complete_courses, operated=operated,
+        referred=referred, screened=len(latest), excluded=sum(sc["decision"] == "ineligible" for sc in latest.values()),
+        exclusion_reasons=reasons.most_common(),
+        not_evaluable=sum(sc["decision"] == "not_evaluable" for sc in latest.values()), enrolled=len(enrolled), started_rt=len(started), completed_rt=compliance.complete_courses, operated=operated,
         analysed_primary=sum(e.r0_resected is not None for e in endpoints))
     return ReportData(
         acronym=protocol.acronym, title=protocol.identification.title, protocol_version=protocol.version,
         synthetic=study.synthetic, generated_at=dt.datetime.now(dt.timezone.utc),
         target_accrual=protocol.identification.design.target_accrual, consort=consort, baseline=baseline,
-        compliance=compliance, endpoints=endpoints, toxicity=toxicity_table(study),
-        accrual_dates=[e.enrolment_date for e in enrolments], cutoff=cutoff, cutoff_source=source)
+        compliance=compliance, endpoints=endpoints, toxicity=toxicity_table(study, records=records),
+        accrual_dates=[r.enrolment_date for r in enrolled], cutoff=cutoff, cutoff_source=source)
 
 
-def _baseline(patients: list[Patient], diagnoses: list[Diagnosis | None], enrolled_on: list[dt.date]) -> list[BaselineRow]:
-    n = len(patients)
+def _baseline(enrolled: list[PatientRecord]) -> list[BaselineRow]:
+    n = len(enrolled)
     rows = [BaselineRow("Patients", str(n))]
     if not n:
         return rows
-    ages = [d.year - p.year_of_birth for p, d in zip(patients, enrolled_on)]
+    ages = [r.enrolment_date.year - r.year_of_birth for r in enrolled]
     rows.append(BaselineRow("Age at enrolment, years: median (range)", f"{statistics.median(ages):.0f} ({min(ages)}-{max(ages)})"))
-    sexes = Counter(p.sex for p in patients)
+    sexes = Counter(r.sex for r in enrolled)
     rows.append(BaselineRow("Sex", ""))
     rows += [BaselineRow(k.capitalize(), _pct(v, n), 1) for k, v in sorted(sexes.items())]
-    known = [d for d in diagnoses if d is not None]
+    known = [_Diagnosis(d) for d in (r.first("diagnosis") for r in enrolled) if d is not None]
     if not known:
         return rows
     rows.append(BaselineRow("Site", ""))
@@ -174,8 +162,9 @@ def _baseline(patients: list[Patient], diagnoses: list[Diagnosis | None], enroll
     rows.append(BaselineRow("FNCLCC grade", ""))
     for grade, count in sorted(Counter(d.grade for d in known).items()):
         rows.append(BaselineRow(f"G{grade}", _pct(count, n), 1))
-    sizes = [d.size_cm for d in known]
-    rows.append(BaselineRow("Size, cm: median (range)", f"{statistics.median(sizes):.1f} ({min(sizes):.1f}-{max(sizes):.1f})"))
+    sizes = [d.size_cm for d in known if d.size_cm is not None]
+    if sizes:
+        rows.append(BaselineRow("Size, cm: median (range)", f"{statistics.median(sizes):.1f} ({min(sizes):.1f}-{max(sizes):.1f})"))
     rows.append(BaselineRow("Depth", ""))
     for depth, count in Counter(d.depth or "not recorded" for d in known).most_common():
         rows.append(BaselineRow(depth.capitalize(), _pct(count, n), 1))
@@ -185,3 +174,15 @@ def _baseline(patients: list[Patient], diagnoses: list[Diagnosis | None], enroll
     for stage in sorted(stages, key=lambda x: (order.index(x) if x in order else 99, x)):
         rows.append(BaselineRow(stage, _pct(stages[stage], n), 1))
     return rows
+
+
+class _Diagnosis:
+    """A diagnosis form read for Table 1: entered values and derived grade and stage by the protocol's names."""
+
+    def __init__(self, crf: CRF):
+        self.anatomic_site = crf.values.get("anatomic_site") or crf.missing.get("anatomic_site") or "not recorded"
+        self.histotype = crf.values.get("histotype") or crf.missing.get("histotype") or "not recorded"
+        self.grade = crf.derived.get("grade") or "X"
+        self.size_cm = crf.values.get("size_cm")
+        self.depth = crf.values.get("depth") or crf.missing.get("depth")
+        self.stage = crf.derived.get("stage")

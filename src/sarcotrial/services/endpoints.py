@@ -12,22 +12,12 @@ import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import func, select
-
 from sarcotrial.outcomes.endpoints import PatientCourse, TimeToEvent, r0_status, time_to_event
-from sarcotrial.services.study import StudyDB
-from sarcotrial.store.models import (
-    AdverseEvent,
-    Enrolment,
-    FollowUpVisit,
-    OutcomeEvent,
-    Pathology,
-    Patient,
-    RTCourse,
-    RTFraction,
-    Surgery,
-    WoundComplication,
-)
+from sarcotrial.services.study import Actor, StudyDB
+from sarcotrial.services.views import PatientRecord, patients
+
+#: the forms whose values the endpoints read: a missing-data code in them is reported with the patient's row
+ENDPOINT_FORMS = ("rt_fraction", "surgery", "pathology", "wound_complication", "follow_up", "outcome_event")
 
 
 @dataclass(frozen=True)
@@ -38,6 +28,7 @@ class PatientEndpoints:
     r0_itt: int
     pcr: int | None
     major_wound_complication: int | None
+    missing: tuple[str, ...] = ()  # missing-data codes in what the endpoints read: form.field=CODE
 
 
 @dataclass(frozen=True)
@@ -49,72 +40,79 @@ class ToxicityRow:
     max_grade: int
 
 
-def patient_courses(study: StudyDB) -> list[PatientCourse]:
-    """The enrolled patients' courses, read from the database (pseudonymised)."""
-    out = []
-    with study.reading() as s:
-        for patient, enrolment in s.execute(select(Patient, Enrolment).join(Enrolment, Enrolment.patient_id == Patient.id)
-                                            .order_by(Enrolment.sequence)):
-            pid = patient.id
-            events = s.scalars(select(OutcomeEvent).where(OutcomeEvent.patient_id == pid)).all()
-            death = next((e for e in events if e.event_type == "death"), None)
-            surgery = s.scalars(select(Surgery).where(Surgery.patient_id == pid)).first()
-            pathology = s.scalars(select(Pathology).where(Pathology.patient_id == pid)).first()
-            wounds = s.scalars(select(WoundComplication).where(WoundComplication.patient_id == pid)).all()
-            rt_start = s.scalar(select(func.min(RTFraction.fraction_date)).join(RTCourse)
-                                .where(RTCourse.patient_id == pid, RTFraction.status == "delivered"))
-            contacts = [enrolment.enrolment_date, rt_start, surgery.surgery_date if surgery else None,
-                        s.scalar(select(func.max(RTFraction.fraction_date)).join(RTCourse).where(RTCourse.patient_id == pid)),
-                        s.scalar(select(func.max(FollowUpVisit.visit_date)).where(FollowUpVisit.patient_id == pid)),
-                        s.scalar(select(func.max(AdverseEvent.onset_date)).where(AdverseEvent.patient_id == pid)),
-                        s.scalar(select(func.max(AdverseEvent.resolution_date)).where(AdverseEvent.patient_id == pid)),
-                        pathology.report_date if pathology else None, *[e.event_date for e in events]]
-            out.append(PatientCourse(
-                subject_id=patient.subject_id, enrolment=enrolment.enrolment_date,
-                last_contact=max(d for d in contacts if d is not None),
-                death=death.event_date if death else None, death_cause=death.death_cause if death else None,
-                local_relapses=[e.event_date for e in events if e.event_type == "local_relapse"],
-                distant_metastases=[e.event_date for e in events if e.event_type == "distant_metastasis"],
-                rt_start=rt_start, surgery=surgery.surgery_date if surgery else None,
-                r_status=pathology.r_status if pathology else None, pcr=pathology.pcr if pathology else None,
-                major_wound_complication=(any(w.major for w in wounds) if surgery else None),
-                anchors={"rt_start": rt_start, "surgery": surgery.surgery_date if surgery else None}))
-    return out
+def course_of(record: PatientRecord) -> PatientCourse:
+    """What the endpoint derivation needs of one enrolled patient, from the read side."""
+    events = [c.values for c in record.of("outcome_event")]
+    death = next((e for e in events if e.get("event_type") == "death"), None)
+    surgery = record.first("surgery")
+    pathology = record.first("pathology")
+    wounds = record.of("wound_complication")
+    delivered = record.delivered_dates()
+    rt_start = delivered[0] if delivered else None
+    surgery_date = surgery.values.get("surgery_date") if surgery else None
+    fraction_dates = [c.values.get("fraction_date") for c in record.of("rt_fraction")]
+    contacts = [record.enrolment_date, rt_start, surgery_date, max((d for d in fraction_dates if d), default=None),
+                *[c.values.get("visit_date") for c in record.of("follow_up")],
+                *[c.values.get("onset_date") for c in record.of("adverse_event")],
+                *[c.values.get("resolution_date") for c in record.of("adverse_event")],
+                pathology.values.get("report_date") if pathology else None, *[e.get("event_date") for e in events]]
+    return PatientCourse(
+        subject_id=record.subject_id, enrolment=record.enrolment_date,
+        last_contact=max(d for d in contacts if d is not None),
+        death=death.get("event_date") if death else None, death_cause=death.get("death_cause") if death else None,
+        local_relapses=sorted(e["event_date"] for e in events if e.get("event_type") == "local_relapse"),
+        distant_metastases=sorted(e["event_date"] for e in events if e.get("event_type") == "distant_metastasis"),
+        rt_start=rt_start, surgery=surgery_date,
+        r_status=pathology.derived.get("r_status") if pathology else None,
+        pcr=pathology.derived.get("pcr") if pathology else None,
+        major_wound_complication=(any(w.derived.get("major") for w in wounds) if surgery else None),
+        anchors={"rt_start": rt_start, "surgery": surgery_date})
 
 
-def derive_endpoints(study: StudyDB, cutoff: dt.date | None = None) -> list[PatientEndpoints]:
+def patient_courses(study: StudyDB, actor: Actor | None = None) -> list[PatientCourse]:
+    """The enrolled patients' courses (pseudonymised), in enrolment order."""
+    return [course_of(r) for r in patients(study, actor, enrolled_only=True)]
+
+
+def derive_endpoints(study: StudyDB, cutoff: dt.date | None = None, actor: Actor | None = None,
+                     records: list[PatientRecord] | None = None) -> list[PatientEndpoints]:
     endpoints = [e for e in study.protocol.endpoints if e.kind == "time_to_event"]
     rows = []
-    for course in patient_courses(study):
+    records = records if records is not None else patients(study, actor, enrolled_only=True)
+    for record in records:
+        course = course_of(record)
         times = {e.id: time_to_event(course, e.id, e.origin, e.events, e.competing_risks, cutoff) for e in endpoints}
         r0_resected, r0_itt = r0_status(course)
         resected = course.surgery is not None
         rows.append(PatientEndpoints(
             course, times, r0_resected, r0_itt,
             pcr=int(course.pcr) if resected and course.pcr is not None else None,
-            major_wound_complication=int(course.major_wound_complication) if resected else None))
+            major_wound_complication=int(course.major_wound_complication) if resected else None,
+            missing=tuple(record.missing_notes(ENDPOINT_FORMS))))
     return rows
 
 
-def toxicity_table(study: StudyDB) -> list[ToxicityRow]:
+def toxicity_table(study: StudyDB, actor: Actor | None = None,
+                   records: list[PatientRecord] | None = None) -> list[ToxicityRow]:
     """The maximum CTCAE grade per patient, term and phase (acute / late)."""
-    with study.reading() as s:
-        query = (select(Patient.subject_id, AdverseEvent.term, AdverseEvent.soc, AdverseEvent.phase,
-                        func.max(AdverseEvent.grade))
-                 .join(Patient, Patient.id == AdverseEvent.patient_id)
-                 .where(AdverseEvent.phase.is_not(None))
-                 .group_by(Patient.subject_id, AdverseEvent.term, AdverseEvent.soc, AdverseEvent.phase)
-                 .order_by(Patient.subject_id, AdverseEvent.term))
-        return [ToxicityRow(*row) for row in s.execute(query)]
+    best: dict[tuple[str, str, str | None, str], int] = {}
+    for record in records if records is not None else patients(study, actor):
+        for ae in record.of("adverse_event"):
+            phase, grade = ae.derived.get("phase"), ae.values.get("grade")
+            if phase is None or grade is None:
+                continue
+            key = (record.subject_id, ae.values.get("term"), ae.derived.get("soc"), phase)
+            best[key] = max(best.get(key, 0), grade)
+    return [ToxicityRow(*key, grade) for key, grade in sorted(best.items(), key=lambda kv: (kv[0][0], kv[0][1], kv[0][3]))]
 
 
-def write_endpoints_csv(study: StudyDB, path: Path, cutoff: dt.date | None = None) -> int:
-    rows = derive_endpoints(study, cutoff)
+def write_endpoints_csv(study: StudyDB, path: Path, cutoff: dt.date | None = None, actor: Actor | None = None) -> int:
+    rows = derive_endpoints(study, cutoff, actor)
     tte = [e.id for e in study.protocol.endpoints if e.kind == "time_to_event"]
     header = ["subject_id", "enrolment_date", "last_contact_date"]
     for name in tte:
         header += [f"{name}_time_days", f"{name}_time_months", f"{name}_status", f"{name}_reason"]
-    header += ["resected", "r0_resected", "r0_itt", "pcr", "major_wound_complication"]
+    header += ["resected", "r0_resected", "r0_itt", "pcr", "major_wound_complication", "missing_data"]
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
@@ -125,7 +123,7 @@ def write_endpoints_csv(study: StudyDB, path: Path, cutoff: dt.date | None = Non
                 t = r.times[name]
                 line += [t.time_days, f"{t.time_months:.4f}", t.status, t.reason]
             line += [int(r.course.surgery is not None), _blank(r.r0_resected), r.r0_itt, _blank(r.pcr),
-                     _blank(r.major_wound_complication)]
+                     _blank(r.major_wound_complication), "; ".join(r.missing)]
             writer.writerow(line)
     return len(rows)
 

@@ -21,14 +21,15 @@ from sarcotrial.protocol.forms import form_json, validate_form
 from sarcotrial.protocol.schema import Protocol
 from sarcotrial.services.study import Actor, StudyDB
 from sarcotrial.store.models import (
+    CRFInstance,
     Enrolment,
     IdentifierAccess,
     Patient,
     PatientIdentifier,
-    Referral,
     Screening,
     ScreeningCriterion,
     Site,
+    VisitOccurrence,
 )
 
 SEXES = ("female", "male", "other")
@@ -76,10 +77,8 @@ def register_patient(study: StudyDB, actor: Actor, *, identifiers: Identifiers, 
                            values["tumour_board_date"].isoformat())
     cipher = study.cipher()
     index = cipher.index(hospital_number)
-    with study.action(actor) as session:
-        site = session.scalars(select(Site).where(Site.code == site_code)).first()
-        if site is None:
-            raise InvalidValue("site", "no such site in this study", site_code)
+    with study.action(actor, permission="patient.register") as session:
+        site = study.site(session, site_code)  # unknown, or not among the principal's sites: refused
         clash = session.scalars(select(PatientIdentifier).where(PatientIdentifier.hospital_number_index == index)).first()
         if clash is not None:
             other = session.get(Patient, clash.patient_id)
@@ -91,14 +90,46 @@ def register_patient(study: StudyDB, actor: Actor, *, identifiers: Identifiers, 
         session.add(PatientIdentifier(
             patient_id=patient.id, full_name_enc=cipher.encrypt(name), date_of_birth_enc=cipher.encrypt(dob.isoformat()),
             hospital_number_enc=cipher.encrypt(hospital_number), hospital_number_index=index))
-        session.add(Referral(patient_id=patient.id, **values))
+        _store_form(study, session, patient, "referral", values)
+        from sarcotrial.services.visits import sync_schedule
+
+        sync_schedule(study, session, patient)
         return patient
+
+
+def _store_form(study: StudyDB, session, patient: Patient, form_id: str, values: Mapping[str, Any]) -> CRFInstance:
+    """A pathway form (referral, screening) as a CRF instance: at the visit that collects it, else unscheduled;
+    each screening is a new instance (a patient may be screened again)."""
+    from sarcotrial.domain.crf import UNSCHEDULED, entry_status
+    from sarcotrial.services.forms import _occurrence
+
+    visits = study.protocol.visits_of_form(form_id)
+    occurrence = _occurrence(session, study, patient, visits[0].id if visits else UNSCHEDULED, 1, create=True)
+    number = (session.scalar(select(func.max(CRFInstance.instance)).where(
+        CRFInstance.visit_occurrence_id == occurrence.id, CRFInstance.form_id == form_id)) or 0) + 1
+    form = study.protocol.form(form_id)
+    data = form_json({k: v for k, v in values.items() if v is not None})
+    row = CRFInstance(study_id=study.study_id, patient_id=patient.id, visit_occurrence_id=occurrence.id,
+                      form_id=form_id, instance=number, status=entry_status([f.id for f in form.fields if f.required],
+                                                                             data, {}),
+                      entered_version=study.protocol_version, revision=1, data=data, derived={}, missing={},
+                      verified={})
+    session.add(row)
+    session.flush()
+    return row
+
+
+def referral_date(study: StudyDB, session, patient: Patient) -> dt.date | None:
+    row = session.scalars(select(CRFInstance).where(CRFInstance.patient_id == patient.id,
+                                                    CRFInstance.form_id == "referral").order_by(CRFInstance.id)).first()
+    value = (row.data or {}).get("referral_date") if row is not None else None
+    return dt.date.fromisoformat(value) if value else None
 
 
 def identify(study: StudyDB, actor: Actor, subject_id: str, purpose: str | None = None) -> Identifiers:
     """The decrypted identifiers of one patient (needs the study's key); the access itself is audited."""
     cipher = study.cipher()
-    with study.action(actor) as session:
+    with study.action(actor, permission="read.identifiers") as session:
         patient = study.patient(session, subject_id)
         row = session.scalars(select(PatientIdentifier).where(PatientIdentifier.patient_id == patient.id)).one()
         found = Identifiers(cipher.decrypt(row.full_name_enc), dt.date.fromisoformat(cipher.decrypt(row.date_of_birth_enc)),
@@ -116,7 +147,7 @@ def correct_identifiers(study: StudyDB, actor: Actor, subject_id: str, reason: s
         raise InvalidValue("identifiers", "give at least one of the name, the date of birth, the hospital number",
                            show_value=False)
     cipher = study.cipher()
-    with study.action(actor, reason) as session:
+    with study.action(actor, reason, permission="correct") as session:
         patient = study.patient(session, subject_id)
         row = session.scalars(select(PatientIdentifier).where(PatientIdentifier.patient_id == patient.id)).one()
         if full_name is not None:
@@ -138,12 +169,12 @@ def correct_identifiers(study: StudyDB, actor: Actor, subject_id: str, reason: s
         if date_of_birth is not None:
             if date_of_birth > dt.date.today():
                 raise InvalidValue("date_of_birth", "is in the future", date_of_birth.isoformat())
-            referral = session.scalars(select(Referral).where(Referral.patient_id == patient.id)).first()
-            if referral is not None and referral.referral_date < date_of_birth:
-                raise InvalidValue("date_of_birth", f"is after the referral ({referral.referral_date})",
-                                   date_of_birth.isoformat())
+            referred = referral_date(study, session, patient)
+            if referred is not None and referred < date_of_birth:
+                raise InvalidValue("date_of_birth", f"is after the referral ({referred})", date_of_birth.isoformat())
             row.date_of_birth_enc = cipher.encrypt(date_of_birth.isoformat())
             patient.year_of_birth = date_of_birth.year
+            recheck_eligibility_age(study, session, patient, date_of_birth)
 
 
 def find_by_hospital_number(study: StudyDB, hospital_number: str) -> str | None:
@@ -159,16 +190,16 @@ def screen(study: StudyDB, actor: Actor, subject_id: str, values: Mapping[str, A
     clean = validate_form(study.protocol, form_id, values, partial=True)
     decision = eligibility(study.protocol, clean)
     missing_required = [f.id for f in study.protocol.form(form_id).fields if f.required and clean.get(f.id) is None]
-    with study.action(actor) as session:
+    with study.action(actor, permission="patient.screen") as session:
         patient = study.patient(session, subject_id)
         if patient.status in ("enrolled", "dead", "withdrawn"):
             raise InvalidValue("patient", f"{patient.subject_id} is {patient.status}; screening is closed", show_value=False)
-        referral = session.scalars(select(Referral).where(Referral.patient_id == patient.id)).first()
+        referred = referral_date(study, session, patient)
         day = clean.get("screening_date")
         if day is None:
             raise InvalidValue(f"{form_id}.screening_date", "is required", show_value=False)
-        if referral is not None and day < referral.referral_date:
-            raise InvalidValue(f"{form_id}.screening_date", f"must not be before the referral ({referral.referral_date})",
+        if referred is not None and day < referred:
+            raise InvalidValue(f"{form_id}.screening_date", f"must not be before the referral ({referred})",
                                day.isoformat())
         if day > dt.date.today():
             raise InvalidValue(f"{form_id}.screening_date", "is in the future", day.isoformat())
@@ -183,7 +214,8 @@ def screen(study: StudyDB, actor: Actor, subject_id: str, values: Mapping[str, A
         reasons = decision.reasons
         if decision.decision == "not_evaluable" and missing_required:
             reasons = reasons + [f"missing required answers: {', '.join(missing_required)}"]
-        row = Screening(patient_id=patient.id, screening_date=day, data=form_json(clean), decision=decision.decision,
+        crf = _store_form(study, session, patient, form_id, clean)
+        row = Screening(patient_id=patient.id, crf_instance_id=crf.id, screening_date=day, decision=decision.decision,
                         reasons="\n".join(reasons))
         for position, result in enumerate(decision.criteria):
             row.criteria.append(ScreeningCriterion(position=position, criterion_id=result.id, kind=result.kind,
@@ -194,10 +226,96 @@ def screen(study: StudyDB, actor: Actor, subject_id: str, values: Mapping[str, A
         return row
 
 
+def consent_records(study: StudyDB, session, patient: Patient) -> list[dict[str, Any]]:
+    """A patient's consent forms (values in their types), oldest first."""
+    from sarcotrial.protocol.forms import from_json
+
+    spec = study.protocol.consent
+    if spec is None:
+        return []
+    form = study.protocol.form(spec.form)
+    rows = session.scalars(select(CRFInstance).where(CRFInstance.patient_id == patient.id,
+                                                     CRFInstance.form_id == spec.form).order_by(CRFInstance.id)).all()
+    out = [from_json(form, r.data) for r in rows if r.data and r.status != "not_done"]
+    return sorted(out, key=lambda c: (c.get(spec.date_field) or dt.date.min))
+
+
+@dataclass(frozen=True)
+class Reconsent:
+    subject: str
+    signed_version: str | None
+    signed_on: dt.date | None
+    current_version: str
+
+
+def reconsent_due(study: StudyDB, actor: Actor | None) -> list[Reconsent]:
+    """Patients followed on the study whose latest consent is to an older version of the consent
+    document than the protocol's current one (they must consent again)."""
+    spec = study.protocol.consent
+    if spec is None:
+        return []
+    out = []
+    with study.reading(actor) as session:
+        query = select(Patient).order_by(Patient.subject_id)
+        visible = study.visible_site_ids(session)
+        if visible is not None:
+            query = query.where(Patient.site_id.in_(visible))
+        for patient in session.scalars(query):
+            if patient.status != "enrolled":
+                continue
+            consents = consent_records(study, session, patient)
+            latest = consents[-1] if consents else None
+            version = latest.get(spec.version_field) if latest else None
+            if version != spec.current_version:
+                out.append(Reconsent(patient.subject_id, version, latest.get(spec.date_field) if latest else None,
+                                     spec.current_version))
+    return out
+
+
+def screening_values(session, screening: Screening) -> dict[str, Any]:
+    """The answers a screening decision judged (its CRF instance's values, as stored)."""
+    crf = session.get(CRFInstance, screening.crf_instance_id)
+    return dict(crf.data or {}) if crf is not None else {}
+
+
+def recheck_eligibility_age(study: StudyDB, session, patient: Patient, date_of_birth: dt.date) -> None:
+    """A corrected date of birth: the age at the latest screening is derived again and eligibility judged
+    again with it; where the answer changes, or the entered age no longer agrees, a query is opened on
+    the screening form's age (the decision itself stays as screened until the site answers)."""
+    from sarcotrial.domain.pathway import age_on
+    from sarcotrial.services.queries import open_system_query
+
+    latest = session.scalars(select(Screening).where(Screening.patient_id == patient.id)
+                             .order_by(Screening.screening_date.desc(), Screening.id.desc())).first()
+    if latest is None:
+        return
+    values = screening_values(session, latest)
+    form_id = study.protocol.eligibility.form
+    form = study.protocol.form(form_id)
+    age_field = next((f.id for f in form.fields if f.id == "age_years"), None)
+    if age_field is None:
+        return
+    age = age_on(date_of_birth, latest.screening_date)
+    clean = validate_form(study.protocol, form_id, {**values, age_field: age}, partial=True)
+    decision = eligibility(study.protocol, clean)
+    entered = values.get(age_field)
+    problems = []
+    if entered is not None and entered != age:
+        problems.append(f"the entered age {entered} does not agree with the corrected date of birth (age {age} at "
+                        f"screening on {latest.screening_date})")
+    if decision.decision != latest.decision:
+        problems.append(f"with age {age} the patient is {decision.decision.replace('_', ' ')}, not "
+                        f"{latest.decision.replace('_', ' ')} as screened"
+                        + (f" ({'; '.join(decision.reasons)})" if decision.reasons else ""))
+    if problems:
+        open_system_query(session, patient, latest.crf_instance_id, age_field, "check:age_eligibility",
+                          "; ".join(problems) + ": please check the date of birth and the screening answers")
+
+
 def enrol(study: StudyDB, actor: Actor, subject_id: str, enrolment_date: dt.date) -> Enrolment:
     """Enrol an eligible patient (the latest screening must be eligible, consent signed on or before today)."""
     target = study.protocol.identification.design.target_accrual
-    with study.action(actor) as session:
+    with study.action(actor, permission="patient.enrol") as session:
         patient = study.patient(session, subject_id)
         if patient.status == "enrolled":
             raise InvalidValue("patient", f"{patient.subject_id} is already enrolled", show_value=False)
@@ -211,8 +329,16 @@ def enrol(study: StudyDB, actor: Actor, subject_id: str, enrolment_date: dt.date
                                enrolment_date.isoformat())
         if enrolment_date > dt.date.today():
             raise InvalidValue("enrolment_date", "is in the future", enrolment_date.isoformat())
-        consent = latest.data.get("consent_date")
+        consent = screening_values(session, latest).get("consent_date")
         consent_date = dt.date.fromisoformat(consent) if consent else latest.screening_date
+        spec = study.protocol.consent
+        if spec is not None:  # the protocol records consent on a form of its own
+            consents = [c for c in consent_records(study, session, patient) if c.get("data_use") is not False]
+            dated = [c[spec.date_field] for c in consents if c.get(spec.date_field) is not None]
+            if not dated:
+                raise InvalidValue("consent", f"{patient.subject_id} has no consent recorded: record the '{spec.form}' "
+                                   "form before enrolment", show_value=False)
+            consent_date = min(dated)
         if consent_date > enrolment_date:
             raise InvalidValue("enrolment_date", f"must not be before the signed consent ({consent_date})",
                                enrolment_date.isoformat())
@@ -225,4 +351,7 @@ def enrol(study: StudyDB, actor: Actor, subject_id: str, enrolment_date: dt.date
         session.add(row)
         patient.status = "enrolled"
         session.flush()
+        from sarcotrial.services.visits import sync_schedule
+
+        sync_schedule(study, session, patient)
         return row

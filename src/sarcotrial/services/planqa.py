@@ -4,25 +4,25 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import select
-
 from sarcotrial.errors import InvalidValue
 from sarcotrial.radiotherapy.planqa import PlanQA
 from sarcotrial.services.study import Actor, StudyDB
-from sarcotrial.store.models import PlanQARecord, ProtocolDeviation, RTCourse
+from sarcotrial.store.models import PlanQARecord, ProtocolDeviation
 
 
 def store_plan_qa(study: StudyDB, actor: Actor, subject_id: str, qa: PlanQA, on: dt.date | None = None) -> PlanQARecord:
     on = on or dt.date.today()
-    with study.action(actor) as session:
+    from sarcotrial.services.forms import Pathway
+
+    with study.action(actor, permission="planqa.store") as session:
         patient = study.patient(session, subject_id)
-        course = session.scalars(select(RTCourse).where(RTCourse.patient_id == patient.id)).first()
+        course = Pathway(study, session, patient).course
         if course is None:
             raise InvalidValue("patient", f"{patient.subject_id} has no radiotherapy course to attach the plan QA to "
                                "(record rt_course first)", show_value=False)
         data = qa.as_dict()
         data.pop("dvhs", None)
-        row = PlanQARecord(patient_id=patient.id, course_id=course.id, evaluated_on=on, rtplan_uid=qa.plan_uid,
+        row = PlanQARecord(patient_id=patient.id, crf_instance_id=course.id, evaluated_on=on, rtplan_uid=qa.plan_uid,
                            rtdose_uid=qa.dose_uid, end_cap=qa.end_cap, verdict=qa.verdict, results=data)
         session.add(row)
         if qa.verdict == "major deviation":

@@ -12,34 +12,51 @@ from sqlalchemy.orm import Session
 
 from sarcotrial.radiotherapy.calendar import treatment_dates
 from sarcotrial.radiotherapy.delivery import DeliverySummary, FractionRecord, summarise_delivery
-from sarcotrial.services.study import StudyDB
-from sarcotrial.store.models import ProtocolDeviation, RTCourse, Surgery
+from sarcotrial.services.study import Actor, StudyDB
+from sarcotrial.store.models import ProtocolDeviation
 
 RT_CATEGORIES = ("rt_prolongation", "rt_dose")
 
 
-def course_summary(study: StudyDB, session: Session, course: RTCourse) -> DeliverySummary:
+def course_summary(study: StudyDB, path) -> DeliverySummary | None:
+    """The delivery log of a patient's course (``path``: the patient's :class:`~sarcotrial.services.forms.Pathway`)."""
+    course = path.course
+    if course is None:
+        return None
+    fractions = [(path.values(row), row.derived or {}) for row in path.entered("rt_fraction")]
+    return summarise_course(study, path.values(course), course.derived or {}, fractions, closed=path.surgery is not None)
+
+
+def summarise_course(study: StudyDB, course: dict, course_derived: dict, fractions: list[tuple[dict, dict]], *,
+                     closed: bool) -> DeliverySummary:
+    """The delivery log from a course's values and its fractions' (values, derived values)."""
     rt = study.protocol.treatment.radiotherapy
-    planned = treatment_dates(course.planned_start, course.planned_fractions, course.calendar or "IT",
-                              treatment_days=rt.treatment_days).overall_treatment_days
-    closed = session.scalars(select(Surgery).where(Surgery.patient_id == course.patient_id)).first() is not None
-    fractions = [FractionRecord(f.fraction_number, f.fraction_date, f.status, f.doses_gy or {}, f.reason)
-                 for f in course.fractions]
+    planned_fractions = course_derived.get("planned_fractions") or rt.fractions
+    prescription = course_derived.get("prescription_gy") or {l.target: l.total_dose_gy for l in rt.dose_levels}
+    planned = treatment_dates(course["planned_start"], planned_fractions, course.get("calendar") or "IT",
+                              treatment_days=rt.treatment_days).overall_treatment_days \
+        if course.get("planned_start") else None
+    records = [FractionRecord(f["fraction_number"], f["fraction_date"], f["status"], derived.get("doses_gy") or {},
+                              f.get("reason"))
+               for f, derived in fractions if f.get("fraction_date") is not None and f.get("fraction_number") is not None]
+    records.sort(key=lambda f: (f.date, f.number))
     d = rt.deviations
     return summarise_delivery(
-        fractions, planned_fractions=course.planned_fractions, prescribed_dose_gy=course.prescription,
+        records, planned_fractions=planned_fractions, prescribed_dose_gy=prescription,
         planned_overall_treatment_days=planned, prolongation_minor_days=d.prolongation_minor_days,
         prolongation_major_days=d.prolongation_major_days, dose_minor_percent=d.dose_minor_percent,
         dose_major_percent=d.dose_major_percent, closed=closed)
 
 
-def record_deviations(study: StudyDB, session: Session, course: RTCourse, on) -> DeliverySummary:
+def record_deviations(study: StudyDB, session: Session, path) -> DeliverySummary | None:
     """Store the course's deviations (one per category), keeping them in step with the log."""
-    session.flush()
-    session.refresh(course, ["fractions"])
-    summary = course_summary(study, session, course)
+    summary = course_summary(study, path)
+    if summary is None:
+        return None
+    patient_id = path.patient.id
+    on = max([d for d in (summary.last_fraction, path.surgery_date) if d is not None], default=None)
     existing = {d.category: d for d in session.scalars(select(ProtocolDeviation).where(
-        ProtocolDeviation.patient_id == course.patient_id, ProtocolDeviation.category.in_(RT_CATEGORIES)))}
+        ProtocolDeviation.patient_id == patient_id, ProtocolDeviation.category.in_(RT_CATEGORIES)))}
     found: dict[str, tuple[str, str]] = {}
     for category in RT_CATEGORIES:  # one per category: its most severe grade, every volume described
         these = [d for d in summary.deviations if d.category == category]
@@ -49,7 +66,7 @@ def record_deviations(study: StudyDB, session: Session, course: RTCourse, on) ->
     for category, (severity, description) in found.items():
         row = existing.get(category)
         if row is None:
-            session.add(ProtocolDeviation(patient_id=course.patient_id, category=category, severity=severity,
+            session.add(ProtocolDeviation(patient_id=patient_id, category=category, severity=severity,
                                           description=description, detected_on=on))
         elif (row.severity, row.description) != (severity, description):
             row.severity, row.description = severity, description
@@ -59,8 +76,9 @@ def record_deviations(study: StudyDB, session: Session, course: RTCourse, on) ->
     return summary
 
 
-def delivery(study: StudyDB, subject_id: str) -> DeliverySummary | None:
-    with study.reading() as session:
+def delivery(study: StudyDB, subject_id: str, actor: Actor | None = None) -> DeliverySummary | None:
+    from sarcotrial.services.forms import Pathway
+
+    with study.reading(actor) as session:
         patient = study.patient(session, subject_id)
-        course = session.scalars(select(RTCourse).where(RTCourse.patient_id == patient.id)).first()
-        return course_summary(study, session, course) if course else None
+        return course_summary(study, Pathway(study, session, patient))

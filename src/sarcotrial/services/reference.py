@@ -32,7 +32,7 @@ def import_ctcae(study: StudyDB, path: Path, actor: Actor | None = None) -> tupl
     rows = [CtcaeGradeDefinition(version=CTCAE_VERSION, meddra_code=t.meddra_code, soc=t.soc, term=t.term, grade=g,
                                  definition=text, imported_by=who, source_sha256=digest)
             for t in terms for g, text in sorted(t.grade_definitions.items())]
-    with study.reading() as session, session.begin():
+    with study.reading(actor, permission="reference.import") as session, session.begin():
         session.execute(delete(CtcaeGradeDefinition).where(CtcaeGradeDefinition.version == CTCAE_VERSION))
         session.add_all(rows)
     return len(terms), len(rows)

@@ -4,32 +4,87 @@ A study database is bound to one protocol, and to its exact text, when it is cre
 protocol is read back from the database afterwards, so the rules that judged the data are the
 rules the data was entered under. Each user action is one transaction (``StudyDB.action``):
 it either writes its records and their audit entries together, or nothing at all.
+
+Who may act is decided here too, once, for every entry point: ``action`` and ``reading`` sign
+the actor in (once per process) when the study has accounts, check the account's role against
+the permission the service names (``domain/access.py``), and put the resolved
+:class:`Principal` in the session, where :meth:`StudyDB.patient` and
+:meth:`StudyDB.visible_site_ids` keep a site's staff to their own sites' patients. A study with
+no accounts yet works for the operating-system user alone (FDA 21 CFR 11.10(d), 11.300; EU GMP
+Annex 11 §12; see ``services/access.py``).
 """
 
 from __future__ import annotations
 
+import threading
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from sarcotrial.config import default_key_path, resolve_database_url, sqlite_path
-from sarcotrial.errors import InvalidValue, SarcoTrialError
+from sarcotrial.errors import AccessDenied, InvalidValue, SarcoTrialError
 from sarcotrial.protocol import LoadedProtocol, Protocol, parse_protocol, read_protocol
 from sarcotrial.store import audit, crypto, db
 from sarcotrial.store.models import Patient, ProtocolVersion, Site, Study
 
 
-@dataclass(frozen=True)
+@dataclass(eq=False)
 class Actor:
-    """The person behind an action: the signed-in user, or ``--user`` / the OS user on the CLI."""
+    """The person behind an action: the signed-in user, or ``--user`` / the OS user on the CLI.
+
+    ``password`` is a credential source, asked only when a study with accounts needs it (the CLI
+    reads ``SARCOTRIAL_PASSWORD`` or prompts); ``claimed`` marks a name the person typed
+    (``--user``) rather than one the system established (the OS login, a test, the demo): a study
+    with no accounts yet refuses a claimed name. The fields below are filled by signing in
+    (:func:`sarcotrial.services.access.sign_in`), once per process and study.
+    """
 
     name: str
     source: str = "cli"
+    password: Callable[[], str] | str | None = field(default=None, repr=False)
+    claimed: bool = False
+    authenticated: bool = field(default=False, init=False)
+    user_id: int | None = field(default=None, init=False)
+    role: str | None = field(default=None, init=False)
+    full_name: str | None = field(default=None, init=False)
+    sites: frozenset[str] | None = field(default=None, init=False)  # None: study-wide
+    signed_in_to: tuple[str, int] | None = field(default=None, init=False, repr=False)
+    token_id: int | None = field(default=None, init=False, repr=False)
+
+    def credential(self) -> str | None:
+        """The password, asked for now (``None`` when the actor has no credential source)."""
+        if self.password is None:
+            return None
+        return self.password() if callable(self.password) else self.password
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who an action runs as, resolved inside the unit of work (``StudyDB.principal(session)``).
+
+    ``role`` is ``None`` only in a study with no accounts yet (the operating-system user alone,
+    unrestricted); ``sites`` are the codes of the sites granted, ``None`` for study-wide.
+    """
+
+    username: str
+    full_name: str
+    role: str | None
+    sites: frozenset[str] | None
+    site_ids: frozenset[int] | None
+    export: str
+    user_id: int | None
+
+    @property
+    def has_account(self) -> bool:
+        return self.user_id is not None
+
+
+INFO_PRINCIPAL = "principal"
 
 
 class StudyError(SarcoTrialError):
@@ -54,6 +109,7 @@ class StudyDB:
         self.synthetic = synthetic
         self._sessions = db.make_sessionmaker(engine)
         self._cipher: crypto.IdentifierCipher | None = None
+        self._local = threading.local()  # how many actions this thread has open
 
     # ------------------------------------------------------------------ protocol
     @property
@@ -68,6 +124,10 @@ class StudyDB:
     @classmethod
     def create(cls, db_url: str | None, protocol_ref: str, actor: Actor, *, synthetic: bool = False,
                site_code: str = "MAIN", site_name: str = "Soft tissue sarcoma unit") -> tuple["StudyDB", KeyNotice]:
+        if actor.claimed:  # a new study has no accounts: only the operating-system user may act on it
+            from sarcotrial.services.access import NO_ACCOUNTS
+
+            raise AccessDenied(NO_ACCOUNTS)
         url = resolve_database_url(db_url)
         loaded = read_protocol(protocol_ref)
         engine = db.make_engine(url)
@@ -139,25 +199,90 @@ class StudyDB:
         self.close()
 
     # ------------------------------------------------------------------ units of work
-    @contextmanager
-    def action(self, actor: Actor, reason: str | None = None) -> Iterator[Session]:
-        """One user action: one transaction, audited under ``actor`` (and ``reason`` for changes)."""
-        with self._sessions() as session:
-            try:
-                with session.begin():
-                    _begin_action(session, actor, reason, self.protocol_version)
-                    _serialise_writers(session)
-                    yield session
-            except IntegrityError as exc:
-                raise InvalidValue("record", f"conflicts with data already stored ({_constraint(exc)})",
-                                   show_value=False) from None
-            except OperationalError as exc:
-                raise SarcoTrialError(f"the database refused the change: {exc.orig}") from None
+    @property
+    def identity(self) -> tuple[str, int]:
+        """What an actor's sign-in is good for: this database and study."""
+        return (self.url, self.study_id)
 
     @contextmanager
-    def reading(self) -> Iterator[Session]:
+    def action(self, actor: Actor, reason: str | None = None, *, permission: str = "record") -> Iterator[Session]:
+        """One user action: one transaction, audited under ``actor`` (and ``reason`` for changes).
+
+        The actor is signed in first when the study has accounts (a refused sign-in is recorded in
+        a transaction of its own); inside the transaction their account must be active and its role
+        allow ``permission``, else :class:`AccessDenied` and nothing is written.
+        """
+        from sarcotrial.services import access
+
+        access.sign_in(self, actor)
+        self._local.open = getattr(self._local, "open", 0) + 1
+        try:
+            with self._sessions() as session:
+                try:
+                    with session.begin():
+                        _begin_action(session, actor, reason, self.protocol_version)
+                        _serialise_writers(session)
+                        principal = access.authorise(self, session, actor, permission)
+                        session.info[INFO_PRINCIPAL] = principal
+                        session.info[audit.INFO_ACTOR] = principal.username
+                        yield session
+                except IntegrityError as exc:
+                    raise InvalidValue("record", f"conflicts with data already stored ({_constraint(exc)})",
+                                       show_value=False) from None
+                except OperationalError as exc:
+                    raise SarcoTrialError(f"the database refused the change: {exc.orig}") from None
+        finally:
+            self._local.open -= 1
+
+    @contextmanager
+    def reading(self, actor: Actor | None = None, *, permission: str = "read") -> Iterator[Session]:
+        """A session to read with. With an ``actor`` it is checked as :meth:`action` checks, and
+        listings see only the actor's sites; ``None`` is for a service's own internal reads."""
+        if actor is None:
+            with self._sessions() as session:
+                yield session
+            return
+        from sarcotrial.services import access
+
+        access.sign_in(self, actor)
         with self._sessions() as session:
+            session.info[INFO_PRINCIPAL] = access.authorise(self, session, actor, permission)
+            session.rollback()  # end the check's read, so the caller may begin its own transaction
             yield session
+
+    @contextmanager
+    def _recording(self, name: str, source: str) -> Iterator[Session]:
+        """A write that is no user's action (a sign-in attempt): its own transaction, committed even
+        when the action it precedes is then refused. Called before an action opens, never inside one:
+        the action holds the write lock this transaction needs."""
+        self._outside_action()
+        with self._sessions() as session, session.begin():
+            _begin_action(session, Actor(name, source), None, self.protocol_version)
+            _serialise_writers(session)
+            yield session
+
+    def _outside_action(self) -> None:
+        if getattr(self._local, "open", 0):
+            raise RuntimeError("sign-in and signature checks record the attempt in a transaction of their own: "
+                               "call them before study.action(), not inside it")
+
+    # ------------------------------------------------------------------ who is acting
+    def principal(self, session: Session) -> Principal | None:
+        """The principal the session's action runs as (``None`` in a service's internal read)."""
+        return session.info.get(INFO_PRINCIPAL)
+
+    def require(self, session: Session, permission: str) -> Principal | None:
+        """A further permission inside an action (e.g. ``read.identifiers`` within a read)."""
+        from sarcotrial.services import access
+
+        return access.require(session, permission)
+
+    def visible_site_ids(self, session: Session) -> set[int] | None:
+        """The ids of the sites whose patients the session's principal sees; ``None``: all of them."""
+        principal = self.principal(session)
+        if principal is None or principal.site_ids is None:
+            return None
+        return set(principal.site_ids)
 
     # ------------------------------------------------------------------ identifiers
     def cipher(self) -> crypto.IdentifierCipher:
@@ -179,10 +304,28 @@ class StudyDB:
 
     # ------------------------------------------------------------------ helpers for services
     def patient(self, session: Session, subject_id: str) -> Patient:
+        """The patient with this subject id, if the principal's sites include theirs.
+
+        A patient of another site is answered exactly as an unknown subject id, so that a site's
+        staff do not learn which subject ids exist elsewhere.
+        """
         patient = session.scalars(select(Patient).where(Patient.subject_id == subject_id.strip().upper())).first()
-        if patient is None:
+        visible = self.visible_site_ids(session)
+        if patient is None or (visible is not None and patient.site_id not in visible):
             raise InvalidValue("patient", "no such subject id in this study", subject_id)
         return patient
+
+    def site(self, session: Session, code: str) -> Site:
+        """The site with this code, if the principal may work on its patients."""
+        site = session.scalars(select(Site).where(func.upper(Site.code) == code.strip().upper())).first()
+        if site is None:
+            raise InvalidValue("site", "no such site in this study", code)
+        visible = self.visible_site_ids(session)
+        if visible is not None and site.id not in visible:
+            principal = self.principal(session)
+            raise AccessDenied(f"site {site.code}: {principal.username} works on the patients of "
+                               f"{', '.join(sorted(principal.sites))} only")
+        return site
 
     def next_subject_id(self, session: Session) -> str:
         count = session.scalar(select(func.count(Patient.id))) or 0

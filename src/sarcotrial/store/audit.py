@@ -50,11 +50,14 @@ WORKFLOW_REASON = "workflow: follows from the recorded action"
 
 # --------------------------------------------------------------------------- values and hashes
 def audit_value(value: Any) -> str | None:
-    """The text an entry keeps for a value: ISO dates, JSON for structures, ``None`` for null."""
+    """The text an entry keeps for a value: ISO dates (moments in UTC), JSON for structures, ``None`` for null."""
     if value is None:
         return None
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, dt.datetime) and value.tzinfo is not None:
+        # a moment is kept in UTC without its offset: SQLite hands back what PostgreSQL hands back aware
+        return value.astimezone(dt.timezone.utc).replace(tzinfo=None).isoformat()
     if isinstance(value, (dt.date, dt.datetime)):
         return value.isoformat()
     if isinstance(value, float):
@@ -97,11 +100,22 @@ def _column_keys(obj: StudyRecord) -> list[str]:
     return [c.key for c in inspect(type(obj)).column_attrs if c.key not in obj.audit_exclude]
 
 
+def _expand(obj: StudyRecord, key: str, old: Any, new: Any) -> list[tuple[str, Any, Any]]:
+    """One (field, old, new) per value that differs: a keyed JSON column gives one per key (``data.size_cm``)."""
+    if key in obj.audit_keyed:
+        old, new = old or {}, new or {}
+        return [(f"{key}.{k}", old.get(k), new.get(k)) for k in sorted(set(old) | set(new))
+                if audit_value(old.get(k)) != audit_value(new.get(k))]
+    if audit_value(old) != audit_value(new):
+        return [(key, old, new)]
+    return []
+
+
 def _changes(session: Session) -> list[_Change]:
     changes: list[_Change] = []
     for obj in session.new:
         if isinstance(obj, StudyRecord):
-            fields = [(k, None, getattr(obj, k)) for k in _column_keys(obj) if getattr(obj, k) is not None]
+            fields = [f for k in _column_keys(obj) for f in _expand(obj, k, None, getattr(obj, k))]
             changes.append(_Change("create", obj, fields))
     for obj in session.dirty:
         if isinstance(obj, StudyRecord) and session.is_modified(obj, include_collections=False):
@@ -112,8 +126,7 @@ def _changes(session: Session) -> list[_Change]:
                 if hist.has_changes():
                     old = hist.deleted[0] if hist.deleted else None
                     new = hist.added[0] if hist.added else None
-                    if audit_value(old) != audit_value(new):
-                        fields.append((key, old, new))
+                    fields.extend(_expand(obj, key, old, new))
             if fields:
                 changes.append(_Change("update", obj, fields))
     for obj in session.deleted:
@@ -123,10 +136,24 @@ def _changes(session: Session) -> list[_Change]:
             for key in _column_keys(obj):
                 hist = state.attrs[key].history
                 old = (hist.unchanged or hist.deleted or [None])[0]
-                if old is not None:
-                    fields.append((key, old, None))
+                fields.extend(_expand(obj, key, old, None))
             changes.append(_Change("delete", obj, fields))
     return changes
+
+
+def is_workflow(obj: StudyRecord, name: str) -> bool:
+    """A value the system moves as a consequence of an action (no user reason asked)."""
+    return name in obj.audit_workflow or name.split(".", 1)[0] in obj.audit_workflow
+
+
+def needs_reason(obj: StudyRecord, name: str, old: Any) -> bool:
+    """Changing a value already entered needs a reason; entering a value for the first time does not
+    (a key of a form's data that was empty), nor does a value the system moves."""
+    if is_workflow(obj, name):
+        return False
+    if "." in name and old is None:
+        return False
+    return True
 
 
 def _before_flush(session: Session, flush_context, instances) -> None:
@@ -137,7 +164,7 @@ def _before_flush(session: Session, flush_context, instances) -> None:
                 raise InvalidValue("protocol_version", "study data can only be written inside a study action")
             obj.protocol_version = version
     touched = [c for c in _changes(session) if c.action == "delete" or (
-        c.action == "update" and any(name not in c.obj.audit_workflow for name, _, _ in c.fields))]
+        c.action == "update" and any(needs_reason(c.obj, name, old) for name, old, _ in c.fields))]
     if touched and not (session.info.get(INFO_REASON) or "").strip():
         first = touched[0]
         raise InvalidValue(
@@ -156,9 +183,9 @@ def _subject_id(session: Session, obj: StudyRecord, cache: dict[int, str]) -> st
     if isinstance(obj, Patient):
         return obj.subject_id
     patient_id = getattr(obj, "patient_id", None)
-    if patient_id is None and hasattr(obj, "course"):
-        course = getattr(obj, "course", None)
-        patient_id = getattr(course, "patient_id", None)
+    for parent in ("screening", "query"):  # rows known through the record they belong to
+        if patient_id is None and getattr(obj, parent, None) is not None:
+            patient_id = getattr(getattr(obj, parent), "patient_id", None)
     if patient_id is None:
         return None
     if patient_id not in cache:
@@ -197,7 +224,7 @@ def _after_flush(session: Session, flush_context) -> None:
                 old_text, new_text = audit_value(old), audit_value(new)
             last_id += 1
             entry_reason = reason
-            if change.action == "update" and key in obj.audit_workflow and not reason:
+            if change.action == "update" and is_workflow(obj, key) and not reason:
                 entry_reason = WORKFLOW_REASON
             row = {
                 "id": last_id, "at": now, "actor": actor, "actor_source": source, "action": change.action,
@@ -217,6 +244,29 @@ def _after_flush(session: Session, flush_context) -> None:
         connection.execute(
             update(AuditHead).where(AuditHead.id == HEAD_ID).values(last_id=last_id, last_hash=last_hash)
         )
+
+
+def append_entries(connection, entries: list[dict[str, Any]]) -> int:
+    """Append entries to the chain outside a session: for a schema migration that moves data, so the
+    trail records the move (each entry: at, actor, actor_source, action, table_name, record_id,
+    subject_id, field, old_value, new_value, reason, protocol_version). Returns how many were written."""
+    if not entries:
+        return 0
+    head = connection.execute(select(AuditHead.last_id, AuditHead.last_hash).where(AuditHead.id == HEAD_ID)).first()
+    last_id, last_hash = (head.last_id, head.last_hash) if head else (0, GENESIS)
+    rows = []
+    for entry in entries:
+        last_id += 1
+        row = {**entry, "id": last_id, "prev_hash": last_hash}
+        row["hash"] = last_hash = entry_hash(row)
+        rows.append(row)
+    for start in range(0, len(rows), 1000):
+        connection.execute(insert(AuditEntry), rows[start:start + 1000])
+    if head is None:
+        connection.execute(insert(AuditHead).values(id=HEAD_ID, last_id=last_id, last_hash=last_hash))
+    else:
+        connection.execute(update(AuditHead).where(AuditHead.id == HEAD_ID).values(last_id=last_id, last_hash=last_hash))
+    return len(rows)
 
 
 class AuditedSession(Session):
@@ -320,6 +370,20 @@ def verify_chain(session: Session, expect_head: str | None = None, progress=None
     return AuditReport(entries=count, head_hash=last_hash, problems=problems)
 
 
+def _current_values(row: StudyRecord, expected: dict[str, str | None]) -> Iterator[tuple[str, Any]]:
+    """Every audited value of a record as the trail names it; keyed JSON columns key by key (the keys
+    the record holds and those the trail says it should hold)."""
+    for name in _column_keys(row):
+        value = getattr(row, name)
+        if name in row.audit_keyed:
+            value = value or {}
+            keys = set(value) | {k.split(".", 1)[1] for k in expected if k.startswith(name + ".")}
+            for k in sorted(keys):
+                yield f"{name}.{k}", value.get(k)
+        else:
+            yield name, value
+
+
 def _replay(session: Session, state: dict[tuple[str, int], dict[str, str | None]]) -> list[AuditProblem]:
     """Compare every audited record with the values the trail says it holds."""
     from sarcotrial.store.models import audited_models
@@ -335,8 +399,7 @@ def _replay(session: Session, state: dict[tuple[str, int], dict[str, str | None]
                 problems.append(AuditProblem(None, f"{table} #{row.id} is not in the audit trail (written around SarcoTrial)"))
                 continue
             expected = state[key]
-            for name in _column_keys(row):
-                value = getattr(row, name)
+            for name, value in _current_values(row, expected):
                 actual = secret_fingerprint(value) if name in row.audit_secret else audit_value(value)
                 if actual != expected.get(name):
                     shown = "[encrypted]" if name in row.audit_secret else repr(actual)

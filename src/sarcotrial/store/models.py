@@ -66,6 +66,8 @@ class StudyRecord(Base):
     #: columns a service moves as a consequence of another action (a patient's status after
     #: screening or enrolment): audited, with the action as the reason, but no user reason asked
     audit_workflow: tuple[str, ...] = ()
+    #: JSON (dict) columns the audit trail records key by key, as ``column.key``
+    audit_keyed: tuple[str, ...] = ()
 
 
 # --------------------------------------------------------------------------- study and people
@@ -98,19 +100,34 @@ class Study(Base):
 
 
 class Site(StudyRecord):
+    """A site (data access group): a user granted sites sees and changes only their patients."""
+
     __tablename__ = "site"
     code: Mapped[str] = mapped_column(String(32), unique=True)
     name: Mapped[str] = mapped_column(String(200))
 
 
 class User(StudyRecord):
-    """A person who works on the study (the web application signs them in; the CLI names them)."""
+    """An account (``services/access.py``): who signs in, under which role, export right and sites.
+
+    The password is kept only as an argon2 hash, and the audit trail keeps only a fingerprint of
+    that. Sites granted are rows of ``user_site``; none means study-wide.
+    """
 
     __tablename__ = "app_user"
     username: Mapped[str] = mapped_column(String(128), unique=True)
-    full_name: Mapped[str | None] = mapped_column(String(200))
-    role: Mapped[str | None] = mapped_column(String(64))
-    site_id: Mapped[int | None] = mapped_column(ForeignKey("site.id"))
+    full_name: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(64))
+    export_right: Mapped[str] = mapped_column(String(16), default="none")
+    password_hash: Mapped[str] = mapped_column(Text)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    failed_sign_ins: Mapped[int] = mapped_column(Integer, default=0)
+    # UTC, stored without a zone so that both databases give back the value the audit trail recorded
+    locked_until: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=False))
+
+    audit_secret = ("password_hash",)
+    # moved by sign-in attempts, not by a person's edit
+    audit_workflow = ("failed_sign_ins", "locked_until")
 
 
 class Patient(StudyRecord):
@@ -149,29 +166,20 @@ class IdentifierAccess(StudyRecord):
 
 
 # --------------------------------------------------------------------------- pathway
-class Referral(StudyRecord):
-    """A tumour-board case: the referral that brings a patient to the trial's attention."""
-
-    __tablename__ = "referral"
-    patient_id: Mapped[int] = mapped_column(ForeignKey("patient.id"))
-    referral_date: Mapped[dt.date] = mapped_column(Date)
-    tumour_board_date: Mapped[dt.date | None] = mapped_column(Date)
-    referring_specialty: Mapped[str | None] = mapped_column(String(32))
-    anatomic_site: Mapped[str] = mapped_column(String(32))
-    suspected_histotype: Mapped[str | None] = mapped_column(String(64))
-    board_decision: Mapped[str | None] = mapped_column(String(32))
-
-
 class Screening(StudyRecord):
+    """An eligibility decision: the screening form it judged (a CRF instance) and a result per criterion."""
+
     __tablename__ = "screening"
     patient_id: Mapped[int] = mapped_column(ForeignKey("patient.id"))
+    crf_instance_id: Mapped[int] = mapped_column(ForeignKey("crf_instance.id"))
     screening_date: Mapped[dt.date] = mapped_column(Date)
-    data: Mapped[dict[str, Any]] = mapped_column(JSON)
     decision: Mapped[str] = mapped_column(String(16))  # eligible / ineligible / not_evaluable
     reasons: Mapped[str] = mapped_column(Text)
     criteria: Mapped[list["ScreeningCriterion"]] = relationship(
         back_populates="screening", order_by="ScreeningCriterion.position", cascade="all, delete-orphan"
     )
+    # re-judged by the system when a value it read changes (a corrected date of birth, a corrected answer)
+    audit_workflow = ("decision", "reasons")
 
 
 class ScreeningCriterion(StudyRecord):
@@ -183,6 +191,7 @@ class ScreeningCriterion(StudyRecord):
     result: Mapped[str] = mapped_column(String(16))  # met / not_met / not_evaluable
     reason: Mapped[str] = mapped_column(Text)
     screening: Mapped[Screening] = relationship(back_populates="criteria")
+    audit_workflow = ("result", "reason")
 
 
 class Enrolment(StudyRecord):
@@ -194,146 +203,125 @@ class Enrolment(StudyRecord):
     sequence: Mapped[int] = mapped_column(Integer)
 
 
-class Diagnosis(StudyRecord):
-    __tablename__ = "diagnosis"
-    patient_id: Mapped[int] = mapped_column(ForeignKey("patient.id"), unique=True)
-    diagnosis_date: Mapped[dt.date] = mapped_column(Date)
-    histotype: Mapped[str] = mapped_column(String(64))
-    icdo3: Mapped[str | None] = mapped_column(String(8))
-    anatomic_site: Mapped[str] = mapped_column(String(32))
-    site_detail: Mapped[str | None] = mapped_column(String(200))
-    depth: Mapped[str | None] = mapped_column(String(16))
-    size_cm: Mapped[float] = mapped_column(Float)
-    fnclcc_differentiation: Mapped[int | None] = mapped_column(Integer)
-    mitoses_per_10hpf: Mapped[int | None] = mapped_column(Integer)
-    necrosis_percent: Mapped[float | None] = mapped_column(Float)
-    grade: Mapped[str] = mapped_column(String(2))  # 1 / 2 / 3 / X
-    t_category_given: Mapped[str | None] = mapped_column(String(8))  # as entered, where size alone does not decide
-    t_category: Mapped[str] = mapped_column(String(8))  # AJCC 8 T, derived
-    n_category: Mapped[str] = mapped_column(String(4))
-    m_category: Mapped[str] = mapped_column(String(4))
-    stage: Mapped[str | None] = mapped_column(String(8))
-    ecog: Mapped[int | None] = mapped_column(Integer)
+# --------------------------------------------------------------------------- collected data
+class VisitOccurrence(StudyRecord):
+    """One occurrence of a protocol visit for a patient (``follow_up_early:3``), or the unscheduled visit.
+
+    Scheduled occurrences are planned from the protocol's visit schedule once their anchor exists;
+    their target date and window follow the anchor when it is corrected (audited). The visit
+    ``unscheduled`` holds event forms that belong to no visit (occurrence 1) and the unscheduled
+    visits a user adds (occurrences 2, 3, ...).
+    """
+
+    __tablename__ = "visit_occurrence"
+    study_id: Mapped[int] = mapped_column(ForeignKey("study.id"))
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patient.id"), index=True)
+    visit_id: Mapped[str] = mapped_column(String(64))
+    occurrence: Mapped[int] = mapped_column(Integer)
+    target_date: Mapped[dt.date | None] = mapped_column(Date)
+    window_start: Mapped[dt.date | None] = mapped_column(Date)
+    window_end: Mapped[dt.date | None] = mapped_column(Date)
+    label: Mapped[str | None] = mapped_column(String(200))
+    __table_args__ = (UniqueConstraint("patient_id", "visit_id", "occurrence"), {"sqlite_autoincrement": True})
+    audit_workflow = ("target_date", "window_start", "window_end")
 
 
-# --------------------------------------------------------------------------- treatment
-class RTCourse(StudyRecord):
-    __tablename__ = "rt_course"
-    patient_id: Mapped[int] = mapped_column(ForeignKey("patient.id"), unique=True)
-    planned_start: Mapped[dt.date] = mapped_column(Date)
-    planned_fractions: Mapped[int] = mapped_column(Integer)
-    calendar: Mapped[str | None] = mapped_column(String(8))
-    concurrent_chemotherapy: Mapped[bool | None] = mapped_column(Boolean)
-    prescription: Mapped[dict[str, Any]] = mapped_column(JSON)  # {volume: total Gy}
-    fractions: Mapped[list["RTFraction"]] = relationship(
-        back_populates="course", order_by="RTFraction.fraction_date", cascade="all, delete-orphan"
-    )
+class CRFInstance(StudyRecord):
+    """One case report form of one patient at one visit occurrence (and repeat instance): the unit
+    every collected value, query, source-data verification, signature and lock hangs from.
+
+    ``data`` holds the values as entered, keyed by the protocol's field ids; ``derived`` the values
+    the clinical rules compute from them (FNCLCC grade, AJCC stage, R status, ...); ``missing`` a
+    missing-data code per field (``UNK``, ``ND``, ...); ``verified`` who verified each field against
+    source and when. The audit trail records each key of these as its own field
+    (``data.size_cm``), so every value has its own history.
+    """
+
+    __tablename__ = "crf_instance"
+    study_id: Mapped[int] = mapped_column(ForeignKey("study.id"))
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patient.id"), index=True)
+    visit_occurrence_id: Mapped[int] = mapped_column(ForeignKey("visit_occurrence.id"), index=True)
+    form_id: Mapped[str] = mapped_column(String(64), index=True)
+    instance: Mapped[int] = mapped_column(Integer, default=1)
+    status: Mapped[str] = mapped_column(String(16))  # incomplete / complete / not_done
+    not_done_reason: Mapped[str | None] = mapped_column(Text)
+    entered_version: Mapped[str | None] = mapped_column(String(32))
+    revision: Mapped[int] = mapped_column(Integer, default=1)
+    data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    derived: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    missing: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    verified: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    __table_args__ = (UniqueConstraint("visit_occurrence_id", "form_id", "instance"), {"sqlite_autoincrement": True})
+    #: JSON columns the audit trail records key by key
+    audit_keyed = ("data", "derived", "missing", "verified")
+    audit_workflow = ("status", "revision", "entered_version", "derived", "verified")
 
 
-class RTFraction(StudyRecord):
-    __tablename__ = "rt_fraction"
-    course_id: Mapped[int] = mapped_column(ForeignKey("rt_course.id"))
-    fraction_number: Mapped[int] = mapped_column(Integer)
-    fraction_date: Mapped[dt.date] = mapped_column(Date)
-    status: Mapped[str] = mapped_column(String(16))  # delivered / missed / rescheduled
-    reason: Mapped[str | None] = mapped_column(Text)
-    doses_gy: Mapped[dict[str, Any]] = mapped_column(JSON)  # {volume: Gy delivered}
-    course: Mapped[RTCourse] = relationship(back_populates="fractions")
+class DataQuery(StudyRecord):
+    """A query (discrepancy note) on one field of one CRF instance, and where it stands."""
+
+    __tablename__ = "data_query"
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patient.id"), index=True)
+    crf_instance_id: Mapped[int] = mapped_column(ForeignKey("crf_instance.id"), index=True)
+    field_id: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16))  # open / answered / closed
+    origin: Mapped[str] = mapped_column(String(80))  # manual, or check:<check id>
+    text: Mapped[str] = mapped_column(Text)
+    opened_by: Mapped[str] = mapped_column(String(128))
+    opened_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    assigned_to: Mapped[str | None] = mapped_column(String(128))
+    messages: Mapped[list["QueryMessage"]] = relationship(order_by="QueryMessage.id", back_populates="query")
+    audit_workflow = ("status",)
 
 
-class Surgery(StudyRecord):
-    __tablename__ = "surgery"
-    patient_id: Mapped[int] = mapped_column(ForeignKey("patient.id"), unique=True)
-    surgery_date: Mapped[dt.date] = mapped_column(Date)
-    procedure: Mapped[str] = mapped_column(String(32))
-    macroscopic_residual: Mapped[bool] = mapped_column(Boolean)
-    vascular_reconstruction: Mapped[bool | None] = mapped_column(Boolean)
-    nerve_resection: Mapped[bool | None] = mapped_column(Boolean)
+class QueryMessage(StudyRecord):
+    """One step of a query's thread: opened, answered (with a resolution), closed, reopened."""
+
+    __tablename__ = "query_message"
+    query_id: Mapped[int] = mapped_column(ForeignKey("data_query.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))  # open / answer / close / reopen
+    author: Mapped[str] = mapped_column(String(128))
+    at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    resolution: Mapped[str | None] = mapped_column(String(16))  # corrected / confirmed / other
+    text: Mapped[str] = mapped_column(Text)
+    query: Mapped[DataQuery] = relationship(back_populates="messages")
 
 
-class Pathology(StudyRecord):
-    __tablename__ = "pathology"
-    patient_id: Mapped[int] = mapped_column(ForeignKey("patient.id"), unique=True)
-    surgery_id: Mapped[int] = mapped_column(ForeignKey("surgery.id"))
-    report_date: Mapped[dt.date] = mapped_column(Date)
-    microscopic_margin_positive: Mapped[bool] = mapped_column(Boolean)
-    r_status: Mapped[str] = mapped_column(String(2))
-    closest_margin_mm: Mapped[float | None] = mapped_column(Float)
-    closest_margin_tissue: Mapped[str | None] = mapped_column(String(32))
-    planned_positive_margin: Mapped[bool | None] = mapped_column(Boolean)
-    viable_percent: Mapped[float] = mapped_column(Float)
-    response_score: Mapped[str] = mapped_column(String(1))
-    pcr: Mapped[bool] = mapped_column(Boolean)
-    pcr_definition: Mapped[str] = mapped_column(Text)
-    necrosis_percent: Mapped[float | None] = mapped_column(Float)
-    fibrosis_percent: Mapped[float | None] = mapped_column(Float)
-    # follows the surgery record (macroscopic residual) when that is corrected
-    audit_workflow = ("r_status",)
+class Signature(StudyRecord):
+    """An electronic signature (21 CFR 11.50, 11.70): on a CRF instance, or on a patient's casebook.
+
+    ``values_hash`` is the SHA-256 of exactly the values signed; a later change to any of them
+    voids the signature, visibly and with the change that voided it.
+    """
+
+    __tablename__ = "signature"
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patient.id"), index=True)
+    crf_instance_id: Mapped[int | None] = mapped_column(ForeignKey("crf_instance.id"), index=True)
+    scope: Mapped[str] = mapped_column(String(16))  # crf / casebook
+    signer: Mapped[str] = mapped_column(String(128))
+    printed_name: Mapped[str] = mapped_column(String(200))
+    meaning: Mapped[str] = mapped_column(Text)
+    signed_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    values_hash: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16))  # valid / voided
+    voided_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    voided_reason: Mapped[str | None] = mapped_column(Text)
+    audit_workflow = ("status", "voided_at", "voided_reason")
 
 
-# --------------------------------------------------------------------------- safety and outcomes
-class AdverseEvent(StudyRecord):
-    __tablename__ = "adverse_event"
-    patient_id: Mapped[int] = mapped_column(ForeignKey("patient.id"))
-    term: Mapped[str] = mapped_column(String(200))
-    meddra_code: Mapped[int | None] = mapped_column(Integer)
-    soc: Mapped[str | None] = mapped_column(String(200))
-    grade: Mapped[int] = mapped_column(Integer)
-    ctcae_version: Mapped[str] = mapped_column(String(8))
-    onset_date: Mapped[dt.date] = mapped_column(Date)
-    resolution_date: Mapped[dt.date | None] = mapped_column(Date)
-    serious: Mapped[bool | None] = mapped_column(Boolean)
-    attribution: Mapped[str | None] = mapped_column(String(16))
-    phase: Mapped[str | None] = mapped_column(String(8))  # acute / late (from the start of RT)
-    # follows the radiotherapy log (its first delivered fraction)
-    audit_workflow = ("phase",)
+class DataLock(StudyRecord):
+    """A lock on a CRF instance, a patient, or the whole study (database lock)."""
 
-
-class WoundComplication(StudyRecord):
-    __tablename__ = "wound_complication"
-    patient_id: Mapped[int] = mapped_column(ForeignKey("patient.id"))
-    surgery_id: Mapped[int] = mapped_column(ForeignKey("surgery.id"))
-    onset_date: Mapped[dt.date] = mapped_column(Date)
-    secondary_operation: Mapped[bool] = mapped_column(Boolean)
-    readmission_for_wound_care: Mapped[bool] = mapped_column(Boolean)
-    invasive_procedure_without_anaesthesia: Mapped[bool] = mapped_column(Boolean)
-    deep_packing: Mapped[bool] = mapped_column(Boolean)
-    prolonged_dressing: Mapped[bool] = mapped_column(Boolean)
-    major: Mapped[bool] = mapped_column(Boolean)
-    # follows the surgery date
-    audit_workflow = ("major",)
-
-
-class FollowUpVisit(StudyRecord):
-    __tablename__ = "follow_up_visit"
-    patient_id: Mapped[int] = mapped_column(ForeignKey("patient.id"))
-    visit_date: Mapped[dt.date] = mapped_column(Date)
-    visit_id: Mapped[str | None] = mapped_column(String(64))
-    disease_status: Mapped[str] = mapped_column(String(16))
-    imaging: Mapped[bool | None] = mapped_column(Boolean)
-
-
-class OutcomeEvent(StudyRecord):
-    """Local relapse, distant metastasis, or death (with its cause)."""
-
-    __tablename__ = "outcome_event"
-    patient_id: Mapped[int] = mapped_column(ForeignKey("patient.id"))
-    event_type: Mapped[str] = mapped_column(String(32))
-    event_date: Mapped[dt.date] = mapped_column(Date)
-    death_cause: Mapped[str | None] = mapped_column(String(16))
-    site_detail: Mapped[str | None] = mapped_column(String(200))
-
-
-class FormRecord(StudyRecord):
-    """A case report form's data as entered, with its status (draft, complete, verified, locked)."""
-
-    __tablename__ = "form_record"
-    patient_id: Mapped[int] = mapped_column(ForeignKey("patient.id"))
-    form_id: Mapped[str] = mapped_column(String(64))
-    visit_id: Mapped[str | None] = mapped_column(String(64))
-    sequence: Mapped[int] = mapped_column(Integer, default=1)
-    status: Mapped[str] = mapped_column(String(16))
-    data: Mapped[dict[str, Any]] = mapped_column(JSON)
+    __tablename__ = "data_lock"
+    scope: Mapped[str] = mapped_column(String(16))  # crf / patient / study
+    patient_id: Mapped[int | None] = mapped_column(ForeignKey("patient.id"), index=True)
+    crf_instance_id: Mapped[int | None] = mapped_column(ForeignKey("crf_instance.id"), index=True)
+    locked_by: Mapped[str] = mapped_column(String(128))
+    locked_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    unlocked_by: Mapped[str | None] = mapped_column(String(128))
+    unlocked_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    audit_workflow = ()
 
 
 class PlanQARecord(StudyRecord):
@@ -341,7 +329,7 @@ class PlanQARecord(StudyRecord):
 
     __tablename__ = "plan_qa"
     patient_id: Mapped[int] = mapped_column(ForeignKey("patient.id"))
-    course_id: Mapped[int] = mapped_column(ForeignKey("rt_course.id"))
+    crf_instance_id: Mapped[int] = mapped_column(ForeignKey("crf_instance.id"))  # the radiotherapy course judged
     evaluated_on: Mapped[dt.date] = mapped_column(Date)
     rtplan_uid: Mapped[str | None] = mapped_column(String(128))
     rtdose_uid: Mapped[str | None] = mapped_column(String(128))
@@ -359,6 +347,17 @@ class ProtocolDeviation(StudyRecord):
     detected_on: Mapped[dt.date] = mapped_column(Date)
     # kept in step with the delivery log by the system when the log changes
     audit_workflow = ("severity", "description")
+
+
+class ProtocolAmendment(StudyRecord):
+    """A new protocol version applied to a running study (``sarcotrial protocol amend``), with the reason."""
+
+    __tablename__ = "protocol_amendment"
+    from_version: Mapped[str] = mapped_column(String(32))
+    to_version: Mapped[str] = mapped_column(String(32))
+    sha256: Mapped[str] = mapped_column(String(64))
+    reason: Mapped[str] = mapped_column(Text)
+    changes: Mapped[list[Any]] = mapped_column(JSON)
 
 
 # --------------------------------------------------------------------------- audit trail
@@ -412,3 +411,6 @@ class CtcaeGradeDefinition(Base):
     imported_by: Mapped[str] = mapped_column(String(128))
     source_sha256: Mapped[str] = mapped_column(String(64))
     __table_args__ = (UniqueConstraint("version", "term", "grade"),)
+
+
+from sarcotrial.store import models_access  # noqa: E402,F401  (accounts, sites granted, sign-ins, tokens, settings)
