@@ -230,6 +230,17 @@ class _Generator:
             if index < 2:
                 review.lock(study, manager, subject_id=record.subject_id)
                 s.locked_patients += 1
+        # serious adverse events: the site investigator signs each reported one (the last is left to chase)
+        from sarcotrial.services import safety
+
+        events = safety.serious_events(study, manager)
+        for event in events[:-1]:
+            record = next(r for r in enrolled if r.subject_id == event.subject)
+            crf = next(c for c in record.of("adverse_event") if c.id == event.crf_id)
+            investigator = staff[record.site][0]
+            review.sign(study, investigator, record.subject_id, demo_password(self.seed, investigator.name),
+                        "I confirm this serious adverse event as reported", form_id="adverse_event", visit=crf.visit,
+                        instance=crf.instance)
         # a form not done: an adverse-event review the patient missed
         for record in enrolled[8:]:
             visits_of = __import__("sarcotrial.services.visits", fromlist=["x"]).visits(study, manager, record.subject_id)

@@ -3,7 +3,6 @@ verification, electronic signatures and locks. Each calls one service; none hold
 
 from __future__ import annotations
 
-import datetime as dt
 import sys
 from typing import Optional
 
@@ -241,7 +240,7 @@ def sign(subject: str = typer.Argument(...), form: Optional[str] = typer.Option(
         who.password = lambda: password  # the signing password also signs the user in (one component each time)
         number = review.sign(study, who, subject, password, meaning, form_id=form, visit=visit, instance=instance)
         shown = [s for s in review.signatures(study, who, subject) if s.id == number][0]
-    console.print(shown.manifestation())
+    console.print(escape(shown.manifestation()), soft_wrap=True)
 
 
 @handle_errors
@@ -286,3 +285,51 @@ def unlock(subject: Optional[str] = typer.Argument(None, help="Subject id (omit 
         what = review.unlock(study, actor(user), reason, subject_id=subject, form_id=form, visit=visit,
                              instance=instance, whole_study=whole_study)
     console.print(f"Unlocked {what}")
+
+
+# --------------------------------------------------------------------------- safety and consent
+@handle_errors
+def sae(db: Optional[str] = DbOption, user: Optional[str] = UserOption, as_json: bool = JsonOption) -> None:
+    """Serious adverse events and their reporting clock (overdue until reported and signed). Exit 1 if none."""
+    from sarcotrial.services import safety
+
+    with StudyDB.open(db) as study:
+        rows = safety.serious_events(study, actor(user))
+        hours = study.protocol.safety.report_within_hours if study.protocol.safety else None
+    if as_json:
+        print_json({"report_within_hours": hours, "serious_adverse_events": [e.as_dict() for e in rows]})
+    else:
+        from rich import box
+
+        table = Table("subject", "event", "aware (UTC)", "reported", "status", box=box.SIMPLE_HEAD,
+                      title=f"Serious adverse events: reported within {hours} h of awareness, and signed")
+        moment = lambda v: f"{v:%Y-%m-%d %H:%M}" if v else ""  # noqa: E731
+        for e in rows:
+            style = {"overdue": "bold red", "open": "yellow", "reported late": "magenta"}.get(e.status, "green")
+            note = "" if e.signed else ", not signed"
+            table.add_row(e.subject, f"{e.term} G{e.grade}", moment(e.aware_at), moment(e.reported_at),
+                          f"[{style}]{e.status}[/]{note}")
+        console.print(table if rows else "No serious adverse event is recorded.")
+    if not rows:
+        raise typer.Exit(1)
+
+
+@handle_errors
+def reconsent(db: Optional[str] = DbOption, user: Optional[str] = UserOption, as_json: bool = JsonOption) -> None:
+    """Patients whose latest consent is to an older version of the consent document. Exit 1 if none."""
+    from sarcotrial.services import pathway
+
+    with StudyDB.open(db) as study:
+        rows = pathway.reconsent_due(study, actor(user))
+    if as_json:
+        print_json({"reconsent": [{"subject": r.subject, "signed_version": r.signed_version,
+                                   "signed_on": r.signed_on.isoformat() if r.signed_on else None,
+                                   "current_version": r.current_version} for r in rows]})
+    else:
+        for r in rows:
+            signed = f"version {r.signed_version} on {r.signed_on}" if r.signed_version else "no consent form"
+            console.print(f"{r.subject}: signed {signed}; current document {r.current_version}")
+        if not rows:
+            console.print("Every patient followed has consented to the current consent document.")
+    if not rows:
+        raise typer.Exit(1)

@@ -69,6 +69,8 @@ app.command("sign")(edc.sign)
 app.command("signatures")(edc.signatures)
 app.command("lock")(edc.lock)
 app.command("unlock")(edc.unlock)
+app.command("sae")(edc.sae)
+app.command("reconsent")(edc.reconsent)
 
 
 def run() -> None:

@@ -385,8 +385,9 @@ def _print_patient(p: dict) -> None:
         margin = f", closest margin {q['closest_margin_mm']:g} mm ({q.get('closest_margin_tissue') or 'tissue not recorded'})" \
             if q.get("closest_margin_mm") is not None else ""
         viable = f"{q['viable_percent']:g} %" if q.get("viable_percent") is not None else q["missing"].get("viable_percent", "?")
+        pcr = "not derived" if q.get("pcr") is None else "yes" if q["pcr"] else "no"
         console.print(f"Pathology {q.get('report_date')}: {q.get('r_status')}{margin}; {viable} stainable cells, "
-                      f"EORTC-STBSG {q.get('response_score')}; pCR {'yes' if q.get('pcr') else 'no'}")
+                      f"EORTC-STBSG {q.get('response_score') or 'not derived'}; pCR {pcr}")
     for w in p["wound_complications"]:
         console.print(f"Wound complication {w.get('onset_date')}: {'MAJOR' if w.get('major') else 'minor'}")
     if p["adverse_events"]:
@@ -399,7 +400,8 @@ def _print_patient(p: dict) -> None:
         last = max(visits, key=lambda v: str(v.get("visit_date")))
         console.print(f"Follow-up: {len(visits)} visits, last {last.get('visit_date')} ({last.get('disease_status')})")
     for e in p["events"]:
-        cause = f" (cause: {e['death_cause']})" if e.get("death_cause") else ""
+        shown_cause = e.get("death_cause") or e["missing"].get("death_cause")
+        cause = f" (cause: {shown_cause})" if shown_cause else ""
         console.print(f"[bold]{(e.get('event_type') or '?').replace('_', ' ').capitalize()}[/] {e.get('event_date')}{cause}")
     for dev in p["deviations"]:
         console.print(f"[red]{dev['severity']} protocol deviation[/] ({dev['category']}): {escape(dev['description'])}",

@@ -66,3 +66,76 @@ def age_on(year_of_birth_or_dob: dt.date, day: dt.date) -> int:
     """Completed years on a day, from a date of birth."""
     dob = year_of_birth_or_dob
     return day.year - dob.year - ((day.month, day.day) < (dob.month, dob.day))
+
+
+# --------------------------------------------------------------------------- rules of single forms
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+def check_fraction(number: int | None, day: dt.date | None, status: str | None, reason: str | None, *,
+                   planned: int | None, treatment_days: Iterable[str], others: Iterable[dict],
+                   closed: str | None = None, calendar: str | None = None) -> None:
+    """A radiotherapy fraction in its course's log (``others``: the course's other fractions).
+
+    A course keeps its fraction count (a missed fraction is made up under the same number); a
+    delivered fraction falls on a treatment day of the protocol and not on a day the course's
+    calendar closes (``closed``: that calendar's reason, computed by the caller); one fraction is
+    delivered once, one a day; a missed or rescheduled fraction says why.
+    """
+    others = list(others)
+    if number is not None and planned is not None and number > planned:
+        raise InvalidValue("rt_fraction.fraction_number", f"the course has {planned} fractions", number)
+    if day is not None:
+        if status == "delivered" and WEEKDAYS[day.weekday()] not in set(treatment_days):
+            raise InvalidValue("rt_fraction.fraction_date", f"is a {day.strftime('%A')}, not a treatment day of the "
+                               "protocol", day.isoformat())
+        same_day = [f for f in others if f.get("fraction_number") == number and f.get("fraction_date") == day]
+        if same_day:
+            raise InvalidValue("rt_fraction.fraction_date", f"fraction {number} is already recorded as "
+                               f"{same_day[0].get('status')} that day", day.isoformat())
+        if status == "delivered" and closed:
+            raise InvalidValue("rt_fraction.fraction_date", f"{closed} in the course's {calendar} calendar "
+                               "(if the department did treat that day, correct the course's calendar)", day.isoformat())
+    if status == "delivered":
+        if any(f.get("fraction_number") == number and f.get("status") == "delivered" for f in others):
+            raise InvalidValue("rt_fraction.fraction_number", "that fraction is already recorded as delivered", number)
+        if day is not None and any(f.get("fraction_date") == day and f.get("status") == "delivered" for f in others):
+            raise InvalidValue("rt_fraction.fraction_date", "another fraction was already delivered that day",
+                               day.isoformat())
+    if status in ("missed", "rescheduled") and not reason:
+        raise InvalidValue("rt_fraction.reason", f"is required for a {status} fraction", show_value=False)
+
+
+def check_specimen_percentages(viable: float | None, necrosis: float | None, fibrosis: float | None) -> None:
+    """Stainable cells, necrosis and fibrosis are shares of one specimen: together at most 100 %."""
+    total = sum(p or 0 for p in (viable, necrosis, fibrosis))
+    if total > 100:
+        raise InvalidValue("pathology.viable_percent", f"stainable cells, necrosis and fibrosis add up to {total:g} %, "
+                           "more than 100 %", show_value=False)
+
+
+def check_adverse_event(onset: dt.date | None, resolution: dt.date | None, grade: int | None,
+                        death_recorded: bool) -> None:
+    """An event resolves after its onset; CTCAE grade 5 is death, so the death is recorded first."""
+    if resolution is not None and onset is not None and resolution < onset:
+        raise InvalidValue("adverse_event.resolution_date", f"must not be before the onset ({onset})",
+                           resolution.isoformat())
+    if grade == 5 and not death_recorded:
+        raise InvalidValue("adverse_event.grade", "grade 5 is death: record the death (outcome event) first", 5)
+
+
+def check_outcome_event(kind: str | None, day: dt.date | None, death_cause: str | None, *,
+                        other_death: dt.date | None, other_events: Iterable[dt.date | None],
+                        visits: Iterable[dt.date | None]) -> None:
+    """Death is one event with its cause, and the last one: no relapse, metastasis or visit after it."""
+    if kind == "death":
+        if not death_cause:
+            raise InvalidValue("outcome_event.death_cause", "is required when the event is a death", show_value=False)
+        if other_death is not None:
+            raise InvalidValue("outcome_event.event_type", f"a death is already recorded ({other_death})", kind)
+        for dates, label in ((other_events, "a recorded relapse or metastasis"), (visits, "a recorded follow-up visit")):
+            last = max((d for d in dates if d is not None), default=None)
+            if last is not None and day is not None and day < last:
+                raise InvalidValue("outcome_event.event_date", f"a death cannot precede {label} ({last})", day.isoformat())
+    elif death_cause:
+        raise InvalidValue("outcome_event.death_cause", "applies to a death only", death_cause)

@@ -32,6 +32,10 @@ class Consort:
     completed_rt: int
     operated: int
     analysed_primary: int
+    withdrawn: int = 0
+    lost_to_follow_up: int = 0
+    died: int = 0
+    completed: int = 0
 
 
 @dataclass(frozen=True)
@@ -124,8 +128,12 @@ def gather(study: StudyDB, cutoff: dt.date | None = None, actor: Actor | None = 
     consort = Consort(
         referred=referred, screened=len(latest), excluded=sum(sc["decision"] == "ineligible" for sc in latest.values()),
         exclusion_reasons=reasons.most_common(),
-        not_evaluable=sum(sc["decision"] == "not_evaluable" for sc in latest.values()), enrolled=len(enrolled), started_rt=len(started), completed_rt=compliance.complete_courses, operated=operated,
-        analysed_primary=sum(e.r0_resected is not None for e in endpoints))
+        not_evaluable=sum(sc["decision"] == "not_evaluable" for sc in latest.values()), enrolled=len(enrolled),
+        started_rt=len(started), completed_rt=compliance.complete_courses, operated=operated,
+        analysed_primary=sum(e.r0_resected is not None for e in endpoints),
+        withdrawn=sum(r.status == "withdrawn" for r in enrolled),
+        lost_to_follow_up=sum(r.status == "lost_to_follow_up" for r in enrolled),
+        died=sum(r.death() is not None for r in enrolled), completed=sum(r.status == "completed" for r in enrolled))
     return ReportData(
         acronym=protocol.acronym, title=protocol.identification.title, protocol_version=protocol.version,
         synthetic=study.synthetic, generated_at=dt.datetime.now(dt.timezone.utc),

@@ -82,6 +82,16 @@ def consort(c: Consort):
     ax.text(0.595, top - 0.012, "\n".join(lines), ha="left", va="top", fontsize=7.0, linespacing=1.35)
     ax.plot([xc, xc], [0.80 - h / 2, 0.68], color="#333333", lw=0.9)
     _arrow(ax, xc, 0.68, 0.58, 0.68)
+    ended = c.withdrawn + c.lost_to_follow_up + c.died
+    if ended:  # CONSORT's "discontinued" box: follow-up that ended before the study's end, and why
+        lines = [f"Follow-up ended early (n = {ended})", f"\u2022 Withdrawn: {c.withdrawn}",
+                 f"\u2022 Lost to follow-up: {c.lost_to_follow_up}", f"\u2022 Died: {c.died}"]
+        bh = 0.03 + 0.0225 * len(lines)
+        top = 0.31
+        ax.add_patch(FancyBboxPatch((0.58, top - bh), 0.41, bh, boxstyle="round,pad=0.008,rounding_size=0.01",
+                                    linewidth=0.9, edgecolor="#333333", facecolor="white"))
+        ax.text(0.595, top - 0.012, "\n".join(lines), ha="left", va="top", fontsize=7.0, linespacing=1.35)
+        _arrow(ax, xc, 0.20, 0.58, 0.20)
     return fig
 
 

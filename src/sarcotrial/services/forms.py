@@ -32,7 +32,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from sarcotrial.domain import crf as crf_rules
@@ -281,37 +281,16 @@ def _derive_fraction(study, session, path: Pathway, v, current) -> dict[str, Any
     course_values, planned = path.values(course), (course.derived or {}).get("planned_fractions")
     rt = study.protocol.treatment.radiotherapy
     number, day, status = v.get("fraction_number"), v.get("fraction_date"), v.get("status")
-    if number is not None and planned is not None and number > planned:
-        raise InvalidValue("rt_fraction.fraction_number", f"the course has {planned} fractions", number)
     path.check_date("rt_fraction.fraction_date", day, not_before=[(path.enrolment.enrolment_date, "enrolment")],
                     not_after=[(path.surgery_date, "surgery")])
-    others = [path.values(c) for c in path.entered("rt_fraction") if c is not current]
-    if day is not None:
-        weekday = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")[day.weekday()]
-        if status == "delivered" and weekday not in rt.treatment_days:
-            raise InvalidValue("rt_fraction.fraction_date", f"is a {day.strftime('%A')}, not a treatment day of the "
-                               "protocol", day.isoformat())
-        same_day = [f for f in others if f.get("fraction_number") == number and f.get("fraction_date") == day]
-        if same_day:
-            raise InvalidValue("rt_fraction.fraction_date", f"fraction {number} is already recorded as "
-                               f"{same_day[0].get('status')} that day", day.isoformat())
-        calendar = course_values.get("calendar")
-        if status == "delivered" and calendar:
-            from sarcotrial.radiotherapy.calendar import closure_reason
+    calendar, closed = course_values.get("calendar"), None
+    if day is not None and status == "delivered" and calendar:
+        from sarcotrial.radiotherapy.calendar import closure_reason
 
-            closed = closure_reason(day, calendar, treatment_days=rt.treatment_days)
-            if closed:
-                raise InvalidValue("rt_fraction.fraction_date", f"{closed} in the course's {calendar} calendar "
-                                   "(if the department did treat that day, correct the course's calendar)",
-                                   day.isoformat())
-    if status == "delivered":
-        if any(f.get("fraction_number") == number and f.get("status") == "delivered" for f in others):
-            raise InvalidValue("rt_fraction.fraction_number", "that fraction is already recorded as delivered", number)
-        if day is not None and any(f.get("fraction_date") == day and f.get("status") == "delivered" for f in others):
-            raise InvalidValue("rt_fraction.fraction_date", "another fraction was already delivered that day",
-                               day.isoformat())
-    if status in ("missed", "rescheduled") and not v.get("reason"):
-        raise InvalidValue("rt_fraction.reason", f"is required for a {status} fraction", show_value=False)
+        closed = closure_reason(day, calendar, treatment_days=rt.treatment_days)
+    pathway_rules.check_fraction(number, day, status, v.get("reason"), planned=planned,
+                                 treatment_days=rt.treatment_days, closed=closed, calendar=calendar,
+                                 others=[path.values(c) for c in path.entered("rt_fraction") if c is not current])
     doses = {level.target: level.dose_per_fraction_gy for level in rt.dose_levels} if status == "delivered" else {}
     return {"doses_gy": doses}
 
@@ -330,10 +309,8 @@ def _derive_pathology(study, session, path: Pathway, v, current) -> dict[str, An
         raise InvalidValue("pathology", "record the surgery before its pathology report", show_value=False)
     path.check_date("pathology.report_date", v.get("report_date"), not_before=[(path.surgery_date, "surgery")],
                     allow_after_death=True)
-    parts = [v.get(k) for k in ("viable_percent", "necrosis_percent", "fibrosis_percent")]
-    if sum(p or 0 for p in parts) > 100:
-        raise InvalidValue("pathology.viable_percent", "stainable cells, necrosis and fibrosis add up to "
-                           f"{sum(p or 0 for p in parts):g} %, more than 100 %", show_value=False)
+    pathway_rules.check_specimen_percentages(v.get("viable_percent"), v.get("necrosis_percent"),
+                                             v.get("fibrosis_percent"))
     derived: dict[str, Any] = {}
     residual = path.values(surgery).get("macroscopic_residual")
     if residual is not None and v.get("microscopic_margin_positive") is not None:
@@ -356,11 +333,7 @@ def _derive_adverse_event(study, session, path: Pathway, v, current) -> dict[str
         v["term"] = term.term
     onset = v.get("onset_date")
     path.check_date("adverse_event.onset_date", onset, not_before=[(enrolment.enrolment_date, "enrolment")])
-    if v.get("resolution_date") is not None and onset is not None and v["resolution_date"] < onset:
-        raise InvalidValue("adverse_event.resolution_date", f"must not be before the onset ({onset})",
-                           v["resolution_date"].isoformat())
-    if v.get("grade") == 5 and path.death is None:
-        raise InvalidValue("adverse_event.grade", "grade 5 is death: record the death (outcome event) first", 5)
+    pathway_rules.check_adverse_event(onset, v.get("resolution_date"), v.get("grade"), path.death is not None)
     rt_start = path.rt_start
     phase = None
     if rt_start is not None and onset is not None and onset >= rt_start:
@@ -392,20 +365,12 @@ def _derive_follow_up(study, session, path: Pathway, v, current) -> dict[str, An
 def _derive_outcome(study, session, path: Pathway, v, current) -> dict[str, Any]:
     enrolment = path.require_enrolled("a relapse, metastasis or death")
     kind, day = v.get("event_type"), v.get("event_date")
-    if kind == "death":
-        if not v.get("death_cause") and "death_cause" not in path.missing:
-            raise InvalidValue("outcome_event.death_cause", "is required when the event is a death", show_value=False)
-        if path.death is not None and path.death is not current:
-            raise InvalidValue("outcome_event.event_type", f"a death is already recorded ({path.death_date})", kind)
-        later = [path.values(c).get("event_date") for c in path.entered("outcome_event") if c is not current
-                 and path.values(c).get("event_type") != "death"]
-        visits = [path.values(c).get("visit_date") for c in path.entered("follow_up")]
-        for others, label in ((later, "a recorded relapse or metastasis"), (visits, "a recorded follow-up visit")):
-            last = max((d for d in others if d is not None), default=None)
-            if last is not None and day is not None and day < last:
-                raise InvalidValue("outcome_event.event_date", f"a death cannot precede {label} ({last})", day.isoformat())
-    elif v.get("death_cause"):
-        raise InvalidValue("outcome_event.death_cause", "applies to a death only", v["death_cause"])
+    pathway_rules.check_outcome_event(
+        kind, day, v.get("death_cause") or (path.missing.get("death_cause") if kind == "death" else None),
+        other_death=path.death_date if path.death is not None and path.death is not current else None,
+        other_events=[path.values(c).get("event_date") for c in path.entered("outcome_event") if c is not current
+                      and path.values(c).get("event_type") != "death"],
+        visits=[path.values(c).get("visit_date") for c in path.entered("follow_up")])
     path.check_date("outcome_event.event_date", day, not_before=[(enrolment.enrolment_date, "enrolment")],
                     allow_after_death=kind == "death" and (path.death is None or path.death is current))
     return {}

@@ -28,8 +28,6 @@ from sarcotrial.store.models import (
     PatientIdentifier,
     Screening,
     ScreeningCriterion,
-    Site,
-    VisitOccurrence,
 )
 
 SEXES = ("female", "male", "other")

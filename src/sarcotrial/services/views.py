@@ -19,7 +19,7 @@ from typing import Any, Iterable
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from sarcotrial.services.forms import CRF, Pathway, snapshot
+from sarcotrial.services.forms import CRF, snapshot
 from sarcotrial.services.study import Actor, StudyDB
 from sarcotrial.store.models import (
     AuditEntry,
@@ -30,7 +30,6 @@ from sarcotrial.store.models import (
     PlanQARecord,
     ProtocolDeviation,
     Screening,
-    ScreeningCriterion,
     Site,
     VisitOccurrence,
 )

@@ -118,6 +118,9 @@ def add_unscheduled_visit(study: StudyDB, actor: Actor, subject_id: str, day: dt
     """Add an unscheduled visit (occurrence 2, 3, ...) on a date; returns it as ``unscheduled:N``."""
     with study.action(actor, permission="visit.add") as session:
         patient = study.patient(session, subject_id)
+        from sarcotrial.services.forms import require_unlocked
+
+        require_unlocked(session, patient, None, "adding a visit")
         if day > dt.date.today():
             raise InvalidValue("date", "is in the future", day.isoformat())
         numbers = [o.occurrence for o in session.scalars(select(VisitOccurrence).where(
