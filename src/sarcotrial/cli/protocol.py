@@ -101,7 +101,11 @@ def protocol_show(ref: str = typer.Argument(..., help="A shipped protocol name (
 
     console.rule("Visit schedule")
     for v in p.visits:
-        when = f"{v.anchor} + {v.offset_months} months" if v.offset_months else f"{v.anchor} + {v.offset_days} days"
+        ref = v.anchor_ref
+        anchor = v.anchor if isinstance(v.anchor, str) else \
+            f"{ref.instance if ref.instance != 'first' else ''} {ref.form}.{ref.field}".strip() + \
+            (f" where {', '.join(f'{k}={_shown(w)}' for k, w in ref.where.items())}" if ref.where else "")
+        when = f"{anchor} + {v.offset_months} months" if v.offset_months else f"{anchor} + {v.offset_days} days"
         repeat = ""
         if v.repeat:
             r = v.repeat
@@ -128,6 +132,31 @@ def protocol_show(ref: str = typer.Argument(..., help="A shipped protocol name (
                   f"{mark('pathology.pcr_max_viable_percent')}; acute toxicity up to day {p.toxicity.acute_window_days} "
                   f"from the start of RT{mark('toxicity.acute_window_days')}")
 
+    if p.checks:
+        console.rule("Edit checks")
+        ops = {"lt": "<", "le": "<=", "eq": "=", "ne": "!=", "ge": ">=", "gt": ">"}
+        for c in p.checks:
+            than = f"{c.than.instance if c.than.instance != 'first' else ''} {c.than.form}.{c.than.field}".strip()
+            if c.than.where:
+                than += f" ({', '.join(f'{k}={_shown(w)}' for k, w in c.than.where.items())})"
+            rule = f"{c.min_days} to {c.max_days} days after {than}" if c.op == "within_days" else f"{ops[c.op]} {than}"
+            when = f" when {', '.join(f'{k}={_shown(w)}' for k, w in c.when.items())}" if c.when else ""
+            console.print(f"  [bold]{c.id}[/] ({c.kind}: {'refuses' if c.kind == 'hard' else 'opens a query'}): "
+                          f"{c.field.form}.{c.field.field} {rule}{when}", soft_wrap=True)
+    if p.consent or p.withdrawal or p.safety or p.missing_codes:
+        console.rule("Trial conduct")
+    if p.consent:
+        console.print(f"Consent on form {p.consent.form}; current consent document {p.consent.current_version}"
+                      f"{mark('consent.current_version')}")
+    if p.withdrawal:
+        stops = "; ".join(f"{kind}: {', '.join(forms)}" for kind, forms in p.withdrawal.stops.items())
+        console.print(f"Withdrawal on form {p.withdrawal.form}; it stops later {stops}{mark('withdrawal.stops')}",
+                      soft_wrap=True)
+    if p.safety:
+        console.print(f"Serious adverse events reported within {p.safety.report_within_hours} h of the site's awareness")
+    if p.missing_codes:
+        console.print("Missing-data codes: " + ", ".join(f"{c.code} ({c.label})" for c in p.missing_codes))
+
     console.rule("Case report forms")
     for form in p.forms:
         fields = ", ".join(f"{f.id}{'*' if f.required else ''}" for f in form.fields)
@@ -137,6 +166,11 @@ def protocol_show(ref: str = typer.Argument(..., help="A shipped protocol name (
         console.rule(f"Assumed parameters ({len(p.assumptions)}): {ASSUMED}")
         for path, note in p.assumptions.items():
             console.print(f"  {path}: {note}", soft_wrap=True)
+
+
+def _shown(value) -> str:
+    """A filter's value as a reader writes it: a list as 'a or b'."""
+    return " or ".join(map(str, value)) if isinstance(value, list) else str(value)
 
 
 @protocol_app.command("amend")

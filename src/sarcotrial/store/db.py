@@ -86,6 +86,9 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
         command.upgrade(alembic_config(engine), revision)
     except DBAPIError as exc:
         raise DatabaseError(f"cannot migrate the database: {_reason(exc)}") from None
+    except (RuntimeError, KeyError, TypeError, ValueError) as exc:  # a migration's own refusal or fault
+        raise DatabaseError(f"the migration to {revision} stopped ({exc}); each revision is one transaction: "
+                            "the database keeps the last revision that completed") from None
 
 
 def downgrade(engine: Engine, revision: str = "base") -> None:

@@ -263,7 +263,8 @@ def _move_data(connection) -> None:
     for visit in protocol.get("visits", []):
         for form_id in visit.get("forms", []):
             homes.setdefault(form_id, []).append(visit)
-    subjects = dict(connection.execute(sa.select(meta.tables["patient"].c.id, meta.tables["patient"].c.subject_id)))
+    subjects = {row[0]: row[1] for row in connection.execute(
+        sa.select(meta.tables["patient"].c.id, meta.tables["patient"].c.subject_id))}
     now = dt.datetime.now(dt.timezone.utc).isoformat(timespec="microseconds")
     entries = []
     occurrences: dict[tuple[int, str, int], int] = {}
