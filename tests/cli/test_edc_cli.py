@@ -19,12 +19,10 @@ from typer.testing import CliRunner
 from sarcotrial.cli.main import app
 from sarcotrial.config import cli_user
 from sarcotrial.services import forms, queries
-from tests.accounts import fast_hashing, password, staff  # noqa: F401
+from tests.edc_support import PATHOLOGY, fast_hashing, operated, password, staff  # noqa: F401
 from tests.helpers import DOCTOR, treated
 
 runner = CliRunner()
-PATHOLOGY = {"report_date": "2025-04-28", "microscopic_margin_positive": False, "closest_margin_mm": 3,
-             "closest_margin_tissue": "fascia", "viable_percent": 3}
 VISIT_KEYS = {"visit_id", "occurrence", "name", "target_date", "window_start", "window_end", "actual_date", "status",
               "forms"}
 FORM_KEYS = {"form_id", "instance", "status", "verified", "signed", "locked", "open_queries"}
@@ -61,6 +59,13 @@ def db(study, database_url) -> str:
     return database_url
 
 
+@pytest.fixture
+def operated_db(study, database_url) -> str:
+    """The same with SPR-001 operated on 17 Apr 2025 but no radiotherapy recorded (where the fractions do not matter)."""
+    operated(study)
+    return database_url
+
+
 # --------------------------------------------------------------------------- visits
 def test_visits_json_shape_and_targets(db):
     shown = as_json(run("visits", "spr-001", "--json", "--db", db))
@@ -74,8 +79,10 @@ def test_visits_json_shape_and_targets(db):
         "2025-07-17", "2025-07-03", "2025-07-31", None)
     assert early["name"] == "Follow-up every 3 months (years 1-2)"
     assert [(f["form_id"], f["instance"], f["status"], f["verified"], f["signed"], f["locked"], f["open_queries"])
-            for f in early["forms"]] == [("follow_up", 1, "expected", False, False, False, 0),
-                                         ("adverse_event", 1, "expected", False, False, False, 0)]
+            for f in early["forms"]] == [("follow_up", 1, "expected", False, False, False, 0)]
+    # adverse events are collected at the visit when they occur (optional_forms): none owed, none shown
+    weekly = visit(shown, "rt_weekly")
+    assert weekly["forms"] == [] and weekly["status"] == "optional"
     surgery = visit(shown, "surgery")
     assert (surgery["target_date"], surgery["window_start"], surgery["window_end"], surgery["actual_date"]) == (
         "2025-04-11", "2025-04-04", "2025-05-02", "2025-04-17")
@@ -83,31 +90,31 @@ def test_visits_json_shape_and_targets(db):
     assert "Visits of SPR-001" in run("visits", "SPR-001", "--db", db).output
 
 
-def test_a_corrected_anchor_moves_the_visit_and_the_move_is_audited(db):
+def test_a_corrected_anchor_moves_the_visit_and_the_move_is_audited(operated_db):
     """Surgery corrected to 24 Apr 2025: follow_up_early:1 moves to 24 Jul (10 Jul to 7 Aug); the audit trail
     holds the update of visit_occurrence.target_date (21 CFR 11.10(e))."""
     run("correct", "surgery", "SPR-001", "--set", "surgery_date=2025-04-24", "--reason", "date of the operating list",
-        "--db", db)
-    early = visit(as_json(run("visits", "SPR-001", "--json", "--db", db)), "follow_up_early")
+        "--db", operated_db)
+    early = visit(as_json(run("visits", "SPR-001", "--json", "--db", operated_db)), "follow_up_early")
     assert (early["target_date"], early["window_start"], early["window_end"]) == ("2025-07-24", "2025-07-10", "2025-08-07")
-    log = as_json(run("audit", "log", "--patient", "SPR-001", "--limit", "500", "--json", "--db", db))["entries"]
+    log = as_json(run("audit", "log", "--patient", "SPR-001", "--limit", "500", "--json", "--db", operated_db))["entries"]
     moves = [(e["action"], e["old_value"], e["new_value"], e["actor"]) for e in log
              if e["table_name"] == "visit_occurrence" and e["field"] == "target_date" and e["action"] == "update"]
     assert ("update", "2025-07-17", "2025-07-24", cli_user(None)[0]) in moves
 
 
-def test_placement_in_the_window_or_at_the_named_visit(db):
+def test_placement_in_the_window_or_at_the_named_visit(operated_db):
     placed = as_json(run("record", "follow_up", "SPR-001", "--set", "visit_date=2025-10-20", "--set",
-                         "disease_status=ned", "--json", "--db", db))["record"]
+                         "disease_status=ned", "--json", "--db", operated_db))["record"]
     assert placed["visit"] == "follow_up_early:2"
     named = as_json(run("record", "follow_up", "SPR-001", "--set", "visit_date=2025-10-22", "--set",
-                        "disease_status=ned", "--visit", "follow_up_early:3", "--json", "--db", db))["record"]
+                        "disease_status=ned", "--visit", "follow_up_early:3", "--json", "--db", operated_db))["record"]
     assert named["visit"] == "follow_up_early:3"
-    third = visit(as_json(run("visits", "SPR-001", "--json", "--db", db)), "follow_up_early", 3)
+    third = visit(as_json(run("visits", "SPR-001", "--json", "--db", operated_db)), "follow_up_early", 3)
     assert (third["actual_date"], third["forms"][0]["form_id"], third["forms"][0]["status"]) == (
         "2025-10-22", "follow_up", "complete")
     refused(run("record", "follow_up", "SPR-001", "--set", "visit_date=2025-05-17", "--set", "disease_status=ned",
-                "--visit", "wound_check:1", "--db", db, code=2),
+                "--visit", "wound_check:1", "--db", operated_db, code=2),
             "form 'follow_up' is not collected at visit 'wound_check'")
 
 
@@ -118,51 +125,45 @@ def test_due_json_on_a_given_day(db):
         assert set(row) == {"subject", "visit_id", "occurrence", "window_start", "window_end", "status"}
     assert [(r["visit_id"], r["occurrence"], r["window_start"], r["window_end"], r["status"]) for r in shown["due"]] == [
         ("baseline", 1, "2024-12-25", "2025-01-22", "overdue"),
-        ("rt_weekly", 1, "2025-02-01", "2025-02-05", "overdue"),
-        ("rt_weekly", 2, "2025-02-08", "2025-02-12", "overdue"),
-        ("rt_weekly", 3, "2025-02-15", "2025-02-19", "overdue"),
-        ("rt_weekly", 4, "2025-02-22", "2025-02-26", "overdue"),
-        ("rt_weekly", 5, "2025-03-01", "2025-03-05", "overdue"),
-        ("pre_operative", 1, "2025-03-21", "2025-04-04", "overdue"),
         ("surgery", 1, "2025-04-04", "2025-05-02", "overdue"),
-        ("wound_check", 1, "2025-05-10", "2025-05-24", "overdue"),
-        ("wound_check", 2, "2025-06-09", "2025-06-23", "overdue"),
-        ("follow_up_early", 1, "2025-07-03", "2025-07-31", "due"),
-        ("wound_check", 3, "2025-07-09", "2025-07-23", "due")]
+        ("follow_up_early", 1, "2025-07-03", "2025-07-31", "due")]
+    # the weekly reviews, the pre-operative visit and the wound checks collect adverse events and wound
+    # complications only when they occur (optional_forms): nothing is owed there, so nothing is chased
     assert {r["subject"] for r in shown["due"]} == {"SPR-001"}
-    # with --days 30 the window of wound_check:4 (8 to 22 Aug) opens within the horizon
-    ahead = as_json(run("due", "--json", "--today", "2025-07-10", "--days", "30", "--db", db))["due"]
-    assert ("wound_check", 4, "due") in [(r["visit_id"], r["occurrence"], r["status"]) for r in ahead]
+    # with --days 90 the window of follow_up_early:2 (3 Oct to 31 Oct) opens within the horizon
+    ahead = as_json(run("due", "--json", "--today", "2025-07-10", "--days", "90", "--db", db))["due"]
+    assert ("follow_up_early", 2, "due") in [(r["visit_id"], r["occurrence"], r["status"]) for r in ahead]
+    assert ("follow_up_early", 2, "due") not in [(r["visit_id"], r["occurrence"], r["status"]) for r in shown["due"]]
     # nothing due before the referral's patient existed: exit 1
     run("due", "--today", "2024-12-01", "--db", db, code=1)
 
 
-def test_an_unscheduled_visit_through_the_cli(db):
+def test_an_unscheduled_visit_through_the_cli(operated_db):
     assert "Added unscheduled:2 for SPR-001" in run("unscheduled", "SPR-001", "--date", "2025-05-05", "--label",
-                                                    "wound review", "--db", db).output
+                                                    "wound review", "--db", operated_db).output
     recorded = as_json(run("record", "adverse_event", "SPR-001", "--set", "term=Wound infection", "--set", "grade=2",
-                           "--set", "onset_date=2025-05-05", "--visit", "unscheduled:2", "--json", "--db", db))
+                           "--set", "onset_date=2025-05-05", "--visit", "unscheduled:2", "--json", "--db", operated_db))
     assert recorded["record"]["visit"] == "unscheduled:2"
-    second = visit(as_json(run("visits", "SPR-001", "--json", "--db", db)), "unscheduled", 2)
+    second = visit(as_json(run("visits", "SPR-001", "--json", "--db", operated_db)), "unscheduled", 2)
     assert (second["target_date"], second["name"], [f["form_id"] for f in second["forms"]]) == (
         "2025-05-05", "Unscheduled visit: wound review", ["adverse_event"])
 
 
-def test_not_done_through_the_cli(db):
-    refused(run("not-done", "SPR-001", "--form", "surgery", "--visit", "surgery", "--reason", "x", "--db", db, code=2),
+def test_not_done_through_the_cli(operated_db):
+    refused(run("not-done", "SPR-001", "--form", "surgery", "--visit", "surgery", "--reason", "x", "--db", operated_db, code=2),
             "a form with data is corrected or deleted, not marked not done")
-    run("not-done", "SPR-001", "--form", "wound_complication", "--visit", "wound_check:1", "--reason",
-        "no wound problem", "--db", db)
-    first = visit(as_json(run("visits", "SPR-001", "--json", "--db", db)), "wound_check")
-    assert [(f["form_id"], f["status"]) for f in first["forms"]] == [("wound_complication", "not_done"),
-                                                                      ("adverse_event", "expected")]
+    run("not-done", "SPR-001", "--form", "follow_up", "--visit", "follow_up_early", "--reason",
+        "patient did not attend; seen at the next visit", "--db", operated_db)
+    first = visit(as_json(run("visits", "SPR-001", "--json", "--db", operated_db)), "follow_up_early")
+    assert [(f["form_id"], f["status"]) for f in first["forms"]] == [("follow_up", "not_done")]
+    assert first["status"] == "complete"  # not done with a reason closes the visit (nothing is chased)
 
 
 # --------------------------------------------------------------------------- missing-data codes
-def test_missing_codes_through_the_cli(db, tmp_path):
+def test_missing_codes_through_the_cli(operated_db, tmp_path):
     """sprint.yaml missing_codes; CDISC / REDCap missing data codes."""
     base = ["record", "pathology", "SPR-001", "--set", "report_date=2025-04-28", "--set",
-            "microscopic_margin_positive=no", "--set", "closest_margin_mm=3", "--db", db]
+            "microscopic_margin_positive=no", "--set", "closest_margin_mm=3", "--db", operated_db]
     refused(run(*base, "--missing", "viable_percent=UNK", code=2), "a missing-data code needs a reason")
     refused(run(*base, "--missing", "viable_percent=GONE", "--reason", "lost", code=2),
             "pathology.viable_percent: not a missing-data code of the protocol (codes: NA Not applicable, UNK Unknown, "
@@ -171,41 +172,41 @@ def test_missing_codes_through_the_cli(db, tmp_path):
             "pathology.viable_percent: has both a value and a missing-data code")
     recorded = as_json(run(*base, "--missing", "viable_percent=UNK", "--reason", "specimen fragmented", "--json"))
     assert (recorded["record"]["status"], recorded["record"]["missing"]) == ("complete", {"viable_percent": "UNK"})
-    shown = as_json(run("patient", "show", "SPR-001", "--json", "--db", db))["pathology"]
+    shown = as_json(run("patient", "show", "SPR-001", "--json", "--db", operated_db))["pathology"]
     assert (shown["missing"], shown.get("viable_percent"), shown["r_status"]) == ({"viable_percent": "UNK"}, None, "R0")
-    text = " ".join(run("patient", "show", "SPR-001", "--db", db).output.split())
+    text = " ".join(run("patient", "show", "SPR-001", "--db", operated_db).output.split())
     assert "UNK stainable cells, EORTC-STBSG not derived; pCR not derived" in text
     out = tmp_path / "endpoints.csv"
-    run("endpoints", "--out", str(out), "--db", db)
+    run("endpoints", "--out", str(out), "--db", operated_db)
     [row] = list(csv.DictReader(out.open(encoding="utf-8")))
     assert (row["r0_resected"], row["pcr"], row["missing_data"]) == ("1", "", "pathology.viable_percent=UNK")
-    visits_shown = visit(as_json(run("visits", "SPR-001", "--json", "--db", db)), "surgery")
+    visits_shown = visit(as_json(run("visits", "SPR-001", "--json", "--db", operated_db)), "surgery")
     assert [(f["form_id"], f["status"]) for f in visits_shown["forms"]] == [("surgery", "complete"),
                                                                             ("pathology", "complete")]
 
 
-def test_a_death_of_unknown_cause_shows_its_code(db):
+def test_a_death_of_unknown_cause_shows_its_code(operated_db):
     run("record", "outcome_event", "SPR-001", "--set", "event_type=death", "--set", "event_date=2025-10-01",
-        "--missing", "death_cause=UNK", "--reason", "no autopsy, cause not reported", "--db", db)
-    assert "Death 2025-10-01 (cause: UNK)" in run("patient", "show", "SPR-001", "--db", db).output
-    assert as_json(run("status", "--json", "--db", db))["deaths"] == 1
+        "--missing", "death_cause=UNK", "--reason", "no autopsy, cause not reported", "--db", operated_db)
+    assert "Death 2025-10-01 (cause: UNK)" in run("patient", "show", "SPR-001", "--db", operated_db).output
+    assert as_json(run("status", "--json", "--db", operated_db))["deaths"] == 1
 
 
-def test_a_listing_prints_the_code_where_the_value_would_be(db):
+def test_a_listing_prints_the_code_where_the_value_would_be(operated_db):
     run("record", "diagnosis", "SPR-001", "--set", "diagnosis_date=2025-01-05", "--set",
         "histotype=myxofibrosarcoma", "--set", "size_cm=12", "--set", "clinical_n=N0", "--set", "clinical_m=M0",
-        "--missing", "anatomic_site=NASK", "--reason", "not in the referral letter", "--db", db)
-    [listed] = as_json(run("patient", "list", "--json", "--db", db))["patients"]
+        "--missing", "anatomic_site=NASK", "--reason", "not in the referral letter", "--db", operated_db)
+    [listed] = as_json(run("patient", "list", "--json", "--db", operated_db))["patients"]
     assert listed["site"] == "NASK"
 
 
 # --------------------------------------------------------------------------- queries
-def test_query_list_json_and_a_closed_query_refuses_an_answer(study, db, fast_hashing):
+def test_query_list_json_and_a_closed_query_refuses_an_answer(study, operated_db, fast_hashing):
     team = staff(study)
     opened = run("query", "open", "SPR-001", "--form", "surgery", "--field", "surgery_date", "--text",
-                 "Check the date against the operating list", "--assign", "nina", "--db", db, user="mona").output
+                 "Check the date against the operating list", "--assign", "nina", "--db", operated_db, user="mona").output
     number = int(opened.split("Opened query ")[1].split()[0])
-    listed = as_json(run("query", "list", "--json", "--db", db, user="mona"))
+    listed = as_json(run("query", "list", "--json", "--db", operated_db, user="mona"))
     assert set(listed) == {"queries"}
     [q] = listed["queries"]
     assert {"id", "subject", "form_id", "visit_id", "occurrence", "instance", "field", "status", "text", "opened_by",
@@ -215,15 +216,15 @@ def test_query_list_json_and_a_closed_query_refuses_an_answer(study, db, fast_ha
                                                                  "surgery_date", "open", "mona", "nina", 0)
     assert [m["kind"] for m in q["thread"]] == ["open"]
     run("query", "respond", str(number), "--resolution", "corrected", "--text", "operated on the 18th",
-        "--set", "surgery_date=2025-04-18", "--db", db, user="nina")
-    surgery = as_json(run("patient", "show", "SPR-001", "--json", "--db", db, user="mona"))["surgery"]
+        "--set", "surgery_date=2025-04-18", "--db", operated_db, user="nina")
+    surgery = as_json(run("patient", "show", "SPR-001", "--json", "--db", operated_db, user="mona"))["surgery"]
     assert (surgery["surgery_date"], surgery["revision"]) == ("2025-04-18", 2)
-    run("query", "close", str(number), "--text", "thank you", "--db", db, user="mona")
-    refused(run("query", "respond", str(number), "--resolution", "confirmed", "--text", "again", "--db", db,
+    run("query", "close", str(number), "--text", "thank you", "--db", operated_db, user="mona")
+    refused(run("query", "respond", str(number), "--resolution", "confirmed", "--text", "again", "--db", operated_db,
                 user="nina", code=2), f"query {number} is closed; only an open query is answered")
-    assert as_json(run("query", "list", "--status", "closed", "--json", "--db", db, user="dana"))["queries"][0]["id"] == number
-    run("query", "list", "--status", "open", "--db", db, user="dana", code=1)  # none open: exit 1
-    refused(run("query", "close", str(number), "--db", db, user="nina", code=2),
+    assert as_json(run("query", "list", "--status", "closed", "--json", "--db", operated_db, user="dana"))["queries"][0]["id"] == number
+    run("query", "list", "--status", "open", "--db", operated_db, user="dana", code=1)  # none open: exit 1
+    refused(run("query", "close", str(number), "--db", operated_db, user="nina", code=2),
             "nina (research_nurse) may not close a query")
     assert queries.list_queries(study, team.monitor)[0].status == "closed"
 
@@ -247,60 +248,62 @@ def test_sdv_and_its_progress_through_the_cli(study, db, fast_hashing):
     assert (state["form_id"], state["status"], state["verified"]) == ("pathology", "verified", True)
 
 
-def test_signing_with_the_password_on_stdin(study, db, fast_hashing):
+def test_signing_with_the_password_on_stdin(study, operated_db, fast_hashing):
     """21 CFR 11.200(a)(1): the password again at each signing; 11.50: name, date and time, meaning."""
     forms.record(study, DOCTOR, "SPR-001", "pathology", PATHOLOGY)
     staff(study)
     meaning = "I have reviewed and approve these data"
     wrong = runner.invoke(app, ["sign", "SPR-001", "--form", "pathology", "--meaning", meaning, "--password-stdin",
-                                "--user", "ivy", "--db", db], input="not-the-password\n",
+                                "--user", "ivy", "--db", operated_db], input="not-the-password\n",
                           env={"SARCOTRIAL_PASSWORD": None})
     assert wrong.exit_code == 2 and "sign-in refused: unknown user or wrong password" in wrong.output
-    run("signatures", "SPR-001", "--db", db, user="mona", code=1)  # none yet
+    run("signatures", "SPR-001", "--db", operated_db, user="mona", code=1)  # none yet
     signed = runner.invoke(app, ["sign", "SPR-001", "--form", "pathology", "--meaning", meaning, "--password-stdin",
-                                 "--user", "ivy", "--db", db], input=password("ivy") + "\n",
+                                 "--user", "ivy", "--db", operated_db], input=password("ivy") + "\n",
                            env={"SARCOTRIAL_PASSWORD": None})
     assert signed.exit_code == 0, signed.output
     assert signed.output.startswith("Signed by Dr Ivy Investigator (ivy) on 20")
     assert f"UTC: {meaning} [pathology at surgery]" in signed.output
     casebook = runner.invoke(app, ["sign", "SPR-001", "--meaning", "I approve this casebook", "--password-stdin",
-                                   "--user", "ivy", "--db", db], input=password("ivy") + "\n",
+                                   "--user", "ivy", "--db", operated_db], input=password("ivy") + "\n",
                              env={"SARCOTRIAL_PASSWORD": None})
     assert casebook.exit_code == 0 and "[casebook]" in casebook.output
-    run("correct", "pathology", "SPR-001", "--set", "closest_margin_mm=4", "--reason", "re-measured", "--db", db,
+    run("correct", "pathology", "SPR-001", "--set", "closest_margin_mm=4", "--reason", "re-measured", "--db", operated_db,
         user="nina")
-    shown = as_json(run("signatures", "SPR-001", "--json", "--db", db, user="mona"))["signatures"]
+    shown = as_json(run("signatures", "SPR-001", "--json", "--db", operated_db, user="mona"))["signatures"]
     assert [(s["scope"], s["status"], s["printed_name"], s["meaning"]) for s in shown] == [
         ("crf", "voided", "Dr Ivy Investigator", meaning), ("casebook", "voided", "Dr Ivy Investigator",
                                                             "I approve this casebook")]
     assert all(s["voided_reason"].startswith("signature voided by the change of pathology.closest_margin_mm by nina at ")
                for s in shown)
-    assert "VOID: signature voided by the change" in run("signatures", "SPR-001", "--db", db, user="mona").output
-    no_stdin = runner.invoke(app, ["sign", "SPR-001", "--meaning", meaning, "--user", "ivy", "--db", db], input="",
+    assert "VOID: signature voided by the change" in run("signatures", "SPR-001", "--db", operated_db, user="mona").output
+    no_stdin = runner.invoke(app, ["sign", "SPR-001", "--meaning", meaning, "--user", "ivy", "--db", operated_db], input="",
                              env={"SARCOTRIAL_PASSWORD": None})
     assert no_stdin.exit_code == 2 and "the password is entered at each signing" in no_stdin.output
 
 
-def test_locks_through_the_cli(study, db, fast_hashing):
+def test_locks_through_the_cli(study, operated_db, fast_hashing):
     staff(study)
-    assert "Locked SPR-001" in run("lock", "SPR-001", "--db", db, user="dana").output
+    assert "Locked SPR-001" in run("lock", "SPR-001", "--db", operated_db, user="dana").output
     refused(run("record", "follow_up", "SPR-001", "--set", "visit_date=2025-07-20", "--set", "disease_status=ned",
-                "--db", db, user="nina", code=2), "lock: SPR-001 is locked by dana at ")
-    shown = as_json(run("visits", "SPR-001", "--json", "--db", db, user="nina"))
-    assert {(f["status"], f["locked"]) for v in shown["visits"] for f in v["forms"]} == {("locked", True)}
-    assert "Missing option '--reason'" in runner.invoke(app, ["unlock", "SPR-001", "--db", db, "--user", "dana"],
+                "--db", operated_db, user="nina", code=2), "lock: SPR-001 is locked by dana at ")
+    shown = as_json(run("visits", "SPR-001", "--json", "--db", operated_db, user="nina"))
+    # every form is locked; one never entered still says so (expected, under the lock), not "locked" as if done
+    assert {(f["status"], f["locked"]) for v in shown["visits"] for f in v["forms"]} == {("locked", True),
+                                                                                        ("expected", True)}
+    assert "Missing option '--reason'" in runner.invoke(app, ["unlock", "SPR-001", "--db", operated_db, "--user", "dana"],
                                                         env={"SARCOTRIAL_PASSWORD": password("dana")}).output
-    refused(run("unlock", "SPR-001", "--reason", "correction", "--db", db, user="nina", code=2),
+    refused(run("unlock", "SPR-001", "--reason", "correction", "--db", operated_db, user="nina", code=2),
             "nina (research_nurse) may not unlock a form or a patient")
-    assert "Unlocked SPR-001" in run("unlock", "SPR-001", "--reason", "late correction", "--db", db, user="dana").output
-    assert "Locked the study" in run("lock", "--study", "--db", db, user="dana").output
-    refused(run("correct", "surgery", "SPR-001", "--set", "nerve_resection=no", "--reason", "added", "--db", db,
+    assert "Unlocked SPR-001" in run("unlock", "SPR-001", "--reason", "late correction", "--db", operated_db, user="dana").output
+    assert "Locked the study" in run("lock", "--study", "--db", operated_db, user="dana").output
+    refused(run("correct", "surgery", "SPR-001", "--set", "nerve_resection=no", "--reason", "added", "--db", operated_db,
                 user="nina", code=2), "lock: the study is locked (database lock) by dana at ")
 
 
-def test_the_same_refusals_through_the_cli(db):
+def test_the_same_refusals_through_the_cli(operated_db):
     refused(run("correct", "surgery", "SPR-001", "--set", "surgery_date=2025-04-20", "--reason", "typo",
-                "--revision", "0", "--db", db, code=2), "(revision 1, you saw 0)")
+                "--revision", "0", "--db", operated_db, code=2), "(revision 1, you saw 0)")
     refused(run("record", "adverse_event", "SPR-001", "--set", "term=Wound infection", "--set", "grade=3", "--set",
-                "onset_date=2025-05-02", "--set", "serious=yes", "--db", db, code=2),
+                "onset_date=2025-05-02", "--set", "serious=yes", "--db", operated_db, code=2),
             "adverse_event.aware_at: is required for a serious adverse event")

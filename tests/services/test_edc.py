@@ -2,7 +2,9 @@
 revisions, and the consent, withdrawal, end-of-study and serious-adverse-event rules.
 
 Every expected value is worked out by hand from src/sarcotrial/protocol/protocols/sprint.yaml (v1.1)
-for the patient of ``tests.helpers.treated`` (last fraction Fri 7 Mar 2025, surgery 17 Apr 2025).
+for the patient of ``tests.helpers.treated`` (last fraction Fri 7 Mar 2025, surgery 17 Apr 2025), or of
+``tests.edc_support.operated`` (enrolled 22 Jan 2025, the same surgery, no radiotherapy) where the
+fractions do not matter.
 """
 
 from __future__ import annotations
@@ -18,12 +20,8 @@ from sarcotrial.radiotherapy.calendar import treatment_dates
 from sarcotrial.services import forms, pathway, queries, review, safety, views, visits
 from sarcotrial.services.endpoints import write_endpoints_csv
 from sarcotrial.store.models import AuditEntry, CRFInstance, DataQuery
-from tests.accounts import fast_hashing, password, staff  # noqa: F401
+from tests.edc_support import PATHOLOGY, fast_hashing, operated, password, staff  # noqa: F401
 from tests.helpers import DOCTOR, NURSE, SCREENING, consent, enrolled, register, treated
-
-PATHOLOGY = {"report_date": "2025-04-28", "microscopic_margin_positive": False, "closest_margin_mm": 3,
-             "closest_margin_tissue": "fascia", "viable_percent": 3}
-
 
 def irradiated(study, hospital_number: str = "H0001") -> str:
     """``treated`` without the surgery: 25 fractions delivered 3 Feb to 7 Mar 2025."""
@@ -58,7 +56,7 @@ def system_queries(study, subject: str) -> list[queries.QueryView]:
 def test_lifecycle_expected_complete_verified_signed_locked(study, fast_hashing):
     """expected -> complete -> verified (SDV, ICH E6(R3)) -> signed (21 CFR 11.50) -> locked, each shown in
     the visit view; the state shown is the furthest reached."""
-    subject = treated(study)
+    subject = operated(study)
     team = staff(study)
     state = lambda: form_state(study, subject, "surgery", "pathology", actor=team.monitor)  # noqa: E731
     seen = [(state().status, state().verified, state().signed, state().locked)]
@@ -90,13 +88,14 @@ def test_lifecycle_incomplete_when_a_required_answer_is_absent(study):
 
 
 def test_not_done_needs_a_reason_and_a_form_without_data(study):
-    subject = treated(study)
+    subject = operated(study)
     with pytest.raises(InvalidValue, match="say why the form is not done"):
         forms.mark_not_done(study, NURSE, subject, "wound_complication", "wound_check:1", " ")
     crf = forms.mark_not_done(study, NURSE, subject, "wound_complication", "wound_check:1", "no wound problem to report")
     assert (crf.status, crf.not_done_reason) == ("not_done", "no wound problem to report")
     assert form_state(study, subject, "wound_check:1", "wound_complication").status == "not_done"
-    assert form_state(study, subject, "wound_check:1", "adverse_event").status == "expected"
+    first = next(v for v in visits.visits(study, None, subject) if (v.visit_id, v.occurrence) == ("wound_check", 1))
+    assert [(f.form_id, f.status) for f in first.forms] == [("wound_complication", "not_done")]
     with pytest.raises(InvalidValue, match="is already marked not done at wound_check"):
         forms.mark_not_done(study, NURSE, subject, "wound_complication", "wound_check:1", "again")
     with pytest.raises(InvalidValue, match="holds data at surgery; a form with data is corrected or deleted, not "
@@ -114,7 +113,7 @@ def test_a_missing_code_with_a_reason_stands_for_a_required_value(study, tmp_pat
     """sprint.yaml missing_codes (CDISC null flavours, REDCap missing data codes): UNK for viable_percent makes
     the required field present (complete); R0 is still derived from the margin (UICC: no tumour at the inked
     margin, no macroscopic residual), pCR and the EORTC-STBSG score are not."""
-    subject = treated(study)
+    subject = operated(study)
     crf = forms.record(study, DOCTOR, subject, "pathology",
                        {k: v for k, v in PATHOLOGY.items() if k != "viable_percent"},
                        missing={"viable_percent": "unk"}, reason="specimen fragmented, no estimate possible")
@@ -134,7 +133,7 @@ def test_a_missing_code_with_a_reason_stands_for_a_required_value(study, tmp_pat
 def test_a_death_of_unknown_cause_is_coded_and_reported(study, tmp_path):
     """A death whose cause is unknown: death_cause=UNK stands for the value the death requires; overall
     survival counts the death (event at day 252: 22 Jan to 1 Oct 2025), and the code is reported."""
-    subject = treated(study)
+    subject = operated(study)
     crf = forms.record(study, DOCTOR, subject, "outcome_event", {"event_type": "death", "event_date": "2025-10-01"},
                        missing={"death_cause": "UNK"}, reason="died at home, no autopsy, cause not reported")
     assert crf.missing == {"death_cause": "UNK"} and crf.status == "complete"
@@ -146,7 +145,7 @@ def test_a_death_of_unknown_cause_is_coded_and_reported(study, tmp_path):
 
 
 def test_missing_codes_are_refused_without_reason_undeclared_or_beside_a_value(study):
-    subject = treated(study)
+    subject = operated(study)
     values = {k: v for k, v in PATHOLOGY.items() if k != "viable_percent"}
     with pytest.raises(InvalidValue, match="a missing-data code needs a reason"):
         forms.record(study, DOCTOR, subject, "pathology", values, missing={"viable_percent": "UNK"})
@@ -162,7 +161,7 @@ def test_missing_codes_are_refused_without_reason_undeclared_or_beside_a_value(s
 
 
 def test_a_value_given_later_replaces_the_code(study):
-    subject = treated(study)
+    subject = operated(study)
     forms.record(study, DOCTOR, subject, "pathology", {k: v for k, v in PATHOLOGY.items() if k != "viable_percent"},
                  missing={"viable_percent": "ND"}, reason="not assessed yet")
     crf = forms.correct(study, DOCTOR, subject, "pathology", {"viable_percent": 3}, reason="review of the slides")
@@ -186,7 +185,7 @@ def test_hard_check_surgery_must_follow_the_last_fraction(study):
 
 def test_hard_check_pathology_must_not_precede_surgery(study):
     """sprint.yaml checks.pathology_after_surgery: a report dated the day before surgery is refused."""
-    subject = treated(study)
+    subject = operated(study)
     before = audit_count(study)
     with pytest.raises(InvalidValue, match=r"pathology.report_date: .*surgery.*2025-04-17"):
         forms.record(study, DOCTOR, subject, "pathology", {**PATHOLOGY, "report_date": "2025-04-16"})
@@ -224,7 +223,7 @@ def test_a_correction_runs_the_checks_again(study):
 def test_soft_check_ned_on_or_after_a_relapse(study):
     """sprint.yaml checks.ned_after_relapse: 'ned' at a follow-up on or after a recorded local relapse opens one
     query on follow_up.visit_date, whichever of the two forms is entered last."""
-    subject = treated(study)
+    subject = operated(study)
     forms.record(study, NURSE, subject, "follow_up", {"visit_date": "2025-10-20", "disease_status": "ned"})
     assert system_queries(study, subject) == []
     forms.record(study, DOCTOR, subject, "outcome_event", {"event_type": "local_relapse", "event_date": "2025-09-01"})
@@ -255,7 +254,7 @@ def test_a_corrected_date_of_birth_rechecks_eligibility_by_a_query(study):
 def test_a_correction_against_an_older_revision_is_refused(study):
     """Annex 11 §9 / concurrent editing: a write based on revision 1 of a form now at revision 2 is refused,
     naming who changed it and when."""
-    subject = treated(study)
+    subject = operated(study)
     crf = forms.record(study, DOCTOR, subject, "pathology", PATHOLOGY)
     assert crf.revision == 1
     assert forms.correct(study, NURSE, subject, "pathology", {"closest_margin_mm": 4}, reason="re-measured",
@@ -299,7 +298,7 @@ def test_reconsent_due_lists_a_patient_on_an_older_consent_document(study):
 def test_withdrawal_from_follow_up_refuses_later_follow_up_only(study):
     """sprint.yaml withdrawal.stops.follow_up: follow_up dated after the withdrawal is refused, one dated before
     is accepted; the patient is withdrawn."""
-    subject = treated(study)
+    subject = operated(study)
     forms.record(study, NURSE, subject, "withdrawal", {"withdrawal_date": "2025-09-01", "kind": "follow_up",
                                                        "reason": "moved abroad"})
     with pytest.raises(InvalidValue, match=r"withdrew on 2025-09-01 \(Follow-up visits \(data already collected is "
@@ -314,7 +313,7 @@ def test_withdrawal_from_follow_up_refuses_later_follow_up_only(study):
 
 def test_withdrawal_of_consent_refuses_every_later_form(study):
     """sprint.yaml withdrawal.stops.consent ['*']: nothing dated after the withdrawal of consent is accepted."""
-    subject = treated(study)
+    subject = operated(study)
     forms.record(study, NURSE, subject, "withdrawal", {"withdrawal_date": "2025-06-01", "kind": "consent",
                                                        "reason": "no longer wishes to take part"})
     later = [("outcome_event", {"event_type": "local_relapse", "event_date": "2025-07-01"}),
@@ -330,7 +329,7 @@ def test_withdrawal_of_consent_refuses_every_later_form(study):
 @pytest.mark.parametrize("status", ["completed", "lost_to_follow_up"])
 def test_the_end_of_study_form_sets_the_patients_status(study, status):
     """sprint.yaml end_of_study: the status field's code becomes the patient's status."""
-    subject = treated(study)
+    subject = operated(study)
     forms.record(study, NURSE, subject, "end_of_study", {"status": status, "end_date": "2025-12-01"})
     assert views.patient(study, None, subject).status == status
 
@@ -342,7 +341,7 @@ SAE = {"term": "Wound infection", "grade": 3, "onset_date": "2025-05-02", "serio
 
 def test_a_serious_event_needs_the_moment_the_site_became_aware(study):
     """ICH E2A: the 24 h clock runs from the site's awareness; without it the serious event is refused."""
-    subject = treated(study)
+    subject = operated(study)
     with pytest.raises(InvalidValue, match="adverse_event.aware_at: is required for a serious adverse event: the 24 h "
                                            "reporting clock runs from it"):
         forms.record(study, DOCTOR, subject, "adverse_event", {k: v for k, v in SAE.items() if k != "aware_at"})
@@ -356,8 +355,8 @@ def test_the_sae_clock_open_overdue_reported_and_late(study, fast_hashing):
     overdue after; reported in time but unsigned stays overdue; reported and signed: reported; reported after
     the deadline and signed: reported late."""
     utc = dt.timezone.utc
-    subject = treated(study)
-    other = treated(study, "H0002")
+    subject = operated(study)
+    other = operated(study, "H0002")
     forms.record(study, DOCTOR, subject, "adverse_event", SAE)
     forms.record(study, DOCTOR, other, "adverse_event", {**SAE, "reported_at": "2025-05-05T08:00"})
     team = staff(study)

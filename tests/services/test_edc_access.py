@@ -20,17 +20,13 @@ import yaml
 from sarcotrial.domain.access import PERMISSIONS, ROLES
 from sarcotrial.errors import AccessDenied, InvalidValue
 from sarcotrial.protocol import read_protocol
-from sarcotrial.radiotherapy.calendar import treatment_dates
 from sarcotrial.report.data import gather
 from sarcotrial.services import access, amend, forms, pathway, queries, review, safety, views, visits
 from sarcotrial.services.endpoints import derive_endpoints
-from tests.accounts import OS_USER, fast_hashing, password, staff  # noqa: F401
-from tests.helpers import DOCTOR, NURSE, SCREENING, consent, enrolled
+from tests.edc_support import OS_USER, PATHOLOGY, SURGERY, fast_hashing, operated, password, staff  # noqa: F401
+from tests.helpers import DOCTOR, NURSE, SCREENING, consent
 
 MEANING = "I have reviewed these data"
-PATHOLOGY = {"report_date": "2025-04-28", "microscopic_margin_positive": False, "closest_margin_mm": 3,
-             "closest_margin_tissue": "fascia", "viable_percent": 3}
-SURGERY = {"surgery_date": "2025-04-17", "procedure": "wide_excision", "macroscopic_residual": False}
 
 
 # --------------------------------------------------------------------------- every role against each action
@@ -82,9 +78,7 @@ ACTIONS = {
 @pytest.fixture
 def team(study, fast_hashing, tmp_path):
     """An enrolled patient operated on 17 Apr 2025 with a pathology report, then one account per role."""
-    subject = enrolled(study)
-    forms.record(study, DOCTOR, subject, "surgery", SURGERY)
-    forms.record(study, DOCTOR, subject, "pathology", PATHOLOGY)
+    subject = operated(study, pathology=True)
     out = staff(study)
     out.subject, out.tmp_path = subject, tmp_path
     return out
@@ -134,8 +128,8 @@ def test_a_few_rights_by_hand(study, team):
 
 
 # --------------------------------------------------------------------------- site isolation
-def treated_at(study, site: str, hospital_number: str) -> str:
-    """A patient of ``site``: enrolled 22 Jan 2025, 25 fractions from 3 Feb, operated 17 Apr 2025."""
+def operated_at(study, site: str, hospital_number: str) -> str:
+    """A patient of ``site``: enrolled 22 Jan 2025, operated 17 Apr 2025, with pathology and a serious adverse event."""
     patient = pathway.register_patient(study, NURSE, identifiers=pathway.Identifiers(
         "Test Patient (synthetic)", dt.date(1960, 5, 1), hospital_number), sex="male",
         referral={"referral_date": "2025-01-10", "anatomic_site": "extremity"}, site_code=site)
@@ -143,10 +137,6 @@ def treated_at(study, site: str, hospital_number: str) -> str:
     pathway.screen(study, NURSE, subject, {"screening_date": "2025-01-20", "consent_date": "2025-01-20", **SCREENING})
     consent(study, subject)
     pathway.enrol(study, NURSE, subject, dt.date(2025, 1, 22))
-    forms.record(study, DOCTOR, subject, "rt_course", {"planned_start": "2025-02-03", "calendar": "IT-MI"})
-    for number, day in enumerate(treatment_dates(dt.date(2025, 2, 3), 25, "IT-MI").dates, start=1):
-        forms.record(study, DOCTOR, subject, "rt_fraction",
-                     {"fraction_number": number, "fraction_date": day, "status": "delivered"})
     forms.record(study, DOCTOR, subject, "surgery", SURGERY)
     forms.record(study, DOCTOR, subject, "pathology", PATHOLOGY)
     forms.record(study, DOCTOR, subject, "adverse_event", {
@@ -159,8 +149,8 @@ def two_sites(study, fast_hashing):
     """SPR-001 at MAIN, SPR-002 at NORTH and a third patient referred at NORTH; staff of MAIN only, a monitor
     study-wide, a nurse of NORTH."""
     access.add_site(study, OS_USER, "NORTH", "North hospital")
-    a = treated_at(study, "MAIN", "H0001")
-    b = treated_at(study, "NORTH", "H0002")
+    a = operated_at(study, "MAIN", "H0001")
+    b = operated_at(study, "NORTH", "H0002")
     pathway.register_patient(study, NURSE, identifiers=pathway.Identifiers("Other Patient (synthetic)",
                                                                            dt.date(1970, 2, 2), "H0003"),
                              sex="female", referral={"referral_date": "2025-02-10", "anatomic_site": "trunk"},
@@ -191,10 +181,10 @@ def test_a_site_nurse_sees_only_her_sites_patients(study, two_sites):
     wide = gather(study, actor=team.wide).consort
     assert (wide.referred, wide.screened, wide.enrolled) == (3, 2, 2)
     assert {d.subject for d in visits.due(study, team.wide, today=dt.date(2025, 7, 10))} == {team.a, team.b}
-    # referral 2 + screening 10 + consent 3 + rt_course 2 + 25 x 3 fractions + surgery 3 + pathology 5 + the
-    # serious adverse event 5 = 105 fields; the referred patient's referral (2 fields) awaits verification too
+    # referral 2 + screening 10 + consent 3 + surgery 3 + pathology 5 + the serious adverse event 5 = 28 fields;
+    # the referred patient's referral (2 fields) awaits verification too
     assert [(p.subject, p.site, p.fields_entered) for p in review.sdv_progress(study, team.wide)] == [
-        (team.a, "MAIN", 105), (team.b, "NORTH", 105), ("SPR-003", "NORTH", 2)]
+        (team.a, "MAIN", 28), (team.b, "NORTH", 28), ("SPR-003", "NORTH", 2)]
 
 
 def test_another_sites_patient_does_not_exist_for_the_nurse(study, two_sites):

@@ -18,18 +18,13 @@ from sqlalchemy import select
 from sarcotrial.errors import AccessDenied, InvalidValue
 from sarcotrial.services import forms, queries, views
 from sarcotrial.store.models import AuditEntry
-from tests.accounts import fast_hashing, staff  # noqa: F401
-from tests.helpers import DOCTOR, treated
-
-PATHOLOGY = {"report_date": "2025-04-28", "microscopic_margin_positive": False, "closest_margin_mm": 3,
-             "closest_margin_tissue": "fascia", "viable_percent": 3}
+from tests.edc_support import fast_hashing, operated, staff  # noqa: F401
 
 
 @pytest.fixture
 def team(study, fast_hashing):
-    """A treated patient with a pathology report, then one account per role."""
-    subject = treated(study)
-    forms.record(study, DOCTOR, subject, "pathology", PATHOLOGY)
+    """A patient operated on 17 Apr 2025 with a pathology report, then one account per role."""
+    subject = operated(study, pathology=True)
     out = staff(study)
     out.subject = subject
     return out
@@ -137,9 +132,8 @@ def test_a_query_names_an_existing_form_and_field_and_an_assignee_who_may_answer
 
 
 def test_list_filters(study, fast_hashing):
-    first = treated(study)
-    forms.record(study, DOCTOR, first, "pathology", PATHOLOGY)
-    second = treated(study, "H0002")
+    first = operated(study, pathology=True)
+    second = operated(study, "H0002")
     team = staff(study)
     team.subject = first
     d = queries.open_query(study, team.monitor, second, "surgery", "surgery_date", "Date?")

@@ -3,6 +3,8 @@
 Expected dates are worked out by hand from ``visits`` in src/sarcotrial/protocol/protocols/sprint.yaml
 for the patient of ``tests.helpers.treated``: 25 fractions Monday to Friday from Mon 3 Feb 2025 (no
 Milan holiday in February or March), so the last fraction is Fri 7 Mar 2025; surgery on 17 Apr 2025.
+Where the fractions' dates do not matter, ``tests.edc_support.operated`` (the same surgery, no
+radiotherapy) is enough.
 
 - follow_up_early: surgery + 3 months, every 3 months to 24 months, window -14/+14 days:
   occurrence 1 on 17 Jul 2025 (3 Jul to 31 Jul), 2 on 17 Oct 2025 (3 Oct to 31 Oct), 3 on 17 Jan 2026.
@@ -20,6 +22,7 @@ from sqlalchemy import func, select
 from sarcotrial.errors import InvalidValue
 from sarcotrial.services import forms, visits
 from sarcotrial.store.models import AuditEntry, CRFInstance, VisitOccurrence
+from tests.edc_support import operated
 from tests.helpers import DOCTOR, NURSE, treated
 
 
@@ -52,7 +55,7 @@ def test_targets_and_windows_from_the_anchors(study):
 def test_a_visit_follows_its_anchor_when_the_anchor_is_corrected(study):
     """The target moves with the corrected surgery date (24 Apr 2025 + 3 months = 24 Jul 2025, window 10 Jul
     to 7 Aug), and the move is an audited update of the visit_occurrence row (21 CFR 11.10(e))."""
-    subject = treated(study)
+    subject = operated(study)
     before = occurrence(study, subject, "follow_up_early")
     forms.correct(study, DOCTOR, subject, "surgery", {"surgery_date": "2025-04-24"}, reason="date of the operating list")
     after = occurrence(study, subject, "follow_up_early")
@@ -71,7 +74,7 @@ def test_a_visit_follows_its_anchor_when_the_anchor_is_corrected(study):
 
 
 def test_a_follow_up_goes_to_the_occurrence_whose_window_holds_its_date(study):
-    subject = treated(study)
+    subject = operated(study)
     second = forms.record(study, NURSE, subject, "follow_up", {"visit_date": "2025-10-20", "disease_status": "ned"})
     first = forms.record(study, NURSE, subject, "follow_up", {"visit_date": "2025-07-20", "disease_status": "ned"})
     assert (second.visit, first.visit) == ("follow_up_early:2", "follow_up_early")
@@ -82,7 +85,7 @@ def test_a_follow_up_goes_to_the_occurrence_whose_window_holds_its_date(study):
 
 def test_a_named_visit_occurrence_places_the_form_there(study):
     """--visit follow_up_early:3 wins over the window that holds the date (20 Oct 2025 is in occurrence 2's)."""
-    subject = treated(study)
+    subject = operated(study)
     row = forms.record(study, NURSE, subject, "follow_up", {"visit_date": "2025-10-20", "disease_status": "ned"},
                        visit="follow_up_early:3")
     assert (row.visit_id, row.occurrence, row.visit) == ("follow_up_early", 3, "follow_up_early:3")
@@ -93,7 +96,7 @@ def test_a_named_visit_occurrence_places_the_form_there(study):
 
 def test_a_form_is_refused_at_a_visit_that_does_not_collect_it(study):
     """sprint.yaml: wound_check collects wound_complication and adverse_event, not follow_up."""
-    subject = treated(study)
+    subject = operated(study)
     with pytest.raises(InvalidValue, match="form 'follow_up' is not collected at visit 'wound_check' "
                                            r"\(its forms: wound_complication, adverse_event\)"):
         forms.record(study, NURSE, subject, "follow_up", {"visit_date": "2025-05-17", "disease_status": "ned"},
@@ -105,7 +108,7 @@ def test_a_form_is_refused_at_a_visit_that_does_not_collect_it(study):
 
 
 def test_unscheduled_visits_are_numbered_from_two_and_hold_forms(study):
-    subject = treated(study)
+    subject = operated(study)
     assert visits.add_unscheduled_visit(study, NURSE, subject, dt.date(2025, 5, 5), "wound review") == "unscheduled:2"
     assert visits.add_unscheduled_visit(study, NURSE, subject, dt.date(2025, 6, 2)) == "unscheduled:3"
     row = forms.record(study, DOCTOR, subject, "adverse_event", {"term": "Wound infection", "grade": 2,
@@ -118,7 +121,7 @@ def test_unscheduled_visits_are_numbered_from_two_and_hold_forms(study):
 
 
 def test_an_unscheduled_visit_must_exist_and_not_be_in_the_future(study):
-    subject = treated(study)
+    subject = operated(study)
     with pytest.raises(InvalidValue, match=r"has no unscheduled visit 4; add one with 'sarcotrial unscheduled "
                                            f"{subject} --date"):
         forms.record(study, DOCTOR, subject, "adverse_event", {"term": "Fatigue", "grade": 1,
@@ -128,24 +131,24 @@ def test_an_unscheduled_visit_must_exist_and_not_be_in_the_future(study):
 
 
 def test_due_and_overdue_on_a_given_day(study):
-    """On 10 Jul 2025: wound_check:3 (9 to 23 Jul) and follow_up_early:1 (3 to 31 Jul) are due; every earlier
-    visit with a form still expected is overdue (ICH E6(R3): visits tracked against the protocol's schedule)."""
+    """On 10 Jul 2025 follow_up_early:1 (3 to 31 Jul) is due; baseline (diagnosis) and surgery (pathology) still
+    owe a required form after their windows closed: overdue (ICH E6(R3): visits tracked against the protocol's
+    schedule). Visits whose forms are all optional (sprint.yaml optional_forms: rt_weekly, pre_operative,
+    wound_check) owe nothing."""
     subject = treated(study)
     rows = {(d.visit_id, d.occurrence): d.status for d in visits.due(study, None, today=dt.date(2025, 7, 10))}
-    assert rows[("follow_up_early", 1)] == "due" and rows[("wound_check", 3)] == "due"
-    assert rows[("wound_check", 2)] == "overdue" and rows[("surgery", 1)] == "overdue"  # pathology not entered
-    assert ("screening", 1) not in rows  # complete
-    assert ("follow_up_early", 2) not in rows  # its window opens 3 Oct
+    assert rows == {("baseline", 1): "overdue", ("surgery", 1): "overdue", ("follow_up_early", 1): "due"}
     forms.record(study, NURSE, subject, "follow_up", {"visit_date": "2025-07-08", "disease_status": "ned"})
-    forms.record(study, DOCTOR, subject, "adverse_event", {"term": "Fatigue", "grade": 1, "onset_date": "2025-07-08"},
-                 visit="follow_up_early:1")
     rows = {(d.visit_id, d.occurrence): d.status for d in visits.due(study, None, today=dt.date(2025, 7, 10))}
-    assert ("follow_up_early", 1) not in rows  # both of its forms entered: complete
+    assert ("follow_up_early", 1) not in rows  # its required form entered: complete
+    # on 1 Nov 2025 occurrence 2 (3 to 31 Oct) has closed without its follow-up: overdue
+    later = {(d.visit_id, d.occurrence): d.status for d in visits.due(study, None, today=dt.date(2025, 11, 1))}
+    assert later[("follow_up_early", 2)] == "overdue" and ("follow_up_early", 1) not in later
 
 
 def test_a_patient_whose_study_ended_is_not_chased(study):
     """An end-of-study form (lost to follow-up, completed) ends the follow-up: no visit is due any more."""
-    subject = treated(study)
+    subject = operated(study)
     assert any(d.subject == subject for d in visits.due(study, None, today=dt.date(2025, 7, 10)))
     forms.record(study, NURSE, subject, "end_of_study", {"status": "lost_to_follow_up", "end_date": "2025-06-30"})
     assert [d for d in visits.due(study, None, today=dt.date(2025, 7, 10)) if d.subject == subject] == []

@@ -31,7 +31,8 @@ FormOption = typer.Option(..., "--form", help="Form id of the protocol.")
 
 STATUS_STYLE = {"complete": "green", "verified": "green", "signed": "bold green", "locked": "bold blue",
                 "overdue": "bold red", "due": "yellow", "partial": "yellow", "incomplete": "yellow",
-                "not_done": "dim", "expected": "", "upcoming": "dim", "scheduled": "dim", "unscheduled": "dim"}
+                "not_done": "dim", "expected": "", "upcoming": "dim", "scheduled": "dim", "unscheduled": "dim",
+                "optional": "dim"}
 
 
 def _styled(status: str) -> str:
@@ -49,22 +50,36 @@ def visits(subject: str = typer.Argument(..., help="Subject id."), db: Optional[
     if as_json:
         print_json({"subject": subject.strip().upper(), "visits": [v.as_dict() for v in rows]})
         return
-    table = Table("visit", "target", "window", "actual", "status", "forms", title=f"Visits of {subject.upper()}")
+    console.print(f"[bold]Visits of {subject.upper()}[/]")
+    console.print(f"[bold]{'visit':<19}{'target':<11}{'window':<10}{'actual':<11}status[/]")
     for v in rows:
         label = v.visit_id if v.occurrence == 1 else f"{v.visit_id}:{v.occurrence}"
-        window = f"{v.window_start:%d %b %y}-{v.window_end:%d %b %y}" if v.window_start and v.window_end else ""
-        shown = []
-        for f in v.forms:
-            queries_note = f" ({f.open_queries}q)" if f.open_queries else ""
-            shown.append(f"{f.form_id}{'#' + str(f.instance) if f.instance > 1 else ''} {_styled(f.status)}{queries_note}")
-        if len(shown) > 4:
-            counts: dict[str, int] = {}
-            for f in v.forms:
-                counts[f.status] = counts.get(f.status, 0) + 1
-            shown = [f"{len(v.forms)} forms: " + ", ".join(f"{n} {_styled(s)}" for s, n in sorted(counts.items()))]
-        table.add_row(label, f"{v.target_date:%d %b %y}" if v.target_date else "", window,
-                      f"{v.actual_date:%d %b %y}" if v.actual_date else "", _styled(v.status), "\n".join(shown))
-    console.print(table)
+        window = ""
+        if v.window_start and v.window_end and v.target_date:
+            window = f"-{(v.target_date - v.window_start).days}/+{(v.window_end - v.target_date).days} d"
+        target = f"{v.target_date:%Y-%m-%d}" if v.target_date else ""
+        actual = f"{v.actual_date:%Y-%m-%d}" if v.actual_date else ""
+        console.print(f"{label:<19}{target:<11}{window:<10}{actual:<11}{_styled(v.status)}")
+        if v.forms:
+            console.print(f"  {_form_summary(v.forms)}", soft_wrap=False)
+    console.print("[dim]Form states: expected, incomplete, complete, verified, signed, locked, not_done; (Nq): open "
+                  "queries. All details: --json[/]")
+
+
+def _form_summary(forms_of_visit) -> str:
+    """A visit's forms in a few words: one form by name and state; many by count per state."""
+    def one(f) -> str:
+        lock = " (locked)" if f.locked and f.status != "locked" else ""
+        queries_note = f" ({f.open_queries}q)" if f.open_queries else ""
+        return f"{f.form_id}{'#' + str(f.instance) if f.instance > 1 else ''} {_styled(f.status)}{lock}{queries_note}"
+    if len(forms_of_visit) <= 2:
+        return ", ".join(one(f) for f in forms_of_visit)
+    counts: dict[str, int] = {}
+    for f in forms_of_visit:
+        counts[f.status] = counts.get(f.status, 0) + 1
+    flagged = sum(f.open_queries for f in forms_of_visit)
+    return f"{len(forms_of_visit)} forms: " + ", ".join(f"{n} {_styled(s)}" for s, n in sorted(counts.items())) + \
+        (f" ({flagged}q)" if flagged else "")
 
 
 @handle_errors

@@ -113,7 +113,8 @@ def protocol_show(ref: str = typer.Argument(..., help="A shipped protocol name (
             until = f"{r.count} times" if r.count else (f"to day {r.until_days}" if r.until_days is not None else f"to month {r.until_months}")
             repeat = f", {step} {until}"
         window = f" (window -{v.window_before_days}/+{v.window_after_days} d)" if v.window_before_days or v.window_after_days else ""
-        console.print(f"  {v.name}: {when}{repeat}{window}; forms {', '.join(v.forms)}{mark(f'visits.{v.id}.window_after_days')}")
+        collected = ", ".join(v.forms) + (f" (when they occur: {', '.join(v.optional_forms)})" if v.optional_forms else "")
+        console.print(f"  {v.name}: {when}{repeat}{window}; forms {collected}{mark(f'visits.{v.id}.window_after_days')}")
 
     console.rule("Endpoints")
     for e in p.endpoints:

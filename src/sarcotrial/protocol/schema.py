@@ -367,6 +367,14 @@ class Visit(_Model):
     window_after_days: Annotated[int, Field(ge=0)] = 0
     repeat: Repeat | None = None
     forms: list[Identifier] = []
+    #: forms collected at the visit when there is something to record (an adverse event): they do not
+    #: leave the visit incomplete when absent
+    optional_forms: list[Identifier] = []
+
+    @property
+    def collected(self) -> list[str]:
+        """Every form collected at the visit, required first."""
+        return [*self.forms, *self.optional_forms]
 
     @property
     def anchor_ref(self) -> AnchorRef:
@@ -567,7 +575,8 @@ class Protocol(_Model):
         raise KeyError(visit_id)
 
     def visits_of_form(self, form_id: str) -> list[Visit]:
-        return [v for v in self.visits if form_id in v.forms]
+        """The visits that collect a form (required or optional)."""
+        return [v for v in self.visits if form_id in v.collected]
 
     def missing_code(self, code: str) -> Code | None:
         return next((c for c in self.missing_codes if c.code == code), None)
@@ -618,9 +627,12 @@ class Protocol(_Model):
         for v_index, visit in enumerate(self.visits):
             if visit.id == "unscheduled":
                 problems.append(f"visits[{v_index}].id: 'unscheduled' is the visit of event forms; choose another id")
-            for form_id in visit.forms:
+            for form_id in visit.collected:
                 if form_id not in forms:
                     problems.append(f"visits[{v_index}].forms: unknown form '{form_id}'")
+            both = set(visit.forms) & set(visit.optional_forms)
+            if both:
+                problems.append(f"visits[{v_index}].optional_forms: {', '.join(sorted(both))} also in forms")
             if isinstance(visit.anchor, AnchorRef):
                 ref = visit.anchor
                 if ref.form == ENROLMENT_FORM and ref.form not in forms:

@@ -476,9 +476,9 @@ def _place(session: Session, study: StudyDB, patient: Patient, form: Form, value
         except KeyError:
             known = ", ".join([v.id for v in protocol.visits] + [crf_rules.UNSCHEDULED])
             raise InvalidValue("visit", f"protocol has no such visit (visits: {known})", visit.visit_id) from None
-        if form.id not in spec.forms:
+        if form.id not in spec.collected:
             raise InvalidValue("visit", f"form '{form.id}' is not collected at visit '{spec.id}' (its forms: "
-                               f"{', '.join(spec.forms) or 'none'}); record it at the unscheduled visit instead",
+                               f"{', '.join(spec.collected) or 'none'}); record it at the unscheduled visit instead",
                                str(visit))
         row = _occurrence(session, study, patient, spec.id, visit.occurrence, create=spec.repeat is None)
         if row is None:

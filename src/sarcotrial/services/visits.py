@@ -48,7 +48,7 @@ def visit_spec(visit: Visit) -> schedule.VisitSpec:
         window_before_days=visit.window_before_days, window_after_days=visit.window_after_days,
         repeat=schedule.RepeatSpec(every_days=repeat.every_days, every_months=repeat.every_months, count=repeat.count,
                                    until_days=repeat.until_days, until_months=repeat.until_months) if repeat else None,
-        forms=tuple(visit.forms))
+        forms=tuple(visit.collected))
 
 
 def _anchor_instances(protocol: Protocol, session: Session, patient: Patient, visit: Visit,
@@ -203,7 +203,9 @@ def patient_visits(study: StudyDB, session: Session, patient: Patient, today: dt
             name = f"Unscheduled visit{': ' + occ.label if occ.label else ''}"
         rows = sorted(by_occurrence.get(occ.id, []), key=lambda r: (r.form_id, r.instance))
         forms: list[FormStatus] = []
-        expected = protocol.visit(occ.visit_id).forms if _has_visit(protocol, occ.visit_id) else []
+        spec = protocol.visit(occ.visit_id) if _has_visit(protocol, occ.visit_id) else None
+        expected = spec.forms if spec else []
+        order = spec.collected if spec else []
         present = {r.form_id for r in rows}
         for row in rows:
             entered = [k for k in (row.data or {}) if (row.data or {}).get(k) is not None] + list(row.missing or {})
@@ -215,27 +217,24 @@ def patient_visits(study: StudyDB, session: Session, patient: Patient, today: dt
                 queries.get(row.id, 0), row.id, row.revision))
         for form_id in expected:
             if form_id not in present:
-                forms.append(FormStatus(form_id, 1, "locked" if patient_locked else "expected", False, False,
-                                        patient_locked, 0))
-        forms.sort(key=lambda f: (expected.index(f.form_id) if f.form_id in expected else 99, f.form_id, f.instance))
+                forms.append(FormStatus(form_id, 1, "expected", False, False, patient_locked, 0))
+        forms.sort(key=lambda f: (order.index(f.form_id) if f.form_id in order else 99, f.form_id, f.instance))
         actual = _actual_date(protocol, rows)
         if occ.visit_id == UNSCHEDULED:
             status = "unscheduled" if occ.occurrence == 1 else schedule.visit_status(
                 occ.window_start, occ.window_end, [f.status for f in forms] or ["expected"], today) \
                 if forms else "upcoming" if occ.target_date and occ.target_date > today else "partial"
+        elif not forms:  # only optional forms, none entered: nothing is owed at this visit
+            status = "optional"
         else:
             status = schedule.visit_status(occ.window_start, occ.window_end,
-                                           [_entry(f.status) for f in forms], today)
+                                           [f.status for f in forms], today)
         out.append(VisitStatus(occ.visit_id, occ.occurrence, name, occ.target_date, occ.window_start, occ.window_end,
                                actual, status, forms))
     order = {v.id: i for i, v in enumerate(protocol.visits)}
     out.sort(key=lambda v: (v.visit_id == UNSCHEDULED and v.occurrence == 1, v.target_date or dt.date.max,
                             order.get(v.visit_id, 99), v.occurrence))
     return out
-
-
-def _entry(state: str) -> str:
-    return state
 
 
 def _has_visit(protocol: Protocol, visit_id: str) -> bool:
@@ -295,7 +294,7 @@ def due(study: StudyDB, actor: Actor | None, days: int = 0, today: dt.date | Non
             if patient.status in ("dead", "withdrawn", "screen_failed", "referred", "completed", "lost_to_follow_up"):
                 continue
             for visit in patient_visits(study, session, patient, today):
-                if visit.visit_id == UNSCHEDULED or visit.status in ("complete", "scheduled"):
+                if visit.visit_id == UNSCHEDULED or visit.status in ("complete", "scheduled", "optional"):
                     continue
                 if visit.status == "overdue":
                     out.append(DueVisit(patient.subject_id, visit.visit_id, visit.occurrence, visit.window_start,

@@ -1,9 +1,12 @@
-"""Accounts for the EDC tests: an admin, then one account per role, each signed in with its password.
+"""What the EDC tests share: patients built through the services, and accounts for every role.
 
 A study has no accounts until the first (admin) one is made; until then the operating-system user
 acts alone, unrestricted, which is how ``tests.helpers`` builds patients. Tests that need roles build
 their data first, then call :func:`staff` (FDA 21 CFR 11.10(d), 11.100: from the first account on,
 every action names a signed-in account).
+
+:func:`operated` is the lightest patient with a surgery (no radiotherapy recorded): enough wherever
+the dates of the fractions do not matter, and four times quicker to build than ``treated``.
 """
 
 from __future__ import annotations
@@ -14,10 +17,24 @@ import pytest
 from argon2 import PasswordHasher
 
 from sarcotrial.domain.access import ROLES
-from sarcotrial.services import access
+from sarcotrial.services import access, forms
 from sarcotrial.services.study import Actor, StudyDB
+from tests.helpers import DOCTOR, enrolled
 
 OS_USER = Actor("tester", "test")  # who the ``study`` fixture was created by
+SURGERY = {"surgery_date": "2025-04-17", "procedure": "wide_excision", "macroscopic_residual": False}
+#: tumour-free inked margin, 3 % stainable cells: R0 (UICC), EORTC-STBSG tier C, pCR (SPRINT: at most 5 %)
+PATHOLOGY = {"report_date": "2025-04-28", "microscopic_margin_positive": False, "closest_margin_mm": 3,
+             "closest_margin_tissue": "fascia", "viable_percent": 3}
+
+
+def operated(study: StudyDB, hospital_number: str = "H0001", pathology: bool = False) -> str:
+    """Enrolled 22 Jan 2025 (``tests.helpers.enrolled``), operated on 17 Apr 2025; with ``pathology``, its report."""
+    subject = enrolled(study, hospital_number)
+    forms.record(study, DOCTOR, subject, "surgery", SURGERY)
+    if pathology:
+        forms.record(study, DOCTOR, subject, "pathology", PATHOLOGY)
+    return subject
 ADMIN_PASSWORD = "admin-password-1"
 
 #: the user name and printed name of each role's account
