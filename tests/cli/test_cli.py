@@ -92,7 +92,7 @@ def test_pathway_through_the_cli(db, tmp_path):
     record = json.loads(out)["record"]
     # FNCLCC 2 + 2 + 0 = 4 -> G2 (Coindre 2006); AJCC 8 ch. 41: 12 cm is T3; T3 N0 M0 G2 -> IIIB
     assert (record["grade"], record["ajcc_t"], record["stage"]) == ("2", "T3", "IIIB")
-    assert record["visit"] == "baseline" and record["status"] == "complete"
+    assert record["crf"]["visit"] == "baseline" and record["crf"]["status"] == "complete"
     assert "Ada" not in run("patient", "show", "SPR-001", "--db", db).output
     assert "Ada Test (synthetic), born 1961-04-02, hospital number H42" in run("patient", "identify", "SPR-001", "--db", db).output
     bad = run("record", "diagnosis", "SPR-001", "--db", db, "--set", "size_cm=-5", code=2)

@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 from sarcotrial.cli.main import app
 from sarcotrial.config import cli_user
 from sarcotrial.services import forms, queries
-from tests.edc_support import PATHOLOGY, fast_hashing, operated, password, staff  # noqa: F401
+from tests.edc_support import PATHOLOGY, operated, password, staff
 from tests.helpers import DOCTOR, treated
 
 runner = CliRunner()
@@ -106,10 +106,10 @@ def test_a_corrected_anchor_moves_the_visit_and_the_move_is_audited(operated_db)
 def test_placement_in_the_window_or_at_the_named_visit(operated_db):
     placed = as_json(run("record", "follow_up", "SPR-001", "--set", "visit_date=2025-10-20", "--set",
                          "disease_status=ned", "--json", "--db", operated_db))["record"]
-    assert placed["visit"] == "follow_up_early:2"
+    assert placed["crf"]["visit"] == "follow_up_early:2"
     named = as_json(run("record", "follow_up", "SPR-001", "--set", "visit_date=2025-10-22", "--set",
                         "disease_status=ned", "--visit", "follow_up_early:3", "--json", "--db", operated_db))["record"]
-    assert named["visit"] == "follow_up_early:3"
+    assert named["crf"]["visit"] == "follow_up_early:3"
     third = visit(as_json(run("visits", "SPR-001", "--json", "--db", operated_db)), "follow_up_early", 3)
     assert (third["actual_date"], third["forms"][0]["form_id"], third["forms"][0]["status"]) == (
         "2025-10-22", "follow_up", "complete")
@@ -143,7 +143,7 @@ def test_an_unscheduled_visit_through_the_cli(operated_db):
                                                     "wound review", "--db", operated_db).output
     recorded = as_json(run("record", "adverse_event", "SPR-001", "--set", "term=Wound infection", "--set", "grade=2",
                            "--set", "onset_date=2025-05-05", "--visit", "unscheduled:2", "--json", "--db", operated_db))
-    assert recorded["record"]["visit"] == "unscheduled:2"
+    assert recorded["record"]["crf"]["visit"] == "unscheduled:2"
     second = visit(as_json(run("visits", "SPR-001", "--json", "--db", operated_db)), "unscheduled", 2)
     assert (second["target_date"], second["name"], [f["form_id"] for f in second["forms"]]) == (
         "2025-05-05", "Unscheduled visit: wound review", ["adverse_event"])
@@ -171,7 +171,7 @@ def test_missing_codes_through_the_cli(operated_db, tmp_path):
     refused(run(*base, "--set", "viable_percent=3", "--missing", "viable_percent=UNK", "--reason", "?", code=2),
             "pathology.viable_percent: has both a value and a missing-data code")
     recorded = as_json(run(*base, "--missing", "viable_percent=UNK", "--reason", "specimen fragmented", "--json"))
-    assert (recorded["record"]["status"], recorded["record"]["missing"]) == ("complete", {"viable_percent": "UNK"})
+    assert (recorded["record"]["crf"]["status"], recorded["record"]["missing"]) == ("complete", {"viable_percent": "UNK"})
     shown = as_json(run("patient", "show", "SPR-001", "--json", "--db", operated_db))["pathology"]
     assert (shown["missing"], shown.get("viable_percent"), shown["r_status"]) == ({"viable_percent": "UNK"}, None, "R0")
     text = " ".join(run("patient", "show", "SPR-001", "--db", operated_db).output.split())
@@ -218,7 +218,7 @@ def test_query_list_json_and_a_closed_query_refuses_an_answer(study, operated_db
     run("query", "respond", str(number), "--resolution", "corrected", "--text", "operated on the 18th",
         "--set", "surgery_date=2025-04-18", "--db", operated_db, user="nina")
     surgery = as_json(run("patient", "show", "SPR-001", "--json", "--db", operated_db, user="mona"))["surgery"]
-    assert (surgery["surgery_date"], surgery["revision"]) == ("2025-04-18", 2)
+    assert (surgery["surgery_date"], surgery["crf"]["revision"]) == ("2025-04-18", 2)
     run("query", "close", str(number), "--text", "thank you", "--db", operated_db, user="mona")
     refused(run("query", "respond", str(number), "--resolution", "confirmed", "--text", "again", "--db", operated_db,
                 user="nina", code=2), f"query {number} is closed; only an open query is answered")

@@ -25,7 +25,7 @@ from sarcotrial.radiotherapy.calendar import treatment_dates
 from sarcotrial.services import forms, pathway, views, visits
 from sarcotrial.services.study import Actor, StudyDB
 from sarcotrial.store.models import AuditEntry, ProtocolAmendment, ProtocolVersion
-from tests.helpers import DOCTOR, NURSE, SCREENING, consent, treated
+from tests.helpers import DOCTOR, NURSE, SCREENING, consent, enrolled, treated
 
 REPO = Path(__file__).resolve().parents[2]
 SPRINT_10 = REPO / "tests" / "protocols" / "sprint-1.0.yaml"
@@ -174,6 +174,24 @@ def test_a_missing_data_code_in_use_cannot_be_removed(study, database_url, tmp_p
     assert counts(study) == before
 
 
+def test_a_new_consent_document_makes_followed_patients_consent_again(study, database_url, tmp_path):
+    """ICH E6(R3): a revised consent document is signed again by the patients still followed."""
+    subject = enrolled(study)
+    assert pathway.reconsent_due(study, None) == []
+
+    def new_document(data):
+        data["identification"]["version"] = "1.2"
+        data["consent"]["current_version"] = "2.0"
+
+    result = amend(database_url, write_protocol(tmp_path, "sprint-1.2.yaml", new_document))
+    assert "consent document 1.0 -> 2.0: patients followed must consent again" in result.output
+    with StudyDB.open(database_url) as amended:
+        due = pathway.reconsent_due(amended, None)
+        assert [(r.subject, r.signed_version, r.current_version) for r in due] == [(subject, "1.0", "2.0")]
+        consent(amended, subject, day="2025-03-01", version="2.0")
+        assert pathway.reconsent_due(amended, None) == []
+
+
 def test_the_same_version_twice_is_refused(study_10, database_url):
     amend(database_url, SPRINT_11)
     with StudyDB.open(database_url) as study:
@@ -184,6 +202,19 @@ def test_the_same_version_twice_is_refused(study_10, database_url):
     assert "version 1.0 was bound to this study before" in back.output
     with StudyDB.open(database_url) as study:
         assert study.protocol_version == "1.1" and counts(study) == before
+
+
+def test_a_dry_run_shows_the_changes_and_writes_nothing(study_10, database_url, tmp_path):
+    before = counts(study_10)
+    preview = runner.invoke(app, ["protocol", "amend", str(SPRINT_11), "--reason", REASON, "--dry-run",
+                                  "--db", database_url])
+    assert preview.exit_code == 0 and "change: form consent added" in preview.output
+    path = write_protocol(tmp_path, "sprint-1.2-bad.yaml", lambda data: next(
+        f for f in data["forms"] if f["id"] == "surgery")["fields"].pop(1))  # procedure, which holds data
+    bad = runner.invoke(app, ["protocol", "amend", str(path), "--reason", REASON, "--dry-run", "--db", database_url])
+    assert bad.exit_code == 2 and "refused: forms.surgery.fields.procedure: removed, but it holds data" in bad.output
+    with StudyDB.open(database_url) as study:
+        assert study.protocol_version == "1.0" and counts(study) == before
 
 
 def test_an_amendment_needs_a_reason(study_10, database_url):

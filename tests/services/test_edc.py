@@ -19,9 +19,10 @@ from sarcotrial.errors import InvalidValue
 from sarcotrial.radiotherapy.calendar import treatment_dates
 from sarcotrial.services import forms, pathway, queries, review, safety, views, visits
 from sarcotrial.services.endpoints import write_endpoints_csv
-from sarcotrial.store.models import AuditEntry, CRFInstance, DataQuery
-from tests.edc_support import PATHOLOGY, fast_hashing, operated, password, staff  # noqa: F401
+from sarcotrial.store.models import AuditEntry, CRFInstance
+from tests.edc_support import PATHOLOGY, operated, password, staff
 from tests.helpers import DOCTOR, NURSE, SCREENING, consent, enrolled, register, treated
+
 
 def irradiated(study, hospital_number: str = "H0001") -> str:
     """``treated`` without the surgery: 25 fractions delivered 3 Feb to 7 Mar 2025."""
@@ -52,13 +53,13 @@ def system_queries(study, subject: str) -> list[queries.QueryView]:
     return [q for q in queries.list_queries(study, None, subject_id=subject) if q.opened_by == "system"]
 
 
-# --------------------------------------------------------------------------- 2. the lifecycle
+# --------------------------------------------------------------------------- the lifecycle
 def test_lifecycle_expected_complete_verified_signed_locked(study, fast_hashing):
     """expected -> complete -> verified (SDV, ICH E6(R3)) -> signed (21 CFR 11.50) -> locked, each shown in
     the visit view; the state shown is the furthest reached."""
     subject = operated(study)
     team = staff(study)
-    state = lambda: form_state(study, subject, "surgery", "pathology", actor=team.monitor)  # noqa: E731
+    state = lambda: form_state(study, subject, "surgery", "pathology", actor=team.monitor)
     seen = [(state().status, state().verified, state().signed, state().locked)]
     forms.record(study, team.research_nurse, subject, "pathology", PATHOLOGY)
     seen.append((state().status, state().verified, state().signed, state().locked))
@@ -71,6 +72,8 @@ def test_lifecycle_expected_complete_verified_signed_locked(study, fast_hashing)
     seen.append((state().status, state().verified, state().signed, state().locked))
     assert seen == [("expected", False, False, False), ("complete", False, False, False),
                     ("verified", True, False, False), ("signed", True, True, False), ("locked", True, True, True)]
+    report = views.verify_audit(study, team.monitor)  # every step above replays from the audit trail
+    assert report.ok, report.problems
 
 
 def test_lifecycle_incomplete_when_a_required_answer_is_absent(study):
@@ -108,7 +111,7 @@ def test_not_done_needs_a_reason_and_a_form_without_data(study):
             visit="wound_check:1")
 
 
-# --------------------------------------------------------------------------- 3. missing-data codes
+# --------------------------------------------------------------------------- missing-data codes
 def test_a_missing_code_with_a_reason_stands_for_a_required_value(study, tmp_path):
     """sprint.yaml missing_codes (CDISC null flavours, REDCap missing data codes): UNK for viable_percent makes
     the required field present (complete); R0 is still derived from the margin (UICC: no tumour at the inked
@@ -168,7 +171,7 @@ def test_a_value_given_later_replaces_the_code(study):
     assert crf.missing == {} and crf.values["viable_percent"] == 3 and crf.derived["pcr"] is True
 
 
-# --------------------------------------------------------------------------- 4. the protocol's edit checks
+# --------------------------------------------------------------------------- the protocol's edit checks
 def test_hard_check_surgery_must_follow_the_last_fraction(study):
     """sprint.yaml checks.surgery_after_rt (hard, gt): surgery on the day of the last fraction is refused, with
     nothing written."""
@@ -250,7 +253,7 @@ def test_a_corrected_date_of_birth_rechecks_eligibility_by_a_query(study):
     assert "with age 16 the patient is ineligible, not eligible as screened" in found[0].text
 
 
-# --------------------------------------------------------------------------- 9. stale revisions
+# --------------------------------------------------------------------------- stale revisions
 def test_a_correction_against_an_older_revision_is_refused(study):
     """Annex 11 §9 / concurrent editing: a write based on revision 1 of a form now at revision 2 is refused,
     naming who changed it and when."""
@@ -265,7 +268,7 @@ def test_a_correction_against_an_older_revision_is_refused(study):
     assert views_forms(study, subject, "pathology")[0].values["closest_margin_mm"] == 4
 
 
-# --------------------------------------------------------------------------- 10. consent, withdrawal, end of study
+# --------------------------------------------------------------------------- consent, withdrawal, end of study
 def test_no_study_form_before_consent_and_no_enrolment_without_it(study):
     """sprint.yaml consent (ICH E6(R3): no trial procedure before informed consent)."""
     patient = register(study)
@@ -277,6 +280,9 @@ def test_no_study_form_before_consent_and_no_enrolment_without_it(study):
     with pytest.raises(InvalidValue, match="has no consent recorded: record the 'consent' form before enrolment"):
         pathway.enrol(study, NURSE, patient.subject_id, dt.date(2025, 1, 22))
     consent(study, patient.subject_id)
+    with pytest.raises(InvalidValue, match="is not enrolled; an adverse event is recorded for enrolled patients only"):
+        forms.record(study, DOCTOR, patient.subject_id, "adverse_event",
+                     {"term": "Fatigue", "grade": 1, "onset_date": "2025-01-21"})
     assert pathway.enrol(study, NURSE, patient.subject_id, dt.date(2025, 1, 22)).consent_date == dt.date(2025, 1, 20)
 
 
@@ -334,13 +340,13 @@ def test_the_end_of_study_form_sets_the_patients_status(study, status):
     assert views.patient(study, None, subject).status == status
 
 
-# --------------------------------------------------------------------------- 10. serious adverse events
+# --------------------------------------------------------------------------- serious adverse events
 SAE = {"term": "Wound infection", "grade": 3, "onset_date": "2025-05-02", "serious": True,
        "seriousness": "hospitalisation", "aware_at": "2025-05-03T10:00"}
 
 
 def test_a_serious_event_needs_the_moment_the_site_became_aware(study):
-    """ICH E2A: the 24 h clock runs from the site's awareness; without it the serious event is refused."""
+    """Regulation (EU) No 536/2014 Art. 41(2): the 24 h clock runs from the site's awareness; without it the serious event is refused."""
     subject = operated(study)
     with pytest.raises(InvalidValue, match="adverse_event.aware_at: is required for a serious adverse event: the 24 h "
                                            "reporting clock runs from it"):
@@ -351,10 +357,10 @@ def test_a_serious_event_needs_the_moment_the_site_became_aware(study):
 
 
 def test_the_sae_clock_open_overdue_reported_and_late(study, fast_hashing):
-    """ICH E2A, sprint.yaml safety.report_within_hours 24: aware 3 May 10:00 UTC, due 4 May 10:00. Open before,
+    """Regulation (EU) No 536/2014 Art. 41(2), sprint.yaml safety.report_within_hours 24: aware 3 May 10:00 UTC, due 4 May 10:00. Open before,
     overdue after; reported in time but unsigned stays overdue; reported and signed: reported; reported after
     the deadline and signed: reported late."""
-    utc = dt.timezone.utc
+    utc = dt.UTC
     subject = operated(study)
     other = operated(study, "H0002")
     forms.record(study, DOCTOR, subject, "adverse_event", SAE)

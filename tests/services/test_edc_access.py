@@ -21,9 +21,19 @@ from sarcotrial.domain.access import PERMISSIONS, ROLES
 from sarcotrial.errors import AccessDenied, InvalidValue
 from sarcotrial.protocol import read_protocol
 from sarcotrial.report.data import gather
-from sarcotrial.services import access, amend, forms, pathway, queries, review, safety, views, visits
+from sarcotrial.services import (
+    access,
+    amend,
+    forms,
+    pathway,
+    queries,
+    review,
+    safety,
+    views,
+    visits,
+)
 from sarcotrial.services.endpoints import derive_endpoints
-from tests.edc_support import OS_USER, PATHOLOGY, SURGERY, fast_hashing, operated, password, staff  # noqa: F401
+from tests.edc_support import OS_USER, PATHOLOGY, SURGERY, operated, password, staff
 from tests.helpers import DOCTOR, NURSE, SCREENING, consent
 
 MEANING = "I have reviewed these data"
@@ -44,34 +54,41 @@ def _amendment(tmp_path: Path) -> Path:
 
 
 #: permission -> (what is prepared once, given the team; the action of one role, given the team, the
-#: actor, the role's index and what was prepared)
+#: actor, the role's index and what was prepared; what restores the study for the next action). In the
+#: order run: the locks are lifted after their step, and the amendment comes last.
 ACTIONS = {
     "record": (None, lambda t, a, i, p: forms.record(t.study, a, t.subject, "adverse_event", {
-        "term": "Fatigue", "grade": 1, "onset_date": f"2025-05-0{i + 1}"})),
+        "term": "Fatigue", "grade": 1, "onset_date": f"2025-05-0{i + 1}"}), None),
     "correct": (None, lambda t, a, i, p: forms.correct(t.study, a, t.subject, "pathology", {"closest_margin_mm": 10 + i},
-                                                       reason="re-measured on the slide")),
-    "query.open": (None, lambda t, a, i, p: queries.open_query(t.study, a, t.subject, "surgery", "procedure", "why?")),
-    "query.respond": (lambda t: _opened_by_mona(t, len(ROLES)),
-                      lambda t, a, i, p: queries.respond(t.study, a, p[i], "confirmed", "as in the operating note")),
-    "query.close": (lambda t: _opened_by_mona(t, len(ROLES)), lambda t, a, i, p: queries.close(t.study, a, p[i])),
-    "query.reopen": (lambda t: [queries.close(t.study, t.data_manager, q) or q for q in _opened_by_mona(t, len(ROLES))],
-                     lambda t, a, i, p: queries.reopen(t.study, a, p[i], "the answer is missing")),
-    "sdv": (None, lambda t, a, i, p: review.verify_source(t.study, a, t.subject, "pathology", field_id="report_date")),
-    "sign": (None, lambda t, a, i, p: review.sign(t.study, a, t.subject, password(a.name), MEANING, form_id="pathology")),
-    "lock": (None, lambda t, a, i, p: review.lock(t.study, a, subject_id=t.subject)),
-    "unlock": (lambda t: review.lock(t.study, t.data_manager, subject_id=t.subject),
-               lambda t, a, i, p: review.unlock(t.study, a, "a correction is needed", subject_id=t.subject)),
-    "lock.study": (None, lambda t, a, i, p: review.lock(t.study, a, whole_study=True)),
-    "unlock.study": (lambda t: review.lock(t.study, t.data_manager, whole_study=True),
-                     lambda t, a, i, p: review.unlock(t.study, a, "late data", whole_study=True)),
-    "protocol.amend": (lambda t: _amendment(t.tmp_path),
-                       lambda t, a, i, p: amend.amend(t.study, a, str(p), "ethics committee approval")),
+                                                       reason="re-measured on the slide"), None),
     "not_done": (None, lambda t, a, i, p: forms.mark_not_done(t.study, a, t.subject, "wound_complication",
-                                                              f"wound_check:{i + 1}", "no wound problem")),
+                                                              f"wound_check:{i + 1}", "no wound problem"), None),
     "delete": (lambda t: [forms.record(t.study, t.research_nurse, t.subject, "adverse_event", {
         "term": "Nausea", "grade": 1, "onset_date": f"2025-05-1{i}"}).id for i in range(len(ROLES))],
                lambda t, a, i, p: forms.delete(t.study, a, t.subject, "adverse_event", "entered in error",
-                                               record_id=p[i])),
+                                               record_id=p[i]), None),
+    "query.open": (None, lambda t, a, i, p: queries.open_query(t.study, a, t.subject, "surgery", "procedure", "why?"),
+                   None),
+    "query.respond": (lambda t: _opened_by_mona(t, len(ROLES)),
+                      lambda t, a, i, p: queries.respond(t.study, a, p[i], "confirmed", "as in the operating note"),
+                      None),
+    "query.close": (lambda t: _opened_by_mona(t, len(ROLES)), lambda t, a, i, p: queries.close(t.study, a, p[i]), None),
+    "query.reopen": (lambda t: [queries.close(t.study, t.data_manager, q) or q for q in _opened_by_mona(t, len(ROLES))],
+                     lambda t, a, i, p: queries.reopen(t.study, a, p[i], "the answer is missing"), None),
+    "sdv": (None, lambda t, a, i, p: review.verify_source(t.study, a, t.subject, "pathology", field_id="report_date"),
+            None),
+    "sign": (None, lambda t, a, i, p: review.sign(t.study, a, t.subject, password(a.name), MEANING, form_id="pathology"),
+             None),
+    "lock": (None, lambda t, a, i, p: review.lock(t.study, a, subject_id=t.subject),
+             lambda t: review.unlock(t.study, t.data_manager, "lock tried by every role", subject_id=t.subject)),
+    "unlock": (lambda t: review.lock(t.study, t.data_manager, subject_id=t.subject),
+               lambda t, a, i, p: review.unlock(t.study, a, "a correction is needed", subject_id=t.subject), None),
+    "lock.study": (None, lambda t, a, i, p: review.lock(t.study, a, whole_study=True),
+                   lambda t: review.unlock(t.study, t.data_manager, "lock tried by every role", whole_study=True)),
+    "unlock.study": (lambda t: review.lock(t.study, t.data_manager, whole_study=True),
+                     lambda t, a, i, p: review.unlock(t.study, a, "late data", whole_study=True), None),
+    "protocol.amend": (lambda t: _amendment(t.tmp_path),
+                       lambda t, a, i, p: amend.amend(t.study, a, str(p), "ethics committee approval"), None),
 }
 
 
@@ -84,24 +101,26 @@ def team(study, fast_hashing, tmp_path):
     return out
 
 
-@pytest.mark.parametrize("permission", list(ACTIONS))
-def test_every_role_against_each_edc_action(study, team, permission):
+def test_every_role_against_the_edc_actions(study, team):
     """Allowed roles pass, every other role is refused with AccessDenied naming the permission; the expectation
-    is PERMISSIONS[permission] itself (21 CFR 11.10(g))."""
-    prepare, act = ACTIONS[permission]
-    prepared = prepare(team) if prepare else None
-    allowed = PERMISSIONS[permission]
-    assert allowed, permission
-    outcome = {}
-    for index, role in enumerate(ROLES):
-        actor = getattr(team, role)
-        try:
-            act(team, actor, index, prepared)
-            outcome[role] = "done"
-        except AccessDenied as refused:
-            assert f"(permission {permission})" in str(refused), str(refused)
-            outcome[role] = "refused"
-    assert outcome == {role: "done" if role in allowed else "refused" for role in ROLES}
+    is PERMISSIONS itself (21 CFR 11.10(g)), for every EDC action, on one study."""
+    outcome: dict[str, dict[str, str]] = {}
+    for permission, (prepare, act, restore) in ACTIONS.items():
+        prepared = prepare(team) if prepare else None
+        outcome[permission] = {}
+        for index, role in enumerate(ROLES):
+            try:
+                act(team, getattr(team, role), index, prepared)
+                outcome[permission][role] = "done"
+            except AccessDenied as refused:
+                assert f"(permission {permission})" in str(refused), str(refused)
+                outcome[permission][role] = "refused"
+        if restore:
+            restore(team)
+    expected = {permission: {role: "done" if role in PERMISSIONS[permission] else "refused" for role in ROLES}
+                for permission in ACTIONS}
+    assert outcome == expected
+    assert all("done" in roles.values() for roles in outcome.values())  # every action was possible to someone
 
 
 def test_a_few_rights_by_hand(study, team):
@@ -173,9 +192,15 @@ def test_a_site_nurse_sees_only_her_sites_patients(study, two_sites):
     progress = review.sdv_progress(study, nurse)
     assert [(p.subject, p.site, p.fields_verified) for p in progress] == [(team.a, "MAIN", 0)]
     assert [s["site"] for s in review.sdv_by_site(progress)] == ["MAIN"]
-    assert [e.course.subject_id for e in derive_endpoints(study, actor=nurse)] == [team.a]
     assert [e.subject for e in safety.serious_events(study, nurse)] == [team.a]
-    consort = gather(study, actor=nurse).consort
+    # the endpoints (an export) and the report are not the nurse's: her site's investigator's, of her site alone
+    with pytest.raises(AccessDenied, match="permission export"):
+        derive_endpoints(study, actor=nurse)
+    with pytest.raises(AccessDenied, match="permission report"):
+        gather(study, actor=nurse)
+    investigator = team.investigator
+    assert [e.course.subject_id for e in derive_endpoints(study, actor=investigator)] == [team.a]
+    consort = gather(study, actor=investigator).consort
     assert (consort.referred, consort.screened, consort.enrolled, consort.operated) == (1, 1, 1, 1)
     # the study-wide monitor sees both sites: 3 referred, 2 screened and enrolled
     wide = gather(study, actor=team.wide).consort

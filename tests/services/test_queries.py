@@ -16,9 +16,9 @@ import pytest
 from sqlalchemy import select
 
 from sarcotrial.errors import AccessDenied, InvalidValue
-from sarcotrial.services import forms, queries, views
+from sarcotrial.services import queries, views
 from sarcotrial.store.models import AuditEntry
-from tests.edc_support import fast_hashing, operated, staff  # noqa: F401
+from tests.edc_support import operated, staff
 
 
 @pytest.fixture
@@ -58,12 +58,18 @@ def test_the_age_of_a_query_in_days(study, team):
     assert [q.age_days for q in queries.list_queries(study, team.monitor, now=later)] == [9]
 
 
-@pytest.mark.parametrize("resolution", ["corrected", "confirmed", "other"])
-def test_each_resolution_is_kept_with_the_answer(study, team, resolution):
-    number = queries.open_query(study, team.monitor, team.subject, "pathology", "closest_margin_mm", "Margin in mm?")
-    queries.respond(study, team.investigator, number, resolution, f"answer: {resolution}")
-    answer = shown(study, team.monitor, number).thread[-1]
-    assert (answer["kind"], answer["author"], answer["resolution"]) == ("answer", "ivy", resolution)
+def test_each_resolution_is_kept_with_the_answer(study, team):
+    numbers = {resolution: queries.open_query(study, team.monitor, team.subject, "pathology", "closest_margin_mm",
+                                              f"Margin in mm? ({resolution})") for resolution in queries.RESOLUTIONS}
+    for resolution, number in numbers.items():
+        queries.respond(study, team.investigator, number, resolution, f"answer: {resolution}")
+    answers = {resolution: shown(study, team.monitor, number).thread[-1] for resolution, number in numbers.items()}
+    assert {r: (a["kind"], a["author"], a["resolution"], a["text"]) for r, a in answers.items()} == {
+        "corrected": ("answer", "ivy", "corrected", "answer: corrected"),
+        "confirmed": ("answer", "ivy", "confirmed", "answer: confirmed"),
+        "other": ("answer", "ivy", "other", "answer: other")}
+    with pytest.raises(InvalidValue, match="resolution: must be one of corrected, confirmed, other"):
+        queries.respond(study, team.investigator, numbers["other"], "fixed", "x")
 
 
 def test_an_answer_with_a_correction_is_one_audited_change(study, team):
@@ -83,6 +89,8 @@ def test_an_answer_with_a_correction_is_one_audited_change(study, team):
                                        AuditEntry.action == "update")).one()
     assert tuple(entry) == ("3.0", "4.0", f"query {number} answered (corrected): re-measured on the slide", "nina")
     assert shown(study, team.monitor, number).status == "answered"
+    report = views.verify_audit(study, team.monitor)
+    assert report.ok, report.problems
 
 
 def test_closed_by_the_opener_or_a_data_manager_only(study, team):
@@ -144,7 +152,7 @@ def test_list_filters(study, fast_hashing):
     queries.respond(study, team.research_nurse, b, "confirmed", "as reported")
     queries.respond(study, team.research_nurse, c, "confirmed", "as reported")
     queries.close(study, team.monitor, c)
-    ids = lambda **kw: [q.id for q in queries.list_queries(study, team.monitor, **kw)]  # noqa: E731
+    ids = lambda **kw: [q.id for q in queries.list_queries(study, team.monitor, **kw)]
     assert ids() == [d, a, b, c]
     assert (ids(status="open"), ids(status="answered"), ids(status="closed")) == ([d, a], [b], [c])
     assert (ids(assigned_to="nina"), ids(assigned_to="ivy")) == ([a], [c])

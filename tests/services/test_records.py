@@ -198,7 +198,7 @@ def test_records_keep_the_protocol_version(study):
         "site", "patient", "patient_identifier", "screening", "screening_criterion", "enrolment",
         "visit_occurrence", "crf_instance")}
     with study.reading() as session:
-        assert set(session.scalars(select(CRFInstance.entered_version))) == {"1.1"}
+        assert set(session.scalars(select(CRFInstance.protocol_version))) == {"1.1"}
 
 
 def test_differentiation_comes_from_the_histotype(study):

@@ -8,7 +8,7 @@ each signing); EU GMP Annex 11 §14 (electronic signatures) and §12 (access by 
 locked CRF, patient or study refuses every change until a data manager unlocks it with a reason.
 
 The patient is ``tests.edc_support.operated`` with a pathology report; counts of entered fields are
-worked out by hand from what the helpers enter.
+worked out by hand from the values ``tests.helpers`` and ``tests.edc_support`` enter.
 """
 
 from __future__ import annotations
@@ -22,8 +22,9 @@ from sarcotrial.errors import AccessDenied, InvalidValue
 from sarcotrial.services import forms, pathway, queries, review, views, visits
 from sarcotrial.store.models import AuditEntry, CRFInstance, DataLock, Signature
 from sarcotrial.store.models_access import SignInEvent
-from tests.edc_support import PATHOLOGY, fast_hashing, operated, password, staff  # noqa: F401
+from tests.edc_support import PATHOLOGY, operated, password, staff
 from tests.helpers import DOCTOR, NURSE, SCREENING, register, treated
+
 PATHOLOGY_FIELDS = ["closest_margin_mm", "closest_margin_tissue", "microscopic_margin_positive", "report_date",
                     "viable_percent"]
 MEANING = "I have reviewed these data and confirm they are accurate"
@@ -109,7 +110,7 @@ def test_only_the_monitor_verifies(study, team):
 # --------------------------------------------------------------------------- electronic signatures
 def test_signing_a_form_shows_name_time_and_meaning(study, team):
     """21 CFR 11.50: printed name, date and time, meaning; the password entered again (11.200(a)(1))."""
-    at = dt.datetime(2025, 5, 2, 9, 30, tzinfo=dt.timezone.utc)
+    at = dt.datetime(2025, 5, 2, 9, 30, tzinfo=dt.UTC)
     number = review.sign(study, team.investigator, team.subject, password("ivy"), MEANING, form_id="pathology", now=at)
     [shown] = review.signatures(study, team.monitor, team.subject)
     assert (shown.id, shown.scope, shown.form_id, shown.visit, shown.printed_name, shown.signer, shown.status) == (
@@ -140,6 +141,27 @@ def test_a_correction_voids_the_signature_naming_the_change(study, team):
     for s in shown:
         assert s.voided_reason.startswith("signature voided by the change of pathology.closest_margin_mm by nina at ")
         assert s.voided_reason.endswith(" UTC") and "VOID: signature voided by the change" in s.manifestation()
+    report = views.verify_audit(study, team.monitor)  # the voiding is an audited change, the trail replays
+    assert report.ok, report.problems
+
+
+def test_a_form_entered_after_the_casebook_signature_voids_it(study, team):
+    """21 CFR 11.70: the casebook signed no longer holds the values signed once a form is added to it (or marked
+    not done): the signature is voided naming the entry, not left valid over unsigned data, nor reported as if
+    the values had been changed around SarcoTrial."""
+    review.sign(study, team.investigator, team.subject, password("ivy"), "I approve this casebook")
+    forms.record(study, team.research_nurse, team.subject, "follow_up",
+                 {"visit_date": "2025-07-20", "disease_status": "ned"})
+    [shown] = review.signatures(study, team.monitor, team.subject)
+    assert shown.status == "voided"
+    assert shown.voided_reason.startswith("signature voided by the change of follow_up.disease_status, "
+                                          "follow_up.visit_date by nina at ")
+    follow_up = next(f for v in visits.visits(study, team.monitor, team.subject) for f in v.forms
+                     if f.form_id == "follow_up" and f.crf_id is not None)
+    assert (follow_up.status, follow_up.signed) == ("complete", False)
+    review.sign(study, team.investigator, team.subject, password("ivy"), "I approve this casebook again")
+    forms.mark_not_done(study, team.research_nurse, team.subject, "follow_up", "follow_up_early:2", "did not attend")
+    assert [s.status for s in review.signatures(study, team.monitor, team.subject)] == ["voided", "voided"]
 
 
 def test_a_change_of_a_derived_value_voids_the_signature_too(study, team):
@@ -232,12 +254,12 @@ def lock_refusals(study, team, subject: str) -> dict[str, str]:
 
 def test_a_crf_lock_refuses_changes_to_that_form(study, team):
     assert review.lock(study, team.data_manager, subject_id=team.subject, form_id="pathology") == "SPR-001 pathology"
-    for name, attempt in {
-        "correct": lambda: forms.correct(study, team.research_nurse, team.subject, "pathology",
-                                         {"closest_margin_mm": 4}, reason="re-measured"),
-        "delete": lambda: forms.delete(study, team.research_nurse, team.subject, "pathology", reason="wrong patient"),
-        "sdv": lambda: review.verify_source(study, team.monitor, team.subject, "pathology"),
-    }.items():
+    for attempt in (
+        lambda: forms.correct(study, team.research_nurse, team.subject, "pathology", {"closest_margin_mm": 4},
+                              reason="re-measured"),
+        lambda: forms.delete(study, team.research_nurse, team.subject, "pathology", reason="wrong patient"),
+        lambda: review.verify_source(study, team.monitor, team.subject, "pathology"),
+    ):
         with pytest.raises(InvalidValue, match=r"lock: this form is locked by dana at \d{4}-\d\d-\d\d \d\d:\d\d UTC; "):
             attempt()
     # the rest of the patient's data is open
@@ -266,6 +288,28 @@ def test_a_study_lock_refuses_every_change(study, team):
         review.lock(study, team.data_manager, subject_id=team.subject)
 
 
+def test_a_study_lock_refuses_the_pathway_too(study, fast_hashing):
+    """A database lock freezes every patient's data: no registration, screening or enrolment either."""
+    screened = register(study, "H0002")
+    pathway.screen(study, NURSE, screened.subject_id, {"screening_date": "2025-01-20", **SCREENING})
+    team = staff(study)
+    review.lock(study, team.data_manager, whole_study=True)
+    nurse = team.research_nurse
+    attempts = {
+        "register": lambda: pathway.register_patient(study, nurse, identifiers=pathway.Identifiers(
+            "New Patient (synthetic)", dt.date(1970, 1, 1), "H0003"), sex="male",
+            referral={"referral_date": "2025-02-01", "anatomic_site": "trunk"}),
+        "screen": lambda: pathway.screen(study, nurse, screened.subject_id, {"screening_date": "2025-01-21", **SCREENING}),
+        "enrol": lambda: pathway.enrol(study, nurse, screened.subject_id, dt.date(2025, 1, 22)),
+    }
+    attempts["correct identifiers"] = lambda: pathway.correct_identifiers(
+        study, nurse, screened.subject_id, "typo", date_of_birth=dt.date(1960, 6, 1))
+    for attempt in attempts.values():
+        with pytest.raises(InvalidValue, match=r"lock: the study is locked \(database lock\) by dana"):
+            attempt()
+    assert [p.status for p in views.patients(study, team.monitor)] == ["eligible"]
+
+
 def test_unlocking_needs_a_reason_and_a_data_manager(study, team):
     review.lock(study, team.data_manager, subject_id=team.subject)
     with pytest.raises(InvalidValue, match="unlocking needs a reason"):
@@ -282,6 +326,8 @@ def test_unlocking_needs_a_reason_and_a_data_manager(study, team):
         trail = session.execute(select(AuditEntry.field, AuditEntry.new_value, AuditEntry.reason, AuditEntry.actor)
                                 .where(AuditEntry.table_name == "data_lock", AuditEntry.action == "update")).all()
     assert (lock.active, lock.unlocked_by) == (False, "dana")
+    report = views.verify_audit(study, team.monitor)
+    assert report.ok, report.problems
     assert ("active", "false", "query 12 needs a correction", "dana") in [tuple(t) for t in trail]
     with pytest.raises(InvalidValue, match="no patient lock to lift"):
         review.unlock(study, team.data_manager, "again", subject_id=team.subject)

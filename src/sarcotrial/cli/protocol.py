@@ -15,6 +15,7 @@ from sarcotrial.cli.common import (
     actor,
     console,
     err_console,
+    fail,
     handle_errors,
     print_json,
 )
@@ -177,7 +178,8 @@ def _shown(value) -> str:
 @protocol_app.command("amend")
 @handle_errors
 def protocol_amend(ref: str = typer.Argument(..., help="The new protocol version's file (or a shipped name)."),
-                   reason: str = typer.Option(..., "--reason", help="Why (e.g. ethics committee approval of 12 May)."),
+                   reason: Optional[str] = typer.Option(None, "--reason", help="Why (e.g. ethics committee approval of "
+                                                        "12 May); required unless --dry-run."),
                    dry_run: bool = typer.Option(False, "--dry-run", help="Show the changes and problems; write nothing."),
                    db: Optional[str] = DbOption, user: Optional[str] = UserOption) -> None:
     """Apply a new protocol version to a running study without losing or reinterpreting its data."""
@@ -192,6 +194,8 @@ def protocol_amend(ref: str = typer.Argument(..., help="The new protocol version
             for problem in review.problems:
                 console.print(f"  [red]refused[/]: {escape(problem)}", soft_wrap=True)
             raise typer.Exit(0 if review.acceptable else 2)
+        if not reason:
+            fail("--reason: an amendment needs its reason (e.g. the ethics committee's approval)")
         try:
             result = amend.amend(study, actor(user), ref, reason)
         except amend.AmendmentRefused as exc:

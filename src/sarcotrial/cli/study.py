@@ -313,10 +313,12 @@ def _shown(crf, field: str):
 
 
 def _crf_dict(crf) -> dict:
-    return {"crf_id": crf.id, "visit": crf.visit, "instance": crf.instance, "status": crf.status,
-            "revision": crf.revision, "protocol_version": crf.entered_version or crf.protocol_version,
-            **crf.values, **{k: v for k, v in crf.derived.items() if k not in crf.values or crf.values[k] is None},
-            "missing": crf.missing}
+    """A CRF instance as JSON: its values and derived values by field id, its missing-data codes, and where
+    it stands under ``crf`` (kept apart, so a form's own field called status or visit keeps its value)."""
+    return {**crf.values, **{k: v for k, v in crf.derived.items() if k not in crf.values or crf.values[k] is None},
+            "missing": crf.missing,
+            "crf": {"id": crf.id, "form_id": crf.form_id, "visit": crf.visit, "instance": crf.instance,
+                    "status": crf.status, "revision": crf.revision, "entered_version": crf.entered_version}}
 
 
 @patient_app.command("show")
@@ -359,9 +361,12 @@ def _print_patient(p: dict) -> None:
     d = p["diagnosis"]
     if d:
         size = f"{d['size_cm']:g} cm" if d.get("size_cm") is not None else f"size {d['missing'].get('size_cm', 'not given')}"
-        console.print(f"Diagnosis {d.get('diagnosis_date')}: {d.get('histotype')} ({d.get('icdo3')}), {d.get('anatomic_site')}"
-                      f"{', ' + d['depth'] if d.get('depth') else ''}, {size}; FNCLCC G{d.get('grade')}; "
-                      f"{d.get('ajcc_t')} {d.get('ajcc_n')} {d.get('ajcc_m')}; stage {d.get('stage') or 'no group'}")
+        shown = lambda key: d.get(key) if d.get(key) is not None else d["missing"].get(key, "?")  # noqa: E731
+        tnm = f"{d['ajcc_t']} {d['ajcc_n']} {d['ajcc_m']}; stage {d.get('stage') or 'no group'}" \
+            if d.get("ajcc_t") else "not staged (a value it needs is missing)"
+        console.print(f"Diagnosis {shown('diagnosis_date')}: {shown('histotype')} ({d.get('icdo3') or '-'}), "
+                      f"{shown('anatomic_site')}{', ' + d['depth'] if d.get('depth') else ''}, {size}; "
+                      f"FNCLCC G{d.get('grade') or '?'}; {tnm}")
     c = p.get("rt_course")
     if c:
         delivered = sorted((f for f in c["fractions"] if f.get("status") == "delivered"), key=lambda f: f["fraction_date"])

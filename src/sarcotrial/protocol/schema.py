@@ -427,12 +427,14 @@ class Check(_Model):
 # --------------------------------------------------------------------------- consent, withdrawal, safety
 class ConsentSpec(_Model):
     """Where consent is recorded, and the consent document's current version: a patient whose latest
-    consent is to an older version must consent again."""
+    consent is to an older version must consent again. ``data_use_field`` (a yes/no field) says whether
+    the patient consents to the use of the data: a consent without it does not enrol."""
 
     form: Identifier
     date_field: Identifier
     version_field: Identifier
     current_version: Annotated[str, Field(min_length=1)]
+    data_use_field: Identifier | None = None
 
 
 class WithdrawalSpec(_Model):
@@ -442,16 +444,23 @@ class WithdrawalSpec(_Model):
     date_field: Identifier
     kind_field: Identifier
     stops: dict[Identifier, list[str]]  # kind code -> forms refused after the withdrawal date ("*": all)
+    #: the kinds after which the patient is no longer followed (status withdrawn)
+    ends_follow_up: list[Identifier] = []
 
 
 class EndOfStudySpec(_Model):
+    """The end-of-study form; ``patient_status`` maps its status codes to the patient's status
+    (completed, withdrawn, lost_to_follow_up), which CONSORT counts."""
+
     form: Identifier
     status_field: Identifier
     date_field: Identifier
+    patient_status: dict[str, Literal["completed", "withdrawn", "lost_to_follow_up"]] = {}
 
 
 class SafetySpec(_Model):
-    """Serious adverse events: the reporting clock runs from the site's awareness (ICH E2A: 24 hours)."""
+    """Serious adverse events: the reporting clock runs from the site's awareness. The investigator reports
+    to the sponsor within 24 hours (Regulation (EU) No 536/2014, Art. 41(2)); ICH E2A defines seriousness."""
 
     form: Identifier
     serious_field: Identifier
@@ -633,6 +642,9 @@ class Protocol(_Model):
             both = set(visit.forms) & set(visit.optional_forms)
             if both:
                 problems.append(f"visits[{v_index}].optional_forms: {', '.join(sorted(both))} also in forms")
+            if visit.anchor_ref.instance == "previous" and visit.repeat is None:
+                problems.append(f"visits[{v_index}].anchor.instance: 'previous' times each occurrence from the one "
+                                "before, so the visit needs a repeat")
             if isinstance(visit.anchor, AnchorRef):
                 ref = visit.anchor
                 if ref.form == ENROLMENT_FORM and ref.form not in forms:
@@ -663,7 +675,8 @@ class Protocol(_Model):
                         problems.append(f"checks[{c_index}].{part}: form '{ref.form}' has no field '{name}'")
             if check.field.form == ENROLMENT_FORM:
                 problems.append(f"checks[{c_index}].field: the checked field must be a form's (enrolment is the reference)")
-        for name, spec, fields in (("consent", self.consent, ("date_field", "version_field")),
+        for name, spec, fields in (("consent", self.consent, ("date_field", "version_field") + (
+                                       ("data_use_field",) if self.consent and self.consent.data_use_field else ())),
                                    ("withdrawal", self.withdrawal, ("date_field", "kind_field")),
                                    ("end_of_study", self.end_of_study, ("status_field", "date_field")),
                                    ("safety", self.safety, ("serious_field", "aware_field", "reported_field"))):

@@ -90,7 +90,7 @@ def _pct(k: int, n: int) -> str:
 def gather(study: StudyDB, cutoff: dt.date | None = None, actor: Actor | None = None) -> ReportData:
     protocol = study.protocol
     texts = {c.id: c.text for c in protocol.eligibility.criteria}
-    records = patients(study, actor)
+    records = patients(study, actor, permission="report")
     referred = sum(bool(r.of("referral")) for r in records)
     latest = {r.subject_id: r.screenings[-1] for r in records if r.screenings}
     reasons: Counter = Counter()

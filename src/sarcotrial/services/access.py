@@ -56,7 +56,9 @@ MIN_PASSWORD_LENGTH = 8  # NIST SP 800-63B §5.1.1.2: at least 8 characters, no 
 MAX_PASSWORD_LENGTH = 1024
 #: argon2id with the library's defaults (RFC 9106's second recommended option); a module attribute
 #: so that tests may use cheaper parameters
-PASSWORD_HASHER = PasswordHasher()
+#: argon2id as the OWASP Password Storage Cheat Sheet recommends at least: 19 MiB of memory, 2 iterations,
+#: 1 degree of parallelism (about 30 ms a check here; hashes made with other parameters still verify)
+PASSWORD_HASHER = PasswordHasher(time_cost=2, memory_cost=19456, parallelism=1)
 TOKEN_PREFIX = "st_"
 _USERNAME = re.compile(r"^[a-z0-9][a-z0-9._@-]{0,127}$")
 _SITE_CODE = re.compile(r"^[A-Z0-9][A-Z0-9_-]{0,31}$")
@@ -106,6 +108,16 @@ def _session(study_or_session: StudyDB | Session) -> Iterator[Session]:
     else:
         with study_or_session.reading() as session:
             yield session
+
+
+def _accounts_exist(study: StudyDB, where: StudyDB | Session) -> bool:
+    """:func:`has_accounts`, remembered once true: accounts are disabled, never deleted."""
+    if getattr(study, "_accounts_exist", False):
+        return True
+    found = has_accounts(where)
+    if found:
+        study._accounts_exist = True
+    return found
 
 
 def has_accounts(study_or_session: StudyDB | Session) -> bool:
@@ -441,7 +453,9 @@ def sign_in(study: StudyDB, actor: Actor) -> None:
     """
     if actor.signed_in_to == study.identity:
         return
-    if not has_accounts(study):
+    if actor.password is None:
+        return  # nothing to sign in with: authorise() refuses the actor if the study has accounts
+    if not _accounts_exist(study, study):
         return
     username = normal_username(actor.name)
     password = actor.credential()
@@ -463,11 +477,14 @@ def authorise(study: StudyDB, session: Session, actor: Actor, permission: str) -
     account afresh, so a disabled account or a changed role counts from the next action on.
     """
     rules.allowed(None, permission)  # an unknown permission is a programming error: KeyError
-    if not has_accounts(session):
+    if not _accounts_exist(study, session):
         if actor.claimed:
             raise AccessDenied(NO_ACCOUNTS)
         return Principal(actor.name, actor.name, None, None, None, "full", None)
     if actor.signed_in_to != study.identity or actor.user_id is None:
+        if actor.password is None:
+            raise AccessDenied(f"{actor.name}: this study has accounts, so every action needs a signed-in account; "
+                               "no password was given (SARCOTRIAL_PASSWORD, or the prompt on a terminal)")
         raise AccessDenied(f"{actor.name}: not signed in to this study")
     user = session.get(User, actor.user_id)
     if user is None or not user.active:

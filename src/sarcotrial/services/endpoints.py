@@ -78,7 +78,7 @@ def derive_endpoints(study: StudyDB, cutoff: dt.date | None = None, actor: Actor
                      records: list[PatientRecord] | None = None) -> list[PatientEndpoints]:
     endpoints = [e for e in study.protocol.endpoints if e.kind == "time_to_event"]
     rows = []
-    records = records if records is not None else patients(study, actor, enrolled_only=True)
+    records = records if records is not None else patients(study, actor, enrolled_only=True, permission="export")
     for record in records:
         course = course_of(record)
         times = {e.id: time_to_event(course, e.id, e.origin, e.events, e.competing_risks, cutoff) for e in endpoints}

@@ -95,7 +95,7 @@ def snapshot(protocol: Protocol, row: CRFInstance, occurrence: VisitOccurrence, 
     values = from_json(form, row.data or {}) if form else dict(row.data or {})
     return CRF(id=row.id, subject_id=subject_id, form_id=row.form_id, visit_id=occurrence.visit_id,
                occurrence=occurrence.occurrence, instance=row.instance, status=row.status, revision=row.revision,
-               protocol_version=row.protocol_version, entered_version=row.entered_version, values=values,
+               protocol_version=row.protocol_version, entered_version=row.protocol_version, values=values,
                derived=dict(row.derived or {}), missing=dict(row.missing or {}), verified=dict(row.verified or {}),
                not_done_reason=row.not_done_reason)
 
@@ -440,7 +440,7 @@ def _occurrence(session: Session, study: StudyDB, patient: Patient, visit_id: st
         VisitOccurrence.patient_id == patient.id, VisitOccurrence.visit_id == visit_id,
         VisitOccurrence.occurrence == number)).first()
     if row is None and create:
-        row = VisitOccurrence(study_id=study.study_id, patient_id=patient.id, visit_id=visit_id, occurrence=number)
+        row = VisitOccurrence(patient_id=patient.id, visit_id=visit_id, occurrence=number)
         session.add(row)
         session.flush()
     return row
@@ -491,9 +491,14 @@ def _place(session: Session, study: StudyDB, patient: Patient, form: Form, value
     day = _key_date(form, values)
     if visits and day is not None:
         ids = [v.id for v in visits]
-        candidates = session.scalars(select(VisitOccurrence).where(
-            VisitOccurrence.patient_id == patient.id, VisitOccurrence.visit_id.in_(ids),
-            VisitOccurrence.window_start <= day, VisitOccurrence.window_end >= day)).all()
+        from sarcotrial.services.visits import occurrence_window
+
+        candidates = []
+        for occurrence in session.scalars(select(VisitOccurrence).where(
+                VisitOccurrence.patient_id == patient.id, VisitOccurrence.visit_id.in_(ids))):
+            start, end = occurrence_window(protocol, occurrence)
+            if start is not None and start <= day <= end:
+                candidates.append(occurrence)
         taken = set(session.scalars(select(CRFInstance.visit_occurrence_id).where(
             CRFInstance.patient_id == patient.id, CRFInstance.form_id == form.id)))
         free = sorted((c for c in candidates if c.id not in taken), key=lambda c: (abs((c.target_date - day).days), c.id))
@@ -537,11 +542,13 @@ def active_lock(session: Session, patient_id: int | None, crf_id: int | None) ->
     return None
 
 
-def require_unlocked(session: Session, patient: Patient, crf_id: int | None, what: str) -> None:
-    lock = active_lock(session, patient.id, crf_id)
+def require_unlocked(session: Session, patient: Patient | None, crf_id: int | None, what: str) -> None:
+    """Refuse ``what`` under a lock covering it (the study's; the patient's; the CRF instance's); without a
+    patient (a registration) only the study lock applies."""
+    lock = active_lock(session, patient.id if patient is not None else None, crf_id)
     if lock is not None:
-        scope = {"study": "the study is locked (database lock)", "patient": f"{patient.subject_id} is locked",
-                 "crf": "this form is locked"}[lock.scope]
+        scope = {"study": "the study is locked (database lock)", "crf": "this form is locked"}.get(lock.scope) \
+            or f"{patient.subject_id} is locked"
         raise InvalidValue("lock", f"{scope} by {lock.locked_by} at {lock.locked_at:%Y-%m-%d %H:%M} UTC; {what} is "
                            "refused until it is unlocked (sarcotrial unlock ... --reason)", show_value=False)
 
@@ -600,7 +607,8 @@ def _apply(session: Session, row: CRFInstance, *, data: dict[str, Any], derived:
         verified = {k: v for k, v in (row.verified or {}).items() if k not in touched}
         if verified != (row.verified or {}):
             row.verified = verified
-        void_signatures(session, row, changed, actor)
+    # a change voids the signatures over the form; a new form changes the signed casebook (21 CFR 11.70)
+    void_signatures(session, row, changed, actor)
     return changed
 
 
@@ -626,7 +634,9 @@ def record(study: StudyDB, actor: Actor, subject_id: str, form_id: str, values: 
         raise InvalidValue(f"{form_id}.{both[0]}", "has both a value and a missing-data code; give one", show_value=False)
     _required_present(form, clean, codes)
     ref = crf_rules.parse_visit_ref(visit) if visit else None
-    with study.action(actor, reason, permission="record") as session:
+    permission = "consent" if protocol.consent and form_id == protocol.consent.form else \
+        "withdraw" if protocol.withdrawal and form_id == protocol.withdrawal.form else "record"
+    with study.action(actor, reason, permission=permission) as session:
         patient = study.patient(session, subject_id)
         path = Pathway(study, session, patient)
         require_consent(study, path, form_id)
@@ -654,8 +664,7 @@ def record(study: StudyDB, actor: Actor, subject_id: str, form_id: str, values: 
         before = _Before(path)
         derived = _derive(study, session, path, form_id, clean, None, codes)
         row = CRFInstance(study_id=study.study_id, patient_id=patient.id, visit_occurrence_id=occurrence.id,
-                          form_id=form_id, instance=number, status="incomplete", entered_version=study.protocol_version,
-                          revision=1, data={}, derived={}, missing={}, verified={})
+                          form_id=form_id, instance=number, status="incomplete", revision=1, data={}, derived={}, missing={}, verified={})
         _apply(session, row, data=form_json(clean), derived=derived, missing=codes, form=form, actor=actor.name)
         session.add(row)
         session.flush()
@@ -690,8 +699,8 @@ def _correct_row(study: StudyDB, session: Session, actor: Actor, patient: Patien
     require_unlocked(session, patient, row.id, "a correction")
     require_revision(session, row, revision)
     if row.status == "not_done" and not row.data:
-        raise InvalidValue(form.id, "is marked not done; enter it with 'sarcotrial record' after undoing that is not "
-                           "possible: record the form at another visit, or ask a data manager", show_value=False)
+        raise InvalidValue(form.id, "is marked not done and holds no value to correct; if it was done after all, "
+                           "delete the mark (sarcotrial delete ... --reason) and record the form", show_value=False)
     path = Pathway(study, session, patient)
     before = _Before(path)
     current = dict(path.values(row))
@@ -775,9 +784,10 @@ def mark_not_done(study: StudyDB, actor: Actor, subject_id: str, form_id: str, v
         if row is None:
             row = CRFInstance(study_id=study.study_id, patient_id=patient.id, visit_occurrence_id=occurrence.id,
                               form_id=form_id, instance=instance or 1, status="not_done", not_done_reason=reason.strip(),
-                              entered_version=study.protocol_version, revision=1, data={}, derived={}, missing={},
+                              revision=1, data={}, derived={}, missing={},
                               verified={})
             session.add(row)
+            void_signatures(session, row, ["status"], actor.name)  # the signed casebook gains a form
         session.flush()
         return snapshot(protocol, row, occurrence, patient.subject_id)
 
@@ -801,6 +811,10 @@ def require_not_withdrawn(study: StudyDB, path: Pathway, form: Form, values: Map
     if spec is None or form.id == spec.form or (study.protocol.end_of_study and form.id == study.protocol.end_of_study.form):
         return
     day = _key_date(form, values)
+    if day is None and current is not None:
+        day = _key_date(form, path.values(current))
+        if day is None:
+            return  # an undated form entered before is corrected: nothing says it follows the withdrawal
     for row in path.entered(spec.form):
         if row is current:
             continue
@@ -903,11 +917,7 @@ def _after_write(study: StudyDB, session: Session, path: Pathway, form_id: str, 
     from sarcotrial.services.visits import anchor_forms, sync_schedule
 
     if form_id in anchor_forms(study.protocol):
-        sync_schedule(study, session, patient, path.crfs)
-
-
-#: a patient's status after an end-of-study form (death keeps "dead")
-END_STATUS = {"completed": "completed", "withdrawn": "withdrawn", "lost_to_follow_up": "lost_to_follow_up"}
+        sync_schedule(study, session, patient, path.crfs, written=form_id)
 
 
 def _follow_status(study: StudyDB, path: Pathway, patient: Patient, form_id: str) -> None:
@@ -915,11 +925,12 @@ def _follow_status(study: StudyDB, path: Pathway, patient: Patient, form_id: str
     protocol = study.protocol
     if protocol.withdrawal is not None and form_id == protocol.withdrawal.form:
         kinds = {path.values(r).get(protocol.withdrawal.kind_field) for r in path.entered(form_id)}
-        if kinds & {"follow_up", "consent"} and patient.status not in ("dead", "withdrawn"):
+        if kinds & set(protocol.withdrawal.ends_follow_up) and patient.status not in ("dead", "withdrawn"):
             patient.status = "withdrawn"
     if protocol.end_of_study is not None and form_id == protocol.end_of_study.form:
         row = path.first(form_id)
-        status = END_STATUS.get(path.values(row).get(protocol.end_of_study.status_field)) if row else None
+        code = path.values(row).get(protocol.end_of_study.status_field) if row else None
+        status = protocol.end_of_study.patient_status.get(code or "")
         if status and patient.status != "dead" and patient.status != status:
             patient.status = status
 

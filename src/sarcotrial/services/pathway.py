@@ -77,6 +77,9 @@ def register_patient(study: StudyDB, actor: Actor, *, identifiers: Identifiers, 
     index = cipher.index(hospital_number)
     with study.action(actor, permission="patient.register") as session:
         site = study.site(session, site_code)  # unknown, or not among the principal's sites: refused
+        from sarcotrial.services.forms import require_unlocked
+
+        require_unlocked(session, None, None, "registering a patient")
         clash = session.scalars(select(PatientIdentifier).where(PatientIdentifier.hospital_number_index == index)).first()
         if clash is not None:
             other = session.get(Patient, clash.patient_id)
@@ -91,7 +94,7 @@ def register_patient(study: StudyDB, actor: Actor, *, identifiers: Identifiers, 
         _store_form(study, session, patient, "referral", values)
         from sarcotrial.services.visits import sync_schedule
 
-        sync_schedule(study, session, patient)
+        sync_schedule(study, session, patient, written="referral")
         return patient
 
 
@@ -110,7 +113,7 @@ def _store_form(study: StudyDB, session, patient: Patient, form_id: str, values:
     row = CRFInstance(study_id=study.study_id, patient_id=patient.id, visit_occurrence_id=occurrence.id,
                       form_id=form_id, instance=number, status=entry_status([f.id for f in form.fields if f.required],
                                                                              data, {}),
-                      entered_version=study.protocol_version, revision=1, data=data, derived={}, missing={},
+                      revision=1, data=data, derived={}, missing={},
                       verified={})
     session.add(row)
     session.flush()
@@ -147,6 +150,9 @@ def correct_identifiers(study: StudyDB, actor: Actor, subject_id: str, reason: s
     cipher = study.cipher()
     with study.action(actor, reason, permission="correct") as session:
         patient = study.patient(session, subject_id)
+        from sarcotrial.services.forms import require_unlocked
+
+        require_unlocked(session, patient, None, "a correction of the identifiers")
         row = session.scalars(select(PatientIdentifier).where(PatientIdentifier.patient_id == patient.id)).one()
         if full_name is not None:
             name = " ".join(full_name.split())
@@ -190,6 +196,9 @@ def screen(study: StudyDB, actor: Actor, subject_id: str, values: Mapping[str, A
     missing_required = [f.id for f in study.protocol.form(form_id).fields if f.required and clean.get(f.id) is None]
     with study.action(actor, permission="patient.screen") as session:
         patient = study.patient(session, subject_id)
+        from sarcotrial.services.forms import require_unlocked
+
+        require_unlocked(session, patient, None, "screening")
         if patient.status in ("enrolled", "dead", "withdrawn"):
             raise InvalidValue("patient", f"{patient.subject_id} is {patient.status}; screening is closed", show_value=False)
         referred = referral_date(study, session, patient)
@@ -315,6 +324,9 @@ def enrol(study: StudyDB, actor: Actor, subject_id: str, enrolment_date: dt.date
     target = study.protocol.identification.design.target_accrual
     with study.action(actor, permission="patient.enrol") as session:
         patient = study.patient(session, subject_id)
+        from sarcotrial.services.forms import require_unlocked
+
+        require_unlocked(session, patient, None, "enrolment")
         if patient.status == "enrolled":
             raise InvalidValue("patient", f"{patient.subject_id} is already enrolled", show_value=False)
         latest = session.scalars(select(Screening).where(Screening.patient_id == patient.id)
@@ -331,7 +343,8 @@ def enrol(study: StudyDB, actor: Actor, subject_id: str, enrolment_date: dt.date
         consent_date = dt.date.fromisoformat(consent) if consent else latest.screening_date
         spec = study.protocol.consent
         if spec is not None:  # the protocol records consent on a form of its own
-            consents = [c for c in consent_records(study, session, patient) if c.get("data_use") is not False]
+            consents = [c for c in consent_records(study, session, patient)
+                        if spec.data_use_field is None or c.get(spec.data_use_field) is not False]
             dated = [c[spec.date_field] for c in consents if c.get(spec.date_field) is not None]
             if not dated:
                 raise InvalidValue("consent", f"{patient.subject_id} has no consent recorded: record the '{spec.form}' "
@@ -349,7 +362,8 @@ def enrol(study: StudyDB, actor: Actor, subject_id: str, enrolment_date: dt.date
         session.add(row)
         patient.status = "enrolled"
         session.flush()
+        from sarcotrial.protocol.schema import ENROLMENT_FORM
         from sarcotrial.services.visits import sync_schedule
 
-        sync_schedule(study, session, patient)
+        sync_schedule(study, session, patient, written=ENROLMENT_FORM)
         return row

@@ -1,7 +1,8 @@
 """Serious adverse events and their reporting clock.
 
 The investigator reports a serious adverse event to the sponsor within 24 hours of learning of it
-(ICH E2A; ICH E6(R3)); the clock is the protocol's ``safety.report_within_hours``. It runs from
+(Regulation (EU) No 536/2014, Art. 41(2); ICH E6(R3)); ICH E2A defines what makes an event serious.
+The clock is the protocol's ``safety.report_within_hours``. It runs from
 the moment the site became aware; the event stays overdue until it is both reported and signed
 by an investigator (the signature on its form, or on the casebook).
 """

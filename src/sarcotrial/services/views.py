@@ -122,8 +122,10 @@ def load_patients(study: StudyDB, session: Session, *, subject_id: str | None = 
     return [out[i] for i in ids]
 
 
-def patients(study: StudyDB, actor: Actor | None, *, enrolled_only: bool = False) -> list[PatientRecord]:
-    with study.reading(actor) as session:
+def patients(study: StudyDB, actor: Actor | None, *, enrolled_only: bool = False,
+             permission: str = "read") -> list[PatientRecord]:
+    """Every patient the user may see (``permission``: what the read is for: ``report``, ``export``)."""
+    with study.reading(actor, permission=permission) as session:
         return load_patients(study, session, enrolled_only=enrolled_only)
 
 

@@ -76,35 +76,41 @@ def anchor_forms(protocol: Protocol) -> set[str]:
     return {v.anchor_ref.form for v in protocol.visits}
 
 
-def plan_patient(protocol: Protocol, session: Session, patient: Patient,
-                 crfs: list[CRFInstance] | None = None) -> list[schedule.PlannedOccurrence]:
+def plan_patient(protocol: Protocol, session: Session, patient: Patient, crfs: list[CRFInstance] | None = None,
+                 visits: list[Visit] | None = None) -> list[schedule.PlannedOccurrence]:
     if crfs is None:
         crfs = list(session.scalars(select(CRFInstance).where(CRFInstance.patient_id == patient.id)))
     planned = []
-    for visit in protocol.visits:
+    for visit in protocol.visits if visits is None else visits:
         planned.extend(schedule.plan_visit(visit_spec(visit), _anchor_instances(protocol, session, patient, visit, crfs)))
     return planned
 
 
-def sync_schedule(study: StudyDB, session: Session, patient: Patient, crfs: list[CRFInstance] | None = None) -> None:
+def sync_schedule(study: StudyDB, session: Session, patient: Patient, crfs: list[CRFInstance] | None = None,
+                  written: str | None = None) -> None:
     """Store the patient's planned visit occurrences: create, move with their anchor, drop the empty unplanned.
-    ``crfs``: the patient's CRF instances when the caller holds them already."""
+    ``crfs``: the patient's CRF instances when the caller holds them already; ``written``: the form just
+    written, whose visits alone can move (every visit when ``None``)."""
     session.flush()
     if crfs is None:
         crfs = list(session.scalars(select(CRFInstance).where(CRFInstance.patient_id == patient.id)))
-    planned = {(p.visit_id, p.occurrence): p for p in plan_patient(study.protocol, session, patient, crfs)}
-    stored = {(o.visit_id, o.occurrence): o for o in session.scalars(
-        select(VisitOccurrence).where(VisitOccurrence.patient_id == patient.id))}
+    visits = [v for v in study.protocol.visits if written is None or v.anchor_ref.form == written]
+    if not visits:
+        return
+    planned = {(p.visit_id, p.occurrence): p for p in plan_patient(study.protocol, session, patient, crfs, visits)}
+    query = select(VisitOccurrence).where(VisitOccurrence.patient_id == patient.id)
+    if written is not None:
+        query = query.where(VisitOccurrence.visit_id.in_([v.id for v in visits]))
+    stored = {(o.visit_id, o.occurrence): o for o in session.scalars(query)}
     used = {c.visit_occurrence_id for c in crfs}
     for key, plan in planned.items():
         row = stored.get(key)
         if row is None:
-            session.add(VisitOccurrence(study_id=study.study_id, patient_id=patient.id, visit_id=plan.visit_id,
-                                        occurrence=plan.occurrence, target_date=plan.target,
-                                        window_start=plan.window_start, window_end=plan.window_end))
+            session.add(VisitOccurrence(patient_id=patient.id, visit_id=plan.visit_id, occurrence=plan.occurrence,
+                                        target_date=plan.target))
             continue
-        if (row.target_date, row.window_start, row.window_end) != (plan.target, plan.window_start, plan.window_end):
-            row.target_date, row.window_start, row.window_end = plan.target, plan.window_start, plan.window_end
+        if row.target_date != plan.target:
+            row.target_date = plan.target
     for key, row in stored.items():
         if key[0] == UNSCHEDULED or key in planned:
             continue
@@ -112,6 +118,17 @@ def sync_schedule(study: StudyDB, session: Session, patient: Patient, crfs: list
             continue  # an occurrence holding data stays where it was, with its data
         session.delete(row)
     session.flush()
+
+
+def occurrence_window(protocol: Protocol, occurrence: VisitOccurrence) -> tuple[dt.date | None, dt.date | None]:
+    """A visit occurrence's window: the protocol's around its target date (an unscheduled visit: its day)."""
+    day = occurrence.target_date
+    if day is None:
+        return None, None
+    if occurrence.visit_id == UNSCHEDULED or not _has_visit(protocol, occurrence.visit_id):
+        return day, day
+    visit = protocol.visit(occurrence.visit_id)
+    return day - dt.timedelta(days=visit.window_before_days), day + dt.timedelta(days=visit.window_after_days)
 
 
 def add_unscheduled_visit(study: StudyDB, actor: Actor, subject_id: str, day: dt.date, label: str | None = None) -> str:
@@ -126,11 +143,9 @@ def add_unscheduled_visit(study: StudyDB, actor: Actor, subject_id: str, day: dt
         numbers = [o.occurrence for o in session.scalars(select(VisitOccurrence).where(
             VisitOccurrence.patient_id == patient.id, VisitOccurrence.visit_id == UNSCHEDULED))]
         if 1 not in numbers:
-            session.add(VisitOccurrence(study_id=study.study_id, patient_id=patient.id, visit_id=UNSCHEDULED,
-                                        occurrence=1))
+            session.add(VisitOccurrence(patient_id=patient.id, visit_id=UNSCHEDULED, occurrence=1))
         number = max(numbers + [1]) + 1
-        session.add(VisitOccurrence(study_id=study.study_id, patient_id=patient.id, visit_id=UNSCHEDULED,
-                                    occurrence=number, target_date=day, window_start=day, window_end=day,
+        session.add(VisitOccurrence(patient_id=patient.id, visit_id=UNSCHEDULED, occurrence=number, target_date=day,
                                     label=(label or "").strip() or None))
         session.flush()
         return str(VisitRef(UNSCHEDULED, number))
@@ -197,6 +212,7 @@ def patient_visits(study: StudyDB, session: Session, patient: Patient, today: dt
     locked_crfs = {lock.crf_instance_id for lock in locks if lock.scope == "crf"}
     out = []
     for occ in occurrences:
+        window_start, window_end = occurrence_window(protocol, occ)
         name = "Unscheduled" if occ.visit_id == UNSCHEDULED else protocol.visit(occ.visit_id).name \
             if _has_visit(protocol, occ.visit_id) else occ.visit_id
         if occ.visit_id == UNSCHEDULED and occ.occurrence > 1:
@@ -222,14 +238,14 @@ def patient_visits(study: StudyDB, session: Session, patient: Patient, today: dt
         actual = _actual_date(protocol, rows)
         if occ.visit_id == UNSCHEDULED:
             status = "unscheduled" if occ.occurrence == 1 else schedule.visit_status(
-                occ.window_start, occ.window_end, [f.status for f in forms] or ["expected"], today) \
+                window_start, window_end, [f.status for f in forms] or ["expected"], today) \
                 if forms else "upcoming" if occ.target_date and occ.target_date > today else "partial"
         elif not forms:  # only optional forms, none entered: nothing is owed at this visit
             status = "optional"
         else:
-            status = schedule.visit_status(occ.window_start, occ.window_end,
+            status = schedule.visit_status(window_start, window_end,
                                            [f.status for f in forms], today)
-        out.append(VisitStatus(occ.visit_id, occ.occurrence, name, occ.target_date, occ.window_start, occ.window_end,
+        out.append(VisitStatus(occ.visit_id, occ.occurrence, name, occ.target_date, window_start, window_end,
                                actual, status, forms))
     order = {v.id: i for i, v in enumerate(protocol.visits)}
     out.sort(key=lambda v: (v.visit_id == UNSCHEDULED and v.occurrence == 1, v.target_date or dt.date.max,

@@ -207,22 +207,20 @@ class VisitOccurrence(StudyRecord):
     """One occurrence of a protocol visit for a patient (``follow_up_early:3``), or the unscheduled visit.
 
     Scheduled occurrences are planned from the protocol's visit schedule once their anchor exists;
-    their target date and window follow the anchor when it is corrected (audited). The visit
-    ``unscheduled`` holds event forms that belong to no visit (occurrence 1) and the unscheduled
-    visits a user adds (occurrences 2, 3, ...).
+    their target date follows the anchor when it is corrected (audited); the window is the protocol's,
+    around the target, so an amended window applies at once. The visit ``unscheduled`` holds event
+    forms that belong to no visit (occurrence 1) and the unscheduled visits a user adds on a date
+    (occurrences 2, 3, ...).
     """
 
     __tablename__ = "visit_occurrence"
-    study_id: Mapped[int] = mapped_column(ForeignKey("study.id"))
     patient_id: Mapped[int] = mapped_column(ForeignKey("patient.id"), index=True)
     visit_id: Mapped[str] = mapped_column(String(64))
     occurrence: Mapped[int] = mapped_column(Integer)
     target_date: Mapped[dt.date | None] = mapped_column(Date)
-    window_start: Mapped[dt.date | None] = mapped_column(Date)
-    window_end: Mapped[dt.date | None] = mapped_column(Date)
     label: Mapped[str | None] = mapped_column(String(200))
     __table_args__ = (UniqueConstraint("patient_id", "visit_id", "occurrence"), {"sqlite_autoincrement": True})
-    audit_workflow = ("target_date", "window_start", "window_end")
+    audit_workflow = ("target_date",)
 
 
 class CRFInstance(StudyRecord):
@@ -244,7 +242,6 @@ class CRFInstance(StudyRecord):
     instance: Mapped[int] = mapped_column(Integer, default=1)
     status: Mapped[str] = mapped_column(String(16))  # incomplete / complete / not_done
     not_done_reason: Mapped[str | None] = mapped_column(Text)
-    entered_version: Mapped[str | None] = mapped_column(String(32))
     revision: Mapped[int] = mapped_column(Integer, default=1)
     data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     derived: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
@@ -253,7 +250,7 @@ class CRFInstance(StudyRecord):
     __table_args__ = (UniqueConstraint("visit_occurrence_id", "form_id", "instance"), {"sqlite_autoincrement": True})
     #: JSON columns the audit trail records key by key
     audit_keyed = ("data", "derived", "missing", "verified")
-    audit_workflow = ("status", "revision", "entered_version", "derived", "verified")
+    audit_workflow = ("status", "revision", "derived", "verified")
 
 
 class DataQuery(StudyRecord):

@@ -83,17 +83,13 @@ def _audit_columns():
 
 def upgrade() -> None:
     op.create_table('visit_occurrence',
-    sa.Column('study_id', sa.Integer(), nullable=False),
     sa.Column('patient_id', sa.Integer(), nullable=False),
     sa.Column('visit_id', sa.String(length=64), nullable=False),
     sa.Column('occurrence', sa.Integer(), nullable=False),
     sa.Column('target_date', sa.Date(), nullable=True),
-    sa.Column('window_start', sa.Date(), nullable=True),
-    sa.Column('window_end', sa.Date(), nullable=True),
     sa.Column('label', sa.String(length=200), nullable=True),
     *_audit_columns(),
     sa.ForeignKeyConstraint(['patient_id'], ['patient.id'], name=op.f('fk_visit_occurrence_patient_id_patient')),
-    sa.ForeignKeyConstraint(['study_id'], ['study.id'], name=op.f('fk_visit_occurrence_study_id_study')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_visit_occurrence')),
     sa.UniqueConstraint('patient_id', 'visit_id', 'occurrence', name=op.f('uq_visit_occurrence_patient_id')),
     sqlite_autoincrement=True
@@ -107,7 +103,6 @@ def upgrade() -> None:
     sa.Column('instance', sa.Integer(), nullable=False),
     sa.Column('status', sa.String(length=16), nullable=False),
     sa.Column('not_done_reason', sa.Text(), nullable=True),
-    sa.Column('entered_version', sa.String(length=32), nullable=True),
     sa.Column('revision', sa.Integer(), nullable=False),
     sa.Column('data', sa.JSON(), nullable=False),
     sa.Column('derived', sa.JSON(), nullable=False),
@@ -279,11 +274,11 @@ def _move_data(connection) -> None:
     def occurrence(patient_id, visit_id, version, created_at):
         key = (patient_id, visit_id, 1)
         if key not in occurrences:
-            values = {"study_id": study.id, "patient_id": patient_id, "visit_id": visit_id, "occurrence": 1,
+            values = {"patient_id": patient_id, "visit_id": visit_id, "occurrence": 1,
                       "protocol_version": version, "created_at": created_at}
             new_id = connection.execute(occ_table.insert().returning(occ_table.c.id), values).scalar_one()
             occurrences[key] = new_id
-            for name in ("study_id", "patient_id", "visit_id", "occurrence"):
+            for name in ("patient_id", "visit_id", "occurrence"):
                 entry("create", "visit_occurrence", new_id, subjects[patient_id], name, None, _text(values[name]), version)
         return occurrences[key]
 
@@ -301,13 +296,12 @@ def _move_data(connection) -> None:
         derived = {k: _jsonable(v) for k, v in derived.items()}
         status = "complete" if all(data.get(f) is not None for f in required.get(form_id, [])) else "incomplete"
         values = {"study_id": study.id, "patient_id": patient_id, "visit_occurrence_id": occ_id, "form_id": form_id,
-                  "instance": number, "status": status, "entered_version": version, "revision": 1, "data": data,
+                  "instance": number, "status": status, "revision": 1, "data": data,
                   "derived": derived, "missing": {}, "verified": {}, "protocol_version": version,
                   "created_at": created_at}
         new_id = connection.execute(crf_table.insert().returning(crf_table.c.id), values).scalar_one()
         subject = subjects[patient_id]
-        for name in ("study_id", "patient_id", "visit_occurrence_id", "form_id", "instance", "status",
-                     "entered_version", "revision"):
+        for name in ("study_id", "patient_id", "visit_occurrence_id", "form_id", "instance", "status", "revision"):
             entry("create", "crf_instance", new_id, subject, name, None, _text(values[name]), version)
         for part in ("data", "derived"):
             for key in sorted(values[part]):
