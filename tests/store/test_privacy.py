@@ -102,7 +102,7 @@ def test_same_hospital_number_registers_once(study):
     first = register(study, hospital_number="MRN 001")
     with pytest.raises(InvalidValue, match=f"already registered, as {first.subject_id}"):
         register(study, hospital_number="mrn001")  # normalised: case and spaces
-    assert pathway.find_by_hospital_number(study, "MRN001") == first.subject_id
+    assert pathway.find_by_hospital_number(study, None, "MRN001") == first.subject_id
     with study.reading() as session:
         assert len(session.scalars(select(PatientIdentifier)).all()) == 1
 

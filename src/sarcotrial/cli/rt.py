@@ -9,7 +9,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
-from sarcotrial.cli.common import DbOption, JsonOption, console, handle_errors, parse_date, print_json
+from sarcotrial.cli.common import DbOption, JsonOption, UserOption, actor, console, handle_errors, parse_date, print_json
 from sarcotrial.errors import InvalidValue
 
 rt_app = typer.Typer(help="Radiotherapy: the fraction calendar, a patient's delivery log and its deviations.",
@@ -49,13 +49,13 @@ def schedule(start: str = typer.Option(..., "--start", help="First day wanted, Y
 @rt_app.command("delivery")
 @handle_errors
 def delivery(subject: str = typer.Argument(..., help="Subject id."), db: Optional[str] = DbOption,
-             as_json: bool = JsonOption) -> None:
+             user: Optional[str] = UserOption, as_json: bool = JsonOption) -> None:
     """A patient's delivery log: fractions, overall treatment time, dose per volume, deviations."""
     from sarcotrial.services import radiotherapy
     from sarcotrial.services.study import StudyDB
 
     with StudyDB.open(db) as study:
-        summary = radiotherapy.delivery(study, subject)
+        summary = radiotherapy.delivery(study, subject, actor(user))
     if summary is None:
         raise InvalidValue("patient", f"{subject.upper()} has no radiotherapy course recorded", show_value=False)
     data = summary.as_dict()
@@ -83,11 +83,10 @@ def plan_qa(protocol: str = typer.Option("sprint", "--protocol", help="A shipped
             aliases: Optional[Path] = typer.Option(None, "--aliases", help="YAML: protocol volume -> structure names."),
             end_cap: str = typer.Option("none", "--end-cap", help="none or half-slice."),
             db: Optional[str] = DbOption, patient: Optional[str] = typer.Option(None, "--patient", help="Store the verdicts on this patient's RT course."),
-            user: Optional[str] = typer.Option(None, "--user", help="Who you are, for the audit trail."),
+            user: Optional[str] = UserOption,
             html_out: Optional[Path] = typer.Option(None, "--html", help="Write an HTML report with the DVH plot."),
             as_json: bool = JsonOption) -> None:
     """Judge a DICOM-RT plan against the protocol's objectives: per protocol, minor or major deviation."""
-    from sarcotrial.cli.common import actor
     from sarcotrial.protocol import load_protocol
     from sarcotrial.radiotherapy.planqa import load_aliases
     from sarcotrial.radiotherapy.planqa import plan_qa as run_plan_qa

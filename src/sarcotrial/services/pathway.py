@@ -181,11 +181,16 @@ def correct_identifiers(study: StudyDB, actor: Actor, subject_id: str, reason: s
             recheck_eligibility_age(study, session, patient, date_of_birth)
 
 
-def find_by_hospital_number(study: StudyDB, hospital_number: str) -> str | None:
+def find_by_hospital_number(study: StudyDB, actor: Actor | None, hospital_number: str) -> str | None:
+    """The subject id registered under a hospital number (a patient of the user's sites only)."""
     index = study.cipher().index(hospital_number)
-    with study.reading() as session:
+    with study.reading(actor, permission="read.identifiers") as session:
         row = session.scalars(select(PatientIdentifier).where(PatientIdentifier.hospital_number_index == index)).first()
-        return session.get(Patient, row.patient_id).subject_id if row else None
+        if row is None:
+            return None
+        visible = study.visible_site_ids(session)
+        patient = session.get(Patient, row.patient_id)
+        return patient.subject_id if visible is None or patient.site_id in visible else None
 
 
 def screen(study: StudyDB, actor: Actor, subject_id: str, values: Mapping[str, Any]) -> Screening:
