@@ -243,14 +243,16 @@ class _Generator:
             review.sign(study, investigator, record.subject_id, demo_password(self.seed, investigator.name),
                         "I confirm this serious adverse event as reported", form_id="adverse_event", visit=crf.visit,
                         instance=crf.instance)
-        # a form not done: an adverse-event review the patient missed
+        # a form not done: a follow-up visit the patient did not attend (seen at the next one)
+        from sarcotrial.services.visits import visits as visits_of
+
         for record in enrolled[8:]:
-            visits_of = __import__("sarcotrial.services.visits", fromlist=["x"]).visits(study, manager, record.subject_id)
-            gap = next((v for v in visits_of if v.visit_id == "pre_operative" and v.status == "overdue"), None)
+            gap = next((v for v in visits_of(study, manager, record.subject_id)
+                        if v.visit_id.startswith("follow_up") and v.status == "overdue"), None)
             if gap is not None:
-                forms.mark_not_done(study, staff[record.site][1], record.subject_id, "adverse_event",
-                                    f"{gap.visit_id}:{gap.occurrence}" if gap.occurrence > 1 else gap.visit_id,
-                                    "Patient seen by the surgeon only; toxicity assessed at the next visit")
+                forms.mark_not_done(study, staff[record.site][1], record.subject_id, "follow_up",
+                                    f"{gap.visit_id}:{gap.occurrence}",
+                                    "Patient did not attend; seen at the next visit")
                 s.not_done += 1
                 break
         # a re-consent to the current consent document
