@@ -303,7 +303,7 @@ def test_locks_through_the_cli(study, operated_db, fast_hashing):
 
 def test_the_same_refusals_through_the_cli(operated_db):
     refused(run("correct", "surgery", "SPR-001", "--set", "surgery_date=2025-04-20", "--reason", "typo",
-                "--revision", "0", "--db", operated_db, code=2), "(revision 1, you saw 0)")
+                "--revision", "0", "--db", operated_db, code=2), "(revision 1; you saw 0)")
     refused(run("record", "adverse_event", "SPR-001", "--set", "term=Wound infection", "--set", "grade=3", "--set",
                 "onset_date=2025-05-02", "--set", "serious=yes", "--db", operated_db, code=2),
             "adverse_event.aware_at: is required for a serious adverse event")

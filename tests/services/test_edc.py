@@ -263,7 +263,7 @@ def test_a_correction_against_an_older_revision_is_refused(study):
     assert forms.correct(study, NURSE, subject, "pathology", {"closest_margin_mm": 4}, reason="re-measured",
                          revision=1).revision == 2
     with pytest.raises(InvalidValue, match=r"this form was changed by nurse\.test at \d{4}-\d\d-\d\d \d\d:\d\d UTC "
-                                           r"\(revision 2, you saw 1\)"):
+                                           r"\(revision 2; you saw 1\)"):
         forms.correct(study, DOCTOR, subject, "pathology", {"closest_margin_mm": 5}, reason="re-measured", revision=1)
     assert views_forms(study, subject, "pathology")[0].values["closest_margin_mm"] == 4
 
@@ -382,3 +382,17 @@ def test_the_sae_clock_open_overdue_reported_and_late(study, fast_hashing):
                 form_id="adverse_event")
     assert clock(dt.datetime(2025, 5, 6, 0, 0, tzinfo=utc)) == {subject: ("reported", due),
                                                                 other: ("reported late", due)}
+
+
+def test_a_stale_revision_names_who_made_the_revision_not_who_verified_it(study):
+    """A save against an older revision is refused naming the change that made the form's revision; a
+    source-data verification since does not change the values, so it is not the change named."""
+    from sarcotrial.services.study import Actor
+
+    subject = operated(study)
+    forms.correct(study, DOCTOR, subject, "surgery", {"procedure": "compartmental_resection"}, reason="operation note")
+    review.verify_source(study, Actor("monitor.test", "test"), subject, "surgery")
+    with pytest.raises(InvalidValue, match=r"changed by dr.test at .* \(revision 2; you saw 1\)"):
+        forms.correct(study, NURSE, subject, "surgery", {"procedure": "wide_excision"}, reason="x", revision=1)
+    with pytest.raises(InvalidValue, match=r"\(revision 2; there is no revision 7\)"):
+        forms.correct(study, NURSE, subject, "surgery", {"procedure": "wide_excision"}, reason="x", revision=7)

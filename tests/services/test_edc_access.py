@@ -227,3 +227,35 @@ def test_another_sites_patient_does_not_exist_for_the_nurse(study, two_sites):
     with pytest.raises(InvalidValue, match=f"norah does not work on the patients of {team.a}'s site"):
         queries.open_query(study, team.wide, team.a, "surgery", "surgery_date", "Date?", assign="norah")
     assert queries.open_query(study, team.wide, team.b, "surgery", "surgery_date", "Date?", assign="norah")
+
+
+def test_a_site_user_reads_the_audit_trail_of_the_site_only(study, two_sites):
+    """21 CFR 11.10(d), Annex 11 §12: limiting access covers the trail, which holds old and new values.
+    Query messages are attributed to their patient, so a thread of another site is not shown either."""
+    team = two_sites
+    seen = {e.subject_id for e in views.audit_entries(study, team.investigator, limit=100000)}
+    assert seen == {team.a}
+    everything = views.audit_entries(study, team.wide, limit=100000)
+    assert {team.a, team.b} <= {e.subject_id for e in everything}
+    messages = [e for e in everything if e.table_name == "query_message"]
+    assert messages and all(e.subject_id in (team.a, team.b) for e in messages)
+
+
+def test_an_export_right_of_none_refuses_the_endpoints_csv(study, two_sites, tmp_path):
+    """docs/roles.md: the export right none allows no export, whatever the role's permissions."""
+    from sarcotrial.services.endpoints import write_endpoints_csv
+
+    team = two_sites
+    with pytest.raises(AccessDenied, match="export right is none"):
+        write_endpoints_csv(study, tmp_path / "e.csv", actor=team.investigator)
+    assert not (tmp_path / "e.csv").exists()
+    access.grant(study, team.admin, "ivy", export="pseudonymised", reason="analysis of the site's patients")
+    assert write_endpoints_csv(study, tmp_path / "e.csv", actor=team.investigator) == 1
+
+
+def test_no_amendment_under_a_database_lock(study, two_sites):
+    """A database lock freezes the study; an amendment waits for the unlock (it plans every visit again)."""
+    team = two_sites
+    review.lock(study, team.extra("dora", "data_manager", "Dora Datamanager"), whole_study=True)
+    with pytest.raises(InvalidValue, match="the study is locked"):
+        amend.amend(study, team.admin, "sprint", "an amendment")

@@ -20,10 +20,10 @@ import pytest
 from sqlalchemy import func, select
 
 from sarcotrial.errors import InvalidValue
-from sarcotrial.services import forms, visits
+from sarcotrial.services import forms, pathway, visits
 from sarcotrial.store.models import AuditEntry, CRFInstance, VisitOccurrence
 from tests.edc_support import operated
-from tests.helpers import DOCTOR, NURSE, treated
+from tests.helpers import DOCTOR, NURSE, SCREENING, register, treated
 
 
 def occurrence(study, subject: str, visit_id: str, number: int = 1) -> visits.VisitStatus:
@@ -162,3 +162,26 @@ def test_a_patient_whose_study_ended_is_not_chased(study):
     assert any(d.subject == subject for d in visits.due(study, None, today=dt.date(2025, 7, 10)))
     forms.record(study, NURSE, subject, "end_of_study", {"status": "lost_to_follow_up", "end_date": "2025-06-30"})
     assert [d for d in visits.due(study, None, today=dt.date(2025, 7, 10)) if d.subject == subject] == []
+
+
+def test_no_visit_is_owed_after_death_or_a_withdrawal_that_stops_its_forms(study):
+    """After a death nothing is owed; after a withdrawal from follow-up (sprint.yaml withdrawal.stops.follow_up),
+    the follow-up visits planned after it are 'ended', not overdue, and `due` leaves them out."""
+    subject = operated(study)
+    forms.record(study, NURSE, subject, "withdrawal", {"withdrawal_date": "2025-08-01", "kind": "follow_up",
+                                                      "reason": "moved abroad"})
+    shown = {(v.visit_id, v.occurrence): v.status for v in visits.visits(study, None, subject, today=dt.date(2026, 1, 1))}
+    assert shown[("follow_up_early", 1)] == "overdue"   # 17 Jul 2025: before the withdrawal, still owed
+    assert shown[("follow_up_early", 2)] == "ended"     # 17 Oct 2025: after it
+    assert {(d.visit_id, d.occurrence) for d in visits.due(study, None, today=dt.date(2026, 1, 1))} == set()
+
+
+def test_a_screening_done_again_counts_by_its_last_instance(study):
+    """A screening first not evaluable (an answer missing), then complete: the visit is complete."""
+    patient = register(study)
+    pathway.screen(study, NURSE, patient.subject_id, {"screening_date": "2025-01-15", "consent_date": "2025-01-15",
+                                                      **{k: v for k, v in SCREENING.items() if k != "able_to_consent"}})
+    pathway.screen(study, NURSE, patient.subject_id, {"screening_date": "2025-01-20", "consent_date": "2025-01-20",
+                                                      **SCREENING})
+    screening = next(v for v in visits.visits(study, None, patient.subject_id) if v.visit_id == "screening")
+    assert [f.status for f in screening.forms] == ["incomplete", "complete"] and screening.status == "complete"

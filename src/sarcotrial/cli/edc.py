@@ -32,7 +32,7 @@ FormOption = typer.Option(..., "--form", help="Form id of the protocol.")
 STATUS_STYLE = {"complete": "green", "verified": "green", "signed": "bold green", "locked": "bold blue",
                 "overdue": "bold red", "due": "yellow", "partial": "yellow", "incomplete": "yellow",
                 "not_done": "dim", "expected": "", "upcoming": "dim", "scheduled": "dim", "unscheduled": "dim",
-                "optional": "dim"}
+                "optional": "dim", "ended": "dim"}
 
 
 def _styled(status: str) -> str:

@@ -50,6 +50,13 @@ def amend(study: StudyDB, actor: Actor, ref: str, reason: str) -> AmendmentResul
     loaded = read_protocol(ref)
     old = study.protocol
     with study.action(actor, reason, permission="protocol.amend") as session:
+        from sarcotrial.services.forms import active_lock
+
+        lock = active_lock(session, None, None)
+        if lock is not None and lock.scope == "study":
+            raise InvalidValue("lock", f"the study is locked (database lock by {lock.locked_by} at "
+                               f"{lock.locked_at:%Y-%m-%d %H:%M} UTC); an amendment waits until it is unlocked",
+                               show_value=False)
         review = review_amendment(old, loaded.protocol, data_in_use(session))
         if not review.acceptable:
             raise AmendmentRefused(review)

@@ -107,6 +107,12 @@ def toxicity_table(study: StudyDB, actor: Actor | None = None,
 
 
 def write_endpoints_csv(study: StudyDB, path: Path, cutoff: dt.date | None = None, actor: Actor | None = None) -> int:
+    """The endpoints as CSV: a pseudonymised export (subject ids; no identifier), so the user's export
+    right must reach that level."""
+    from sarcotrial.services import access
+
+    with study.reading(actor, permission="export") as session:
+        access.require_export(session, "pseudonymised")
     rows = derive_endpoints(study, cutoff, actor)
     tte = [e.id for e in study.protocol.endpoints if e.kind == "time_to_event"]
     header = ["subject_id", "enrolment_date", "last_contact_date"]

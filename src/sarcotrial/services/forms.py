@@ -523,9 +523,11 @@ def _find(session: Session, study: StudyDB, patient: Patient, form_id: str, *, r
         raise InvalidValue("record", f"no {form_id} form{where}" + (f" #{record_id}" if record_id is not None else "")
                            + f" for {patient.subject_id}", show_value=False)
     if len(rows) > 1:
-        places = ", ".join(f"#{r.id}" for r in rows[:20])
+        places = ", ".join(
+            f"--visit {crf_rules.VisitRef(o.visit_id, o.occurrence)} --instance {r.instance}"
+            for r, o in ((r, session.get(VisitOccurrence, r.visit_occurrence_id)) for r in rows[:6]))
         raise InvalidValue("record_id", f"{patient.subject_id} has several {form_id} forms{where}; name one with "
-                           f"--visit and --instance, or --record-id ({places})", show_value=False)
+                           f"--visit and --instance ({places})", show_value=False)
     return rows[0]
 
 
@@ -557,7 +559,8 @@ def _last_change(session: Session, row: CRFInstance) -> tuple[str, str]:
     from sarcotrial.store.models import AuditEntry
 
     entry = session.scalars(select(AuditEntry).where(AuditEntry.table_name == CRFInstance.__tablename__,
-                                                      AuditEntry.record_id == row.id)
+                                                      AuditEntry.record_id == row.id,
+                                                      AuditEntry.field == "revision")
                             .order_by(AuditEntry.id.desc()).limit(1)).first()
     return (entry.actor, entry.at[:16].replace("T", " ") + " UTC") if entry else ("someone", "an unknown time")
 
@@ -566,8 +569,9 @@ def require_revision(session: Session, row: CRFInstance, revision: int | None) -
     """A write against the revision a user saw: refused if the form changed since."""
     if revision is not None and revision != row.revision:
         who, when = _last_change(session, row)
-        raise InvalidValue("revision", f"this form was changed by {who} at {when} (revision {row.revision}, you saw "
-                           f"{revision}); reload it and enter your change again", show_value=False)
+        seen = f"you saw {revision}" if revision < row.revision else f"there is no revision {revision}"
+        raise InvalidValue("revision", f"this form was changed by {who} at {when} (revision {row.revision}; {seen}); "
+                           "reload it and enter your change again", show_value=False)
 
 
 def void_signatures(session: Session, row: CRFInstance, changed: list[str], actor: str) -> int:

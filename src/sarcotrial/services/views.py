@@ -176,6 +176,10 @@ def audit_entries(study: StudyDB, actor: Actor | None, *, subject_id: str | None
         if subject_id:
             patient = study.patient(session, subject_id)
             query = query.where(AuditEntry.subject_id == patient.subject_id)
+        visible = study.visible_site_ids(session) if hasattr(study, "visible_site_ids") else None
+        if visible is not None:  # a site's user reads the trail of the site's patients, nothing else
+            subjects = select(Patient.subject_id).where(Patient.site_id.in_(visible))
+            query = query.where(AuditEntry.subject_id.in_(subjects))
         rows = list(reversed(session.scalars(query).all()))
         forms = {row_id: form for row_id, form in session.execute(
             select(CRFInstance.id, CRFInstance.form_id).where(

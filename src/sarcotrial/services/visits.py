@@ -210,6 +210,7 @@ def patient_visits(study: StudyDB, session: Session, patient: Patient, today: dt
     study_locked = any(lock.scope == "study" for lock in locks)
     patient_locked = study_locked or any(lock.scope == "patient" and lock.patient_id == patient.id for lock in locks)
     locked_crfs = {lock.crf_instance_id for lock in locks if lock.scope == "crf"}
+    stopped = _follow_up_ends(study, session, patient)
     out = []
     for occ in occurrences:
         window_start, window_end = occurrence_window(protocol, occ)
@@ -242,15 +243,54 @@ def patient_visits(study: StudyDB, session: Session, patient: Patient, today: dt
                 if forms else "upcoming" if occ.target_date and occ.target_date > today else "partial"
         elif not forms:  # only optional forms, none entered: nothing is owed at this visit
             status = "optional"
+        elif not rows and occ.target_date is not None and expected and all(
+                _stopped_before(stopped, form_id, occ.target_date) for form_id in expected):
+            status = "ended"  # after the patient's death, or a withdrawal that stops these forms: nothing is owed
         else:
-            status = schedule.visit_status(window_start, window_end,
-                                           [f.status for f in forms], today)
+            status = schedule.visit_status(window_start, window_end, _states_that_count(protocol, forms), today)
         out.append(VisitStatus(occ.visit_id, occ.occurrence, name, occ.target_date, window_start, window_end,
                                actual, status, forms))
     order = {v.id: i for i, v in enumerate(protocol.visits)}
     out.sort(key=lambda v: (v.visit_id == UNSCHEDULED and v.occurrence == 1, v.target_date or dt.date.max,
                             order.get(v.visit_id, 99), v.occurrence))
     return out
+
+
+def _states_that_count(protocol: Protocol, forms: list[FormStatus]) -> list[str]:
+    """The states a visit's status reads: every instance of a repeating form; of a form that does not
+    repeat but was entered again (a second screening), the last instance only."""
+    last: dict[str, FormStatus] = {}
+    states = []
+    for f in forms:
+        if protocol.has_form(f.form_id) and protocol.form(f.form_id).repeating:
+            states.append(f.status)
+        elif f.form_id not in last or f.instance > last[f.form_id].instance:
+            last[f.form_id] = f
+    return states + [f.status for f in last.values()]
+
+
+def _follow_up_ends(study: StudyDB, session: Session, patient: Patient) -> dict[str, dt.date]:
+    """From which date each form is no longer owed: every form after death; the forms a withdrawal
+    stops after its date ("*": every form)."""
+    from sarcotrial.services.forms import Pathway
+
+    path = Pathway(study, session, patient)
+    ends: dict[str, dt.date] = {}
+    if path.death_date is not None:
+        ends["*"] = path.death_date
+    spec = study.protocol.withdrawal
+    if spec is not None:
+        for row in path.entered(spec.form):
+            values = path.values(row)
+            day, kind = values.get(spec.date_field), values.get(spec.kind_field)
+            for form_id in spec.stops.get(kind or "", []) if day else []:
+                ends[form_id] = min(day, ends.get(form_id, day))
+    return ends
+
+
+def _stopped_before(ends: dict[str, dt.date], form_id: str, day: dt.date) -> bool:
+    end = min([d for d in (ends.get(form_id), ends.get("*")) if d is not None], default=None)
+    return end is not None and day > end
 
 
 def _has_visit(protocol: Protocol, visit_id: str) -> bool:
@@ -310,7 +350,7 @@ def due(study: StudyDB, actor: Actor | None, days: int = 0, today: dt.date | Non
             if patient.status in ("dead", "withdrawn", "screen_failed", "referred", "completed", "lost_to_follow_up"):
                 continue
             for visit in patient_visits(study, session, patient, today):
-                if visit.visit_id == UNSCHEDULED or visit.status in ("complete", "scheduled", "optional"):
+                if visit.visit_id == UNSCHEDULED or visit.status in ("complete", "scheduled", "optional", "ended"):
                     continue
                 if visit.status == "overdue":
                     out.append(DueVisit(patient.subject_id, visit.visit_id, visit.occurrence, visit.window_start,

@@ -183,9 +183,11 @@ def _subject_id(session: Session, obj: StudyRecord, cache: dict[int, str]) -> st
     if isinstance(obj, Patient):
         return obj.subject_id
     patient_id = getattr(obj, "patient_id", None)
-    for parent in ("screening", "query"):  # rows known through the record they belong to
-        if patient_id is None and getattr(obj, parent, None) is not None:
-            patient_id = getattr(getattr(obj, parent), "patient_id", None)
+    for key, table in (("screening_id", "screening"), ("query_id", "data_query")):  # known through their parent
+        if patient_id is None and getattr(obj, key, None) is not None:
+            parent = obj.metadata.tables[table]
+            patient_id = session.connection().execute(
+                select(parent.c.patient_id).where(parent.c.id == getattr(obj, key))).scalar_one_or_none()
     if patient_id is None:
         return None
     if patient_id not in cache:
