@@ -164,11 +164,11 @@ def test_demo_builds_the_synthetic_study(demo_db):
     assert "Audit trail intact" in run("audit", "verify", "--db", db, *as_user(demo_db)).output
     assert status["queries"]["open"] >= 1 and status["queries"]["closed"] >= 1
     patients = json.loads(run("patient", "list", "--db", db, "--json", *as_user(demo_db)).output)["patients"]
-    assert {p["site_code"] for p in patients} == {"MAIN", "SAT"}
+    assert {p["site"] for p in patients} == {"MAIN", "SAT"}
     # a site's nurse sees the patients of that site only
     seen = json.loads(run("patient", "list", "--db", db, "--json", *as_user(demo_db, "nurse.sat")).output)["patients"]
-    assert seen and {p["site_code"] for p in seen} == {"SAT"} and len(seen) < len(patients)
-    sites = {p["site"] for p in patients if p["site"]}
+    assert seen and {p["site"] for p in seen} == {"SAT"} and len(seen) < len(patients)
+    sites = {p["anatomic_site"] for p in patients if p["anatomic_site"]}
     assert "extremity" in sites and len(sites) >= 3
     assert {p["grade"] for p in patients if p["grade"]} <= {"1", "2", "3", "X"}
 

@@ -197,7 +197,7 @@ def test_a_listing_prints_the_code_where_the_value_would_be(operated_db):
         "histotype=myxofibrosarcoma", "--set", "size_cm=12", "--set", "clinical_n=N0", "--set", "clinical_m=M0",
         "--missing", "anatomic_site=NASK", "--reason", "not in the referral letter", "--db", operated_db)
     [listed] = as_json(run("patient", "list", "--json", "--db", operated_db))["patients"]
-    assert listed["site"] == "NASK"
+    assert listed["anatomic_site"] == "NASK"
 
 
 # --------------------------------------------------------------------------- queries

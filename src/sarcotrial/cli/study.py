@@ -210,11 +210,16 @@ def audit_log(db: Optional[str] = DbOption, subject: Optional[str] = typer.Optio
     if as_json:
         print_json({"entries": [{k: getattr(r, k) for k in audit.ENTRY_FIELDS + ("hash",)} for r in rows]})
         return
-    table = Table("#", "when (UTC)", "who", "action", "record", "field", "old", "new", "reason")
+    # one entry a line, its reason beneath: readable at 80 columns, every part whole
     for r in rows:
-        table.add_row(str(r.id), r.at[:19], r.actor, r.action, f"{r.table_name}#{r.record_id} {r.subject_id or ''}",
-                      r.field, _short(r.old_value), _short(r.new_value), _short(r.reason))
-    console.print(table)
+        who = f"{r.subject_id} " if r.subject_id else ""
+        change = {"create": f"= {_short(r.new_value)}", "delete": f"was {_short(r.old_value)}"}.get(
+            r.action, f"{_short(r.old_value) or '(empty)'} -> {_short(r.new_value) or '(empty)'}")
+        console.print(f"[dim]#{r.id} {r.at[:16].replace('T', ' ')}[/] {escape(r.actor)} {r.action} "
+                      f"{escape(who)}{escape(r.table_name)} #{r.record_id} [bold]{escape(r.field)}[/] "
+                      f"{escape(change)}", soft_wrap=False)
+        if r.reason and r.action != "create":
+            console.print(f"    [dim]why:[/] {escape(_short(r.reason, 70))}")
 
 
 def _short(text: str | None, width: int = 40) -> str:
@@ -289,19 +294,24 @@ def patient_list(db: Optional[str] = DbOption, user: Optional[str] = UserOption,
     rows = []
     for r in records:
         d, path = r.first("diagnosis"), r.first("pathology")
-        rows.append({"subject_id": r.subject_id, "site_code": r.site, "status": r.status, "sex": r.sex,
+        rows.append({"subject_id": r.subject_id, "site": r.site, "status": r.status, "sex": r.sex,
                      "year_of_birth": r.year_of_birth,
-                     "site": _shown(d, "anatomic_site"), "histotype": _shown(d, "histotype"),
+                     "anatomic_site": _shown(d, "anatomic_site"), "histotype": _shown(d, "histotype"),
                      "grade": d.derived.get("grade") if d else None, "stage": d.derived.get("stage") if d else None,
                      "r_status": path.derived.get("r_status") if path else None,
                      "response": path.derived.get("response_score") if path else None})
     if as_json:
         print_json({"patients": rows})
         return
-    table = Table("subject", "status", "sex", "born", "site", "histotype", "G", "stage", "R", "EORTC")
+    from rich import box
+
+    table = Table("subject", "site", "status", "tumour site", "histotype", "G", "stage", "R", box=box.SIMPLE_HEAD,
+                  pad_edge=False)
+    for column in table.columns[:3]:
+        column.no_wrap = True
     for r in rows:
-        table.add_row(*[str(r[k]) if r[k] is not None else "" for k in
-                        ("subject_id", "status", "sex", "year_of_birth", "site", "histotype", "grade", "stage", "r_status", "response")])
+        table.add_row(*[str(r[k]).replace("_", " ") if r[k] is not None else "" for k in
+                        ("subject_id", "site", "status", "anatomic_site", "histotype", "grade", "stage", "r_status")])
     console.print(table)
 
 
