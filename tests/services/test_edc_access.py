@@ -259,3 +259,4 @@ def test_no_amendment_under_a_database_lock(study, two_sites):
     review.lock(study, team.extra("dora", "data_manager", "Dora Datamanager"), whole_study=True)
     with pytest.raises(InvalidValue, match="the study is locked"):
         amend.amend(study, team.admin, "sprint", "an amendment")
+    assert views.status_counts(study, team.wide)["study_lock"]["locked_by"] == "dora"  # and status says so

@@ -150,6 +150,9 @@ def status(db: Optional[str] = DbOption, user: Optional[str] = UserOption, as_js
         return
     label = " [bold magenta](SYNTHETIC)[/]" if study.synthetic else ""
     console.print(f"[bold]{info['study']}[/] protocol v{info['protocol_version']}{label}")
+    if info["study_lock"]:
+        console.print(f"[bold blue]Database locked[/] by {info['study_lock']['locked_by']} at "
+                      f"{info['study_lock']['locked_at'][:16].replace('T', ' ')} UTC: no change is accepted")
     console.print(f"Enrolled {info['enrolled']} of {info['target_accrual']} "
                   f"({info['patients']} referred; {info['screenings']} screenings)")
     for key, value in sorted(by_status.items()):

@@ -152,7 +152,13 @@ def status_counts(study: StudyDB, actor: Actor | None) -> dict[str, Any]:
             Patient, Patient.id == DataQuery.patient_id).group_by(DataQuery.status))
         query_counts = dict(session.execute(queries).all())
         entries = session.scalar(select(func.count(AuditEntry.id)))
+        from sarcotrial.services.forms import active_lock
+
+        lock = active_lock(session, None, None)
+        study_lock = {"locked_by": lock.locked_by, "locked_at": lock.locked_at.isoformat()} \
+            if lock is not None and lock.scope == "study" else None
     return {
+        "study_lock": study_lock,
         "patients": len(records), "by_status": dict(sorted(by_status.items())),
         "enrolled": sum(r.enrolment_date is not None for r in records),
         "target_accrual": study.protocol.identification.design.target_accrual,
