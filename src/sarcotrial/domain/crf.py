@@ -26,14 +26,7 @@ from typing import Any, Iterable, Mapping
 from sarcotrial.errors import InvalidValue
 
 ENTRY_STATUSES = ("expected", "incomplete", "complete", "not_done")
-STATES = ("expected", "incomplete", "complete", "not_done", "verified", "signed", "locked")
 UNSCHEDULED = "unscheduled"
-
-#: the missing-data codes a protocol may declare (CDISC null flavours; REDCap's missing data codes)
-STANDARD_MISSING_CODES = {
-    "NA": "not applicable", "UNK": "unknown", "ND": "not done", "NASK": "not asked", "ASKU": "asked but unknown",
-    "NAV": "temporarily unavailable", "OTH": "other",
-}
 
 
 @dataclass(frozen=True)
@@ -65,9 +58,14 @@ def entry_status(required: Iterable[str], data: Mapping[str, Any], missing: Mapp
     return "complete"
 
 
-def fully_verified(entered_fields: Iterable[str], verified: Mapping[str, Any]) -> bool:
+def entered_fields(data: Mapping[str, Any], missing: Mapping[str, Any]) -> list[str]:
+    """The fields that hold a value or a missing-data code: what source-data verification covers."""
+    return sorted([k for k, v in data.items() if v is not None] + list(missing))
+
+
+def fully_verified(entered: Iterable[str], verified: Mapping[str, Any]) -> bool:
     """Every field that holds a value or a missing code has been verified against source."""
-    fields = list(entered_fields)
+    fields = list(entered)
     return bool(fields) and all(f in verified for f in fields)
 
 

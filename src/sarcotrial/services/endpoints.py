@@ -69,11 +69,6 @@ def course_of(record: PatientRecord) -> PatientCourse:
         anchors={"rt_start": rt_start, "surgery": surgery_date})
 
 
-def patient_courses(study: StudyDB, actor: Actor | None = None) -> list[PatientCourse]:
-    """The enrolled patients' courses (pseudonymised), in enrolment order."""
-    return [course_of(r) for r in patients(study, actor, enrolled_only=True)]
-
-
 def derive_endpoints(study: StudyDB, cutoff: dt.date | None = None, actor: Actor | None = None,
                      records: list[PatientRecord] | None = None) -> list[PatientEndpoints]:
     endpoints = [e for e in study.protocol.endpoints if e.kind == "time_to_event"]

@@ -665,7 +665,7 @@ def record(study: StudyDB, actor: Actor, subject_id: str, form_id: str, values: 
                                + f"; correct it instead (sarcotrial correct {form_id} {patient.subject_id} --visit {where})",
                                show_value=False)
         require_unlocked(session, patient, None, "entering data")
-        before = _Before(path)
+        rt_start_before = path.rt_start
         derived = _derive(study, session, path, form_id, clean, None, codes)
         row = CRFInstance(study_id=study.study_id, patient_id=patient.id, visit_occurrence_id=occurrence.id,
                           form_id=form_id, instance=number, status="incomplete", revision=1, data={}, derived={}, missing={}, verified={})
@@ -673,7 +673,7 @@ def record(study: StudyDB, actor: Actor, subject_id: str, form_id: str, values: 
         session.add(row)
         session.flush()
         path.add(row)
-        _after_write(study, session, path, form_id, row, before)
+        _after_write(study, session, path, form_id, row, rt_start_before)
         return snapshot(protocol, row, occurrence, patient.subject_id)
 
 
@@ -706,7 +706,7 @@ def _correct_row(study: StudyDB, session: Session, actor: Actor, patient: Patien
         raise InvalidValue(form.id, "is marked not done and holds no value to correct; if it was done after all, "
                            "delete the mark (sarcotrial delete ... --reason) and record the form", show_value=False)
     path = Pathway(study, session, patient)
-    before = _Before(path)
+    rt_start_before = path.rt_start
     current = dict(path.values(row))
     current_missing = dict(row.missing or {})
     for key in changes:
@@ -725,7 +725,7 @@ def _correct_row(study: StudyDB, session: Session, actor: Actor, patient: Patien
     if not changed:
         raise InvalidValue("correction", "changes no value (the form already holds these values)", show_value=False)
     session.flush()
-    _after_write(study, session, path, form.id, row, before)
+    _after_write(study, session, path, form.id, row, rt_start_before)
     return snapshot(protocol, row, session.get(VisitOccurrence, row.visit_occurrence_id), patient.subject_id)
 
 
@@ -747,7 +747,7 @@ def delete(study: StudyDB, actor: Actor, subject_id: str, form_id: str, reason: 
                 raise InvalidValue(form_id, f"{patient.subject_id}'s {form_id.replace('_', ' ')} has {count} "
                                    f"{dependent.replace('_', ' ')} form(s) recorded against it: delete or correct those "
                                    "first", show_value=False)
-        before = _Before(path)
+        rt_start_before = path.rt_start
         void_signatures(session, row, [f"data.{k}" for k in (row.data or {})] or ["data"], actor.name)
         for query in session.scalars(select(DataQuery).where(DataQuery.crf_instance_id == row.id)).all():
             for message in session.scalars(select(QueryMessage).where(QueryMessage.query_id == query.id)).all():
@@ -761,7 +761,7 @@ def delete(study: StudyDB, actor: Actor, subject_id: str, form_id: str, reason: 
         session.delete(row)
         session.flush()
         path.remove(row)
-        _after_write(study, session, path, form_id, None, before)
+        _after_write(study, session, path, form_id, None, rt_start_before)
 
 
 def mark_not_done(study: StudyDB, actor: Actor, subject_id: str, form_id: str, visit: str, reason: str, *,
@@ -877,26 +877,15 @@ def run_checks(study: StudyDB, session: Session, path: Pathway, written: str) ->
 
 
 # --------------------------------------------------------------------------- consequences of a write
-@dataclass
-class _Before:
-    """What the consequences of a write compare against: the pathway's dates before it."""
-
-    rt_start: dt.date | None
-    surgery_date: dt.date | None
-
-    def __init__(self, path: Pathway):
-        self.rt_start = path.rt_start
-        self.surgery_date = path.surgery_date
-
-
 def _after_write(study: StudyDB, session: Session, path: Pathway, form_id: str, row: CRFInstance | None,
-                 before: _Before) -> None:
+                 rt_start_before: dt.date | None) -> None:
     """Consequences the protocol attaches to a write: derived values elsewhere, status, deviations, checks,
-    schedule. ``path`` is the patient's pathway with the write in it."""
+    schedule. ``path`` is the patient's pathway with the write in it; ``rt_start_before`` its first
+    delivered fraction before the write (adverse events are re-derived only when that moves)."""
     patient = path.patient
     session.flush()
     for dependent in DEPENDENTS.get(form_id, ()):
-        if form_id == "rt_fraction" and path.rt_start == before.rt_start:
+        if form_id == "rt_fraction" and path.rt_start == rt_start_before:
             continue  # adverse events read only the first delivered fraction
         _rederive(study, session, path, dependent)
     if form_id in ("rt_fraction", "surgery", "rt_course") and path.course is not None:

@@ -39,7 +39,7 @@ from sarcotrial.store.models import (
 
 # --------------------------------------------------------------------------- source-data verification
 def _entered_fields(row: CRFInstance) -> list[str]:
-    return sorted([k for k, v in (row.data or {}).items() if v is not None] + list(row.missing or {}))
+    return crf_rules.entered_fields(row.data or {}, row.missing or {})
 
 
 def verify_source(study: StudyDB, actor: Actor, subject_id: str, form_id: str, *, visit: str | None = None,

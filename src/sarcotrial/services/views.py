@@ -208,7 +208,3 @@ def verify_audit(study: StudyDB, actor: Actor | None, expect_head: str | None = 
     with study.reading(actor, permission="audit.read") as session:
         return audit.verify_chain(session, expect_head=expect_head, progress=progress)
 
-
-def screening_criteria_failures(records: list[PatientRecord]) -> list[dict[str, Any]]:
-    """The latest screening of each screened patient (for CONSORT)."""
-    return [r.screenings[-1] for r in records if r.screenings]

@@ -19,7 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from sarcotrial.domain import schedule
-from sarcotrial.domain.crf import UNSCHEDULED, VisitRef, lifecycle_state
+from sarcotrial.domain.crf import UNSCHEDULED, VisitRef, entered_fields, fully_verified, lifecycle_state
 from sarcotrial.errors import InvalidValue
 from sarcotrial.protocol.forms import from_json
 from sarcotrial.protocol.schema import ENROLMENT_FORM, Protocol, Visit
@@ -225,8 +225,7 @@ def patient_visits(study: StudyDB, session: Session, patient: Patient, today: dt
         order = spec.collected if spec else []
         present = {r.form_id for r in rows}
         for row in rows:
-            entered = [k for k in (row.data or {}) if (row.data or {}).get(k) is not None] + list(row.missing or {})
-            verified = bool(entered) and all(k in (row.verified or {}) for k in entered)
+            verified = fully_verified(entered_fields(row.data or {}, row.missing or {}), row.verified or {})
             is_signed = row.id in signed or (casebook_signed and row.status != "not_done")
             is_locked = patient_locked or row.id in locked_crfs
             forms.append(FormStatus(row.form_id, row.instance, lifecycle_state(
