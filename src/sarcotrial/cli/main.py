@@ -9,7 +9,7 @@ from typer.exceptions import TyperException
 
 from sarcotrial import __version__
 from sarcotrial.cli import access as access_cli
-from sarcotrial.cli import edc, rules, study
+from sarcotrial.cli import edc, rules, study, web
 from sarcotrial.cli.dvh import dvh
 from sarcotrial.cli.rt import plan_qa, rt_app
 from sarcotrial.cli.stats import stats_app
@@ -71,6 +71,7 @@ app.command("lock")(edc.lock)
 app.command("unlock")(edc.unlock)
 app.command("sae")(edc.sae)
 app.command("reconsent")(edc.reconsent)
+app.command("serve")(web.serve)
 
 
 def run() -> None:

@@ -24,6 +24,7 @@ from sarcotrial.cli.common import (
     print_json,
 )
 from sarcotrial.config import sqlite_path
+from sarcotrial.errors import SarcoTrialError
 from sarcotrial.services import forms, pathway, views
 from sarcotrial.services.study import KeyNotice, StudyDB
 from sarcotrial.store import audit
@@ -57,11 +58,23 @@ def init(protocol: str = ProtocolOption, db: Optional[str] = DbOption, user: Opt
 @handle_errors
 def demo(db: Optional[str] = DbOption, seed: int = typer.Option(2026, "--seed", help="Random seed: the same seed gives the same study."),
          out: Path = typer.Option(Path("sarcotrial-demo"), "--out", help="Folder for the demo's database, key and report."),
-         user: Optional[str] = UserOption) -> None:
-    """Build a complete SYNTHETIC SPRINT study end to end (about 50 referrals, 33 enrolled)."""
+         user: Optional[str] = UserOption,
+         serve: bool = typer.Option(False, "--serve", help="Then serve it in the browser (reusing the demo already "
+                                    "built in --out, if any) until Ctrl-C."),
+         rebuild: bool = typer.Option(False, "--rebuild", help="With --serve: build the demo again even if one is there."),
+         host: str = typer.Option("127.0.0.1", "--host", help="With --serve: the address to listen on."),
+         port: int = typer.Option(8000, "--port", min=0, max=65535, help="With --serve: the port.")) -> None:
+    """Build a complete SYNTHETIC SPRINT study end to end (about 50 referrals, 33 enrolled); --serve serves it."""
     from sarcotrial.demo import REFERRALS, build_demo_study
 
     out.mkdir(parents=True, exist_ok=True)
+    if serve and db is None and not rebuild:
+        reused = _reusable_demo(out)
+        if reused is not None:
+            console.print("[bold magenta]SYNTHETIC DATA[/]: every patient, date and value in this demo is invented.")
+            console.print(f"Reusing the demo study built earlier in {out}/ (--rebuild builds it again).")
+            _serve_demo(reused[0], reused[1], host, port)
+            return
     if db is None:
         path = (out / "sprint-demo.sqlite").resolve()
         for stale in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
@@ -116,7 +129,41 @@ def demo(db: Optional[str] = DbOption, seed: int = typer.Option(2026, "--seed", 
             console.print(f"  {login['user']:<13} {login['password']}  {login['role']}"
                           + (f" at {login['site']}" if login["site"] else " (study-wide)"))
         first = summary.logins[5] if len(summary.logins) > 5 else summary.logins[0]
-        console.print(f"Try: SARCOTRIAL_PASSWORD={first['password']} sarcotrial status --db {where} --user {first['user']}")
+        if not serve:
+            console.print(f"Try: SARCOTRIAL_PASSWORD={first['password']} sarcotrial status --db {where} "
+                          f"--user {first['user']}")
+        url = study.url
+    if serve:
+        _serve_demo(url, summary.logins, host, port)
+
+
+def _reusable_demo(out: Path) -> tuple[str, list[dict]] | None:
+    """The demo already built in ``out`` (its database opens at this schema and its logins are
+    there), or None."""
+    import json
+
+    path = (out / "sprint-demo.sqlite").resolve()
+    logins = out / "demo-logins.json"
+    if not path.exists() or not logins.exists():
+        return None
+    url = f"sqlite:///{path}"
+    try:
+        StudyDB.open(url).close()
+        return url, json.loads(logins.read_text(encoding="utf-8"))
+    except (SarcoTrialError, ValueError, OSError):
+        return None
+
+
+def _serve_demo(url: str, logins: list[dict], host: str, port: int) -> None:
+    from sarcotrial.web.server import serve as run
+
+    shown = "localhost" if host in ("127.0.0.1", "::1") else host
+    console.print(f"Open [bold]http://{shown}:{port}/[/] in a browser and sign in with one of these logins "
+                  "(Ctrl-C stops the server):")
+    for login in logins:
+        console.print(f"  {login['user']:<13} {login['password']}  {login['role']}"
+                      + (f" at {login['site']}" if login.get("site") else " (study-wide)"))
+    run(url, host, port)
 
 
 def _write_logins(out: Path, logins: list[dict]) -> Path:

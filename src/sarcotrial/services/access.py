@@ -26,9 +26,10 @@ import datetime as dt
 import hashlib
 import re
 import secrets
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Iterable, Iterator
+from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -40,12 +41,46 @@ from sarcotrial.domain.settings import SETTINGS, parse_setting
 from sarcotrial.errors import AccessDenied, InvalidValue
 from sarcotrial.services.study import INFO_PRINCIPAL, Actor, Principal, StudyDB
 from sarcotrial.store.models import Site, User
-from sarcotrial.store.models_access import ApiToken, Setting, SignInEvent, UserSite
+from sarcotrial.store.models_access import (
+    ApiToken,
+    Setting,
+    SignInEvent,
+    UserSite,
+    WebSession,
+)
 
 __all__ = [
-    "AccessDenied", "Account", "SiteInfo", "NO_ACCOUNTS", "add_user", "list_users", "disable_user", "enable_user",
-    "set_password", "grant", "add_site", "list_sites", "setting", "settings", "set_setting", "sign_in",
-    "authorise", "require", "require_export", "reauthenticate", "create_token", "revoke_token", "authenticate_token", "has_accounts",
+    "NO_ACCOUNTS",
+    "AccessDenied",
+    "Account",
+    "SignInRefused",
+    "SiteInfo",
+    "WebSessionState",
+    "WebSignIn",
+    "add_site",
+    "add_user",
+    "authenticate_token",
+    "authorise",
+    "create_token",
+    "disable_user",
+    "enable_user",
+    "end_web_session",
+    "grant",
+    "has_accounts",
+    "list_sites",
+    "list_tokens",
+    "list_users",
+    "reauthenticate",
+    "require",
+    "require_export",
+    "resume_web_session",
+    "revoke_token",
+    "set_password",
+    "set_setting",
+    "setting",
+    "settings",
+    "sign_in",
+    "start_web_session",
 ]
 
 NO_ACCOUNTS = "no accounts yet: leave out --user, or create the first (admin) account with 'sarcotrial user add'"
@@ -67,12 +102,12 @@ _dummy_hashes: dict[int, str] = {}
 
 def clock() -> dt.datetime:
     """Now, in UTC (tests replace this to step through a lock-out without waiting)."""
-    return dt.datetime.now(dt.timezone.utc)
+    return dt.datetime.now(dt.UTC)
 
 
 def _now() -> dt.datetime:
     """Now as the database keeps it: UTC, without a zone, to the second."""
-    return clock().astimezone(dt.timezone.utc).replace(tzinfo=None, microsecond=0)
+    return clock().astimezone(dt.UTC).replace(tzinfo=None, microsecond=0)
 
 
 # --------------------------------------------------------------------------- what callers get back
@@ -604,3 +639,129 @@ def authenticate_token(study: StudyDB, token: str) -> Actor:
     _fill(actor, study, user, codes)
     actor.token_id = row.id
     return actor
+
+
+def list_tokens(study: StudyDB, actor: Actor, username: str | None = None) -> list[dict[str, Any]]:
+    """The API tokens of ``username`` (one's own; anyone's, or everyone's with ``None``, for an
+    admin): label, when made, revoked or not. The secrets themselves are never kept."""
+    with study.reading(actor) as session:
+        query = select(ApiToken, User.username).join(User, User.id == ApiToken.user_id).order_by(ApiToken.id)
+        principal = study.principal(session)
+        if username is not None:
+            user = _existing_user(session, username)
+            _own_or(study, session, user, "user.manage")
+            query = query.where(ApiToken.user_id == user.id)
+        elif principal is not None and principal.user_id is not None and not rules.allowed(principal.role, "user.manage"):
+            query = query.where(ApiToken.user_id == principal.user_id)
+        return [{"id": row.id, "user": name, "label": row.label, "created_at": row.created_at,
+                 "revoked_at": row.revoked_at} for row, name in session.execute(query)]
+
+
+# --------------------------------------------------------------------------- web sessions
+@dataclass(frozen=True)
+class WebSignIn:
+    """A new web session: the cookie's secret (given once), its CSRF token, and who signed in."""
+
+    token: str
+    csrf_token: str
+    actor: Actor
+    account: Account
+
+
+class SignInRefused(AccessDenied):
+    """A refused sign-in: ``locked`` tells a lock-out (HTTP 423) from wrong credentials (401)."""
+
+    def __init__(self, message: str, locked: bool):
+        super().__init__(message)
+        self.locked = locked
+
+
+def start_web_session(study: StudyDB, username: str, password: str, source: str = "web") -> WebSignIn:
+    """Sign in to the web application: the services' password check and lock-out rule
+    (:func:`_attempt`), then a new server-side session with a fresh secret (never one the browser
+    offered: no session fixation) and its own CSRF token."""
+    name = normal_username(username)
+    if not _accounts_exist(study, study):
+        raise SignInRefused("this study has no accounts yet: create the first (admin) account with "
+                            "'sarcotrial user add'", locked=False)
+    outcome, message = _attempt(study, name, source, password or "", "password")
+    if outcome != "success":
+        raise SignInRefused(message, locked=outcome in ("locked", "locked_out"))
+    secret, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
+    now = _now()
+    with study._recording(name, source) as session:
+        user = _existing_user(session, name)
+        session.add(WebSession(token_sha256=_token_digest(secret), user_id=user.id, csrf_token=csrf,
+                               created_at=now, last_seen_at=now))
+        account = _account(session, user)
+        actor = Actor(user.username, source)
+        _fill(actor, study, user, _site_codes(session, user.id))
+    return WebSignIn(secret, csrf, actor, account)
+
+
+@dataclass(frozen=True)
+class WebSessionState:
+    """What a request's session cookie stands for: the actor, the CSRF token, or why it is over."""
+
+    actor: Actor | None
+    csrf_token: str | None
+    ended: str | None  # None while live; signed_out / idle / disabled / unknown
+
+
+#: how stale ``last_seen_at`` may grow before a request writes it again (fewer writes; the idle
+#: sign-out is then exact to this many seconds)
+SEEN_RESOLUTION_SECONDS = 30
+
+
+def resume_web_session(study: StudyDB, token: str, source: str = "web") -> WebSessionState:
+    """The live session a cookie names, or why there is none. A session idle longer than the
+    ``idle_signout_minutes`` setting is ended here, and the idle sign-out recorded."""
+    if not token:
+        return WebSessionState(None, None, "unknown")
+    now = _now()
+    with study.reading() as session:
+        row = session.scalars(select(WebSession).where(WebSession.token_sha256 == _token_digest(token))).first()
+        if row is None:
+            return WebSessionState(None, None, "unknown")
+        if row.ended_at is not None:
+            return WebSessionState(None, None, row.end_reason or "signed_out")
+        user = session.get(User, row.user_id)
+        idle = dt.timedelta(minutes=setting(session, "idle_signout_minutes"))
+        expired = now - row.last_seen_at > idle
+        stale = (now - row.last_seen_at).total_seconds() >= SEEN_RESOLUTION_SECONDS
+        codes = _site_codes(session, user.id)
+        row_id = row.id
+    if expired or not user.active:
+        reason = "idle" if expired else "disabled"
+        _end(study, row_id, user, reason, "idle_signout" if expired else "disabled", source)
+        return WebSessionState(None, None, reason)
+    if stale:
+        with study._recording(user.username, source) as session:
+            live = session.get(WebSession, row_id)
+            if live is not None and live.ended_at is None:
+                live.last_seen_at = now
+    actor = Actor(user.username, source)
+    _fill(actor, study, user, codes)
+    return WebSessionState(actor, row.csrf_token, None)
+
+
+def _end(study: StudyDB, row_id: int, user: User, reason: str, outcome: str, source: str) -> None:
+    with study._recording(user.username, source) as session:
+        live = session.get(WebSession, row_id)
+        if live is None or live.ended_at is not None:
+            return
+        live.ended_at, live.end_reason = _now(), reason
+        session.add(SignInEvent(username=user.username, user_id=user.id, method="session", outcome=outcome))
+
+
+def end_web_session(study: StudyDB, token: str, source: str = "web") -> bool:
+    """Sign out: the session ends server-side (its cookie is worthless from now on) and the
+    sign-out is recorded. False when the cookie named no live session."""
+    with study.reading() as session:
+        row = session.scalars(select(WebSession).where(WebSession.token_sha256 == _token_digest(token or ""))).first()
+        if row is None or row.ended_at is not None:
+            return False
+        user = session.get(User, row.user_id)
+        row_id = row.id
+    _end(study, row_id, user, "signed_out", "signed_out", source)
+    return True

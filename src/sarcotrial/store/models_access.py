@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import DateTime, ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy import DateTime, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from sarcotrial.store.models import StudyRecord
+from sarcotrial.store.models import Base, StudyRecord
 
 
 class UserSite(StudyRecord):
@@ -29,7 +29,8 @@ class SignInEvent(StudyRecord):
     """One attempt to sign in (or to re-enter a password at signing): who, how, and the outcome.
 
     ``outcome``: success, wrong_password, unknown_user, disabled, locked (refused during a
-    lock-out), locked_out (this failure started one), revoked_token, unknown_token.
+    lock-out), locked_out (this failure started one), revoked_token, unknown_token; for a web
+    session (method ``session``): signed_out, idle_signout.
     """
 
     __tablename__ = "sign_in_event"
@@ -58,3 +59,24 @@ class Setting(StudyRecord):
     __tablename__ = "setting"
     key: Mapped[str] = mapped_column(String(64), unique=True)
     value: Mapped[str] = mapped_column(Text)
+
+
+class WebSession(Base):
+    """A signed-in browser session of the web application, kept server-side so that any worker
+    serves it and sign-out ends it at once. Only the SHA-256 of the cookie's secret is stored.
+
+    Not study data, so not audited row by row (``last_seen_at`` moves with every request): the
+    sign-in, the sign-out and the idle sign-out that begin and end a session are recorded as
+    :class:`SignInEvent` rows, which are.
+    """
+
+    __tablename__ = "web_session"
+    __table_args__ = {"sqlite_autoincrement": True}
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("app_user.id"))
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=False))  # UTC
+    last_seen_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=False))  # UTC
+    ended_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=False))
+    end_reason: Mapped[str | None] = mapped_column(String(32))  # signed_out / idle / disabled

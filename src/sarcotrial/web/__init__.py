@@ -1,0 +1,1 @@
+"""The web application (``sarcotrial serve``): pages and the REST API over the services."""

@@ -1,0 +1,5 @@
+"""Pages: ecrf (to be filled)."""
+
+from fastapi import APIRouter
+
+router = APIRouter(include_in_schema=False)

@@ -1,0 +1,5 @@
+"""Pages: queries (to be filled)."""
+
+from fastapi import APIRouter
+
+router = APIRouter(include_in_schema=False)
