@@ -89,6 +89,22 @@ def test_adverse_event_phase_from_the_start_of_rt(study):
     assert acute.derived["ctcae_version"] == "5.0"
 
 
+
+def test_the_clinicians_words_are_stored_as_ncis_term_graded_or_not(study):
+    """NCI CTCAE v5.0 names the term "Dermatitis radiation" (MedDRA 10061103); "radiation
+    dermatitis" is stored as that, also when the grade is not known yet (missing-coded)."""
+    subject = treated(study)
+    graded = records.record(study, DOCTOR, subject, "adverse_event",
+                            {"term": "radiation dermatitis", "grade": 2, "onset_date": "2025-05-04"})
+    ungraded = records.record(study, DOCTOR, subject, "adverse_event",
+                              {"term": "radiation dermatitis", "onset_date": "2025-05-06"},
+                              missing={"grade": "UNK"}, reason="grade not written in the clinic letter")
+    assert graded.values["term"] == ungraded.values["term"] == "Dermatitis radiation"
+    assert ungraded.derived["meddra_code"] == 10061103
+    with pytest.raises(InvalidValue, match="not a CTCAE v5.0 term"):
+        records.record(study, DOCTOR, subject, "adverse_event", {"term": "Sunburnish", "onset_date": "2025-05-06"},
+                       missing={"grade": "UNK"}, reason="grade not known")
+
 BAD = [
     ("unknown code", "diagnosis", {**DIAGNOSIS, "anatomic_site": "elbow"}, "diagnosis.anatomic_site: unknown code"),
     ("below range", "diagnosis", {**DIAGNOSIS, "size_cm": -5}, "diagnosis.size_cm: must be at least 0.1 cm"),

@@ -51,12 +51,16 @@ __all__ = [
     "CTCAE_SHEET",
     "CATALOGUE_COLUMNS",
     "CtcaeTerm",
+    "GENERAL_GRADES",
     "read_ctcae_workbook",
     "write_catalogue",
     "read_catalogue",
     "catalogue",
     "ctcae_term",
     "search_terms",
+    "find_terms",
+    "synonyms",
+    "TermMatch",
     "validate_grade",
 ]
 
@@ -70,6 +74,17 @@ CATALOGUE_COLUMNS = ("meddra_code", "soc", "term", "allowed_grades")
 """Header of the shipped factual catalogue (CSV)."""
 
 GRADES = (1, 2, 3, 4, 5)
+
+GENERAL_GRADES = {
+    1: "Mild; asymptomatic or mild symptoms; clinical or diagnostic observations only; intervention not indicated.",
+    2: "Moderate; minimal, local or noninvasive intervention indicated; limiting age-appropriate instrumental ADL.",
+    3: "Severe or medically significant but not immediately life-threatening; hospitalization or prolongation of "
+       "hospitalization indicated; disabling; limiting self care ADL.",
+    4: "Life-threatening consequences; urgent intervention indicated.",
+    5: "Death related to AE.",
+}
+"""CTCAE v5.0's general description of each grade (NCI, 27 November 2017, "Grades"), which every
+term's own wording specifies; shown where a study has not imported the terms' own definitions."""
 
 _CATALOGUE_PACKAGE = "sarcotrial.domain"
 _CATALOGUE_RESOURCE = ("data", "ctcae_v5_catalogue.csv")
@@ -411,9 +426,17 @@ def _spelling_index() -> dict[str, CtcaeTerm]:
 
 
 def ctcae_term(name: str) -> CtcaeTerm:
-    """The CTCAE v5.0 term called ``name`` (case- and whitespace-insensitive).
+    """The CTCAE v5.0 term ``name`` stands for, as a clinician may write it.
 
-    An unknown name raises ``InvalidValue("term", "not a CTCAE v5.0 term ...", name)`` whose rule
+    Accepted: NCI's name (case- and whitespace-insensitive), its British spelling ("Lymphoedema"
+    is "Lymphedema"), its words in another order ("radiation dermatitis" is "Dermatitis
+    radiation"), and a common synonym of ``data/ctcae_synonyms.yaml`` that names one term only
+    ("hair loss" is "Alopecia"), or its MedDRA code. The term returned carries NCI's name: store
+    that.
+
+    Words that stand for several terms equally well ("limb swelling": Lymphedema or Edema limbs)
+    raise ``InvalidValue("term", "... names several CTCAE v5.0 terms; choose one: ...", name)``;
+    an unknown name raises ``InvalidValue("term", "not a CTCAE v5.0 term ...", name)`` whose rule
     offers up to three close names.
     """
     if not isinstance(name, str) or not name.strip():
@@ -424,34 +447,206 @@ def ctcae_term(name: str) -> CtcaeTerm:
     spelled = _spelling_index().get(normalize_term(name))  # British spelling: "Lymphoedema" is "Lymphedema"
     if spelled is not None:
         return spelled
-    names = _display_names()
-    close = difflib.get_close_matches(_one_line(name).casefold(), list(names), n=3, cutoff=0.6)
+    ranked = _rank(name)
+    best = [hit for hit in ranked if hit.tier == ranked[0].tier] if ranked else []
+    if best and best[0].tier <= _TIER_SAME_WORDS:
+        if len(best) == 1:
+            return best[0].term
+        names = ", ".join(f"'{hit.term.term}'" for hit in best[:6])
+        raise InvalidValue("term", f"names several CTCAE v{CTCAE_VERSION} terms; choose one: {names}", name)
     rule = "not a CTCAE v5.0 term"
+    close = [hit.term.term for hit in ranked[:3]]
+    if not close:
+        names = _display_names()
+        close = [names[c] for c in
+                 difflib.get_close_matches(_one_line(name).casefold(), list(names), n=3, cutoff=0.6)]
     if close:
-        rule += "; did you mean " + ", ".join(f"'{names[c]}'" for c in close) + "?"
+        rule += "; did you mean " + ", ".join(f"'{c}'" for c in close) + "?"
     raise InvalidValue("term", rule, name)
 
 
-def search_terms(query: str) -> list[CtcaeTerm]:
-    """Terms whose name contains every word of ``query`` (case-insensitive).
+# --------------------------------------------------------------------------------------------
+# Search by the words clinicians use
 
-    A query of digits also matches the MedDRA code exactly. Results: exact name first, then names
-    starting with the query, then the rest, each group alphabetical. An empty query is refused.
+_SYNONYMS_RESOURCE = ("data", "ctcae_synonyms.yaml")
+
+# Words that carry no meaning for the match ("oedema of the limbs" is "Edema limbs").
+_SEARCH_STOP_WORDS = frozenset({"of", "the", "and", "in", "a", "an", "to", "with", "on", "or", "at", "after"})
+
+# How a term matches a query, best first.
+_TIER_CODE = 0         # the query is the term's MedDRA code
+_TIER_NAME = 0         # the query is the term's name (any spelling)
+_TIER_SYNONYM = 1      # the query is a synonym of the term
+_TIER_SAME_WORDS = 2   # the query has the name's words in another order
+_TIER_NAME_START = 3   # the name starts with the query (typing in progress)
+_TIER_WORD_START = 4   # every query word starts a word of the name
+_TIER_SYNONYM_START = 5  # every query word starts a word of a synonym of the term
+_TIER_CONTAINS = 6     # every query word occurs inside the name
+
+TIER_NAMES = {
+    0: "name", 1: "synonym", 2: "word order", 3: "name start", 4: "words", 5: "synonym words", 6: "part of a word",
+}
+"""What each tier of :class:`TermMatch` means, for a listing."""
+
+
+@dataclass(frozen=True)
+class TermMatch:
+    """A term found for a query: the term, how it matched (``tier``: lower is better) and, when a
+    synonym matched, the clinician's words that led to it."""
+
+    term: CtcaeTerm
+    tier: int
+    synonym: str | None = None
+
+    @property
+    def how(self) -> str:
+        return TIER_NAMES[self.tier]
+
+
+def _search_words(text: str) -> tuple[str, ...]:
+    """The words a match compares: spelling-, case-, hyphen- and plural-insensitive, without
+    words like "of" or "the" (kept when they are all there is)."""
+    words = tuple(normalize_term(text).split())
+    kept = tuple(w for w in words if w not in _SEARCH_STOP_WORDS)
+    return kept or words
+
+
+@functools.cache
+def synonyms() -> dict[str, tuple[str, ...]]:
+    """The shipped synonyms: NCI term name -> the clinicians' phrases for it (file order).
+
+    Read from ``data/ctcae_synonyms.yaml``; a term that is not in the catalogue, a phrase that is
+    not text or one repeated under a term raises ``InvalidValue("ctcae_synonyms.yaml", ...)``.
+    """
+    import yaml
+
+    resource = resources.files(_CATALOGUE_PACKAGE).joinpath(*_SYNONYMS_RESOURCE)
+    data = yaml.safe_load(resource.read_text(encoding="utf-8"))
+    where = "ctcae_synonyms.yaml"
+    if not isinstance(data, dict):
+        raise InvalidValue(where, "must map NCI term names to lists of phrases")
+    known = _index()
+    out: dict[str, tuple[str, ...]] = {}
+    for name, phrases in data.items():
+        term = known.get(_key(str(name)))
+        if term is None or term.term != name:
+            raise InvalidValue(where, "not a CTCAE v5.0 term name as NCI spells it", name)
+        if not isinstance(phrases, list) or not phrases or not all(isinstance(p, str) and p.strip() for p in phrases):
+            raise InvalidValue(where, f"'{name}' must list one or more phrases", phrases)
+        forms = [_search_words(p) for p in phrases]
+        if len(set(forms)) != len(forms):
+            raise InvalidValue(where, f"'{name}' lists a phrase twice", phrases)
+        out[name] = tuple(_one_line(p) for p in phrases)
+    return out
+
+
+@dataclass(frozen=True)
+class _Entry:
+    term: CtcaeTerm
+    words: tuple[str, ...]
+    joined: str
+    phrases: tuple[tuple[str, tuple[str, ...]], ...]  # (phrase as written, its words)
+
+
+@functools.cache
+def _search_index() -> tuple[_Entry, ...]:
+    phrases = synonyms()
+    entries = []
+    for term in _shipped_terms():
+        words = _search_words(term.term)
+        entries.append(_Entry(term, words, " ".join(words),
+                              tuple((p, _search_words(p)) for p in phrases.get(term.term, ()))))
+    return tuple(entries)
+
+
+@functools.cache
+def _synonym_order() -> dict[tuple[str, ...], dict[str, int]]:
+    """Synonym words -> {term name: its place in the file}: the order ambiguous phrases are offered in."""
+    order: dict[tuple[str, ...], dict[str, int]] = {}
+    position = 0
+    for name, phrases in synonyms().items():
+        for phrase in phrases:
+            order.setdefault(_search_words(phrase), {})[name] = position
+            position += 1
+    return order
+
+
+def _starts_words(query: tuple[str, ...], words: tuple[str, ...]) -> bool:
+    """Every query word starts a different word of ``words`` (in any order)."""
+    free = list(words)
+    for q in sorted(query, key=len, reverse=True):
+        match = next((w for w in free if w.startswith(q)), None)
+        if match is None:
+            return False
+        free.remove(match)
+    return True
+
+
+def _match(entry: _Entry, query: tuple[str, ...], joined: str) -> tuple[int, str | None, int] | None:
+    """(tier, synonym, place of the synonym) of the best way ``entry`` matches the query, or None."""
+    if entry.words == query:
+        return _TIER_NAME, None, 0
+    order = _synonym_order()
+    for phrase, words in entry.phrases:
+        if words == query or sorted(words) == sorted(query):
+            return _TIER_SYNONYM, phrase, order[words][entry.term.term]
+    if sorted(entry.words) == sorted(query):
+        return _TIER_SAME_WORDS, None, 0
+    if entry.joined.startswith(joined):
+        return _TIER_NAME_START, None, 0
+    if _starts_words(query, entry.words):
+        return _TIER_WORD_START, None, 0
+    for phrase, words in entry.phrases:
+        if _starts_words(query, words):
+            return _TIER_SYNONYM_START, phrase, order[words][entry.term.term]
+    compact = entry.joined.replace(" ", "")
+    if all(q in compact for q in query):
+        return _TIER_CONTAINS, None, 0
+    return None
+
+
+def _rank(query: str) -> list[TermMatch]:
+    text = _one_line(query)
+    if text.isdigit():
+        return [TermMatch(t, _TIER_CODE) for t in _shipped_terms() if t.meddra_code == int(text)]
+    words = _search_words(text)
+    if not words:
+        return []
+    joined = " ".join(words)
+    hits = []
+    for entry in _search_index():
+        found = _match(entry, words, joined)
+        if found is not None:
+            tier, phrase, place = found
+            extra = len(entry.words) - len(words)
+            hits.append(((tier, place, max(extra, 0), entry.term.term.casefold()), TermMatch(entry.term, tier, phrase)))
+    hits.sort(key=lambda hit: hit[0])
+    return [match for _, match in hits]
+
+
+def find_terms(query: str, limit: int | None = None) -> list[TermMatch]:
+    """CTCAE v5.0 terms for the words a clinician types, best first (at most ``limit``).
+
+    The query and the names are compared word by word after folding case, hyphens, plurals and
+    British spelling ("oedema" = "edema", "haemorrhage" = "hemorrhage"), in any word order, and
+    against the common synonyms of ``data/ctcae_synonyms.yaml``. Order: the name itself (or the
+    MedDRA code), a synonym (several terms of one phrase in the file's order), the name's words in
+    another order, names starting with the query, names with a word starting with each query word,
+    synonyms with such words, names holding each query word; within one of these, names with fewer
+    other words first, then alphabetical. A blank query is refused; unknown words find nothing.
     """
     if not isinstance(query, str) or not query.strip():
         raise InvalidValue("query", "a search text is required", query)
-    wanted = _one_line(query).casefold()
-    words = normalize_term(wanted).split()  # spelling-insensitive: oedema = edema, haem = hem
-    hits: list[tuple[int, str, CtcaeTerm]] = []
-    for term in _shipped_terms():
-        name = _one_line(term.term).casefold()
-        if wanted.isdigit() and int(wanted) == term.meddra_code:
-            hits.append((0, name, term))
-        elif all(word in normalize_term(name) for word in words):
-            rank = 0 if name == wanted else 1 if name.startswith(wanted) else 2
-            hits.append((rank, name, term))
-    hits.sort(key=lambda hit: (hit[0], hit[1]))
-    return [term for _, _, term in hits]
+    ranked = _rank(query)
+    return ranked if limit is None else ranked[:limit]
+
+
+def search_terms(query: str) -> list[CtcaeTerm]:
+    """The terms :func:`find_terms` finds for ``query``, best first (``sarcotrial ctcae show``).
+
+    A query of digits matches the MedDRA code exactly; an empty query is refused.
+    """
+    return [match.term for match in find_terms(query)]
 
 
 def validate_grade(term: str, grade: int) -> CtcaeTerm:

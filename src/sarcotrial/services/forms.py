@@ -328,7 +328,9 @@ def _derive_pathology(study, session, path: Pathway, v, current) -> dict[str, An
 
 def _derive_adverse_event(study, session, path: Pathway, v, current) -> dict[str, Any]:
     enrolment = path.require_enrolled("an adverse event")
-    term = ctcae.validate_grade(v["term"], v["grade"]) if v.get("term") and v.get("grade") else None
+    term = None
+    if v.get("term"):  # NCI's term is stored whatever words were typed, graded or not yet (missing-coded)
+        term = ctcae.validate_grade(v["term"], v["grade"]) if v.get("grade") else ctcae.ctcae_term(v["term"])
     if term is not None:
         v["term"] = term.term
     onset = v.get("onset_date")
