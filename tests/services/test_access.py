@@ -579,3 +579,28 @@ def test_settings_are_for_admins(study):
         access.set_setting(study, manager, "lockout_minutes", "30")
     with study.reading(manager) as session:
         assert access.setting(session, "lockout_minutes") == 15
+
+
+def test_a_duplicate_hospital_number_names_the_patient_only_within_ones_sites(study):
+    """11.10(d), as test_site_isolation: registering a hospital number already in the study is
+    refused; a site's nurse is not told which subject of another site holds it."""
+    from sarcotrial.services import pathway
+
+    admin = first_admin(study)
+    access.add_site(study, admin, "B", "Second hospital")
+    nurse_a = account(study, admin, "nina", "research_nurse", sites=["MAIN"])
+    investigator = account(study, admin, "ivo", "investigator")
+
+    def register(actor, site):
+        return pathway.register_patient(
+            study, actor, identifiers=pathway.Identifiers("A Patient (synthetic)", dt.date(1970, 1, 1), "H-B-1"),
+            sex="female", referral={"referral_date": "2025-01-10", "anatomic_site": "extremity"}, site_code=site)
+
+    first = register(investigator, "B").subject_id
+    again = register
+
+    with pytest.raises(InvalidValue) as hidden:
+        again(nurse_a, "MAIN")
+    assert "at a site you do not see" in str(hidden.value) and first not in str(hidden.value)
+    with pytest.raises(InvalidValue, match=f"already registered, as {first}"):
+        again(investigator, "MAIN")

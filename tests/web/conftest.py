@@ -29,14 +29,21 @@ BROWSER_ENV = "SARCOTRIAL_REQUIRE_BROWSER"
 
 @pytest.fixture
 def web_study(study, fast_hashing):  # noqa: F811
-    """A SPRINT study with a second site (SAT), two patients at MAIN (one operated, with pathology)
-    and one at SAT, then an account for every role (study-wide) and a nurse limited to SAT
+    """A SPRINT study with a second site (SAT): SPR-001 at MAIN (enrolled 22 Jan 2025, operated, with
+    pathology), SPR-002 at MAIN (enrolled), SPR-003 at SAT (referred, not screened); then an account for every role (study-wide) and a nurse limited to SAT
     (``nurse.sat``). The usernames are ``tests.edc_support.NAMES``."""
     from tests.edc_support import OS_USER
 
+    import datetime as dt
+
+    from sarcotrial.services import pathway
+
     access.add_site(study, OS_USER, "SAT", "Satellite hospital")
-    operated(study, "H0001", pathology=True)
-    enrolled(study, "H0002")
+    operated(study, "H0001", pathology=True)  # SPR-001 at MAIN: enrolled, operated, pathology
+    enrolled(study, "H0002")  # SPR-002 at MAIN: enrolled
+    pathway.register_patient(  # SPR-003 at SAT: referred only
+        study, OS_USER, identifiers=pathway.Identifiers("Sat Patient (synthetic)", dt.date(1971, 3, 2), "H0003"),
+        sex="male", referral={"referral_date": "2025-02-03", "anatomic_site": "extremity"}, site_code="SAT")
     team = staff(study)
     team.extra("nurse.sat", "research_nurse", "Sam Satellite Nurse", sites=("SAT",))
     study.team = team
@@ -213,3 +220,14 @@ def shot(page, name: str) -> Path:
     path = ARTEFACTS / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)
     return path
+
+
+def pytest_collection_modifyitems(config, items):
+    """Browser tests run on SQLite only: what they check is the pages, and every service under
+    them is tested on both databases by the HTTP and service tests. A browser test marked
+    ``both_databases`` runs on PostgreSQL too."""
+    removed = [item for item in items if item.nodeid.startswith("tests/web/") and "page" in getattr(item, "fixturenames", ())
+               and "[postgresql" in item.nodeid and item.get_closest_marker("both_databases") is None]
+    if removed:
+        config.hook.pytest_deselected(items=removed)
+        items[:] = [item for item in items if item not in removed]

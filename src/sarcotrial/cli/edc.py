@@ -22,7 +22,7 @@ from sarcotrial.cli.common import (
     parse_date,
     print_json,
 )
-from sarcotrial.services import forms, queries, review, visits as visit_service
+from sarcotrial.services import forms, queries, review, shapes, visits as visit_service
 from sarcotrial.services.study import StudyDB
 
 VisitOption = typer.Option(None, "--visit", help="Visit occurrence VISIT[:N], e.g. follow_up_early:3.")
@@ -48,7 +48,7 @@ def visits(subject: str = typer.Argument(..., help="Subject id."), db: Optional[
     with StudyDB.open(db) as study:
         rows = visit_service.visits(study, actor(user), subject)
     if as_json:
-        print_json({"subject": subject.strip().upper(), "visits": [v.as_dict() for v in rows]})
+        print_json(shapes.visits_json(subject, rows))
         return
     console.print(f"[bold]Visits of {subject.upper()}[/]")
     console.print(f"[bold]{'visit':<19}{'target':<11}{'window':<10}{'actual':<11}status[/]")
@@ -91,7 +91,7 @@ def due(days: int = typer.Option(0, "--days", min=0, help="Also visits whose win
     with StudyDB.open(db) as study:
         rows = visit_service.due(study, actor(user), days, day)
     if as_json:
-        print_json({"due": [r.as_dict() for r in rows]})
+        print_json(shapes.due_json(rows))
     else:
         table = Table("subject", "visit", "window", "status", title="Visits due and overdue")
         for r in rows:
@@ -187,7 +187,7 @@ def query_list(status: Optional[str] = typer.Option(None, "--status", help="open
     with StudyDB.open(db) as study:
         rows = queries.list_queries(study, actor(user), status=status, subject_id=subject, assigned_to=assigned)
     if as_json:
-        print_json({"queries": [q.as_dict() for q in rows]})
+        print_json(shapes.queries_json(rows))
     else:
         table = Table("#", "subject", "form.field", "visit", "status", "age", "text", title="Queries")
         for q in rows:
@@ -216,9 +216,10 @@ def sdv_progress(db: Optional[str] = DbOption, user: Optional[str] = UserOption,
     """Source-data verification progress per patient and per site."""
     with StudyDB.open(db) as study:
         rows = review.sdv_progress(study, actor(user))
-    sites = review.sdv_by_site(rows)
+    shown = shapes.sdv_progress_json(rows)
+    sites = shown["sites"]
     if as_json:
-        print_json({"patients": [r.as_dict() for r in rows], "sites": sites})
+        print_json(shown)
         return
     table = Table("site", "patients", "fields", "verified", "%", title="Source-data verification by site")
     for s in sites:
@@ -265,7 +266,7 @@ def signatures(subject: str = typer.Argument(...), db: Optional[str] = DbOption,
     with StudyDB.open(db) as study:
         rows = review.signatures(study, actor(user), subject)
     if as_json:
-        print_json({"signatures": [s.as_dict() for s in rows]})
+        print_json(shapes.signatures_json(rows))
         return
     for s in rows:
         style = "green" if s.status == "valid" else "red"
@@ -312,7 +313,7 @@ def sae(db: Optional[str] = DbOption, user: Optional[str] = UserOption, as_json:
         rows = safety.serious_events(study, actor(user))
         hours = study.protocol.safety.report_within_hours if study.protocol.safety else None
     if as_json:
-        print_json({"report_within_hours": hours, "serious_adverse_events": [e.as_dict() for e in rows]})
+        print_json(shapes.sae_json(hours, rows))
     else:
         from rich import box
 
@@ -337,9 +338,7 @@ def reconsent(db: Optional[str] = DbOption, user: Optional[str] = UserOption, as
     with StudyDB.open(db) as study:
         rows = pathway.reconsent_due(study, actor(user))
     if as_json:
-        print_json({"reconsent": [{"subject": r.subject, "signed_version": r.signed_version,
-                                   "signed_on": r.signed_on.isoformat() if r.signed_on else None,
-                                   "current_version": r.current_version} for r in rows]})
+        print_json(shapes.reconsent_json(rows))
     else:
         for r in rows:
             signed = f"version {r.signed_version} on {r.signed_on}" if r.signed_version else "no consent form"

@@ -60,7 +60,9 @@ def protocol_show(ref: str = typer.Argument(..., help="A shipped protocol name (
     loaded = read_protocol(ref)
     p = loaded.protocol
     if as_json:
-        print_json({"source": loaded.source, "sha256": loaded.sha256, **p.model_dump(mode="json", by_alias=True)})
+        from sarcotrial.services.shapes import protocol_json
+
+        print_json(protocol_json(loaded))
         return
     ident = p.identification
     d = ident.design

@@ -58,9 +58,11 @@ def delivery(subject: str = typer.Argument(..., help="Subject id."), db: Optiona
         summary = radiotherapy.delivery(study, subject, actor(user))
     if summary is None:
         raise InvalidValue("patient", f"{subject.upper()} has no radiotherapy course recorded", show_value=False)
+    from sarcotrial.services import shapes
+
     data = summary.as_dict()
     if as_json:
-        print_json({"subject_id": subject.upper(), **data})
+        print_json(shapes.rt_delivery_json(subject, summary))
         return
     console.print(f"{subject.upper()}: {data['delivered']} of {data['planned_fractions']} fractions delivered "
                   f"({data['missed']} missed, {data['rescheduled']} rescheduled), {data['first_fraction']} to {data['last_fraction']}")

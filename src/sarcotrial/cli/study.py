@@ -25,7 +25,7 @@ from sarcotrial.cli.common import (
 )
 from sarcotrial.config import sqlite_path
 from sarcotrial.errors import SarcoTrialError
-from sarcotrial.services import forms, pathway, views
+from sarcotrial.services import forms, pathway, shapes, views
 from sarcotrial.services.study import KeyNotice, StudyDB
 from sarcotrial.store import audit
 
@@ -190,8 +190,7 @@ def status(db: Optional[str] = DbOption, user: Optional[str] = UserOption, as_js
     with StudyDB.open(db) as study:
         counts = views.status_counts(study, actor(user))
         by_status = counts["by_status"]
-        info = {"study": study.protocol.acronym, "protocol_version": study.protocol_version,
-                "protocol_sha256": study.loaded.sha256, "synthetic": study.synthetic, **counts}
+        info = shapes.status_json(study, counts)
     if as_json:
         print_json(info)
         return
@@ -234,8 +233,7 @@ def audit_verify(db: Optional[str] = DbOption, user: Optional[str] = UserOption,
             task = bar.add_task("verify", total=total)
             report = views.verify_audit(study, who, expect_head, progress=lambda n: bar.advance(task, n))
     if as_json:
-        print_json({"ok": report.ok, "entries": report.entries, "head_hash": report.head_hash,
-                    "problems": [{"entry": p.entry_id, "problem": p.problem} for p in report.problems]})
+        print_json(shapes.audit_verify_json(report))
     elif report.ok:
         console.print(f"[green]Audit trail intact[/]: {report.entries} entries, every record matches its trail; "
                       f"head {report.head_hash}")
@@ -258,7 +256,7 @@ def audit_log(db: Optional[str] = DbOption, subject: Optional[str] = typer.Optio
     with StudyDB.open(db) as study:
         rows = views.audit_entries(study, actor(user), subject_id=subject, limit=limit)
     if as_json:
-        print_json({"entries": [{k: getattr(r, k) for k in audit.ENTRY_FIELDS + ("hash",)} for r in rows]})
+        print_json(shapes.audit_entries_json(rows))
         return
     # one entry a line, its reason beneath: readable at 80 columns, every part whole
     for r in rows:
@@ -308,12 +306,11 @@ def patient_screen(subject: str = typer.Argument(..., help="Subject id, e.g. SPR
     """Screen a patient: each eligibility criterion decided and stored with its reason."""
     with StudyDB.open(db) as study:
         row = pathway.screen(study, actor(user), subject, parse_assignments(values, input_file))
-        criteria = [{"id": c.criterion_id, "kind": c.kind, "result": c.result, "reason": c.reason} for c in row.criteria]
+        shown = shapes.screening_json(subject, row)
     if as_json:
-        print_json({"subject_id": subject.upper(), "decision": row.decision, "criteria": criteria,
-                    "reasons": row.reasons.splitlines()})
+        print_json(shown)
         return
-    _print_decision(row.decision, criteria)
+    _print_decision(row.decision, shown["criteria"])
 
 
 def _print_decision(decision: str, criteria: list[dict]) -> None:
@@ -341,15 +338,7 @@ def patient_list(db: Optional[str] = DbOption, user: Optional[str] = UserOption,
     """Every patient with status and key facts (pseudonymised: no identifiers)."""
     with StudyDB.open(db) as study:
         records = views.patients(study, actor(user))
-    rows = []
-    for r in records:
-        d, path = r.first("diagnosis"), r.first("pathology")
-        rows.append({"subject_id": r.subject_id, "site": r.site, "status": r.status, "sex": r.sex,
-                     "year_of_birth": r.year_of_birth,
-                     "anatomic_site": _shown(d, "anatomic_site"), "histotype": _shown(d, "histotype"),
-                     "grade": d.derived.get("grade") if d else None, "stage": d.derived.get("stage") if d else None,
-                     "r_status": path.derived.get("r_status") if path else None,
-                     "response": path.derived.get("response_score") if path else None})
+    rows = shapes.patient_list_json(records)["patients"]
     if as_json:
         print_json({"patients": rows})
         return
@@ -365,22 +354,6 @@ def patient_list(db: Optional[str] = DbOption, user: Optional[str] = UserOption,
     console.print(table)
 
 
-def _shown(crf, field: str):
-    """A value as listings show it: the value, or its missing-data code."""
-    if crf is None:
-        return None
-    return crf.values.get(field) if crf.values.get(field) is not None else crf.missing.get(field)
-
-
-def _crf_dict(crf) -> dict:
-    """A CRF instance as JSON: its values and derived values by field id, its missing-data codes, and where
-    it stands under ``crf`` (kept apart, so a form's own field called status or visit keeps its value)."""
-    return {**crf.values, **{k: v for k, v in crf.derived.items() if k not in crf.values or crf.values[k] is None},
-            "missing": crf.missing,
-            "crf": {"id": crf.id, "form_id": crf.form_id, "visit": crf.visit, "instance": crf.instance,
-                    "status": crf.status, "revision": crf.revision, "entered_version": crf.entered_version}}
-
-
 @patient_app.command("show")
 @handle_errors
 def patient_show(subject: str = typer.Argument(...), db: Optional[str] = DbOption, user: Optional[str] = UserOption,
@@ -388,20 +361,7 @@ def patient_show(subject: str = typer.Argument(...), db: Optional[str] = DbOptio
     """One patient's pathway: screening, diagnosis, treatment, pathology, events (pseudonymised)."""
     with StudyDB.open(db) as study:
         r = views.patient(study, actor(user), subject)
-    out: dict = {"subject_id": r.subject_id, "site": r.site, "status": r.status, "sex": r.sex,
-                 "year_of_birth": r.year_of_birth, "screenings": r.screenings,
-                 "enrolment": {"enrolment_date": r.enrolment_date, "consent_date": r.consent_date,
-                               "sequence": r.enrolment_sequence} if r.enrolment_date else None}
-    for key in ("diagnosis", "surgery", "pathology"):
-        out[key] = _crf_dict(r.first(key)) if r.first(key) else None
-    course = r.first("rt_course")
-    if course:
-        out["rt_course"] = {**_crf_dict(course), "fractions": [_crf_dict(f) for f in r.of("rt_fraction")]}
-    for form_id, key in (("adverse_event", "adverse_events"), ("wound_complication", "wound_complications"),
-                         ("follow_up", "follow_up"), ("outcome_event", "events")):
-        out[key] = [_crf_dict(c) for c in r.of(form_id)]
-    out["deviations"] = r.deviations
-    out["plan_qa"] = r.plan_qa
+    out = shapes.patient_json(r)
     if as_json:
         print_json(out)
         return
@@ -505,9 +465,9 @@ def _missing(pairs: list[str] | None) -> dict[str, str]:
 
 
 def _print_crf(verb: str, crf, as_json: bool) -> None:
-    shown = _crf_dict(crf)
+    shown = shapes.crf_json(crf)
     if as_json:
-        print_json({"form": crf.form_id, "record": shown})
+        print_json(shapes.record_json(crf))
         return
     console.print(f"{verb} {crf.form_id} #{crf.id} for {crf.subject_id} at {crf.visit}"
                   + (f" (instance {crf.instance})" if crf.instance > 1 else "") + f": {crf.status}, revision {crf.revision}")

@@ -32,6 +32,7 @@ Example::
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from typing import Optional
@@ -142,7 +143,11 @@ def _simon_candidates(n: int, tables, alpha: float, power: float):
 
 def simon_two_stage(p0: float, p1: float, alpha: float = 0.05, power: float = 0.80,
                     nmax: Optional[int] = None) -> SimonDesign:
-    """Simon's optimal and minimax two-stage designs for H0: p <= p0 against p >= p1."""
+    """Simon's optimal and minimax two-stage designs for H0: p <= p0 against p >= p1.
+
+    The search depends on its inputs alone: each set of checked inputs is searched once per process
+    (:func:`_simon_search`, cached); the design returned is immutable.
+    """
     p0, p1, alpha, power = _check_rates(p0, p1, alpha, power)
     if nmax is not None:
         try:
@@ -151,6 +156,11 @@ def simon_two_stage(p0: float, p1: float, alpha: float = 0.05, power: float = 0.
             raise InvalidValue("nmax", "must be a whole number", nmax) from None
         if not 2 <= nmax <= 300:
             raise InvalidValue("nmax", "must be between 2 and 300", nmax)
+    return _simon_search(p0, p1, alpha, power, nmax)
+
+
+@functools.lru_cache(maxsize=64)
+def _simon_search(p0: float, p1: float, alpha: float, power: float, nmax: int | None) -> SimonDesign:
     limit = nmax if nmax is not None else 300
     pmf0, pmf1 = _pmf_table(p0, limit), _pmf_table(p1, limit)
     tables = ((pmf0, _tail_table(pmf0)), (pmf1, _tail_table(pmf1)))

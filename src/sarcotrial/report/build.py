@@ -54,14 +54,21 @@ def _rate_row(label: str, k: int, n: int, level: float) -> list[str]:
     return [label, f"{k} / {n}", _pct(k / n), f"{_pct(lo)} \u2013 {_pct(hi)}"]
 
 
-def _figure(folder: Path, name: str, fig, caption: str, width_cm: float = 15.5) -> Figure:
-    paths = figures.save(fig, folder, name)
-    return Figure(paths["png"], paths["svg"], caption, width_cm)
+def _figure(folder: Path, name: str, fig, caption: str, width_cm: float = 15.5, *,
+            formats: tuple[str, ...] = figures.FORMATS) -> Figure:
+    paths = figures.save(fig, folder, name, formats)
+    return Figure(paths["png"], paths.get("svg"), caption, width_cm)
 
 
 def build_document(study: StudyDB, out: Path, progress: Callable[[str], None] | None = None,
-                   cutoff: dt.date | None = None, actor=None) -> Document:
+                   cutoff: dt.date | None = None, actor=None, *,
+                   figure_formats: tuple[str, ...] = figures.FORMATS) -> Document:
+    """The report's content, its figures written under ``out/figures`` in ``figure_formats``
+    (PNG, which the PDF needs, and SVG for the HTML report; ``("png",)`` when no HTML is written)."""
+    if "png" not in figure_formats:
+        raise ValueError("the report's figures are always drawn as PNG (the PDF shows them)")
     say = progress or (lambda _m: None)
+
     say("gathering the data")
     data: ReportData = gather(study, cutoff, actor)
     protocol = study.protocol
@@ -84,9 +91,11 @@ def build_document(study: StudyDB, out: Path, progress: Callable[[str], None] | 
 
     say("drawing the CONSORT flow and accrual")
     flow = Section("Patient flow (CONSORT)")
-    flow.figure(_figure(figs, "consort", figures.consort(c), "Figure 1. Flow of patients from referral to analysis.", 14))
+    flow.figure(_figure(figs, "consort", figures.consort(c), "Figure 1. Flow of patients from referral to analysis.", 14,
+                        formats=figure_formats))
     flow.figure(_figure(figs, "accrual", figures.accrual(data.accrual_dates, data.target_accrual, "Accrual"),
-                        f"Figure 2. Cumulative enrolment against the target of {data.target_accrual}."))
+                        f"Figure 2. Cumulative enrolment against the target of {data.target_accrual}.",
+                        formats=figure_formats))
     sections.append(flow)
 
     base = Section("Baseline characteristics")
@@ -184,7 +193,8 @@ def build_document(study: StudyDB, out: Path, progress: Callable[[str], None] | 
         sec.figure(_figure(figs, f"km_{endpoint.id}", figures.survival_curves([("", km)], endpoint.name, xmax=xmax),
                            f"Figure {number}. {endpoint.name}: Kaplan-Meier estimate with pointwise {level:.0%} "
                            f"confidence band ({conf_type} transformation); ticks mark censored patients. "
-                           f"Events: {', '.join(x.replace('_', ' ') for x in endpoint.events)}.", 14.5))
+                           f"Events: {', '.join(x.replace('_', ' ') for x in endpoint.events)}.", 14.5,
+                           formats=figure_formats))
         number += 1
     sec.table(Table(["Endpoint", "Events", "Median, months (CI)"] + [f"At {m} months (CI)" for m in landmarks], km_rows,
                     caption=f"Table 6. Time-to-event endpoints from enrolment (n = {len(eps)}; {level:.0%} CIs)",
@@ -212,7 +222,7 @@ def build_document(study: StudyDB, out: Path, progress: Callable[[str], None] | 
         sec.figure(_figure(figs, f"cif_{endpoint.id}", figures.incidence_curves(curves, endpoint.name, xmax=xmax),
                            f"Figure {number}. {endpoint.name} (Aalen-Johansen) with death as a competing risk; "
                            f"bands: pointwise {level:.0%} CI, delta-method variance (cmprsk), log(-log) transformation.",
-                           14.5))
+                           14.5, formats=figure_formats))
         number += 1
     if cif_rows:
         sec.table(Table(["Endpoint", "Events"] + [f"At {m} months (CI)" for m in landmarks], cif_rows,

@@ -2,7 +2,7 @@
 
 Each function draws from numbers already computed (:mod:`sarcotrial.report.data`,
 :mod:`sarcotrial.outcomes`) and returns a Figure; :func:`save` writes it as PNG for the PDF and
-SVG for the HTML. Styling is plain and journal-like: no chart junk, grey grid, numbers at risk
+SVG for the HTML (or in the formats asked). Styling is plain and journal-like: no chart junk, grey grid, numbers at risk
 under survival curves.
 """
 
@@ -28,12 +28,23 @@ plt.rcParams.update({
 COLOURS = ["#1f4e79", "#c0504d", "#4f8f3a", "#7f6084", "#d08c28", "#2a9d9d", "#8c564b", "#e377c2"]
 
 
-def save(fig, folder: Path, name: str) -> dict[str, Path]:
+#: the formats :func:`save` draws a figure in: PNG for the PDF and the web page, SVG for the HTML report
+FORMATS = ("png", "svg")
+
+
+def save(fig, folder: Path, name: str, formats: tuple[str, ...] = FORMATS) -> dict[str, Path]:
+    """Write the figure in each of ``formats`` (PNG and SVG by default; a caller that shows only the
+    PNGs asks for ``("png",)`` and spares the drawing of the SVG); returns the paths by format."""
+    unknown = [f for f in formats if f not in FORMATS]
+    if unknown or not formats:
+        raise ValueError(f"figure formats are {', '.join(FORMATS)}; got {', '.join(formats) or 'none'}")
     folder.mkdir(parents=True, exist_ok=True)
-    paths = {"png": folder / f"{name}.png", "svg": folder / f"{name}.svg"}
-    fig.savefig(paths["png"], bbox_inches="tight")
-    fig.savefig(paths["svg"], bbox_inches="tight")
-    plt.close(fig)
+    paths = {fmt: folder / f"{name}.{fmt}" for fmt in formats}
+    try:
+        for path in paths.values():
+            fig.savefig(path, bbox_inches="tight")
+    finally:
+        plt.close(fig)
     return paths
 
 

@@ -104,6 +104,22 @@ def toxicity_table(study: StudyDB, actor: Actor | None = None,
 def write_endpoints_csv(study: StudyDB, path: Path, cutoff: dt.date | None = None, actor: Actor | None = None) -> int:
     """The endpoints as CSV: a pseudonymised export (subject ids; no identifier), so the user's export
     right must reach that level."""
+    header, rows = endpoint_table(study, cutoff, actor)
+    months = {i for i, name in enumerate(header) if name.endswith("_time_months")}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(header)
+        for row in rows:
+            writer.writerow([f"{value:.4f}" if i in months else _blank(value) for i, value in enumerate(row)])
+    return len(rows)
+
+
+def endpoint_table(study: StudyDB, cutoff: dt.date | None = None,
+                   actor: Actor | None = None) -> tuple[list[str], list[list]]:
+    """The endpoints export's columns and rows (one an enrolled patient), values in their types (``None``
+    where the CSV leaves a cell blank): a pseudonymised export, so the user's export right must reach
+    that level."""
     from sarcotrial.services import access
 
     with study.reading(actor, permission="export") as session:
@@ -114,19 +130,16 @@ def write_endpoints_csv(study: StudyDB, path: Path, cutoff: dt.date | None = Non
     for name in tte:
         header += [f"{name}_time_days", f"{name}_time_months", f"{name}_status", f"{name}_reason"]
     header += ["resected", "r0_resected", "r0_itt", "pcr", "major_wound_complication", "missing_data"]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(header)
-        for r in rows:
-            line = [r.course.subject_id, r.course.enrolment.isoformat(), r.course.last_contact.isoformat()]
-            for name in tte:
-                t = r.times[name]
-                line += [t.time_days, f"{t.time_months:.4f}", t.status, t.reason]
-            line += [int(r.course.surgery is not None), _blank(r.r0_resected), r.r0_itt, _blank(r.pcr),
-                     _blank(r.major_wound_complication), "; ".join(r.missing)]
-            writer.writerow(line)
-    return len(rows)
+    table = []
+    for r in rows:
+        line = [r.course.subject_id, r.course.enrolment.isoformat(), r.course.last_contact.isoformat()]
+        for name in tte:
+            t = r.times[name]
+            line += [t.time_days, t.time_months, t.status, t.reason]
+        line += [int(r.course.surgery is not None), r.r0_resected, r.r0_itt, r.pcr, r.major_wound_complication,
+                 "; ".join(r.missing)]
+        table.append(line)
+    return header, table
 
 
 def _blank(value):

@@ -82,8 +82,8 @@ def register_patient(study: StudyDB, actor: Actor, *, identifiers: Identifiers, 
         require_unlocked(session, None, None, "registering a patient")
         clash = session.scalars(select(PatientIdentifier).where(PatientIdentifier.hospital_number_index == index)).first()
         if clash is not None:
-            other = session.get(Patient, clash.patient_id)
-            raise InvalidValue("hospital_number", f"is already registered, as {other.subject_id}", show_value=False)
+            raise InvalidValue("hospital_number", _already_registered(study, session, clash.patient_id),
+                               show_value=False)
         patient = Patient(subject_id=study.next_subject_id(session), site_id=site.id, sex=sex,
                           year_of_birth=dob.year, status="referred", synthetic=synthetic)
         session.add(patient)
@@ -118,6 +118,16 @@ def _store_form(study: StudyDB, session, patient: Patient, form_id: str, values:
     session.add(row)
     session.flush()
     return row
+
+
+def _already_registered(study: StudyDB, session, patient_id: int) -> str:
+    """The refusal of a hospital number already in the study: it names the patient only to someone
+    who may see them (a site's staff are not told which subject of another site it is)."""
+    other = session.get(Patient, patient_id)
+    visible = study.visible_site_ids(session)
+    if visible is not None and other.site_id not in visible:
+        return "is already registered in this study, at a site you do not see"
+    return f"is already registered, as {other.subject_id}"
 
 
 def referral_date(study: StudyDB, session, patient: Patient) -> dt.date | None:
@@ -167,8 +177,8 @@ def correct_identifiers(study: StudyDB, actor: Actor, subject_id: str, reason: s
             clash = session.scalars(select(PatientIdentifier).where(PatientIdentifier.hospital_number_index == index,
                                                                     PatientIdentifier.id != row.id)).first()
             if clash is not None:
-                raise InvalidValue("hospital_number", f"is already registered, as "
-                                   f"{session.get(Patient, clash.patient_id).subject_id}", show_value=False)
+                raise InvalidValue("hospital_number", _already_registered(study, session, clash.patient_id),
+                                   show_value=False)
             row.hospital_number_enc, row.hospital_number_index = cipher.encrypt(number), index
         if date_of_birth is not None:
             if date_of_birth > dt.date.today():
@@ -372,3 +382,217 @@ def enrol(study: StudyDB, actor: Actor, subject_id: str, enrolment_date: dt.date
 
         sync_schedule(study, session, patient, written=ENROLMENT_FORM)
         return row
+
+
+# --------------------------------------------------------------------------- reads for the screening pages
+#: the statuses in which :func:`screen` refuses a new screening
+SCREENING_CLOSED = ("enrolled", "dead", "withdrawn")
+#: the pathway's statuses before and at enrolment, in the order a patient passes them
+PATHWAY_STATUSES = ("referred", "screening", "eligible", "screen_failed", "enrolled")
+
+
+@dataclass(frozen=True)
+class CriterionVerdict:
+    """One criterion as a screening judged it: the protocol's text beside the stored result and reason."""
+
+    id: str
+    kind: str
+    text: str
+    result: str  # met / not_met / not_evaluable
+    reason: str
+
+    @property
+    def passes(self) -> bool | None:
+        """Whether the criterion lets the patient through (``None``: not evaluable)."""
+        if self.result == "not_evaluable":
+            return None
+        return (self.result == "met") == (self.kind == "inclusion")
+
+
+@dataclass(frozen=True)
+class ScreeningResult:
+    """A stored screening: the date, the decision, each criterion's verdict with its reason, the answers judged."""
+
+    id: int
+    screening_date: dt.date
+    decision: str  # eligible / ineligible / not_evaluable
+    reasons: list[str]
+    criteria: list[CriterionVerdict]
+    values: dict[str, Any]
+
+    @property
+    def failed(self) -> list[CriterionVerdict]:
+        return [c for c in self.criteria if c.passes is False]
+
+    @property
+    def unknown(self) -> list[CriterionVerdict]:
+        return [c for c in self.criteria if c.passes is None]
+
+
+@dataclass(frozen=True)
+class ScreeningLogRow:
+    """One patient of the screening log (pseudonymised: no identifiers)."""
+
+    subject_id: str
+    site: str
+    sex: str
+    year_of_birth: int
+    status: str
+    referral_date: dt.date | None
+    screenings: int
+    last: ScreeningResult | None
+    consent_date: dt.date | None
+    consent_version: str | None
+    enrolment_date: dt.date | None
+
+
+@dataclass(frozen=True)
+class ScreeningFile:
+    """A patient's way into the trial as the screening page shows it (pseudonymised)."""
+
+    subject_id: str
+    site: str
+    sex: str
+    year_of_birth: int
+    status: str
+    referral: dict[str, Any]
+    screenings: list[ScreeningResult]  # newest first
+    consents: list[dict[str, Any]]  # oldest first, values in their types
+    enrolment_date: dt.date | None
+    enrolment_sequence: int | None
+    screening_open: bool  # a new screening would be accepted (status and enrolment allow it)
+    enrolment_blockers: list[str]  # why enrolment would be refused now; empty: it may be offered
+
+    @property
+    def last(self) -> ScreeningResult | None:
+        return self.screenings[0] if self.screenings else None
+
+
+def _screening_result(study: StudyDB, session, row: Screening) -> ScreeningResult:
+    from sarcotrial.protocol.forms import from_json
+
+    texts = {c.id: c.text for c in study.protocol.eligibility.criteria}
+    crf = session.get(CRFInstance, row.crf_instance_id)
+    values = from_json(study.protocol.form(crf.form_id), crf.data or {}) if crf is not None else {}
+    criteria = [CriterionVerdict(c.criterion_id, c.kind, texts.get(c.criterion_id, c.criterion_id), c.result, c.reason)
+                for c in row.criteria]
+    return ScreeningResult(row.id, row.screening_date, row.decision, [r for r in (row.reasons or "").splitlines() if r],
+                           criteria, values)
+
+
+def _consents_usable(study: StudyDB, consents: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The consents :func:`enrol` accepts: dated, and not refusing the use of the data."""
+    spec = study.protocol.consent
+    if spec is None:
+        return []
+    return [c for c in consents if c.get(spec.date_field) is not None
+            and (spec.data_use_field is None or c.get(spec.data_use_field) is not False)]
+
+
+def screening_log(study: StudyDB, actor: Actor | None, *, status: str | None = None,
+                  site: str | None = None) -> list[ScreeningLogRow]:
+    """The screening log of the user's sites: every patient with referral, latest screening (its failed
+    criteria with their reasons), consent and enrolment; optionally of one status or one site."""
+    from sarcotrial.protocol.forms import from_json
+    from sarcotrial.store.models import Site
+
+    spec = study.protocol.consent
+    with study.reading(actor) as session:
+        query = select(Patient, Site.code).join(Site, Site.id == Patient.site_id).order_by(Patient.subject_id)
+        visible = study.visible_site_ids(session)
+        if visible is not None:
+            query = query.where(Patient.site_id.in_(visible))
+        if status:
+            query = query.where(Patient.status == status)
+        if site:
+            query = query.where(func.upper(Site.code) == site.strip().upper())
+        pairs = session.execute(query).all()
+        ids = [p.id for p, _ in pairs]
+        if not ids:
+            return []
+        referrals: dict[int, dt.date] = {}
+        consents: dict[int, list[dict[str, Any]]] = {}
+        forms = ["referral"] + ([spec.form] if spec is not None else [])
+        for crf in session.scalars(select(CRFInstance).where(CRFInstance.patient_id.in_(ids),
+                                                             CRFInstance.form_id.in_(forms)).order_by(CRFInstance.id)):
+            if crf.form_id == "referral" and crf.patient_id not in referrals:
+                day = (crf.data or {}).get("referral_date")
+                if day:
+                    referrals[crf.patient_id] = dt.date.fromisoformat(day)
+            elif spec is not None and crf.form_id == spec.form and crf.data and crf.status != "not_done":
+                consents.setdefault(crf.patient_id, []).append(from_json(study.protocol.form(spec.form), crf.data))
+        latest: dict[int, Screening] = {}
+        counts: dict[int, int] = {}
+        for row in session.scalars(select(Screening).where(Screening.patient_id.in_(ids))
+                                   .order_by(Screening.screening_date, Screening.id)):
+            latest[row.patient_id] = row
+            counts[row.patient_id] = counts.get(row.patient_id, 0) + 1
+        enrolments = {e.patient_id: e for e in session.scalars(select(Enrolment).where(Enrolment.patient_id.in_(ids)))}
+        out = []
+        for patient, code in pairs:
+            given = sorted(consents.get(patient.id, []), key=lambda c: c.get(spec.date_field) or dt.date.min) if spec else []
+            last_consent = given[-1] if given else None
+            out.append(ScreeningLogRow(
+                patient.subject_id, code, patient.sex, patient.year_of_birth, patient.status,
+                referrals.get(patient.id), counts.get(patient.id, 0),
+                _screening_result(study, session, latest[patient.id]) if patient.id in latest else None,
+                last_consent.get(spec.date_field) if last_consent else None,
+                last_consent.get(spec.version_field) if last_consent else None,
+                enrolments[patient.id].enrolment_date if patient.id in enrolments else None))
+        return out
+
+
+def screening_file(study: StudyDB, actor: Actor | None, subject_id: str) -> ScreeningFile:
+    """One patient's referral, screenings (newest first, each criterion with its reason), consents and
+    enrolment, and whether a screening or an enrolment would be accepted now."""
+    from sarcotrial.protocol.forms import from_json
+    from sarcotrial.store.models import Site
+
+    with study.reading(actor) as session:
+        patient = study.patient(session, subject_id)
+        site = session.get(Site, patient.site_id)
+        referral_row = session.scalars(select(CRFInstance).where(
+            CRFInstance.patient_id == patient.id, CRFInstance.form_id == "referral").order_by(CRFInstance.id)).first()
+        referral = from_json(study.protocol.form("referral"), referral_row.data or {}) if referral_row else {}
+        rows = session.scalars(select(Screening).where(Screening.patient_id == patient.id)
+                               .order_by(Screening.screening_date.desc(), Screening.id.desc())).all()
+        screenings = [_screening_result(study, session, r) for r in rows]
+        consents = consent_records(study, session, patient)
+        enrolment = session.scalars(select(Enrolment).where(Enrolment.patient_id == patient.id)).first()
+        blockers = []
+        if enrolment is not None or patient.status == "enrolled":
+            blockers.append(f"{patient.subject_id} is already enrolled")
+        elif not screenings:
+            blockers.append(f"{patient.subject_id} has not been screened")
+        elif screenings[0].decision != "eligible":
+            blockers.append(f"the latest screening is {screenings[0].decision.replace('_', ' ')}")
+        if enrolment is None and study.protocol.consent is not None and not _consents_usable(study, consents):
+            blockers.append("no consent is recorded")
+        return ScreeningFile(
+            patient.subject_id, site.code if site else "?", patient.sex, patient.year_of_birth, patient.status, referral,
+            screenings, consents, enrolment.enrolment_date if enrolment else None,
+            enrolment.sequence if enrolment else None,
+            enrolment is None and patient.status not in SCREENING_CLOSED, blockers)
+
+
+def form_problems(study: StudyDB, form_id: str, values: Mapping[str, Any], *,
+                  partial: bool = True) -> dict[str, InvalidValue]:
+    """Every field of a form whose value the form would refuse, by field id (one refusal per field), so a
+    page can show each message beside its field at once; the writing service checks again."""
+    from sarcotrial.protocol.forms import coerce_value
+
+    form = study.protocol.form(form_id)
+    problems: dict[str, InvalidValue] = {}
+    for fld in form.fields:
+        if fld.id not in values:
+            if not partial and fld.required:
+                problems[fld.id] = InvalidValue(f"{form_id}.{fld.id}", f"is required ({fld.label})", show_value=False)
+            continue
+        try:
+            value = coerce_value(form_id, fld, values[fld.id], study.protocol)
+        except InvalidValue as exc:
+            problems[fld.id] = exc
+            continue
+        if value is None and not partial and fld.required:
+            problems[fld.id] = InvalidValue(f"{form_id}.{fld.id}", f"is required ({fld.label})", show_value=False)
+    return problems

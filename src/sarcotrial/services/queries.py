@@ -221,34 +221,120 @@ def list_queries(study: StudyDB, actor: Actor | None, *, status: str | None = No
     """Queries the user may see, with their age and thread, oldest first."""
     if status is not None and status not in STATUSES:
         raise InvalidValue("status", f"must be one of {', '.join(STATUSES)}", status)
-    now = now or utcnow()
     with study.reading(actor) as session:
-        query = (select(DataQuery, CRFInstance, VisitOccurrence, Patient)
-                 .join(CRFInstance, CRFInstance.id == DataQuery.crf_instance_id)
-                 .join(VisitOccurrence, VisitOccurrence.id == CRFInstance.visit_occurrence_id)
-                 .join(Patient, Patient.id == DataQuery.patient_id).order_by(DataQuery.id))
-        visible = study.visible_site_ids(session) if hasattr(study, "visible_site_ids") else None
-        if visible is not None:
-            query = query.where(Patient.site_id.in_(visible))
-        if status:
-            query = query.where(DataQuery.status == status)
-        if subject_id:
-            patient = study.patient(session, subject_id)
-            query = query.where(DataQuery.patient_id == patient.id)
-        if assigned_to:
-            query = query.where(DataQuery.assigned_to == assigned_to)
-        out = []
-        for q, crf, occ, patient in session.execute(query):
-            opened = q.opened_at if q.opened_at.tzinfo else q.opened_at.replace(tzinfo=dt.timezone.utc)
-            thread = [{"kind": m.kind, "author": m.author, "at": (m.at if m.at.tzinfo else m.at.replace(
-                tzinfo=dt.timezone.utc)).isoformat(), "resolution": m.resolution, "text": m.text}
-                for m in session.scalars(select(QueryMessage).where(QueryMessage.query_id == q.id)
-                                         .order_by(QueryMessage.id))]
-            out.append(QueryView(q.id, patient.subject_id, crf.form_id, occ.visit_id, occ.occurrence, crf.instance,
-                                 q.field_id, q.status, q.text, q.origin, q.opened_by, opened, q.assigned_to,
-                                 (now - opened).days, thread))
-        return out
+        return list_queries_in(study, session, status=status, subject_id=subject_id, assigned_to=assigned_to, now=now)
+
+
+def list_queries_in(study: StudyDB, session: Session, *, status: str | None = None, subject_id: str | None = None,
+                    assigned_to: str | None = None, now: dt.datetime | None = None) -> list[QueryView]:
+    """:func:`list_queries` within a read already open (the session's principal's sites applied)."""
+    if status is not None and status not in STATUSES:
+        raise InvalidValue("status", f"must be one of {', '.join(STATUSES)}", status)
+    now = now or utcnow()
+    query = (select(DataQuery, CRFInstance.form_id, CRFInstance.instance, VisitOccurrence.visit_id,
+                    VisitOccurrence.occurrence, Patient.subject_id)
+             .join(CRFInstance, CRFInstance.id == DataQuery.crf_instance_id)
+             .join(VisitOccurrence, VisitOccurrence.id == CRFInstance.visit_occurrence_id)
+             .join(Patient, Patient.id == DataQuery.patient_id).order_by(DataQuery.id))
+    visible = study.visible_site_ids(session) if hasattr(study, "visible_site_ids") else None
+    if visible is not None:
+        query = query.where(Patient.site_id.in_(visible))
+    if status:
+        query = query.where(DataQuery.status == status)
+    if subject_id:
+        patient = study.patient(session, subject_id)
+        query = query.where(DataQuery.patient_id == patient.id)
+    if assigned_to:
+        query = query.where(DataQuery.assigned_to == assigned_to)
+    found = session.execute(query).all()
+    threads: dict[int, list[dict[str, Any]]] = {q.id: [] for q, *_ in found}
+    ids = list(threads)
+    for start in range(0, len(ids), 500):  # every query's messages at once, in order
+        for m in session.scalars(select(QueryMessage).where(QueryMessage.query_id.in_(ids[start:start + 500]))
+                                 .order_by(QueryMessage.id)):
+            threads[m.query_id].append({"kind": m.kind, "author": m.author, "at": (m.at if m.at.tzinfo else m.at.replace(
+                tzinfo=dt.timezone.utc)).isoformat(), "resolution": m.resolution, "text": m.text})
+    out = []
+    for q, form_id, instance, visit_id, occurrence, subject in found:
+        opened = q.opened_at if q.opened_at.tzinfo else q.opened_at.replace(tzinfo=dt.timezone.utc)
+        out.append(QueryView(q.id, subject, form_id, visit_id, occurrence, instance,
+                             q.field_id, q.status, q.text, q.origin, q.opened_by, opened, q.assigned_to,
+                             (now - opened).days, threads[q.id]))
+    return out
 
 
 def visit_label(view: QueryView) -> str:
     return str(VisitRef(view.visit_id, view.occurrence))
+
+
+# --------------------------------------------------------------------------- the queries listing
+#: age buckets of the listing: (label, fewest days, most days or None)
+AGE_BUCKETS: dict[str, tuple[str, int, int | None]] = {
+    "lt7": ("under 7 days", 0, 6),
+    "7to30": ("7 to 30 days", 7, 30),
+    "gt30": ("over 30 days", 31, None),
+}
+LISTING_ORDERS = ("oldest", "newest", "id")
+
+
+@dataclass(frozen=True)
+class QueryRow:
+    """A query as the listing shows it: its site, and how long it has been (or was) open."""
+
+    query: QueryView
+    site: str
+    days_open: int                  # until now, or until it was closed
+    closed_at: dt.datetime | None
+
+    @property
+    def last(self) -> dict[str, Any] | None:
+        return self.query.thread[-1] if self.query.thread else None
+
+
+def query_listing(study: StudyDB, actor: Actor | None, *, status: str | None = None, site: str | None = None,
+                  subject_id: str | None = None, form_id: str | None = None, age: str | None = None,
+                  opened_by: str | None = None, order: str = "oldest",
+                  now: dt.datetime | None = None) -> list[QueryRow]:
+    """:func:`list_queries` with the listing's filters (site, form, age bucket, who opened it) and order
+    (``oldest`` open longest first, ``newest``, or ``id``). A closed query's age stops at its closing."""
+    if age and age not in AGE_BUCKETS:
+        raise InvalidValue("age", f"must be one of {', '.join(AGE_BUCKETS)}", age)
+    if order not in LISTING_ORDERS:
+        raise InvalidValue("order", f"must be one of {', '.join(LISTING_ORDERS)}", order)
+    if form_id and not study.protocol.has_form(form_id):
+        raise InvalidValue("form", f"protocol {study.protocol.acronym} has no such form", form_id)
+    if status is not None and status not in STATUSES:
+        raise InvalidValue("status", f"must be one of {', '.join(STATUSES)}", status)
+    now = now or utcnow()
+    from sarcotrial.store.models import Site
+
+    with study.reading(actor) as session:
+        views = list_queries_in(study, session, status=status, subject_id=subject_id, now=now)
+        codes = {s.id: s.code for s in session.scalars(select(Site))}
+        subjects = {v.subject for v in views}
+        site_of = {p.subject_id: codes.get(p.site_id, "?") for p in session.scalars(
+            select(Patient).where(Patient.subject_id.in_(subjects)))} if subjects else {}
+    out = []
+    for v in views:
+        closed_at = None
+        if v.status == "closed":
+            closes = [m for m in v.thread if m["kind"] == "close"]
+            closed_at = dt.datetime.fromisoformat(closes[-1]["at"]) if closes else None
+        days = ((closed_at or now) - v.opened_at).days
+        row = QueryRow(v, site_of.get(v.subject, "?"), days, closed_at)
+        if site and row.site.upper() != site.strip().upper():
+            continue
+        if form_id and v.form_id != form_id:
+            continue
+        if opened_by and v.opened_by != opened_by.strip():
+            continue
+        if age:
+            _label, low, high = AGE_BUCKETS[age]
+            if days < low or (high is not None and days > high):
+                continue
+        out.append(row)
+    if order == "oldest":
+        out.sort(key=lambda r: (-r.days_open, r.query.id))
+    elif order == "newest":
+        out.sort(key=lambda r: (r.days_open, -r.query.id))
+    return out

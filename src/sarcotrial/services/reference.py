@@ -53,3 +53,12 @@ def grade_definitions(db_url: str | None, terms: list[str]) -> dict[str, dict[in
         for row in rows:
             out.setdefault(row.term, {})[row.grade] = row.definition
         return out
+
+
+def term_grades(study: StudyDB, actor: Actor | None, term: str) -> dict[int, str]:
+    """NCI's definition of each grade of one CTCAE term, as imported into this study (``sarcotrial
+    ctcae import``); empty when the unit has not imported NCI's spreadsheet."""
+    with study.reading(actor) as session:
+        rows = session.scalars(select(CtcaeGradeDefinition).where(CtcaeGradeDefinition.term == term,
+                                                                   CtcaeGradeDefinition.version == CTCAE_VERSION))
+        return {row.grade: row.definition for row in rows}

@@ -237,15 +237,20 @@ class StudyDB:
     @contextmanager
     def reading(self, actor: Actor | None = None, *, permission: str = "read") -> Iterator[Session]:
         """A session to read with. With an ``actor`` it is checked as :meth:`action` checks, and
-        listings see only the actor's sites; ``None`` is for a service's own internal reads."""
+        listings see only the actor's sites; ``None`` is for a service's own internal reads.
+
+        A read takes no write lock (on SQLite its transactions begin ``DEFERRED``:
+        :func:`sarcotrial.store.db.read_only`), so readers do not queue behind a writer; each
+        transaction still reads one consistent snapshot."""
+        bind = db.read_only(self.engine)
         if actor is None:
-            with self._sessions() as session:
+            with self._sessions(bind=bind) as session:
                 yield session
             return
         from sarcotrial.services import access
 
         access.sign_in(self, actor)
-        with self._sessions() as session:
+        with self._sessions(bind=bind) as session:
             session.info[INFO_PRINCIPAL] = access.authorise(self, session, actor, permission)
             session.rollback()  # end the check's read, so the caller may begin its own transaction
             yield session

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from sarcotrial.services.forms import CRF, snapshot
 from sarcotrial.services.study import Actor, StudyDB
@@ -33,6 +33,11 @@ from sarcotrial.store.models import (
     Site,
     VisitOccurrence,
 )
+
+#: the columns of a CRF instance a :class:`PatientRecord` reads (``forms.snapshot``)
+_CRF_COLUMNS = (CRFInstance.id, CRFInstance.patient_id, CRFInstance.form_id, CRFInstance.instance, CRFInstance.status,
+                CRFInstance.revision, CRFInstance.protocol_version, CRFInstance.data, CRFInstance.derived,
+                CRFInstance.missing, CRFInstance.verified, CRFInstance.not_done_reason)
 
 
 @dataclass
@@ -79,14 +84,22 @@ def _visible(study: StudyDB, session: Session, query):
 
 
 def load_patients(study: StudyDB, session: Session, *, subject_id: str | None = None,
-                  enrolled_only: bool = False) -> list[PatientRecord]:
-    """Patients (all those the user may see, or one) with all their forms, in a few queries."""
+                  enrolled_only: bool = False, forms: Iterable[str] | None = None,
+                  details: bool = True, subject_ids: Iterable[str] | None = None) -> list[PatientRecord]:
+    """Patients (all those the user may see, or one) with their forms, in a few queries.
+
+    ``forms``: only these forms' instances are read (every form when ``None``), for a page that
+    needs a few; ``details=False`` leaves out the screenings, deviations and plan QA records;
+    ``subject_ids``: only these of the patients the user may see (a page of a listing).
+    """
     protocol = study.protocol
     sites = {s.id: s.code for s in session.scalars(select(Site))}
     query = select(Patient, Enrolment).outerjoin(Enrolment, Enrolment.patient_id == Patient.id)
     if subject_id is not None:
         patient = study.patient(session, subject_id)
         query = query.where(Patient.id == patient.id)
+    if subject_ids is not None:
+        query = query.where(Patient.subject_id.in_(list(subject_ids)))
     query = _visible(study, session, query)
     if enrolled_only:
         query = query.where(Enrolment.id.is_not(None)).order_by(Enrolment.sequence)
@@ -101,13 +114,25 @@ def load_patients(study: StudyDB, session: Session, *, subject_id: str | None = 
                                   e.sequence if e else None)
     if not ids:
         return []
-    occurrences = {o.id: o for o in session.scalars(select(VisitOccurrence).where(VisitOccurrence.patient_id.in_(ids)))}
-    for row in session.scalars(select(CRFInstance).where(CRFInstance.patient_id.in_(ids)).order_by(CRFInstance.id)):
-        record = out[row.patient_id]
-        record.forms.setdefault(row.form_id, []).append(
-            snapshot(protocol, row, occurrences[row.visit_occurrence_id], record.subject_id))
-    for sc in session.scalars(select(Screening).where(Screening.patient_id.in_(ids)).order_by(Screening.screening_date,
-                                                                                             Screening.id)):
+    wanted = None if forms is None else list(forms)
+    one = subject_id is not None  # one patient: no list of ids to send
+    if wanted is None or wanted:
+        crf = (select(*_CRF_COLUMNS, VisitOccurrence.visit_id.label("visit_id"),
+                      VisitOccurrence.occurrence.label("occurrence"))
+               .join(VisitOccurrence, VisitOccurrence.id == CRFInstance.visit_occurrence_id)
+               .where(CRFInstance.patient_id == ids[0] if one else CRFInstance.patient_id.in_(ids))
+               .order_by(CRFInstance.id))
+        if wanted is not None:
+            crf = crf.where(CRFInstance.form_id.in_(wanted))
+        for row in session.execute(crf):
+            record = out.get(row.patient_id)
+            if record is not None:
+                record.forms.setdefault(row.form_id, []).append(snapshot(protocol, row, row, record.subject_id))
+    if not details:
+        return [out[i] for i in ids]
+    for sc in session.scalars(select(Screening).where(Screening.patient_id.in_(ids))
+                              .options(selectinload(Screening.criteria))
+                              .order_by(Screening.screening_date, Screening.id)):
         out[sc.patient_id].screenings.append({
             "id": sc.id, "date": sc.screening_date, "decision": sc.decision, "reasons": sc.reasons.splitlines(),
             "criteria": [{"id": c.criterion_id, "kind": c.kind, "result": c.result, "reason": c.reason}
@@ -123,10 +148,12 @@ def load_patients(study: StudyDB, session: Session, *, subject_id: str | None = 
 
 
 def patients(study: StudyDB, actor: Actor | None, *, enrolled_only: bool = False,
-             permission: str = "read") -> list[PatientRecord]:
-    """Every patient the user may see (``permission``: what the read is for: ``report``, ``export``)."""
+             permission: str = "read", forms: Iterable[str] | None = None,
+             details: bool = True) -> list[PatientRecord]:
+    """Every patient the user may see (``permission``: what the read is for: ``report``, ``export``;
+    ``forms`` and ``details``: what of each patient is read, as :func:`load_patients` says)."""
     with study.reading(actor, permission=permission) as session:
-        return load_patients(study, session, enrolled_only=enrolled_only)
+        return load_patients(study, session, enrolled_only=enrolled_only, forms=forms, details=details)
 
 
 def patient(study: StudyDB, actor: Actor | None, subject_id: str) -> PatientRecord:

@@ -15,7 +15,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from sarcotrial.domain import schedule
@@ -33,6 +33,33 @@ from sarcotrial.store.models import (
     Signature,
     VisitOccurrence,
 )
+
+
+# --------------------------------------------------------------------------- the protocol, indexed
+class _Index:
+    """A protocol's forms and visits by id, and what the visit statuses read of them, built once per
+    protocol (the protocol is immutable), so that a listing's many statuses do no linear search."""
+
+    def __init__(self, protocol: Protocol):
+        self.protocol = protocol
+        self.forms = {f.id: f for f in reversed(protocol.forms)}  # the first of an id wins, as Protocol.form
+        self.visits = {v.id: v for v in reversed(protocol.visits)}
+        self.repeating = {form_id for form_id, f in self.forms.items() if f.repeating}
+        self.date_fields = {form_id: [(fld.id, fld.type) for fld in f.fields if fld.type in ("date", "datetime")]
+                            for form_id, f in self.forms.items()}
+        self.order = {v.id: i for i, v in enumerate(protocol.visits)}
+
+
+_INDEXES: dict[int, _Index] = {}
+
+
+def _index(protocol: Protocol) -> _Index:
+    index = _INDEXES.get(id(protocol))
+    if index is None or index.protocol is not protocol:
+        if len(_INDEXES) > 32:  # protocols are few (one per study and version): never grow without bound
+            _INDEXES.clear()
+        index = _INDEXES[id(protocol)] = _Index(protocol)
+    return index
 
 
 # --------------------------------------------------------------------------- planning
@@ -125,9 +152,9 @@ def occurrence_window(protocol: Protocol, occurrence: VisitOccurrence) -> tuple[
     day = occurrence.target_date
     if day is None:
         return None, None
-    if occurrence.visit_id == UNSCHEDULED or not _has_visit(protocol, occurrence.visit_id):
+    visit = _index(protocol).visits.get(occurrence.visit_id) if occurrence.visit_id != UNSCHEDULED else None
+    if visit is None:
         return day, day
-    visit = protocol.visit(occurrence.visit_id)
     return day - dt.timedelta(days=visit.window_before_days), day + dt.timedelta(days=visit.window_after_days)
 
 
@@ -192,35 +219,71 @@ def _iso(day: dt.date | None) -> str | None:
 
 def patient_visits(study: StudyDB, session: Session, patient: Patient, today: dt.date | None = None) -> list[VisitStatus]:
     """Every visit occurrence of a patient with its forms' lifecycle states (expected forms included)."""
+    return patients_visits(study, session, [patient], today)[patient.id]
+
+
+#: how many patients one batched read names in an ``IN (...)`` list
+_BATCH = 500
+
+
+def _in_batches(ids: list[int]):
+    for start in range(0, len(ids), _BATCH):
+        yield ids[start:start + _BATCH]
+
+
+def patients_visits(study: StudyDB, session: Session, patients: list[Patient],
+                    today: dt.date | None = None) -> dict[int, list[VisitStatus]]:
+    """:func:`patient_visits` of several patients at once (by patient id): the same states, read in a
+    handful of queries whatever the number of patients (a listing, the grid, the visits due)."""
     today = today or dt.date.today()
     protocol = study.protocol
-    occurrences = session.scalars(select(VisitOccurrence).where(VisitOccurrence.patient_id == patient.id)).all()
-    crfs = session.scalars(select(CRFInstance).where(CRFInstance.patient_id == patient.id)).all()
-    by_occurrence: dict[int, list[CRFInstance]] = {}
-    for row in crfs:
-        by_occurrence.setdefault(row.visit_occurrence_id, []).append(row)
+    ids = list(dict.fromkeys(p.id for p in patients))
+    occurrences: dict[int, list[VisitOccurrence]] = {i: [] for i in ids}
+    crfs: dict[int, list[Any]] = {i: [] for i in ids}
     queries: dict[int, int] = {}
-    for q in session.scalars(select(DataQuery).where(DataQuery.patient_id == patient.id,
-                                                     DataQuery.status != "closed")):
-        queries[q.crf_instance_id] = queries.get(q.crf_instance_id, 0) + 1
-    signed = {s.crf_instance_id for s in session.scalars(select(Signature).where(
-        Signature.patient_id == patient.id, Signature.status == "valid"))}
-    casebook_signed = None in signed
+    signed: dict[int, set[int | None]] = {i: set() for i in ids}
+    columns = (CRFInstance.id, CRFInstance.patient_id, CRFInstance.visit_occurrence_id, CRFInstance.form_id,
+               CRFInstance.instance, CRFInstance.status, CRFInstance.revision, CRFInstance.data, CRFInstance.missing,
+               CRFInstance.verified)
+    for chunk in _in_batches(ids):
+        for occ in session.scalars(select(VisitOccurrence).where(VisitOccurrence.patient_id.in_(chunk))
+                                   .order_by(VisitOccurrence.id)):
+            occurrences[occ.patient_id].append(occ)
+        for row in session.execute(select(*columns).where(CRFInstance.patient_id.in_(chunk)).order_by(CRFInstance.id)):
+            crfs[row.patient_id].append(row)
+        for crf_id, n in session.execute(select(DataQuery.crf_instance_id, func.count(DataQuery.id)).where(
+                DataQuery.patient_id.in_(chunk), DataQuery.status != "closed").group_by(DataQuery.crf_instance_id)):
+            queries[crf_id] = n
+        for patient_id, crf_id in session.execute(select(Signature.patient_id, Signature.crf_instance_id).where(
+                Signature.patient_id.in_(chunk), Signature.status == "valid")):
+            signed[patient_id].add(crf_id)
     locks = session.scalars(select(DataLock).where(DataLock.active.is_(True))).all()
     study_locked = any(lock.scope == "study" for lock in locks)
-    patient_locked = study_locked or any(lock.scope == "patient" and lock.patient_id == patient.id for lock in locks)
+    locked_patients = {lock.patient_id for lock in locks if lock.scope == "patient"}
     locked_crfs = {lock.crf_instance_id for lock in locks if lock.scope == "crf"}
-    stopped = _follow_up_ends(study, session, patient)
+    return {pid: _visit_statuses(protocol, occurrences[pid], crfs[pid], queries, signed[pid],
+                                 study_locked or pid in locked_patients, locked_crfs,
+                                 _ends_from_rows(protocol, crfs[pid]), today)
+            for pid in ids}
+
+
+def _visit_statuses(protocol: Protocol, occurrences: list[VisitOccurrence], crfs: list[Any], queries: dict[int, int],
+                    signed: set[int | None], patient_locked: bool, locked_crfs: set[int | None],
+                    stopped: dict[str, dt.date], today: dt.date) -> list[VisitStatus]:
+    index = _index(protocol)
+    by_occurrence: dict[int, list[Any]] = {}
+    for row in crfs:
+        by_occurrence.setdefault(row.visit_occurrence_id, []).append(row)
+    casebook_signed = None in signed
     out = []
     for occ in occurrences:
         window_start, window_end = occurrence_window(protocol, occ)
-        name = "Unscheduled" if occ.visit_id == UNSCHEDULED else protocol.visit(occ.visit_id).name \
-            if _has_visit(protocol, occ.visit_id) else occ.visit_id
+        spec = index.visits.get(occ.visit_id)
+        name = "Unscheduled" if occ.visit_id == UNSCHEDULED else spec.name if spec is not None else occ.visit_id
         if occ.visit_id == UNSCHEDULED and occ.occurrence > 1:
             name = f"Unscheduled visit{': ' + occ.label if occ.label else ''}"
         rows = sorted(by_occurrence.get(occ.id, []), key=lambda r: (r.form_id, r.instance))
         forms: list[FormStatus] = []
-        spec = protocol.visit(occ.visit_id) if _has_visit(protocol, occ.visit_id) else None
         expected = spec.forms if spec else []
         order = spec.collected if spec else []
         present = {r.form_id for r in rows}
@@ -249,39 +312,47 @@ def patient_visits(study: StudyDB, session: Session, patient: Patient, today: dt
             status = schedule.visit_status(window_start, window_end, _states_that_count(protocol, forms), today)
         out.append(VisitStatus(occ.visit_id, occ.occurrence, name, occ.target_date, window_start, window_end,
                                actual, status, forms))
-    order = {v.id: i for i, v in enumerate(protocol.visits)}
     out.sort(key=lambda v: (v.visit_id == UNSCHEDULED and v.occurrence == 1, v.target_date or dt.date.max,
-                            order.get(v.visit_id, 99), v.occurrence))
+                            index.order.get(v.visit_id, 99), v.occurrence))
     return out
 
 
 def _states_that_count(protocol: Protocol, forms: list[FormStatus]) -> list[str]:
     """The states a visit's status reads: every instance of a repeating form; of a form that does not
     repeat but was entered again (a second screening), the last instance only."""
+    repeating = _index(protocol).repeating
     last: dict[str, FormStatus] = {}
     states = []
     for f in forms:
-        if protocol.has_form(f.form_id) and protocol.form(f.form_id).repeating:
+        if f.form_id in repeating:
             states.append(f.status)
         elif f.form_id not in last or f.instance > last[f.form_id].instance:
             last[f.form_id] = f
     return states + [f.status for f in last.values()]
 
 
-def _follow_up_ends(study: StudyDB, session: Session, patient: Patient) -> dict[str, dt.date]:
+def _ends_from_rows(protocol: Protocol, crfs: list[Any]) -> dict[str, dt.date]:
     """From which date each form is no longer owed: every form after death; the forms a withdrawal
-    stops after its date ("*": every form)."""
-    from sarcotrial.services.forms import Pathway
+    stops after its date ("*": every form). Read from a patient's CRF instances in entry order, as
+    :class:`sarcotrial.services.forms.Pathway` reads them (entered: not "not done", with data; the
+    death: the first entered ``outcome_event`` whose event type is death)."""
+    def entered(form_id: str) -> list[Any]:
+        return [c for c in crfs if c.form_id == form_id and c.status != "not_done" and c.data]
 
-    path = Pathway(study, session, patient)
+    def values(row) -> dict[str, Any]:
+        return from_json(protocol.form(row.form_id), row.data or {}) if protocol.has_form(row.form_id) \
+            else dict(row.data or {})
+
     ends: dict[str, dt.date] = {}
-    if path.death_date is not None:
-        ends["*"] = path.death_date
-    spec = study.protocol.withdrawal
+    death = next((c for c in entered("outcome_event") if values(c).get("event_type") == "death"), None)
+    death_date = values(death).get("event_date") if death is not None else None
+    if death_date is not None:
+        ends["*"] = death_date
+    spec = protocol.withdrawal
     if spec is not None:
-        for row in path.entered(spec.form):
-            values = path.values(row)
-            day, kind = values.get(spec.date_field), values.get(spec.kind_field)
+        for row in entered(spec.form):
+            got = values(row)
+            day, kind = got.get(spec.date_field), got.get(spec.kind_field)
             for form_id in spec.stops.get(kind or "", []) if day else []:
                 ends[form_id] = min(day, ends.get(form_id, day))
     return ends
@@ -292,23 +363,21 @@ def _stopped_before(ends: dict[str, dt.date], form_id: str, day: dt.date) -> boo
     return end is not None and day > end
 
 
-def _has_visit(protocol: Protocol, visit_id: str) -> bool:
-    return any(v.id == visit_id for v in protocol.visits)
-
-
 def _actual_date(protocol: Protocol, rows: list[CRFInstance]) -> dt.date | None:
     """A visit's actual date: the earliest date its entered forms give (the form's first date field)."""
+    date_fields = _index(protocol).date_fields
     days = []
     for row in rows:
-        if not row.data or not protocol.has_form(row.form_id):
+        if not row.data or row.form_id not in date_fields:
             continue
-        form = protocol.form(row.form_id)
-        values = from_json(form, row.data)
-        for fld in form.fields:
-            if fld.type in ("date", "datetime") and values.get(fld.id) is not None:
-                day = values[fld.id]
-                days.append(day.date() if isinstance(day, dt.datetime) else day)
-                break
+        for field_id, kind in date_fields[row.form_id]:
+            day = row.data.get(field_id)
+            if day is None:
+                continue
+            if isinstance(day, str):  # as protocol.forms.from_json reads the stored text
+                day = dt.date.fromisoformat(day) if kind == "date" else dt.datetime.fromisoformat(day)
+            days.append(day.date() if isinstance(day, dt.datetime) else day)
+            break
     return min(days) if days else None
 
 
@@ -337,27 +406,33 @@ def due(study: StudyDB, actor: Actor | None, days: int = 0, today: dt.date | Non
 
     A patient who died or whose follow-up ended is not chased for later visits.
     """
+    with study.reading(actor) as session:
+        return due_in(study, session, days, today)
+
+
+def due_in(study: StudyDB, session: Session, days: int = 0, today: dt.date | None = None) -> list[DueVisit]:
+    """:func:`due` within a read already open (the session's principal's sites applied)."""
     today = today or dt.date.today()
     horizon = today + dt.timedelta(days=days)
     out = []
-    with study.reading(actor) as session:
-        visible = study.visible_site_ids(session) if hasattr(study, "visible_site_ids") else None
-        query = select(Patient).order_by(Patient.subject_id)
-        if visible is not None:
-            query = query.where(Patient.site_id.in_(visible))
-        for patient in session.scalars(query):
-            if patient.status in ("dead", "withdrawn", "screen_failed", "referred", "completed", "lost_to_follow_up"):
+    visible = study.visible_site_ids(session) if hasattr(study, "visible_site_ids") else None
+    query = select(Patient).order_by(Patient.subject_id)
+    if visible is not None:
+        query = query.where(Patient.site_id.in_(visible))
+    chased = [patient for patient in session.scalars(query) if patient.status not in (
+        "dead", "withdrawn", "screen_failed", "referred", "completed", "lost_to_follow_up")]
+    statuses = patients_visits(study, session, chased, today)
+    for patient in chased:
+        for visit in statuses[patient.id]:
+            if visit.visit_id == UNSCHEDULED or visit.status in ("complete", "scheduled", "optional", "ended"):
                 continue
-            for visit in patient_visits(study, session, patient, today):
-                if visit.visit_id == UNSCHEDULED or visit.status in ("complete", "scheduled", "optional", "ended"):
-                    continue
-                if visit.status == "overdue":
-                    out.append(DueVisit(patient.subject_id, visit.visit_id, visit.occurrence, visit.window_start,
-                                        visit.window_end, "overdue"))
-                elif visit.window_start is not None and visit.window_start <= horizon and \
-                        (visit.window_end is None or visit.window_end >= today):
-                    out.append(DueVisit(patient.subject_id, visit.visit_id, visit.occurrence, visit.window_start,
-                                        visit.window_end, "due"))
+            if visit.status == "overdue":
+                out.append(DueVisit(patient.subject_id, visit.visit_id, visit.occurrence, visit.window_start,
+                                    visit.window_end, "overdue"))
+            elif visit.window_start is not None and visit.window_start <= horizon and \
+                    (visit.window_end is None or visit.window_end >= today):
+                out.append(DueVisit(patient.subject_id, visit.visit_id, visit.occurrence, visit.window_start,
+                                    visit.window_end, "due"))
     out.sort(key=lambda d: (d.status != "overdue", d.window_start or dt.date.min, d.subject))
     return out
 

@@ -2,8 +2,9 @@
 
 SQLite is the embedded default; PostgreSQL serves a multi-user site. On SQLite every write
 transaction starts with ``BEGIN IMMEDIATE`` (the recipe in SQLAlchemy's pysqlite notes), so two
-writers never interleave and the audit chain never forks; foreign keys are enforced and a busy
-database is waited for rather than failed. The schema is made and changed only by Alembic
+writers never interleave and the audit chain never forks; a transaction that only reads
+(:func:`read_only`) starts ``BEGIN DEFERRED`` and so never waits behind a writer. Foreign keys are
+enforced and a busy database is waited for rather than failed. The schema is made and changed only by Alembic
 migrations, which ship inside the package.
 """
 
@@ -28,6 +29,10 @@ class DatabaseError(SarcoTrialError):
     """The database cannot be reached, or is not a SarcoTrial study."""
 
 
+#: execution option of a connection that only reads (:func:`read_only`)
+READ_ONLY = "sarcotrial_read_only"
+
+
 def make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"timeout": 30})
@@ -43,7 +48,10 @@ def make_engine(url: str) -> Engine:
 
         @event.listens_for(engine, "begin")
         def _sqlite_begin(connection):  # pragma: no cover
-            connection.exec_driver_sql("BEGIN IMMEDIATE")
+            if connection.get_execution_options().get(READ_ONLY):
+                connection.exec_driver_sql("BEGIN DEFERRED")  # a read: its snapshot from its first read on
+            else:
+                connection.exec_driver_sql("BEGIN IMMEDIATE")
 
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
@@ -51,6 +59,18 @@ def make_engine(url: str) -> Engine:
     else:
         engine = create_engine(url, pool_pre_ping=True)
     return engine
+
+
+def read_only(engine: Engine) -> Engine:
+    """The engine for transactions that only read (``StudyDB.reading``): on SQLite they begin
+    ``BEGIN DEFERRED``, so readers take no write lock and neither wait for a writer nor hold one up;
+    in WAL mode each still reads one consistent snapshot, from its first read to its end. Writes keep
+    ``BEGIN IMMEDIATE``. The engine is made once per engine (it shares the engine's pool)."""
+    bound = engine.__dict__.get("_sarcotrial_read_only")
+    if bound is None:
+        bound = engine.execution_options(**{READ_ONLY: True})
+        engine.__dict__["_sarcotrial_read_only"] = bound
+    return bound
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:

@@ -20,6 +20,7 @@ from sqlalchemy import (
     Date,
     DateTime,
     ForeignKey,
+    Index,
     Integer,
     MetaData,
     String,
@@ -169,7 +170,7 @@ class Screening(StudyRecord):
     """An eligibility decision: the screening form it judged (a CRF instance) and a result per criterion."""
 
     __tablename__ = "screening"
-    patient_id: Mapped[int] = mapped_column(ForeignKey("patient.id"))
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patient.id"), index=True)
     crf_instance_id: Mapped[int] = mapped_column(ForeignKey("crf_instance.id"))
     screening_date: Mapped[dt.date] = mapped_column(Date)
     decision: Mapped[str] = mapped_column(String(16))  # eligible / ineligible / not_evaluable
@@ -324,7 +325,7 @@ class PlanQARecord(StudyRecord):
     """A radiotherapy plan judged against the protocol (``sarcotrial plan-qa --db --patient``)."""
 
     __tablename__ = "plan_qa"
-    patient_id: Mapped[int] = mapped_column(ForeignKey("patient.id"))
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patient.id"), index=True)
     crf_instance_id: Mapped[int] = mapped_column(ForeignKey("crf_instance.id"))  # the radiotherapy course judged
     evaluated_on: Mapped[dt.date] = mapped_column(Date)
     rtplan_uid: Mapped[str | None] = mapped_column(String(128))
@@ -336,7 +337,7 @@ class PlanQARecord(StudyRecord):
 
 class ProtocolDeviation(StudyRecord):
     __tablename__ = "protocol_deviation"
-    patient_id: Mapped[int] = mapped_column(ForeignKey("patient.id"))
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patient.id"), index=True)
     category: Mapped[str] = mapped_column(String(64))
     severity: Mapped[str] = mapped_column(String(16))  # minor / major
     description: Mapped[str] = mapped_column(Text)
@@ -376,6 +377,8 @@ class AuditEntry(Base):
     protocol_version: Mapped[str | None] = mapped_column(String(32))
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
+    #: a record's history (the revision of a CRF instance, the reasons of a lock) without a scan of the trail
+    __table_args__ = (Index("ix_audit_entry_record_id_table_name", "record_id", "table_name"),)
 
 
 class AuditHead(Base):

@@ -25,7 +25,7 @@ HERE = Path(__file__).parent
 log = logging.getLogger("sarcotrial.web")
 
 #: page and API modules, each with a ``router``; their order is the order of the routes
-PAGE_MODULES = ("auth", "dashboard", "grid", "patient", "ecrf", "queries", "review", "screening", "radiotherapy",
+PAGE_MODULES = ("auth", "apidocs", "dashboard", "grid", "patient", "ecrf", "queries", "review", "screening", "radiotherapy",
                 "adverse_events", "audit", "report", "admin")
 API_MODULES = ("session", "data")
 
@@ -52,7 +52,7 @@ def create_app(db: str | None = None, *, study: StudyDB | None = None) -> FastAP
                      "CSRF token to send as `X-CSRF-Token` on every change) or send a personal API token as "
                      "`Authorization: Bearer st_...`. Data routes answer with the JSON shapes of the CLI's "
                      "`--json`."),
-        docs_url=None, redoc_url=None,  # their pages load assets from a CDN; /api/docs serves its own
+        docs_url=None, redoc_url=None,  # their pages load assets from a CDN; /api/docs is the app's own
         openapi_url="/openapi.json",
         dependencies=[Depends(resolve_user), Depends(csrf_guard)],
     )

@@ -28,7 +28,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from sarcotrial.errors import AccessDenied, InvalidValue, SarcoTrialError
 from sarcotrial.services import access
-from sarcotrial.web.deps import CsrfRefused, NotSignedIn, is_api
+from sarcotrial.web.deps import CsrfRefused, NotSignedIn, is_api, resolve_user
 
 log = logging.getLogger("sarcotrial.web")
 
@@ -116,6 +116,14 @@ async def _upload_limit(app: FastAPI) -> int:
 
 
 async def _too_large(scope, receive, send, limit: int) -> None:
+    if not scope.get("path", "").startswith("/api/"):  # the page says who is signed in, as every page does
+        from starlette.concurrency import run_in_threadpool
+
+        scope.setdefault("state", {})
+        try:
+            await run_in_threadpool(resolve_user, Request(scope))
+        except NotSignedIn:
+            pass
     response = _error(scope, 413, f"the upload is larger than the limit of {limit // (1024 * 1024)} MB "
                       "(setting upload_limit_mb)")
     await response(scope, receive, send)
@@ -188,6 +196,13 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException):
+        if not hasattr(request.state, "user"):  # no route matched, so nobody asked who this is yet
+            from starlette.concurrency import run_in_threadpool
+
+            try:
+                await run_in_threadpool(resolve_user, request)
+            except NotSignedIn:
+                request.state.user = None
         detail = exc.detail if isinstance(exc.detail, str) else json.dumps(exc.detail)
         if exc.status_code == 404 and detail == "Not Found":
             detail = "there is no page at this address"

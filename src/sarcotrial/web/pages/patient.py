@@ -1,5 +1,85 @@
-"""Pages: patient (to be filled)."""
+"""Pages: the patient list (``/patients``) and one patient's page (``/patients/{subject}``): the
+pathway as a timeline, derived values and endpoints, the visit schedule; the identifiers shown to
+a role allowed, on request, each reading audited (``pathway.identify``)."""
 
-from fastapi import APIRouter
+from __future__ import annotations
+
+from fastapi import APIRouter, Form, HTTPException, Request
+from fastapi.responses import RedirectResponse
+
+from sarcotrial.errors import InvalidValue
+from sarcotrial.services import overview, pathway
+from sarcotrial.web.deps import SignedIn, study_of
+from sarcotrial.web.templating import render
 
 router = APIRouter(include_in_schema=False)
+
+
+def _page_number(page: str | None) -> int:
+    try:
+        return int(page) if page not in (None, "") else 1
+    except ValueError:
+        raise InvalidValue("page", "must be a whole number", page) from None
+
+
+def _list(request: Request, user, *, q: str | None, status: str | None, page: str | None,
+          hospital_number: str = "", hospital_error: str | None = None, status_code: int = 200):
+    study = study_of(request)
+    error = None
+    try:
+        listing = overview.patient_list(study, user.actor, search=q, status=status, page=_page_number(page))
+    except InvalidValue as exc:
+        error = exc
+        listing = overview.patient_list(study, user.actor, search=q, status=status)
+        status_code = 422
+    return render(request, "patient/list.html", status_code=status_code, title="Patients", listing=listing,
+                  q=q or "", error=error, hospital_number=hospital_number, hospital_error=hospital_error)
+
+
+@router.get("/patients")
+def patients(request: Request, user: SignedIn, q: str | None = None, status: str | None = None,
+             page: str | None = None):
+    return _list(request, user, q=q, status=status, page=page)
+
+
+@router.post("/patients")
+def find_by_hospital_number(request: Request, user: SignedIn, hospital_number: str = Form("")):
+    """Find a patient by hospital number (roles allowed to read identifiers): sent in a form, never
+    in the address, so that it stays out of logs and the browser history."""
+    number = hospital_number.strip()
+    if not number:
+        return _list(request, user, q=None, status=None, page=None, hospital_number=hospital_number,
+                     hospital_error="enter a hospital number", status_code=422)
+    subject = pathway.find_by_hospital_number(study_of(request), user.actor, number)
+    if subject is None:
+        return _list(request, user, q=None, status=None, page=None, hospital_number=hospital_number,
+                     hospital_error="no patient of your sites is registered under this hospital number",
+                     status_code=404)
+    return RedirectResponse(f"/patients/{subject}", status_code=303)
+
+
+def _patient_page(request: Request, user, subject: str, *, identifiers=None, purpose: str = "",
+                  status_code: int = 200):
+    study = study_of(request)
+    try:
+        info = overview.patient_overview(study, user.actor, subject)
+    except InvalidValue as exc:
+        if exc.field == "patient":  # unknown, or another site's: answered alike
+            raise HTTPException(404, f"{subject}: {exc.rule}") from None
+        raise
+    repeating = {f.id for f in study.protocol.forms if f.repeating}
+    form_names = {f.id: f.name for f in study.protocol.forms}
+    return render(request, "patient/page.html", status_code=status_code, title=info.subject, p=info,
+                  identifiers=identifiers, purpose=purpose, repeating=repeating, form_names=form_names)
+
+
+@router.get("/patients/{subject}")
+def patient_page(request: Request, user: SignedIn, subject: str):
+    return _patient_page(request, user, subject)
+
+
+@router.post("/patients/{subject}/identifiers")
+def show_identifiers(request: Request, user: SignedIn, subject: str, purpose: str = Form("")):
+    """The patient's identifiers, for a role allowed; the service audits the reading (403 otherwise)."""
+    found = pathway.identify(study_of(request), user.actor, subject, purpose)
+    return _patient_page(request, user, subject, identifiers=found, purpose=purpose)
