@@ -443,21 +443,38 @@ def _fill(actor: Actor, study: StudyDB, user: User, codes: list[tuple[int, str]]
 
 
 def _attempt(study: StudyDB, username: str, source: str, password: str, method: str, *,
-             record_success: bool = True) -> tuple[str, str | None]:
+             record_success: bool = True, on_success=None) -> tuple[str, str | None]:
     """Check a password against an account, count a failure toward lock-out, and record the
-    attempt in a transaction of its own. Returns (outcome, message for a refusal)."""
+    attempt in a transaction of its own. Returns (outcome, message for a refusal).
+
+    ``on_success(session, user)`` runs in that same transaction when the password is right (a web
+    session is opened with its sign-in: one write, not two).
+
+    The password is checked before the write transaction opens (argon2 is slow on purpose, and
+    the transaction holds the study's write lock); if the account's hash changed meanwhile it is
+    checked again inside."""
     now = _now()
+    with study.reading() as session:
+        found = _find_user(session, username)
+        checked_hash = found.password_hash if found is not None else None
+        locked_now = found is not None and found.locked_until is not None and found.locked_until > now
+    if found is None:
+        _spend_a_verification(password)
+        right = False
+    else:
+        right = not locked_now and _verify(checked_hash, password)
     with study._recording(username or "(no name)", source) as session:
         user = _find_user(session, username)
         if user is None:
-            _spend_a_verification(password)
             outcome, message = "unknown_user", REFUSED
         elif user.locked_until is not None and user.locked_until > now:
             outcome, message = "locked", f"account locked until {user.locked_until:%H:%M} UTC"
         else:
             if user.locked_until is not None:  # a lock-out that has run out
                 user.locked_until = None
-            if not _verify(user.password_hash, password):
+            if user.password_hash != checked_hash:  # changed since it was checked
+                right = _verify(user.password_hash, password)
+            if not right:
                 failures = (user.failed_sign_ins or 0) + 1
                 threshold = setting(session, "lockout_threshold")
                 if failures >= threshold:
@@ -474,6 +491,8 @@ def _attempt(study: StudyDB, username: str, source: str, password: str, method: 
                 if user.failed_sign_ins:
                     user.failed_sign_ins = 0
                 outcome, message = "success", None
+        if outcome == "success" and on_success is not None:
+            on_success(session, user)
         if outcome != "success" or record_success:
             session.add(SignInEvent(username=(username or "(no name)")[:128], user_id=user.id if user else None,
                                     method=method, outcome=outcome))
@@ -684,19 +703,24 @@ def start_web_session(study: StudyDB, username: str, password: str, source: str 
     if not _accounts_exist(study, study):
         raise SignInRefused("this study has no accounts yet: create the first (admin) account with "
                             "'sarcotrial user add'", locked=False)
-    outcome, message = _attempt(study, name, source, password or "", "password")
-    if outcome != "success":
-        raise SignInRefused(message, locked=outcome in ("locked", "locked_out"))
     secret, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
-    now = _now()
-    with study._recording(name, source) as session:
-        user = _existing_user(session, name)
+    opened: dict[str, Any] = {}
+
+    def open_session(session: Session, user: User) -> None:
+        now = _now()
         session.add(WebSession(token_sha256=_token_digest(secret), user_id=user.id, csrf_token=csrf,
                                created_at=now, last_seen_at=now))
-        account = _account(session, user)
         actor = Actor(user.username, source)
-        _fill(actor, study, user, _site_codes(session, user.id))
-    return WebSignIn(secret, csrf, actor, account)
+        codes = _site_codes(session, user.id)
+        _fill(actor, study, user, codes)
+        opened["account"] = Account(user.username, user.full_name, user.role, tuple(c for _, c in codes),
+                                    user.export_right, bool(user.active), user.locked_until)
+        opened["actor"] = actor
+
+    outcome, message = _attempt(study, name, source, password or "", "password", on_success=open_session)
+    if outcome != "success":
+        raise SignInRefused(message, locked=outcome in ("locked", "locked_out"))
+    return WebSignIn(secret, csrf, opened["actor"], opened["account"])
 
 
 @dataclass(frozen=True)
