@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import select
 
 from sarcotrial.errors import AccessDenied, InvalidValue
-from sarcotrial.services import queries, views
+from sarcotrial.services import forms, queries, views
 from sarcotrial.store.models import AuditEntry
 from tests.edc_support import operated, staff
 
@@ -61,6 +61,7 @@ def test_the_age_of_a_query_in_days(study, team):
 def test_each_resolution_is_kept_with_the_answer(study, team):
     numbers = {resolution: queries.open_query(study, team.monitor, team.subject, "pathology", "closest_margin_mm",
                                               f"Margin in mm? ({resolution})") for resolution in queries.RESOLUTIONS}
+    forms.correct(study, team.investigator, team.subject, "pathology", {"closest_margin_mm": 4}, "re-measured")
     for resolution, number in numbers.items():
         queries.respond(study, team.investigator, number, resolution, f"answer: {resolution}")
     answers = {resolution: shown(study, team.monitor, number).thread[-1] for resolution, number in numbers.items()}
@@ -160,3 +161,16 @@ def test_list_filters(study, fast_hashing):
     assert ids(subject_id=second, status="answered") == []
     with pytest.raises(InvalidValue, match="status: must be one of open, answered, closed"):
         queries.list_queries(study, team.monitor, status="pending")
+
+
+def test_corrected_needs_the_value_changed_since_the_query_was_opened(study, team):
+    """ICH E6(R3) 4.2.5 / the audit trail: an answer 'corrected' must point at a change of the field;
+    a change made before the query was opened does not count."""
+    forms.correct(study, team.investigator, team.subject, "pathology", {"closest_margin_mm": 4}, "re-measured")
+    number = queries.open_query(study, team.monitor, team.subject, "pathology", "closest_margin_mm", "Margin?")
+    with pytest.raises(InvalidValue, match="'corrected' says the value of closest_margin_mm was changed"):
+        queries.respond(study, team.research_nurse, number, "corrected", "fixed it")
+    assert shown(study, team.monitor, number).status == "open"
+    forms.correct(study, team.investigator, team.subject, "pathology", {"closest_margin_mm": 5}, "slide re-read")
+    queries.respond(study, team.research_nurse, number, "corrected", "re-read on the slide")
+    assert shown(study, team.monitor, number).status == "answered"

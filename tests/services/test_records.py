@@ -233,3 +233,21 @@ def test_old_names_resolve_to_the_current_entity(study):
     row = records.record(study, DOCTOR, subject, "diagnosis", {**DIAGNOSIS, "histotype": "malignant schwannoma",
                                                                 "fnclcc_differentiation": 2})
     assert row.values["histotype"] == "malignant_peripheral_nerve_sheath_tumour" and row.derived["icdo3"] == "9540/3"
+
+
+def test_an_ungraded_term_stored_before_does_not_block_a_correction_of_another_field(study):
+    """Terms are checked against CTCAE when they are entered or changed; a record entered before the
+    check (free text, no grade) may still have its other fields corrected."""
+    from sqlalchemy import select
+
+    subject = treated(study)
+    stored = records.record(study, DOCTOR, subject, "adverse_event", {"term": "Fatigue", "onset_date": "2025-05-06"},
+                            missing={"grade": "UNK"}, reason="grade not known")
+    with study.action(DOCTOR, "an older entry, as it was stored before terms were checked") as session:
+        row = session.scalars(select(CRFInstance).where(CRFInstance.id == stored.id)).one()
+        row.data = {**row.data, "term": "tiredness after the fractions"}
+    corrected = records.correct(study, DOCTOR, subject, "adverse_event", {"onset_date": "2025-05-07"},
+                                "date from the clinic letter", record_id=stored.id)
+    assert corrected.values["term"] == "tiredness after the fractions"
+    with pytest.raises(InvalidValue, match="term"):
+        records.correct(study, DOCTOR, subject, "adverse_event", {"term": "sunburnish"}, "typo", record_id=stored.id)

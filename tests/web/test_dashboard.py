@@ -98,6 +98,12 @@ def test_visits_due_and_overdue_this_week(web_study, client_as):
     for d in week:
         assert f'href="/patients/{d.subject}#visits"' in section
         assert f"{d.window_start} – {d.window_end}" in section
+    # pinned from the protocol, not the code: SPRINT's baseline visit is due in the 28 days up to
+    # enrolment (visits: baseline, anchor enrolment, window_before_days 28); both were enrolled on 22 Jan 2025
+    # (tests.helpers.enrolled), so its window 2024-12-25 to 2025-01-22 passed long ago, unrecorded
+    baseline = section[section.index("Baseline") - 300:section.index("Baseline") + 300]
+    assert "2024-12-25 – 2025-01-22" in baseline and "overdue" in baseline
+    assert section.count("Baseline") == 2  # SPR-001 and SPR-002; SPR-003 is not enrolled
 
 
 def test_plan_qa_deviations_are_listed(web_study, client_as):

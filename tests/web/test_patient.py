@@ -53,6 +53,10 @@ def test_a_site_limited_user_lists_and_opens_only_the_sites_patients(web_study, 
 def test_find_by_hospital_number(web_study, client_as):
     answer = client_as("research_nurse").post("/patients", data={"hospital_number": " H0002 "})
     assert answer.status_code == 303 and answer.headers["location"] == "/patients/SPR-002"
+    # linking a hospital number to a pseudonym is a reading of the identifiers, and is logged so
+    readings = [e for e in views.audit_entries(web_study, web_study.team.admin, subject_id="SPR-002", limit=500)
+                if e.table_name == "identifier_access"]
+    assert any(e.new_value == "hospital number look-up" for e in readings)
     missing = client_as("research_nurse").post("/patients", data={"hospital_number": "H9999"})
     assert missing.status_code == 404 and 'id="e-hospital"' in missing.text
     assert 'value="H9999"' in missing.text  # what was typed is kept

@@ -55,7 +55,8 @@ def test_listing_shows_the_services_ages_oldest_first_with_links_to_the_field(we
         html = row(page.text, query_id)
         assert f'data-age="{view.age_days}"' in html
         assert view.text in html
-        link = f"/patients/{view.subject}/forms/{view.form_id}?visit={view.visit_id}%3A{view.occurrence}#field-{view.field}"
+        link = (f"/patients/{view.subject}/forms/{view.form_id}?visit={view.visit_id}%3A{view.occurrence}"
+                f"&amp;instance={view.instance}#field-{view.field}")
         assert f'href="{link}"' in html
     assert row_ids(client_as("monitor").get("/queries?order=newest").text) == [new, sat, old]
 
@@ -185,3 +186,21 @@ def test_the_listing_offers_only_the_steps_the_role_may_take(web_study, client_a
     for html in (nurse_row, monitor_row):  # every input labelled
         for ident in re.findall(r'<(?:textarea|select)[^>]* id="([^"]+)"', html):
             assert f'<label for="{ident}"' in html
+
+
+def test_a_query_on_a_repeating_form_links_to_its_instance(web_study, client_as):
+    """A query on the second follow-up visit opens that instance's form, not an empty new one."""
+    from sarcotrial.services import forms
+
+    team = web_study.team
+    for day in ("2025-07-17", "2025-07-20"):
+        forms.record(web_study, team.investigator, "SPR-001", "follow_up", {"visit_date": day, "disease_status": "ned"},
+                     visit="unscheduled")
+    number = queries.open_query(web_study, team.monitor, "SPR-001", "follow_up", "visit_date", "Which clinic letter?",
+                                visit="unscheduled", instance=2)
+    [query] = [q for q in queries.list_queries(web_study, team.monitor) if q.id == number]
+    listing = client_as("research_nurse").get("/queries").text
+    link = re.search(rf'href="(/patients/SPR-001/forms/follow_up\?[^"]*)"', listing).group(1).replace("&amp;", "&")
+    assert f"instance={query.instance}" in link
+    page = client_as("research_nurse").get(link.split("#")[0]).text
+    assert "2025-07-20" in page and "Which clinic letter?" in page

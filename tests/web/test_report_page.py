@@ -120,3 +120,16 @@ def test_without_a_configured_folder_reports_lie_beside_a_sqlite_database(web_st
         assert str(root).startswith(tempfile.gettempdir())
     else:
         assert root == path.parent / f"{path.stem}-reports"
+
+
+def test_a_report_built_before_ones_sites_were_narrowed_is_no_longer_shown(web_study, client_as, report_dir):
+    """A study-wide report holds every site's patients: once the reader is limited to a site, it is
+    theirs no more (404 as for anyone else's)."""
+    from sarcotrial.services import access
+
+    investigator = client_as("investigator")
+    location = build(investigator)
+    assert investigator.get(location).status_code == 200
+    access.grant(web_study, web_study.team.admin, "ivy", sites=["SAT"], reason="moved to the satellite")
+    assert investigator.get(location).status_code == 404
+    assert investigator.get(location + ".pdf").status_code == 404

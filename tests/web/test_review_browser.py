@@ -28,7 +28,7 @@ def test_a_monitor_filters_the_queries_listing(web_study, page):
     page.wait_for_url("**/queries")
     shot(page, "queries")
     link = page.get_by_role("link", name="pathology.viable_percent")
-    assert link.get_attribute("href") == "/patients/SPR-001/forms/pathology?visit=surgery%3A1#field-viable_percent"
+    assert link.get_attribute("href") == "/patients/SPR-001/forms/pathology?visit=surgery%3A1&instance=1#field-viable_percent"
 
 
 def test_a_data_manager_locks_a_form_with_a_reason(web_study, page):

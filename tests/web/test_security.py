@@ -196,3 +196,24 @@ def test_no_route_gives_data_to_an_anonymous_caller(web_app):
             answer = anonymous.http.request(method.upper(), url)
             assert answer.status_code in (401, 422), (method, path, answer.status_code)
             assert answer.status_code == 401 or "error" in answer.json()
+
+
+def test_signing_out_through_the_api_needs_the_csrf_token_too(web_app):
+    client = Client(web_app, "mona")
+    assert client.delete("/api/v1/session", csrf=False).status_code == 403
+    assert client.get("/api/v1/session").status_code == 200
+    assert client.delete("/api/v1/session").status_code == 204
+
+
+def test_a_password_change_or_a_disabled_account_ends_every_session(web_app, web_study):
+    """OWASP Session Management: a session stolen before a password reset must not outlive it; a
+    disabled account's sessions end in the same action (re-enabling does not revive them)."""
+    stolen = Client(web_app, "nina")
+    access.set_password(web_study, web_study.team.admin, "nina", "a-new-password-2", reason="reset at her request")
+    answer = stolen.get("/api/v1/session")
+    assert answer.status_code == 401 and "password was changed" in answer.json()["error"]
+    fresh = Client(web_app)
+    assert fresh.post("/api/v1/session", json={"username": "nina", "password": "a-new-password-2"}).status_code == 201
+    access.disable_user(web_study, web_study.team.admin, "nina", reason="left the unit")
+    access.enable_user(web_study, web_study.team.admin, "nina", reason="came back")
+    assert fresh.get("/api/v1/session").status_code == 401

@@ -16,9 +16,14 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import threading  # noqa: E402
 from matplotlib.patches import FancyBboxPatch  # noqa: E402
 
 from sarcotrial.report.data import Consort  # noqa: E402
+
+#: pyplot keeps its figures in shared state: a web server draws from several threads at once, so every
+#: drawing (the report, the dashboard's accrual, a plan's DVH) holds this lock from figure to file
+DRAWING = threading.RLock()
 
 plt.rcParams.update({
     "font.family": "DejaVu Sans", "font.size": 9, "axes.spines.top": False, "axes.spines.right": False,

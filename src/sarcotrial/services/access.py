@@ -303,6 +303,8 @@ def _set_active(study: StudyDB, actor: Actor, username: str, active: bool, reaso
             _keep_an_admin(session, user)
         if bool(user.active) != active:
             user.active = active
+        if not active:
+            _end_sessions(session, user, "disabled")
         if active and (user.failed_sign_ins or user.locked_until is not None):  # enabling also ends a lock-out
             user.failed_sign_ins, user.locked_until = 0, None
         session.flush()
@@ -329,6 +331,7 @@ def set_password(study: StudyDB, actor: Actor, username: str, new_password: str,
         user.password_hash = hashed
         if user.failed_sign_ins or user.locked_until is not None:
             user.failed_sign_ins, user.locked_until = 0, None
+        _end_sessions(session, user, "password_changed")
 
 
 def grant(study: StudyDB, actor: Actor, username: str, *, role: str | None = None, sites: Iterable[str] = (),
@@ -458,21 +461,23 @@ def _attempt(study: StudyDB, username: str, source: str, password: str, method: 
         found = _find_user(session, username)
         checked_hash = found.password_hash if found is not None else None
         locked_now = found is not None and found.locked_until is not None and found.locked_until > now
+    checked = found is not None and not locked_now
     if found is None:
         _spend_a_verification(password)
         right = False
     else:
-        right = not locked_now and _verify(checked_hash, password)
+        right = checked and _verify(checked_hash, password)
     with study._recording(username or "(no name)", source) as session:
         user = _find_user(session, username)
         if user is None:
             outcome, message = "unknown_user", REFUSED
         elif user.locked_until is not None and user.locked_until > now:
-            outcome, message = "locked", f"account locked until {user.locked_until:%H:%M} UTC"
+            outcome, message = "locked", (f"account locked until {user.locked_until:%H:%M} UTC after repeated failed "
+                                          "sign-ins; an administrator can unlock it sooner (by enabling the account)")
         else:
             if user.locked_until is not None:  # a lock-out that has run out
                 user.locked_until = None
-            if user.password_hash != checked_hash:  # changed since it was checked
+            if not checked or user.password_hash != checked_hash:  # unlocked, or changed, since the first look
                 right = _verify(user.password_hash, password)
             if not right:
                 failures = (user.failed_sign_ins or 0) + 1
@@ -481,7 +486,8 @@ def _attempt(study: StudyDB, username: str, source: str, password: str, method: 
                     until = now + dt.timedelta(minutes=setting(session, "lockout_minutes"))
                     user.failed_sign_ins, user.locked_until = 0, until
                     outcome = "locked_out"
-                    message = f"{REFUSED}; account locked until {until:%H:%M} UTC after {failures} failed sign-ins"
+                    message = (f"wrong password: after {failures} failed sign-ins in a row the account is locked until "
+                               f"{until:%H:%M} UTC; an administrator can unlock it sooner")
                 else:
                     user.failed_sign_ins = failures
                     outcome, message = "wrong_password", REFUSED
@@ -767,6 +773,15 @@ def resume_web_session(study: StudyDB, token: str, source: str = "web") -> WebSe
     actor = Actor(user.username, source)
     _fill(actor, study, user, codes)
     return WebSessionState(actor, row.csrf_token, None)
+
+
+def _end_sessions(session: Session, user: User, reason: str) -> int:
+    """End every live web session of ``user`` in the action under way (a password changed or reset,
+    an account disabled): a session stolen before does not outlive the change."""
+    rows = session.scalars(select(WebSession).where(WebSession.user_id == user.id, WebSession.ended_at.is_(None))).all()
+    for row in rows:
+        row.ended_at, row.end_reason = _now(), reason
+    return len(rows)
 
 
 def _end(study: StudyDB, row_id: int, user: User, reason: str, outcome: str, source: str) -> None:

@@ -330,7 +330,10 @@ def _derive_adverse_event(study, session, path: Pathway, v, current) -> dict[str
     enrolment = path.require_enrolled("an adverse event")
     term = None
     if v.get("term"):  # NCI's term is stored whatever words were typed, graded or not yet (missing-coded)
-        term = ctcae.validate_grade(v["term"], v["grade"]) if v.get("grade") else ctcae.ctcae_term(v["term"])
+        if v.get("grade"):
+            term = ctcae.validate_grade(v["term"], v["grade"])
+        elif current is None or path.values(current).get("term") != v["term"]:
+            term = ctcae.ctcae_term(v["term"])  # an ungraded term entered before is judged only when changed
     if term is not None:
         v["term"] = term.term
     onset = v.get("onset_date")

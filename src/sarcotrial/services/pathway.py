@@ -192,7 +192,9 @@ def correct_identifiers(study: StudyDB, actor: Actor, subject_id: str, reason: s
 
 
 def find_by_hospital_number(study: StudyDB, actor: Actor | None, hospital_number: str) -> str | None:
-    """The subject id registered under a hospital number (a patient of the user's sites only)."""
+    """The subject id registered under a hospital number (a patient of the user's sites only). A
+    look-up that finds a patient links an identifier to a pseudonym, so it is logged as a reading of
+    that patient's identifiers (``identifier_access``, purpose "hospital number look-up")."""
     index = study.cipher().index(hospital_number)
     with study.reading(actor, permission="read.identifiers") as session:
         row = session.scalars(select(PatientIdentifier).where(PatientIdentifier.hospital_number_index == index)).first()
@@ -200,7 +202,13 @@ def find_by_hospital_number(study: StudyDB, actor: Actor | None, hospital_number
             return None
         visible = study.visible_site_ids(session)
         patient = session.get(Patient, row.patient_id)
-        return patient.subject_id if visible is None or patient.site_id in visible else None
+        if visible is not None and patient.site_id not in visible:
+            return None
+        subject_id, patient_id = patient.subject_id, patient.id
+    if actor is not None:
+        with study.action(actor, permission="read.identifiers") as session:
+            session.add(IdentifierAccess(patient_id=patient_id, purpose="hospital number look-up"))
+    return subject_id
 
 
 def screen(study: StudyDB, actor: Actor, subject_id: str, values: Mapping[str, Any]) -> Screening:

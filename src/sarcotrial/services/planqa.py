@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -169,9 +168,6 @@ class _StoredCurve:
         return doses, np.interp(doses, self.doses, self.percents, left=100.0, right=0.0)
 
 
-_FIGURE_LOCK = threading.Lock()
-
-
 def dvh_png(study: StudyDB, results: dict, dpi: int = 110) -> bytes:
     """The DVH plot of a plan QA result (as :func:`result_data` gives or a record stores), as PNG."""
     import io
@@ -192,7 +188,9 @@ def dvh_png(study: StudyDB, results: dict, dpi: int = 110) -> bytes:
     prescriptions.update({lvl.ptv: lvl.total_dose_gy for lvl in rt.dose_levels})
     import matplotlib.pyplot as plt
 
-    with _FIGURE_LOCK:
+    from sarcotrial.report.figures import DRAWING  # one lock for every drawing of the server's threads
+
+    with DRAWING:
         fig = dvh_figure(qa, prescriptions)
         try:
             out = io.BytesIO()

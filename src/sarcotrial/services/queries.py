@@ -171,6 +171,10 @@ def respond(study: StudyDB, actor: Actor, query_id: int, resolution: str, text: 
             raise InvalidValue("query", f"query {query_id} is {query.status}; only an open query is answered",
                                show_value=False)
         row = session.get(CRFInstance, query.crf_instance_id)
+        if resolution == "corrected" and not changes and not _changed_since_opened(session, query, row):
+            raise InvalidValue("resolution", f"'corrected' says the value of {query.field_id} was changed, and it has not "
+                               "been since the query was opened: correct it (with the answer, or before it), or "
+                               "answer 'confirmed' or 'other'", show_value=False)
         if changes:
             from sarcotrial.services.forms import _correct_row
 
@@ -184,6 +188,22 @@ def respond(study: StudyDB, actor: Actor, query_id: int, resolution: str, text: 
         session.add(QueryMessage(query_id=query.id, kind="answer", author=who, at=utcnow(), resolution=resolution,
                                  text=text.strip()))
         session.flush()
+
+
+def _changed_since_opened(session: Session, query: DataQuery, row: CRFInstance) -> bool:
+    """Whether the queried field's value (or missing-data code) changed after the query was opened:
+    the audit trail's entries are ordered, so the field's entry comes after the query's own."""
+    from sqlalchemy import func
+
+    from sarcotrial.store.models import AuditEntry
+
+    opened = session.scalar(select(func.min(AuditEntry.id)).where(AuditEntry.table_name == "data_query",
+                                                                  AuditEntry.record_id == query.id))
+    changed = session.scalar(select(AuditEntry.id).where(
+        AuditEntry.table_name == "crf_instance", AuditEntry.record_id == row.id,
+        AuditEntry.field.in_((f"data.{query.field_id}", f"missing.{query.field_id}")),
+        AuditEntry.id > (opened or 0)).limit(1))
+    return changed is not None
 
 
 def close(study: StudyDB, actor: Actor, query_id: int, text: str | None = None) -> None:

@@ -32,7 +32,10 @@ def import_ctcae(study: StudyDB, path: Path, actor: Actor | None = None) -> tupl
     rows = [CtcaeGradeDefinition(version=CTCAE_VERSION, meddra_code=t.meddra_code, soc=t.soc, term=t.term, grade=g,
                                  definition=text, imported_by=who, source_sha256=digest)
             for t in terms for g, text in sorted(t.grade_definitions.items())]
-    with study.reading(actor, permission="reference.import") as session, session.begin():
+    # a write: the study's write transaction (serialised with every other writer), not a read's
+    unit = (study.action(actor, f"CTCAE v{CTCAE_VERSION} grade definitions imported", permission="reference.import")
+            if actor is not None else study._recording(who, "reference import"))
+    with unit as session:
         session.execute(delete(CtcaeGradeDefinition).where(CtcaeGradeDefinition.version == CTCAE_VERSION))
         session.add_all(rows)
     return len(terms), len(rows)

@@ -60,7 +60,21 @@ def report_root(study: StudyDB) -> Path:
     if path is not None:
         return path.parent / f"{path.stem}-reports"
     digest = hashlib.sha256(study.url.encode()).hexdigest()[:12]
-    return Path(tempfile.gettempdir()) / f"sarcotrial-reports-{digest}"
+    user = os.getuid() if hasattr(os, "getuid") else 0
+    return Path(tempfile.gettempdir()) / f"sarcotrial-reports-{user}-{digest}"
+
+
+def _own_folder(root: Path) -> Path:
+    """The reports' folder, made readable by this user alone; one someone else made, or that others
+    may write to, is refused (a shared temporary folder must not receive patients' reports)."""
+    root.mkdir(parents=True, exist_ok=True, mode=0o700)
+    info = root.stat()
+    if hasattr(os, "getuid") and (info.st_uid != os.getuid() or info.st_mode & 0o022):
+        from sarcotrial.errors import SarcoTrialError
+
+        raise SarcoTrialError(f"the reports' folder {root} belongs to another user or others may write to it; "
+                              f"set {ENV} to a folder of this server's own")
+    return root
 
 
 @dataclass(frozen=True)
@@ -120,14 +134,17 @@ def build(study: StudyDB, actor: Actor, cutoff: dt.date | None = None) -> WebRep
     with study.reading(actor, permission="report") as session:  # refused before anything is written
         principal = study.principal(session)
         sites = sorted(principal.sites) if principal is not None and principal.sites else []
-    root = report_root(study)
+    root = _own_folder(report_root(study))
     _tidy(root)
     report_id = secrets.token_urlsafe(18)
     folder = root / report_id
     folder.mkdir(parents=True, mode=0o700)
     started = time.monotonic()
     try:
-        document = build_document(study, folder, cutoff=cutoff, actor=actor, figure_formats=("png",))
+        from sarcotrial.report.figures import DRAWING
+
+        with DRAWING:  # pyplot's state is shared by the server's threads
+            document = build_document(study, folder, cutoff=cutoff, actor=actor, figure_formats=("png",))
         if sites:
             document.title = f"{document.title} (sites: {', '.join(sites)})"
             document.subtitle = f"Patients of sites {', '.join(sites)} only. {document.subtitle}"
@@ -152,6 +169,7 @@ def _folder(study: StudyDB, actor: Actor, report_id: str) -> tuple[Path, dict[st
     with study.reading(actor, permission="report") as session:
         principal = study.principal(session)
         username = principal.username if principal is not None else actor.name
+        sites_now = sorted(principal.sites) if principal is not None and principal.sites else []
     if not _ID.match(report_id or ""):
         raise ReportNotFound()
     folder = report_root(study) / report_id
@@ -159,8 +177,8 @@ def _folder(study: StudyDB, actor: Actor, report_id: str) -> tuple[Path, dict[st
         meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
         raise ReportNotFound() from None
-    if meta.get("user") != username:
-        raise ReportNotFound()
+    if meta.get("user") != username or sorted(meta.get("sites") or []) != sites_now:
+        raise ReportNotFound()  # another person's, or built when the user's sites were others
     return folder, meta
 
 

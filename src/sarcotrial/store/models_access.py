@@ -79,4 +79,4 @@ class WebSession(Base):
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=False))  # UTC
     last_seen_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=False))  # UTC
     ended_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=False))
-    end_reason: Mapped[str | None] = mapped_column(String(32))  # signed_out / idle / disabled
+    end_reason: Mapped[str | None] = mapped_column(String(32))  # signed_out / idle / disabled / password_changed

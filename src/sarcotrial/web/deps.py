@@ -29,8 +29,8 @@ COOKIE = "sarcotrial_session"
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "X-CSRF-Token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-#: routes that sign in: no session authenticates them yet, so there is no token to ask for
-CSRF_EXEMPT = frozenset({"/signin", "/api/v1/session"})
+#: the requests that sign in: no session authenticates them yet, so there is no token to ask for
+CSRF_EXEMPT = frozenset({("POST", "/signin"), ("POST", "/api/v1/session")})
 
 
 @dataclass
@@ -116,7 +116,7 @@ def resolve_user(request: Request) -> None:
 
 async def csrf_guard(request: Request) -> None:
     """Refuse (403) a state-changing request made with the session cookie but without its token."""
-    if request.method in SAFE_METHODS or request.url.path in CSRF_EXEMPT:
+    if request.method in SAFE_METHODS or (request.method, request.url.path) in CSRF_EXEMPT:
         return
     user: WebUser | None = getattr(request.state, "user", None)
     if user is None or user.via != "cookie":
@@ -141,6 +141,8 @@ def current_user(request: Request) -> WebUser:
             raise NotSignedIn("signed out after a period without activity; sign in again", ended)
         if ended == "disabled":
             raise NotSignedIn("the account was disabled; the session has ended", ended)
+        if ended == "password_changed":
+            raise NotSignedIn("the password was changed; sign in again with the new one", ended)
         raise NotSignedIn("sign in first (POST /api/v1/session, or a bearer token)" if is_api(request)
                           else "sign in first", ended)
     return user

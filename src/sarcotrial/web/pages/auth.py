@@ -19,7 +19,8 @@ router = APIRouter(include_in_schema=False)
 
 ENDED = {"idle": "You were signed out after a period without activity. Sign in again to go on.",
          "signed_out": "You have signed out.",
-         "disabled": "Your account was disabled; ask an administrator."}
+         "disabled": "Your account was disabled; ask an administrator.",
+         "password_changed": "The password of this account was changed: sign in with the new one."}
 
 
 def safe_next(target: str | None) -> str:

@@ -28,10 +28,11 @@ def accrual_png(request: Request, user: SignedIn):
     from sarcotrial.report import figures
 
     dates, target = overview.accrual(study_of(request), user.actor)
-    fig = figures.accrual(dates, target, title=f"Accrual: {len(dates)} of {target} enrolled")
     buffer = io.BytesIO()
-    try:
-        fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
-    finally:
-        figures.plt.close(fig)
+    with figures.DRAWING:
+        fig = figures.accrual(dates, target, title=f"Accrual: {len(dates)} of {target} enrolled")
+        try:
+            fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
+        finally:
+            figures.plt.close(fig)
     return Response(buffer.getvalue(), media_type="image/png")

@@ -27,9 +27,7 @@ ORDER_LABELS = {"oldest": "open longest first", "newest": "newest first", "id": 
 
 def field_link(q: queries.QueryView) -> str:
     """The field a query is about, on its form in the eCRF page."""
-    params = {"visit": f"{q.visit_id}:{q.occurrence}"}
-    if q.instance != 1:
-        params["instance"] = str(q.instance)
+    params = {"visit": f"{q.visit_id}:{q.occurrence}", "instance": str(q.instance)}  # a repeating form's instance too
     return f"/patients/{q.subject}/forms/{q.form_id}?{urlencode(params)}#field-{q.field}"
 
 
