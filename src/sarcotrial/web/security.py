@@ -166,6 +166,9 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(CsrfRefused)
     async def _csrf(request: Request, exc: CsrfRefused):
+        if is_api(request):
+            return _error(request.scope, 403, "the request did not carry this session's CSRF token (header "
+                          "X-CSRF-Token, given at sign-in); nothing was written")
         return _error(request.scope, 403, "the request did not carry this session's CSRF token; nothing was "
                       "written (reload the page and try again)")
 
