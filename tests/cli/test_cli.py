@@ -251,3 +251,23 @@ def test_file_problems_are_one_line(tmp_path, args, message):
     filled = [a.format(tmp=tmp_path, latin1=latin1) for a in args] + (["--db", str(db)] if args[0] == "endpoints" else [])
     result = run(*filled, code=2)
     assert message in result.output
+
+
+def test_a_field_set_twice_is_refused_and_nothing_is_written(tmp_path, monkeypatch):
+    """The last --set silently winning would hide a slip of the keyboard: refused, exit 2."""
+    from typer.testing import CliRunner
+
+    from sarcotrial.cli.main import app
+    from sarcotrial.store.crypto import generate_key
+
+    monkeypatch.setenv("SARCOTRIAL_KEY", generate_key())
+    runner = CliRunner()
+    db = str(tmp_path / "s.sqlite")
+    assert runner.invoke(app, ["init", "--db", db]).exit_code == 0
+    result = runner.invoke(app, ["patient", "register", "--db", db, "--name", "P (synthetic)", "--dob", "1960-01-01",
+                                 "--hospital-number", "H9", "--sex", "male", "--set", "referral_date=2025-01-10",
+                                 "--set", "anatomic_site=extremity", "--set", "referral_date=2025-01-11"])
+    assert result.exit_code == 2
+    assert "referral_date is given twice ('2025-01-10' and '2025-01-11')" in " ".join(result.output.split())
+    listed = runner.invoke(app, ["patient", "list", "--db", db, "--json"])
+    assert '"patients": []' in listed.output

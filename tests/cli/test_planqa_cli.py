@@ -44,6 +44,14 @@ def test_plan_qa_json_html_and_stored_on_the_patient(tmp_path, monkeypatch):
     assert "<svg" in html.read_text() and "major deviation" in html.read_text()
     shown = runner.invoke(app, ["patient", "show", "SPR-001", "--db", db, "--json"])
     assert json.loads(shown.output)["deviations"][0]["category"] == "plan_qa"
+    # --patient alone stores on the default study (DATABASE_URL), as every other command reads it
+    monkeypatch.setenv("DATABASE_URL", db)
+    again = runner.invoke(app, ["plan-qa", "--rtstruct", str(rtss), "--rtdose", str(rtdose), "--rtplan", str(rtplan),
+                                "--patient", "SPR-001", "--json"])
+    assert again.exit_code == 0, again.output
+    assert json.loads(again.output)["stored"] is True
+    shown = runner.invoke(app, ["patient", "show", "SPR-001", "--json"])
+    assert len(json.loads(shown.output)["plan_qa"]) == 2
     assert "Audit trail intact" in runner.invoke(app, ["audit", "verify", "--db", db]).output
 
 
@@ -67,3 +75,21 @@ def test_plan_qa_db_without_patient_is_refused(tmp_path):
     rtss, rtdose, _ = sib_phantom(tmp_path, "pass")
     result = runner.invoke(app, ["plan-qa", "--rtstruct", str(rtss), "--rtdose", str(rtdose), "--db", str(tmp_path / "x.sqlite")])
     assert result.exit_code == 2 and "--db needs --patient" in result.output
+
+
+def test_an_undefined_index_is_printed_as_not_defined_with_why(tmp_path):
+    """Paddick (J Neurosurg 2000) divides by the prescription isodose volume: where no voxel of the
+    dose grid reaches the prescription, the index is not defined. The table and the HTML report say
+    so (with why) instead of failing; the plan is still judged."""
+    import pydicom
+
+    rtss, rtdose, rtplan = sib_phantom(tmp_path, "pass")
+    ds = pydicom.dcmread(rtdose)
+    ds.DoseGridScaling = f"{float(ds.DoseGridScaling) * 0.5:.6e}"  # 61 Gy at most -> 30.5 Gy: below 50 Gy
+    ds.save_as(rtdose)
+    html = tmp_path / "qa.html"
+    result = runner.invoke(app, ["plan-qa", "--rtstruct", str(rtss), "--rtdose", str(rtdose), "--rtplan", str(rtplan),
+                                 "--html", str(html)], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    assert "Paddick CI not defined (no voxel of the dose grid receives 50 Gy)" in " ".join(result.output.split())
+    assert "not defined (no voxel of the dose grid receives 50 Gy)" in html.read_text()

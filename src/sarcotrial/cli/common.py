@@ -120,9 +120,14 @@ def parse_assignments(pairs: list[str] | None, input_file: Path | None = None) -
         if not isinstance(loaded, dict):
             fail(f"--input: {input_file} must hold one JSON object of field: value")
         values.update(loaded)
+    given: dict[str, str] = {}
     for pair in pairs or []:
         if "=" not in pair:
             fail(f"--set: expected field=value, got {pair!r}")
         key, value = pair.split("=", 1)
-        values[key.strip()] = value.strip()
+        key = key.strip()
+        if key in given:  # the last one silently winning would hide a typing slip
+            fail(f"--set: {key} is given twice ({given[key]!r} and {value.strip()!r}); give each field once")
+        given[key] = value.strip()
+        values[key] = value.strip()
     return values

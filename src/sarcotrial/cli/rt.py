@@ -91,11 +91,10 @@ def plan_qa(protocol: str = typer.Option("sprint", "--protocol", help="A shipped
     """Judge a DICOM-RT plan against the protocol's objectives: per protocol, minor or major deviation."""
     from sarcotrial.protocol import load_protocol
     from sarcotrial.radiotherapy.planqa import load_aliases
+    from sarcotrial.radiotherapy.planqa import index_text
     from sarcotrial.radiotherapy.planqa import plan_qa as run_plan_qa
     from sarcotrial.services.study import StudyDB
 
-    if patient is not None and db is None:
-        raise InvalidValue("patient", "--patient needs --db (the study to store the verdicts in)", show_value=False)
     if db is not None and patient is None:
         raise InvalidValue("db", "--db needs --patient (whose radiotherapy course the verdicts belong to)", show_value=False)
     if end_cap not in ("none", "half-slice"):
@@ -136,7 +135,7 @@ def plan_qa(protocol: str = typer.Option("sprint", "--protocol", help="A shipped
                   "-" if o.value is None else f"{o.value:.2f}", o.verdict if o.value is not None else f"{o.verdict}: {o.note}")
     console.print(t)
     for ptv, v in qa.indices.items():
-        console.print(f"  {ptv}: Paddick CI {v['paddick_ci']:.3f}, ICRU 83 HI {v['icru83_hi']:.3f}")
+        console.print(f"  {ptv}: Paddick CI {index_text(v, 'paddick_ci')}, ICRU 83 HI {index_text(v, 'icru83_hi')}")
     if stored is not None:
         console.print(f"Stored on {patient.upper()}'s radiotherapy course"
                       + ("; recorded as a major protocol deviation" if qa.verdict == "major deviation" else ""))

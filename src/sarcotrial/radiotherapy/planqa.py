@@ -269,3 +269,17 @@ def _frame_spacing(dose: dicomrt.DoseGrid) -> float:
     if offsets.size > 1:
         return float(np.median(np.abs(np.diff(offsets))))
     return float(dose.slice_thickness or 1.0)
+
+
+def index_text(values: dict, key: str) -> str:
+    """A conformity or homogeneity index as printed: its value to 3 decimals, or "not defined
+    (why)" when its denominator is zero (Paddick 2000: no prescription isodose volume, or no PTV
+    volume in the dose grid; ICRU Report 83: a median PTV dose of 0 Gy)."""
+    value = values.get(key)
+    if value is not None:
+        return f"{value:.3f}"
+    if key == "paddick_ci":
+        if not values.get("piv_cc"):
+            return f"not defined (no voxel of the dose grid receives {values.get('prescription_gy', 0):g} Gy)"
+        return "not defined (the PTV has no volume inside the dose grid)"
+    return "not defined (D50% is 0 Gy: the PTV receives no dose)"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from sarcotrial.radiotherapy.planqa import PlanQA
+from sarcotrial.radiotherapy.planqa import PlanQA, index_text
 from sarcotrial.report import figures, html
 from sarcotrial.report.document import Document, Figure, Section, Table
 
@@ -57,7 +57,7 @@ def write_html(qa: PlanQA, prescriptions: dict[str, float], out: Path, title: st
                            "-" if o.value is None else f"{o.value:.2f} {_unit(o.unit)}", o.verdict + (f" ({o.note})" if o.value is None else "")]
                           for o in qa.objectives], caption="Protocol objectives", align=["l"] * 6))
     verdicts.table(Table(["PTV", "Prescription (Gy)", "Paddick CI", "ICRU 83 HI"],
-                         [[k, f"{v['prescription_gy']:g}", f"{v['paddick_ci']:.3f}", f"{v['icru83_hi']:.3f}"]
+                         [[k, f"{v['prescription_gy']:g}", index_text(v, "paddick_ci"), index_text(v, "icru83_hi")]
                           for k, v in qa.indices.items()], caption="Conformity and homogeneity"))
     verdicts.figure(Figure(paths["png"], paths["svg"], "DVHs of the protocol volumes with the objectives."))
     dvhs = Section("DVH statistics")
