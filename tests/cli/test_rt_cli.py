@@ -33,3 +33,28 @@ def test_schedule_with_closures_file(tmp_path):
 def test_schedule_bad_date_is_one_line():
     result = runner.invoke(app, ["rt", "schedule", "--start", "5 Oct 2027"])
     assert result.exit_code == 2 and "start: must be a date written YYYY-MM-DD" in result.output
+
+
+def test_delivery_before_the_first_fraction_and_mid_course(tmp_path, monkeypatch):
+    """Before any fraction there are no dates to show; mid-course the overall time is 'so far', and no
+    prolongation is judged until the course is complete (the protocol's rule applies to the whole course)."""
+    from sarcotrial.services import forms
+    from sarcotrial.services.study import Actor, StudyDB
+    from sarcotrial.store.crypto import generate_key
+    from tests.helpers import DOCTOR, enrolled
+
+    monkeypatch.setenv("SARCOTRIAL_KEY", generate_key())
+    db = f"sqlite:///{tmp_path / 's.sqlite'}"
+    study, _ = StudyDB.create(db, "sprint", Actor("tester", "test"))
+    with study:
+        subject = enrolled(study)
+        forms.record(study, DOCTOR, subject, "rt_course", {"planned_start": "2025-02-03"})
+    shown = " ".join(runner.invoke(app, ["rt", "delivery", subject, "--db", db], env={"COLUMNS": "200"}).output.split())
+    assert "0 of 25 fractions delivered" in shown and "no fraction delivered yet" in shown and "None" not in shown
+    with StudyDB.open(db) as study:
+        for number, day in enumerate(("2025-02-03", "2025-02-04", "2025-02-05"), start=1):
+            forms.record(study, DOCTOR, subject, "rt_fraction",
+                         {"fraction_number": number, "fraction_date": day, "status": "delivered"})
+    shown = " ".join(runner.invoke(app, ["rt", "delivery", subject, "--db", db], env={"COLUMNS": "200"}).output.split())
+    assert "3 of 25 fractions delivered" in shown and "2025-02-03 to 2025-02-05" in shown
+    assert "Overall treatment time so far 3 days" in shown and "-" not in shown.split("so far")[1].split(")")[0]

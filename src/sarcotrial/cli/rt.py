@@ -64,11 +64,17 @@ def delivery(subject: str = typer.Argument(..., help="Subject id."), db: Optiona
     if as_json:
         print_json(shapes.rt_delivery_json(subject, summary))
         return
+    span = (f"{data['first_fraction']} to {data['last_fraction']}" if data["first_fraction"]
+            else "no fraction delivered yet")
     console.print(f"{subject.upper()}: {data['delivered']} of {data['planned_fractions']} fractions delivered "
-                  f"({data['missed']} missed, {data['rescheduled']} rescheduled), {data['first_fraction']} to {data['last_fraction']}")
-    if data["overall_treatment_days"] is not None:
-        console.print(f"Overall treatment time {data['overall_treatment_days']} days (planned "
-                      f"{data['planned_overall_treatment_days']}, {data['prolongation_days']:+d})")
+                  f"({data['missed']} missed, {data['rescheduled']} rescheduled), {span}")
+    planned = data["planned_overall_treatment_days"]
+    if data["overall_treatment_days"] is not None and data["complete"] and data["prolongation_days"] is not None:
+        console.print(f"Overall treatment time {data['overall_treatment_days']} days (planned {planned}, "
+                      f"{data['prolongation_days']:+d})")
+    elif data["overall_treatment_days"] is not None:  # a prolongation is judged only once the course is complete
+        console.print(f"Overall treatment time so far {data['overall_treatment_days']} days"
+                      + (f" (planned {planned} for the whole course)" if planned is not None else ""))
     for volume, prescribed in data["prescribed_dose_gy"].items():
         console.print(f"  {volume}: {data['delivered_dose_gy'].get(volume, 0):g} of {prescribed:g} Gy")
     for d in data["deviations"]:
