@@ -159,3 +159,16 @@ def clear_session_cookie(request: Request, response) -> None:
 
 #: a route's parameter ``user: SignedIn``: the signed-in user, else 401 (API) or the sign-in page
 SignedIn = Annotated[WebUser, Depends(current_user)]
+
+
+def optional_int(value: str | None, field: str) -> int | None:
+    """A whole number typed in a form or a query string (blank: ``None``), else the one-line refusal
+    naming the field."""
+    from sarcotrial.errors import InvalidValue
+
+    if value is None or not str(value).strip():
+        return None
+    try:
+        return int(str(value).strip())
+    except ValueError:
+        raise InvalidValue(field, "must be a whole number", value) from None

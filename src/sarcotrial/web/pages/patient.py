@@ -9,17 +9,14 @@ from fastapi.responses import RedirectResponse
 
 from sarcotrial.errors import InvalidValue
 from sarcotrial.services import overview, pathway
-from sarcotrial.web.deps import SignedIn, study_of
+from sarcotrial.web.deps import SignedIn, study_of, optional_int
 from sarcotrial.web.templating import render
 
 router = APIRouter(include_in_schema=False)
 
 
 def _page_number(page: str | None) -> int:
-    try:
-        return int(page) if page not in (None, "") else 1
-    except ValueError:
-        raise InvalidValue("page", "must be a whole number", page) from None
+    return optional_int(page, "page") or 1
 
 
 def _list(request: Request, user, *, q: str | None, status: str | None, page: str | None,

@@ -15,7 +15,7 @@ from fastapi.responses import RedirectResponse
 
 from sarcotrial.errors import InvalidValue
 from sarcotrial.services import access, queries, review
-from sarcotrial.web.deps import SignedIn, WebUser, study_of
+from sarcotrial.web.deps import SignedIn, WebUser, study_of, optional_int
 from sarcotrial.web.pages.auth import safe_next
 from sarcotrial.web.templating import render
 
@@ -74,13 +74,6 @@ def _done(next: str | None) -> RedirectResponse:
     return RedirectResponse(target, status_code=303)
 
 
-def _int(value: str | None, name: str) -> int | None:
-    if value is None or not str(value).strip():
-        return None
-    try:
-        return int(str(value).strip())
-    except ValueError:
-        raise InvalidValue(name, "must be a whole number", value) from None
 
 
 @router.post("/queries/open")
@@ -93,8 +86,8 @@ def open_query(request: Request, user: SignedIn, subject: Annotated[str, Form()]
               "record": record, "assign": assign}
     study = study_of(request)
     try:
-        where_visit, where_instance = visit.strip() or None, _int(instance, "instance")
-        record_id = _int(record, "record")
+        where_visit, where_instance = visit.strip() or None, optional_int(instance, "instance")
+        record_id = optional_int(record, "record")
         if record_id is not None and where_visit is None:
             where_visit, where_instance = review.crf_place(study, user.actor, subject, form, record_id)
         queries.open_query(study, user.actor, subject, form, field, text, visit=where_visit,

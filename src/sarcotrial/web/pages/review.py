@@ -19,7 +19,7 @@ from fastapi.responses import RedirectResponse
 
 from sarcotrial.errors import AccessDenied, InvalidValue
 from sarcotrial.services import access, review
-from sarcotrial.web.deps import SignedIn, WebUser, study_of
+from sarcotrial.web.deps import SignedIn, WebUser, study_of, optional_int
 from sarcotrial.web.pages.auth import safe_next
 from sarcotrial.web.templating import render
 
@@ -30,13 +30,6 @@ STATE_LABELS = {"": "locked or signed (all casebooks)", "locked": "locked", "unl
 
 
 # --------------------------------------------------------------------------- helpers
-def _int(value: str | None, name: str) -> int | None:
-    if value is None or not str(value).strip():
-        return None
-    try:
-        return int(str(value).strip())
-    except ValueError:
-        raise InvalidValue(name, "must be a whole number", value) from None
 
 
 def target_params(subject: str | None = None, form: str | None = None, visit: str | None = None,
@@ -91,8 +84,8 @@ def sdv(request: Request, user: SignedIn, subject: Annotated[str, Form()] = "", 
     study = study_of(request)
     back = safe_next(next) if next else _back(subject)
     try:
-        where_visit, where_instance = visit.strip() or None, _int(instance, "instance")
-        record_id = _int(record, "record")
+        where_visit, where_instance = visit.strip() or None, optional_int(instance, "instance")
+        record_id = optional_int(record, "record")
         if record_id is not None and where_visit is None:
             where_visit, where_instance = review.crf_place(study, user.actor, subject, form, record_id)
         review.verify_fields(study, user.actor, subject, form, [f for f in (field or []) if f.strip()],
@@ -151,7 +144,7 @@ def _sign_page(request: Request, user: WebUser, subject: str, form: str | None, 
 
 @router.get("/review/sign")
 def sign_page(request: Request, user: SignedIn, subject: str, form: str = "", visit: str = "", instance: str = ""):
-    return _sign_page(request, user, subject, form or None, visit or None, _int(instance, "instance"))
+    return _sign_page(request, user, subject, form or None, visit or None, optional_int(instance, "instance"))
 
 
 @router.post("/review/sign")
@@ -159,7 +152,7 @@ def sign(request: Request, user: SignedIn, subject: Annotated[str, Form()], form
          visit: Annotated[str, Form()] = "", instance: Annotated[str, Form()] = "",
          password: Annotated[str, Form()] = "", meaning: Annotated[str, Form()] = ""):
     study = study_of(request)
-    number = _int(instance, "instance")
+    number = optional_int(instance, "instance")
     try:
         signature = review.sign(study, user.actor, subject, password, meaning, form_id=form or None,
                                 visit=visit or None, instance=number)
@@ -190,14 +183,14 @@ def _lock_page(request: Request, user: WebUser, action: str, subject: str | None
 def lock_page(request: Request, user: SignedIn, subject: str = "", form: str = "", visit: str = "",
               instance: str = "", study: str = ""):
     return _lock_page(request, user, "lock", subject or None, form or None, visit or None,
-                      _int(instance, "instance"), bool(study))
+                      optional_int(instance, "instance"), bool(study))
 
 
 @router.get("/review/unlock")
 def unlock_page(request: Request, user: SignedIn, subject: str = "", form: str = "", visit: str = "",
                 instance: str = "", study: str = ""):
     return _lock_page(request, user, "unlock", subject or None, form or None, visit or None,
-                      _int(instance, "instance"), bool(study))
+                      optional_int(instance, "instance"), bool(study))
 
 
 def _lock_post(request: Request, user: WebUser, action: str, subject: str, form: str, visit: str, instance: str,
@@ -206,7 +199,7 @@ def _lock_post(request: Request, user: WebUser, action: str, subject: str, form:
     whole = bool(study_flag)
     number = None
     try:
-        number = _int(instance, "instance")
+        number = optional_int(instance, "instance")
         target = {"subject_id": subject or None, "form_id": form or None, "visit": visit or None,
                   "instance": number, "whole_study": whole}
         if action == "lock":
