@@ -43,8 +43,11 @@ def _entered_fields(row: CRFInstance) -> list[str]:
 
 
 def verify_source(study: StudyDB, actor: Actor, subject_id: str, form_id: str, *, visit: str | None = None,
-                  instance: int | None = None, field_id: str | None = None) -> list[str]:
-    """Mark a field, or every entered field of a CRF instance, as verified against source; returns the fields marked."""
+                  instance: int | None = None, field_id: str | None = None,
+                  fields: list[str] | None = None) -> list[str]:
+    """Mark a field (``field_id``), several (``fields``, all or none), or every entered field of a CRF
+    instance, as verified against source; returns the fields marked."""
+    wanted = list(dict.fromkeys([field_id] if field_id is not None else [f for f in fields or [] if f]))
     with study.action(actor, "source data verified", permission="sdv") as session:
         patient = study.patient(session, subject_id)
         row = locate_crf(study, session, patient, form_id, visit, instance)
@@ -52,10 +55,11 @@ def verify_source(study: StudyDB, actor: Actor, subject_id: str, form_id: str, *
 
         require_unlocked(session, patient, row.id, "source-data verification")
         entered = _entered_fields(row)
-        if field_id is not None:
-            if field_id not in entered:
-                raise InvalidValue("field", f"{form_id}.{field_id} holds no value to verify", field_id)
-            fields = [field_id]
+        if wanted:
+            empty = [f for f in wanted if f not in entered]
+            if empty:
+                raise InvalidValue("field", f"{form_id}.{empty[0]} holds no value to verify", empty[0])
+            fields = wanted
         else:
             if not entered:
                 raise InvalidValue(form_id, "holds no entered value to verify", show_value=False)
@@ -372,30 +376,9 @@ def crf_place(study: StudyDB, actor: Actor | None, subject_id: str, form_id: str
 
 def verify_fields(study: StudyDB, actor: Actor, subject_id: str, form_id: str, fields: list[str], *,
                   visit: str | None = None, instance: int | None = None) -> list[str]:
-    """Several fields of one CRF instance verified against source in one action (all or none), under the
-    rules of :func:`verify_source`; no field: every entered field. Returns the fields marked."""
-    wanted = list(dict.fromkeys(f for f in fields if f))
-    if len(wanted) <= 1:
-        return verify_source(study, actor, subject_id, form_id, visit=visit, instance=instance,
-                             field_id=wanted[0] if wanted else None)
-    with study.action(actor, "source data verified", permission="sdv") as session:
-        patient = study.patient(session, subject_id)
-        row = locate_crf(study, session, patient, form_id, visit, instance)
-        from sarcotrial.services.forms import require_unlocked
-
-        require_unlocked(session, patient, row.id, "source-data verification")
-        entered = _entered_fields(row)
-        empty = [f for f in wanted if f not in entered]
-        if empty:
-            raise InvalidValue("field", f"{form_id}.{empty[0]} holds no value to verify", empty[0])
-        todo = [f for f in wanted if f not in (row.verified or {})]
-        if not todo:
-            raise InvalidValue("sdv", f"{', '.join(wanted)} already verified", show_value=False)
-        who, _ = _who(study, session, actor)
-        stamp = f"{who} {utcnow().isoformat(timespec='seconds')}"
-        row.verified = {**(row.verified or {}), **{f: stamp for f in todo}}
-        session.flush()
-        return todo
+    """Several fields of one CRF instance verified in one action (all or none); no field: every entered
+    field. :func:`verify_source` with ``fields``."""
+    return verify_source(study, actor, subject_id, form_id, visit=visit, instance=instance, fields=fields)
 
 
 #: the states the lock and signature table filters on
