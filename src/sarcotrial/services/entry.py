@@ -36,9 +36,7 @@ from sarcotrial.store.models import (
     AuditEntry,
     CRFInstance,
     DataQuery,
-    QueryMessage,
     VisitOccurrence,
-    utcnow,
 )
 
 
@@ -288,7 +286,7 @@ def correct_and_answer(study: StudyDB, actor: Actor, subject_id: str, form_id: s
         raise InvalidValue("reason", "a reason is required to change data already entered", show_value=False)
     protocol = study.protocol
     from sarcotrial.protocol.forms import validate_form
-    from sarcotrial.services.queries import _query, _who
+    from sarcotrial.services.queries import _query, mark_answered
 
     validate_form(protocol, form_id, changes, partial=True)
     form = protocol.form(form_id)
@@ -300,7 +298,6 @@ def correct_and_answer(study: StudyDB, actor: Actor, subject_id: str, form_id: s
         patient = study.patient(session, subject_id)
         row = form_service._find(session, study, patient, form_id, record_id=record_id)
         crf = form_service._correct_row(study, session, actor, patient, row, form, changes, codes, revision)
-        who, _role = _who(study, session, actor)
         for query_id in answers:
             query, _patient = _query(study, session, query_id)
             if query.crf_instance_id != row.id:
@@ -308,9 +305,7 @@ def correct_and_answer(study: StudyDB, actor: Actor, subject_id: str, form_id: s
             if query.status != "open":
                 raise InvalidValue("answers", f"query {query_id} is {query.status}; only an open query is answered",
                                    query_id)
-            query.status = "answered"
-            session.add(QueryMessage(query_id=query.id, kind="answer", author=who, at=utcnow(),
-                                     resolution="corrected", text=reason.strip()))
+            mark_answered(study, session, actor, query, "corrected", reason)
         session.flush()
         return crf
 

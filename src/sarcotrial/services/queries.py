@@ -183,11 +183,18 @@ def respond(study: StudyDB, actor: Actor, query_id: int, resolution: str, text: 
 
             validate_form(study.protocol, row.form_id, changes, partial=True)
             _correct_row(study, session, actor, patient, row, form, changes, {}, None)
-        who, _role = _who(study, session, actor)
-        query.status = "answered"
-        session.add(QueryMessage(query_id=query.id, kind="answer", author=who, at=utcnow(), resolution=resolution,
-                                 text=text.strip()))
+        mark_answered(study, session, actor, query, resolution, text)
         session.flush()
+
+
+def mark_answered(study: StudyDB, session: Session, actor: Actor, query: DataQuery, resolution: str,
+                  text: str) -> None:
+    """Within an action already checked: the query answered, its answer added to the thread (the
+    author as the audit trail names the actor). The caller has checked that it was open."""
+    who, _role = _who(study, session, actor)
+    query.status = "answered"
+    session.add(QueryMessage(query_id=query.id, kind="answer", author=who, at=utcnow(), resolution=resolution,
+                             text=text.strip()))
 
 
 def _changed_since_opened(session: Session, query: DataQuery, row: CRFInstance) -> bool:
