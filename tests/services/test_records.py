@@ -18,7 +18,6 @@ from sqlalchemy import func, select
 
 from sarcotrial.errors import InvalidValue
 from sarcotrial.services import forms as records
-from sarcotrial.services import views
 from sarcotrial.store.models import AuditEntry, CRFInstance, ProtocolDeviation
 from tests.helpers import DOCTOR, enrolled, treated
 

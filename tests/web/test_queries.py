@@ -200,7 +200,7 @@ def test_a_query_on_a_repeating_form_links_to_its_instance(web_study, client_as)
                                 visit="unscheduled", instance=2)
     [query] = [q for q in queries.list_queries(web_study, team.monitor) if q.id == number]
     listing = client_as("research_nurse").get("/queries").text
-    link = re.search(rf'href="(/patients/SPR-001/forms/follow_up\?[^"]*)"', listing).group(1).replace("&amp;", "&")
+    link = re.search(r'href="(/patients/SPR-001/forms/follow_up\?[^"]*)"', listing).group(1).replace("&amp;", "&")
     assert f"instance={query.instance}" in link
     page = client_as("research_nurse").get(link.split("#")[0]).text
     assert "2025-07-20" in page and "Which clinic letter?" in page

@@ -6,8 +6,8 @@ import re
 from pathlib import Path
 
 from sarcotrial.radiotherapy.planqa import PlanQA, index_text
-from sarcotrial.report import figures, html
-from sarcotrial.report.document import Document, Figure, Section, Table
+from sarcotrial.publishing import html, plotting
+from sarcotrial.publishing.document import Document, Figure, Section, Table
 
 VERDICT_COLOURS = {"per protocol": "#4f8f3a", "minor deviation": "#d08c28", "major deviation": "#c0504d",
                    "not evaluated": "#888888"}
@@ -19,7 +19,7 @@ def dvh_figure(qa: PlanQA, prescriptions: dict[str, float]):
     fig, ax = plt.subplots(figsize=(7.2, 4.4))
     for k, (name, dvh) in enumerate(qa.dvhs.items()):
         dose, volume = dvh.cumulative(bin_width_gy=0.05, relative=True)
-        ax.plot(dose, volume, color=figures.COLOURS[k % len(figures.COLOURS)], lw=1.4, label=name)
+        ax.plot(dose, volume, color=plotting.COLOURS[k % len(plotting.COLOURS)], lw=1.4, label=name)
     for o in qa.objectives:
         if o.value is None:
             continue
@@ -48,7 +48,7 @@ def dvh_figure(qa: PlanQA, prescriptions: dict[str, float]):
 
 def write_html(qa: PlanQA, prescriptions: dict[str, float], out: Path, title: str) -> Path:
     out.parent.mkdir(parents=True, exist_ok=True)
-    paths = figures.save(dvh_figure(qa, prescriptions), out.parent / (out.stem + "_figures"), "dvh")
+    paths = plotting.save(dvh_figure(qa, prescriptions), out.parent / (out.stem + "_figures"), "dvh")
     verdicts = Section(f"Verdict: {qa.verdict.upper()}")
     if qa.consistency:
         verdicts.text("File problems: " + "; ".join(qa.consistency))

@@ -19,9 +19,10 @@ from sarcotrial.outcomes.competing_risks import cumulative_incidence
 from sarcotrial.outcomes.design import ToxicityMonitor, ahern_single_stage, simon_two_stage
 from sarcotrial.outcomes.endpoints import DAYS_PER_MONTH
 from sarcotrial.outcomes.kaplan_meier import fit_kaplan_meier
-from sarcotrial.report import figures, html, pdf
+from sarcotrial.publishing import html, pdf
+from sarcotrial.publishing.document import Document, Figure, Section, Table
+from sarcotrial.report import figures
 from sarcotrial.report.data import ReportData, gather
-from sarcotrial.report.document import Document, Figure, Section, Table
 from sarcotrial.services.study import StudyDB
 
 

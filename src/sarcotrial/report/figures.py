@@ -1,7 +1,7 @@
 """The report's figures (matplotlib, Agg): CONSORT flow, accrual, survival and incidence curves.
 
 Each function draws from numbers already computed (:mod:`sarcotrial.report.data`,
-:mod:`sarcotrial.outcomes`) and returns a Figure; :func:`save` writes it as PNG for the PDF and
+:mod:`sarcotrial.outcomes`) and returns a Figure; :func:`~sarcotrial.publishing.plotting.save` writes it as PNG for the PDF and
 SVG for the HTML (or in the formats asked). Styling is plain and journal-like: no chart junk, grey grid, numbers at risk
 under survival curves.
 """
@@ -10,47 +10,13 @@ from __future__ import annotations
 
 import datetime as dt
 import textwrap
-from pathlib import Path
 
-import matplotlib
+from matplotlib.patches import FancyBboxPatch
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import threading  # noqa: E402
-from matplotlib.patches import FancyBboxPatch  # noqa: E402
-
-from sarcotrial.report.data import Consort  # noqa: E402
-
-#: pyplot keeps its figures in shared state: a web server draws from several threads at once, so every
-#: drawing (the report, the dashboard's accrual, a plan's DVH) holds this lock from figure to file
-DRAWING = threading.RLock()
-
-plt.rcParams.update({
-    "font.family": "DejaVu Sans", "font.size": 9, "axes.spines.top": False, "axes.spines.right": False,
-    "axes.grid": True, "grid.color": "#dddddd", "grid.linewidth": 0.6, "savefig.dpi": 200,
-})
-
-COLOURS = ["#1f4e79", "#c0504d", "#4f8f3a", "#7f6084", "#d08c28", "#2a9d9d", "#8c564b", "#e377c2"]
-
-
-#: the formats :func:`save` draws a figure in: PNG for the PDF and the web page, SVG for the HTML report
-FORMATS = ("png", "svg")
-
-
-def save(fig, folder: Path, name: str, formats: tuple[str, ...] = FORMATS) -> dict[str, Path]:
-    """Write the figure in each of ``formats`` (PNG and SVG by default; a caller that shows only the
-    PNGs asks for ``("png",)`` and spares the drawing of the SVG); returns the paths by format."""
-    unknown = [f for f in formats if f not in FORMATS]
-    if unknown or not formats:
-        raise ValueError(f"figure formats are {', '.join(FORMATS)}; got {', '.join(formats) or 'none'}")
-    folder.mkdir(parents=True, exist_ok=True)
-    paths = {fmt: folder / f"{name}.{fmt}" for fmt in formats}
-    try:
-        for path in paths.values():
-            fig.savefig(path, bbox_inches="tight")
-    finally:
-        plt.close(fig)
-    return paths
+# plotting selects the Agg backend before pyplot is used; the report's figures are styled, saved and
+# locked as every other figure (DRAWING, FORMATS and save are used through this module too)
+from sarcotrial.publishing.plotting import COLOURS, DRAWING, FORMATS, plt, save  # noqa: F401
+from sarcotrial.report.data import Consort
 
 
 def _box(ax, x, y, w, h, text, *, bold=False):

@@ -188,7 +188,7 @@ def dvh_png(study: StudyDB, results: dict, dpi: int = 110) -> bytes:
     prescriptions.update({lvl.ptv: lvl.total_dose_gy for lvl in rt.dose_levels})
     import matplotlib.pyplot as plt
 
-    from sarcotrial.report.figures import DRAWING  # one lock for every drawing of the server's threads
+    from sarcotrial.publishing.plotting import DRAWING  # one lock for every drawing of the server's threads
 
     with DRAWING:
         fig = dvh_figure(qa, prescriptions)

@@ -90,7 +90,7 @@ class WebReport:
 
 
 def _blocks(section, folder: Path) -> list[dict[str, Any]]:
-    from sarcotrial.report.document import Figure, Table
+    from sarcotrial.publishing.document import Figure, Table
 
     out: list[dict[str, Any]] = []
     for block in section.blocks:
@@ -128,7 +128,7 @@ def require(study: StudyDB, actor: Actor) -> None:
 
 def build(study: StudyDB, actor: Actor, cutoff: dt.date | None = None) -> WebReport:
     """Build the study report for ``actor``'s sites (permission ``report``) and keep it under a new id."""
-    from sarcotrial.report import pdf
+    from sarcotrial.publishing import pdf
     from sarcotrial.report.build import build_document
 
     with study.reading(actor, permission="report") as session:  # refused before anything is written
@@ -141,7 +141,7 @@ def build(study: StudyDB, actor: Actor, cutoff: dt.date | None = None) -> WebRep
     folder.mkdir(parents=True, mode=0o700)
     started = time.monotonic()
     try:
-        from sarcotrial.report.figures import DRAWING
+        from sarcotrial.publishing.plotting import DRAWING
 
         with DRAWING:  # pyplot's state is shared by the server's threads
             document = build_document(study, folder, cutoff=cutoff, actor=actor, figure_formats=("png",))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import html
 from pathlib import Path
 
-from sarcotrial.report.document import Document, Figure, Table
+from sarcotrial.publishing.document import Document, Figure, Table
 
 CSS = """
 body { font-family: "DejaVu Sans", Arial, sans-serif; max-width: 60rem; margin: 2rem auto; color: #222; line-height: 1.45; }

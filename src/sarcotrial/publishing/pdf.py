@@ -12,7 +12,7 @@ from reportlab.lib.units import cm
 from reportlab.platypus import Image, KeepTogether, Paragraph, SimpleDocTemplate, Spacer, Table as RLTable, TableStyle
 from xml.sax.saxutils import escape
 
-from sarcotrial.report.document import Document, Figure, Table
+from sarcotrial.publishing.document import Document, Figure, Table
 
 _styles = getSampleStyleSheet()
 BODY = ParagraphStyle("body", parent=_styles["BodyText"], fontName="Helvetica", fontSize=9.5, leading=13, alignment=TA_LEFT)
