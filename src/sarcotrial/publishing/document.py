@@ -19,6 +19,14 @@ class Table:
     align: list[str] | None = None  # per column: "l" or "r"
     widths: list[float] | None = None  # per column, fractions of the page width (default: a wide first column)
     note: str | None = None  # a footnote under the table
+    nowrap: list[bool] | None = None  # per column: never wrap a cell (default: the right-aligned columns)
+
+    def column_align(self) -> list[str]:
+        return self.align or ["l"] + ["r"] * (len(self.header) - 1)
+
+    def column_nowrap(self) -> list[bool]:
+        """Columns whose cells must not break (ids, numbers with their intervals): HTML keeps them on one line."""
+        return self.nowrap or [a == "r" for a in self.column_align()]
 
 
 @dataclass

@@ -7,7 +7,6 @@ Every number comes from :mod:`sarcotrial.report.data` and the statistical method
 from __future__ import annotations
 
 import datetime as dt
-from collections import defaultdict
 from pathlib import Path
 from typing import Callable
 
@@ -21,7 +20,7 @@ from sarcotrial.outcomes.endpoints import DAYS_PER_MONTH
 from sarcotrial.outcomes.kaplan_meier import fit_kaplan_meier
 from sarcotrial.publishing import html, pdf
 from sarcotrial.publishing.document import Document, Figure, Section, Table
-from sarcotrial.report import figures
+from sarcotrial.report import figures, tables
 from sarcotrial.report.data import ReportData, gather
 from sarcotrial.services.study import StudyDB
 
@@ -55,7 +54,7 @@ def _rate_row(label: str, k: int, n: int, level: float) -> list[str]:
     return [label, f"{k} / {n}", _pct(k / n), f"{_pct(lo)} \u2013 {_pct(hi)}"]
 
 
-def _figure(folder: Path, name: str, fig, caption: str, width_cm: float = 15.5, *,
+def _figure(folder: Path, name: str, fig, caption: str, width_cm: float = 13, *,
             formats: tuple[str, ...] = figures.FORMATS) -> Figure:
     paths = figures.save(fig, folder, name, formats)
     return Figure(paths["png"], paths.get("svg"), caption, width_cm)
@@ -69,6 +68,10 @@ def build_document(study: StudyDB, out: Path, progress: Callable[[str], None] | 
     if "png" not in figure_formats:
         raise ValueError("the report's figures are always drawn as PNG (the PDF shows them)")
     say = progress or (lambda _m: None)
+    counter = iter(range(1, 100))
+
+    def table_no() -> str:
+        return f"Table {next(counter)}"
 
     say("gathering the data")
     data: ReportData = gather(study, cutoff, actor)
@@ -92,16 +95,15 @@ def build_document(study: StudyDB, out: Path, progress: Callable[[str], None] | 
 
     say("drawing the CONSORT flow and accrual")
     flow = Section("Patient flow (CONSORT)")
-    flow.figure(_figure(figs, "consort", figures.consort(c), "Figure 1. Flow of patients from referral to analysis.", 14,
+    flow.figure(_figure(figs, "consort", figures.consort(c), "Figure 1. Flow of patients from referral to analysis.", 16,
                         formats=figure_formats))
     flow.figure(_figure(figs, "accrual", figures.accrual(data.accrual_dates, data.target_accrual, "Accrual"),
-                        f"Figure 2. Cumulative enrolment against the target of {data.target_accrual}.",
-                        formats=figure_formats))
+                        f"Figure 2. Cumulative enrolment against the target of {data.target_accrual}.", 12,
+                        formats=figure_formats))  # narrower, so that it shares page 1 with the flow
     sections.append(flow)
 
     base = Section("Baseline characteristics")
-    base.table(Table(["Characteristic", f"All enrolled (n = {c.enrolled})"], [[r.label, r.value] for r in data.baseline],
-                     caption="Table 1. Patients and tumours at enrolment", indent=[r.indent for r in data.baseline]))
+    base.table(tables.baseline(data, f"{table_no()}. Patients and tumours at enrolment"))
     sections.append(base)
 
     # -- radiotherapy compliance
@@ -111,20 +113,9 @@ def build_document(study: StudyDB, out: Path, progress: Callable[[str], None] | 
     levels = ", ".join(f"{lv.target} {lv.total_dose_gy:g} Gy in {rt.fractions} x {lv.dose_per_fraction_gy:g} Gy"
                        for lv in rt.dose_levels)
     comp.text(f"Prescription: {rt.technique}, {levels}, {rt.fractions_per_week} fractions a week.")
-    rows = [["Patients who started radiotherapy", str(rc.patients)],
-            ["Fractions delivered / planned", f"{rc.fractions_delivered} / {rc.fractions_planned}"],
-            ["Fractions missed (made up later)", str(rc.missed)], ["Fractions rescheduled", str(rc.rescheduled)],
-            ["Courses with every fraction delivered", f"{rc.complete_courses} / {rc.patients}"],
-            ["Overall treatment time, days: median (range)",
-             f"{rc.ott_median:.0f} ({rc.ott_range[0]}-{rc.ott_range[1]})" if rc.ott_range else "-"],
-            ["Prolongation beyond the planned calendar, days: median",
-             f"{rc.prolongation_median:.0f}" if rc.prolongation_median is not None else "-"],
-            ["Protocol deviations: minor / major",
-             f"{sum(d[2] == 'minor' for d in rc.deviations)} / {sum(d[2] == 'major' for d in rc.deviations)}"]]
-    comp.table(Table(["", "Value"], rows, caption="Table 2. Delivery of radiotherapy"))
+    comp.table(tables.compliance(rc, f"{table_no()}. Delivery of radiotherapy"))
     if rc.deviations:
-        comp.table(Table(["Patient", "Category", "Severity", "Description"], [list(d) for d in rc.deviations],
-                         caption="Table 3. Protocol deviations", align=["l", "l", "l", "l"]))
+        comp.table(tables.deviations(rc, f"{table_no()}. Protocol deviations"))
     sections.append(comp)
 
     # -- primary endpoint
@@ -137,7 +128,7 @@ def build_document(study: StudyDB, out: Path, progress: Callable[[str], None] | 
     prim_rows = [_rate_row("R0 among resected patients (primary analysis)", r0, len(resected), level),
                  _rate_row("R0 among all enrolled patients (intention to treat)", itt_r0, len(eps), level)]
     prim.table(Table(["Population", "R0 / n", "Rate", f"{level:.0%} CI (exact)"], prim_rows,
-                     caption="Table 4. R0 resection rate (UICC residual tumour classification)"))
+                     caption=f"{table_no()}. R0 resection rate (UICC residual tumour classification)"))
     alternative = "greater" if primary.alternative_rate > primary.null_rate else "less"
     if resected:
         test = binomial.binomial_test(r0, len(resected), primary.null_rate, alternative=alternative)
@@ -159,6 +150,13 @@ def build_document(study: StudyDB, out: Path, progress: Callable[[str], None] | 
                   f"{simon.minimax.r}/{simon.minimax.n}.")
     sections.append(prim)
 
+    # -- surgery and pathology
+    if data.specimens:
+        path = Section("Surgery and pathology")
+        path.table(tables.margins(data.specimens, protocol, f"{table_no()}. Surgery and resection margins"))
+        path.table(tables.response(data.specimens, f"{table_no()}. Histological response: EORTC-STBSG score"))
+        sections.append(path)
+
     # -- secondary endpoints: rates
     sec = Section("Secondary endpoints")
     pcr = [e.pcr for e in eps if e.pcr is not None]
@@ -167,13 +165,14 @@ def build_document(study: StudyDB, out: Path, progress: Callable[[str], None] | 
         _rate_row(f"Pathologic complete response ({_pcr_words(protocol)})", sum(pcr), len(pcr), level),
         _rate_row(f"Major wound complication within {protocol.toxicity.wound_complication_window_days} days of surgery "
                   "(NCIC SR2 definition)", sum(wounds), len(wounds), level)],
-        caption="Table 5. Pathologic response and wound complications (resected patients)"))
+        caption=f"{table_no()}. Pathologic response and wound complications (resected patients)"))
 
     # -- time to event
     say("fitting the survival curves")
     landmarks = protocol.statistics.landmarks_months
     conf_type = protocol.statistics.km_conf_type
-    xmax = float(np.ceil(max(landmarks[-1], _max_months(eps)) / 6) * 6)
+    # the time axis spans the follow-up (a short follow-up is not drawn against years of empty axis)
+    xmax = float(max(6.0, np.ceil(_max_months(eps) / 6) * 6))
     follow = fit_kaplan_meier([e.times["os"].time_months for e in eps], [e.times["os"].status for e in eps],
                               reverse=True) if eps and "os" in eps[0].times else None
     if follow is not None:
@@ -194,11 +193,11 @@ def build_document(study: StudyDB, out: Path, progress: Callable[[str], None] | 
         sec.figure(_figure(figs, f"km_{endpoint.id}", figures.survival_curves([("", km)], endpoint.name, xmax=xmax),
                            f"Figure {number}. {endpoint.name}: Kaplan-Meier estimate with pointwise {level:.0%} "
                            f"confidence band ({conf_type} transformation); ticks mark censored patients. "
-                           f"Events: {', '.join(x.replace('_', ' ') for x in endpoint.events)}.", 14.5,
+                           f"Events: {figures.event_words(endpoint.events)}.", 14.5,
                            formats=figure_formats))
         number += 1
     sec.table(Table(["Endpoint", "Events", "Median, months (CI)"] + [f"At {m} months (CI)" for m in landmarks], km_rows,
-                    caption=f"Table 6. Time-to-event endpoints from enrolment (n = {len(eps)}; {level:.0%} CIs)",
+                    caption=f"{table_no()}. Time-to-event endpoints from enrolment (n = {len(eps)}; {level:.0%} CIs)",
                     align=["l", "r", "r"] + ["r"] * len(landmarks), widths=[2.5, 0.9, 1.6] + [1.7] * len(landmarks),
                     note=NR_NOTE + " Numbers at risk are under each figure."))
     cif_rows = []
@@ -208,27 +207,25 @@ def build_document(study: StudyDB, out: Path, progress: Callable[[str], None] | 
         if not times.size:
             continue
         curves = []
-        for cause, label in ((1, ", ".join(x.replace("_", " ") for x in endpoint.events)),
-                             (2, "death without it (competing)")):
+        for cause, label in ((1, figures.event_words(endpoint.events)),
+                             (2, f"death without {figures.event_words(endpoint.events)} (competing risk)")):
             if (status == cause).any():
                 curves.append((label, cumulative_incidence(times, status, cause, conf_level=level)))
+        own = curves[0][1] if curves and curves[0][1].cause == 1 else None
+        cif_rows.append(tables.incidence_row(endpoint.name, own, times, landmarks, _pct_ci))
         if not curves:
-            cif_rows.append([endpoint.name, "0"] + ["0.0 %"] * len(landmarks))
             continue
-        own = curves[0][1] if curves[0][1].cause == 1 else None
-        if own is not None:
-            at = own.at(landmarks)
-            cif_rows.append([endpoint.name, str(own.events)] +
-                            [_pct_ci(v, lo, hi) for v, lo, hi in zip(at.estimate, at.lower, at.upper)])
-        sec.figure(_figure(figs, f"cif_{endpoint.id}", figures.incidence_curves(curves, endpoint.name, xmax=xmax),
+        sec.figure(_figure(figs, f"cif_{endpoint.id}", figures.incidence_curves(curves, endpoint.name, xmax=xmax, times=times),
                            f"Figure {number}. {endpoint.name} (Aalen-Johansen) with death as a competing risk; "
                            f"bands: pointwise {level:.0%} CI, delta-method variance (cmprsk), log(-log) transformation.",
                            14.5, formats=figure_formats))
         number += 1
     if cif_rows:
         sec.table(Table(["Endpoint", "Events"] + [f"At {m} months (CI)" for m in landmarks], cif_rows,
-                        caption="Table 7. Cumulative incidences with death as a competing risk",
+                        caption=f"{table_no()}. Cumulative incidences with death as a competing risk",
                         widths=[3.0, 0.8] + [1.8] * len(landmarks), note=NR_NOTE.split(". ")[1]))
+    _summary_before_figures(sec, "km_")
+    _summary_before_figures(sec, "cif_")
     sections.append(sec)
 
     # -- toxicity
@@ -237,23 +234,25 @@ def build_document(study: StudyDB, out: Path, progress: Callable[[str], None] | 
     started = data.compliance.patients
     for phase, title in (("acute", f"acute: up to day {protocol.toxicity.acute_window_days} from the start of RT"),
                          ("late", "late: after the acute window")):
-        worst: dict[str, list[int]] = defaultdict(list)
-        for row in data.toxicity:
-            if row.phase == phase:
-                worst[row.term].append(row.max_grade)
-        rows = []
-        for term in sorted(worst, key=lambda t: (-len(worst[t]), t)):
-            grades = worst[term]
-            rows.append([term] + [str(sum(g == k for g in grades)) for k in range(1, 6)] +
-                        [f"{len(grades)} ({len(grades) / started:.0%})" if started else str(len(grades)),
-                         str(sum(g >= 3 for g in grades))])
-        if rows:
-            tox.table(Table(["Term", "G1", "G2", "G3", "G4", "G5", "Any grade", "Grade \u2265 3"], rows,
-                            widths=[3.4, 0.55, 0.55, 0.55, 0.55, 0.55, 1.3, 0.9],
-                            caption=f"Table {8 if phase == 'acute' else 9}. Worst grade per patient, {title} "
-                                    f"(n = {started} patients who started RT)"))
+        caption = f"Worst grade per patient, {title} (n = {started} patients who started RT; n (%))"
+        table = tables.worst_grades(data.toxicity, phase, started, "")
+        if table is not None:
+            table.caption = f"{table_no()}. {caption}"
+            tox.table(table)
         else:
             tox.text(f"No {phase} adverse event recorded.")
+    socs = tables.organ_classes(data.toxicity, started, "")
+    if socs is not None:
+        socs.caption = f"{table_no()}. Patients with adverse events by system organ class (CTCAE v5.0)"
+        tox.table(socs)
+    sae = data.serious_events
+    if sae:
+        patients_sae = len({e.subject_id for e in sae})
+        tox.text(f"Serious adverse events: {len(sae)} in {patients_sae} patients "
+                 f"({100 * patients_sae / c.enrolled:.0f} % of the {c.enrolled} enrolled); listed below.")
+        tox.table(tables.serious(sae, protocol, f"{table_no()}. Serious adverse events"))
+    else:
+        tox.text("No serious adverse event recorded.")
     monitor = protocol.statistics.toxicity_monitor
     if monitor is not None:
         rates = {"major_wound_complication": [e.major_wound_complication for e in eps if e.major_wound_complication is not None],
@@ -283,12 +282,8 @@ def build_document(study: StudyDB, out: Path, progress: Callable[[str], None] | 
     methods.text(f"Pathologic complete response: {_pcr_words(protocol)}. Toxicity graded by CTCAE v5.0; acute up to and "
                  f"including day {protocol.toxicity.acute_window_days} from the first fraction, late after.")
     if protocol.assumptions:
-        from sarcotrial.protocol import resolve_parameter
-
-        rows = [[path, _short_value(resolve_parameter(protocol, path))] for path in protocol.assumptions]
-        methods.table(Table(["Protocol parameter", "Value"], rows, widths=[2.2, 2.0], align=["l", "l"],
-                            caption=f"Table 10. Parameters assumed where the registry record is silent "
-                                    f"({len(rows)}; to be confirmed by the trial team)"))
+        methods.table(tables.parameters(protocol, f"{table_no()}. Parameters assumed where the registry record is "
+                                                  f"silent ({len(protocol.assumptions)}; to be confirmed by the trial team)"))
     sections.append(methods)
 
     synthetic = "SYNTHETIC DATA: every patient in this report is invented (sarcotrial demo); not for clinical use." \
@@ -305,19 +300,18 @@ def build_document(study: StudyDB, out: Path, progress: Callable[[str], None] | 
                + ("; SYNTHETIC DATA" if data.synthetic else ""))
 
 
-def _short_value(value) -> str:
-    if isinstance(value, (list, tuple)):
-        return ", ".join(_short_value(v) for v in value) or "none"
-    if isinstance(value, dict):
-        return ", ".join(f"{k} {_short_value(v)}" for k, v in value.items())
-    if hasattr(value, "model_dump"):
-        data = value.model_dump(exclude_none=True)
-        if "structure" in data and "metric" in data:
-            return f"{data['structure']} {data['metric']} {data['comparator']} {data['per_protocol']:g}"
-        return ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in data.items())
-    if isinstance(value, float):
-        return f"{value:g}"
-    return str(value)
+def _summary_before_figures(section: Section, prefix: str) -> None:
+    """Move the table that follows a run of figures (``prefix``: their files' names) before them: the summary
+    first, then the curves, as a journal sets them (and the pages fill: two figures and a table to a page)."""
+    blocks = section.blocks
+    first = next((i for i, b in enumerate(blocks) if isinstance(b, Figure) and Path(b.png).stem.startswith(prefix)), None)
+    if first is None:
+        return
+    last = first
+    while last + 1 < len(blocks) and isinstance(blocks[last + 1], Figure):
+        last += 1
+    if last + 1 < len(blocks) and isinstance(blocks[last + 1], Table):
+        blocks.insert(first, blocks.pop(last + 1))
 
 
 def _max_months(eps) -> float:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import statistics
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from sarcotrial.domain import histology
 from sarcotrial.services.endpoints import PatientEndpoints, ToxicityRow, derive_endpoints, toxicity_table
@@ -22,10 +22,19 @@ from sarcotrial.services.views import PatientRecord, patients
 
 @dataclass(frozen=True)
 class Consort:
+    """The CONSORT 2010 flow of a single-arm study, in patients (``screenings`` counts screenings).
+
+    A patient screened more than once counts once, by the latest screening; ``inclusion_not_met`` and
+    ``exclusion_met`` give, per criterion, the patients it excluded (a patient may fail several).
+    Follow-up ended by death, loss or withdrawal is counted up to the data cut-off, each patient once
+    (death first).
+    """
+
     referred: int
     screened: int
     excluded: int
-    exclusion_reasons: list[tuple[str, int]]
+    inclusion_not_met: list[tuple[str, int]]
+    exclusion_met: list[tuple[str, int]]
     not_evaluable: int
     enrolled: int
     started_rt: int
@@ -36,6 +45,20 @@ class Consort:
     lost_to_follow_up: int = 0
     died: int = 0
     completed: int = 0
+    screenings: int = 0
+    eligible_not_enrolled: int = 0
+    failed_inclusion: int = 0  # patients who failed at least one inclusion criterion
+    failed_exclusion: int = 0  # patients who met at least one exclusion criterion
+
+    @property
+    def screened_again(self) -> int:
+        """Screenings beyond each patient's first."""
+        return max(0, self.screenings - self.screened)
+
+    @property
+    def in_follow_up(self) -> int:
+        """Enrolled patients whose follow-up had not ended at the cut-off."""
+        return self.enrolled - self.died - self.lost_to_follow_up - self.withdrawn - self.completed
 
 
 @dataclass(frozen=True)
@@ -59,6 +82,32 @@ class Compliance:
     deviations: list[tuple[str, str, str, str]]  # subject, category, severity, description
 
 
+@dataclass(frozen=True)
+class Specimen:
+    """A resected patient's specimen as Tables of margins and response read it (``None``: not recorded)."""
+
+    subject_id: str
+    r_status: str | None  # UICC residual tumour: R0, R1, R2, RX
+    closest_margin_mm: float | None
+    margin_tissue: str | None  # the protocol's code (codelist margin_tissue)
+    planned_positive: bool | None  # a positive margin planned on a critical structure (Toronto)
+    response_score: str | None  # EORTC-STBSG tier A-E
+    procedure: str | None
+
+
+@dataclass(frozen=True)
+class SeriousEvent:
+    """A serious adverse event as recorded (term as NCI names it)."""
+
+    subject_id: str
+    term: str
+    soc: str | None
+    grade: int | None
+    seriousness: str | None  # the protocol's code (codelist seriousness)
+    attribution: str | None
+    onset: dt.date | None
+
+
 @dataclass
 class ReportData:
     acronym: str
@@ -76,11 +125,10 @@ class ReportData:
     cutoff: dt.date | None = None
     cutoff_source: str = ""
     extras: dict = field(default_factory=dict)
+    specimens: list[Specimen] = field(default_factory=list)  # resected patients, by enrolment
+    serious_events: list[SeriousEvent] = field(default_factory=list)
 
 
-def criterion_failure(kind: str, text: str) -> str:
-    """How a failed criterion reads in a list of exclusions: an exclusion as it stands, an inclusion as not met."""
-    return text if kind == "exclusion" else f"Not met: {text}"
 
 
 def _pct(k: int, n: int) -> str:
@@ -90,16 +138,23 @@ def _pct(k: int, n: int) -> str:
 def gather(study: StudyDB, cutoff: dt.date | None = None, actor: Actor | None = None) -> ReportData:
     protocol = study.protocol
     texts = {c.id: c.text for c in protocol.eligibility.criteria}
-    records = patients(study, actor, permission="report")
+    records = _as_of(protocol, patients(study, actor, permission="report"), cutoff)
     referred = sum(bool(r.of("referral")) for r in records)
     latest = {r.subject_id: r.screenings[-1] for r in records if r.screenings}
-    reasons: Counter = Counter()
+    failed: dict[str, Counter] = {"inclusion": Counter(), "exclusion": Counter()}
+    failing: dict[str, int] = {"inclusion": 0, "exclusion": 0}
     for sc in latest.values():
         if sc["decision"] == "ineligible":
+            kinds = set()
             for c in sc["criteria"]:
                 if c["result"] != "not_evaluable" and (c["result"] == "met") != (c["kind"] == "inclusion"):
-                    reasons[criterion_failure(c["kind"], texts.get(c["id"], c["id"]))] += 1
-    enrolled = sorted((r for r in records if r.enrolment_date is not None), key=lambda r: (r.enrolment_date, r.enrolment_sequence))
+                    failed[c["kind"]][texts.get(c["id"], c["id"])] += 1
+                    kinds.add(c["kind"])
+            for kind in kinds:
+                failing[kind] += 1
+    # a patient enrolled after the data cut-off is not in the report (their times from enrolment would be negative)
+    enrolled = sorted((r for r in records if r.enrolment_date is not None and (cutoff is None or r.enrolment_date <= cutoff)),
+                      key=lambda r: (r.enrolment_date, r.enrolment_sequence))
     summaries = {}
     for r in enrolled:
         course = r.first("rt_course")
@@ -107,11 +162,12 @@ def gather(study: StudyDB, cutoff: dt.date | None = None, actor: Actor | None = 
             summaries[r.subject_id] = summarise_course(
                 study, course.values, course.derived, [(f.values, f.derived) for f in r.of("rt_fraction")],
                 closed=r.first("surgery") is not None)
-    deviations = [(r.subject_id, d["category"], d["severity"], d["description"]) for r in records for d in r.deviations]
-    baseline = _baseline(enrolled)
+    deviations = [(r.subject_id, d["category"], d["severity"], d["description"]) for r in enrolled for d in r.deviations]
+    baseline = _baseline(enrolled, protocol)
     by_sequence = sorted(enrolled, key=lambda r: r.enrolment_sequence or 0)
     endpoints = derive_endpoints(study, cutoff, records=by_sequence)
     source = "given" if cutoff else "the latest recorded contact"
+    given_cutoff = cutoff
     if cutoff is None and endpoints:
         cutoff = max(e.course.last_contact for e in endpoints)
     started = [x for x in summaries.values() if x.delivered > 0]
@@ -125,72 +181,185 @@ def gather(study: StudyDB, cutoff: dt.date | None = None, actor: Actor | None = 
         ott_median=statistics.median(otts) if otts else None, ott_range=(min(otts), max(otts)) if otts else None,
         prolongation_median=statistics.median(prolong) if prolong else None, deviations=deviations)
     operated = sum(e.course.surgery is not None for e in endpoints)
+    enrolled_ids = {r.subject_id for r in enrolled}
     consort = Consort(
         referred=referred, screened=len(latest), excluded=sum(sc["decision"] == "ineligible" for sc in latest.values()),
-        exclusion_reasons=reasons.most_common(),
+        inclusion_not_met=failed["inclusion"].most_common(), exclusion_met=failed["exclusion"].most_common(),
+        failed_inclusion=failing["inclusion"], failed_exclusion=failing["exclusion"],
+        screenings=sum(len(r.screenings) for r in records),
+        eligible_not_enrolled=sum(sc["decision"] == "eligible" and sid not in enrolled_ids for sid, sc in latest.items()),
         not_evaluable=sum(sc["decision"] == "not_evaluable" for sc in latest.values()), enrolled=len(enrolled),
         started_rt=len(started), completed_rt=compliance.complete_courses, operated=operated,
         analysed_primary=sum(e.r0_resected is not None for e in endpoints),
-        withdrawn=sum(r.status == "withdrawn" for r in enrolled),
-        lost_to_follow_up=sum(r.status == "lost_to_follow_up" for r in enrolled),
-        died=sum(r.death() is not None for r in enrolled), completed=sum(r.status == "completed" for r in enrolled))
+        **_follow_up_ended(protocol, enrolled, endpoints, given_cutoff))
     return ReportData(
         acronym=protocol.acronym, title=protocol.identification.title, protocol_version=protocol.version,
         synthetic=study.synthetic, generated_at=dt.datetime.now(dt.timezone.utc),
         target_accrual=protocol.identification.design.target_accrual, consort=consort, baseline=baseline,
-        compliance=compliance, endpoints=endpoints, toxicity=toxicity_table(study, records=records),
-        accrual_dates=[r.enrolment_date for r in enrolled], cutoff=cutoff, cutoff_source=source)
+        compliance=compliance, endpoints=endpoints, toxicity=toxicity_table(study, records=by_sequence),
+        accrual_dates=[r.enrolment_date for r in enrolled], cutoff=cutoff, cutoff_source=source,
+        specimens=_specimens(by_sequence), serious_events=_serious_events(by_sequence, cutoff))
 
 
-def _baseline(enrolled: list[PatientRecord]) -> list[BaselineRow]:
+def _follow_up_ended(protocol, enrolled: list[PatientRecord], endpoints: list[PatientEndpoints],
+                     cutoff: dt.date | None) -> dict[str, int]:
+    """Enrolled patients whose follow-up ended by the cut-off: died (the outcome form's date of death),
+    withdrawn from follow-up or consent, lost to follow-up or completed (the patient's status, dated by the
+    withdrawal or end-of-study form); each patient once, death first."""
+    dead = {e.course.subject_id for e in endpoints
+            if e.course.death is not None and (cutoff is None or e.course.death <= cutoff)}
+    counts = {"died": len(dead), "withdrawn": 0, "lost_to_follow_up": 0, "completed": 0}
+    for r in enrolled:
+        if r.subject_id in dead or r.status not in counts:
+            continue
+        left = _left_follow_up_on(protocol, r)  # with a cut-off, only a status whose form is dated by then counts
+        if cutoff is None or (left is not None and left <= cutoff):
+            counts[r.status] += 1
+    return counts
+
+
+def _left_follow_up_on(protocol, r: PatientRecord) -> dt.date | None:
+    """The earliest date of the forms that end a patient's follow-up (withdrawal, end of study)."""
+    dates = []
+    if protocol.withdrawal is not None:
+        w = protocol.withdrawal
+        dates += [c.values.get(w.date_field) for c in r.of(w.form) if c.values.get(w.kind_field) in w.ends_follow_up]
+    if protocol.end_of_study is not None:
+        dates += [c.values.get(protocol.end_of_study.date_field) for c in r.of(protocol.end_of_study.form)]
+    dates = [d for d in dates if isinstance(d, dt.date)]
+    return min(dates) if dates else None
+
+
+def _as_of(protocol, records: list[PatientRecord], cutoff: dt.date | None) -> list[PatientRecord]:
+    """The patients as they stood at the data cut-off: a form dated after it (by its first date field: the
+    referral's, the fraction's, the surgery's, the adverse event's onset...) and a screening after it are left
+    out, so no table or flow counts what happened later."""
+    if cutoff is None:
+        return records
+    dated = {f.id: next((x.id for x in f.fields if x.type == "date"), None) for f in protocol.forms}
+
+    def after(crf: CRF) -> bool:
+        day = crf.values.get(dated.get(crf.form_id) or "")
+        return isinstance(day, dt.date) and day > cutoff
+
+    return [replace(r, forms={form: [c for c in crfs if not after(c)] for form, crfs in r.forms.items()},
+                    screenings=[sc for sc in r.screenings if not (isinstance(sc.get("date"), dt.date) and sc["date"] > cutoff)],
+                    deviations=[d for d in r.deviations
+                                if not (isinstance(d.get("detected_on"), dt.date) and d["detected_on"] > cutoff)])
+            for r in records]
+
+
+def _specimens(enrolled: list[PatientRecord]) -> list[Specimen]:
+    out = []
+    for r in enrolled:
+        surgery, pathology = r.first("surgery"), r.first("pathology")
+        if surgery is None:
+            continue
+        values = pathology.values if pathology else {}
+        derived = pathology.derived if pathology else {}
+        out.append(Specimen(r.subject_id, derived.get("r_status"), values.get("closest_margin_mm"),
+                            values.get("closest_margin_tissue"), values.get("planned_positive_margin"),
+                            derived.get("response_score"), surgery.values.get("procedure")))
+    return out
+
+
+def _serious_events(enrolled: list[PatientRecord], cutoff: dt.date | None) -> list[SeriousEvent]:
+    return [SeriousEvent(r.subject_id, ae.values.get("term") or "term not recorded", ae.derived.get("soc"),
+                         ae.values.get("grade"), ae.values.get("seriousness"), ae.values.get("attribution"),
+                         ae.values.get("onset_date"))
+            for r in enrolled for ae in r.of("adverse_event") if ae.values.get("serious")]
+
+
+#: Table 1's words for the anatomic sites: "trunk" is the trunk wall (AJCC 8th "trunk and extremities"), as
+#: opposed to the retroperitoneum and the viscera; its depth is the Depth row's
+SITE_LABELS = {"extremity": "Extremity", "trunk": "Trunk wall", "retroperitoneum": "Retroperitoneum",
+               "head-neck": "Head and neck", "visceral": "Visceral (thoracic or abdominal organs)"}
+NOT_RECORDED = "Not recorded"
+NO_STAGE_GROUP = "No AJCC stage group (head and neck, visceral)"
+STAGE_ORDER = ["IA", "IB", "II", "IIIA", "IIIB", "IV"]
+
+
+def _baseline(enrolled: list[PatientRecord], protocol=None) -> list[BaselineRow]:
+    """Table 1: every characteristic over all enrolled patients, with a "Not recorded" row wherever a
+    value is absent or coded missing (so each group adds up to n)."""
     n = len(enrolled)
     rows = [BaselineRow("Patients", str(n))]
     if not n:
         return rows
-    ages = [r.enrolment_date.year - r.year_of_birth for r in enrolled]
-    rows.append(BaselineRow("Age at enrolment, years: median (range)", f"{statistics.median(ages):.0f} ({min(ages)}-{max(ages)})"))
-    sexes = Counter(r.sex for r in enrolled)
-    rows.append(BaselineRow("Sex", ""))
-    rows += [BaselineRow(k.capitalize(), _pct(v, n), 1) for k, v in sorted(sexes.items())]
-    known = [_Diagnosis(d) for d in (r.first("diagnosis") for r in enrolled) if d is not None]
-    if not known:
-        return rows
-    rows.append(BaselineRow("Site", ""))
-    site_labels = {"extremity": "Extremity", "trunk": "Trunk (superficial)", "retroperitoneum": "Retroperitoneum",
-                   "head-neck": "Head and neck", "visceral": "Visceral"}
-    for site, count in Counter(d.anatomic_site for d in known).most_common():
-        rows.append(BaselineRow(site_labels.get(site, site), _pct(count, n), 1))
-    rows.append(BaselineRow("Histotype (WHO 2020)", ""))
-    for hid, count in Counter(d.histotype for d in known).most_common():
-        try:
-            name = histology.histotype(hid).name
-        except Exception:
-            name = hid
-        rows.append(BaselineRow(name, _pct(count, n), 1))
-    rows.append(BaselineRow("FNCLCC grade", ""))
-    for grade, count in sorted(Counter(d.grade for d in known).items()):
-        rows.append(BaselineRow(f"G{grade}", _pct(count, n), 1))
-    sizes = [d.size_cm for d in known if d.size_cm is not None]
-    if sizes:
-        rows.append(BaselineRow("Size, cm: median (range)", f"{statistics.median(sizes):.1f} ({min(sizes):.1f}-{max(sizes):.1f})"))
-    rows.append(BaselineRow("Depth", ""))
-    for depth, count in Counter(d.depth or "not recorded" for d in known).most_common():
-        rows.append(BaselineRow(depth.capitalize(), _pct(count, n), 1))
-    rows.append(BaselineRow("AJCC 8th edition stage", ""))
-    order = ["IA", "IB", "II", "IIIA", "IIIB", "IV"]
-    stages = Counter(d.stage or "no stage group (head and neck, visceral)" for d in known)
-    for stage in sorted(stages, key=lambda x: (order.index(x) if x in order else 99, x)):
-        rows.append(BaselineRow(stage, _pct(stages[stage], n), 1))
+
+    def group(title: str, values: list, order=None, label=lambda v: str(v)) -> None:
+        counts = Counter(v for v in values if v is not None)
+        missing = sum(v is None for v in values)
+        rows.append(BaselineRow(title, ""))
+        keys = sorted(counts, key=order) if order else [k for k, _ in counts.most_common()]
+        rows.extend(BaselineRow(label(k), _pct(counts[k], n), 1) for k in keys)
+        if missing:
+            rows.append(BaselineRow(NOT_RECORDED, _pct(missing, n), 1))
+
+    def median_range(title: str, values: list, fmt: str) -> None:
+        known = [v for v in values if v is not None]
+        if known:
+            rows.append(BaselineRow(title, f"{statistics.median(known):{fmt}} ({min(known):{fmt}}\u2013{max(known):{fmt}})"))
+        else:
+            rows.append(BaselineRow(title, "\u2013"))
+        if len(known) < len(values):
+            rows.append(BaselineRow(NOT_RECORDED, _pct(len(values) - len(known), n), 1))
+
+    diagnoses = [_Diagnosis(r.first("diagnosis")) for r in enrolled]
+    median_range("Age at enrolment, years: median (range)", [r.enrolment_date.year - r.year_of_birth for r in enrolled], ".0f")
+    group("Sex", [r.sex for r in enrolled], label=lambda v: v.capitalize())
+    group("ECOG performance status", [d.ecog for d in diagnoses], order=lambda v: v)
+    screening = [r.first("screening") for r in enrolled]
+    group("Presentation", [_value(c, "disease_status") for c in screening], label=lambda v: _code_label(protocol, "disease_status", v))
+    group("Anatomic site", [d.anatomic_site for d in diagnoses], label=lambda v: SITE_LABELS.get(v, v))
+    group("Depth relative to the superficial fascia", [d.depth for d in diagnoses], label=lambda v: str(v).capitalize())
+    median_range("Largest tumour dimension, cm: median (range)", [d.size_cm for d in diagnoses], ".1f")
+    group("Histotype (WHO 2020)", [d.histotype for d in diagnoses], label=_histotype_name)
+    group("FNCLCC grade (pre-treatment biopsy)", [d.grade for d in diagnoses], order=lambda v: str(v),
+          label=lambda v: f"G{v}" if v in ("1", "2", "3") else "Not graded (FNCLCC not applicable)")
+    group("AJCC 8th edition stage", [d.stage for d in diagnoses],
+          order=lambda v: (STAGE_ORDER.index(v) if v in STAGE_ORDER else 99, v))
+    courses = [r.first("rt_course") for r in enrolled]
+    group("Concurrent anthracycline-based chemotherapy", [_value(c, "concurrent_chemotherapy") for c in courses],
+          order=lambda v: not v, label=lambda v: "Yes" if v else "No")
     return rows
 
 
-class _Diagnosis:
-    """A diagnosis form read for Table 1: entered values and derived grade and stage by the protocol's names."""
+def _value(crf: CRF | None, name: str):
+    """An entered value; ``None`` when the form or the value is absent or coded missing."""
+    return None if crf is None else crf.values.get(name)
 
-    def __init__(self, crf: CRF):
-        self.anatomic_site = crf.values.get("anatomic_site") or crf.missing.get("anatomic_site") or "not recorded"
-        self.histotype = crf.values.get("histotype") or crf.missing.get("histotype") or "not recorded"
-        self.grade = crf.derived.get("grade") or "X"
-        self.size_cm = crf.values.get("size_cm")
-        self.depth = crf.values.get("depth") or crf.missing.get("depth")
-        self.stage = crf.derived.get("stage")
+
+def _code_label(protocol, codelist: str, code) -> str:
+    if protocol is not None:
+        for item in protocol.codelists.get(codelist, []):
+            if item.code == code:
+                return item.label
+    return str(code).replace("_", " ").capitalize()
+
+
+def _histotype_name(hid: str) -> str:
+    try:
+        return histology.histotype(hid).name
+    except Exception:
+        return hid
+
+
+class _Diagnosis:
+    """A diagnosis form read for Table 1: entered values and derived grade and stage by the protocol's names;
+    ``None`` for what is not recorded (no form, no value, or a missing-data code)."""
+
+    def __init__(self, crf: CRF | None):
+        values = crf.values if crf is not None else {}
+        derived = crf.derived if crf is not None else {}
+        self.anatomic_site = values.get("anatomic_site")
+        self.histotype = values.get("histotype")
+        self.grade = derived.get("grade") if crf is not None else None
+        if crf is not None and self.grade is None:
+            self.grade = "X"  # a diagnosis without an FNCLCC grade: not graded
+        self.size_cm = values.get("size_cm")
+        self.depth = values.get("depth")
+        self.ecog = values.get("ecog")
+        self.stage = derived.get("stage") if crf is not None else None
+        if crf is not None and self.stage is None and self.anatomic_site in ("head-neck", "visceral"):
+            self.stage = NO_STAGE_GROUP

@@ -1,0 +1,113 @@
+"""The protocol's parameters and codes in words, as the study report prints them.
+
+The report names every parameter the way the protocol document does ("Follow-up, years 1-2:
+schedule") and never by the key under which the protocol file stores it
+(``visits.follow_up_early.repeat``); a value reads as a sentence ("every 3 months until month
+24"), not as the fields of its record.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+#: the parts of a parameter's path (areas, then fields), in words
+_AREAS = {"statistics": "Statistics", "primary": "Primary endpoint", "pathology": "Pathology",
+          "toxicity": "Toxicity", "treatment": "Treatment", "radiotherapy": "Radiotherapy", "surgery": "Surgery",
+          "chemotherapy": "Chemotherapy", "identification": "Study", "design": "Study design", "consent": "Consent",
+          "withdrawal": "Withdrawal"}
+_FIELDS = {
+    "population": "analysis population", "null_rate": "null response rate (p0)",
+    "alternative_rate": "alternative response rate (p1)", "alpha": "type I error (alpha)", "power": "power",
+    "ci_level": "confidence level", "time_origin": "time origin of the time-to-event endpoints",
+    "landmarks_months": "landmark times, months", "pcr_max_viable_percent":
+        "pathologic complete response: at most this % of stainable tumour cells",
+    "events": "events", "competing_risks": "competing risks", "role": "role",
+    "window_before_days": "window before the visit, days", "window_after_days": "window after the visit, days",
+    "acute_window_days": "acute phase: days from the first fraction", "ptv_margins_mm": "CTV to PTV margins, mm",
+    "alpha_beta_gy": "alpha/beta ratio, Gy", "deviations": "deviation limits", "objectives": "dose-volume objectives",
+    "interval_after_rt_weeks_min": "interval after radiotherapy, weeks: minimum",
+    "interval_after_rt_weeks_max": "interval after radiotherapy, weeks: maximum", "phase": "phase",
+    "offset_days": "day after its anchor", "offset_months": "months after its anchor", "repeat": "schedule",
+    "km_conf_type": "Kaplan-Meier interval transformation", "toxicity_monitor": "toxicity monitoring rule",
+    "current_version": "current consent document version", "stops": "what a withdrawal stops",
+    "wound_complication_window_days": "wound complication window, days after surgery",
+}
+_COMPARATORS = {">=": "\u2265", "<=": "\u2264", ">": ">", "<": "<", "==": "="}
+
+
+def _field(name: str) -> str:
+    return _FIELDS.get(name, name.replace("_", " "))
+
+
+def parameter_label(protocol, path: str) -> str:
+    """``visits.wound_check.repeat`` -> "Wound check visits: schedule"."""
+    parts = path.split(".")
+    if parts[0] == "endpoints" and len(parts) >= 3:
+        named = next((e.name for e in protocol.endpoints if e.id == parts[1]), parts[1].replace("_", " "))
+        return f"{named}: {', '.join(_field(p) for p in parts[2:])}"
+    if parts[0] == "visits" and len(parts) >= 3:
+        named = next((v.name for v in protocol.visits if v.id == parts[1]), parts[1].replace("_", " "))
+        return f"Visit \u201c{named}\u201d: {', '.join(_field(p) for p in parts[2:])}"
+    areas = parts[:-1][-1:]  # the nearest area names it ("Radiotherapy", not "Treatment, radiotherapy")
+    head = " ".join(_AREAS.get(p, p.replace("_", " ")) for p in areas)
+    last = _field(parts[-1])
+    if not head:
+        return last[:1].upper() + last[1:]
+    return f"{head[:1].upper() + head[1:]}: {last}"
+
+
+def repeat_words(repeat) -> str:
+    """A visit's repeat rule as a sentence: "every 30 days until day 120", "every 7 days, 5 times"."""
+    step = (f"every {repeat.every_days} days" if repeat.every_days is not None
+            else f"every {repeat.every_months} months")
+    if repeat.count is not None:
+        return f"{step}, {repeat.count} times"
+    if repeat.until_days is not None:
+        return f"{step} until day {repeat.until_days}"
+    return f"{step} until month {repeat.until_months}"
+
+
+def _number(x: float) -> str:
+    return f"{x:g}"
+
+
+def parameter_value(protocol, path: str, value: Any) -> str:
+    """A parameter's value in words (the protocol's names for forms, events and endpoints)."""
+    kind = type(value).__name__
+    name = path.rsplit(".", 1)[-1]
+    if kind == "Repeat":
+        return repeat_words(value)
+    if kind == "Deviations":
+        return (f"overall treatment time prolonged by more than {value.prolongation_minor_days} days: minor, "
+                f"more than {value.prolongation_major_days} days: major; dose off by more than "
+                f"{_number(value.dose_minor_percent)} %: minor, more than {_number(value.dose_major_percent)} %: major")
+    if kind == "ToxicityMonitor":
+        endpoint = next((e.name for e in protocol.endpoints if e.id == value.endpoint), value.endpoint)
+        return (f"{endpoint}: review when P(rate > {value.threshold:.0%}) exceeds {value.cutoff:.0%}, "
+                f"Beta({_number(value.prior_a)}, {_number(value.prior_b)}) prior")
+    if kind == "DoseObjective":
+        return f"{value.structure} {value.metric} {_COMPARATORS.get(value.comparator, value.comparator)} {_number(value.per_protocol)}"
+    if name in ("events", "competing_risks") and isinstance(value, (list, tuple)):
+        from sarcotrial.report.figures import event_words  # the figures' captions read events the same way
+
+        return event_words(value) or "none"
+    if name == "stops" and isinstance(value, dict):
+        forms = {f.id: f.name for f in protocol.forms}
+        return "; ".join(f"{kind_.replace('_', ' ')}: "
+                         + ", ".join("every form" if f == "*" else forms.get(f, f) for f in stopped)
+                         for kind_, stopped in value.items())
+    if name == "ptv_margins_mm" and isinstance(value, dict):
+        return ", ".join(f"{k.replace('->', ' to ')} {_number(v)}" for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        parts = [parameter_value(protocol, path, v) for v in value]
+        scalar = all(isinstance(v, (int, float, str)) for v in value)
+        return (", " if scalar else "; ").join(parts) or "none"
+    if isinstance(value, dict):
+        return ", ".join(f"{str(k).replace('_', ' ')} {parameter_value(protocol, path, v)}" for k, v in value.items())
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return _number(value)
+    if isinstance(value, str):
+        return value.replace("_", " ")
+    return str(value)
