@@ -93,3 +93,47 @@ def test_an_undefined_index_is_printed_as_not_defined_with_why(tmp_path):
     assert result.exit_code == 0, result.output
     assert "Paddick CI not defined (no voxel of the dose grid receives 50 Gy)" in " ".join(result.output.split())
     assert "not defined (no voxel of the dose grid receives 50 Gy)" in html.read_text()
+
+
+def test_plan_qa_reads_a_structure_set_without_preamble_and_says_so(tmp_path):
+    """Defect 16: a structure set written without the 128-byte preamble and file meta header (PS3.10
+    section 7.1) was refused as "not a DICOM file"; it is read, with a warning line naming the file."""
+    import pydicom
+    from pydicom.dataset import FileMetaDataset
+
+    rtss, rtdose, rtplan = sib_phantom(tmp_path, "pass")
+    ds = pydicom.dcmread(rtss)
+    ds.preamble, ds.file_meta = None, FileMetaDataset()
+    bare = tmp_path / "bare_rtss.dcm"
+    pydicom.dcmwrite(bare, ds, enforce_file_format=False, implicit_vr=True, little_endian=True)
+    assert bare.read_bytes()[128:132] != b"DICM"
+    args = ["plan-qa", "--rtstruct", str(bare), "--rtdose", str(rtdose), "--rtplan", str(rtplan)]
+    result = runner.invoke(app, args, env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    shown = " ".join(result.output.split())
+    assert "PER PROTOCOL" in shown
+    assert "warning: bare_rtss.dcm: no preamble / no file meta header" in shown
+    data = json.loads(runner.invoke(app, [*args, "--json"]).output)
+    assert data["verdict"] == "per protocol" and len(data["file_notes"]) == 1
+    assert data["file_notes"][0].startswith("bare_rtss.dcm: no preamble / no file meta header")
+    assert json.loads(runner.invoke(app, ["plan-qa", "--rtstruct", str(rtss), "--rtdose", str(rtdose),
+                                          "--rtplan", str(rtplan), "--json"]).output)["file_notes"] == []
+
+
+def test_plan_qa_html_of_the_breast_plan_kept_for_a_person_to_look_at(tmp_path, shared_data):
+    """The real breast IMRT plan (dicompyler-core's example) against SPRINT, through an alias table: the
+    HTML report and its DVH figure are kept in tests/web/artefacts/ (ignored by git) to be looked at."""
+    from pathlib import Path
+
+    folder = shared_data / "breast-imrt-example"
+    aliases = tmp_path / "aliases.yaml"
+    aliases.write_text("CTV1: [Breast]\nCTV2: [Tumor Bed]\nPTV2: [Tumor Bed]\nPTV1: [Tumor Bed Block]\n")
+    html = Path(__file__).parents[1] / "web" / "artefacts" / "planqa-breast.html"
+    result = runner.invoke(app, ["plan-qa", "--rtstruct", str(folder / "rtss.dcm"), "--rtdose", str(folder / "rtdose.dcm"),
+                                 "--rtplan", str(folder / "rtplan.dcm"), "--aliases", str(aliases), "--html", str(html)],
+                           env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    page = html.read_text()
+    assert "Tumor Bed Block" in page and "major deviation" in page  # its doses stay below 15 Gy, far from 50 and 60
+    png = html.parent / "planqa-breast_figures" / "dvh.png"
+    assert png.read_bytes()[:4] == b"\x89PNG"

@@ -216,3 +216,129 @@ def test_structures_reaching_outside_the_grid_are_reported(tmp_path):
     problems = check_consistency(read_rtstruct(rtss), dose)
     assert problems == ["Contours reach outside the dose grid for: Half; the part outside gets no dose (it is left out "
                         "of the dose statistics and reported as a percentage)."]
+
+
+# --------------------------------------------------------------------------- files without preamble and file meta header
+def _shipped(name: str):
+    """One of pydicom's own test files, from inside the installed package (never downloaded)."""
+    from pathlib import Path
+
+    from pydicom.data import get_testdata_file
+
+    path = get_testdata_file(name, download=False)
+    assert path is not None, f"{name} is not shipped with the installed pydicom"
+    assert Path(path).resolve().is_relative_to(Path(pydicom.__file__).resolve().parent)
+    return Path(path)
+
+
+def _bare(source, target, explicit_vr: bool = False):
+    """The data set of ``source`` written without the 128-byte preamble, 'DICM' and the file meta group."""
+    from pydicom.dataset import FileMetaDataset
+
+    ds = pydicom.dcmread(source)
+    ds.preamble = None
+    ds.file_meta = FileMetaDataset()
+    pydicom.dcmwrite(target, ds, enforce_file_format=False, implicit_vr=not explicit_vr, little_endian=True)
+    data = target.read_bytes()
+    assert data[:2] == b"\x08\x00" and data[128:132] != b"DICM"  # it starts with the data set's first element
+    return target
+
+
+def test_pydicoms_structure_set_without_preamble_is_read_with_a_note():
+    """pydicom's rtstruct.dcm has no preamble and no file meta header; the values expected are those of
+    the dump pydicom ships beside it (rtstruct.dump): ROIs 'patient' (three CLOSED_PLANAR contours of 5, 6
+    and 6 points at z = -200, -190, -180 mm) and two isocentres (one POINT each)."""
+    from pydicom.errors import InvalidDicomError
+
+    path = _shipped("rtstruct.dcm")
+    assert path.read_bytes()[128:132] != b"DICM"
+    with pytest.raises(InvalidDicomError):
+        pydicom.dcmread(path)  # what made it "not a DICOM file" before
+    ss = read_rtstruct(path)
+    assert ss.names == ["patient", "Isocenter 1", "Isocenter 2"]
+    assert ss.frame_of_reference_uid == "1.2.826.0.1.3680043.8.498.2010020400001.2"
+    patient = ss.get("patient")
+    assert [(z, len(p)) for z, p in patient.contours] == [(-200.0, 5), (-190.0, 6), (-180.0, 6)]
+    assert patient.has_volume and patient.color == (220, 160, 120)
+    assert ss.get("Isocenter 1").types == {"POINT"} and not ss.get("Isocenter 1").has_volume
+    (note,) = ss.notes
+    assert note.startswith("rtstruct.dcm: no preamble / no file meta header") and "RT Structure Set" in note
+
+
+@pytest.mark.filterwarnings("ignore:Invalid value for VR UI")  # rtdose.dcm and rtplan.dcm hold a UID with a leading 0
+def test_pydicoms_dose_and_plan_read_with_and_without_preamble(tmp_path):
+    """rtdose.dcm and rtplan.dcm have the preamble: read without a note; the same data sets written bare
+    (implicit and explicit VR) read to the same values, with the note."""
+    dose_file, plan_file = _shipped("rtdose.dcm"), _shipped("rtplan.dcm")
+    reference = pydicom.dcmread(dose_file)
+    dose = read_rtdose(dose_file)
+    assert dose.notes == ()
+    assert dose.shape == (int(reference.NumberOfFrames), reference.Rows, reference.Columns)
+    assert np.array_equal(dose.dose, reference.pixel_array * float(reference.DoseGridScaling))
+    for explicit in (False, True):
+        bare = read_rtdose(_bare(dose_file, tmp_path / f"dose{explicit}.dcm", explicit_vr=explicit))
+        assert np.array_equal(bare.dose, dose.dose) and np.array_equal(bare.frame_offsets, dose.frame_offsets)
+        assert bare.notes[0].startswith(f"dose{explicit}.dcm: no preamble / no file meta header")
+        assert ("explicit" if explicit else "implicit") + " VR little endian" in bare.notes[0]
+    plan = read_rtplan(plan_file)
+    reference = pydicom.dcmread(plan_file)
+    assert plan.notes == () and plan.fractions_planned == int(reference.FractionGroupSequence[0].NumberOfFractionsPlanned)
+    assert [p.target_prescription_dose_gy for p in plan.prescriptions] == [
+        float(item.TargetPrescriptionDose) if "TargetPrescriptionDose" in item else None
+        for item in reference.DoseReferenceSequence]
+    bare = read_rtplan(_bare(plan_file, tmp_path / "plan.dcm"))
+    assert bare.prescriptions == plan.prescriptions and bare.fractions_planned == plan.fractions_planned
+    assert bare.notes[0].startswith("plan.dcm: no preamble / no file meta header")
+    with pytest.raises(RTFileError, match=r"rtplan_truncated\.dcm: is truncated"):  # pydicom's own cut copy
+        read_rtplan(_shipped("rtplan_truncated.dcm"))
+
+
+def test_our_own_files_written_bare_read_the_same(tmp_path):
+    rtss, rtdose, rtplan = _simple(tmp_path)
+    ss, bare_ss = read_rtstruct(rtss), read_rtstruct(_bare(rtss, tmp_path / "bare_rtss.dcm"))
+    assert bare_ss.names == ss.names and bare_ss.sop_instance_uid == ss.sop_instance_uid
+    assert all(np.array_equal(a, b) for (_, a), (_, b) in zip(ss.get("Ball").contours, bare_ss.get("Ball").contours))
+    dose = read_rtdose(_bare(rtdose, tmp_path / "bare_dose.dcm", explicit_vr=True))
+    plan = read_rtplan(_bare(rtplan, tmp_path / "bare_plan.dcm"))
+    assert np.allclose(dose.dose, 10, atol=1e-6) and plan.fractions_planned == 25
+    assert check_consistency(bare_ss, dose, plan) == []  # a missing preamble is a note, not a consistency problem
+    assert all(len(o.notes) == 1 and "no preamble / no file meta header" in o.notes[0] for o in (bare_ss, dose, plan))
+    assert read_rtstruct(rtss).notes == () and read_rtdose(rtdose).notes == ()
+
+
+def test_bare_data_set_of_another_kind_or_lacking_attributes_is_refused(tmp_path):
+    ct = _bare(ph.write_ct(tmp_path / "ct.dcm"), tmp_path / "bare_ct.dcm")
+    with pytest.raises(RTFileError, match=r"bare_ct\.dcm: is a DICOM CT object \(CT Image Storage\), not an RTDOSE"):
+        read_rtdose(ct)
+    _, rtdose, _ = _simple(tmp_path)
+    ds = pydicom.dcmread(rtdose)
+    del ds.DoseUnits
+    ds.save_as(tmp_path / "cut.dcm", enforce_file_format=True)
+    with pytest.raises(RTFileError, match=r"bare_cut\.dcm: the RT Dose lacks required attribute DoseUnits"):
+        read_rtdose(_bare(tmp_path / "cut.dcm", tmp_path / "bare_cut.dcm"))
+
+
+def test_files_that_are_not_dicom_are_still_refused(tmp_path):
+    """pydicom's forced read 'parses' any bytes as one nonsense element: such files carry neither a SOP
+    Class UID nor a Modality and stay refused, in one line."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    png = tmp_path / "picture.png"
+    plt.imsave(png, np.arange(64, dtype=float).reshape(8, 8))
+    rng = np.random.default_rng(16)
+    noise = tmp_path / "noise.dcm"
+    noise.write_bytes(rng.integers(0, 256, 5000, dtype=np.uint8).tobytes())
+    zeros = tmp_path / "zeros.dcm"
+    zeros.write_bytes(bytes(1000))
+    text = tmp_path / "plan.txt"
+    text.write_text("RTPLAN\nModality RTPLAN, 50 Gy in 25 fractions\n")
+    assert png.read_bytes()[:4] == b"\x89PNG"
+    for path in (png, noise, zeros, text):
+        for reader in (read_rtstruct, read_rtdose, read_rtplan):
+            with pytest.raises(RTFileError) as err:
+                reader(path)
+            message = str(err.value)
+            assert message.startswith(f"{path}: is not a DICOM file") and "\n" not in message

@@ -11,6 +11,7 @@ in scope (the 0.2 mm grids are not distributed).
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from sarcotrial.radiotherapy.dicomrt import read_rtdose, read_rtstruct
@@ -35,7 +36,7 @@ def nelms_cases(shared_data):
                            "D0.03cc")
     doses = {}
     cases = []
-    for name, _ct, _shift, voxel, gradient, volume, _dmin, _dmax, dmean, d99, d95, d5, _d1, _d003 in rows:
+    for name, ct, _shift, voxel, gradient, volume, dmin, dmax, dmean, d99, d95, d5, _d1, _d003 in rows:
         grid = GRIDS.get(str(voxel))
         if grid is None:
             continue
@@ -50,11 +51,21 @@ def nelms_cases(shared_data):
         shape = ss.by_number(2)
         assert ss.by_number(1).name == "POI_1" and not ss.by_number(1).has_volume
         dvh = compute_dvh(ss, doses[dose_file], shape.name, end_cap="half-slice")
-        expected = {"volume": volume, "mean": dmean / 100, "d95": d95 / 100, "d5": d5 / 100, "d99": d99 / 100}
+        expected = {"volume": volume, "mean": dmean / 100, "d95": d95 / 100, "d5": d5 / 100, "d99": d99 / 100,
+                    "min": dmin / 100, "max": dmax / 100}
         got = {"volume": dvh.volume_cc, "mean": dvh.mean_gy, "d95": dvh.dose_at_volume_percent(95),
-               "d5": dvh.dose_at_volume_percent(5), "d99": dvh.dose_at_volume_percent(99)}
+               "d5": dvh.dose_at_volume_percent(5), "d99": dvh.dose_at_volume_percent(99), "min": dvh.min_gy,
+               "max": dvh.max_gy}
+        # the geometry that bounds Dmin, Dmax and D99 (test_dmin_dmax_d99_within_the_reconstructions_bounds):
+        # the gradient (Gy/mm, from the grid itself), the contours' slice spacing (mm, the table's CT
+        # slice spacing) and the in-plane sample spacing (mm)
+        grid_dose = np.asarray(doses[dose_file].dose, float)
+        steps = {"AntPost": (1, doses[dose_file].pixel_spacing[0]), "SupInf": (0, float(np.diff(doses[dose_file].frame_offsets)[0]))}
+        axis, step = steps[direction]
+        slope = float(np.abs(np.diff(grid_dose, axis=axis)).max()) / step
         cases.append({"id": f"{name} {gradient} {grid}", "name": name, "gradient": gradient, "expected": expected,
-                      "got": got, "end_cap": dvh.end_cap})
+                      "got": got, "end_cap": dvh.end_cap, "slope": slope, "slice_mm": float(str(ct).removesuffix("mm")),
+                      "sample_mm": max(dvh.sampling["sample_spacing_mm"]), "across": direction == "SupInf"})
     return cases
 
 
@@ -84,6 +95,46 @@ def test_d99_is_never_zero(nelms_cases):
     for case in nelms_cases:
         assert case["expected"]["d99"] > 0
         assert case["got"]["d99"] > 0.5 * case["expected"]["d99"], case["id"]
+
+
+def test_dmin_dmax_d99_within_the_reconstructions_bounds(nelms_cases):
+    """Dmin, Dmax and D99 against the analytical values, within bounds derived from how the shape is
+    rebuilt from its contours (not from the errors measured). G is the dose gradient (1 Gy/mm, read
+    from the grid), h the in-plane sample spacing, s the contours' slice spacing.
+
+    How far the rebuilt cold (or hot) end can lie *inside* the analytical one, along the gradient:
+    - a contour counts only where it holds a sample centre, and a disc narrower than a sample's
+      diagonal (sqrt(2) h) may hold none. The sharpest end in the set is a cone's tip (radius 12 mm
+      over 24 mm: the width 2 x tan(a) = x at x mm from the tip), narrower than sqrt(2) h over its
+      last sqrt(2) h. (A sphere's pole is narrower than that over less than 0.01 mm.)
+    - across the planes (superior-inferior gradient), the analytical shapes end half a slice beyond
+      their end planes (as ``end_cap="half-slice"``); an end plane too small to hold a sample adds no
+      cap, and the surface closes between the last two planes: up to one slice and a half more.
+    So Dmin may be higher and Dmax lower by up to G (sqrt(2) h + 1.5 s) across the planes, G sqrt(2) h
+    in them. *Outside* the analytical end: a sample's box reaches half a sample beyond its centre,
+    which is inside the contours, so by at most G h / 2 in-plane, and across the planes by nothing
+    beyond the half-slice cap (bound G h / 2 kept, h < s).
+
+    D99 (the coldest 1 % of a 24 mm shape lies within a few mm of its cold end): displacing the cold
+    end's surface by at most d along the gradient moves every dose quantile there by at most G d.
+    Away from the very tip (the 1 % holds far more than the tip's sqrt(2) h), d is half a sample
+    in-plane plus the sample's own half box (h), and across planes half a slice: the end region
+    between the last two planes is interpolated through contours lying on the true surface.
+    """
+    failures = []
+    for case in nelms_cases:
+        g, got, exp, h = case["slope"], case["got"], case["expected"], case["sample_mm"]
+        tip = 2 ** 0.5 * h
+        if case["across"]:
+            inward, outward, d99 = tip + 1.5 * case["slice_mm"], 0.5 * h, 0.5 * case["slice_mm"]
+        else:
+            inward, outward, d99 = tip, 0.5 * h, h
+        tiny = 1e-3  # Gy: the grid's own rounding (its gradient is 1 Gy/mm to 1e-6)
+        checks = [("min", -g * outward - tiny <= got["min"] - exp["min"] <= g * inward + tiny),
+                  ("max", -g * inward - tiny <= got["max"] - exp["max"] <= g * outward + tiny),
+                  ("d99", abs(got["d99"] - exp["d99"]) <= g * d99 + tiny)]
+        failures += [f"{case['id']}: {m} {got[m]:.3f} vs {exp[m]:.3f}" for m, ok in checks if not ok]
+    assert not failures, "\n".join(failures)
 
 
 def test_mean_errors_are_small(nelms_cases):

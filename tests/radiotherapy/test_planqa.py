@@ -7,10 +7,20 @@ in [9.5, 40.5] (31 mm), so its coldest parts are the 1.5 mm of ramp on each side
 - "PTV1 outside PTV2" D2% = 53.033 Gy = 106.067 % of 50 Gy.
 - ICRU 83 HI = (D2 - D98) / D50: PTV2 D98 = 56 + 5 x (0.02 x 31 / 3) = 57.033, D50 = D2 = 61:
   HI = 0.0650; PTV1 (74 % at 51 Gy, PTV2's 25.8 % up to 61): (61 - 51) / 51 = 0.1961.
-- Paddick CI (Paddick, J Neurosurg 2000) = TV_PIV^2 / (TV x PIV). For PTV1 at 50 Gy, TV_PIV = TV
-  = 432 cc and PIV = the 50 Gy isodose: x where f >= 50 is [-60, 60] plus nothing more (f = 51 on
-  PTV1, falling outside), y where 51 h(y) >= 50: |y| <= 32 + 20 x (1/51) = 32.392 mm, over the
-  grid's 31 slabs of 2.5 mm (77.5 mm): PIV = 120 x 64.784 x 77.5 mm3 (grid bounds permitting).
+- Paddick CI (Paddick, J Neurosurg 2000) = TV_PIV^2 / (TV x PIV), PIV the volume of the dose grid
+  receiving the prescription. The dose is constant along z, so PIV = 77.5 mm (the grid's 31 slabs of
+  2.5 mm) x the area where f(x) h(y) >= level. With h(y) = 1 - (|y| - 32) / 20 beyond |y| = 32, that
+  area is the integral over {x: f(x) >= level} of 2 (52 - 20 level / f(x)) dx, in closed form on
+  each linear piece of f (:func:`isodose_area_mm2`). For 50 Gy the isodose is not a box: it reaches
+  |x| = 61 + 1/5.1 = 61.196 mm (f falls 5.1 Gy/mm beyond 61), |y| = 32.392 mm where f = 51 and
+  |y| = 35.607 mm over the 61 Gy boost: 8129.4 mm2, PIV = 630.03 cc (an earlier derivation here
+  took the box 120 x 64.784 mm, 602.5 cc). PTV1 (|x| <= 60, |y| <= 30) gets >= 51 Gy everywhere,
+  so TV_PIV = TV = 432 cc and CI = 432 / 630.03 = 0.6857.
+- Tolerance of the isodose volume, from how :func:`isodose_volume_cc` samples it: 8 x 8 sub-cells a
+  1 mm voxel, each counted whole by its centre, so along the isodose line the area counted is off
+  by at most half a sub-cell (1/16 mm) times the line's projections on x and y (both long sides,
+  the end edges and the steps at the boost): 50 Gy: (2 x 122.4 + 2 x 64 + 4 x 3.2) / 16 = 24.1 mm2,
+  0.30 %; 60 Gy: (2 x 28.6 + 2 x 64) / 16 = 11.6 mm2, 0.63 %.
 """
 
 from __future__ import annotations
@@ -78,17 +88,67 @@ def test_homogeneity_index_icru83(results):
     assert results["pass"].indices["PTV1"]["icru83_hi"] == pytest.approx(10 / 51, abs=2e-4)
 
 
+#: the kinks of f(x) (:func:`tests.radiotherapy.phantoms.sib_profile_x`): f is linear between them
+SIB_KINKS_X = (-71.0, -61.0, 8.0, 11.0, 39.0, 42.0, 61.0, 71.0)
+SIB_F_AT_KINKS = (0.0, 51.0, 51.0, 61.0, 61.0, 51.0, 51.0, 0.0)
+SLABS_MM = 31 * 2.5
+
+
+def isodose_area_mm2(level: float) -> float:
+    """Area of {(x, y): f(x) h(y) >= level} in closed form (see the module docstring): on each linear
+    piece of f, the part where f >= level, and there the integral of 2 (52 - 20 level / f(x)) dx, using
+    the integral of dx / f = L ln(f1 / f0) / (f1 - f0) over a piece of length L from f0 to f1."""
+    import math
+
+    area = 0.0
+    for (a, b), (fa, fb) in zip(zip(SIB_KINKS_X, SIB_KINKS_X[1:]), zip(SIB_F_AT_KINKS, SIB_F_AT_KINKS[1:])):
+        if fa == fb:
+            if fa < level:
+                continue
+            lo, hi, f_lo, f_hi = a, b, fa, fb
+        else:
+            t = min(1.0, max(0.0, (level - fa) / (fb - fa)))  # where f = level, as a fraction of [a, b]
+            lo, hi = (a + t * (b - a), b) if fb > fa else (a, a + t * (b - a))
+            if hi <= lo:
+                continue
+            f_lo, f_hi = (fa + (fb - fa) * (u - a) / (b - a) for u in (lo, hi))
+        integral_of_inverse = (hi - lo) / f_lo if f_lo == f_hi else (hi - lo) * math.log(f_hi / f_lo) / (f_hi - f_lo)
+        area += 2 * (52 * (hi - lo) - 20 * level * integral_of_inverse)
+    return area
+
+
+def test_isodose_area_derivation_against_brute_force_sampling():
+    """The closed form checked by counting points of the phantom's own dose functions (no module code) on
+    a 0.05 mm lattice; the counting is off by at most 0.025 mm along the isodose line (~390 mm): 0.12 %."""
+    import numpy as np
+
+    from tests.radiotherapy.phantoms import sib_profile_x, sib_profile_y
+
+    step = 0.05
+    x = np.arange(-70.5, 70.5, step) + step / 2
+    y = np.arange(-55.5, 55.5, step) + step / 2
+    dose = sib_profile_y(y)[:, None] * sib_profile_x(x)[None, :]
+    for level in (50, 60):
+        assert (dose >= level).sum() * step * step == pytest.approx(isodose_area_mm2(level), rel=0.0012)
+    assert isodose_area_mm2(50) * SLABS_MM / 1000 == pytest.approx(630.03, abs=0.01)
+
+
 def test_isodose_volume_against_geometry(phantoms):
-    """The 60 Gy isodose: x in [10.7, 39.3], |y| <= 32.328 mm, 31 slabs of 2.5 mm = 143.31 cc."""
+    """The 60 Gy isodose: x in [10.7, 39.3], |y| <= 52 - 1200 / f(x) (32.328 mm over the boost), 31 slabs
+    of 2.5 mm: 143.29 cc; the 50 Gy one 630.03 cc (module docstring); tolerances from the sub-cell sampling."""
     dose = dicomrt.read_rtdose(phantoms["pass"][2])
-    assert isodose_volume_cc(dose, 60) == pytest.approx(28.6 * 64.656 * 77.5 / 1000, rel=0.005)
+    assert isodose_volume_cc(dose, 60) == pytest.approx(isodose_area_mm2(60) * SLABS_MM / 1000, rel=0.0063)
+    assert isodose_volume_cc(dose, 50) == pytest.approx(isodose_area_mm2(50) * SLABS_MM / 1000, rel=0.0030)
 
 
-def test_paddick_ci_of_ptv1(results, phantoms):
-    """PTV1 lies wholly in its 50 Gy isodose, so CI = TV / PIV exactly."""
-    dose = dicomrt.read_rtdose(phantoms["pass"][2])
-    piv = isodose_volume_cc(dose, 50)
-    assert results["pass"].indices["PTV1"]["paddick_ci"] == pytest.approx(432.0 / piv, rel=1e-3)
+def test_paddick_ci_of_ptv1(results):
+    """PTV1 lies wholly in its 50 Gy isodose, so TV_PIV = TV = 432 cc and CI = 432 / PIV = 432 / 630.03
+    = 0.6857, the PIV from the phantom's geometry (module docstring), not from the module under test."""
+    piv = isodose_area_mm2(50) * SLABS_MM / 1000
+    indices = results["pass"].indices["PTV1"]
+    assert indices["tv_piv_cc"] == pytest.approx(432.0, rel=1e-3)
+    assert indices["paddick_ci"] == pytest.approx(432.0 / piv, rel=0.0030)
+    assert indices["paddick_ci"] == pytest.approx(0.6857, abs=0.0025)
 
 
 def test_structure_names_through_aliases():
@@ -139,9 +199,91 @@ def test_verdicts_are_stored_and_a_major_one_is_a_protocol_deviation(study, resu
 
 def test_paddick_ci_of_ptv2_against_geometry(results):
     """PTV2 at 60 Gy: TV = 111.6 cc; TV_PIV = 111.6 x 28.6 / 31 (x in [10.7, 39.3] of [9.5, 40.5]) = 102.96 cc;
-    PIV = 28.6 x 64.656 x 77.5 mm3 = 143.31 cc; CI = TV_PIV^2 / (TV x PIV) = 0.6628."""
+    PIV = 143.29 cc (:func:`isodose_area_mm2`); CI = TV_PIV^2 / (TV x PIV) = 0.6629."""
     tv_piv = 111.6 * 28.6 / 31
-    piv = 28.6 * 64.656 * 77.5 / 1000
+    piv = isodose_area_mm2(60) * SLABS_MM / 1000
     indices = results["pass"].indices["PTV2"]
     assert indices["tv_piv_cc"] == pytest.approx(tv_piv, rel=1e-3)
     assert indices["paddick_ci"] == pytest.approx(tv_piv ** 2 / (111.6 * piv), rel=5e-3)
+
+
+# --------------------------------------------------------------------------- the DVH figure of the HTML report
+def _drawn(fig):
+    """The figure drawn: (axes box, legend box) in display units, the legend's texts, the annotations."""
+    fig.canvas.draw()
+    ax = fig.axes[0]
+    legend = ax.get_legend()
+    texts = [" ".join(t.get_text().replace("\u00a0", " ").split()) for t in legend.get_texts()]
+    numbers = [t.get_text() for t in ax.texts]
+    return ax, ax.get_window_extent(), legend.get_window_extent(), texts, numbers
+
+
+def test_dvh_figure_legend_beside_the_curves_and_every_limit_numbered(results):
+    """The legend once lay over the curves and the limit markers had no labels: the legend (with a key
+    of the numbered limits) now lies right of the axes, and each drawn limit carries its number."""
+    import matplotlib.pyplot as plt
+
+    from sarcotrial.radiotherapy.planqa_report import dvh_figure
+
+    qa = results["major"]
+    prescriptions = {"CTV1": 50.0, "PTV1": 50.0, "CTV2": 60.0, "PTV2": 60.0}
+    fig = dvh_figure(qa, prescriptions)
+    try:
+        ax, axes_box, legend_box, texts, numbers = _drawn(fig)
+        assert legend_box.x0 >= axes_box.x1  # beside the axes: it can cover no curve
+        # the objectives drawn on a volume-percent axis: V..% / V..Gy in % of volume, D..% in % of Rx
+        drawn = [o for o in qa.objectives if o.value is not None
+                 and (o.unit == "percent_volume" and o.metric.startswith("V")
+                      or o.unit == "percent_prescription" and o.metric.startswith("D") and o.metric.endswith("%"))]
+        assert len(drawn) == 6
+        assert numbers == [str(n) for n in range(1, len(drawn) + 1)]
+        for n, o in enumerate(drawn, start=1):
+            assert any(t.startswith(f"{n} {o.structure} {o.metric} ") and o.verdict in t for t in texts), (n, texts)
+        assert "6 SkinStrip V20Gy \u2264 50 %: 63.1 (major deviation)" in texts
+    finally:
+        plt.close(fig)
+
+
+def test_dvh_figure_no_two_curves_alike_with_nine_and_more_structures(results):
+    """Nine structures once shared eight colours; every curve now has its own colour and line style."""
+    import matplotlib.pyplot as plt
+
+    from sarcotrial.radiotherapy.planqa import PlanQA
+    from sarcotrial.radiotherapy.planqa_report import curve_styles, dvh_figure
+
+    some = list(results["pass"].dvhs.values())
+    for count in (9, 10, 12, 25):
+        names = [f"OAR {k}" for k in range(count - 1)] + ["PTV1 outside PTV2"]
+        styles = curve_styles(names)
+        assert len(set(styles.values())) == count
+        if count <= 10:  # colours alone tell them apart; a derived structure is dashed
+            assert len({colour for colour, _ in styles.values()}) == count
+            assert styles["PTV1 outside PTV2"][1] == "--" and styles["OAR 0"][1] == "-"
+    qa = PlanQA(protocol="x", end_cap="none", mapping={}, consistency=[], objectives=[], indices={},
+                dvhs={f"S{k}": some[k % len(some)] for k in range(9)})
+    fig = dvh_figure(qa, {})
+    try:
+        lines = [line for line in fig.axes[0].get_lines() if line.get_label() in qa.dvhs]
+        assert len(lines) == 9 and len({(line.get_color(), line.get_linestyle()) for line in lines}) == 9
+    finally:
+        plt.close(fig)
+
+
+def test_dvh_figure_draws_volumes_of_one_structure_once(results):
+    """Two protocol volumes mapped to one structure of the file (the breast plan: CTV2 and PTV2 are both
+    'Tumor Bed') draw one curve, labelled with both and the structure's name, not one hidden under the other."""
+    import matplotlib.pyplot as plt
+
+    from sarcotrial.radiotherapy.planqa import PlanQA
+    from sarcotrial.radiotherapy.planqa_report import dvh_figure
+
+    ptv2 = results["pass"].dvhs["PTV2"]
+    qa = PlanQA(protocol="x", end_cap="none", mapping={"CTV2": "Tumor Bed", "PTV2": "Tumor Bed", "PTV1": "PTV1"},
+                consistency=[], objectives=[], indices={},
+                dvhs={"CTV2": ptv2, "PTV2": ptv2, "PTV1": results["pass"].dvhs["PTV1"]})
+    fig = dvh_figure(qa, {})
+    try:
+        _, _, _, texts, _ = _drawn(fig)
+        assert texts == ["CTV2 = PTV2 (Tumor Bed)", "PTV1"]
+    finally:
+        plt.close(fig)

@@ -3,8 +3,13 @@
 Prints a readable table, or with ``--json`` one JSON list: an object per structure (volume,
 min, mean, max, D98, D95, D50, D2, the end cap used, and the percentage outside the dose grid
 where there is one) and ``{"name": ..., "skipped": reason}`` for structures without a volume.
-Problems with the files' consistency (frames of reference, dose units, summation type) are
-printed as warnings on the error stream, so the JSON stays one list.
+Problems with the files' consistency (summation type, contours outside the grid, ...) are
+printed as warnings on the error stream, so the JSON stays one list. Files that cannot give any
+DVH (different frames of reference, dose units not GY, a dose type not to report) are refused
+with one error naming every such problem once (exit 2).
+
+The command answers at once: at module level only Typer and the command line's common helpers
+are imported; the DICOM reader, the DVH engine (numpy) and Rich's tables when it runs.
 """
 
 from __future__ import annotations
@@ -13,9 +18,6 @@ from pathlib import Path
 from typing import Optional
 
 import typer
-from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
 from sarcotrial.cli.common import JsonOption, console, err_console, handle_errors, print_json
 from sarcotrial.errors import InvalidValue
@@ -33,14 +35,19 @@ def dvh(rtstruct: Path = typer.Argument(..., help="The RT Structure Set (RTSTRUC
                                     "them (as the Nelms analytical DVHs)."),
         as_json: bool = JsonOption) -> None:
     """DVH statistics of every structure (or one) on a dose grid: volume, min, mean, max, D98, D95, D50, D2."""
+    from rich.markup import escape
+
     from sarcotrial.radiotherapy.dicomrt import check_consistency, read_rtdose, read_rtstruct
-    from sarcotrial.radiotherapy.dvh import END_CAPS, compute_dvhs
+    from sarcotrial.radiotherapy.dvh.engine import END_CAPS, compute_dvhs, refuse_unusable
 
     cap = end_cap.strip().lower()
     if cap not in END_CAPS:
         raise InvalidValue("end_cap", f"must be one of {', '.join(END_CAPS)}", end_cap)
     structure_set = read_rtstruct(rtstruct)
     dose = read_rtdose(rtdose)
+    # what makes any DVH impossible is refused first, once, as one error; check_consistency words some
+    # of the same problems as warnings, which would repeat them
+    refuse_unusable(structure_set, dose)
     for problem in check_consistency(structure_set, dose):
         err_console.print(f"[yellow]warning:[/] {escape(problem)}", soft_wrap=True)
     names = [structure] if structure else None
@@ -48,6 +55,8 @@ def dvh(rtstruct: Path = typer.Argument(..., help="The RT Structure Set (RTSTRUC
     if as_json or count < PROGRESS_FROM:
         result = compute_dvhs(structure_set, dose, names, end_cap=cap)
     else:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
         with Progress(TextColumn("DVH"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.description}"),
                       TimeElapsedColumn(), console=console, transient=True) as bar:
             task = bar.add_task("", total=count)
@@ -56,6 +65,8 @@ def dvh(rtstruct: Path = typer.Argument(..., help="The RT Structure Set (RTSTRUC
     if as_json:
         print_json(result.as_list())
         return
+    from rich.table import Table
+
     rows = [r for r in result.as_list() if "skipped" not in r]
     outside = any(r.get("outside_grid_percent") for r in rows)
     table = Table(title=f"{escape(structure_set.file.name)} on {escape(dose.file.name)}", pad_edge=False)

@@ -31,6 +31,7 @@ from sarcotrial.errors import InvalidValue, SarcoTrialError
 from sarcotrial.protocol.schema import DoseObjective, Protocol
 from sarcotrial.radiotherapy import dicomrt
 from sarcotrial.radiotherapy.dvh import DVH, compute_dvhs
+from sarcotrial.radiotherapy.dvh.notation import first_operand, parse_metric
 
 VERDICTS = ("per protocol", "minor deviation", "major deviation")
 
@@ -70,6 +71,7 @@ class PlanQA:
     skipped: dict[str, str] = field(default_factory=dict)
     plan_uid: str | None = None
     dose_uid: str | None = None
+    file_notes: list[str] = field(default_factory=list)  # how the files depart from PS3.10 (e.g. no preamble)
 
     @property
     def verdict(self) -> str:
@@ -81,7 +83,7 @@ class PlanQA:
     def as_dict(self) -> dict:
         return {"protocol": self.protocol, "verdict": self.verdict, "end_cap": self.end_cap, "mapping": self.mapping,
                 "consistency_problems": self.consistency, "objectives": [o.as_dict() for o in self.objectives],
-                "indices": self.indices, "skipped": self.skipped,
+                "indices": self.indices, "skipped": self.skipped, "file_notes": self.file_notes,
                 "dvhs": [d.as_dict() for d in self.dvhs.values()]}
 
 
@@ -125,19 +127,13 @@ def map_structures(names: list[str], volumes: list[str], aliases: dict[str, list
 
 # --------------------------------------------------------------------------- objectives
 def _evaluate(objective: DoseObjective, dvh: DVH, prescription_gy: float | None) -> tuple[float, str]:
-    metric, unit = objective.metric, objective.unit
-    match = re.fullmatch(r"V(\d+(?:\.\d+)?)(%|Gy)", metric)
-    if match:
-        level = float(match.group(1))
-        dose = level if match.group(2) == "Gy" else _need(prescription_gy, metric) * level / 100
-        value = dvh.volume_at_dose_gy(dose, relative=unit != "cc")
+    metric, unit = parse_metric(objective.metric), objective.unit
+    if metric.quantity == "volume":
+        rx = _need(prescription_gy, metric.text) if metric.relative_dose else None
+        dose = metric.amount if rx is None else rx * metric.amount / 100
+        value = dvh.metric(metric, rx, volume_cc=unit == "cc")
         return value, f"{'%' if unit != 'cc' else 'cc'} of the volume receiving {dose:g} Gy"
-    match = re.fullmatch(r"D(\d+(?:\.\d+)?)(%|cc)", metric)
-    if match:
-        amount = float(match.group(1))
-        dose = dvh.dose_at_volume_percent(amount) if match.group(2) == "%" else dvh.dose_at_volume_cc(amount)
-    else:
-        dose = {"Dmean": dvh.mean_gy, "Dmax": dvh.max_gy, "Dmin": dvh.min_gy}[metric]
+    dose = dvh.metric(metric)
     if unit == "percent_prescription":
         return 100 * dose / _need(prescription_gy, metric), f"{dose:.2f} Gy"
     return dose, ""
@@ -160,7 +156,7 @@ def _judge(objective: DoseObjective, value: float) -> str:
 
 
 def _base(structure: str) -> str:
-    return re.split(r"\s+(?:minus|outside|union|intersection)\s+", structure)[0]
+    return first_operand(structure)
 
 
 # --------------------------------------------------------------------------- the check
@@ -236,7 +232,8 @@ def plan_qa(protocol: Protocol, rtstruct: Path, rtdose: Path, rtplan: Path | Non
             "prescription_gy": rx, "piv_cc": round(piv, 3), "tv_piv_cc": round(tv_piv, 3)}
     return PlanQA(protocol=f"{protocol.acronym} v{protocol.version}", end_cap=end_cap, mapping=mapping,
                   consistency=consistency, objectives=objectives, indices=indices, dvhs=dvhs, skipped=result.skipped,
-                  plan_uid=plan.sop_instance_uid if plan else None, dose_uid=dose.sop_instance_uid)
+                  plan_uid=plan.sop_instance_uid if plan else None, dose_uid=dose.sop_instance_uid,
+                  file_notes=[*structures.notes, *dose.notes, *(plan.notes if plan else ())])
 
 
 def _upsample(a: np.ndarray, axis: int, factor: int) -> np.ndarray:

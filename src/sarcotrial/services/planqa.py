@@ -69,7 +69,9 @@ def _same(a: dict, b: dict) -> bool:
     import json
 
     def canonical(d: dict) -> str:
-        return json.dumps({k: v for k, v in d.items() if k != "files"}, sort_keys=True, default=str)
+        # the file names may differ; an empty file_notes equals none (results stored before notes existed)
+        kept = {k: v for k, v in d.items() if k != "files" and not (k == "file_notes" and not v)}
+        return json.dumps(kept, sort_keys=True, default=str)
 
     return canonical(json.loads(json.dumps(a, default=str))) == canonical(json.loads(json.dumps(b, default=str)))
 

@@ -1,0 +1,240 @@
+"""Contours and rasterising: a structure's contours as polygons per plane in the dose grid's axes,
+the in-plane sampling grid, and the even-odd fill of the polygons onto it.
+
+*Frame.* Contours are expressed in the dose grid's own axes (:class:`.dosegrid.DoseFrame`).
+Contours on planes that are not parallel to the dose planes keep their own planes (``oblique``:
+the basis of those planes), sampled along a full trilinear path.
+
+*Sampling grid.* Each structure gets an in-plane grid that subdivides every dose voxel into
+``s x s`` samples, ``s`` chosen from the structure's size against the dose voxel size (about
+:data:`SAMPLE_TARGET` samples): a 7 cc sphere on a 1 mm grid is sampled at 0.25 mm, a heart on a
+2.5 mm grid at 1.25 mm, a lung at the voxel centres, and a 15 litre body at every second voxel
+centre (at most :data:`MAX_SAMPLES`). ``s`` is 1 or even: with ``s`` even no sample centre sits
+on a voxel centre or edge, where grid-aligned contours put their boundaries, and no sample's cell
+straddles a voxel centre.
+
+*Rasterisation.* A vectorised scanline fill: every edge's crossings with every sample row are
+computed at once and toggled into a parity array, so the even-odd (XOR) rule for holes and nested
+contours on one plane (PS3.3 C.8.8.6.3, ``CLOSEDPLANAR_XOR``) is built in. No Python loop runs
+over voxels.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from sarcotrial.errors import InvalidValue
+from sarcotrial.radiotherapy.dicomrt import VOLUME_TYPES, Structure
+from sarcotrial.radiotherapy.dvh.dosegrid import DoseFrame
+from sarcotrial.radiotherapy.dvh.histogram import Skip
+
+SAMPLE_TARGET = 250_000
+MAX_SAMPLES = 400_000
+MAX_SUPERSAMPLING = 10
+PLANE_TOLERANCE_MM = 0.02
+# A structure holding at least this many dose voxels is sampled at the voxel centres (s = 1, each
+# sample then a box of the grid's own polynomial, :mod:`.voxelcentres`) whatever SAMPLE_TARGET asks:
+# its in-plane boundary is then resolved at the voxel pitch, and over so many boundary voxels the
+# inclusion errors cancel. Measured on the breast plan (2.5 mm grid; docs/benchmarks/dvh.md): Breast
+# (21,000 voxels of 18.75 mm3) and Heart (23,000) moved by at most 0.07 % of volume and mean dose against the
+# planning system's DVHs, at a third of the time of s = 2. Every case of Nelms et al. (at most
+# 12,300 voxels, on the 1 mm grid) keeps its finer sampling.
+VOXEL_CENTRES_ENOUGH = 20_000
+PLANARITY_TOLERANCE_MM = 0.05
+
+
+@dataclass
+class Planes:
+    """A structure's closed contours as (u, v) polygons per plane, at plane positions w (mm)."""
+
+    w: list[float]
+    polys: list[list[np.ndarray]]
+    oblique: np.ndarray | None  # 3x3 basis (e1, e2, m) when not parallel to the dose planes, else None
+    origin: np.ndarray | None = None
+    area_mm2: float = 0.0  # sum of the contours' areas over all planes (holes counted positive)
+    bbox: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)  # umin, vmin, umax, vmax
+
+    @property
+    def spacing(self) -> float | None:
+        if len(self.w) < 2:
+            return None
+        return float(np.median(np.diff(self.w)))
+
+
+def _newell_normal(p: np.ndarray) -> np.ndarray:
+    q = np.roll(p, -1, axis=0)
+    n = np.array([np.sum((p[:, 1] - q[:, 1]) * (p[:, 2] + q[:, 2])),
+                  np.sum((p[:, 2] - q[:, 2]) * (p[:, 0] + q[:, 0])),
+                  np.sum((p[:, 0] - q[:, 0]) * (p[:, 1] + q[:, 1]))])
+    norm = np.linalg.norm(n)
+    return n / norm if norm > 0 else n
+
+
+def structure_planes(s: Structure, frame: DoseFrame) -> Planes:
+    closed = [p for (_, p), t in zip(s.contours, s.geometric_types) if t in VOLUME_TYPES and len(p) >= 3]
+    if not closed:
+        raise Skip(s.no_volume_reason() or "no closed contour")
+    sizes = np.array([len(p) for p in closed])
+    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+    allp = np.concatenate(closed)
+    basis = np.stack([frame.r, frame.c, frame.n])
+    origin = frame.origin
+    local = np.einsum("ij,kj->ik", allp - origin, basis)  # not BLAS: see dosegrid.to_local
+    spread = np.maximum.reduceat(local[:, 2], starts) - np.minimum.reduceat(local[:, 2], starts)
+    oblique = None
+    if np.any(spread > PLANARITY_TOLERANCE_MM):
+        # not parallel to the dose planes: use the contours' own planes
+        m = _newell_normal(max(closed, key=len))
+        if not np.any(m):
+            raise InvalidValue("structure", f"{s.name}: its contours are degenerate (no plane)", show_value=False)
+        e1 = frame.r - (frame.r @ m) * m
+        if np.linalg.norm(e1) < 1e-6:
+            e1 = frame.c - (frame.c @ m) * m
+        e1 /= np.linalg.norm(e1)
+        basis = np.stack([e1, np.cross(m, e1), m])
+        oblique = basis
+        local = np.einsum("ij,kj->ik", allp - origin, basis)  # not BLAS: see dosegrid.to_local
+        spread = np.maximum.reduceat(local[:, 2], starts) - np.minimum.reduceat(local[:, 2], starts)
+        if np.any(spread > PLANARITY_TOLERANCE_MM):
+            raise InvalidValue("structure", f"{s.name}: its contours do not lie on parallel planes; no DVH can be computed",
+                               show_value=False)
+    wvals = np.add.reduceat(local[:, 2], starts) / sizes
+    x, y = local[:, 0], local[:, 1]
+    nxt = np.arange(len(allp)) + 1
+    nxt[starts + sizes - 1] = starts
+    cross = x * y[nxt] - y * x[nxt]
+    area = float(np.abs(np.add.reduceat(cross, starts)).sum() / 2)
+    order = np.argsort(wvals, kind="stable")
+    ws: list[float] = []
+    polys: list[list[np.ndarray]] = []
+    for idx in order:
+        w = float(wvals[idx])
+        uv = local[starts[idx]:starts[idx] + sizes[idx], :2]
+        if ws and abs(w - ws[-1]) <= PLANE_TOLERANCE_MM:
+            polys[-1].append(uv)
+        else:
+            ws.append(w)
+            polys.append([uv])
+    bbox = (float(x.min()), float(y.min()), float(x.max()), float(y.max()))
+    return Planes(ws, polys, oblique, origin if oblique is not None else None, area, bbox)
+
+
+
+def volume_estimate_mm3(pl: Planes, spacing: float) -> float:
+    return pl.area_mm2 * spacing
+
+
+# --------------------------------------------------------------------------- sampling grid
+@dataclass
+class SampleGrid:
+    """In-plane sample grid: sample (a, b) has its centre at u = u0 + a*hu, v = v0 + b*hv."""
+
+    hu: float
+    hv: float
+    u0: float
+    v0: float
+    nu: int
+    nv: int
+    s: int
+    stride: int = 1  # with s == 1: samples on every stride-th voxel centre
+
+    def index_coords(self, p: np.ndarray) -> np.ndarray:
+        return np.stack([(p[:, 0] - self.u0) / self.hu, (p[:, 1] - self.v0) / self.hv], axis=1)
+
+
+def make_grid(frame: DoseFrame, bbox: tuple[float, float, float, float], volume_mm3: float, margin_mm: float,
+               oblique: bool, target: int = SAMPLE_TARGET) -> SampleGrid:
+    umin, vmin = bbox[0] - margin_mm, bbox[1] - margin_mm
+    umax, vmax = bbox[2] + margin_mm, bbox[3] + margin_mm
+    h_iso = (max(volume_mm3, 1e-3) / target) ** (1 / 3)
+    base = min(frame.dcol, frame.drow)
+    # an even subdivision keeps sample centres off the voxel centres and voxel edges, where
+    # synthetic and grid-aligned contours put their boundaries (a boundary through a row of
+    # sample centres would shift the structure by half a sample)
+    ratio = base / h_iso
+    s = 1 if ratio < 1.5 else int(min(MAX_SUPERSAMPLING, max(2, 2 * round(ratio / 2))))
+    if not oblique and volume_mm3 >= VOXEL_CENTRES_ENOUGH * frame.dcol * frame.drow * frame.frame_spacing:
+        s = 1  # enough voxel centres: sampled at them (see VOXEL_CENTRES_ENOUGH)
+    stride = 1
+    if s == 1 and not oblique:
+        # very large structures: every q-th voxel centre, to keep the sample count bounded
+        hz = max(h_iso, base)
+        n1 = volume_mm3 / (frame.dcol * frame.drow * hz)
+        stride = max(1, int(math.ceil(math.sqrt(n1 / MAX_SAMPLES))))
+    if oblique:
+        hu = hv = base / s
+        u_start, v_start = 0.0, 0.0
+    elif stride > 1:
+        hu, hv = frame.dcol * stride, frame.drow * stride
+        u_start, v_start = 0.0, 0.0
+    else:
+        hu, hv = frame.dcol / s, frame.drow / s
+        # sub-samples subdivide the dose voxels: voxel i spans (i - 1/2, i + 1/2) * dcol
+        u_start, v_start = -frame.dcol / 2 + hu / 2, -frame.drow / 2 + hv / 2
+    a0 = math.floor((umin - u_start) / hu) - 1
+    b0 = math.floor((vmin - v_start) / hv) - 1
+    a1 = math.ceil((umax - u_start) / hu) + 1
+    b1 = math.ceil((vmax - v_start) / hv) + 1
+    return SampleGrid(hu, hv, u_start + a0 * hu, v_start + b0 * hv, a1 - a0 + 1, b1 - b0 + 1, s, stride)
+
+
+# --------------------------------------------------------------------------- rasterisation
+def rasterize(planes: list[list[np.ndarray]], nv: int, nu: int) -> np.ndarray:
+    """Even-odd fill of polygons (in sample-index coordinates) per plane: bool (planes, nv, nu).
+
+    A sample is inside when a ray from it towards -u crosses the plane's edges an odd number of
+    times: holes and nested contours (XOR) come out right. Rows are sampled at integer v, edges
+    are half-open in v so a vertex on a row is counted once.
+    """
+    n_planes = len(planes)
+    out = np.zeros((n_planes, nv, nu), dtype=bool)
+    if n_planes == 0:
+        return out
+    xs0, ys0, xs1, ys1, ks = [], [], [], [], []
+    for k, polys in enumerate(planes):
+        for p in polys:
+            if len(p) < 3:
+                continue
+            q = np.roll(p, -1, axis=0)
+            xs0.append(p[:, 0]), ys0.append(p[:, 1]), xs1.append(q[:, 0]), ys1.append(q[:, 1])
+            ks.append(np.full(len(p), k, dtype=np.int64))
+    if not xs0:
+        return out
+    x0, y0, x1, y1, kk = (np.concatenate(a) for a in (xs0, ys0, xs1, ys1, ks))
+    ylo, yhi = np.minimum(y0, y1), np.maximum(y0, y1)
+    jlo = np.maximum(np.ceil(ylo), 0).astype(np.int64)
+    jhi = np.minimum(np.ceil(yhi) - 1, nv - 1).astype(np.int64)
+    cnt = jhi - jlo + 1
+    keep = (cnt > 0) & (y1 != y0)
+    if not keep.any():
+        return out
+    x0, y0, x1, y1, kk, jlo, cnt = x0[keep], y0[keep], x1[keep], y1[keep], kk[keep], jlo[keep], cnt[keep]
+    total = int(cnt.sum())
+    edge = np.repeat(np.arange(len(cnt)), cnt)
+    start = np.cumsum(cnt) - cnt
+    j = jlo[edge] + (np.arange(total) - start[edge])
+    slope = (x1 - x0) / (y1 - y0)
+    x = x0[edge] + (j - y0[edge]) * slope[edge]
+    col = np.clip(np.floor(x).astype(np.int64) + 1, 0, nu)
+    # process in chunks of planes to bound memory
+    width = nu + 1
+    per_plane = nv * width
+    chunk = max(1, int(8_000_000 // max(per_plane, 1)))
+    plane_of = kk[edge]
+    order = np.argsort(plane_of, kind="stable")
+    plane_sorted = plane_of[order]
+    flat_idx = (j * width + col)[order]
+    for p0 in range(0, n_planes, chunk):
+        p1 = min(n_planes, p0 + chunk)
+        lo, hi = np.searchsorted(plane_sorted, [p0, p1])
+        if lo == hi:
+            continue
+        idx = (plane_sorted[lo:hi] - p0) * per_plane + flat_idx[lo:hi]
+        toggles = np.bincount(idx, minlength=(p1 - p0) * per_plane).astype(np.uint8)
+        parity = np.cumsum(toggles.reshape(p1 - p0, nv, width), axis=2, dtype=np.uint8) & 1
+        out[p0:p1] = parity[:, :, :nu].astype(bool)
+    return out
+

@@ -1,0 +1,382 @@
+"""Samples on the dose voxel centres (``s = 1``): regrouped by dual cell, or every q-th voxel centre.
+
+With ``s = 1`` a sample on a voxel centre stands for a voxel straddling that centre's planes, so
+the samples are regrouped by dual cell (:func:`sample_dual_cells`): the quadrants of a dual cell
+that belong to corners inside the structure are covered by at most two boxes (the whole cell when
+all four corners are inside), merged along the slice direction within a frame interval - about
+one sample per voxel, each exact on its own box. The largest structures (more than
+:data:`.contours.MAX_SAMPLES` voxels, a body contour) are sampled at every q-th voxel centre
+(:func:`sample_strided`), with the interpolant's mean slopes over each sample's cell.
+"""
+
+from __future__ import annotations
+
+import bisect
+
+import numpy as np
+
+from sarcotrial.radiotherapy.dvh.dosegrid import DoseFrame
+from sarcotrial.radiotherapy.dvh.histogram import Samples
+from sarcotrial.radiotherapy.dvh.reconstruction import Solid
+from sarcotrial.radiotherapy.dvh.sampling import SAMPLE_BLOCK, subplane_count, pieces, spread
+
+
+def _box_table() -> tuple[np.ndarray, np.ndarray]:
+    """Boxes covering the quadrants of a dual cell that belong to its corners inside the structure.
+
+    Indexed by the corners' code (bit 1: corner (row r, column c), 2: (r, c + 1), 4: (r + 1, c),
+    8: (r + 1, c + 1)): at most two boxes, each (u centre, u length, v centre, v length) in voxel
+    units within the cell. Returns (boxes (16, 2, 4), number of boxes (16,)).
+    """
+    q = {1: (.25, .5, .25, .5), 2: (.75, .5, .25, .5), 4: (.25, .5, .75, .5), 8: (.75, .5, .75, .5)}
+    top, bottom, left, right = (.5, 1., .25, .5), (.5, 1., .75, .5), (.25, .5, .5, 1.), (.75, .5, .5, 1.)
+    boxes = {0: [], 15: [(.5, 1., .5, 1.)], 3: [top], 12: [bottom], 5: [left], 10: [right],
+             6: [q[2], q[4]], 9: [q[1], q[8]], 7: [top, q[4]], 11: [top, q[8]], 13: [bottom, q[1]], 14: [bottom, q[2]],
+             **{k: [v] for k, v in q.items()}}
+    table = np.zeros((16, 2, 4))
+    count = np.zeros(16, np.int8)
+    for code, bs in boxes.items():
+        count[code] = len(bs)
+        for j, b in enumerate(bs):
+            table[code, j] = b
+    return table, count
+
+
+_BOXES, _NBOXES = _box_table()
+_BOX_FIELDS = [[np.ascontiguousarray(_BOXES[:, j, f]) for f in range(4)] for j in range(2)]  # by box, field
+
+
+def _window(solid: Solid, frame: DoseFrame):
+    """The part of the sample grid on the dose grid: (column range, row range, padded columns, padded rows)
+    or None. Padded: the window's voxel centres plus one row and column on each side; beyond the grid
+    these repeat its outer voxels, so the interpolant is constant over the half voxel outside them."""
+    g = solid.grid
+    cols = int(round(g.u0 / g.hu)) + np.arange(g.nu)  # dose column of each sample column
+    rows = int(round(g.v0 / g.hv)) + np.arange(g.nv)
+    ok_c = np.nonzero((cols >= 0) & (cols < frame.nc))[0]
+    ok_r = np.nonzero((rows >= 0) & (rows < frame.nr))[0]
+    if not ok_c.size or not ok_r.size:
+        return None
+    ca, ce = int(ok_c[0]), int(ok_c[-1]) + 1
+    cb, ceb = int(ok_r[0]), int(ok_r[-1]) + 1
+    pc = np.clip(np.arange(cols[ca] - 1, cols[ce - 1] + 2), 0, frame.nc - 1)
+    pr = np.clip(np.arange(rows[cb] - 1, rows[ceb - 1] + 2), 0, frame.nr - 1)
+    return (ca, ce), (cb, ceb), pc, pr
+
+
+class _Runs:
+    """Runs of a dual cell's boxes along w: a run stays open while consecutive pieces lie in one frame
+    interval and cover the same quadrants of the cell.
+
+    ``found`` holds the closed runs: (frame k0, frame k1, cells (flat in the window's dual cells),
+    corner codes, w start per cell, w end).
+    """
+
+    def __init__(self):
+        self.found: list[tuple[int, int, np.ndarray, np.ndarray, np.ndarray, float]] = []
+        self.open = None  # (k0, k1, w end, codes (per dual cell of the window), w start (per cell))
+
+    def close(self, ending: np.ndarray | None = None) -> None:
+        """Record the open runs that end here (all of them, or those flagged in ``ending``)."""
+        if self.open is not None:
+            k0, k1, w_end, codes, start = self.open
+            cells = np.flatnonzero(codes if ending is None else ending)
+            if cells.size:
+                self.found.append((k0, k1, cells, codes.ravel()[cells], start.ravel()[cells], w_end))
+
+    def gap(self) -> None:
+        self.close()
+        self.open = None
+
+    def extend(self, codes: np.ndarray, w0: float, w1: float, k0: int, k1: int) -> None:
+        run = self.open
+        if run is not None and run[0] == k0 and run[1] == k1 and abs(run[2] - w0) < 1e-9:
+            same = codes == run[3]
+            self.close(~same & (run[3] != 0))
+            start = np.where(same, run[4], w0)
+        else:
+            self.close()
+            start = np.full(codes.shape, w0)
+        self.open = (k0, k1, w1, codes, start)
+
+
+def _corner_codes(pad: np.ndarray) -> np.ndarray:
+    """Per dual cell, which of its four corners (voxel centres) are inside (bits 1, 2, 4, 8)."""
+    codes = pad[:-1, :-1].astype(np.uint8)
+    codes |= pad[:-1, 1:].view(np.uint8) << 1
+    codes |= pad[1:, :-1].view(np.uint8) << 2
+    codes |= pad[1:, 1:].view(np.uint8) << 3
+    return codes
+
+
+def sample_dual_cells(solid: Solid, frame: DoseFrame) -> tuple[list[Samples], float, float, int]:
+    """As :func:`.sampling.sample` when the in-plane samples are the dose voxel centres (s == 1, stride 1).
+
+    A sample on a voxel centre stands for a voxel, which straddles the planes through that centre:
+    its quadrants lie in four different dual cells (and its w extent, cut at the frames, in one or
+    two frame intervals). So the samples are regrouped by dual cell: the quadrants of a dual cell
+    that belong to its corners inside the structure are covered by at most two boxes (the whole
+    cell when all four corners are inside), and a dual cell's boxes in consecutive pieces of one
+    frame interval are merged when they cover the same quadrants. Each box becomes one sample of the
+    interpolant's polynomial in its dual cell: about as many samples as voxel centres, each exact
+    on its own box.
+    """
+    g = solid.grid
+    area = g.hu * g.hv
+    total = outside = 0.0
+    max_m = 1
+    window = _window(solid, frame)
+    if window is None:
+        for lo, hi, mask in solid.slabs:
+            n = int(np.count_nonzero(mask))
+            total += area * (hi - lo) * n
+            outside += area * (hi - lo) * n
+        return [], total, outside, max_m
+    (ca, ce), (cb, ceb), pc, pr = window
+    pad = np.zeros((len(pr), len(pc)), dtype=bool)
+    runs = _Runs()
+    # whole slabs, not the parts: a dual cell's boxes merge along w across slabs with the same corners
+    for lo, hi, mask in solid.slabs:
+        npx = int(np.count_nonzero(mask))
+        if npx == 0:
+            continue
+        t = hi - lo
+        sub = mask[cb:ceb, ca:ce]
+        n_in = int(np.count_nonzero(sub))
+        total += area * t * npx
+        outside += area * t * (npx - n_in)
+        if n_in == 0:
+            continue
+        pad[1:-1, 1:-1] = sub
+        codes = _corner_codes(pad)
+        slab = pieces(frame, lo, hi)
+        max_m = max(max_m, len(slab))
+        for w0, w1, k0, k1, ok in slab:
+            if ok:
+                runs.extend(codes, w0, w1, k0, k1)
+            else:
+                outside += area * (w1 - w0) * n_in
+                runs.gap()
+    runs.close()
+    chunks: list[Samples] = []
+    pending: list = []
+    n_pending = 0
+    for k0, k1, cells, codes, w_start, w_end in runs.found:
+        for i in range(0, cells.size, SAMPLE_BLOCK):
+            pending.append((k0, k1, cells[i:i + SAMPLE_BLOCK], codes[i:i + SAMPLE_BLOCK], w_start[i:i + SAMPLE_BLOCK], w_end))
+            n_pending += pending[-1][2].size
+            if n_pending >= SAMPLE_BLOCK // 2:
+                chunks.append(_box_samples(pending, frame, pc, pr))
+                pending, n_pending = [], 0
+    if pending:
+        chunks.append(_box_samples(pending, frame, pc, pr))
+    return chunks, total, outside, max_m
+
+
+def _box_samples(parts: list, frame: DoseFrame, pc: np.ndarray, pr: np.ndarray) -> Samples:
+    """The samples of a block of runs: one per box, exact bilinear dose and gradient at its centre."""
+    nc = frame.nc
+    flat = frame.data.ravel()
+    nrc, cells_per_row = frame.nr * nc, len(pc) - 1
+    if len(parts) == 1:
+        k0, k1, cells, codes, w_start, w_end = parts[0]
+    else:
+        sizes = [p[2].size for p in parts]
+        k0, k1, w_end = (np.repeat(np.array([p[i] for p in parts]), sizes) for i in (0, 1, 5))
+        cells, codes, w_start = (np.concatenate([p[i] for p in parts]) for i in (2, 3, 4))
+    two = np.flatnonzero(_NBOXES.take(codes) == 2)
+    tu, lu, tv, lv = (t.take(codes) for t in _BOX_FIELDS[0])
+    if two.size:  # the second box of a partly covered cell
+        sec = codes[two]
+        tu, lu, tv, lv = (np.concatenate([x, t.take(sec)]) for x, t in zip((tu, lu, tv, lv), _BOX_FIELDS[1]))
+        cells, w_start = np.concatenate([cells, cells[two]]), np.concatenate([w_start, w_start[two]])
+        if np.ndim(k0):
+            k0, k1, w_end = (np.concatenate([x, x[two]]) for x in (k0, k1, w_end))
+    r, c = np.divmod(cells, cells_per_row)
+    top, bottom = pr.take(r) * nc, pr.take(r + 1) * nc
+    left, right = pc.take(c), pc.take(c + 1)
+    corners = (top + left, top + right, bottom + left, bottom + right)
+
+    def bilinear(k):
+        o = k * nrc
+        c00, c01, c10, c11 = (flat.take(o + v) for v in corners)
+        d0 = c01 - c00
+        d1 = c11 - c10
+        a0 = c00 + tu * d0
+        a1 = c10 + tu * d1
+        low = np.minimum(np.minimum(c00, c01), np.minimum(c10, c11))
+        high = np.maximum(np.maximum(c00, c01), np.maximum(c10, c11))
+        return a0 + tv * (a1 - a0), d0 + tv * (d1 - d0), a1 - a0, low, high
+
+    d, gu, gv, low, high = bilinear(k0)
+    lw = w_end - w_start
+    if np.ndim(k0) or k1 != k0:  # between two frames (k1 == k0 beyond the outer frames: constant along w)
+        d1, gu1, gv1, low1, high1 = bilinear(k1)
+        wk0 = frame.wpos[k0]
+        dk = np.where(k1 != k0, frame.wpos[k1] - wk0, 1.0) if np.ndim(k0) else frame.wpos[k1] - wk0
+        tw = (0.5 * (w_start + w_end) - wk0) / dk
+        gw = d1 - d  # Gy over the frame interval
+        d = d + tw * gw
+        gu += tw * (gu1 - gu)
+        gv += tw * (gv1 - gv)
+        np.minimum(low, low1, out=low)
+        np.maximum(high, high1, out=high)
+        half = np.square(gw * (lw / dk))
+    else:
+        half = np.zeros(d.shape)
+    # the spread: gradients per voxel (per frame interval) times the box's lengths in voxels (intervals)
+    gu *= lu
+    gv *= lv
+    half += np.square(gu)
+    half += np.square(gv)
+    np.sqrt(half, out=half)
+    half *= 0.5
+    lu *= lv
+    lu *= lw
+    lu *= frame.dcol * frame.drow
+    return Samples(d, np.maximum(d - half, low), np.minimum(d + half, high), lu)
+
+
+def _along_w(frame: DoseFrame, w: float) -> tuple[int, int, float]:
+    """Frames either side of w and the weight of the upper one (the outer frame's dose beyond the frames)."""
+    wpos, nf = frame.wpos_list, frame.nf
+    if nf == 1 or w <= wpos[0]:
+        return 0, 0, 0.0
+    if w >= wpos[-1]:
+        return nf - 1, nf - 1, 0.0
+    k0 = min(bisect.bisect_right(wpos, w) - 1, nf - 2)
+    return k0, k0 + 1, (w - wpos[k0]) / (wpos[k0 + 1] - wpos[k0])
+
+
+class _StridedCells:
+    """Samples on every q-th voxel centre, each standing for a cell q voxels wide: per sample its voxel
+    (``idx``, within a frame) and the cell's four in-plane faces, q/2 voxels either side (up to the
+    outer voxel centres, the dose being constant beyond), as (index, weight of the next voxel or None,
+    next index); per part of the solid (a slice of the samples) its values on each frame. The faces
+    depend on the column or the row alone: they are worked out per sample column and row (``cols``,
+    ``rows``: their dose voxels), then gathered for the samples (``aa``, ``bb``: their sample column
+    and row)."""
+
+    def __init__(self, frame: DoseFrame, rows: np.ndarray, cols: np.ndarray, bb: np.ndarray, aa: np.ndarray,
+                 q: int):
+        nc, nr = frame.nc, frame.nr
+        self.frame = frame
+        row_off = rows[bb] * nc
+        col = cols[aa]
+        self.faces = []
+        inv = []
+        for pos, n, step, d, which, other in ((cols, nc, 1, frame.dcol, aa, row_off),
+                                              (rows, nr, nc, frame.drow, bb, col)):
+            ends = (np.maximum(pos - q / 2, 0.0), np.minimum(pos + q / 2, n - 1.0))
+            for end in ends:
+                i0 = end.astype(np.int64)
+                if q % 2:
+                    self.faces.append((other + (i0 * step)[which], (end - i0)[which],
+                                       other + (np.minimum(i0 + 1, n - 1) * step)[which]))
+                else:  # an even stride's faces are voxel centres
+                    self.faces.append((other + (i0 * step)[which], None, None))
+            span = ends[1] - ends[0]
+            inv.append(np.divide(1.0 / d, span, out=np.zeros(span.size), where=span > 0)[which])
+        self.inv_u, self.inv_v = inv
+        self.idx = row_off + col
+
+    def part(self, sl: slice) -> "_StridedPart":
+        return _StridedPart(self, sl)
+
+
+class _StridedPart:
+    """One part's samples (a slice of :class:`_StridedCells`): its values per frame, each frame read once."""
+
+    def __init__(self, cells: _StridedCells, sl: slice):
+        self.frame = cells.frame
+        self.idx, self.inv_u, self.inv_v = cells.idx[sl], cells.inv_u[sl], cells.inv_v[sl]
+        self.faces = [(i0[sl], None if t0 is None else t0[sl], None if i1 is None else i1[sl]) for i0, t0, i1 in cells.faces]
+        self.cache: dict[int, tuple[np.ndarray, ...]] = {}
+
+    def at(self, k: int) -> tuple[np.ndarray, ...]:
+        """On frame k: (dose, dD/du, dD/dv (mean over the cells, Gy/mm), lowest, highest at centre and faces)."""
+        if k not in self.cache:
+            f = self.frame.flat[k]
+            c = f.take(self.idx)
+            fv = [f.take(i0) if t0 is None else f.take(i0) + t0 * (f.take(i1) - f.take(i0)) for i0, t0, i1 in self.faces]
+            low = np.minimum(np.minimum(np.minimum(fv[0], fv[1]), np.minimum(fv[2], fv[3])), c)
+            high = np.maximum(np.maximum(np.maximum(fv[0], fv[1]), np.maximum(fv[2], fv[3])), c)
+            self.cache[k] = (c, (fv[1] - fv[0]) * self.inv_u, (fv[3] - fv[2]) * self.inv_v, low, high)
+        return self.cache[k]
+
+    def interp(self, i: int, k0: int, k1: int, tk: float) -> np.ndarray:
+        a = self.at(k0)[i]
+        return a if k1 == k0 or tk == 0.0 else a + tk * (self.at(k1)[i] - a)
+
+    def sub_plane(self, w0: float, w1: float, hu: float, hv: float) -> Samples:
+        """The samples of the sub-plane [w0, w1] (inside the grid along w): the interpolant at the middle,
+        its mean slopes, the slope along w from the dose at the two faces, the range over the frames."""
+        k0, k1, tk = _along_w(self.frame, 0.5 * (w0 + w1))
+        d, gu, gv = (self.interp(i, k0, k1, tk) for i in range(3))
+        a0, a1 = _along_w(self.frame, w0), _along_w(self.frame, w1)
+        gw = (self.interp(0, *a1) - self.interp(0, *a0)) / (w1 - w0) if (a0[0], a0[2]) != (a1[0], a1[2]) else 0.0
+        low, high = self.at(a0[0])[3], self.at(a0[0])[4]
+        for k in range(a0[0] + 1, a1[1] + 1):
+            low, high = np.minimum(low, self.at(k)[3]), np.maximum(high, self.at(k)[4])
+        return Samples(d, *spread(d, gu, gv, gw, hu, hv, w1 - w0, low, high), hu * hv * (w1 - w0))
+
+
+def sample_strided(solid: Solid, frame: DoseFrame, hz: float) -> tuple[list[Samples], float, float, int]:
+    """As :func:`.sampling.sample` for the largest structures, sampled at every q-th voxel centre (q = stride > 1).
+
+    A sample's cell is then q voxels wide in-plane (and a sub-plane of the slab along w) and holds
+    voxel centres, or frames, other than its own: no single polynomial holds over it, and splitting
+    it would undo the coarser sampling. The sample's dose is the interpolant at its point; its slopes
+    are the interpolant's mean slopes over the cell (from the dose at the cell's faces: exact for a
+    dose linear over the cell). A coarse statement, for structures of more than
+    :data:`.contours.MAX_SAMPLES` voxels (a body contour).
+    """
+    g = solid.grid
+    q = g.stride
+    cols = int(round(g.u0 / g.hu)) * q + np.arange(g.nu) * q  # dose column of each sample column
+    rows = int(round(g.v0 / g.hv)) * q + np.arange(g.nv) * q
+    ok_c = np.nonzero((cols >= 0) & (cols < frame.nc))[0]
+    ok_r = np.nonzero((rows >= 0) & (rows < frame.nr))[0]
+    ca, ce = (int(ok_c[0]), int(ok_c[-1]) + 1) if ok_c.size else (0, 0)
+    cb, ceb = (int(ok_r[0]), int(ok_r[-1]) + 1) if ok_r.size else (0, 0)
+    area = g.hu * g.hv
+    total = outside = 0.0
+    max_m = 1
+    kept: list[tuple[float, float, int, np.ndarray]] = []  # per part: (lo, hi, sub-planes, samples inside)
+    for lo, hi, bb, aa in solid.parts():
+        npx = bb.size
+        if npx == 0:
+            continue
+        t = hi - lo
+        m = subplane_count(t, hz)
+        max_m = max(max_m, m)
+        wsub = area * t / m
+        total += wsub * npx * m
+        if ce <= ca or ceb <= cb:
+            outside += wsub * npx * m
+            continue
+        sel = (bb >= cb) & (bb < ceb) & (aa >= ca) & (aa < ce)
+        n_in = int(np.count_nonzero(sel))
+        outside += wsub * (npx - n_in) * m
+        if n_in:
+            kept.append((lo, hi, m, sel, bb, aa))
+    if not kept:
+        return [], total, outside, max_m
+    # the cells' faces once for every part's samples, then each part's frames once for its sub-planes
+    cells = _StridedCells(frame, rows, cols, np.concatenate([bb[sel] for *_, sel, bb, _ in kept]),
+                          np.concatenate([aa[sel] for *_, sel, _, aa in kept]), q)
+    chunks: list[Samples] = []
+    first = 0
+    for lo, hi, m, sel, _, _ in kept:
+        n_in = int(np.count_nonzero(sel))
+        part = cells.part(slice(first, first + n_in))
+        first += n_in
+        hsub = (hi - lo) / m
+        for j in range(m):
+            w0, w1 = lo + j * hsub, lo + (j + 1) * hsub
+            wc = 0.5 * (w0 + w1)
+            if wc < frame.w_lo - 1e-7 or wc > frame.w_hi + 1e-7:
+                outside += area * hsub * n_in
+                continue
+            chunks.append(part.sub_plane(w0, w1, g.hu, g.hv))
+    return chunks, total, outside, max_m
