@@ -3,11 +3,15 @@
 A protocol file (YAML) holds the trial's identification, eligibility criteria in machine-evaluable
 form, the treatment prescription and its dose objectives, the visit schedule, the endpoints with
 their definitions, the statistical parameters and the case report forms. pydantic checks every
-field's type and range; the cross-reference checks below (a criterion naming a field its form
-lacks, a visit naming an unknown form, a prescription whose dose per fraction times fractions is
-not its total) report the path of the offending entry, so a trial team can fix the file without
-reading code. Every model forbids unknown keys, so a misspelt key is an error, not a silent
-default.
+field's type and range; the checks within a section (a prescription whose dose per fraction times
+fractions is not its total) and across sections (``references.py``: a criterion naming a field its
+form lacks, a visit naming an unknown form) report the path of each offending entry, all at once,
+so a trial team can fix the file without reading code. Every model forbids unknown keys, so a
+misspelt key is an error, not a silent default.
+
+The module is longer than the project's ~600 lines because it is the protocol file's reference in
+code: one model per section of the file, in the file's order, read together with
+``docs/protocol-file.md``; splitting it would scatter one document over several modules.
 """
 
 from __future__ import annotations
@@ -17,7 +21,9 @@ import math
 import re
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator, model_validator
+
+from sarcotrial.radiotherapy.dvh.notation import METRIC_PATTERN
 
 ASSUMED = "assumed, to be confirmed by the trial team"
 
@@ -28,6 +34,20 @@ WEEKDAYS: tuple[str, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Problems(ValueError):
+    """Every problem one check found, each ``(path relative to the checked entry, rule)``: a validator
+    names them all, not only the first, and the loader reports each under its own path."""
+
+    def __init__(self, problems: list[tuple[str, str]]):
+        self.problems = problems
+        super().__init__("; ".join(f"{path}: {rule}" if path else rule for path, rule in problems))
+
+
+def _raise_problems(problems: list[tuple[str, str]]) -> None:
+    if problems:
+        raise Problems(problems)
 
 
 # --------------------------------------------------------------------------- identification
@@ -75,14 +95,17 @@ class FormField(_Model):
 
     @model_validator(mode="after")
     def _coherent(self) -> "FormField":
+        problems = []
         if self.type == "code" and self.codelist is None:
-            raise ValueError(f"field '{self.id}' is of type code and needs a codelist")
+            problems.append(("codelist", "a field of type code needs a codelist"))
         if self.type != "code" and self.codelist is not None:
-            raise ValueError(f"field '{self.id}' has a codelist but is of type {self.type}")
+            problems.append(("codelist", f"only a field of type code has a codelist; this one is {self.type}"))
         if (self.min is not None or self.max is not None) and self.type not in ("integer", "decimal"):
-            raise ValueError(f"field '{self.id}': min/max apply to integer and decimal fields only")
+            problems.append(("min" if self.min is not None else "max",
+                             f"min/max apply to integer and decimal fields only; this one is {self.type}"))
         if self.min is not None and self.max is not None and self.min > self.max:
-            raise ValueError(f"field '{self.id}': min {self.min} is greater than max {self.max}")
+            problems.append(("min", f"{self.min:g} is greater than max {self.max:g}"))
+        _raise_problems(problems)
         return self
 
 
@@ -117,11 +140,11 @@ class FieldCondition(_Model):
     @model_validator(mode="after")
     def _value_fits_operator(self) -> "FieldCondition":
         if self.op in UNARY_OPERATORS and self.value is not None:
-            raise ValueError(f"operator {self.op} takes no value")
+            _raise_problems([("value", f"operator {self.op} takes no value")])
         if self.op not in UNARY_OPERATORS and self.value is None:
-            raise ValueError(f"operator {self.op} needs a value")
+            _raise_problems([("value", f"operator {self.op} needs a value")])
         if self.op in ("in", "not_in") and not isinstance(self.value, list):
-            raise ValueError(f"operator {self.op} needs a list of values")
+            _raise_problems([("value", f"operator {self.op} needs a list of values")])
         return self
 
 
@@ -139,7 +162,23 @@ class NotOf(_Model):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
-Condition = Union[FieldCondition, AllOf, AnyOf, NotOf]
+def _condition_kind(value: Any) -> str | None:
+    """Which kind of rule an entry is, from its keys (``all``, ``any``, ``not``, else a field test), so
+    that a wrong rule is judged as the kind it was meant to be, not against every kind at once."""
+    if isinstance(value, dict):
+        return next((tag for key, tag in (("all", "AllOf"), ("any", "AnyOf"), ("not", "NotOf")) if key in value),
+                    "FieldCondition")
+    if isinstance(value, (FieldCondition, AllOf, AnyOf, NotOf)):
+        return type(value).__name__
+    return None
+
+
+Condition = Annotated[
+    Union[Annotated[FieldCondition, Tag("FieldCondition")], Annotated[AllOf, Tag("AllOf")],
+          Annotated[AnyOf, Tag("AnyOf")], Annotated[NotOf, Tag("NotOf")]],
+    Discriminator(_condition_kind, custom_error_type="rule_kind",
+                  custom_error_message="a rule is a mapping: {field, op, value}, or all / any / not of rules"),
+]
 AllOf.model_rebuild()
 AnyOf.model_rebuild()
 NotOf.model_rebuild()
@@ -183,7 +222,7 @@ class DoseObjective(_Model):
     """
 
     structure: Annotated[str, Field(min_length=1)]
-    metric: Annotated[str, Field(pattern=r"^(V\d+(\.\d+)?(%|Gy)|D\d+(\.\d+)?(%|cc)|Dmean|Dmax|Dmin)$")]
+    metric: Annotated[str, Field(pattern=METRIC_PATTERN)]  # the grammar of radiotherapy.dvh.notation
     comparator: Literal["<=", ">="]
     per_protocol: float
     minor_deviation: float
@@ -243,24 +282,25 @@ class Radiotherapy(_Model):
 
     @model_validator(mode="after")
     def _coherent(self) -> "Radiotherapy":
+        problems = []
         for i, level in enumerate(self.dose_levels):
             expected = level.dose_per_fraction_gy * self.fractions
             if not math.isclose(expected, level.total_dose_gy, rel_tol=0, abs_tol=1e-6):
-                raise ValueError(
-                    f"dose_levels[{i}] ({level.target}): {self.fractions} fractions x {level.dose_per_fraction_gy} Gy "
-                    f"= {expected:g} Gy, not the stated total {level.total_dose_gy:g} Gy"
-                )
+                problems.append((f"dose_levels[{i}].total_dose_gy",
+                                 f"{level.target}: {self.fractions} fractions x {level.dose_per_fraction_gy:g} Gy "
+                                 f"= {expected:g} Gy, not the stated total {level.total_dose_gy:g} Gy"))
         if len(set(self.treatment_days)) != len(self.treatment_days):
-            raise ValueError("treatment_days lists a day twice")
+            problems.append(("treatment_days", "lists a day twice"))
         if self.fractions_per_week > len(self.treatment_days):
-            raise ValueError(
-                f"fractions_per_week {self.fractions_per_week} exceeds the {len(self.treatment_days)} treatment days"
-            )
+            problems.append(("fractions_per_week", f"{self.fractions_per_week} exceeds the {len(self.treatment_days)} "
+                                                   "treatment days"))
         known = {lvl.target for lvl in self.dose_levels} | {lvl.ptv for lvl in self.dose_levels} | set(self.organs_at_risk)
         for i, objective in enumerate(self.objectives):
             base = re.split(r"\s+(minus|outside)\s+", objective.structure)[0]
             if base not in known:
-                raise ValueError(f"objectives[{i}]: structure '{objective.structure}' is neither a target, a PTV nor an organ at risk")
+                problems.append((f"objectives[{i}].structure",
+                                 f"'{objective.structure}' is neither a target, a PTV nor an organ at risk"))
+        _raise_problems(problems)
         return self
 
     def dose_level(self, target_or_ptv: str) -> DoseLevel:
@@ -360,7 +400,10 @@ class Repeat(_Model):
 class Visit(_Model):
     id: Identifier
     name: Annotated[str, Field(min_length=1)]
-    anchor: Union[Anchor, AnchorRef]
+    anchor: Annotated[Union[Annotated[Anchor, Tag("Anchor")], Annotated[AnchorRef, Tag("AnchorRef")]],
+                      Discriminator(lambda v: "Anchor" if isinstance(v, str) else "AnchorRef" if isinstance(v, (dict, AnchorRef))
+                                    else None, custom_error_type="anchor_kind",
+                                    custom_error_message="an anchor is a named anchor or a mapping {form, field}")]
     offset_days: int = 0
     offset_months: Annotated[int, Field(ge=0)] = 0
     window_before_days: Annotated[int, Field(ge=0)] = 0
@@ -608,136 +651,11 @@ class Protocol(_Model):
     # ---- cross-references
     @model_validator(mode="after")
     def _cross_references(self) -> "Protocol":
-        problems: list[str] = []
-        _no_duplicates([f.id for f in self.forms], "form")
-        _no_duplicates([v.id for v in self.visits], "visit")
-        _no_duplicates([e.id for e in self.endpoints], "endpoint")
-        forms = {f.id: f for f in self.forms}
-        for f_index, form in enumerate(self.forms):
-            for x_index, fld in enumerate(form.fields):
-                if fld.codelist is not None and fld.codelist not in self.codelists:
-                    problems.append(
-                        f"forms[{f_index}].fields[{x_index}].codelist: unknown codelist '{fld.codelist}' "
-                        f"(known: {', '.join(sorted(self.codelists))})"
-                    )
-        for c_list, codes in self.codelists.items():
-            try:
-                _no_duplicates([c.code for c in codes], f"code in codelist '{c_list}'")
-            except ValueError as exc:
-                problems.append(f"codelists.{c_list}: {exc}")
-        screening = forms.get(self.eligibility.form)
-        if screening is None:
-            problems.append(f"eligibility.form: unknown form '{self.eligibility.form}'")
-        else:
-            for c_index, criterion in enumerate(self.eligibility.criteria):
-                problems.extend(
-                    self._check_condition(criterion.rule, screening, f"eligibility.criteria[{c_index}].rule")
-                )
-        for v_index, visit in enumerate(self.visits):
-            if visit.id == "unscheduled":
-                problems.append(f"visits[{v_index}].id: 'unscheduled' is the visit of event forms; choose another id")
-            for form_id in visit.collected:
-                if form_id not in forms:
-                    problems.append(f"visits[{v_index}].forms: unknown form '{form_id}'")
-            both = set(visit.forms) & set(visit.optional_forms)
-            if both:
-                problems.append(f"visits[{v_index}].optional_forms: {', '.join(sorted(both))} also in forms")
-            if visit.anchor_ref.instance == "previous" and visit.repeat is None:
-                problems.append(f"visits[{v_index}].anchor.instance: 'previous' times each occurrence from the one "
-                                "before, so the visit needs a repeat")
-            if isinstance(visit.anchor, AnchorRef):
-                ref = visit.anchor
-                if ref.form == ENROLMENT_FORM and ref.form not in forms:
-                    if ref.field != "enrolment_date":
-                        problems.append(f"visits[{v_index}].anchor.field: enrolment anchors on enrolment_date")
-                elif ref.form not in forms:
-                    problems.append(f"visits[{v_index}].anchor.form: unknown form '{ref.form}'")
-                else:
-                    fld = forms[ref.form].field(ref.field)
-                    if fld is None or fld.type not in ("date", "datetime"):
-                        problems.append(f"visits[{v_index}].anchor.field: form '{ref.form}' has no date field '{ref.field}'")
-                    for key in ref.where:
-                        if forms[ref.form].field(key) is None:
-                            problems.append(f"visits[{v_index}].anchor.where: form '{ref.form}' has no field '{key}'")
-        _no_duplicates([c.code for c in self.missing_codes], "missing-data code")
-        _no_duplicates([c.id for c in self.checks], "check")
-        for c_index, check in enumerate(self.checks):
-            for part, ref in (("field", check.field), ("than", check.than)):
-                if ref.form == ENROLMENT_FORM and ref.form not in forms:
-                    if ref.field != "enrolment_date":
-                        problems.append(f"checks[{c_index}].{part}.field: enrolment gives enrolment_date only")
-                    continue
-                if ref.form not in forms:
-                    problems.append(f"checks[{c_index}].{part}.form: unknown form '{ref.form}'")
-                    continue
-                for name in (ref.field, *ref.where, *(check.when if part == "field" else {})):
-                    if forms[ref.form].field(name) is None:
-                        problems.append(f"checks[{c_index}].{part}: form '{ref.form}' has no field '{name}'")
-            if check.field.form == ENROLMENT_FORM:
-                problems.append(f"checks[{c_index}].field: the checked field must be a form's (enrolment is the reference)")
-        for name, spec, fields in (("consent", self.consent, ("date_field", "version_field") + (
-                                       ("data_use_field",) if self.consent and self.consent.data_use_field else ())),
-                                   ("withdrawal", self.withdrawal, ("date_field", "kind_field")),
-                                   ("end_of_study", self.end_of_study, ("status_field", "date_field")),
-                                   ("safety", self.safety, ("serious_field", "aware_field", "reported_field"))):
-            if spec is None:
-                continue
-            if spec.form not in forms:
-                problems.append(f"{name}.form: unknown form '{spec.form}'")
-                continue
-            for attribute in fields:
-                if forms[spec.form].field(getattr(spec, attribute)) is None:
-                    problems.append(f"{name}.{attribute}: form '{spec.form}' has no field '{getattr(spec, attribute)}'")
-        if self.withdrawal is not None:
-            for kind, stopped in self.withdrawal.stops.items():
-                for form_id in stopped:
-                    if form_id != "*" and form_id not in forms:
-                        problems.append(f"withdrawal.stops.{kind}: unknown form '{form_id}'")
-        for m_index, missing in enumerate(self.missing_codes):
-            if not re.fullmatch(r"[A-Z]{2,6}", missing.code):
-                problems.append(f"missing_codes[{m_index}].code: write a missing-data code in 2 to 6 capital letters")
-        endpoint_ids = {e.id for e in self.endpoints}
-        if self.statistics.primary.endpoint not in endpoint_ids:
-            problems.append(f"statistics.primary.endpoint: unknown endpoint '{self.statistics.primary.endpoint}'")
-        elif self.endpoint(self.statistics.primary.endpoint).role != "primary":
-            problems.append("statistics.primary.endpoint: that endpoint's role is not primary")
-        monitor = self.statistics.toxicity_monitor
-        if monitor is not None and (monitor.endpoint not in endpoint_ids or self.endpoint(monitor.endpoint).kind != "proportion"):
-            problems.append(f"statistics.toxicity_monitor.endpoint: '{monitor.endpoint}' is not a proportion endpoint")
-        if sum(e.role == "primary" for e in self.endpoints) != 1:
-            problems.append("endpoints: exactly one endpoint must have role primary")
-        for path in self.assumptions:
-            if _resolve(self, path) is _MISSING:
-                problems.append(f"assumptions: '{path}' names no parameter of this protocol")
-        for e_index, endpoint in enumerate(self.endpoints):
-            for ref in re.findall(r"\{([a-z_][a-z0-9_.\[\]]*)\}", endpoint.definition):
-                if _resolve(self, ref) is _MISSING:
-                    problems.append(f"endpoints[{e_index}].definition: '{{{ref}}}' names no parameter of this protocol")
-        if problems:
-            raise ValueError("; ".join(problems))
-        return self
+        """What one section says about another (``protocol/references.py``), every problem at once."""
+        from sarcotrial.protocol.references import cross_reference_problems
 
-    def _check_condition(self, cond: Condition, form: Form, path: str) -> list[str]:
-        if isinstance(cond, AllOf):
-            return [p for i, c in enumerate(cond.all) for p in self._check_condition(c, form, f"{path}.all[{i}]")]
-        if isinstance(cond, AnyOf):
-            return [p for i, c in enumerate(cond.any) for p in self._check_condition(c, form, f"{path}.any[{i}]")]
-        if isinstance(cond, NotOf):
-            return self._check_condition(cond.not_, form, f"{path}.not")
-        fld = form.field(cond.field)
-        if fld is None:
-            return [f"{path}.field: form '{form.id}' has no field '{cond.field}'"]
-        if cond.op in UNARY_OPERATORS and fld.type != "boolean":
-            return [f"{path}.op: {cond.op} needs a boolean field, '{fld.id}' is {fld.type}"]
-        if cond.op in ("gt", "ge", "lt", "le") and fld.type not in ("integer", "decimal", "date"):
-            return [f"{path}.op: {cond.op} needs a number or date field, '{fld.id}' is {fld.type}"]
-        if fld.type == "code" and cond.value is not None:
-            allowed = set(self.codes(fld.codelist)) if fld.codelist in self.codelists else set()
-            values = cond.value if isinstance(cond.value, list) else [cond.value]
-            unknown = [v for v in values if v not in allowed]
-            if unknown:
-                return [f"{path}.value: {unknown} not in codelist '{fld.codelist}'"]
-        return []
+        _raise_problems(cross_reference_problems(self))
+        return self
 
 
 _MISSING = object()

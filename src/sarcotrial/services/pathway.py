@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 from sqlalchemy import func, select
 
@@ -20,6 +20,9 @@ from sarcotrial.errors import InvalidValue
 from sarcotrial.protocol.forms import form_json, validate_form
 from sarcotrial.protocol.schema import Protocol
 from sarcotrial.services.study import Actor, StudyDB
+
+if TYPE_CHECKING:
+    from sarcotrial.services.age_recheck import AgeRecheck
 from sarcotrial.store.models import (
     CRFInstance,
     Enrolment,
@@ -150,8 +153,11 @@ def identify(study: StudyDB, actor: Actor, subject_id: str, purpose: str | None 
 
 
 def correct_identifiers(study: StudyDB, actor: Actor, subject_id: str, reason: str, *, full_name: str | None = None,
-                        date_of_birth: dt.date | None = None, hospital_number: str | None = None) -> None:
-    """Correct a patient's direct identifiers (a reason is required; the trail keeps only fingerprints)."""
+                        date_of_birth: dt.date | None = None, hospital_number: str | None = None) -> AgeRecheck | None:
+    """Correct a patient's direct identifiers (a reason is required; the trail keeps only fingerprints).
+
+    A corrected date of birth of a screened patient gives the age at screening again and judges
+    eligibility with it (:mod:`sarcotrial.services.age_recheck`); the result says what it found."""
     if not reason or not reason.strip():
         raise InvalidValue("reason", "a reason is required to change identifiers already entered", show_value=False)
     if full_name is None and date_of_birth is None and hospital_number is None:
@@ -188,7 +194,10 @@ def correct_identifiers(study: StudyDB, actor: Actor, subject_id: str, reason: s
                 raise InvalidValue("date_of_birth", f"is after the referral ({referred})", date_of_birth.isoformat())
             row.date_of_birth_enc = cipher.encrypt(date_of_birth.isoformat())
             patient.year_of_birth = date_of_birth.year
-            recheck_eligibility_age(study, session, patient, date_of_birth)
+            from sarcotrial.services.age_recheck import recheck_eligibility_age
+
+            return recheck_eligibility_age(study, session, patient, date_of_birth)
+    return None
 
 
 def find_by_hospital_number(study: StudyDB, actor: Actor | None, hospital_number: str) -> str | None:
@@ -306,40 +315,6 @@ def screening_values(session, screening: Screening) -> dict[str, Any]:
     """The answers a screening decision judged (its CRF instance's values, as stored)."""
     crf = session.get(CRFInstance, screening.crf_instance_id)
     return dict(crf.data or {}) if crf is not None else {}
-
-
-def recheck_eligibility_age(study: StudyDB, session, patient: Patient, date_of_birth: dt.date) -> None:
-    """A corrected date of birth: the age at the latest screening is derived again and eligibility judged
-    again with it; where the answer changes, or the entered age no longer agrees, a query is opened on
-    the screening form's age (the decision itself stays as screened until the site answers)."""
-    from sarcotrial.domain.pathway import age_on
-    from sarcotrial.services.queries import open_system_query
-
-    latest = session.scalars(select(Screening).where(Screening.patient_id == patient.id)
-                             .order_by(Screening.screening_date.desc(), Screening.id.desc())).first()
-    if latest is None:
-        return
-    values = screening_values(session, latest)
-    form_id = study.protocol.eligibility.form
-    form = study.protocol.form(form_id)
-    age_field = next((f.id for f in form.fields if f.id == "age_years"), None)
-    if age_field is None:
-        return
-    age = age_on(date_of_birth, latest.screening_date)
-    clean = validate_form(study.protocol, form_id, {**values, age_field: age}, partial=True)
-    decision = eligibility(study.protocol, clean)
-    entered = values.get(age_field)
-    problems = []
-    if entered is not None and entered != age:
-        problems.append(f"the entered age {entered} does not agree with the corrected date of birth (age {age} at "
-                        f"screening on {latest.screening_date})")
-    if decision.decision != latest.decision:
-        problems.append(f"with age {age} the patient is {decision.decision.replace('_', ' ')}, not "
-                        f"{latest.decision.replace('_', ' ')} as screened"
-                        + (f" ({'; '.join(decision.reasons)})" if decision.reasons else ""))
-    if problems:
-        open_system_query(session, patient, latest.crf_instance_id, age_field, "check:age_eligibility",
-                          "; ".join(problems) + ": please check the date of birth and the screening answers")
 
 
 def enrol(study: StudyDB, actor: Actor, subject_id: str, enrolment_date: dt.date) -> Enrolment:
