@@ -14,8 +14,6 @@ import getpass
 import os
 from pathlib import Path
 
-from sqlalchemy.engine import make_url
-
 from sarcotrial.errors import InvalidValue
 
 DATABASE_URL_ENV = "DATABASE_URL"
@@ -30,12 +28,19 @@ def sarcotrial_home() -> Path:
     return base / "sarcotrial"
 
 
+def default_database_path() -> Path:
+    """The embedded SQLite file used when neither ``--db`` nor ``DATABASE_URL`` names a database."""
+    return sarcotrial_home() / "sarcotrial.sqlite"
+
+
 def default_database_url() -> str:
-    return f"sqlite:///{sarcotrial_home() / 'sarcotrial.sqlite'}"
+    return f"sqlite:///{default_database_path()}"
 
 
 def resolve_database_url(db: str | None) -> str:
     """``--db`` as given (a URL or a plain path to a SQLite file), else ``DATABASE_URL``, else the default."""
+    from sqlalchemy.engine import make_url  # here, not at start-up: the command line answers at once
+
     url = db or os.environ.get(DATABASE_URL_ENV) or default_database_url()
     if "://" not in url:  # a plain file path means a SQLite file
         url = f"sqlite:///{Path(url).expanduser().resolve()}"
@@ -52,6 +57,8 @@ def resolve_database_url(db: str | None) -> str:
 
 def sqlite_path(url: str) -> Path | None:
     """The file of a SQLite URL (``None`` for other databases or in-memory SQLite)."""
+    from sqlalchemy.engine import make_url
+
     parsed = make_url(url)
     if not parsed.drivername.startswith("sqlite") or not parsed.database or parsed.database == ":memory:":
         return None

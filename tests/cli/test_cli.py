@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 from pathlib import Path
 
@@ -53,8 +54,8 @@ def test_protocol_validate_names_path_and_rule(tmp_path):
     data["treatment"]["radiotherapy"]["dose_levels"][0]["total_dose_gy"] = -5
     broken = tmp_path / "broken.yaml"
     broken.write_text(yaml.safe_dump(data))
-    result = run("protocol", "validate", str(broken), code=1)
-    assert "treatment.radiotherapy.dose_levels[0].total_dose_gy: Input should be greater than 0" in result.output
+    result = run("protocol", "validate", str(broken), code=2)
+    assert "treatment.radiotherapy.dose_levels[0].total_dose_gy: must be greater than 0 (got -5)" in result.output
 
 
 def test_init_twice_is_refused(db):
@@ -121,10 +122,15 @@ def test_audit_verify_detects_tampering(db):
 @pytest.fixture(scope="module")
 def demo_db(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("demo")
-    result = runner.invoke(app, ["demo", "--out", str(out), "--seed", "7"], env={"SARCOTRIAL_KEY": "", "SARCOTRIAL_KEY_FILE": ""})
+    result = runner.invoke(app, ["demo", "--out", str(out), "--seed", "7"],
+                           env={"SARCOTRIAL_KEY": "", "SARCOTRIAL_KEY_FILE": "", "COLUMNS": "80"})
     assert result.exit_code == 0, result.output
     assert "SYNTHETIC DATA" in result.output and "chain intact" in result.output
+    _DEMO_OUTPUT.append(result.output)
     return out
+
+
+_DEMO_OUTPUT: list[str] = []  # what the demo printed (at 80 columns)
 
 
 def as_user(demo_db: Path, user: str = "datamanager") -> list[str]:
@@ -174,12 +180,121 @@ def test_demo_builds_the_synthetic_study(demo_db):
 
 
 def test_demo_is_reproducible_and_rerunnable(demo_db, tmp_path):
-    first = run("patient", "list", "--db", str(demo_db / "sprint-demo.sqlite"), "--json", *as_user(demo_db)).output
+    """A plain re-run says a demo is there and reuses it, unchanged; --force (or --rebuild) builds it
+    again, and the same seed gives the same study and the same passwords."""
+    db = demo_db / "sprint-demo.sqlite"
+    first = run("patient", "list", "--db", str(db), "--json", *as_user(demo_db)).output
     logins = (demo_db / "demo-logins.json").read_text()
-    again = runner.invoke(app, ["demo", "--out", str(demo_db), "--seed", "7"], env={"SARCOTRIAL_KEY": "", "SARCOTRIAL_KEY_FILE": ""})
-    assert again.exit_code == 0, again.output  # the demo rebuilds its own database
-    assert run("patient", "list", "--db", str(demo_db / "sprint-demo.sqlite"), "--json", *as_user(demo_db)).output == first
-    assert (demo_db / "demo-logins.json").read_text() == logins  # the same seed, the same passwords
+    env = {"SARCOTRIAL_KEY": "", "SARCOTRIAL_KEY_FILE": "", "COLUMNS": "80"}
+    again = runner.invoke(app, ["demo", "--out", str(demo_db), "--seed", "7"], env=env)
+    assert again.exit_code == 0, again.output
+    assert "Reusing the demo study already in" in again.output and "--force" in again.output
+    assert "Synthetic SPRINT study (seed" not in again.output  # nothing built
+    assert "SARCOTRIAL_PASSWORD=" in again.output  # how to sign in, as after a build
+    for flag in ("--force", "--rebuild"):
+        rebuilt = runner.invoke(app, ["demo", "--out", str(demo_db), "--seed", "7", flag], env=env)
+        assert rebuilt.exit_code == 0, rebuilt.output
+        assert "Synthetic SPRINT study (seed 7" in rebuilt.output and "Reusing" not in rebuilt.output
+        assert run("patient", "list", "--db", str(db), "--json", *as_user(demo_db)).output == first
+        assert (demo_db / "demo-logins.json").read_text() == logins  # the same seed, the same passwords
+
+
+def test_demo_refuses_to_replace_a_demo_it_cannot_reuse(tmp_path):
+    """A folder holding an unfinished demo (no logins) is neither reused nor silently replaced."""
+    out = tmp_path / "demo"
+    out.mkdir()
+    (out / "sprint-demo.sqlite").write_bytes(b"")
+    result = runner.invoke(app, ["demo", "--out", str(out)], env={"SARCOTRIAL_KEY": "", "SARCOTRIAL_KEY_FILE": ""})
+    assert result.exit_code == 2 and "cannot be reused" in result.output and "--force" in result.output
+    assert (out / "sprint-demo.sqlite").read_bytes() == b""  # nothing written
+
+
+def test_demo_output_reads_whole_at_80_columns(demo_db):
+    """The closing hint is one command to copy as it stands: no '|' to read as a shell pipe, not
+    broken across lines; the audit head is printed whole."""
+    output = _DEMO_OUTPUT[0]
+    assert "|" not in output
+    hint = [line for line in output.splitlines() if "SARCOTRIAL_PASSWORD=" in line]
+    assert len(hint) == 1 and "sarcotrial status --db" in hint[0] and hint[0].rstrip().endswith("--user datamanager")
+    head = re.search(r"Audit trail head: ([0-9a-f]+)$", output, re.MULTILINE)
+    assert head and len(head.group(1)) == 64
+
+
+def test_demo_does_not_grade_a_solitary_fibrous_tumour_by_fnclcc(demo_db):
+    """WHO 2020 (Soft Tissue and Bone Tumours, 5th ed.) assesses a solitary fibrous tumour's risk
+    of metastasis (Demicco et al., Mod Pathol 2017) instead of an FNCLCC grade; the protocol's
+    diagnosis form has no field for the risk model, so the demo records the FNCLCC
+    differentiation as not applicable, and no FNCLCC grade results (GX)."""
+    db = str(demo_db / "sprint-demo.sqlite")
+    patients = json.loads(run("patient", "list", "--db", db, "--json", *as_user(demo_db)).output)["patients"]
+    sft = [p for p in patients if p["histotype"] in ("solitary_fibrous_tumour", "solitary_fibrous_tumour_malignant")]
+    assert sft, "seed 7 enrols a solitary fibrous tumour"
+    others = [p for p in patients if p["histotype"] and p not in sft]
+    assert {p["grade"] for p in sft} == {"X"} and {p["grade"] for p in others} <= {"1", "2", "3"}
+    shown = json.loads(run("patient", "show", sft[0]["subject_id"], "--db", db, "--json", *as_user(demo_db)).output)
+    assert shown["diagnosis"]["missing"].get("fnclcc_differentiation") == "NA"
+    assert shown["diagnosis"].get("fnclcc_differentiation") is None
+    text = " ".join(run("patient", "show", sft[0]["subject_id"], "--db", db, *as_user(demo_db)).output.split())
+    assert "not graded by FNCLCC (differentiation NA)" in text and "Solitary fibrous tumour" in text
+
+
+def cli80(*args: str) -> str:
+    env = {"COLUMNS": "80", **({"SARCOTRIAL_PASSWORD": _PASSWORD.pop("password")} if _PASSWORD else {})}
+    result = runner.invoke(app, list(args), env=env)
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def test_audit_log_at_80_columns_cuts_no_date_or_id(demo_db):
+    db = str(demo_db / "sprint-demo.sqlite")
+    entries = json.loads(run("audit", "log", "--db", db, "--limit", "40", "--json", *as_user(demo_db)).output)["entries"]
+    text = cli80("audit", "log", "--db", db, "--limit", "40", *as_user(demo_db))
+    heads = [line for line in text.splitlines() if line.startswith("#")]
+    assert len(heads) >= len(entries) - 2  # sign-in entries of the second run may come after the first's
+    for line in heads:
+        assert re.match(r"#\d+ \d{4}-\d{2}-\d{2} \d{2}:\d{2} \S+ (create|update|delete)\b", line), line
+        assert "…" not in line
+    for entry in entries[8:]:  # the second run's window starts a sign-in's entries later
+        assert f"#{entry['id']} {entry['at'][:16].replace('T', ' ')} " in text
+
+
+def test_patient_list_at_80_columns(demo_db):
+    """Every column whole at 80 columns: subject ids, statuses, sites, grade, stage and margin on one
+    line each, histotype names wrapped but never cut; referred patients show the referral's site."""
+    db = str(demo_db / "sprint-demo.sqlite")
+    patients = json.loads(run("patient", "list", "--db", db, "--json", *as_user(demo_db)).output)["patients"]
+    assert all(p["anatomic_site"] for p in patients)  # screen failures too: from the referral form
+    text = cli80("patient", "list", "--db", db, *as_user(demo_db))
+    lines = text.splitlines()
+    assert "…" not in text and max(len(line) for line in lines) <= 80
+    assert lines[0].split() == ["subject", "site", "status", "anatomic", "site", "histotype", "G", "stage", "R"]
+    rows = {line.split()[0]: line for line in lines if re.match(r"SPR-\d{3} ", line)}
+    assert set(rows) == {p["subject_id"] for p in patients}
+    for p in patients:
+        row = rows[p["subject_id"]]
+        assert row.split()[1] == p["site"] and p["status"].replace("_", " ") in row
+        assert p["anatomic_site"] in row
+        if p["r_status"]:
+            assert row.rstrip().endswith(p["r_status"])
+    assert "G: FNCLCC grade" in " ".join(text.split())
+
+
+def test_patient_show_prints_labels_not_catalogue_ids(demo_db):
+    from sarcotrial.domain.histology import histotype
+
+    db = str(demo_db / "sprint-demo.sqlite")
+    patients = json.loads(run("patient", "list", "--db", db, "--json", *as_user(demo_db)).output)["patients"]
+    treated = next(p for p in patients if p["r_status"] and "_" in p["histotype"])
+    text = " ".join(cli80("patient", "show", treated["subject_id"], "--db", db, *as_user(demo_db)).split())
+    assert histotype(treated["histotype"]).name in text and treated["histotype"] not in text
+    assert "Wide local excision" in text or "Marginal excision" in text or "Compartmental resection" in text \
+        or "Amputation" in text
+
+
+def test_status_says_what_its_counts_mean(demo_db):
+    text = " ".join(cli80("status", "--db", str(demo_db / "sprint-demo.sqlite"), *as_user(demo_db)).split())
+    assert "Patients by where each is now (each counted once):" in text
+    assert "Screenings: every screening, repeats included" in text
 
 
 def test_demo_writes_the_study_report(demo_db):
@@ -234,7 +349,8 @@ def test_report_checks_the_design_and_monitors_toxicity(demo_db, tmp_path):
 def test_report_states_its_cutoff_and_reads_exclusions_the_right_way(demo_db):
     text = (demo_db / "report.html").read_text()
     assert "data cut-off 30 June 2026 (given)" in text  # the demo's cut-off
-    assert "Not met: Age &gt; 18 years" in text  # an inclusion criterion not met, not a reason as such
+    # an inclusion criterion not met is named under its kind, not as a reason as such (CONSORT figure, SVG text)
+    assert "Inclusion criteria not met" in text and "Age &gt; 18 years" in text
 
 
 @pytest.mark.parametrize("args, message", [

@@ -26,13 +26,13 @@ from sarcotrial.domain.ctcae import (
     catalogue,
     ctcae_term,
     read_catalogue,
-    read_ctcae_workbook,
     search_terms,
     validate_grade,
     write_catalogue,
 )
-from sarcotrial.domain.ctcae_build import main as build_main
 from sarcotrial.errors import InvalidValue
+from sarcotrial.services.ctcae_build import main as build_main
+from sarcotrial.services.reference import read_ctcae_workbook  # opening the .xlsx is the import service's
 from tests.conftest import shared_file
 
 XLSX = "CTCAE_v5.0_2017-11-27.xlsx"

@@ -118,8 +118,7 @@ def test_the_grades_fragment_marks_the_grades_a_term_does_not_allow(client_as):
 def test_the_grades_fragment_shows_ncis_own_wording_once_imported(client_as, web_study, shared_data):
     """NCI CTCAE v5.0 spreadsheet (CTCAE_v5.0_2017-11-27.xlsx): the fragment shows each allowed
     grade's text exactly as the spreadsheet gives it for the term."""
-    from sarcotrial.domain.ctcae import read_ctcae_workbook
-    from sarcotrial.services.reference import import_ctcae
+    from sarcotrial.services.reference import import_ctcae, read_ctcae_workbook
     from tests.conftest import shared_file
 
     xlsx = shared_file(shared_data, "CTCAE_v5.0_2017-11-27.xlsx")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import getpass
 import sys
-from typing import List, Optional
+from typing import TYPE_CHECKING, List, Optional
 
 import typer
 from rich.markup import escape
@@ -18,8 +18,9 @@ from rich.table import Table
 from sarcotrial.cli.common import DbOption, JsonOption, UserOption, actor, console, fail, handle_errors, print_json
 from sarcotrial.domain.access import EXPORT_RIGHTS, ROLES
 from sarcotrial.domain.settings import SETTINGS
-from sarcotrial.services import access
-from sarcotrial.services.study import StudyDB
+
+if TYPE_CHECKING:  # the services are imported where they are used (start-up time: see cli/common.py)
+    from sarcotrial.services import access
 
 user_app = typer.Typer(help="Accounts: who may sign in, with which role, sites and export right.", no_args_is_help=True)
 site_app = typer.Typer(help="Sites (data access groups): an account limited to sites sees only their patients.",
@@ -71,6 +72,9 @@ def user_add(name: str = typer.Argument(..., help="The user name to sign in with
              password_stdin: bool = PasswordStdinOption,
              db: Optional[str] = DbOption, user: Optional[str] = UserOption) -> None:
     """Create an account (the first account of a study must be an admin)."""
+    from sarcotrial.services import access
+    from sarcotrial.services.study import StudyDB
+
     _check_choice(role, ROLES, "--role")
     _check_choice(export, EXPORT_RIGHTS, "--export")
     who = actor(user)
@@ -86,6 +90,9 @@ def user_add(name: str = typer.Argument(..., help="The user name to sign in with
 @handle_errors
 def user_list(db: Optional[str] = DbOption, user: Optional[str] = UserOption, as_json: bool = JsonOption) -> None:
     """Every account, its role, sites, export right and whether it is active."""
+    from sarcotrial.services import access
+    from sarcotrial.services.study import StudyDB
+
     with StudyDB.open(db) as study:
         accounts = access.list_users(study, actor(user))
     if as_json:
@@ -115,6 +122,9 @@ def user_list(db: Optional[str] = DbOption, user: Optional[str] = UserOption, as
 def user_disable(name: str = typer.Argument(...), reason: Optional[str] = ReasonOption,
                  db: Optional[str] = DbOption, user: Optional[str] = UserOption) -> None:
     """Disable an account: it can no longer sign in (its past actions stay attributed to it)."""
+    from sarcotrial.services import access
+    from sarcotrial.services.study import StudyDB
+
     with StudyDB.open(db) as study:
         account = access.disable_user(study, actor(user), name, reason)
     console.print(f"Disabled {account.user}")
@@ -125,6 +135,9 @@ def user_disable(name: str = typer.Argument(...), reason: Optional[str] = Reason
 def user_enable(name: str = typer.Argument(...), reason: Optional[str] = ReasonOption,
                 db: Optional[str] = DbOption, user: Optional[str] = UserOption) -> None:
     """Enable an account again (also ends a lock-out)."""
+    from sarcotrial.services import access
+    from sarcotrial.services.study import StudyDB
+
     with StudyDB.open(db) as study:
         account = access.enable_user(study, actor(user), name, reason)
     console.print(f"Enabled {account.user}")
@@ -136,6 +149,9 @@ def user_password(name: str = typer.Argument(..., help="Your own user name, or (
                   password_stdin: bool = PasswordStdinOption, reason: Optional[str] = ReasonOption,
                   db: Optional[str] = DbOption, user: Optional[str] = UserOption) -> None:
     """Change your own password, or, as an admin, reset another account's."""
+    from sarcotrial.services import access
+    from sarcotrial.services.study import StudyDB
+
     who = actor(user)
     with StudyDB.open(db) as study:
         access.sign_in(study, who)
@@ -154,6 +170,9 @@ def user_grant(name: str = typer.Argument(...),
                reason: Optional[str] = ReasonOption,
                db: Optional[str] = DbOption, user: Optional[str] = UserOption) -> None:
     """Change an account's role, sites or export right (audited)."""
+    from sarcotrial.services import access
+    from sarcotrial.services.study import StudyDB
+
     _check_choice(role, ROLES, "--role")
     _check_choice(export, EXPORT_RIGHTS, "--export")
     with StudyDB.open(db) as study:
@@ -169,6 +188,9 @@ def site_add(code: str = typer.Argument(..., help="A short code, e.g. MI-INT."),
              name: str = typer.Option(..., "--name", help="The site's name."),
              db: Optional[str] = DbOption, user: Optional[str] = UserOption) -> None:
     """Add a site (admins only)."""
+    from sarcotrial.services import access
+    from sarcotrial.services.study import StudyDB
+
     with StudyDB.open(db) as study:
         site = access.add_site(study, actor(user), code, name)
     console.print(f"Added site {site.code} ({escape(site.name)})")
@@ -178,6 +200,9 @@ def site_add(code: str = typer.Argument(..., help="A short code, e.g. MI-INT."),
 @handle_errors
 def site_list(db: Optional[str] = DbOption, user: Optional[str] = UserOption, as_json: bool = JsonOption) -> None:
     """The study's sites."""
+    from sarcotrial.services import access
+    from sarcotrial.services.study import StudyDB
+
     with StudyDB.open(db) as study:
         sites = access.list_sites(study, actor(user))
     if as_json:
@@ -200,6 +225,9 @@ def _shown(value) -> str:
 @handle_errors
 def settings_show(db: Optional[str] = DbOption, user: Optional[str] = UserOption, as_json: bool = JsonOption) -> None:
     """Every setting, its value and its default."""
+    from sarcotrial.services import access
+    from sarcotrial.services.study import StudyDB
+
     with StudyDB.open(db) as study:
         with study.reading(actor(user)) as session:
             values = access.settings(session)
@@ -223,6 +251,9 @@ def settings_show(db: Optional[str] = DbOption, user: Optional[str] = UserOption
 def settings_set(key: str = typer.Argument(...), value: str = typer.Argument(...), reason: Optional[str] = ReasonOption,
                  db: Optional[str] = DbOption, user: Optional[str] = UserOption) -> None:
     """Change a setting (admins only; audited)."""
+    from sarcotrial.services import access
+    from sarcotrial.services.study import StudyDB
+
     with StudyDB.open(db) as study:
         typed = access.set_setting(study, actor(user), key, value, reason)
     console.print(f"{key} = {_shown(typed)}")

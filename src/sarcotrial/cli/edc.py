@@ -22,8 +22,6 @@ from sarcotrial.cli.common import (
     parse_date,
     print_json,
 )
-from sarcotrial.services import forms, queries, review, shapes, visits as visit_service
-from sarcotrial.services.study import StudyDB
 
 VisitOption = typer.Option(None, "--visit", help="Visit occurrence VISIT[:N], e.g. follow_up_early:3.")
 InstanceOption = typer.Option(None, "--instance", min=1, help="Repeat instance of a repeating form.")
@@ -45,6 +43,9 @@ def _styled(status: str) -> str:
 def visits(subject: str = typer.Argument(..., help="Subject id."), db: Optional[str] = DbOption,
            user: Optional[str] = UserOption, as_json: bool = JsonOption) -> None:
     """A patient's visits from the protocol's schedule: target, window, actual date, status and each form's state."""
+    from sarcotrial.services import shapes, visits as visit_service
+    from sarcotrial.services.study import StudyDB
+
     with StudyDB.open(db) as study:
         rows = visit_service.visits(study, actor(user), subject)
     if as_json:
@@ -87,6 +88,9 @@ def due(days: int = typer.Option(0, "--days", min=0, help="Also visits whose win
         db: Optional[str] = DbOption, user: Optional[str] = UserOption, as_json: bool = JsonOption,
         today: Optional[str] = typer.Option(None, "--today", help="Pretend today is YYYY-MM-DD (planning ahead).")) -> None:
     """Visits due now (or within --days) and overdue, for the patients you may see. Exit 1 if none."""
+    from sarcotrial.services import shapes, visits as visit_service
+    from sarcotrial.services.study import StudyDB
+
     day = parse_date(today, "today") if today else None
     with StudyDB.open(db) as study:
         rows = visit_service.due(study, actor(user), days, day)
@@ -108,6 +112,9 @@ def unscheduled(subject: str = typer.Argument(...), date: str = typer.Option(...
                 label: Optional[str] = typer.Option(None, "--label", help="What the visit was for."),
                 db: Optional[str] = DbOption, user: Optional[str] = UserOption) -> None:
     """Add an unscheduled visit; record forms at it with --visit unscheduled:N."""
+    from sarcotrial.services import visits as visit_service
+    from sarcotrial.services.study import StudyDB
+
     with StudyDB.open(db) as study:
         ref = visit_service.add_unscheduled_visit(study, actor(user), subject, parse_date(date, "date"), label)
     console.print(f"Added {ref} for {subject.upper()}; record its forms with --visit {ref}")
@@ -120,6 +127,9 @@ def not_done(subject: str = typer.Argument(...), form: str = FormOption,
              reason: str = typer.Option(..., "--reason", help="Why the form will not be collected."),
              db: Optional[str] = DbOption, user: Optional[str] = UserOption) -> None:
     """Mark a form expected at a visit as not done, with the reason."""
+    from sarcotrial.services import forms
+    from sarcotrial.services.study import StudyDB
+
     with StudyDB.open(db) as study:
         crf = forms.mark_not_done(study, actor(user), subject, form, visit, reason, instance=instance)
     console.print(f"{crf.form_id} at {crf.visit} of {crf.subject_id}: not done ({escape(reason)})")
@@ -137,6 +147,9 @@ def query_open(subject: str = typer.Argument(...), form: str = FormOption, field
                assign: Optional[str] = typer.Option(None, "--assign", help="A user of the site to answer it."),
                db: Optional[str] = DbOption, user: Optional[str] = UserOption) -> None:
     """Open a query on a field of a patient's form."""
+    from sarcotrial.services import queries
+    from sarcotrial.services.study import StudyDB
+
     with StudyDB.open(db) as study:
         number = queries.open_query(study, actor(user), subject, form, field, text, visit=visit, instance=instance,
                                     assign=assign)
@@ -152,6 +165,9 @@ def query_respond(query_id: int = typer.Argument(..., help="Query id."),
                                                              "the same transaction as the answer."),
                   db: Optional[str] = DbOption, user: Optional[str] = UserOption) -> None:
     """Answer an open query (with --set, the correction and the answer are one change)."""
+    from sarcotrial.services import queries
+    from sarcotrial.services.study import StudyDB
+
     with StudyDB.open(db) as study:
         queries.respond(study, actor(user), query_id, resolution, text, parse_assignments(values) or None)
     console.print(f"Answered query {query_id} ({resolution})")
@@ -162,6 +178,9 @@ def query_respond(query_id: int = typer.Argument(..., help="Query id."),
 def query_close(query_id: int = typer.Argument(...), text: Optional[str] = typer.Option(None, "--text"),
                 db: Optional[str] = DbOption, user: Optional[str] = UserOption) -> None:
     """Close a query (the one who opened it, or a data manager)."""
+    from sarcotrial.services import queries
+    from sarcotrial.services.study import StudyDB
+
     with StudyDB.open(db) as study:
         queries.close(study, actor(user), query_id, text)
     console.print(f"Closed query {query_id}")
@@ -172,6 +191,9 @@ def query_close(query_id: int = typer.Argument(...), text: Optional[str] = typer
 def query_reopen(query_id: int = typer.Argument(...), text: str = typer.Option(..., "--text", help="Why it is reopened."),
                  db: Optional[str] = DbOption, user: Optional[str] = UserOption) -> None:
     """Reopen an answered or closed query."""
+    from sarcotrial.services import queries
+    from sarcotrial.services.study import StudyDB
+
     with StudyDB.open(db) as study:
         queries.reopen(study, actor(user), query_id, text)
     console.print(f"Reopened query {query_id}")
@@ -184,6 +206,9 @@ def query_list(status: Optional[str] = typer.Option(None, "--status", help="open
                assigned: Optional[str] = typer.Option(None, "--assigned-to", help="Only queries assigned to this user."),
                db: Optional[str] = DbOption, user: Optional[str] = UserOption, as_json: bool = JsonOption) -> None:
     """Queries with their age and status, oldest first. Exit 1 if none."""
+    from sarcotrial.services import queries, shapes
+    from sarcotrial.services.study import StudyDB
+
     with StudyDB.open(db) as study:
         rows = queries.list_queries(study, actor(user), status=status, subject_id=subject, assigned_to=assigned)
     if as_json:
@@ -206,6 +231,9 @@ def sdv(subject: str = typer.Argument(...), form: str = FormOption, visit: Optio
         field: Optional[str] = typer.Option(None, "--field", help="One field (default: every entered field)."),
         db: Optional[str] = DbOption, user: Optional[str] = UserOption) -> None:
     """Source-data verification: mark a form's fields (or one field) as verified against source."""
+    from sarcotrial.services import review
+    from sarcotrial.services.study import StudyDB
+
     with StudyDB.open(db) as study:
         marked = review.verify_source(study, actor(user), subject, form, visit=visit, instance=instance, field_id=field)
     console.print(f"Verified {form} of {subject.upper()}: {', '.join(marked)}")
@@ -214,6 +242,9 @@ def sdv(subject: str = typer.Argument(...), form: str = FormOption, visit: Optio
 @handle_errors
 def sdv_progress(db: Optional[str] = DbOption, user: Optional[str] = UserOption, as_json: bool = JsonOption) -> None:
     """Source-data verification progress per patient and per site."""
+    from sarcotrial.services import review, shapes
+    from sarcotrial.services.study import StudyDB
+
     with StudyDB.open(db) as study:
         rows = review.sdv_progress(study, actor(user))
     shown = shapes.sdv_progress_json(rows)
@@ -245,6 +276,9 @@ def sign(subject: str = typer.Argument(...), form: Optional[str] = typer.Option(
     """Sign a form, or a patient's casebook, electronically: your password is asked again (21 CFR 11.200)."""
     import getpass
 
+    from sarcotrial.services import review
+    from sarcotrial.services.study import StudyDB
+
     if password_stdin:
         password = sys.stdin.readline().rstrip("\n")
     elif sys.stdin.isatty():
@@ -263,6 +297,9 @@ def sign(subject: str = typer.Argument(...), form: Optional[str] = typer.Option(
 def signatures(subject: str = typer.Argument(...), db: Optional[str] = DbOption, user: Optional[str] = UserOption,
                as_json: bool = JsonOption) -> None:
     """A patient's electronic signatures: printed name, date and time, meaning, and whether each still holds."""
+    from sarcotrial.services import review, shapes
+    from sarcotrial.services.study import StudyDB
+
     with StudyDB.open(db) as study:
         rows = review.signatures(study, actor(user), subject)
     if as_json:
@@ -283,6 +320,9 @@ def lock(subject: Optional[str] = typer.Argument(None, help="Subject id (omit wi
          whole_study: bool = typer.Option(False, "--study", help="Lock the whole study (database lock)."),
          db: Optional[str] = DbOption, user: Optional[str] = UserOption) -> None:
     """Lock a form, a patient or the study: no change is accepted until unlocked."""
+    from sarcotrial.services import review
+    from sarcotrial.services.study import StudyDB
+
     with StudyDB.open(db) as study:
         what = review.lock(study, actor(user), subject_id=subject, form_id=form, visit=visit, instance=instance,
                            whole_study=whole_study)
@@ -297,6 +337,9 @@ def unlock(subject: Optional[str] = typer.Argument(None, help="Subject id (omit 
            reason: str = typer.Option(..., "--reason", help="Why the data must change again (audited)."),
            db: Optional[str] = DbOption, user: Optional[str] = UserOption) -> None:
     """Lift a lock, with a reason."""
+    from sarcotrial.services import review
+    from sarcotrial.services.study import StudyDB
+
     with StudyDB.open(db) as study:
         what = review.unlock(study, actor(user), reason, subject_id=subject, form_id=form, visit=visit,
                              instance=instance, whole_study=whole_study)
@@ -307,7 +350,8 @@ def unlock(subject: Optional[str] = typer.Argument(None, help="Subject id (omit 
 @handle_errors
 def sae(db: Optional[str] = DbOption, user: Optional[str] = UserOption, as_json: bool = JsonOption) -> None:
     """Serious adverse events and their reporting clock (overdue until reported and signed). Exit 1 if none."""
-    from sarcotrial.services import safety
+    from sarcotrial.services import safety, shapes
+    from sarcotrial.services.study import StudyDB
 
     with StudyDB.open(db) as study:
         rows = safety.serious_events(study, actor(user))
@@ -333,7 +377,8 @@ def sae(db: Optional[str] = DbOption, user: Optional[str] = UserOption, as_json:
 @handle_errors
 def reconsent(db: Optional[str] = DbOption, user: Optional[str] = UserOption, as_json: bool = JsonOption) -> None:
     """Patients whose latest consent is to an older version of the consent document. Exit 1 if none."""
-    from sarcotrial.services import pathway
+    from sarcotrial.services import pathway, shapes
+    from sarcotrial.services.study import StudyDB
 
     with StudyDB.open(db) as study:
         rows = pathway.reconsent_due(study, actor(user))

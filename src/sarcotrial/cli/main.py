@@ -9,7 +9,7 @@ from typer.exceptions import TyperException
 
 from sarcotrial import __version__
 from sarcotrial.cli import access as access_cli
-from sarcotrial.cli import edc, rules, study, web
+from sarcotrial.cli import demo, edc, rules, study, web
 from sarcotrial.cli.dvh import dvh
 from sarcotrial.cli.rt import plan_qa, rt_app
 from sarcotrial.cli.stats import stats_app
@@ -37,7 +37,7 @@ def main(version: bool = typer.Option(False, "--version", callback=_version, is_
 
 
 app.command("init")(study.init)
-app.command("demo")(study.demo)
+app.command("demo")(demo.demo)
 app.command("status")(study.status)
 app.command("record")(study.record)
 app.command("correct")(study.correct)

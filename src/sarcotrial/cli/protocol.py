@@ -19,10 +19,8 @@ from sarcotrial.cli.common import (
     handle_errors,
     print_json,
 )
-from sarcotrial.protocol import ASSUMED, read_protocol, shipped_protocols
-from sarcotrial.protocol.loader import ProtocolError
 
-UNIT_LABELS = {"percent_volume": "% of volume", "percent_prescription": "% of prescription", "gy": "Gy", "cc": "cc"}
+SHORT_UNITS = {"percent_volume": " %", "percent_prescription": " % Rx", "gy": " Gy", "cc": " cc"}
 
 protocol_app = typer.Typer(help="Protocol files: list the shipped ones, validate, show; amend a running study.",
                            no_args_is_help=True)
@@ -31,6 +29,8 @@ protocol_app = typer.Typer(help="Protocol files: list the shipped ones, validate
 @protocol_app.command("list")
 def protocol_list() -> None:
     """The protocols that ship with SarcoTrial."""
+    from sarcotrial.protocol import read_protocol, shipped_protocols
+
     for name in shipped_protocols():
         p = read_protocol(name).protocol
         console.print(f"{name}: {p.acronym} v{p.version} — {p.identification.title.split(':')[0]}")
@@ -38,14 +38,19 @@ def protocol_list() -> None:
 
 @protocol_app.command("validate")
 def protocol_validate(ref: str = typer.Argument(..., help="A shipped protocol name (sprint) or a protocol file path.")) -> None:
-    """Check a protocol file against the schema; every problem is named by its path and rule."""
+    """Check a protocol file against the schema; every problem at once, each named by its path and rule
+    (exit status 0 valid, 2 not valid)."""
+    from sarcotrial.protocol import read_protocol
+    from sarcotrial.protocol.loader import ProtocolError
+
     try:
         loaded = read_protocol(ref)
     except ProtocolError as exc:
-        console.print(f"[bold red]{exc.source}: {len(exc.problems)} problem(s)[/]")
+        count = f"{len(exc.problems)} problem{'s' if len(exc.problems) != 1 else ''}"
+        console.print(f"[bold red]{escape(exc.source)}: not valid, {count}[/]", soft_wrap=True)
         for problem in exc.problems:
-            console.print(f"  - {problem}", soft_wrap=True)
-        raise typer.Exit(1)
+            console.print(f"  - {escape(problem)}", soft_wrap=True)
+        raise typer.Exit(2)
     p = loaded.protocol
     console.print(f"[green]valid[/]: {p.acronym} v{p.version} ({loaded.source}), {len(p.eligibility.criteria)} criteria, "
                   f"{len(p.forms)} forms, {len(p.visits)} visits, {len(p.endpoints)} endpoints, "
@@ -57,6 +62,8 @@ def protocol_validate(ref: str = typer.Argument(..., help="A shipped protocol na
 def protocol_show(ref: str = typer.Argument(..., help="A shipped protocol name (sprint) or a protocol file path."),
                   as_json: bool = JsonOption) -> None:
     """The protocol as a clinician reads it; assumed parameters are marked."""
+    from sarcotrial.protocol import ASSUMED, read_protocol
+
     loaded = read_protocol(ref)
     p = loaded.protocol
     if as_json:
@@ -90,12 +97,22 @@ def protocol_show(ref: str = typer.Argument(..., help="A shipped protocol name (
                   f"dose minor > {dev.dose_minor_percent:g} %, major > {dev.dose_major_percent:g} %"
                   f"{mark('treatment.radiotherapy.deviations')}")
     if rt.objectives:
-        table = Table("structure", "metric", "per protocol", "minor deviation", "unit", "source",
-                      title="Dose objectives" + (f" ({ASSUMED})" if p.is_assumed("treatment.radiotherapy.objectives") else ""))
+        from rich import box
+
+        # readable at 80 columns: the objective and its limits in short units, the source wrapped
+        console.print("Dose objectives" + (f" [yellow]({ASSUMED})[/]" if p.is_assumed("treatment.radiotherapy.objectives")
+                                           else "") + ":")
+        table = Table("structure", "per protocol", "minor deviation", "source", box=box.SIMPLE_HEAD, pad_edge=False,
+                      show_edge=False, collapse_padding=True)
+        table.columns[1].no_wrap = table.columns[2].no_wrap = True
+        table.columns[0].overflow = table.columns[3].overflow = "fold"
         for o in rt.objectives:
-            table.add_row(o.structure, o.metric, f"{o.comparator} {o.per_protocol:g}", f"{o.comparator} {o.minor_deviation:g}",
-                          UNIT_LABELS[o.unit], o.source or "")
+            unit = SHORT_UNITS[o.unit]
+            table.add_row(o.structure, f"{o.metric} {o.comparator} {o.per_protocol:g}{unit}",
+                          f"{o.comparator} {o.minor_deviation:g}{unit}", o.source or "")
         console.print(table)
+        console.print("  [dim]%: of the structure's volume; % Rx: of the prescribed dose; worse than the minor "
+                      "deviation's limit: a major deviation[/]")
     chemo = p.treatment.chemotherapy
     console.print(f"Chemotherapy: {'allowed' if chemo.allowed else 'not allowed'} ({'; '.join(chemo.regimens)})")
     s = p.treatment.surgery

@@ -133,6 +133,10 @@ def plan_qa(protocol: str = typer.Option("sprint", "--protocol", help="A shipped
         return
     colour = {"per protocol": "green", "minor deviation": "yellow", "major deviation": "red"}.get(qa.verdict, "white")
     console.print(f"{qa.protocol}: plan verdict [bold {colour}]{qa.verdict.upper()}[/] (end cap: {qa.end_cap})")
+    from rich.markup import escape
+
+    for note in qa.file_notes:  # e.g. a file without the DICOM preamble, read as a bare data set
+        console.print(f"  [yellow]warning[/]: {escape(note)}", soft_wrap=True)
     for problem in qa.consistency:
         console.print(f"  [red]file problem[/]: {problem}")
     t = Table("structure", "objective", "per protocol", "minor", "plan", "verdict")

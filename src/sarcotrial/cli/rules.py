@@ -162,23 +162,32 @@ def eqd2_cmd(dose: Optional[str] = typer.Option(None, "--dose", help="Total dose
 @handle_errors
 def histotype_cmd(query: str = typer.Argument(..., help="A name, synonym, old name or ICD-O-3 code."),
                   as_json: bool = JsonOption) -> None:
-    """Find histotypes in the WHO 2020 catalogue by name, synonym or ICD-O-3 code."""
+    """Find histotypes in the WHO 2020 catalogue by name, synonym or ICD-O-3 code. Exit 1 if none matches."""
     from sarcotrial.domain.histology import search_histotypes
 
     result = search_histotypes(query)
+    found = bool(result.matches or result.obsolete)  # an obsolete name answers with its candidates
     if as_json:
         print_json(result.as_dict())
-        return
-    for note in result.obsolete:
-        console.print(f"[yellow]'{escape(note.term)}' is obsolete[/]: {escape(note.note)}")
-        console.print(f"  candidates: {', '.join(note.candidates)}")
-    if not result.matches:
-        if not result.obsolete:
+    else:
+        for note in result.obsolete:
+            console.print(f"[yellow]'{escape(note.term)}' is obsolete[/]: {escape(note.note)}")
+            console.print(f"  candidates: {', '.join(note.candidates)}")
+        if not found:
             console.print(f"No histotype matches '{escape(query)}'.")
+    if not found:
+        raise typer.Exit(1)
+    if as_json or not result.matches:
         return
-    table = Table(Column("id (to enter)", overflow="fold"), "name", "ICD-O-3", "behaviour", "family", "synonyms")
+    from rich import box
+
+    # readable at 80 columns: the id to enter and the code whole, the description wrapped beside them
+    table = Table(Column("id (to enter)", overflow="fold", ratio=2), Column("ICD-O-3", no_wrap=True),
+                  Column("name (behaviour; family); synonyms", overflow="fold", ratio=3),
+                  box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, collapse_padding=True)
     for h in result.matches[:15]:
-        table.add_row(h.id, h.name, h.icdo3, h.behaviour, h.family, ", ".join(h.synonyms[:4]))
+        also = f"\n[dim]also: {escape(', '.join(h.synonyms[:4]))}[/]" if h.synonyms else ""
+        table.add_row(h.id, h.icdo3, f"{escape(h.name)} ({escape(h.behaviour)}; {escape(h.family)}){also}")
     console.print(table)
 
 
@@ -225,21 +234,39 @@ def ctcae_import(file: Path = typer.Argument(..., help="NCI's CTCAE v5.0 spreads
 @handle_errors
 def ctcae_show(query: str = typer.Argument(..., help="A term, part of one, or a MedDRA code."),
                db: Optional[str] = DbOption, as_json: bool = JsonOption) -> None:
-    """A term's system organ class, MedDRA code, allowed grades and (once imported) grade definitions."""
+    """A term's system organ class, MedDRA code, allowed grades and (once imported) grade definitions.
+    Exit 1 if no term matches."""
     from sarcotrial.domain.ctcae import search_terms
-    from sarcotrial.services.reference import grade_definitions
 
     terms = search_terms(query)[:10]
-    definitions = grade_definitions(db, [t.term for t in terms])
+    definitions = {}
+    if terms and _study_database_named(db):
+        from sarcotrial.services.reference import grade_definitions
+
+        definitions = grade_definitions(db, [t.term for t in terms])
     out = [{"term": t.term, "soc": t.soc, "meddra_code": t.meddra_code, "allowed_grades": list(t.allowed_grades),
             "grade_definitions": definitions.get(t.term, {})} for t in terms]
     if as_json:
         print_json({"terms": out})
-        return
-    if not out:
+    elif not out:
         console.print(f"No CTCAE v5.0 term matches '{escape(query)}'.")
+    if not out:
+        raise typer.Exit(1)
+    if as_json:
+        return
     for t in out:
         console.print(f"[bold]{t['term']}[/] ({t['soc']}; MedDRA {t['meddra_code']}): grades "
                       f"{', '.join(map(str, t['allowed_grades']))}")
         for grade, text in sorted(t["grade_definitions"].items()):
             console.print(f"  {grade}: {escape(text)}", soft_wrap=True)
+
+
+def _study_database_named(db: Optional[str]) -> bool:
+    """Whether a study database may hold imported grade definitions: one named by --db or
+    DATABASE_URL, or the default SQLite file if it exists. Without one, the database layer is
+    not even loaded (the answer comes at once)."""
+    import os
+
+    from sarcotrial.config import DATABASE_URL_ENV, default_database_path
+
+    return bool(db or os.environ.get(DATABASE_URL_ENV) or default_database_path().exists())

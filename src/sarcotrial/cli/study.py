@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -23,11 +23,10 @@ from sarcotrial.cli.common import (
     parse_date,
     print_json,
 )
-from sarcotrial.config import sqlite_path
 from sarcotrial.errors import SarcoTrialError
-from sarcotrial.services import forms, pathway, shapes, views
-from sarcotrial.services.study import KeyNotice, StudyDB
-from sarcotrial.store import audit
+
+if TYPE_CHECKING:  # the services are imported where they are used (start-up time: see cli/common.py)
+    from sarcotrial.services.study import KeyNotice, StudyDB
 
 
 def _key_notice(notice: KeyNotice) -> None:
@@ -41,12 +40,15 @@ def _key_notice(notice: KeyNotice) -> None:
         console.print(f"Identifier key: from {notice.origin}")
 
 
-# --------------------------------------------------------------------------- init / demo / status
+# --------------------------------------------------------------------------- init / status (demo: cli/demo.py)
 @handle_errors
 def init(protocol: str = ProtocolOption, db: Optional[str] = DbOption, user: Optional[str] = UserOption,
          site: str = typer.Option("MAIN", "--site", help="Code of the study site."),
          site_name: str = typer.Option("Soft tissue sarcoma unit", "--site-name")) -> None:
     """Create a study database bound to a protocol and its version."""
+    from sarcotrial.config import sqlite_path
+    from sarcotrial.services.study import StudyDB
+
     study, notice = StudyDB.create(db, protocol, actor(user), site_code=site, site_name=site_name)
     with study:
         p = study.protocol
@@ -56,137 +58,11 @@ def init(protocol: str = ProtocolOption, db: Optional[str] = DbOption, user: Opt
 
 
 @handle_errors
-def demo(db: Optional[str] = DbOption, seed: int = typer.Option(2026, "--seed", help="Random seed: the same seed gives the same study."),
-         out: Path = typer.Option(Path("sarcotrial-demo"), "--out", help="Folder for the demo's database, key and report."),
-         user: Optional[str] = UserOption,
-         serve: bool = typer.Option(False, "--serve", help="Then serve it in the browser (reusing the demo already "
-                                    "built in --out, if any) until Ctrl-C."),
-         rebuild: bool = typer.Option(False, "--rebuild", help="With --serve: build the demo again even if one is there."),
-         host: str = typer.Option("127.0.0.1", "--host", help="With --serve: the address to listen on."),
-         port: int = typer.Option(8000, "--port", min=0, max=65535, help="With --serve: the port.")) -> None:
-    """Build a complete SYNTHETIC SPRINT study end to end (about 50 referrals, 33 enrolled); --serve serves it."""
-    from sarcotrial.demo import REFERRALS, build_demo_study
-
-    out.mkdir(parents=True, exist_ok=True)
-    if serve and db is None and not rebuild:
-        reused = _reusable_demo(out)
-        if reused is not None:
-            console.print("[bold magenta]SYNTHETIC DATA[/]: every patient, date and value in this demo is invented.")
-            console.print(f"Reusing the demo study built earlier in {out}/ (--rebuild builds it again).")
-            _serve_demo(reused[0], reused[1], host, port)
-            return
-    if db is None:
-        path = (out / "sprint-demo.sqlite").resolve()
-        for stale in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
-            stale.unlink(missing_ok=True)  # the demo's own database is rebuilt on every run
-        db = f"sqlite:///{path}"
-    console.print("[bold magenta]SYNTHETIC DATA[/]: every patient, date and value in this demo is invented.")
-    study, notice = StudyDB.create(db, "sprint", actor(user), synthetic=True)
-    with study:
-        _key_notice(notice)
-        with Progress(TextColumn("[progress.description]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                      TimeElapsedColumn(), console=console, transient=False) as bar:
-            task = bar.add_task("Building the synthetic study", total=REFERRALS)
-            summary = build_demo_study(study, seed=seed, progress=lambda _msg: bar.advance(task))
-        check = _verify(study)
-        table = Table(title=f"Synthetic SPRINT study (seed {seed}, data cut-off {summary.data_cutoff})", show_header=False)
-        table.add_column(style="bold")
-        table.add_column()
-        from sarcotrial.report.data import criterion_failure
-
-        texts = {c.id: criterion_failure(c.kind, c.text) for c in study.protocol.eligibility.criteria}
-        failures = "; ".join(f"{texts.get(k, k)}: {v}" for k, v in summary.screen_failures.most_common())
-        rows = [
-            ("Referred", f"{summary.referred} patients, {summary.screened} screenings "
-                         f"({summary.screened - summary.referred} repeated after a missing answer)"),
-            ("Not eligible", f"{sum(summary.screen_failures.values())} ({failures})"),
-            ("Enrolled", f"{summary.enrolled} of {study.protocol.identification.design.target_accrual}"),
-            ("Fractions delivered", f"{summary.fractions_delivered} ({summary.fractions_missed} missed, "
-                                    f"{summary.fractions_rescheduled} rescheduled, all made up)"),
-            ("Operated; R0", f"{summary.operated}; {summary.r0} R0 ({summary.r0 / max(summary.operated, 1):.0%})"),
-            ("pCR", f"{summary.pcr} ({study.protocol.pathology.pcr_max_viable_percent:g} % viable cells or fewer)"),
-            ("Adverse events", f"{summary.adverse_events}; major wound complications {summary.major_wound_complications}"),
-            ("Local relapses / metastases / deaths", f"{summary.local_relapses} / {summary.distant_metastases} / {summary.deaths}"),
-            ("Data management", f"queries {summary.queries['opened']} opened, {summary.queries['closed']} closed; "
-                                f"{summary.verified_patients} patients verified, {summary.signed_patients} signed, "
-                                f"{summary.locked_patients} locked; {summary.withdrawn} withdrawal, "
-                                f"{summary.reconsented} re-consent, {summary.not_done} form not done"),
-            ("Audit trail", f"{check.entries} entries, chain {'intact' if check.ok else 'BROKEN'}; head {check.head_hash}"),
-        ]
-        for label, value in rows:
-            table.add_row(label, value)
-        console.print(table)
-        (out / "SYNTHETIC-DATA.txt").write_text(
-            "Everything in this folder was generated by 'sarcotrial demo' from a random seed.\n"
-            "No person in it exists; it must never be mixed with real patients' data.\n", encoding="utf-8")
-        paths = _build_report(study, out, summary.data_cutoff)
-        where = sqlite_path(study.url) or study.url
-        logins = _write_logins(out, summary.logins)
-        console.print(f"Study report: {paths['pdf']} (and {paths['html'].name})")
-        console.print(f"Database: {where}")
-        console.print(f"Logins (also in {logins}, readable by you only; every command now names its user):")
-        for login in summary.logins:
-            console.print(f"  {login['user']:<13} {login['password']}  {login['role']}"
-                          + (f" at {login['site']}" if login["site"] else " (study-wide)"))
-        first = summary.logins[5] if len(summary.logins) > 5 else summary.logins[0]
-        if not serve:
-            console.print(f"Try: SARCOTRIAL_PASSWORD={first['password']} sarcotrial status --db {where} "
-                          f"--user {first['user']}")
-        url = study.url
-    if serve:
-        _serve_demo(url, summary.logins, host, port)
-
-
-def _reusable_demo(out: Path) -> tuple[str, list[dict]] | None:
-    """The demo already built in ``out`` (its database opens at this schema and its logins are
-    there), or None."""
-    import json
-
-    path = (out / "sprint-demo.sqlite").resolve()
-    logins = out / "demo-logins.json"
-    if not path.exists() or not logins.exists():
-        return None
-    url = f"sqlite:///{path}"
-    try:
-        StudyDB.open(url).close()
-        return url, json.loads(logins.read_text(encoding="utf-8"))
-    except (SarcoTrialError, ValueError, OSError):
-        return None
-
-
-def _serve_demo(url: str, logins: list[dict], host: str, port: int) -> None:
-    from sarcotrial.web.server import serve as run
-
-    shown = "localhost" if host in ("127.0.0.1", "::1") else host
-    console.print(f"Open [bold]http://{shown}:{port}/[/] in a browser and sign in with one of these logins "
-                  "(Ctrl-C stops the server):")
-    for login in logins:
-        console.print(f"  {login['user']:<13} {login['password']}  {login['role']}"
-                      + (f" at {login['site']}" if login.get("site") else " (study-wide)"))
-    run(url, host, port)
-
-
-def _write_logins(out: Path, logins: list[dict]) -> Path:
-    """The demo's logins as JSON, readable by the owner only (mode 0600)."""
-    import json
-    import os
-
-    path = out / "demo-logins.json"
-    path.unlink(missing_ok=True)
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-        json.dump([{k: login[k] for k in ("user", "full_name", "role", "site", "password")} for login in logins],
-                  handle, indent=2)
-    return path
-
-
-def _verify(study: StudyDB) -> audit.AuditReport:
-    return views.verify_audit(study, None)
-
-
-@handle_errors
 def status(db: Optional[str] = DbOption, user: Optional[str] = UserOption, as_json: bool = JsonOption) -> None:
     """The study at a glance: protocol, accrual, where each patient is."""
+    from sarcotrial.services import shapes, views
+    from sarcotrial.services.study import StudyDB
+
     with StudyDB.open(db) as study:
         counts = views.status_counts(study, actor(user))
         by_status = counts["by_status"]
@@ -201,6 +77,7 @@ def status(db: Optional[str] = DbOption, user: Optional[str] = UserOption, as_js
                       f"{info['study_lock']['locked_at'][:16].replace('T', ' ')} UTC: no change is accepted")
     console.print(f"Enrolled {info['enrolled']} of {info['target_accrual']} "
                   f"({info['patients']} referred; {info['screenings']} screenings)")
+    console.print("Patients by where each is now (each counted once):")
     for key, value in sorted(by_status.items()):
         console.print(f"  {key.replace('_', ' ')}: {value}")
     console.print(f"Fractions delivered {info['fractions_delivered']}; operated {info['operated']} (R0 {info['r0']}); "
@@ -209,6 +86,8 @@ def status(db: Optional[str] = DbOption, user: Optional[str] = UserOption, as_js
     q = info["queries"]
     console.print(f"Queries: {q['open']} open, {q['answered']} answered, {q['closed']} closed")
     console.print(f"Audit entries: {info['audit_entries']}")
+    console.print("[dim]Counts are of the patients you may see. Screenings: every screening, repeats included; "
+                  "queries: open (awaiting the site), answered (awaiting review), closed.[/]")
 
 
 # --------------------------------------------------------------------------- audit
@@ -221,6 +100,9 @@ def audit_verify(db: Optional[str] = DbOption, user: Optional[str] = UserOption,
                  expect_head: Optional[str] = typer.Option(None, "--expect-head", help="A head hash recorded earlier (e.g. in the trial master file): the chain must still end exactly there."),
                  as_json: bool = JsonOption) -> None:
     """Recompute the hash chain and replay it against the data; name every tampered entry or record. Exit 1 if any."""
+    from sarcotrial.services import shapes, views
+    from sarcotrial.services.study import StudyDB
+
     if expect_head is not None:
         expect_head = expect_head.strip().lower()
         if not re.fullmatch(r"[0-9a-f]{12,64}", expect_head):
@@ -252,22 +134,33 @@ def audit_verify(db: Optional[str] = DbOption, user: Optional[str] = UserOption,
 def audit_log(db: Optional[str] = DbOption, subject: Optional[str] = typer.Option(None, "--patient", help="Only this patient's entries."),
               limit: int = typer.Option(50, "--limit", min=1), user: Optional[str] = UserOption,
               as_json: bool = JsonOption) -> None:
-    """The newest audit entries: who, when, which record and field, old and new value, why."""
+    """The newest audit entries: who, when, which record and field, old and new value, why. Exit 1 if none."""
+    from rich.padding import Padding
+
+    from sarcotrial.services import shapes, views
+    from sarcotrial.services.study import StudyDB
+
     with StudyDB.open(db) as study:
         rows = views.audit_entries(study, actor(user), subject_id=subject, limit=limit)
     if as_json:
         print_json(shapes.audit_entries_json(rows))
+    elif not rows:
+        console.print("No audit entry matches" + (f" (patient {escape(subject.upper())})." if subject else "."))
+    if not rows:
+        raise typer.Exit(1)
+    if as_json:
         return
-    # one entry a line, its reason beneath: readable at 80 columns, every part whole
+    # readable at 80 columns: an entry's number, time (to the minute, UTC), who and what on a first
+    # line that is never cut; the field and its change beneath, wrapped, indented; then why
     for r in rows:
-        who = f"{r.subject_id} " if r.subject_id else ""
+        who = f" {r.subject_id}" if r.subject_id else ""
+        console.print(f"[dim]#{r.id}[/] {r.at[:16].replace('T', ' ')} {escape(r.actor)} [bold]{r.action}[/]"
+                      f"{escape(who)} {escape(r.table_name)} #{r.record_id}", soft_wrap=True)
         change = {"create": f"= {_short(r.new_value)}", "delete": f"was {_short(r.old_value)}"}.get(
             r.action, f"{_short(r.old_value) or '(empty)'} -> {_short(r.new_value) or '(empty)'}")
-        console.print(f"[dim]#{r.id} {r.at[:16].replace('T', ' ')}[/] {escape(r.actor)} {r.action} "
-                      f"{escape(who)}{escape(r.table_name)} #{r.record_id} [bold]{escape(r.field)}[/] "
-                      f"{escape(change)}", soft_wrap=False)
+        console.print(Padding(f"[bold]{escape(r.field)}[/] {escape(change)}", (0, 0, 0, 4), expand=False))
         if r.reason and r.action != "create":
-            console.print(f"    [dim]why:[/] {escape(_short(r.reason, 70))}")
+            console.print(Padding(f"[dim]why:[/] {escape(_short(r.reason, 140))}", (0, 0, 0, 4), expand=False))
 
 
 def _short(text: str | None, width: int = 40) -> str:
@@ -290,6 +183,9 @@ def patient_register(name: str = typer.Option(..., "--name", help="Full name (en
                      site: str = typer.Option("MAIN", "--site"),
                      db: Optional[str] = DbOption, user: Optional[str] = UserOption) -> None:
     """Register a tumour-board referral: the patient gets a pseudonymised subject id."""
+    from sarcotrial.services import pathway
+    from sarcotrial.services.study import StudyDB
+
     birth = parse_date(dob, "date_of_birth")
     with StudyDB.open(db) as study:
         patient = pathway.register_patient(study, actor(user), identifiers=pathway.Identifiers(name, birth, hospital_number),
@@ -304,6 +200,9 @@ def patient_screen(subject: str = typer.Argument(..., help="Subject id, e.g. SPR
                    input_file: Optional[Path] = typer.Option(None, "--input", help="A JSON object of screening answers."),
                    db: Optional[str] = DbOption, user: Optional[str] = UserOption, as_json: bool = JsonOption) -> None:
     """Screen a patient: each eligibility criterion decided and stored with its reason."""
+    from sarcotrial.services import pathway, shapes
+    from sarcotrial.services.study import StudyDB
+
     with StudyDB.open(db) as study:
         row = pathway.screen(study, actor(user), subject, parse_assignments(values, input_file))
         shown = shapes.screening_json(subject, row)
@@ -326,6 +225,9 @@ def _print_decision(decision: str, criteria: list[dict]) -> None:
 def patient_enrol(subject: str = typer.Argument(...), date: str = typer.Option(..., "--date", help="Enrolment date YYYY-MM-DD."),
                   db: Optional[str] = DbOption, user: Optional[str] = UserOption) -> None:
     """Enrol an eligible patient."""
+    from sarcotrial.services import pathway
+    from sarcotrial.services.study import StudyDB
+
     day = parse_date(date, "enrolment_date")
     with StudyDB.open(db) as study:
         row = pathway.enrol(study, actor(user), subject, day)
@@ -335,23 +237,50 @@ def patient_enrol(subject: str = typer.Argument(...), date: str = typer.Option(.
 @patient_app.command("list")
 @handle_errors
 def patient_list(db: Optional[str] = DbOption, user: Optional[str] = UserOption, as_json: bool = JsonOption) -> None:
-    """Every patient with status and key facts (pseudonymised: no identifiers)."""
+    """Every patient with status and key facts (pseudonymised: no identifiers). Exit 1 if none."""
+    from sarcotrial.services import shapes, views
+    from sarcotrial.services.study import StudyDB
+
     with StudyDB.open(db) as study:
         records = views.patients(study, actor(user))
     rows = shapes.patient_list_json(records)["patients"]
     if as_json:
         print_json({"patients": rows})
+    elif not rows:
+        console.print("No patient is registered (among those you may see).")
+    if not rows:
+        raise typer.Exit(1)
+    if as_json:
         return
     from rich import box
 
-    table = Table("subject", "site", "status", "tumour site", "histotype", "G", "stage", "R", box=box.SIMPLE_HEAD,
-                  pad_edge=False)
-    for column in table.columns[:3]:
-        column.no_wrap = True
+    # readable at 80 columns: every column but the histotype's name keeps to one line, whole
+    table = Table("subject", "site", "status", "anatomic site", "histotype", "G", "stage", "R", box=box.SIMPLE_HEAD,
+                  pad_edge=False, show_edge=False, collapse_padding=True)
+    for column in table.columns:
+        column.no_wrap = column.header != "histotype"
+    table.columns[4].overflow = "fold"
+    table.columns[4].min_width = 16
     for r in rows:
-        table.add_row(*[str(r[k]).replace("_", " ") if r[k] is not None else "" for k in
-                        ("subject_id", "site", "status", "anatomic_site", "histotype", "grade", "stage", "r_status")])
+        cells = {k: "" if r[k] is None else str(r[k]).replace("_", " ") for k in
+                 ("subject_id", "site", "status", "anatomic_site", "grade", "stage", "r_status")}
+        table.add_row(cells["subject_id"], cells["site"], cells["status"], cells["anatomic_site"],
+                      _histotype_name(r["histotype"]), cells["grade"], cells["stage"], cells["r_status"])
     console.print(table)
+    console.print("[dim]site: study site; anatomic site: the tumour's (from the diagnosis, else the referral); "
+                  "G: FNCLCC grade; stage: AJCC 8; R: resection margin. All fields: --json[/]")
+
+
+def _histotype_name(value) -> str:
+    """A histotype's WHO 2020 name from the catalogue (a missing-data code or an unknown id as it stands)."""
+    from sarcotrial.domain import histology
+
+    if not value:
+        return ""
+    try:
+        return histology.histotype(str(value)).name
+    except SarcoTrialError:
+        return str(value)
 
 
 @patient_app.command("show")
@@ -359,17 +288,39 @@ def patient_list(db: Optional[str] = DbOption, user: Optional[str] = UserOption,
 def patient_show(subject: str = typer.Argument(...), db: Optional[str] = DbOption, user: Optional[str] = UserOption,
                  as_json: bool = JsonOption) -> None:
     """One patient's pathway: screening, diagnosis, treatment, pathology, events (pseudonymised)."""
+    from sarcotrial.services import shapes, views
+    from sarcotrial.services.study import StudyDB
+
     with StudyDB.open(db) as study:
         r = views.patient(study, actor(user), subject)
+        protocol = study.protocol
     out = shapes.patient_json(r)
     if as_json:
         print_json(out)
         return
-    _print_patient(out)
+    _print_patient(out, _labeller(protocol))
 
 
-def _print_patient(p: dict) -> None:
-    """One patient's pathway as a clinician reads it: one line per step, fractions summarised."""
+def _labeller(protocol):
+    """``label(form, field, value)``: a coded value as the protocol's code list names it, a histotype by its
+    WHO 2020 name; a missing-data code (UNK, NA, ...) and anything else as it stands."""
+    def label(form_id: str, field_id: str, value) -> str:
+        if value is None:
+            return "?"
+        if field_id in ("histotype", "suspected_histotype"):
+            return _histotype_name(value)
+        if protocol.missing_code(str(value)) is not None:
+            return str(value)  # where a value would be, its code (as every listing shows it)
+        field = protocol.form(form_id).field(field_id) if protocol.has_form(form_id) else None
+        if field is not None and field.codelist:
+            return next((c.label for c in protocol.codelists.get(field.codelist, []) if c.code == value), str(value))
+        return str(value)
+    return label
+
+
+def _print_patient(p: dict, label) -> None:
+    """One patient's pathway as a clinician reads it: one line per step, fractions summarised; codes
+    by their labels (``label``: see :func:`_labeller`)."""
     console.rule(f"[bold]{p['subject_id']}[/] ({p['sex']}, born {p['year_of_birth']}) — {p['status'].replace('_', ' ')}")
     for sc in p["screenings"]:
         console.print(f"Screening {sc['date']}: [bold]{sc['decision'].replace('_', ' ')}[/]")
@@ -384,18 +335,23 @@ def _print_patient(p: dict) -> None:
         shown = lambda key: d.get(key) if d.get(key) is not None else d["missing"].get(key, "?")  # noqa: E731
         tnm = f"{d['ajcc_t']} {d['ajcc_n']} {d['ajcc_m']}; stage {d.get('stage') or 'no group'}" \
             if d.get("ajcc_t") else "not staged (a value it needs is missing)"
-        console.print(f"Diagnosis {shown('diagnosis_date')}: {shown('histotype')} ({d.get('icdo3') or '-'}), "
-                      f"{shown('anatomic_site')}{', ' + d['depth'] if d.get('depth') else ''}, {size}; "
-                      f"FNCLCC G{d.get('grade') or '?'}; {tnm}")
+        graded = ("not graded by FNCLCC (differentiation NA)"
+                  if d["missing"].get("fnclcc_differentiation") == "NA" else f"FNCLCC G{d.get('grade') or '?'}")
+        depth = f", {label('diagnosis', 'depth', d['depth']).lower()}" if d.get("depth") else ""
+        console.print(f"Diagnosis {shown('diagnosis_date')}: {label('diagnosis', 'histotype', shown('histotype'))} "
+                      f"({d.get('icdo3') or '-'}), {label('diagnosis', 'anatomic_site', shown('anatomic_site'))}{depth}, "
+                      f"{size}; {graded}; {tnm}")
     c = p.get("rt_course")
     if c:
         delivered = sorted((f for f in c["fractions"] if f.get("status") == "delivered"), key=lambda f: f["fraction_date"])
-        console.print(f"Radiotherapy planned from {c['planned_start']} ({c.get('calendar') or 'no holiday calendar'}): "
+        calendar = label("rt_course", "calendar", c["calendar"]) if c.get("calendar") else "no holiday calendar"
+        console.print(f"Radiotherapy planned from {c['planned_start']} ({calendar}): "
                       f"{len(delivered)} of {c['planned_fractions']} fractions delivered"
                       + (f", {delivered[0]['fraction_date']} to {delivered[-1]['fraction_date']}" if delivered else ""))
         for f in c["fractions"]:
             if f.get("status") != "delivered":
-                console.print(f"  fraction {f.get('fraction_number')} {f.get('status')} on {f.get('fraction_date')}: "
+                console.print(f"  fraction {f.get('fraction_number')} {label('rt_fraction', 'status', f.get('status'))} "
+                              f"on {f.get('fraction_date')}: "
                               f"{escape(f.get('reason') or '')}")
     for qa in p.get("plan_qa", []):
         failing = [f"{o['structure']} {o['metric']} {o['value']}" for o in qa["results"].get("objectives", [])
@@ -403,11 +359,13 @@ def _print_patient(p: dict) -> None:
         console.print(f"Plan QA {qa['evaluated_on']}: [bold]{qa['verdict']}[/]" + (f" ({'; '.join(failing)})" if failing else ""))
     if p["surgery"]:
         s_ = p["surgery"]
-        console.print(f"Surgery {s_.get('surgery_date')}: {(s_.get('procedure') or '').replace('_', ' ')}"
+        console.print(f"Surgery {s_.get('surgery_date')}: {label('surgery', 'procedure', s_.get('procedure'))}"
                       f"{'; macroscopic residual' if s_.get('macroscopic_residual') else ''}")
     if p["pathology"]:
         q = p["pathology"]
-        margin = f", closest margin {q['closest_margin_mm']:g} mm ({q.get('closest_margin_tissue') or 'tissue not recorded'})" \
+        tissue = label("pathology", "closest_margin_tissue", q["closest_margin_tissue"]) \
+            if q.get("closest_margin_tissue") else "tissue not recorded"
+        margin = f", closest margin {q['closest_margin_mm']:g} mm ({tissue})" \
             if q.get("closest_margin_mm") is not None else ""
         viable = f"{q['viable_percent']:g} %" if q.get("viable_percent") is not None else q["missing"].get("viable_percent", "?")
         pcr = "not derived" if q.get("pcr") is None else "yes" if q["pcr"] else "no"
@@ -423,11 +381,12 @@ def _print_patient(p: dict) -> None:
     if p["follow_up"]:
         visits = p["follow_up"]
         last = max(visits, key=lambda v: str(v.get("visit_date")))
-        console.print(f"Follow-up: {len(visits)} visits, last {last.get('visit_date')} ({last.get('disease_status')})")
+        console.print(f"Follow-up: {len(visits)} visits, last {last.get('visit_date')} "
+                      f"({label('follow_up', 'disease_status', last.get('disease_status'))})")
     for e in p["events"]:
         shown_cause = e.get("death_cause") or e["missing"].get("death_cause")
-        cause = f" (cause: {shown_cause})" if shown_cause else ""
-        console.print(f"[bold]{(e.get('event_type') or '?').replace('_', ' ').capitalize()}[/] {e.get('event_date')}{cause}")
+        cause = f" (cause: {label('outcome_event', 'death_cause', shown_cause)})" if shown_cause else ""
+        console.print(f"[bold]{label('outcome_event', 'event_type', e.get('event_type'))}[/] {e.get('event_date')}{cause}")
     for dev in p["deviations"]:
         console.print(f"[red]{dev['severity']} protocol deviation[/] ({dev['category']}): {escape(dev['description'])}",
                       soft_wrap=True)
@@ -438,6 +397,9 @@ def _print_patient(p: dict) -> None:
 def patient_identify(subject: str = typer.Argument(...), db: Optional[str] = DbOption, user: Optional[str] = UserOption,
                      purpose: Optional[str] = typer.Option(None, "--purpose", help="Why you need the identity (kept in the audit trail).")) -> None:
     """Decrypt one patient's direct identifiers (needs the study's key); the access is audited."""
+    from sarcotrial.services import pathway
+    from sarcotrial.services.study import StudyDB
+
     with StudyDB.open(db) as study:
         ids = pathway.identify(study, actor(user), subject, purpose)
     console.print(f"{subject.upper()}: {ids.full_name}, born {ids.date_of_birth}, hospital number {ids.hospital_number}")
@@ -465,6 +427,8 @@ def _missing(pairs: list[str] | None) -> dict[str, str]:
 
 
 def _print_crf(verb: str, crf, as_json: bool) -> None:
+    from sarcotrial.services import shapes
+
     shown = shapes.crf_json(crf)
     if as_json:
         print_json(shapes.record_json(crf))
@@ -474,15 +438,36 @@ def _print_crf(verb: str, crf, as_json: bool) -> None:
     console.print_json(data=shown, default=str)
 
 
+def _record_help(ctx: typer.Context, param, value: bool) -> bool:
+    """``record FORM --help``: the help, then FORM's fields (cli/formhelp.py)."""
+    from sarcotrial.cli.formhelp import help_asked
+
+    return help_asked(ctx, param, value)
+
+
+def _record_form(ctx: typer.Context, param, value: str | None) -> str | None:
+    from sarcotrial.cli.formhelp import form_argument
+
+    return form_argument(ctx, param, value)
+
+
 @handle_errors
-def record(form: str = typer.Argument(..., help=FORM_HELP), subject: str = typer.Argument(..., help="Subject id."),
+def record(form: Optional[str] = typer.Argument(None, help=FORM_HELP + " Required.", metavar="FORM",
+                                               callback=_record_form), subject: str = typer.Argument(..., help="Subject id."),
            values: Optional[list[str]] = typer.Option(None, "--set", help="field=value (repeat)."),
            input_file: Optional[Path] = typer.Option(None, "--input", help="A JSON object of field: value."),
            visit: Optional[str] = VisitOption, instance: Optional[int] = InstanceOption,
            missing: Optional[list[str]] = MissingOption,
            reason: Optional[str] = typer.Option(None, "--reason", help="Why values are missing (with --missing)."),
-           db: Optional[str] = DbOption, user: Optional[str] = UserOption, as_json: bool = JsonOption) -> None:
-    """Enter a form's data for a patient (checked against the protocol; derived values computed)."""
+           db: Optional[str] = DbOption, user: Optional[str] = UserOption, as_json: bool = JsonOption,
+           _help: bool = typer.Option(False, "--help", is_eager=True, callback=_record_help,
+                                      help="Show this message and FORM's fields: types, units, ranges and codes.")) -> None:
+    """Enter a form's data for a patient (checked against the protocol; derived values computed).
+
+    `sarcotrial record FORM --help` lists FORM's fields (e.g. record diagnosis --help)."""
+    from sarcotrial.services import forms
+    from sarcotrial.services.study import StudyDB
+
     with StudyDB.open(db) as study:
         crf = forms.record(study, actor(user), subject, form, parse_assignments(values, input_file), visit=visit,
                            instance=instance, missing=_missing(missing), reason=reason)
@@ -500,6 +485,9 @@ def correct(form: str = typer.Argument(..., help=FORM_HELP), subject: str = type
                                                    "form changed since."),
             db: Optional[str] = DbOption, user: Optional[str] = UserOption, as_json: bool = JsonOption) -> None:
     """Correct entered data, with a reason; derived values, verification and signatures follow."""
+    from sarcotrial.services import forms
+    from sarcotrial.services.study import StudyDB
+
     with StudyDB.open(db) as study:
         crf = forms.correct(study, actor(user), subject, form, parse_assignments(values), reason, record_id=record_id,
                             visit=visit, instance=instance, missing=_missing(missing), revision=revision)
@@ -513,6 +501,9 @@ def delete(form: str = typer.Argument(..., help=FORM_HELP), subject: str = typer
            record_id: Optional[int] = typer.Option(None, "--record-id"),
            db: Optional[str] = DbOption, user: Optional[str] = UserOption) -> None:
     """Delete a form entered in error (the audit trail keeps its values)."""
+    from sarcotrial.services import forms
+    from sarcotrial.services.study import StudyDB
+
     with StudyDB.open(db) as study:
         forms.delete(study, actor(user), subject, form, reason, record_id=record_id, visit=visit, instance=instance)
     console.print(f"Deleted {form} of {subject.upper()}")
@@ -521,6 +512,7 @@ def delete(form: str = typer.Argument(..., help=FORM_HELP), subject: str = typer
 @handle_errors
 def upgrade(db: Optional[str] = DbOption, user: Optional[str] = UserOption) -> None:
     """Bring a study database's schema up to this SarcoTrial's version (back it up first)."""
+    from sarcotrial.services.study import StudyDB
     from sarcotrial.config import resolve_database_url
     from sarcotrial.store import db as store_db
 
@@ -547,6 +539,7 @@ def endpoints(out: Path = typer.Option(..., "--out", help="CSV file to write."),
               user: Optional[str] = UserOption,
               cutoff: Optional[str] = typer.Option(None, "--cutoff", help="Data cut-off date YYYY-MM-DD (default: all data).")) -> None:
     """One row per enrolled patient with every derived endpoint (time, status, censoring reason)."""
+    from sarcotrial.services.study import StudyDB
     from sarcotrial.services.endpoints import write_endpoints_csv
 
     with StudyDB.open(db) as study:
@@ -559,6 +552,8 @@ def report(out: Path = typer.Option(Path("sarcotrial-report"), "--out", help="Fo
            cutoff: Optional[str] = typer.Option(None, "--cutoff", help="Data cut-off YYYY-MM-DD (default: the latest recorded contact)."),
            db: Optional[str] = DbOption, user: Optional[str] = UserOption) -> None:
     """The study report (HTML and PDF): CONSORT, baseline, RT compliance, endpoints, toxicity, accrual."""
+    from sarcotrial.services.study import StudyDB
+
     if out.exists() and not out.is_dir():
         fail(f"--out: {out} is a file; the report needs a folder")
     with StudyDB.open(db) as study:
@@ -584,9 +579,31 @@ def patient_correct_identifiers(subject: str = typer.Argument(...),
                                 hospital_number: Optional[str] = typer.Option(None, "--hospital-number"),
                                 reason: str = typer.Option(..., "--reason", help="Why the identifiers change (audited)."),
                                 db: Optional[str] = DbOption, user: Optional[str] = UserOption) -> None:
-    """Correct a patient's name, date of birth or hospital number, with a reason."""
+    """Correct a patient's name, date of birth or hospital number, with a reason.
+
+    A new date of birth of a screened patient gives the age at screening again and judges eligibility
+    with it; a disagreement opens a query on the screening form's age, and is printed."""
+    from sarcotrial.services import pathway
+    from sarcotrial.services.study import StudyDB
+
     with StudyDB.open(db) as study:
-        pathway.correct_identifiers(study, actor(user), subject, reason, full_name=name,
-                                    date_of_birth=parse_date(dob, "date_of_birth") if dob else None,
-                                    hospital_number=hospital_number)
+        recheck = pathway.correct_identifiers(study, actor(user), subject, reason, full_name=name,
+                                              date_of_birth=parse_date(dob, "date_of_birth") if dob else None,
+                                              hospital_number=hospital_number)
     console.print(f"Corrected the identifiers of {subject.upper()}")
+    if recheck is None:
+        return
+    age = f"the corrected date of birth gives age {recheck.age} at screening on {recheck.screening_date}"
+    if recheck.consistent:
+        console.print(f"Screening: {age}; eligibility unchanged ({recheck.decision.replace('_', ' ')})")
+        return
+    found = []
+    if recheck.entered_age is not None and recheck.entered_age != recheck.age:
+        found.append(f"the form says {recheck.entered_age}")
+    if recheck.decision != recheck.screened_decision:
+        found.append(f"with age {recheck.age} {recheck.subject_id} is {recheck.decision.replace('_', ' ')}, not "
+                     f"{recheck.screened_decision.replace('_', ' ')} as screened"
+                     + (f" ({'; '.join(recheck.reasons)})" if recheck.reasons else ""))
+    query = f"Query {recheck.query_id}" if recheck.query_id else "A query"
+    console.print(f"[bold yellow]Eligibility to check[/]: {escape(age)}; {escape('; '.join(found))}. {query} is open "
+                  f"on {recheck.field}; the screening decision stands until it is answered.", soft_wrap=True)

@@ -16,13 +16,15 @@ What SarcoTrial ships and what it does not:
   navigational notes. It is a plain CSV with the header
   ``meddra_code,soc,term,allowed_grades``, in the spreadsheet's row order, regenerated with::
 
-      python -m sarcotrial.domain.ctcae_build CTCAE_v5.0_2017-11-27.xlsx \\
+      python -m sarcotrial.services.ctcae_build CTCAE_v5.0_2017-11-27.xlsx \\
           src/sarcotrial/domain/data/ctcae_v5_catalogue.csv
 
 * The spreadsheet itself is never committed. A site that wants the grade-definition text on
-  screen imports its own copy of NCI's file with :func:`read_ctcae_workbook` (the CLI's
-  ``sarcotrial ctcae import FILE``); terms loaded from the shipped CSV have empty
-  ``grade_definitions``.
+  screen imports its own copy of NCI's file (the CLI's ``sarcotrial ctcae import FILE``); terms
+  loaded from the shipped CSV have empty ``grade_definitions``. Opening the .xlsx file is the
+  import service's work (:func:`sarcotrial.services.reference.read_ctcae_workbook`, with
+  openpyxl): this module only turns the sheet's rows into terms (:func:`parse_ctcae_sheet`), as
+  ``domain`` reads no files but its own packaged data.
 
 CTCAE v6.0 now exists: every recorded toxicity event should carry :data:`CTCAE_VERSION` so that a
 later change of version is visible in the data.
@@ -41,8 +43,6 @@ from os import PathLike
 from pathlib import Path
 from typing import Iterable
 
-from openpyxl import load_workbook
-
 from sarcotrial.domain.histology import normalize_term
 from sarcotrial.errors import InvalidValue
 
@@ -52,7 +52,8 @@ __all__ = [
     "CATALOGUE_COLUMNS",
     "CtcaeTerm",
     "GENERAL_GRADES",
-    "read_ctcae_workbook",
+    "ctcae_sheet_name",
+    "parse_ctcae_sheet",
     "write_catalogue",
     "read_catalogue",
     "catalogue",
@@ -179,45 +180,26 @@ def _grades_phrase(grades: tuple[int, ...]) -> str:
 # NCI's spreadsheet
 
 
-def read_ctcae_workbook(path: str | PathLike[str]) -> list[CtcaeTerm]:
-    """Parse NCI's CTCAE v5.0 spreadsheet into terms, in the spreadsheet's row order.
+def ctcae_sheet_name(sheetnames: list[str], file: str | PathLike[str]) -> str:
+    """The name of NCI's sheet "CTCAE v5.0 Clean Copy" among a workbook's sheets (compared after
+    tidying whitespace and case); ``InvalidValue("file", ...)`` naming the file where it is absent."""
+    return _find_sheet(sheetnames, Path(file))
 
-    Reads the sheet "CTCAE v5.0 Clean Copy" with openpyxl in read-only mode. Headers and cells
-    are compared after turning no-break spaces into spaces and collapsing whitespace; a grade cell
-    holding " -" (or nothing) marks a grade the term does not allow.
 
-    Raises ``InvalidValue("file", ...)``, naming the file, when the file is missing, is not an
-    .xlsx workbook, lacks the sheet or one of the required columns, or holds a malformed row
-    (MedDRA code not a whole number, empty term or SOC, duplicated term, no allowed grade).
+def parse_ctcae_sheet(header: tuple | None, rows: Iterable[tuple], file: str | PathLike[str]) -> list[CtcaeTerm]:
+    """Terms from the rows of NCI's sheet (its first row ``header``, then ``rows`` of cell values),
+    in the sheet's order.
+
+    Headers and cells are compared after turning no-break spaces into spaces and collapsing
+    whitespace; a grade cell holding " -" (or nothing) marks a grade the term does not allow.
+    Raises ``InvalidValue("file", ...)``, naming ``file``, when a required column is missing, a
+    row is malformed (MedDRA code not a whole number, empty term or SOC, duplicated term, no
+    allowed grade) or the sheet holds no term.
     """
-    file = Path(path)
-    if not file.is_file():
-        raise InvalidValue("file", f"{file}: no such file")
-
-    try:
-        workbook = load_workbook(file, read_only=True, data_only=True)
-    except Exception as exc:  # zipfile.BadZipFile, openpyxl's InvalidFileException, KeyError...
-        raise InvalidValue(
-            "file", f"{file}: not a readable .xlsx workbook ({type(exc).__name__}: {exc})"
-        ) from exc
-
-    try:
-        sheet_name = _find_sheet(workbook.sheetnames, file)
-        rows = workbook[sheet_name].iter_rows(values_only=True)
-        header = next(rows, None)
-        columns = _map_header(header, file)
-        terms = _parse_rows(rows, columns, file)
-    except InvalidValue:
-        raise
-    except Exception as exc:  # a damaged sheet part surfaces only while rows are read
-        raise InvalidValue(
-            "file", f"{file}: sheet '{CTCAE_SHEET}' could not be read ({type(exc).__name__}: {exc})"
-        ) from exc
-    finally:
-        workbook.close()
-
+    source = Path(file)
+    terms = _parse_rows(rows, _map_header(header, source), source)
     if not terms:
-        raise InvalidValue("file", f"{file}: sheet '{CTCAE_SHEET}' holds no terms")
+        raise InvalidValue("file", f"{source}: sheet '{CTCAE_SHEET}' holds no terms")
     return terms
 
 

@@ -9,14 +9,52 @@ it replaces the previous definitions of that version entirely, or leaves them un
 from __future__ import annotations
 
 import hashlib
+from os import PathLike
 from pathlib import Path
 
 from sqlalchemy import delete, select
 
-from sarcotrial.domain.ctcae import CTCAE_VERSION, catalogue, read_ctcae_workbook
+from sarcotrial.domain.ctcae import (
+    CTCAE_SHEET,
+    CTCAE_VERSION,
+    CtcaeTerm,
+    catalogue,
+    ctcae_sheet_name,
+    parse_ctcae_sheet,
+)
 from sarcotrial.errors import InvalidValue
 from sarcotrial.services.study import Actor, StudyDB
 from sarcotrial.store.models import CtcaeGradeDefinition
+
+
+def read_ctcae_workbook(path: str | PathLike[str]) -> list[CtcaeTerm]:
+    """Parse NCI's CTCAE v5.0 spreadsheet into terms, in the spreadsheet's row order.
+
+    Opens the .xlsx file with openpyxl in read-only mode and reads its sheet "CTCAE v5.0 Clean
+    Copy"; the rows become terms by :func:`sarcotrial.domain.ctcae.parse_ctcae_sheet`.
+
+    Raises ``InvalidValue("file", ...)``, naming the file, when the file is missing, is not an
+    .xlsx workbook, lacks the sheet or one of the required columns, or holds a malformed row
+    (MedDRA code not a whole number, empty term or SOC, duplicated term, no allowed grade).
+    """
+    from openpyxl import load_workbook  # here: openpyxl is only needed by an import
+
+    file = Path(path)
+    if not file.is_file():
+        raise InvalidValue("file", f"{file}: no such file")
+    try:
+        workbook = load_workbook(file, read_only=True, data_only=True)
+    except Exception as exc:  # zipfile.BadZipFile, openpyxl's InvalidFileException, KeyError...
+        raise InvalidValue("file", f"{file}: not a readable .xlsx workbook ({type(exc).__name__}: {exc})") from exc
+    try:
+        rows = workbook[ctcae_sheet_name(workbook.sheetnames, file)].iter_rows(values_only=True)
+        return parse_ctcae_sheet(next(rows, None), rows, file)
+    except InvalidValue:
+        raise
+    except Exception as exc:  # a damaged sheet part surfaces only while rows are read
+        raise InvalidValue("file", f"{file}: sheet '{CTCAE_SHEET}' could not be read ({type(exc).__name__}: {exc})") from exc
+    finally:
+        workbook.close()
 
 
 def import_ctcae(study: StudyDB, path: Path, actor: Actor | None = None) -> tuple[int, int]:

@@ -83,7 +83,9 @@ def patient_row_json(r) -> dict[str, Any]:
     d, path = r.first("diagnosis"), r.first("pathology")
     return {"subject_id": r.subject_id, "site": r.site, "status": r.status, "sex": r.sex,
             "year_of_birth": r.year_of_birth,
-            "anatomic_site": shown(d, "anatomic_site"), "histotype": shown(d, "histotype"),
+            # the tumour's site: the diagnosis's, else (a patient referred, not yet diagnosed) the referral's
+            "anatomic_site": shown(d, "anatomic_site") if d else shown(r.first("referral"), "anatomic_site"),
+            "histotype": shown(d, "histotype"),
             "grade": d.derived.get("grade") if d else None, "stage": d.derived.get("stage") if d else None,
             "r_status": path.derived.get("r_status") if path else None,
             "response": path.derived.get("response_score") if path else None}

@@ -2,10 +2,10 @@
 
 Usage::
 
-    python -m sarcotrial.domain.ctcae_build CTCAE_v5.0_2017-11-27.xlsx OUT.csv
+    python -m sarcotrial.services.ctcae_build CTCAE_v5.0_2017-11-27.xlsx OUT.csv
 
 Reads NCI's CTCAE v5.0 spreadsheet (published 27 November 2017) with
-:func:`sarcotrial.domain.ctcae.read_ctcae_workbook` and writes only the facts (MedDRA code, MedDRA
+:func:`sarcotrial.services.reference.read_ctcae_workbook` and writes only the facts (MedDRA code, MedDRA
 SOC, CTCAE term, allowed grades) with :func:`sarcotrial.domain.ctcae.write_catalogue`. The
 spreadsheet itself is never copied into the repository. The shipped file is
 ``src/sarcotrial/domain/data/ctcae_v5_catalogue.csv``.
@@ -16,8 +16,9 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
-from sarcotrial.domain.ctcae import read_ctcae_workbook, write_catalogue
+from sarcotrial.domain.ctcae import write_catalogue
 from sarcotrial.errors import SarcoTrialError
+from sarcotrial.services.reference import read_ctcae_workbook
 
 
 def main(argv: Sequence[str] | None = None) -> int:
