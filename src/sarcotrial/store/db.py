@@ -10,6 +10,7 @@ migrations, which ship inside the package.
 
 from __future__ import annotations
 
+import os
 from importlib import resources
 from pathlib import Path
 
@@ -17,7 +18,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event, inspect
+from sqlalchemy import Engine, create_engine, event, inspect, make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -53,12 +54,25 @@ def make_engine(url: str) -> Engine:
             else:
                 connection.exec_driver_sql("BEGIN IMMEDIATE")
 
-        path = url.split("///", 1)[-1]
-        if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        path = make_url(url).database
+        if path and path != ":memory:" and not path.startswith("file:"):
+            _create_private(Path(path))
     else:
         engine = create_engine(url, pool_pre_ping=True)
     return engine
+
+
+def _create_private(path: Path) -> None:
+    """Create a new SQLite study file readable and writable by its owner only (mode 0600), as the
+    identifier key beside it is: the database holds the pseudonymised clinical data. SQLite gives
+    the files it adds beside it (``-wal``, ``-shm``, ``-journal``) the database file's own mode.
+    An existing file keeps the mode its owner gave it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return
+    os.close(descriptor)  # an empty file is an empty SQLite database
 
 
 def read_only(engine: Engine) -> Engine:
