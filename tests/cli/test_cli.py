@@ -279,6 +279,19 @@ def test_patient_list_at_80_columns(demo_db):
     assert "G: FNCLCC grade" in " ".join(text.split())
 
 
+def test_user_list_at_80_columns_splits_no_word(demo_db):
+    """Every account on its line with its login whole; full names and site lists wrap between words."""
+    db = str(demo_db / "sprint-demo.sqlite")
+    accounts = json.loads(run("user", "list", "--db", db, "--json", *as_user(demo_db, "admin")).output)["users"]
+    text = cli80("user", "list", "--db", db, *as_user(demo_db, "admin"))
+    lines = text.splitlines()
+    assert "…" not in text and max(len(line) for line in lines) <= 80
+    words = set(" ".join(lines).split())
+    for a in accounts:
+        assert any(line.startswith(a["user"] + " ") and a["role"] in line for line in lines), a["user"]
+        assert set(a["full_name"].split()) <= words, a["full_name"]  # no name broken inside a word
+
+
 def test_patient_show_prints_labels_not_catalogue_ids(demo_db):
     from sarcotrial.domain.histology import histotype
 

@@ -59,6 +59,9 @@ def test_a_dob_that_makes_the_patient_16_is_reported_and_queried(enrolled):
     queries = _age_queries(enrolled)
     assert [(q["form_id"], q["field"], q["status"]) for q in queries] == [("screening", "age_years", "open")]
     assert f"Query {queries[0]['id']} is open on screening.age_years" in out
+    # the patient's page says so beside the screening it questions
+    shown = run("patient", "show", "SPR-001", "--db", enrolled)
+    assert "Open queries (1):" in shown and f"#{queries[0]['id']} screening.age_years:" in shown
     # a second correction while the query is open names the same query, and opens no other
     again = run("patient", "correct-identifiers", "SPR-001", "--dob", "2010-06-02", "--reason", "day mistyped",
                 "--db", enrolled)

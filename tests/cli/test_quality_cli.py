@@ -176,12 +176,23 @@ def test_protocol_show_is_readable_at_80_columns():
 
 
 def test_histotype_search_is_readable_at_80_columns():
-    """The id to enter is printed whole (folded, never cut with '…'), with its ICD-O-3 code."""
+    """The id to enter is printed whole on one line (never folded or cut with '…': it is typed
+    back), with its ICD-O-3 code; the description wraps beside it."""
     from sarcotrial.domain.histology import search_histotypes
 
-    done = cli("rules", "histotype", "leiomyo", columns=80)
-    assert done.returncode == 0 and "…" not in done.stdout
-    assert max(len(line) for line in done.stdout.splitlines()) <= 80
-    joined = "".join(line.split("  ")[0].strip() for line in done.stdout.splitlines()[2:])  # the folded id column
-    for entity in search_histotypes("leiomyo").matches:
-        assert entity.id in joined and entity.icdo3 in done.stdout
+    for query in ("leiomyo", "nerve sheath"):
+        done = cli("rules", "histotype", query, columns=80)
+        assert done.returncode == 0 and "…" not in done.stdout
+        lines = done.stdout.splitlines()
+        assert max(len(line) for line in lines) <= 80
+        for entity in search_histotypes(query).matches[:15]:
+            assert any(line.startswith(entity.id + " ") and entity.icdo3 in line for line in lines), entity.id
+
+
+def test_counts_read_in_the_singular_for_one():
+    """'1 screening', '1 day', "1 patient's endpoints": never '1 screenings' (a one-patient study's output)."""
+    from sarcotrial.cli.common import count
+
+    assert count(1, "screening") == "1 screening" and count(2, "screening") == "2 screenings"
+    assert count(0, "day") == "0 days" and count(1, "day") == "1 day"
+    assert count(1, "patient's", "patients'") == "1 patient's" and count(3, "patient's", "patients'") == "3 patients'"

@@ -106,3 +106,6 @@ def test_record_form_help_reads_the_studys_protocol_and_names_an_unknown_form(ne
 def test_record_without_help_still_requires_its_arguments(new_study_home):
     result = runner.invoke(app, ["record"])
     assert result.exit_code == 2 and "Missing argument" in result.output
+    # and its usage line shows FORM required, as SUBJECT (the parser holds it optional only for FORM --help)
+    usage = next(x for x in runner.invoke(app, ["record", "--help"]).output.splitlines() if "Usage:" in x)
+    assert "{form} {subject}" in usage and "[FORM]" not in usage

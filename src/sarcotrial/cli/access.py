@@ -102,13 +102,17 @@ def user_list(db: Optional[str] = DbOption, user: Optional[str] = UserOption, as
         console.print("No accounts yet: the study works for the operating-system user alone. Create the first "
                       "(admin) account with 'sarcotrial user add NAME --full-name ... --role admin'.")
         return
-    table = Table(title="Accounts")
+    from rich import box
+
+    # readable at 80 columns: no frame, the names and words wrapped whole beside the short columns
+    table = Table(title="Accounts", title_justify="left", box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False,
+                  collapse_padding=True)
     table.add_column("User", no_wrap=True)
-    table.add_column("Full name", overflow="fold")
+    table.add_column("Full name")
     table.add_column("Role", no_wrap=True)
-    table.add_column("Sites", overflow="fold")
+    table.add_column("Sites")
     table.add_column("Export", no_wrap=True)
-    table.add_column("Active", overflow="fold")
+    table.add_column("Active")
     for a in accounts:
         state = "yes" if a.active else "no"
         if a.locked_until is not None and a.locked_until > access._now():

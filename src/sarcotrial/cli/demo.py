@@ -10,7 +10,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from sarcotrial.cli.common import DbOption, UserOption, actor, console, fail, handle_errors
+from sarcotrial.cli.common import DbOption, UserOption, actor, console, count, fail, handle_errors
 from sarcotrial.cli.study import _build_report, _key_notice
 from sarcotrial.errors import SarcoTrialError
 
@@ -73,7 +73,7 @@ def demo(db: Optional[str] = DbOption, seed: int = typer.Option(2026, "--seed", 
                  for c in study.protocol.eligibility.criteria}
         failures = "; ".join(f"{texts.get(k, k)}: {v}" for k, v in summary.screen_failures.most_common())
         rows = [
-            ("Referred", f"{summary.referred} patients, {summary.screened} screenings "
+            ("Referred", f"{count(summary.referred, 'patient')}, {count(summary.screened, 'screening')} "
                          f"({summary.screened - summary.referred} repeated after a missing answer)"),
             ("Not eligible", f"{sum(summary.screen_failures.values())} ({failures})"),
             ("Enrolled", f"{summary.enrolled} of {study.protocol.identification.design.target_accrual}"),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 import typer
+from typer.core import TyperCommand
 from typer.exceptions import TyperException
 
 from sarcotrial import __version__
@@ -36,10 +37,18 @@ def main(version: bool = typer.Option(False, "--version", callback=_version, is_
     """SarcoTrial: the soft-tissue-sarcoma unit's pathway and clinical-trial software (protocol SPRINT)."""
 
 
+class _RecordCommand(TyperCommand):
+    """``record``'s FORM is optional to the parser only so that ``record FORM --help`` can list the
+    form's fields (cli/formhelp.py); the usage line shows it required, as it is."""
+
+    def collect_usage_pieces(self, ctx):
+        return ["{form}" if piece == "[FORM]" else piece for piece in super().collect_usage_pieces(ctx)]
+
+
 app.command("init")(study.init)
 app.command("demo")(demo.demo)
 app.command("status")(study.status)
-app.command("record")(study.record)
+app.command("record", cls=_RecordCommand)(study.record)
 app.command("correct")(study.correct)
 app.command("delete")(study.delete)
 app.command("upgrade")(study.upgrade)

@@ -182,8 +182,8 @@ def histotype_cmd(query: str = typer.Argument(..., help="A name, synonym, old na
     from rich import box
 
     # readable at 80 columns: the id to enter and the code whole, the description wrapped beside them
-    table = Table(Column("id (to enter)", overflow="fold", ratio=2), Column("ICD-O-3", no_wrap=True),
-                  Column("name (behaviour; family); synonyms", overflow="fold", ratio=3),
+    table = Table(Column("id (to enter)", no_wrap=True), Column("ICD-O-3", no_wrap=True),
+                  Column("name (behaviour; family); synonyms"),
                   box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, collapse_padding=True)
     for h in result.matches[:15]:
         also = f"\n[dim]also: {escape(', '.join(h.synonyms[:4]))}[/]" if h.synonyms else ""

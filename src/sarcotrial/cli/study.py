@@ -11,6 +11,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.markup import escape
 from rich.table import Table
 from sarcotrial.cli.common import (
+    count as plural,
     DbOption,
     JsonOption,
     ProtocolOption,
@@ -76,7 +77,7 @@ def status(db: Optional[str] = DbOption, user: Optional[str] = UserOption, as_js
         console.print(f"[bold blue]Database locked[/] by {info['study_lock']['locked_by']} at "
                       f"{info['study_lock']['locked_at'][:16].replace('T', ' ')} UTC: no change is accepted")
     console.print(f"Enrolled {info['enrolled']} of {info['target_accrual']} "
-                  f"({info['patients']} referred; {info['screenings']} screenings)")
+                  f"({info['patients']} referred; {plural(info['screenings'], 'screening')})")
     console.print("Patients by where each is now (each counted once):")
     for key, value in sorted(by_status.items()):
         console.print(f"  {key.replace('_', ' ')}: {value}")
@@ -292,13 +293,17 @@ def patient_show(subject: str = typer.Argument(...), db: Optional[str] = DbOptio
     from sarcotrial.services.study import StudyDB
 
     with StudyDB.open(db) as study:
-        r = views.patient(study, actor(user), subject)
+        r, open_queries = views.patient_and_open_queries(study, actor(user), subject)
         protocol = study.protocol
     out = shapes.patient_json(r)
     if as_json:
         print_json(out)
         return
     _print_patient(out, _labeller(protocol))
+    if open_queries:
+        console.print(f"[bold yellow]Open queries[/] ({len(open_queries)}):")
+        for q in open_queries:
+            console.print(f"  #{q.id} {q.form_id}.{q.field}: {escape(q.text)}", soft_wrap=True)
 
 
 def _labeller(protocol):
@@ -544,7 +549,8 @@ def endpoints(out: Path = typer.Option(..., "--out", help="CSV file to write."),
 
     with StudyDB.open(db) as study:
         count = write_endpoints_csv(study, out, parse_date(cutoff, "cutoff") if cutoff else None, actor(user))
-    console.print(f"Wrote {count} patients' endpoints to {out}")
+    whose = plural(count, "patient's", "patients'")
+    console.print(f"Wrote {whose} endpoints to {out}")
 
 
 @handle_errors

@@ -161,6 +161,16 @@ def patient(study: StudyDB, actor: Actor | None, subject_id: str) -> PatientReco
         return load_patients(study, session, subject_id=subject_id)[0]
 
 
+def patient_and_open_queries(study: StudyDB, actor: Actor | None, subject_id: str) -> tuple[PatientRecord, list]:
+    """A patient's record and the queries open on it, in one read (``patient show``: an eligibility
+    re-judged after a corrected date of birth stands beside the screening it questions)."""
+    from sarcotrial.services.queries import list_queries_in
+
+    with study.reading(actor) as session:
+        record = load_patients(study, session, subject_id=subject_id)[0]
+        return record, list_queries_in(study, session, status="open", subject_id=subject_id)
+
+
 def form_instances(study: StudyDB, actor: Actor | None, subject_id: str, form_id: str) -> list[CRF]:
     """A patient's instances of one form (for tests, scripts and the web forms)."""
     return patient(study, actor, subject_id).forms.get(form_id, [])
