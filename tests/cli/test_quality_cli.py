@@ -173,6 +173,13 @@ def test_protocol_show_is_readable_at_80_columns():
     for expected in ("V95% >= 95 %", "D2% <= 107 % Rx", "Dmax <= 3 Gy", "<= 110 % Rx"):
         assert expected in objectives
     assert "% Rx: of the prescribed dose" in " ".join(objectives.split())
+    # the visit schedule: a wrapped line keeps its indent; no empty list of forms printed as a double space
+    visits = done.stdout[done.stdout.index("Visit schedule"):done.stdout.index("Endpoints")].splitlines()[1:-1]
+    assert visits and all(line.startswith("  ") for line in visits), visits
+    assert "forms  (" not in done.stdout and "forms (when they occur: adverse_event)" in " ".join(done.stdout.split())
+    # the primary endpoint by its name and the interval in words, not the file's keys
+    words = " ".join(done.stdout.split())
+    assert "Primary: R0 resection rate among resected patients" in words and "exact (Clopper-Pearson) CI" in words
 
 
 def test_histotype_search_is_readable_at_80_columns():

@@ -57,6 +57,13 @@ def protocol_validate(ref: str = typer.Argument(..., help="A shipped protocol na
                   f"{len(p.assumptions)} assumed parameters to confirm; sha256 {loaded.sha256[:16]}")
 
 
+def _item(indent: int, text: str) -> None:
+    """A line of the protocol's summary, indented with its wrapped lines (readable at 80 columns)."""
+    from rich.padding import Padding
+
+    console.print(Padding(text, (0, 0, 0, indent)))
+
+
 @protocol_app.command("show")
 @handle_errors
 def protocol_show(ref: str = typer.Argument(..., help="A shipped protocol name (sprint) or a protocol file path."),
@@ -80,20 +87,20 @@ def protocol_show(ref: str = typer.Argument(..., help="A shipped protocol name (
 
     console.rule("Eligibility")
     for c in p.eligibility.criteria:
-        console.print(f"  {c.kind}: {escape(c.text)}  [dim]({c.id})[/]")
+        _item(2, f"{c.kind}: {escape(c.text)}  [dim]({c.id})[/]")
 
     rt = p.treatment.radiotherapy
     console.rule("Treatment")
     console.print(f"{rt.technique}, {rt.timing}: {rt.fractions} fractions, {rt.fractions_per_week} per week "
                   f"({', '.join(rt.treatment_days)})")
     for level in rt.dose_levels:
-        console.print(f"  {level.target} -> {level.ptv}: {level.total_dose_gy:g} Gy at {level.dose_per_fraction_gy:g} Gy/fraction"
+        _item(2, f"{level.target} -> {level.ptv}: {level.total_dose_gy:g} Gy at {level.dose_per_fraction_gy:g} Gy/fraction"
                       f" — {level.description or ''}")
     margins = ", ".join(f"{k} {v:g} mm" for k, v in rt.ptv_margins_mm.items())
-    console.print(f"  PTV margins: {margins}{mark('treatment.radiotherapy.ptv_margins_mm')}")
-    console.print(f"  alpha/beta {rt.alpha_beta_gy:g} Gy{mark('treatment.radiotherapy.alpha_beta_gy')}")
+    _item(2, f"PTV margins: {margins}{mark('treatment.radiotherapy.ptv_margins_mm')}")
+    _item(2, f"alpha/beta {rt.alpha_beta_gy:g} Gy{mark('treatment.radiotherapy.alpha_beta_gy')}")
     dev = rt.deviations
-    console.print(f"  Deviations: prolongation minor > {dev.prolongation_minor_days} d, major > {dev.prolongation_major_days} d; "
+    _item(2, f"Deviations: prolongation minor > {dev.prolongation_minor_days} d, major > {dev.prolongation_major_days} d; "
                   f"dose minor > {dev.dose_minor_percent:g} %, major > {dev.dose_major_percent:g} %"
                   f"{mark('treatment.radiotherapy.deviations')}")
     if rt.objectives:
@@ -133,22 +140,27 @@ def protocol_show(ref: str = typer.Argument(..., help="A shipped protocol name (
             until = f"{r.count} times" if r.count else (f"to day {r.until_days}" if r.until_days is not None else f"to month {r.until_months}")
             repeat = f", {step} {until}"
         window = f" (window -{v.window_before_days}/+{v.window_after_days} d)" if v.window_before_days or v.window_after_days else ""
-        collected = ", ".join(v.forms) + (f" (when they occur: {', '.join(v.optional_forms)})" if v.optional_forms else "")
-        console.print(f"  {v.name}: {when}{repeat}{window}; forms {collected}{mark(f'visits.{v.id}.window_after_days')}")
+        parts = [", ".join(v.forms)] if v.forms else []
+        if v.optional_forms:
+            parts.append(f"(when they occur: {', '.join(v.optional_forms)})")
+        collected = " ".join(parts) or "none"
+        _item(2, f"{v.name}: {when}{repeat}{window}; forms {collected}{mark(f'visits.{v.id}.window_after_days')}")
 
     console.rule("Endpoints")
     for e in p.endpoints:
         console.print(f"  [bold]{e.name}[/] ({e.role}, {e.kind}): {escape(p.render(e.definition))}", soft_wrap=True)
         if e.kind == "time_to_event":
             competing = f"; competing: {', '.join(e.competing_risks)}" if e.competing_risks else ""
-            console.print(f"      origin {e.origin}; events {', '.join(e.events)}{competing}; censoring: {e.censoring}"
+            _item(6, f"origin {e.origin}; events {', '.join(e.events)}{competing}; censoring: {e.censoring}"
                           f"{mark(f'endpoints.{e.id}.events') or mark(f'endpoints.{e.id}.competing_risks')}")
     st = p.statistics.primary
     console.rule("Statistics")
     itt = "; intention to treat also reported" if st.also_report_itt else ""
-    console.print(f"Primary: {st.endpoint} among {st.population} patients{itt}; "
+    primary = next((e.name for e in p.endpoints if e.id == st.endpoint), st.endpoint)
+    ci = {"clopper-pearson": "exact (Clopper-Pearson)"}.get(st.ci_method, st.ci_method)
+    console.print(f"Primary: {primary} among {st.population} patients{itt}; "
                   f"H0 p = {st.null_rate:g} vs H1 p = {st.alternative_rate:g}, {st.sided} alpha {st.alpha:g}, "
-                  f"power {st.power:g}; {st.ci_level:.0%} {st.ci_method} CI{mark('statistics.primary.null_rate')}")
+                  f"power {st.power:g}; {st.ci_level:.0%} {ci} CI{mark('statistics.primary.null_rate')}")
     console.print(f"pCR: at most {p.pathology.pcr_max_viable_percent:g} % stainable tumour cells"
                   f"{mark('pathology.pcr_max_viable_percent')}; acute toxicity up to day {p.toxicity.acute_window_days} "
                   f"from the start of RT{mark('toxicity.acute_window_days')}")
