@@ -14,18 +14,20 @@ import datetime as dt
 import functools
 import hashlib
 import re
+import types
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any, get_args
+from typing import Annotated, Any, Union, get_args, get_origin
 
 import yaml
-from pydantic import TypeAdapter, ValidationError
+from pydantic import BaseModel, Discriminator, Tag, TypeAdapter, ValidationError
 
 from sarcotrial.errors import SarcoTrialError
 from sarcotrial.protocol.references import Unparsed, cross_reference_problems
-from sarcotrial.protocol.schema import Anchor, Criterion, Eligibility, Problems, Protocol
+from sarcotrial.protocol.schema import (Anchor, CheckedEntry, Criterion, Eligibility, Partial, PartialList, Problems,
+                                        Protocol)
 
 
 class ProtocolError(SarcoTrialError):
@@ -93,11 +95,13 @@ def parse_protocol(text: str, source: str = "<text>") -> LoadedProtocol:
 
 
 def protocol_problems(exc: ValidationError, data: dict) -> list[str]:
-    """Every problem of a protocol file: the schema's, and the cross-references among the parts that
-    parsed (the model checks cross-references only once every section is valid)."""
+    """Every problem of a protocol file: the schema's, each entry's checks across its own fields on what
+    parsed of it, and the cross-references among the parts that parsed (the model runs an entry's
+    checks only once all of its fields are valid, and the cross-references once every section is)."""
     lines = format_validation_errors(exc, data)
-    # an unknown key stops its entry's own checks (dose arithmetic, bounds in order): name what they
-    # find too, on the file without the unknown keys
+    # an unknown key leaves its entry unparsed: validate the file without the unknown keys too, so that
+    # the cross-references among the entries are checked (and a file whose only fault is such a key
+    # gets every other problem named in the same run)
     cleaned = _without(data, [e["loc"] for e in exc.errors(include_url=False) if e["type"] == "extra_forbidden"])
     if cleaned is not data:
         try:
@@ -106,6 +110,7 @@ def protocol_problems(exc: ValidationError, data: dict) -> list[str]:
         except ValidationError as again:
             exc, data = again, cleaned
             lines += format_validation_errors(again, cleaned)
+    lines += [_line(path, rule) for path, rule in entry_problems(data)]
     if not any(error["loc"] == () for error in exc.errors(include_url=False)):
         parts, unparsed = parsed_parts(data)
         lines += [_line(path, rule) for path, rule in cross_reference_problems(parts, unparsed)]
@@ -157,7 +162,8 @@ def parsed_parts(data: dict) -> tuple[SimpleNamespace, Unparsed]:
             parts[name] = [_parsed(item, entry) for entry in raw]
             unparsed.partial.add(name)
             failed = [entry for entry, got in zip(raw, parts[name]) if got is None]
-            unparsed.ids[name] = {e["id"] for e in failed if isinstance(e, dict) and isinstance(e.get("id"), str)}
+            unparsed.failed_ids[name] = [e["id"] for e in failed if isinstance(e, dict) and isinstance(e.get("id"), str)]
+            unparsed.ids[name] = set(unparsed.failed_ids[name])
             if any(not (isinstance(e, dict) and isinstance(e.get("id"), str)) for e in failed):
                 unparsed.anonymous.add(name)
         elif name == "codelists" and isinstance(raw, dict):
@@ -177,6 +183,106 @@ def parsed_parts(data: dict) -> tuple[SimpleNamespace, Unparsed]:
 
 
 _LISTS = ("forms", "visits", "endpoints", "checks", "missing_codes")
+
+
+def entry_problems(data: dict) -> list[tuple[str, str]]:
+    """The checks of each entry across its own fields (``CheckedEntry.entry_problems``: a dose that adds up,
+    bounds in order, an operator given the value it needs), run on what parsed of every entry that did
+    not validate, so that they name their problems beside the file's other problems. An entry that
+    validated has had its checks run by the schema; a field that did not parse is not judged."""
+    out: list[tuple[str, str]] = []
+    _walk_entry(Protocol, data, (), data, out)
+    return out
+
+
+_FAILED = object()
+
+
+def _walk_entry(model: type[BaseModel], raw: Any, loc: tuple, data: dict, out: list) -> Any:
+    """What parsed of one entry, as a ``Partial``, after running its checks (and those of the entries
+    within it) on it; ``_FAILED`` where it is not a mapping."""
+    if not isinstance(raw, dict):
+        return _FAILED
+    values: dict[str, Any] = {}
+    for name, info in model.model_fields.items():
+        key = info.alias or name
+        if key not in raw:
+            if not info.is_required():
+                values[name] = info.get_default(call_default_factory=True)
+            continue
+        value = _walk(_field_annotation(model, name), raw[key], loc + (key,), data, out)
+        if value is not _FAILED:
+            values[name] = value
+    entry = Partial(**values)
+    if issubclass(model, CheckedEntry):
+        out.extend((_join(_path(loc, data), rel), rule) for rel, rule in model.entry_problems(entry))
+    return entry
+
+
+def _walk(annotation: Any, raw: Any, loc: tuple, data: dict, out: list) -> Any:
+    """A value as its annotation parses it; where it does not, what parsed of the entries within it."""
+    try:
+        return _adapter_of(annotation).validate_python(raw)
+    except ValidationError:
+        pass
+    metadata: tuple = ()
+    if get_origin(annotation) is Annotated:
+        annotation, metadata = get_args(annotation)[0], annotation.__metadata__
+    origin = get_origin(annotation)
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return _walk_entry(annotation, raw, loc, data, out)
+    if origin is list and isinstance(raw, list) and _holds_entries(get_args(annotation)[0]):
+        entries = [_walk(get_args(annotation)[0], entry, loc + (i,), data, out) for i, entry in enumerate(raw)]
+        if not any(isinstance(e, Partial) or e is _FAILED for e in entries):
+            return _FAILED  # every entry valid: the list itself is not (too short)
+        return PartialList(None if e is _FAILED else e for e in entries)
+    if origin in (Union, types.UnionType):
+        member = _member(annotation, metadata, raw)
+        return _FAILED if member is None else _walk_entry(member, raw, loc, data, out)
+    return _FAILED
+
+
+def _holds_entries(annotation: Any) -> bool:
+    """Whether values of the annotation are entries (a model, or a choice among models)."""
+    if get_origin(annotation) is Annotated:
+        annotation = get_args(annotation)[0]
+    if get_origin(annotation) in (Union, types.UnionType):
+        return any(_holds_entries(member) for member in get_args(annotation))
+    return isinstance(annotation, type) and issubclass(annotation, BaseModel)
+
+
+def _member(union: Any, metadata: tuple, raw: Any) -> type[BaseModel] | None:
+    """The model among a union's members that a value is meant to be: the one its discriminator names,
+    or the only model (``Repeat | None``)."""
+    models: dict[str | None, type[BaseModel]] = {}
+    for member in get_args(union):
+        tag = None
+        if get_origin(member) is Annotated:
+            tag = next((m.tag for m in member.__metadata__ if isinstance(m, Tag)), None)
+            member = get_args(member)[0]
+        if isinstance(member, type) and issubclass(member, BaseModel):
+            models[tag] = member
+    discriminator = next((m for m in metadata if isinstance(m, Discriminator)), None)
+    if discriminator is not None and callable(discriminator.discriminator):
+        return models.get(discriminator.discriminator(raw))
+    return next(iter(models.values())) if len(models) == 1 else None
+
+
+@functools.cache
+def _field_annotation(model: type[BaseModel], name: str) -> Any:
+    """A field's type with its constraints (``Field(gt=0)``), as one annotation."""
+    info = model.model_fields[name]
+    return Annotated[(info.annotation, *info.metadata)] if info.metadata else info.annotation
+
+
+_ADAPTERS: dict[int, tuple[Any, TypeAdapter]] = {}
+
+
+def _adapter_of(annotation: Any) -> TypeAdapter:
+    """A validator for an annotation (kept with the annotation, which need not be hashable)."""
+    if id(annotation) not in _ADAPTERS:
+        _ADAPTERS[id(annotation)] = (annotation, TypeAdapter(annotation))
+    return _ADAPTERS[id(annotation)][1]
 
 
 @functools.cache

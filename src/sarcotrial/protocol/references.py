@@ -28,6 +28,7 @@ from sarcotrial.protocol.schema import (
     NotOf,
     _resolve,
     _MISSING,
+    duplicates,
 )
 
 Problem = tuple[str, str]
@@ -45,6 +46,8 @@ class Unparsed:
 
     #: sections with an invalid entry whose id cannot be read: any id may be that entry's
     anonymous: set[str] = field(default_factory=set)
+    #: the ids of the invalid entries of each list, in the file's order (an id given twice is listed twice)
+    failed_ids: dict[str, list[str]] = field(default_factory=dict)
 
     def has(self, section: str, entry_id: Any) -> bool:
         return section in self.anonymous or (isinstance(entry_id, str) and entry_id in self.ids.get(section, set()))
@@ -69,7 +72,7 @@ def cross_reference_problems(p: Any, unparsed: Unparsed | None = None) -> list[P
 
     for section, what in (("forms", "form id"), ("visits", "visit id"), ("endpoints", "endpoint id"),
                           ("checks", "check id")):
-        ids = [entry.id for entry in (getattr(p, section) or []) if entry is not None]
+        ids = [entry.id for entry in (getattr(p, section) or []) if entry is not None] + u.failed_ids.get(section, [])
         out.extend((section, problem) for problem in duplicates(ids, what))
 
     # forms and code lists
@@ -205,10 +208,17 @@ def cross_reference_problems(p: Any, unparsed: Unparsed | None = None) -> list[P
     if endpoints_ok and (primaries > 1 or (primaries == 0 and "endpoints" not in u.partial)):
         out.append(("endpoints", f"exactly one endpoint must have role primary ({primaries} have)"))
 
-    # parameters named in text: only where the whole section they name parsed
+    # parameters named in text: where the section they name parsed, or the entry they name by id in a
+    # list of which other entries did not (``visits.wound_check.repeat`` beside an invalid visit)
     def names_nothing(path: str) -> bool:
         head = re.split(r"[.\[]", path, maxsplit=1)[0]
-        return head not in u.sections and head not in u.partial and _resolve(p, path) is _MISSING
+        if head in u.sections:
+            return False
+        if head in u.partial:
+            entry = re.match(r"[a-z_0-9]+\.([a-z_0-9]+)(?:[.]|$)", path)
+            if head not in u.ids or head in u.anonymous or entry is None or entry.group(1) in u.ids[head]:
+                return False
+        return _resolve(p, path) is _MISSING
     for path in p.assumptions or {}:
         if names_nothing(path):
             out.append(("assumptions", f"'{path}' names no parameter of this protocol"))
@@ -252,14 +262,3 @@ def _codes(form: Form, field_id: str, value: Any, path: str, codelists: dict, kn
     values = value if isinstance(value, list) else [value]
     return [(path, f"code {v!r} is not one of {form.id}.{fld.id}'s codes ({', '.join(allowed)})")
             for v in values if v not in allowed]
-
-
-def duplicates(ids: list[Any], what: str) -> list[str]:
-    """``duplicate form id 'x'`` for each value given more than once."""
-    seen: set = set()
-    twice: list = []
-    for item in ids:
-        if item in seen and item not in twice:
-            twice.append(item)
-        seen.add(item)
-    return [f"duplicate {what} '{item}'" for item in twice]

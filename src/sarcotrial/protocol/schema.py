@@ -19,9 +19,10 @@ from __future__ import annotations
 import datetime as dt
 import math
 import re
+from types import SimpleNamespace
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
 
 from sarcotrial.radiotherapy.dvh.notation import METRIC_PATTERN
 
@@ -48,6 +49,54 @@ class Problems(ValueError):
 def _raise_problems(problems: list[tuple[str, str]]) -> None:
     if problems:
         raise Problems(problems)
+
+
+Problem = tuple[str, str]
+
+
+class Partial(SimpleNamespace):
+    """What parsed of an entry that as a whole did not: each field that parsed, as its value; a field
+    that did not is absent. A list of entries of which some did not parse is a :class:`PartialList`."""
+
+
+class PartialList(list):
+    """A list of entries some of which did not parse: those are :class:`Partial`, or ``None`` where the
+    entry is not even a mapping."""
+
+
+def _has(entry: Any, *names: str) -> bool:
+    """Whether an entry (valid, or :class:`Partial`) has each named field parsed."""
+    return entry is not None and all(hasattr(entry, name) for name in names)
+
+
+def duplicates(ids: list[Any], what: str) -> list[str]:
+    """``duplicate form id 'x'`` for each value given more than once."""
+    seen: set = set()
+    twice: list = []
+    for item in ids:
+        if item in seen and item not in twice:
+            twice.append(item)
+        seen.add(item)
+    return [f"duplicate {what} '{item}'" for item in twice]
+
+
+class CheckedEntry(_Model):
+    """An entry with checks across its own fields (bounds in order, a dose that adds up).
+
+    The checks are :meth:`entry_problems`, which reads the fields of a valid entry or of a
+    :class:`Partial` one alike and judges only what parsed: pydantic runs them on a valid entry, and
+    the loader on what parsed of an entry that has another problem too, so that a file's problems are
+    named in one run (a model validator alone runs only when every field of its entry is valid)."""
+
+    @classmethod
+    def entry_problems(cls, v: Any) -> list[Problem]:
+        """Each problem ``(path relative to the entry, rule)``."""
+        return []
+
+    @model_validator(mode="after")
+    def _checked(self) -> "CheckedEntry":
+        _raise_problems(type(self).entry_problems(self))
+        return self
 
 
 # --------------------------------------------------------------------------- identification
@@ -82,7 +131,7 @@ class Code(_Model):
     label: Annotated[str, Field(min_length=1)]
 
 
-class FormField(_Model):
+class FormField(CheckedEntry):
     id: Identifier
     label: Annotated[str, Field(min_length=1)]
     type: FieldType
@@ -93,33 +142,33 @@ class FormField(_Model):
     codelist: Identifier | None = None
     help: str | None = None
 
-    @model_validator(mode="after")
-    def _coherent(self) -> "FormField":
+    @classmethod
+    def entry_problems(cls, v: Any) -> list[Problem]:
         problems = []
-        if self.type == "code" and self.codelist is None:
-            problems.append(("codelist", "a field of type code needs a codelist"))
-        if self.type != "code" and self.codelist is not None:
-            problems.append(("codelist", f"only a field of type code has a codelist; this one is {self.type}"))
-        if (self.min is not None or self.max is not None) and self.type not in ("integer", "decimal"):
-            problems.append(("min" if self.min is not None else "max",
-                             f"min/max apply to integer and decimal fields only; this one is {self.type}"))
-        if self.min is not None and self.max is not None and self.min > self.max:
-            problems.append(("min", f"{self.min:g} is greater than max {self.max:g}"))
-        _raise_problems(problems)
-        return self
+        if _has(v, "type", "codelist"):
+            if v.type == "code" and v.codelist is None:
+                problems.append(("codelist", "a field of type code needs a codelist"))
+            if v.type != "code" and v.codelist is not None:
+                problems.append(("codelist", f"only a field of type code has a codelist; this one is {v.type}"))
+        if _has(v, "type", "min", "max") and (v.min is not None or v.max is not None) \
+                and v.type not in ("integer", "decimal"):
+            problems.append(("min" if v.min is not None else "max",
+                             f"min/max apply to integer and decimal fields only; this one is {v.type}"))
+        if _has(v, "min", "max") and v.min is not None and v.max is not None and v.min > v.max:
+            problems.append(("min", f"{v.min:g} is greater than max {v.max:g}"))
+        return problems
 
 
-class Form(_Model):
+class Form(CheckedEntry):
     id: Identifier
     name: Annotated[str, Field(min_length=1)]
     repeating: bool = False
     fields: Annotated[list[FormField], Field(min_length=1)]
 
-    @field_validator("fields")
     @classmethod
-    def _unique_fields(cls, fields: list[FormField]) -> list[FormField]:
-        _no_duplicates([f.id for f in fields], "field")
-        return fields
+    def entry_problems(cls, v: Any) -> list[Problem]:
+        ids = [f.id for f in getattr(v, "fields", None) or [] if _has(f, "id")]
+        return [("fields", problem) for problem in duplicates(ids, "field id")]
 
     def field(self, field_id: str) -> FormField | None:
         return next((f for f in self.fields if f.id == field_id), None)
@@ -130,22 +179,24 @@ Operator = Literal["eq", "ne", "gt", "ge", "lt", "le", "in", "not_in", "is_true"
 UNARY_OPERATORS = ("is_true", "is_false")
 
 
-class FieldCondition(_Model):
+class FieldCondition(CheckedEntry):
     """One test on one screening field, e.g. ``{field: age_years, op: gt, value: 18}``."""
 
     field: Identifier
     op: Operator
     value: Any = None
 
-    @model_validator(mode="after")
-    def _value_fits_operator(self) -> "FieldCondition":
-        if self.op in UNARY_OPERATORS and self.value is not None:
-            _raise_problems([("value", f"operator {self.op} takes no value")])
-        if self.op not in UNARY_OPERATORS and self.value is None:
-            _raise_problems([("value", f"operator {self.op} needs a value")])
-        if self.op in ("in", "not_in") and not isinstance(self.value, list):
-            _raise_problems([("value", f"operator {self.op} needs a list of values")])
-        return self
+    @classmethod
+    def entry_problems(cls, v: Any) -> list[Problem]:
+        if not _has(v, "op", "value"):
+            return []
+        if v.op in UNARY_OPERATORS and v.value is not None:
+            return [("value", f"operator {v.op} takes no value")]
+        if v.op not in UNARY_OPERATORS and v.value is None:
+            return [("value", f"operator {v.op} needs a value")]
+        if v.op in ("in", "not_in") and not isinstance(v.value, list):
+            return [("value", f"operator {v.op} needs a list of values")]
+        return []
 
 
 class AllOf(_Model):
@@ -193,15 +244,14 @@ class Criterion(_Model):
     rule: Condition
 
 
-class Eligibility(_Model):
+class Eligibility(CheckedEntry):
     form: Identifier
     criteria: Annotated[list[Criterion], Field(min_length=1)]
 
-    @field_validator("criteria")
     @classmethod
-    def _unique(cls, criteria: list[Criterion]) -> list[Criterion]:
-        _no_duplicates([c.id for c in criteria], "criterion")
-        return criteria
+    def entry_problems(cls, v: Any) -> list[Problem]:
+        ids = [c.id for c in getattr(v, "criteria", None) or [] if _has(c, "id")]
+        return [("criteria", problem) for problem in duplicates(ids, "criterion id")]
 
 
 # --------------------------------------------------------------------------- treatment
@@ -213,7 +263,7 @@ class DoseLevel(_Model):
     description: str | None = None
 
 
-class DoseObjective(_Model):
+class DoseObjective(CheckedEntry):
     """A planning objective judged per protocol / minor deviation / major deviation.
 
     ``metric`` is a DVH query: ``V95%`` (volume receiving 95 % of the structure's prescription,
@@ -229,18 +279,19 @@ class DoseObjective(_Model):
     unit: Literal["percent_volume", "percent_prescription", "gy", "cc"]
     source: str | None = None
 
-    @model_validator(mode="after")
-    def _ordered(self) -> "DoseObjective":
-        looser = self.minor_deviation >= self.per_protocol if self.comparator == "<=" else self.minor_deviation <= self.per_protocol
-        if not looser:
-            raise ValueError(
-                f"{self.structure} {self.metric}: the minor-deviation bound {self.minor_deviation} must be looser "
-                f"than the per-protocol bound {self.per_protocol} for comparator {self.comparator}"
-            )
-        return self
+    @classmethod
+    def entry_problems(cls, v: Any) -> list[Problem]:
+        if not _has(v, "comparator", "minor_deviation", "per_protocol"):
+            return []
+        looser = v.minor_deviation >= v.per_protocol if v.comparator == "<=" else v.minor_deviation <= v.per_protocol
+        if looser:
+            return []
+        named = " ".join(str(getattr(v, name)) for name in ("structure", "metric") if _has(v, name))
+        return [("", f"{named + ': ' if named else ''}the minor-deviation bound {v.minor_deviation} must be looser "
+                     f"than the per-protocol bound {v.per_protocol} for comparator {v.comparator}")]
 
 
-class Deviations(_Model):
+class Deviations(CheckedEntry):
     """When delivered treatment departs from the prescription, and how serious that is."""
 
     prolongation_minor_days: Annotated[int, Field(ge=0)]
@@ -248,13 +299,15 @@ class Deviations(_Model):
     dose_minor_percent: Annotated[float, Field(ge=0)]
     dose_major_percent: Annotated[float, Field(ge=0)]
 
-    @model_validator(mode="after")
-    def _ordered(self) -> "Deviations":
-        if self.prolongation_major_days < self.prolongation_minor_days:
-            raise ValueError("prolongation_major_days must be at least prolongation_minor_days")
-        if self.dose_major_percent < self.dose_minor_percent:
-            raise ValueError("dose_major_percent must be at least dose_minor_percent")
-        return self
+    @classmethod
+    def entry_problems(cls, v: Any) -> list[Problem]:
+        problems = []
+        for kind in ("prolongation", "dose"):
+            minor, major = (f"{kind}_minor_days", f"{kind}_major_days") if kind == "prolongation" else \
+                (f"{kind}_minor_percent", f"{kind}_major_percent")
+            if _has(v, minor, major) and getattr(v, major) < getattr(v, minor):
+                problems.append(("", f"{major} must be at least {minor}"))
+        return problems
 
 
 class GapCorrection(_Model):
@@ -265,7 +318,7 @@ class GapCorrection(_Model):
     source: str | None = None
 
 
-class Radiotherapy(_Model):
+class Radiotherapy(CheckedEntry):
     technique: str
     timing: Literal["preoperative", "postoperative", "definitive"]
     fractions: Annotated[int, Field(ge=1, le=60)]
@@ -280,28 +333,36 @@ class Radiotherapy(_Model):
     organs_at_risk: list[str] = []
     objectives: list[DoseObjective] = []
 
-    @model_validator(mode="after")
-    def _coherent(self) -> "Radiotherapy":
+    @classmethod
+    def entry_problems(cls, v: Any) -> list[Problem]:
         problems = []
-        for i, level in enumerate(self.dose_levels):
-            expected = level.dose_per_fraction_gy * self.fractions
+        levels = getattr(v, "dose_levels", None) or []
+        for i, level in enumerate(levels):
+            if not (_has(v, "fractions") and _has(level, "dose_per_fraction_gy", "total_dose_gy")):
+                continue
+            expected = level.dose_per_fraction_gy * v.fractions
             if not math.isclose(expected, level.total_dose_gy, rel_tol=0, abs_tol=1e-6):
+                target = f"{level.target}: " if _has(level, "target") else ""
                 problems.append((f"dose_levels[{i}].total_dose_gy",
-                                 f"{level.target}: {self.fractions} fractions x {level.dose_per_fraction_gy:g} Gy "
+                                 f"{target}{v.fractions} fractions x {level.dose_per_fraction_gy:g} Gy "
                                  f"= {expected:g} Gy, not the stated total {level.total_dose_gy:g} Gy"))
-        if len(set(self.treatment_days)) != len(self.treatment_days):
+        if _has(v, "treatment_days") and len(set(v.treatment_days)) != len(v.treatment_days):
             problems.append(("treatment_days", "lists a day twice"))
-        if self.fractions_per_week > len(self.treatment_days):
-            problems.append(("fractions_per_week", f"{self.fractions_per_week} exceeds the {len(self.treatment_days)} "
+        if _has(v, "fractions_per_week", "treatment_days") and v.fractions_per_week > len(v.treatment_days):
+            problems.append(("fractions_per_week", f"{v.fractions_per_week} exceeds the {len(v.treatment_days)} "
                                                    "treatment days"))
-        known = {lvl.target for lvl in self.dose_levels} | {lvl.ptv for lvl in self.dose_levels} | set(self.organs_at_risk)
-        for i, objective in enumerate(self.objectives):
-            base = re.split(r"\s+(minus|outside)\s+", objective.structure)[0]
-            if base not in known:
-                problems.append((f"objectives[{i}].structure",
-                                 f"'{objective.structure}' is neither a target, a PTV nor an organ at risk"))
-        _raise_problems(problems)
-        return self
+        # the structures an objective may name are known only when every dose level's names parsed
+        if _has(v, "dose_levels", "organs_at_risk", "objectives") and levels \
+                and all(_has(level, "target", "ptv") for level in levels):
+            known = {lvl.target for lvl in levels} | {lvl.ptv for lvl in levels} | set(v.organs_at_risk)
+            for i, objective in enumerate(v.objectives):
+                if not _has(objective, "structure"):
+                    continue
+                base = re.split(r"\s+(minus|outside)\s+", objective.structure)[0]
+                if base not in known:
+                    problems.append((f"objectives[{i}].structure",
+                                     f"'{objective.structure}' is neither a target, a PTV nor an organ at risk"))
+        return problems
 
     def dose_level(self, target_or_ptv: str) -> DoseLevel:
         for level in self.dose_levels:
@@ -316,16 +377,17 @@ class Chemotherapy(_Model):
     timing: str | None = None
 
 
-class Surgery(_Model):
+class Surgery(CheckedEntry):
     timing: str
     interval_after_rt_weeks_min: Annotated[int, Field(ge=0)]
     interval_after_rt_weeks_max: Annotated[int, Field(ge=0)]
 
-    @model_validator(mode="after")
-    def _ordered(self) -> "Surgery":
-        if self.interval_after_rt_weeks_max < self.interval_after_rt_weeks_min:
-            raise ValueError("interval_after_rt_weeks_max is shorter than interval_after_rt_weeks_min")
-        return self
+    @classmethod
+    def entry_problems(cls, v: Any) -> list[Problem]:
+        if _has(v, "interval_after_rt_weeks_min", "interval_after_rt_weeks_max") \
+                and v.interval_after_rt_weeks_max < v.interval_after_rt_weeks_min:
+            return [("", "interval_after_rt_weeks_max is shorter than interval_after_rt_weeks_min")]
+        return []
 
 
 class Treatment(_Model):
@@ -381,20 +443,22 @@ NAMED_ANCHORS: dict[str, AnchorRef] = {
 }
 
 
-class Repeat(_Model):
+class Repeat(CheckedEntry):
     every_days: Annotated[int, Field(ge=1)] | None = None
     every_months: Annotated[int, Field(ge=1)] | None = None
     until_days: Annotated[int, Field(ge=0)] | None = None
     until_months: Annotated[int, Field(ge=0)] | None = None
     count: Annotated[int, Field(ge=1)] | None = None
 
-    @model_validator(mode="after")
-    def _one_step(self) -> "Repeat":
-        if (self.every_days is None) == (self.every_months is None):
-            raise ValueError("give exactly one of every_days or every_months")
-        if sum(x is not None for x in (self.until_days, self.until_months, self.count)) != 1:
-            raise ValueError("give exactly one of until_days, until_months or count")
-        return self
+    @classmethod
+    def entry_problems(cls, v: Any) -> list[Problem]:
+        problems = []
+        if _has(v, "every_days", "every_months") and (v.every_days is None) == (v.every_months is None):
+            problems.append(("", "give exactly one of every_days or every_months"))
+        if _has(v, "until_days", "until_months", "count") \
+                and sum(x is not None for x in (v.until_days, v.until_months, v.count)) != 1:
+            problems.append(("", "give exactly one of until_days, until_months or count"))
+        return problems
 
 
 class Visit(_Model):
@@ -436,7 +500,7 @@ class FieldRef(_Model):
     where: dict[Identifier, Any] = {}
 
 
-class Check(_Model):
+class Check(CheckedEntry):
     """A cross-form check, as data: ``field`` compared with ``than`` (``lt`` ... ``ge``), or within
     ``min_days``..``max_days`` after it (``within_days``). ``when`` restricts it to instances whose
     other fields have the given values. A hard check refuses the save; a soft check saves and opens
@@ -452,15 +516,18 @@ class Check(_Model):
     max_days: int | None = None
     when: dict[Identifier, Any] = {}
 
-    @model_validator(mode="after")
-    def _coherent(self) -> "Check":
-        if self.op == "within_days" and (self.min_days is None or self.max_days is None or self.min_days > self.max_days):
-            raise ValueError(f"check '{self.id}': within_days needs min_days <= max_days")
-        if self.op != "within_days" and (self.min_days is not None or self.max_days is not None):
-            raise ValueError(f"check '{self.id}': min_days / max_days go with op within_days")
-        if self.than.instance == "each":
-            raise ValueError(f"check '{self.id}': the reference 'than' is one value: instance first or last")
-        return self
+    @classmethod
+    def entry_problems(cls, v: Any) -> list[Problem]:
+        problems = []
+        named = f"check '{v.id}': " if _has(v, "id") else ""
+        if _has(v, "op", "min_days", "max_days"):
+            if v.op == "within_days" and (v.min_days is None or v.max_days is None or v.min_days > v.max_days):
+                problems.append(("", f"{named}within_days needs min_days <= max_days"))
+            if v.op != "within_days" and (v.min_days is not None or v.max_days is not None):
+                problems.append(("", f"{named}min_days / max_days go with op within_days"))
+        if _has(getattr(v, "than", None), "instance") and v.than.instance == "each":
+            problems.append(("", f"{named}the reference 'than' is one value: instance first or last"))
+        return problems
 
     @property
     def forms(self) -> set[str]:
@@ -513,7 +580,7 @@ class SafetySpec(_Model):
 
 
 # --------------------------------------------------------------------------- endpoints
-class Endpoint(_Model):
+class Endpoint(CheckedEntry):
     id: Identifier
     name: Annotated[str, Field(min_length=1)]
     role: Literal["primary", "secondary", "exploratory"]
@@ -526,17 +593,20 @@ class Endpoint(_Model):
     competing_risks: list[Literal["death_any_cause", "death_other_cause", "local_relapse", "distant_metastasis"]] = []
     censoring: str | None = None
 
-    @model_validator(mode="after")
-    def _time_to_event_complete(self) -> "Endpoint":
-        if self.kind == "time_to_event":
-            if self.origin is None or not self.events or not self.censoring:
-                raise ValueError(f"time-to-event endpoint '{self.id}' needs an origin, its events and its censoring rule")
-            if set(self.events) & set(self.competing_risks):
-                raise ValueError(f"endpoint '{self.id}': an event cannot also be a competing risk")
-        return self
+    @classmethod
+    def entry_problems(cls, v: Any) -> list[Problem]:
+        if not (_has(v, "kind") and v.kind == "time_to_event"):
+            return []
+        problems = []
+        named = f" '{v.id}'" if _has(v, "id") else ""
+        if _has(v, "origin", "events", "censoring") and (v.origin is None or not v.events or not v.censoring):
+            problems.append(("", f"time-to-event endpoint{named} needs an origin, its events and its censoring rule"))
+        if _has(v, "events", "competing_risks") and set(v.events) & set(v.competing_risks):
+            problems.append(("", f"endpoint{named}: an event cannot also be a competing risk"))
+        return problems
 
 
-class PrimaryAnalysis(_Model):
+class PrimaryAnalysis(CheckedEntry):
     endpoint: Identifier
     population: Literal["resected", "enrolled"]
     also_report_itt: bool
@@ -548,11 +618,11 @@ class PrimaryAnalysis(_Model):
     ci_level: Annotated[float, Field(gt=0, lt=1)]
     ci_method: Literal["clopper-pearson"]
 
-    @model_validator(mode="after")
-    def _direction(self) -> "PrimaryAnalysis":
-        if self.alternative_rate == self.null_rate:
-            raise ValueError("alternative_rate must differ from null_rate")
-        return self
+    @classmethod
+    def entry_problems(cls, v: Any) -> list[Problem]:
+        if _has(v, "alternative_rate", "null_rate") and v.alternative_rate == v.null_rate:
+            return [("", "alternative_rate must differ from null_rate")]
+        return []
 
 
 class ToxicityMonitor(_Model):
@@ -692,11 +762,3 @@ def resolve_parameter(protocol: Protocol, path: str) -> Any:
     if value is _MISSING:
         raise KeyError(path)
     return value
-
-
-def _no_duplicates(ids: list[str], what: str) -> None:
-    seen: set[str] = set()
-    for item in ids:
-        if item in seen:
-            raise ValueError(f"duplicate {what} id '{item}'")
-        seen.add(item)
