@@ -113,12 +113,6 @@ def demo_password(seed: int, user: str) -> str:
     return f"demo-{digest[:12]}"
 
 
-def not_fnclcc_graded(entity) -> bool:
-    """Whether WHO 2020 grades this histotype by another system than FNCLCC (the catalogue gives it no
-    FNCLCC differentiation score and says why), as for a solitary fibrous tumour."""
-    return entity.fnclcc_differentiation is None and bool(entity.fnclcc_note)
-
-
 class _Generator:
     def __init__(self, study: StudyDB, seed: int, progress: Callable[[str], None] | None):
         self.study = study
@@ -348,7 +342,7 @@ class _Generator:
         if site == "visceral":
             diagnosis["t_category"] = rng.choice(["T1", "T2a", "T2b"])
         missing, why = {}, None
-        if not_fnclcc_graded(entity):
+        if not entity.graded_by_fnclcc:
             # e.g. a solitary fibrous tumour: WHO 2020 assesses its metastatic risk (Demicco), not an FNCLCC
             # grade. The form has no field for the risk model, so the differentiation score is recorded as
             # not applicable (the grade is then GX); mitoses and necrosis stay, as the risk model uses them.

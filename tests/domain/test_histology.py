@@ -465,3 +465,13 @@ def test_every_isotype_line_of_the_seed_page_is_found(shared_data) -> None:
         result = search_histotypes(name)
         assert result.matches or result.obsolete, name
     assert "60%" in text and "15%" in text and "5%" in text
+
+
+def test_solitary_fibrous_tumour_is_not_graded_by_fnclcc():
+    """WHO 2020 (5th ed., soft tissue) grades the solitary fibrous tumour by a risk model (Demicco et
+    al., Mod Pathol 2017), not by FNCLCC; the FNCLCC-graded sarcomas (Coindre 2006 Table 2) are."""
+    assert not histology.histotype("solitary_fibrous_tumour").graded_by_fnclcc
+    for ident in ("leiomyosarcoma", "myxofibrosarcoma", "synovial_sarcoma", "dedifferentiated_liposarcoma"):
+        assert histology.histotype(ident).graded_by_fnclcc, ident
+    # a score in the catalogue always means FNCLCC applies
+    assert all(h.graded_by_fnclcc for h in histology.histotypes() if h.fnclcc_differentiation is not None)

@@ -166,8 +166,10 @@ def test_incidence_row_is_zero_up_to_the_last_follow_up_and_a_dash_after():
 
     from sarcotrial.report.tables import incidence_row
 
-    row = incidence_row("CI", None, np.array([2.0, 5.5, 13.0]), [12, 24], lambda *a: "x")
-    assert row == ["CI", "0", "0.0 %", DASH]
+    from sarcotrial.report.build import _pct_ci
+
+    row = incidence_row("CI", None, np.array([2.0, 5.5, 13.0]), [12, 24], _pct_ci)
+    assert row == ["CI", "0", f"0.0 % (0.0{DASH}0.0)", DASH]  # the interval as the KM table prints 100.0-100.0
 
 
 def test_an_early_cutoff_reports_the_study_as_it_stood(early_report):

@@ -10,6 +10,7 @@ SPR-003 referred at SAT.
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 from markupsafe import escape
@@ -133,3 +134,42 @@ def test_a_report_built_before_ones_sites_were_narrowed_is_no_longer_shown(web_s
     access.grant(web_study, web_study.team.admin, "ivy", sites=["SAT"], reason="moved to the satellite")
     assert investigator.get(location).status_code == 404
     assert investigator.get(location + ".pdf").status_code == 404
+
+
+def test_the_page_keeps_ids_and_intervals_on_one_line_and_lets_wide_tables_scroll(web_study, client_as, report_dir):
+    """As report.html does: right-aligned columns never wrap, and in every cell an identifier or a
+    percentage with its interval is a no-wrap run ("SPR-/002" and "100.0–/100.0" broke across lines)."""
+    from sarcotrial.publishing.html import segments
+
+    assert segments("SPR-002: dose") == [("SPR-002", True), (": dose", False)]
+    assert segments("100.0 % (100.0\u2013100.0)") == [("100.0 % (100.0\u2013100.0)", True)]
+    ivy = client_as("investigator")
+    html = ivy.get(build(ivy, "2025-06-30")).text
+    # rate and survival cells: right-aligned no-wrap cells, an interval one run ("2.5 % – 100.0 %")
+    cells = re.findall(r'<td class="num nw"><span class="nw">(\d+\.\d %[^<]*)</span></td>', html)
+    assert any(re.fullmatch(r"\d+\.\d % \u2013 \d+\.\d %", c) for c in cells), cells[:5]
+    # no right-aligned cell may wrap
+    assert not re.search(r'<td class="num">', html)
+    css = (Path(__file__).parents[2] / "src/sarcotrial/web/static/report.css").read_text()
+    assert re.search(r"\.study-report \.report-table \{[^}]*overflow-x: auto", css)
+    assert re.search(r"\.study-report \.nw \{[^}]*white-space: nowrap", css)
+
+
+def test_in_a_browser_at_1280_px_no_id_or_interval_breaks_and_the_page_does_not_scroll_sideways(
+        web_study, page, report_dir):
+    from tests.web.conftest import shot, sign_in_page
+
+    sign_in_page(page, "ivy")
+    page.goto("/report")
+    page.get_by_label(re.compile("cut-off", re.I)).fill("2025-06-30")
+    page.get_by_role("button", name=re.compile("Build", re.I)).click()
+    page.wait_for_url(re.compile(r"/report/[A-Za-z0-9_-]{16,64}$"))
+    broken = page.evaluate("""() => [...document.querySelectorAll('.study-report .nw')]
+        .filter(e => e.getClientRects().length > 1).map(e => e.textContent)""")
+    assert broken == []
+    assert page.locator(".study-report .nw").count() > 10
+    assert page.evaluate("document.documentElement.scrollWidth") <= 1280
+    for figure in page.locator(".study-report figure img").all():  # lazy images load as they come into view
+        figure.scroll_into_view_if_needed()
+        figure.evaluate("img => img.decode()")
+    shot(page, "report-page")

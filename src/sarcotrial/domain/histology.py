@@ -121,6 +121,13 @@ class Histotype:
         return self.icdo3.split("/", 1)[0]
 
     @property
+    def graded_by_fnclcc(self) -> bool:
+        """False where WHO 2020 grades the histotype by another system than FNCLCC: the catalogue gives
+        it no FNCLCC differentiation score and says why (``fnclcc_note``), as for a solitary fibrous
+        tumour (a risk model, Demicco et al. 2017)."""
+        return not (self.fnclcc_differentiation is None and bool(self.fnclcc_note))
+
+    @property
     def is_malignant(self) -> bool:
         return self.behaviour == "malignant"
 

@@ -24,22 +24,35 @@ footer { margin-top: 3rem; font-size: .8rem; color: #666; }
 
 
 #: what must not break across lines: an identifier (SPR-002), a number with its unit (93.9 %), an interval
-#: (20.5–32.9, 79.8 % – 99.3 %, "(81.2–100.0)")
+#: (20.5–32.9, 79.8 % – 99.3 %, "(81.2–100.0)"), an estimate with its interval ("100.0 % (100.0–100.0)")
 _UNBREAKABLE = re.compile(
     r"\b[A-Z][A-Z0-9]*-\d+\b"
+    r"|(?:\d+(?:\.\d+)?(?: ?%)?|NR) \((?:\d+(?:\.\d+)?(?: ?%)?|NR) ?\u2013 ?(?:\d+(?:\.\d+)?(?: ?%)?|NR)\)"  # with its CI
+    r"|\d+ \(\d+(?:\.\d+)? %\)"  # a count with its share: 5 (15 %)
     r"|\(?\d+(?:\.\d+)?(?: ?%)?(?: ?\u2013 ?\d+(?:\.\d+)?(?: ?%)?)\)?"
     r"|\d+(?:\.\d+)? %")
 
 
-def _text(value) -> str:
-    """Escaped text with identifiers, numbers with units and intervals kept on one line."""
-    out, last = [], 0
+def segments(value) -> list[tuple[str, bool]]:
+    """``value`` as runs of text, each with whether it must stay on one line (an identifier, a number with
+    its unit, an interval); the report page of the web application lays cells out from these."""
+    out: list[tuple[str, bool]] = []
+    last = 0
     text = str(value)
     for match in _UNBREAKABLE.finditer(text):
-        out += [html.escape(text[last:match.start()]), f'<span class="nw">{html.escape(match.group())}</span>']
+        if match.start() > last:
+            out.append((text[last:match.start()], False))
+        out.append((match.group(), True))
         last = match.end()
-    out.append(html.escape(text[last:]))
-    return "".join(out)
+    if last < len(text) or not out:
+        out.append((text[last:], False))
+    return out
+
+
+def _text(value) -> str:
+    """Escaped text with identifiers, numbers with units and intervals kept on one line."""
+    return "".join(f'<span class="nw">{html.escape(part)}</span>' if keep else html.escape(part)
+                   for part, keep in segments(value))
 
 
 def _table(t: Table) -> str:

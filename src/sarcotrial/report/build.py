@@ -22,6 +22,7 @@ from sarcotrial.publishing import html, pdf
 from sarcotrial.publishing.document import Document, Figure, Section, Table
 from sarcotrial.report import figures, tables
 from sarcotrial.report.data import ReportData, gather
+from sarcotrial.report.words import count, verb
 from sarcotrial.services.study import StudyDB
 
 
@@ -89,7 +90,8 @@ def build_document(study: StudyDB, out: Path, progress: Callable[[str], None] | 
                f"({protocol.identification.version_date}); design: {protocol.identification.design.allocation}, "
                f"{protocol.identification.design.centres}, target accrual {data.target_accrual}.")
     if first:
-        intro.text(f"{c.enrolled} patients were enrolled between {first:%d %B %Y} and {last:%d %B %Y}, "
+        when = f"on {first:%d %B %Y}" if first == last else f"between {first:%d %B %Y} and {last:%d %B %Y}"
+        intro.text(f"{count(c.enrolled, 'patient')} {verb(c.enrolled)} enrolled {when}, "
                    f"{c.enrolled / data.target_accrual:.0%} of the target.")
     sections.append(intro)
 
@@ -143,7 +145,7 @@ def build_document(study: StudyDB, out: Path, progress: Callable[[str], None] | 
         simon = simon_two_stage(primary.null_rate, primary.alternative_rate, primary.alpha, primary.power)
         prim.text(f"Design check: A'Hern's exact single-stage design for p0 = {primary.null_rate:g}, p1 = "
                   f"{primary.alternative_rate:g}, one-sided alpha {primary.alpha:g} and power {primary.power:g} needs "
-                  f"{design.n} patients (promising if at least {design.r} have an R0 resection; actual alpha "
+                  f"{count(design.n, 'patient')} (promising if at least {design.r} have an R0 resection; actual alpha "
                   f"{design.actual_alpha:.3f}, power {design.actual_power:.3f}); the protocol plans {data.target_accrual}. "
                   f"Simon's two-stage alternatives: optimal {simon.optimal.r1}/{simon.optimal.n1} then "
                   f"{simon.optimal.r}/{simon.optimal.n}, minimax {simon.minimax.r1}/{simon.minimax.n1} then "
@@ -201,6 +203,7 @@ def build_document(study: StudyDB, out: Path, progress: Callable[[str], None] | 
                     align=["l", "r", "r"] + ["r"] * len(landmarks), widths=[2.5, 0.9, 1.6] + [1.7] * len(landmarks),
                     note=NR_NOTE + " Numbers at risk are under each figure."))
     cif_rows = []
+    incidences = []  # (endpoint, times, curves): fitted first, so that every figure gets the same y scale
     for endpoint in [e for e in protocol.endpoints if e.kind == "time_to_event" and e.competing_risks]:
         times = np.array([p.times[endpoint.id].time_months for p in eps])
         status = np.array([p.times[endpoint.id].status for p in eps])
@@ -211,19 +214,25 @@ def build_document(study: StudyDB, out: Path, progress: Callable[[str], None] | 
                              (2, f"death without {figures.event_words(endpoint.events)} (competing risk)")):
             if (status == cause).any():
                 curves.append((label, cumulative_incidence(times, status, cause, conf_level=level)))
+        incidences.append((endpoint, times, curves))
+    shared_top = max((figures.incidence_top(curves) for _, _, curves in incidences), default=0.0)
+    for endpoint, times, curves in incidences:
         own = curves[0][1] if curves and curves[0][1].cause == 1 else None
         cif_rows.append(tables.incidence_row(endpoint.name, own, times, landmarks, _pct_ci))
         if not curves:
             continue
-        sec.figure(_figure(figs, f"cif_{endpoint.id}", figures.incidence_curves(curves, endpoint.name, xmax=xmax, times=times),
+        sec.figure(_figure(figs, f"cif_{endpoint.id}", figures.incidence_curves(curves, endpoint.name, xmax=xmax,
+                                                                                times=times, ymax=shared_top),
                            f"Figure {number}. {endpoint.name} (Aalen-Johansen) with death as a competing risk; "
-                           f"bands: pointwise {level:.0%} CI, delta-method variance (cmprsk), log(-log) transformation.",
+                           f"bands: pointwise {level:.0%} CI, delta-method variance (cmprsk), log(-log) transformation; "
+                           "the y scale is the same in every cumulative-incidence figure.",
                            14.5, formats=figure_formats))
         number += 1
     if cif_rows:
         sec.table(Table(["Endpoint", "Events"] + [f"At {m} months (CI)" for m in landmarks], cif_rows,
                         caption=f"{table_no()}. Cumulative incidences with death as a competing risk",
-                        widths=[3.0, 0.8] + [1.8] * len(landmarks), note=NR_NOTE.split(". ")[1]))
+                        widths=[3.0, 0.8] + [1.8] * len(landmarks),
+                        note=NR_NOTE.split(". ")[1] + " " + tables.ZERO_INCIDENCE_NOTE))
     _summary_before_figures(sec, "km_")
     _summary_before_figures(sec, "cif_")
     sections.append(sec)
@@ -234,7 +243,7 @@ def build_document(study: StudyDB, out: Path, progress: Callable[[str], None] | 
     started = data.compliance.patients
     for phase, title in (("acute", f"acute: up to day {protocol.toxicity.acute_window_days} from the start of RT"),
                          ("late", "late: after the acute window")):
-        caption = f"Worst grade per patient, {title} (n = {started} patients who started RT; n (%))"
+        caption = f"Worst grade per patient, {title} (n = {count(started, 'patient')} who started RT; n (%))"
         table = tables.worst_grades(data.toxicity, phase, started, "")
         if table is not None:
             table.caption = f"{table_no()}. {caption}"
@@ -248,7 +257,7 @@ def build_document(study: StudyDB, out: Path, progress: Callable[[str], None] | 
     sae = data.serious_events
     if sae:
         patients_sae = len({e.subject_id for e in sae})
-        tox.text(f"Serious adverse events: {len(sae)} in {patients_sae} patients "
+        tox.text(f"Serious adverse events: {len(sae)} in {count(patients_sae, 'patient')} "
                  f"({100 * patients_sae / c.enrolled:.0f} % of the {c.enrolled} enrolled); listed below.")
         tox.table(tables.serious(sae, protocol, f"{table_no()}. Serious adverse events"))
     else:
@@ -263,7 +272,7 @@ def build_document(study: StudyDB, out: Path, progress: Callable[[str], None] | 
             x, n = sum(observed), len(observed)
             prob = rule.probability_above(x, n)
             tox.text(f"Safety monitoring ({protocol.endpoint(monitor.endpoint).name}): with a Beta({monitor.prior_a:g}, "
-                     f"{monitor.prior_b:g}) prior and {x} of {n} patients, the posterior probability that the rate exceeds "
+                     f"{monitor.prior_b:g}) prior and {x} of {count(n, 'patient')}, the posterior probability that the rate exceeds "
                      f"{monitor.threshold:.0%} is {prob:.3f}; the protocol asks for a review above {monitor.cutoff:.0%}: "
                      f"{'REVIEW REQUIRED' if rule.should_stop(x, n) else 'no review required'}.")
     sections.append(tox)

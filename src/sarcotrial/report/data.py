@@ -73,13 +73,14 @@ class Compliance:
     patients: int
     fractions_delivered: int
     fractions_planned: int
-    missed: int
+    missed: int  # fractions recorded as missed
     rescheduled: int
     complete_courses: int
     ott_median: float | None
     ott_range: tuple[int, int] | None
     prolongation_median: float | None
     deviations: list[tuple[str, str, str, str]]  # subject, category, severity, description
+    made_up: int = 0  # of the missed fractions, those delivered later under the same number (:func:`made_up`)
 
 
 @dataclass(frozen=True)
@@ -170,6 +171,7 @@ def gather(study: StudyDB, cutoff: dt.date | None = None, actor: Actor | None = 
     given_cutoff = cutoff
     if cutoff is None and endpoints:
         cutoff = max(e.course.last_contact for e in endpoints)
+    enrolled_by_id = {r.subject_id: r for r in enrolled}
     started = [x for x in summaries.values() if x.delivered > 0]
     otts = [x.overall_treatment_days for x in started if x.overall_treatment_days and x.delivered >= x.planned_fractions]
     prolong = [x.prolongation_days for x in started if x.prolongation_days is not None and x.delivered >= x.planned_fractions]
@@ -177,6 +179,8 @@ def gather(study: StudyDB, cutoff: dt.date | None = None, actor: Actor | None = 
         patients=len(started), fractions_delivered=sum(x.delivered for x in started),
         fractions_planned=sum(x.planned_fractions for x in started), missed=sum(x.missed for x in started),
         rescheduled=sum(x.rescheduled for x in started),
+        made_up=sum(made_up([f.values for f in enrolled_by_id[sid].of("rt_fraction")])
+                    for sid, x in summaries.items() if x.delivered > 0),
         complete_courses=sum(x.delivered >= x.planned_fractions for x in started),
         ott_median=statistics.median(otts) if otts else None, ott_range=(min(otts), max(otts)) if otts else None,
         prolongation_median=statistics.median(prolong) if prolong else None, deviations=deviations)
@@ -199,6 +203,19 @@ def gather(study: StudyDB, cutoff: dt.date | None = None, actor: Actor | None = 
         compliance=compliance, endpoints=endpoints, toxicity=toxicity_table(study, records=by_sequence),
         accrual_dates=[r.enrolment_date for r in enrolled], cutoff=cutoff, cutoff_source=source,
         specimens=_specimens(by_sequence), serious_events=_serious_events(by_sequence, cutoff))
+
+
+def made_up(fractions: list[dict]) -> int:
+    """Missed fractions made up later: the delivery log keeps a course's fraction count, so a missed fraction
+    is made up when the same fraction number is delivered on a later day (``fractions``: the rt_fraction forms'
+    values). A missed fraction with no later delivery of its number was never made up."""
+    delivered: dict[int, list[dt.date]] = {}
+    for f in fractions:
+        if f.get("status") == "delivered" and isinstance(f.get("fraction_date"), dt.date):
+            delivered.setdefault(f.get("fraction_number"), []).append(f["fraction_date"])
+    return sum(1 for f in fractions
+               if f.get("status") == "missed" and isinstance(f.get("fraction_date"), dt.date)
+               and any(day > f["fraction_date"] for day in delivered.get(f.get("fraction_number"), [])))
 
 
 def _follow_up_ended(protocol, enrolled: list[PatientRecord], endpoints: list[PatientEndpoints],
@@ -277,6 +294,22 @@ SITE_LABELS = {"extremity": "Extremity", "trunk": "Trunk wall", "retroperitoneum
 NOT_RECORDED = "Not recorded"
 NO_STAGE_GROUP = "No AJCC stage group (head and neck, visceral)"
 STAGE_ORDER = ["IA", "IB", "II", "IIIA", "IIIB", "IV"]
+#: Table 1's FNCLCC grade rows: "X" a histotype FNCLCC grades whose components were not all recorded, "NA" one
+#: the catalogue grades by another system (no differentiation score, and a note saying why: WHO 2020)
+GRADE_LABELS = {"1": "G1", "2": "G2", "3": "G3", "X": "GX: not assessed",
+                "NA": "Not applicable (graded by another system, e.g. solitary fibrous tumour)"}
+GRADE_ORDER = list(GRADE_LABELS)
+
+
+def fnclcc_applies(histotype_id: str | None) -> bool:
+    """Whether FNCLCC grades the histotype: not where the catalogue gives it no differentiation score and says
+    why (``fnclcc_note``), as for a solitary fibrous tumour (WHO 2020: a risk model); an unknown or unrecorded
+    histotype is taken as graded (so a missing grade reads "not assessed")."""
+    try:
+        entity = histology.histotype(histotype_id) if histotype_id else None
+    except Exception:
+        return True
+    return entity is None or entity.graded_by_fnclcc
 
 
 def _baseline(enrolled: list[PatientRecord], protocol=None) -> list[BaselineRow]:
@@ -315,8 +348,8 @@ def _baseline(enrolled: list[PatientRecord], protocol=None) -> list[BaselineRow]
     group("Depth relative to the superficial fascia", [d.depth for d in diagnoses], label=lambda v: str(v).capitalize())
     median_range("Largest tumour dimension, cm: median (range)", [d.size_cm for d in diagnoses], ".1f")
     group("Histotype (WHO 2020)", [d.histotype for d in diagnoses], label=_histotype_name)
-    group("FNCLCC grade (pre-treatment biopsy)", [d.grade for d in diagnoses], order=lambda v: str(v),
-          label=lambda v: f"G{v}" if v in ("1", "2", "3") else "Not graded (FNCLCC not applicable)")
+    group("FNCLCC grade (pre-treatment biopsy)", [d.grade for d in diagnoses], order=lambda v: GRADE_ORDER.index(v),
+          label=GRADE_LABELS.get)
     group("AJCC 8th edition stage", [d.stage for d in diagnoses],
           order=lambda v: (STAGE_ORDER.index(v) if v in STAGE_ORDER else 99, v))
     courses = [r.first("rt_course") for r in enrolled]
@@ -355,8 +388,8 @@ class _Diagnosis:
         self.anatomic_site = values.get("anatomic_site")
         self.histotype = values.get("histotype")
         self.grade = derived.get("grade") if crf is not None else None
-        if crf is not None and self.grade is None:
-            self.grade = "X"  # a diagnosis without an FNCLCC grade: not graded
+        if crf is not None and self.grade in (None, "X", "None"):  # no FNCLCC grade: not applicable, or not assessed
+            self.grade = "X" if fnclcc_applies(self.histotype) else "NA"
         self.size_cm = values.get("size_cm")
         self.depth = values.get("depth")
         self.ecog = values.get("ecog")

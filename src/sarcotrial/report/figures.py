@@ -90,7 +90,7 @@ def consort_boxes(c: Consort) -> list[tuple[_Box, _Box | None]]:
     """The flow's main boxes, each with the side box (patients who leave the flow) below it, if any."""
     screened = f"Screened for eligibility ({_n_is(c.screened)})"
     if c.screenings > c.screened:
-        screened += f"\n{c.screenings} screenings of {_n(c.screened, 'patient')} ({c.screened_again} repeated)"
+        screened += f"\n{_n(c.screenings, 'screening')} of {_n(c.screened, 'patient')} ({c.screened_again} repeated)"
     not_enrolled = max(0, c.screened - c.enrolled)
     groups: list[tuple[str, list[str]]] = []
     if c.inclusion_not_met:
@@ -329,6 +329,20 @@ def survival_curves(curves, title: str, *, xmax: float, ylabel: str | None = Non
     return fig
 
 
+def incidence_top(curves) -> float:
+    """The highest estimate or upper confidence limit of cumulative incidence ``curves`` (as
+    :func:`incidence_curves` draws them): passed as ``ymax`` to every incidence figure of a report, it gives
+    them one y scale, so that they can be compared."""
+    import numpy as np
+
+    top = 0.0
+    for _label, ci in curves:
+        values = np.concatenate(([0.0], ci.estimate, ci.upper))
+        values = values[~np.isnan(values)]
+        top = max(top, float(values.max()) if values.size else 0.0)
+    return top
+
+
 def incidence_curves(curves, title: str, *, xmax: float, step: float = 6, ymax: float | None = None,
                      times=None, ylabel: str = "Cumulative incidence (probability)"):
     """Cumulative incidence curves (Aalen-Johansen) with their CI bands, and numbers at risk when ``times``
@@ -353,7 +367,7 @@ def incidence_curves(curves, title: str, *, xmax: float, step: float = 6, ymax: 
         ax.fill_between(t, lo, hi, step="post", color=colour, alpha=0.12, lw=0)
         top = max(top, float(np.max(hi)), float(np.max(f)))
     ax.set_xlim(0, xmax)
-    limit = max(0.1, float(np.ceil(top * 1.1 / 0.05) * 0.05), ymax or 0.0)
+    limit = _incidence_limit(max(top, ymax or 0.0))
     ax.set_ylim(0, 1.02 if limit >= 1.0 else limit)
     ticks = list(np.arange(0, xmax + 1e-9, step))
     ax.set_xticks(ticks)
@@ -364,3 +378,10 @@ def incidence_curves(curves, title: str, *, xmax: float, step: float = 6, ymax: 
     if times is not None:
         _risk_table(fig, ax, ticks, [("", _at_risk(times, ticks))])
     return fig
+
+
+def _incidence_limit(top: float) -> float:
+    """The y axis' upper end for a highest value ``top``: 10 % above it, rounded up to 0.05, at least 0.1."""
+    import numpy as np
+
+    return max(0.1, float(np.ceil(top * 1.1 / 0.05) * 0.05))

@@ -14,7 +14,7 @@ import numpy as np
 from sarcotrial.domain.response import EORTC_STBSG_TIERS
 from sarcotrial.publishing.document import Table
 from sarcotrial.report.data import NOT_RECORDED, Compliance, ReportData, SeriousEvent, Specimen, ToxicityRow
-from sarcotrial.report.words import parameter_label, parameter_value
+from sarcotrial.report.words import count, parameter_label, parameter_order, parameter_value
 
 DASH = "\u2013"
 
@@ -43,7 +43,7 @@ def baseline(data: ReportData, caption: str) -> Table:
     n = data.consort.enrolled
     return Table(["Characteristic", f"All enrolled (n = {n})"], [[r.label, r.value] for r in data.baseline],
                  caption=caption, indent=[r.indent for r in data.baseline], widths=[3.2, 1.2],
-                 note=f"n (%) of the {n} enrolled patients unless stated. {NOT_RECORDED}: no value, or a missing-data "
+                 note=f"n (%) of the {count(n, 'enrolled patient')} unless stated. {NOT_RECORDED}: no value, or a missing-data "
                       "code (unknown, not done). Age from the year of birth; grade and stage from the pre-treatment "
                       "biopsy and staging.")
 
@@ -51,7 +51,8 @@ def baseline(data: ReportData, caption: str) -> Table:
 def compliance(rc: Compliance, caption: str) -> Table:
     rows = [["Patients who started radiotherapy", str(rc.patients)],
             ["Fractions delivered / planned", f"{rc.fractions_delivered} / {rc.fractions_planned}"],
-            ["Fractions missed (made up later)", str(rc.missed)], ["Fractions rescheduled", str(rc.rescheduled)],
+            ["Fractions missed", str(rc.missed)], ["of which made up later", str(rc.made_up)],
+            ["Fractions rescheduled", str(rc.rescheduled)],
             ["Courses with every fraction delivered", f"{rc.complete_courses} / {rc.patients}"],
             ["Overall treatment time, days: median (range)",
              f"{rc.ott_median:.0f} ({rc.ott_range[0]}{DASH}{rc.ott_range[1]})" if rc.ott_range else DASH],
@@ -59,7 +60,9 @@ def compliance(rc: Compliance, caption: str) -> Table:
              f"{rc.prolongation_median:.0f}" if rc.prolongation_median is not None else DASH],
             ["Protocol deviations: minor / major",
              f"{sum(d[2] == 'minor' for d in rc.deviations)} / {sum(d[2] == 'major' for d in rc.deviations)}"]]
-    return Table(["Measure", "Patients, fractions or days"], rows, caption=caption, widths=[3.2, 1.2])
+    indent = [1 if row[0] == "of which made up later" else 0 for row in rows]
+    return Table(["Measure", "Patients, fractions or days"], rows, caption=caption, widths=[3.2, 1.2], indent=indent,
+                 note="A missed fraction is made up when its number is delivered on a later day.")
 
 
 def deviations(rc: Compliance, caption: str) -> Table:
@@ -114,7 +117,7 @@ def margins(specimens: list[Specimen], protocol, caption: str) -> Table:
         head("R1 planned on a critical structure (Toronto classification)", f"{planned} of {r1}")
     return Table(["Surgery and margins", f"Resected patients (n = {n})"], rows, caption=caption, indent=indent,
                  widths=[3.2, 1.2],
-                 note=f"n (%) of the {n} resected patients. R1: tumour at the inked margin (UICC 8th edition); "
+                 note=f"n (%) of the {count(n, 'resected patient')}. R1: tumour at the inked margin (UICC 8th edition); "
                       f"margin classes are descriptive. {NOT_RECORDED}: no pathology report or no value.")
 
 
@@ -134,14 +137,21 @@ def response(specimens: list[Specimen], caption: str) -> Table:
                       "cells in the resected specimen; necrosis and fibrosis do not enter the score.")
 
 
+#: why a cumulative incidence of 0 has the interval 0.0-0.0 (the table's note)
+ZERO_INCIDENCE_NOTE = ("Before the first event the estimate is 0 % with no variance: its interval is printed as "
+                       "(0.0\u20130.0), as the Kaplan-Meier table prints (100.0\u2013100.0) before the first event.")
+
+
 def incidence_row(name: str, own, times: np.ndarray, landmarks: list[float], cell) -> list[str]:
     """A row of the cumulative-incidence table: a dash beyond the last follow-up (as the Kaplan-Meier table),
-    0 % up to it when no event of the endpoint was seen."""
+    0 % up to it when no event of the endpoint was seen; an estimate of 0 has the degenerate interval 0-0
+    (its log(-log) interval is undefined; the figure draws the band as the estimate there too)."""
     last = float(times.max()) if times.size else 0.0
     if own is None:
-        return [name, "0"] + [("0.0 %" if m <= last else DASH) for m in landmarks]
+        return [name, "0"] + [(cell(0.0, 0.0, 0.0) if m <= last else DASH) for m in landmarks]
     at = own.at(landmarks)
-    return [name, str(own.events)] + [cell(v, lo, hi) for v, lo, hi in zip(at.estimate, at.lower, at.upper)]
+    return [name, str(own.events)] + [cell(v, 0.0 if v == 0 else lo, 0.0 if v == 0 else hi)
+                                      for v, lo, hi in zip(at.estimate, at.lower, at.upper)]
 
 
 def worst_grades(toxicity: list[ToxicityRow], phase: str | None, started: int, caption: str) -> Table | None:
@@ -173,7 +183,7 @@ def organ_classes(toxicity: list[ToxicityRow], started: int, caption: str) -> Ta
             for soc, by in sorted(worst.items(), key=lambda kv: (-len(kv[1]), kv[0]))]
     return Table(["System organ class", "Any grade", "Grade \u2265 3"], rows, caption=caption, widths=[3.6, 1.0, 1.0],
                  note=f"Patients with at least one adverse event in the class, worst grade, acute and late phases "
-                      f"together; % of the {started} patients who started radiotherapy.")
+                      f"together; % of the {count(started, 'patient')} who started radiotherapy.")
 
 
 def serious(events: list[SeriousEvent], protocol, caption: str) -> Table:
@@ -193,5 +203,5 @@ def parameters(protocol, caption: str) -> Table:
     from sarcotrial.protocol import resolve_parameter
 
     rows = [[parameter_label(protocol, path), parameter_value(protocol, path, resolve_parameter(protocol, path))]
-            for path in protocol.assumptions]
+            for path in parameter_order(protocol, protocol.assumptions)]
     return Table(["Protocol parameter", "Value assumed"], rows, widths=[2.3, 2.4], align=["l", "l"], caption=caption)

@@ -33,6 +33,45 @@ _FIELDS = {
     "wound_complication_window_days": "wound complication window, days after surgery",
 }
 _COMPARATORS = {">=": "\u2265", "<=": "\u2264", ">": ">", "<": "<", "==": "="}
+#: a dose objective's unit as printed after its bound ("V95% \u2265 95 %", "Dmean \u2264 37 Gy", "D2% \u2264 107 % of
+#: the prescription")
+_OBJECTIVE_UNITS = {"percent_volume": "%", "percent_prescription": "% of the prescription", "gy": "Gy", "cc": "cm\u00b3"}
+
+#: the protocol's sections in the order of a protocol document (SPIRIT 2013: identification and design,
+#: eligibility, interventions, visits, outcomes, statistics); a parameter of another area follows the section it
+#: belongs with
+SECTION_ORDER = ["identification", "design", "consent", "eligibility", "treatment", "visits", "withdrawal",
+                 "endpoints", "pathology", "toxicity", "statistics"]
+_TREATMENT_ORDER = ["radiotherapy", "surgery", "chemotherapy"]
+
+
+def parameter_order(protocol, paths) -> list[str]:
+    """``paths`` (the protocol's assumed parameters) in the order of the protocol's sections; within a section,
+    visits and endpoints in the protocol's own order, then the order of the file."""
+    visits = [v.id for v in protocol.visits]
+    endpoints = [e.id for e in protocol.endpoints]
+    paths = list(paths)
+
+    def key(item):
+        index, path = item
+        parts = path.split(".")
+        area = SECTION_ORDER.index(parts[0]) if parts[0] in SECTION_ORDER else len(SECTION_ORDER)
+        second = parts[1] if len(parts) > 1 else ""
+        within = {"visits": visits, "endpoints": endpoints, "treatment": _TREATMENT_ORDER}.get(parts[0], [])
+        return area, within.index(second) if second in within else len(within), index
+
+    return [path for _, path in sorted(enumerate(paths), key=key)]
+
+
+def count(k: int, noun: str, plural: str | None = None) -> str:
+    """``1 patient``, ``3 patients``: a count with its noun in the number it takes (``plural`` for an irregular
+    one; a phrase's noun is its last word: "enrolled patient" -> "enrolled patients")."""
+    return f"{k} {noun if k == 1 else plural or noun + 's'}"
+
+
+def verb(k: int, singular: str = "was", plural: str = "were") -> str:
+    """The verb agreeing with a count: "1 patient was", "2 patients were"."""
+    return singular if k == 1 else plural
 
 
 def _field(name: str) -> str:
@@ -86,7 +125,8 @@ def parameter_value(protocol, path: str, value: Any) -> str:
         return (f"{endpoint}: review when P(rate > {value.threshold:.0%}) exceeds {value.cutoff:.0%}, "
                 f"Beta({_number(value.prior_a)}, {_number(value.prior_b)}) prior")
     if kind == "DoseObjective":
-        return f"{value.structure} {value.metric} {_COMPARATORS.get(value.comparator, value.comparator)} {_number(value.per_protocol)}"
+        return (f"{value.structure} {value.metric} {_COMPARATORS.get(value.comparator, value.comparator)} "
+                f"{_number(value.per_protocol)} {_OBJECTIVE_UNITS.get(value.unit, value.unit)}")
     if name in ("events", "competing_risks") and isinstance(value, (list, tuple)):
         from sarcotrial.report.figures import event_words  # the figures' captions read events the same way
 

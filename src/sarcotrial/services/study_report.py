@@ -91,13 +91,18 @@ class WebReport:
 
 def _blocks(section, folder: Path) -> list[dict[str, Any]]:
     from sarcotrial.publishing.document import Figure, Table
+    from sarcotrial.publishing.html import segments
 
     out: list[dict[str, Any]] = []
     for block in section.blocks:
         if isinstance(block, Table):
-            align = block.align or ["l"] + ["r"] * (len(block.header) - 1)
+            align = block.column_align()
             out.append({"kind": "table", "caption": block.caption, "header": list(block.header),
                         "rows": [[str(c) for c in row] for row in block.rows], "align": list(align),
+                        # as report.html: whole columns that never wrap, and in every cell the runs that must not
+                        # break (an identifier, a percentage with its interval)
+                        "nowrap": list(block.column_nowrap()),
+                        "cells": [[[list(run) for run in segments(c)] for c in row] for row in block.rows],
                         "indent": [block.indent[i] if i < len(block.indent) else 0 for i in range(len(block.rows))],
                         "note": block.note})
         elif isinstance(block, Figure):
