@@ -272,13 +272,14 @@ def test_pydicoms_dose_and_plan_read_with_and_without_preamble(tmp_path):
     dose_file, plan_file = _shipped("rtdose.dcm"), _shipped("rtplan.dcm")
     reference = pydicom.dcmread(dose_file)
     dose = read_rtdose(dose_file)
-    assert dose.notes == ()
+    assert dose.notes == (UI_NOTE,)  # pydicom's warning about its UID, as a note (next test)
     assert dose.shape == (int(reference.NumberOfFrames), reference.Rows, reference.Columns)
     assert np.array_equal(dose.dose, reference.pixel_array * float(reference.DoseGridScaling))
     for explicit in (False, True):
         bare = read_rtdose(_bare(dose_file, tmp_path / f"dose{explicit}.dcm", explicit_vr=explicit))
         assert np.array_equal(bare.dose, dose.dose) and np.array_equal(bare.frame_offsets, dose.frame_offsets)
         assert bare.notes[0].startswith(f"dose{explicit}.dcm: no preamble / no file meta header")
+        assert bare.notes[1:] == (UI_NOTE.replace("rtdose.dcm", f"dose{explicit}.dcm"),)
         assert ("explicit" if explicit else "implicit") + " VR little endian" in bare.notes[0]
     plan = read_rtplan(plan_file)
     reference = pydicom.dcmread(plan_file)
@@ -291,6 +292,50 @@ def test_pydicoms_dose_and_plan_read_with_and_without_preamble(tmp_path):
     assert bare.notes[0].startswith("plan.dcm: no preamble / no file meta header")
     with pytest.raises(RTFileError, match=r"rtplan_truncated\.dcm: is truncated"):  # pydicom's own cut copy
         read_rtplan(_shipped("rtplan_truncated.dcm"))
+
+
+#: rtdose.dcm's ReferencedSOPInstanceUID (0008,1155) is 1.2.123.456.78.9.0123.4567.89012345678901 (read with
+#: pydicom.dcmread); its component "0123" starts with a zero, which PS3.5 section 9.1 forbids ("The first
+#: digit of each component shall not be zero unless the component is a single digit")
+UI_NOTE = ("rtdose.dcm: Invalid value for VR UI: '1.2.123.456.78.9.0123.4567.89012345678901' "
+           "(pydicom; the rules of each VR: PS3.5 table 6.2-1)")
+
+
+def test_pydicoms_warnings_become_one_note_naming_the_file():
+    """pydicom warns "Invalid value for VR UI" (a UserWarning pointing at its own source) when the dose's
+    UID is first read; it leaked to the terminal as a raw Python warning. Reading now turns it into one
+    note naming the file, and no warning escapes the reader."""
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        dose = read_rtdose(_shipped("rtdose.dcm"))
+    assert [str(w.message) for w in caught] == []
+    assert dose.notes == (UI_NOTE,)
+
+
+def test_warnings_not_from_pydicom_pass_on_unchanged(tmp_path):
+    """Only pydicom's warnings become notes: a warning of another origin while a file is read (here one
+    raised by a reader of this test file) reaches the caller as it was, and the object keeps its notes."""
+    import warnings
+    from dataclasses import dataclass
+
+    from sarcotrial.radiotherapy.dicomrt.files import noting_pydicom_warnings
+
+    @dataclass(frozen=True)
+    class Read:
+        notes: tuple[str, ...] = ()
+
+    @noting_pydicom_warnings
+    def reader(path):
+        warnings.warn("not pydicom's", RuntimeWarning)
+        return Read(("a note",))
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        read = reader(tmp_path / "x.dcm")
+    assert read.notes == ("a note",)
+    assert [(w.category, str(w.message)) for w in caught] == [(RuntimeWarning, "not pydicom's")]
 
 
 def test_our_own_files_written_bare_read_the_same(tmp_path):

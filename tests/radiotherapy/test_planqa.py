@@ -239,7 +239,7 @@ def test_dvh_figure_legend_beside_the_curves_and_every_limit_numbered(results):
         assert numbers == [str(n) for n in range(1, len(drawn) + 1)]
         for n, o in enumerate(drawn, start=1):
             assert any(t.startswith(f"{n} {o.structure} {o.metric} ") and o.verdict in t for t in texts), (n, texts)
-        assert "6 SkinStrip V20Gy \u2264 50 %: 63.1 (major deviation)" in texts
+        assert "6 SkinStrip V20Gy \u2264 50 %: 63.1 % (major deviation)" in texts  # the plan value with its unit too
     finally:
         plt.close(fig)
 

@@ -369,3 +369,33 @@ def test_a_real_plan_uploaded_is_judged_as_plan_qa_judges_it(client_as, web_stud
     assert objective_states(page) == [(o.structure, o.metric, o.verdict) for o in expected.objectives]
     for problem in expected.consistency:  # the plan's prescription is not SPRINT's: said, not hidden
         assert problem.replace("'", "&#39;") in page
+
+
+def test_the_dvh_figure_is_readable_at_1280_px(page, web_study, tmp_path):
+    """The plan-QA result page showed the DVH figure about 430 px wide beside the objectives, its text
+    too small to read at 1280 px. The figure now has a row of its own, as wide as the page's content,
+    and its smallest text (the legend and the limit key: 7.5 pt in planqa_report.dvh_figure, 1 pt =
+    1/72 inch) is at least 12 CSS px high on the screen: 7.5 / 72 x dpi x shown width / PNG width."""
+    from sarcotrial.services.planqa import WEB_DPI
+    from tests.web.conftest import shot, sign_in_page
+
+    rtss, rtdose, rtplan = sib_phantom(tmp_path, "major")
+    sign_in_page(page, "nina")
+    page.goto(f"/patients/{SUBJECT}/rt/plan-qa")
+    page.get_by_label("RT structure set (RTSTRUCT)").set_input_files(str(rtss))
+    page.get_by_label("RT dose (RTDOSE)").set_input_files(str(rtdose))
+    page.get_by_label("RT plan (RTPLAN)").set_input_files(str(rtplan))
+    page.get_by_role("button", name="Check the plan").click()
+    page.locator("#verdict").wait_for()
+    image = page.get_by_role("img", name="Cumulative DVHs")
+    image.wait_for()
+    size = image.evaluate("img => ({shown: img.getBoundingClientRect().width, natural: img.naturalWidth,"
+                          " content: img.closest('section').getBoundingClientRect().width})")
+    shot(page, "rt-planqa-dvh-1280")
+    assert size["natural"] > 300  # drawn, not a broken image
+    assert size["shown"] >= 0.99 * size["content"] and size["content"] > 1100, size  # the full content width
+    legend_px = 7.5 / 72 * WEB_DPI * size["shown"] / size["natural"]
+    assert legend_px >= 12, (legend_px, size)
+    # each bound of the objectives carries its unit, as the plan's value does
+    row = page.locator('.rt-objectives tr[data-structure="PTV2"][data-metric="D2%"]')
+    assert "<= 107 % of Rx" in row.inner_text() and "<= 110 % of Rx" in row.inner_text()

@@ -2,7 +2,10 @@
 
 Prints a readable table, or with ``--json`` one JSON list: an object per structure (volume,
 min, mean, max, D98, D95, D50, D2, the end cap used, and the percentage outside the dose grid
-where there is one) and ``{"name": ..., "skipped": reason}`` for structures without a volume.
+where there is one) and ``{"name": ..., "skipped": reason}`` for structures without a volume;
+when a file departs from the standard (written without the DICOM preamble, a value pydicom finds
+invalid), every object also carries ``file_notes``, one line per note naming its file, which are
+printed as warnings on the error stream too.
 Problems with the files' consistency (summation type, contours outside the grid, ...) are
 printed as warnings on the error stream, so the JSON stays one list. Files that cannot give any
 DVH (different frames of reference, dose units not GY, a dose type not to report) are refused
@@ -45,6 +48,11 @@ def dvh(rtstruct: Path = typer.Argument(..., help="The RT Structure Set (RTSTRUC
         raise InvalidValue("end_cap", f"must be one of {', '.join(END_CAPS)}", end_cap)
     structure_set = read_rtstruct(rtstruct)
     dose = read_rtdose(rtdose)
+    # how the files depart from the standard (no preamble, a value pydicom finds invalid): said before anything
+    # else, also before a refusal, one warning line each
+    notes = [*structure_set.notes, *dose.notes]
+    for note in notes:
+        err_console.print(f"[yellow]warning:[/] {escape(note)}", soft_wrap=True)
     # what makes any DVH impossible is refused first, once, as one error; check_consistency words some
     # of the same problems as warnings, which would repeat them
     refuse_unusable(structure_set, dose)
@@ -63,7 +71,7 @@ def dvh(rtstruct: Path = typer.Argument(..., help="The RT Structure Set (RTSTRUC
             result = compute_dvhs(structure_set, dose, names, end_cap=cap,
                                   progress=lambda label: bar.update(task, advance=1, description=escape(label)))
     if as_json:
-        print_json(result.as_list())
+        print_json([{**row, "file_notes": notes} for row in result.as_list()] if notes else result.as_list())
         return
     from rich.table import Table
 

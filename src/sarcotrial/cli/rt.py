@@ -9,7 +9,8 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
-from sarcotrial.cli.common import DbOption, JsonOption, UserOption, actor, console, handle_errors, parse_date, print_json
+from sarcotrial.cli.common import (DbOption, JsonOption, UserOption, actor, console, count, handle_errors, parse_date,
+                                   print_json)
 from sarcotrial.errors import InvalidValue
 
 rt_app = typer.Typer(help="Radiotherapy: the fraction calendar, a patient's delivery log and its deviations.",
@@ -73,7 +74,7 @@ def delivery(subject: str = typer.Argument(..., help="Subject id."), db: Optiona
         console.print(f"Overall treatment time {data['overall_treatment_days']} days (planned {planned}, "
                       f"{data['prolongation_days']:+d})")
     elif data["overall_treatment_days"] is not None:  # a prolongation is judged only once the course is complete
-        console.print(f"Overall treatment time so far {data['overall_treatment_days']} days"
+        console.print(f"Overall treatment time so far {count(data['overall_treatment_days'], 'day')}"
                       + (f" (planned {planned} for the whole course)" if planned is not None else ""))
     for volume, prescribed in data["prescribed_dose_gy"].items():
         console.print(f"  {volume}: {data['delivered_dose_gy'].get(volume, 0):g} of {prescribed:g} Gy")
@@ -94,10 +95,16 @@ def plan_qa(protocol: str = typer.Option("sprint", "--protocol", help="A shipped
             user: Optional[str] = UserOption,
             html_out: Optional[Path] = typer.Option(None, "--html", help="Write an HTML report with the DVH plot."),
             as_json: bool = JsonOption) -> None:
-    """Judge a DICOM-RT plan against the protocol's objectives: per protocol, minor or major deviation."""
+    """Judge a DICOM-RT plan against the protocol's objectives: per protocol, minor or major deviation.
+
+    Exit status: 0 per protocol or a minor deviation; 1 a major deviation (a failed check: the table is printed and, with --patient, the verdict stored all the same); 2 invalid input, nothing stored.
+
+    With --patient the verdict is stored once: the same result for the same plan and dose run again is answered from the earlier record, not stored twice.
+    """  # one line per paragraph: the help folds it to the terminal's width
+    from rich.markup import escape
+
     from sarcotrial.protocol import load_protocol
-    from sarcotrial.radiotherapy.planqa import load_aliases
-    from sarcotrial.radiotherapy.planqa import index_text
+    from sarcotrial.radiotherapy.planqa import index_text, load_aliases, unit_text
     from sarcotrial.radiotherapy.planqa import plan_qa as run_plan_qa
     from sarcotrial.services.study import StudyDB
 
@@ -116,9 +123,10 @@ def plan_qa(protocol: str = typer.Option("sprint", "--protocol", help="A shipped
                              progress=lambda name: bar.update(task, advance=1, description=name))
         stored = None
         if study is not None:
-            from sarcotrial.services.planqa import store_plan_qa
+            from sarcotrial.services.planqa import result_data, store_plan_qa
 
-            stored = store_plan_qa(study, actor(user), patient, qa)
+            files = {"rtstruct": rtstruct.name, "rtdose": rtdose.name, **({"rtplan": rtplan.name} if rtplan else {})}
+            stored = store_plan_qa(study, actor(user), patient, qa, results=result_data(qa, files))
     finally:
         if study is not None:
             study.close()
@@ -128,26 +136,54 @@ def plan_qa(protocol: str = typer.Option("sprint", "--protocol", help="A shipped
         from sarcotrial.radiotherapy.planqa_report import write_html
 
         write_html(qa, prescriptions, html_out, f"Plan QA: {rtplan.name if rtplan else rtdose.name}")
+    failed = qa.verdict == "major deviation"  # a failed check: exit 1, after printing and storing
     if as_json:
-        print_json({**qa.as_dict(), "stored": stored is not None})
+        print_json({**qa.as_dict(), "stored": stored is not None,
+                    "already_stored": bool(stored and stored.already_stored),
+                    "stored_id": stored.stored_id if stored else None})
+        if failed:
+            raise typer.Exit(1)
         return
     colour = {"per protocol": "green", "minor deviation": "yellow", "major deviation": "red"}.get(qa.verdict, "white")
     console.print(f"{qa.protocol}: plan verdict [bold {colour}]{qa.verdict.upper()}[/] (end cap: {qa.end_cap})")
-    from rich.markup import escape
-
     for note in qa.file_notes:  # e.g. a file without the DICOM preamble, read as a bare data set
         console.print(f"  [yellow]warning[/]: {escape(note)}", soft_wrap=True)
     for problem in qa.consistency:
-        console.print(f"  [red]file problem[/]: {problem}")
-    t = Table("structure", "objective", "per protocol", "minor", "plan", "verdict")
+        console.print(f"  [red]file problem[/]: {escape(problem)}")
+    # each bound and value with its unit (% of volume, % of the prescription, Gy, cc), as the HTML report;
+    # at 80 columns the names and verdicts fold, never a number from its unit
+    from rich import box
+
+    rows = []
     for o in qa.objectives:
-        t.add_row(o.structure, o.metric, f"{o.comparator} {o.per_protocol:g}", f"{o.comparator} {o.minor_deviation:g}",
-                  "-" if o.value is None else f"{o.value:.2f}", o.verdict if o.value is not None else f"{o.verdict}: {o.note}")
+        unit, sign = unit_text(o.unit), {"<=": "\u2264", ">=": "\u2265"}.get(o.comparator, o.comparator)
+        rows.append((escape(o.structure), escape(o.metric), f"{sign} {o.per_protocol:g} {unit}",
+                     f"{sign} {o.minor_deviation:g} {unit}", "-" if o.value is None else f"{o.value:.2f} {unit}",
+                     o.verdict if o.value is not None else f"{o.verdict}: {escape(o.note)}"))
+    t = Table(box=box.SIMPLE_HEAD, pad_edge=False, padding=(0, 1), collapse_padding=True, show_edge=False)
+    t.add_column("structure", overflow="fold", min_width=6, max_width=9)
+    for i, header in enumerate(("metric", "per protocol", "minor", "plan"), start=1):
+        width = max([len(header)] + [len(r[i]) for r in rows])  # a number never folds from its unit
+        t.add_column(header, justify="left" if i == 1 else "right", no_wrap=True, width=width)
+    t.add_column("verdict", min_width=9)
+    for row in rows:
+        t.add_row(*row)
     console.print(t)
+    console.print("  Rx: the prescription dose of the structure's dose level", style="dim")
     for ptv, v in qa.indices.items():
-        console.print(f"  {ptv}: Paddick CI {index_text(v, 'paddick_ci')}, ICRU 83 HI {index_text(v, 'icru83_hi')}")
-    if stored is not None:
-        console.print(f"Stored on {patient.upper()}'s radiotherapy course"
-                      + ("; recorded as a major protocol deviation" if qa.verdict == "major deviation" else ""))
+        paddick, icru = f"  {ptv}: Paddick CI {index_text(v, 'paddick_ci')}", f"ICRU 83 HI {index_text(v, 'icru83_hi')}"
+        if len(paddick) + len(icru) + 2 <= console.width:
+            console.print(f"{paddick}, {icru}")
+        else:  # each index on a line of its own rather than a name cut across two
+            console.print(f"{paddick},")
+            console.print(f"  {' ' * len(ptv)}  {icru}")
+    if stored is not None and stored.already_stored:
+        console.print(f"Already stored on {stored.subject_id}'s radiotherapy course (record {stored.stored_id}, "
+                      f"evaluated {stored.evaluated_on:%Y-%m-%d}): the same result for this plan and dose; not stored again")
+    elif stored is not None:
+        console.print(f"Stored on {stored.subject_id}'s radiotherapy course (record {stored.stored_id})"
+                      + ("; recorded as a major protocol deviation" if failed else ""))
     if html_out is not None:
         console.print(f"HTML report: {html_out}")
+    if failed:
+        raise typer.Exit(1)

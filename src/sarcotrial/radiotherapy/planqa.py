@@ -35,6 +35,13 @@ from sarcotrial.radiotherapy.dvh.notation import first_operand, parse_metric
 
 VERDICTS = ("per protocol", "minor deviation", "major deviation")
 
+#: an objective's unit as the reports and the command line print it (Rx: the prescription dose)
+UNITS = {"percent_volume": "%", "percent_prescription": "% of Rx", "gy": "Gy", "cc": "cc"}
+
+
+def unit_text(unit: str) -> str:
+    return UNITS.get(unit, unit)
+
 
 class PlanQAError(SarcoTrialError):
     """The plan cannot be judged: a required volume is missing, or the files do not belong together."""

@@ -6,7 +6,7 @@ import textwrap
 from pathlib import Path
 
 from sarcotrial.radiotherapy.dvh.notation import first_operand, parse_metric
-from sarcotrial.radiotherapy.planqa import PlanQA, index_text
+from sarcotrial.radiotherapy.planqa import PlanQA, index_text, unit_text
 from sarcotrial.publishing import html, plotting
 from sarcotrial.publishing.document import Document, Figure, Section, Table
 
@@ -104,8 +104,8 @@ def dvh_figure(qa: PlanQA, prescriptions: dict[str, float]):
         ax.annotate(str(number), limit, xytext=(4, 4), textcoords="offset points", fontsize=7.5,
                     fontweight="bold", annotation_clip=False)
         sign, nbsp = {"<=": "\u2264", ">=": "\u2265"}.get(o.comparator, o.comparator), "\u00a0"  # the verdict unbroken
-        limits.append(textwrap.fill(f"{number}  {o.structure} {o.metric} {sign} {o.per_protocol:g} {_unit(o.unit)}: "
-                                    f"{o.value:.1f} ({o.verdict.replace(' ', nbsp)})", 48, subsequent_indent="     "))
+        limits.append(textwrap.fill(f"{number}  {o.structure} {o.metric} {sign} {o.per_protocol:g} {unit_text(o.unit)}: "
+                                    f"{o.value:.1f} {unit_text(o.unit)} ({o.verdict.replace(' ', nbsp)})", 48, subsequent_indent="     "))
     ax.set_xlabel("Dose (Gy)")
     ax.set_ylabel("Volume (%)")
     ax.set_ylim(0, 102)
@@ -135,9 +135,11 @@ def write_html(qa: PlanQA, prescriptions: dict[str, float], out: Path, title: st
     if qa.file_notes:
         verdicts.text("File warnings: " + "; ".join(qa.file_notes))
     verdicts.table(Table(["Structure", "Objective", "Per protocol", "Minor deviation", "Plan", "Verdict"],
-                         [[o.structure, o.metric, f"{o.comparator} {o.per_protocol:g}", f"{o.comparator} {o.minor_deviation:g}",
-                           "-" if o.value is None else f"{o.value:.2f} {_unit(o.unit)}", o.verdict + (f" ({o.note})" if o.value is None else "")]
-                          for o in qa.objectives], caption="Protocol objectives", align=["l"] * 6))
+                         [[o.structure, o.metric, f"{o.comparator} {o.per_protocol:g} {unit_text(o.unit)}",
+                           f"{o.comparator} {o.minor_deviation:g} {unit_text(o.unit)}",
+                           "-" if o.value is None else f"{o.value:.2f} {unit_text(o.unit)}", o.verdict + (f" ({o.note})" if o.value is None else "")]
+                          for o in qa.objectives], caption="Protocol objectives (Rx: the prescription dose of the structure's dose level)",
+                         align=["l"] * 6))
     verdicts.table(Table(["PTV", "Prescription (Gy)", "Paddick CI", "ICRU 83 HI"],
                          [[k, f"{v['prescription_gy']:g}", index_text(v, "paddick_ci"), index_text(v, "icru83_hi")]
                           for k, v in qa.indices.items()], caption="Conformity and homogeneity"))
@@ -155,6 +157,3 @@ def write_html(qa: PlanQA, prescriptions: dict[str, float], out: Path, title: st
                    footer=f"Plan {qa.plan_uid or '-'}; dose {qa.dose_uid or '-'}")
     return html.render(doc, out)
 
-
-def _unit(unit: str) -> str:
-    return {"percent_volume": "%", "percent_prescription": "% of Rx", "gy": "Gy", "cc": "cc"}[unit]

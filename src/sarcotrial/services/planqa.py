@@ -15,19 +15,48 @@ from sarcotrial.services.study import Actor, StudyDB
 from sarcotrial.store.models import PlanQARecord, ProtocolDeviation
 
 
-def store_plan_qa(study: StudyDB, actor: Actor, subject_id: str, qa: PlanQA, on: dt.date | None = None) -> PlanQARecord:
-    on = on or dt.date.today()
+@dataclass
+class StoredPlanQA:
+    """A plan's verdict: the result as stored (or as it would be), and where it is."""
+
+    subject_id: str
+    results: dict
+    verdict: str
+    stored_id: int | None       # the stored verdict (``None``: evaluated only)
+    already_stored: bool        # the same result was stored before (a repeated run or submission): not stored again
+    evaluated_on: dt.date
+
+
+def store_plan_qa(study: StudyDB, actor: Actor, subject_id: str, qa: PlanQA, on: dt.date | None = None,
+                  results: dict | None = None) -> StoredPlanQA:
+    """Store a plan's verdict on the patient's radiotherapy course, once.
+
+    ``results`` is what is stored (:func:`result_data`: verdicts, indices, compact DVHs, file
+    names; by default the verdicts without DVHs). The same result stored before for the same plan,
+    dose and end cap (a repeated run or submission, :func:`_same`) is not stored again: the
+    earlier record is answered, with ``already_stored`` set. The command line and the web both
+    store through here.
+    """
     from sarcotrial.services.forms import Pathway
 
+    on = on or dt.date.today()
+    if results is None:
+        results = qa.as_dict()
+        results.pop("dvhs", None)
     with study.action(actor, permission="planqa.store") as session:
         patient = study.patient(session, subject_id)
         course = Pathway(study, session, patient).course
         if course is None:
             raise InvalidValue("patient", f"{patient.subject_id} has no radiotherapy course to attach the plan QA to "
                                "(record rt_course first)", show_value=False)
-        data = qa.as_dict()
-        data.pop("dvhs", None)
-        return _add_record(session, patient, course, qa, data, on)
+        for earlier in session.scalars(select(PlanQARecord).where(
+                PlanQARecord.patient_id == patient.id, PlanQARecord.rtdose_uid == qa.dose_uid,
+                PlanQARecord.end_cap == qa.end_cap).order_by(PlanQARecord.id)):
+            if earlier.rtplan_uid == qa.plan_uid and _same(earlier.results or {}, results):
+                return StoredPlanQA(patient.subject_id, dict(earlier.results or {}), earlier.verdict, earlier.id,
+                                    True, earlier.evaluated_on)
+        row = _add_record(session, patient, course, qa, results, on)
+        return StoredPlanQA(patient.subject_id, results, qa.verdict, row.id, False, on)
 
 
 def _add_record(session, patient, course, qa: PlanQA, results: dict, on: dt.date) -> PlanQARecord:
@@ -76,28 +105,17 @@ def _same(a: dict, b: dict) -> bool:
     return canonical(json.loads(json.dumps(a, default=str))) == canonical(json.loads(json.dumps(b, default=str)))
 
 
-@dataclass
-class UploadedPlanQA:
-    """A plan judged from uploaded files: the result as stored (or as it would be), and where it is."""
-
-    subject_id: str
-    results: dict
-    verdict: str
-    stored_id: int | None       # the stored verdict (``None``: evaluated only)
-    already_stored: bool        # the same result was stored before (a repeated submission): not stored again
-    evaluated_on: dt.date
-
-
 def evaluate_upload(study: StudyDB, actor: Actor, subject_id: str, *, rtstruct: Path, rtdose: Path,
                     rtplan: Path | None = None, aliases: Path | None = None, end_cap: str = "none",
                     store: bool = False, files: dict[str, str] | None = None,
-                    on: dt.date | None = None) -> UploadedPlanQA:
+                    on: dt.date | None = None) -> StoredPlanQA:
     """Plan QA of a patient's DICOM-RT files against the protocol's objectives.
 
     Site staff who enter the patient's data (permission ``record``) may evaluate a plan; storing
     the verdict on the course needs ``planqa.store`` and happens only once the evaluation has
     succeeded, in one action. The same result stored again for the same plan and dose (a repeated
-    submission) is not stored twice: the earlier record is answered.
+    submission) is not stored twice: the earlier record is answered (:func:`store_plan_qa`, as for
+    the command line).
     """
     from sarcotrial.radiotherapy.planqa import load_aliases, plan_qa
     from sarcotrial.services.forms import Pathway
@@ -118,21 +136,8 @@ def evaluate_upload(study: StudyDB, actor: Actor, subject_id: str, *, rtstruct: 
                  end_cap=end_cap)
     data = result_data(qa, files)
     if not store:
-        return UploadedPlanQA(subject, data, qa.verdict, None, False, on)
-    with study.action(actor, permission="planqa.store") as session:
-        patient = study.patient(session, subject)
-        course = Pathway(study, session, patient).course
-        if course is None:
-            raise InvalidValue("patient", f"{subject} has no radiotherapy course to attach the plan QA to "
-                               "(record rt_course first)", show_value=False)
-        for earlier in session.scalars(select(PlanQARecord).where(
-                PlanQARecord.patient_id == patient.id, PlanQARecord.rtdose_uid == qa.dose_uid,
-                PlanQARecord.end_cap == qa.end_cap).order_by(PlanQARecord.id)):
-            if earlier.rtplan_uid == qa.plan_uid and _same(earlier.results or {}, data):
-                return UploadedPlanQA(subject, dict(earlier.results), earlier.verdict, earlier.id, True,
-                                      earlier.evaluated_on)
-        row = _add_record(session, patient, course, qa, data, on)
-        return UploadedPlanQA(subject, data, qa.verdict, row.id, False, on)
+        return StoredPlanQA(subject, data, qa.verdict, None, False, on)
+    return store_plan_qa(study, actor, subject, qa, on, results=data)
 
 
 def stored_plan_qa(study: StudyDB, actor: Actor | None, subject_id: str, qa_id: int) -> dict:
@@ -170,7 +175,12 @@ class _StoredCurve:
         return doses, np.interp(doses, self.doses, self.percents, left=100.0, right=0.0)
 
 
-def dvh_png(study: StudyDB, results: dict, dpi: int = 110) -> bytes:
+#: the web page's DVH figure: about 1,400 px wide at 150 dpi, shown at the content's width (about 1,250 px
+#: at a 1280 px window), so that its 7.5 pt legend is about 14 px high on the screen
+WEB_DPI = 150
+
+
+def dvh_png(study: StudyDB, results: dict, dpi: int = WEB_DPI) -> bytes:
     """The DVH plot of a plan QA result (as :func:`result_data` gives or a record stores), as PNG."""
     import io
 
@@ -179,8 +189,7 @@ def dvh_png(study: StudyDB, results: dict, dpi: int = 110) -> bytes:
 
     curves = results.get("dvh_curves") or {}
     if not curves:
-        raise InvalidValue("plan_qa", "this verdict was stored without its DVH curves (stored from the command "
-                           "line); no plot can be drawn", show_value=False)
+        raise InvalidValue("plan_qa", "this verdict was stored without its DVH curves; no plot can be drawn", show_value=False)
     qa = PlanQA(protocol=results.get("protocol", ""), end_cap=results.get("end_cap", "none"),
                 mapping=results.get("mapping") or {}, consistency=results.get("consistency_problems") or [],
                 objectives=[ObjectiveResult(**o) for o in results.get("objectives") or []],

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-from sarcotrial.radiotherapy.dicomrt.files import RTDOSE, RTFileError, floats, open_rt_object, require, tag_text, uid
+from sarcotrial.radiotherapy.dicomrt.files import (RTDOSE, RTFileError, floats, noting_pydicom_warnings, open_rt_object,
+                                                   require, tag_text, uid)
 
 
 @dataclass(frozen=True)
@@ -162,6 +163,7 @@ def _stored_dvhs(path: Path, ds) -> list[StoredDVH]:
     return out
 
 
+@noting_pydicom_warnings
 def read_rtdose(path: str | Path) -> DoseGrid:
     """Read an RT Dose grid: geometry, dose in Gy after Dose Grid Scaling, units, type, summation."""
     path = Path(path)

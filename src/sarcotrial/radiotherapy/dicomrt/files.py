@@ -19,9 +19,11 @@ shared by the readers of the three objects.
 
 from __future__ import annotations
 
+import functools
 import re
 import struct
-from dataclasses import dataclass
+import warnings
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -70,6 +72,50 @@ def tag_text(keyword: str) -> str:
     return f"{keyword} ({tag >> 16:04X},{tag & 0xFFFF:04X})"
 
 
+def noting_pydicom_warnings(reader):
+    """Decorate a reader ``reader(path) -> object with notes``: pydicom's warnings while it reads become notes.
+
+    pydicom warns (``UserWarning``) about values it finds invalid, e.g. "Invalid value for VR UI" for
+    a UID component with a leading zero (PS3.5 section 9.1), often only when an attribute is first
+    accessed. Caught while the file is read, each distinct warning becomes one note naming the file
+    instead of a raw Python warning on the terminal; warnings from elsewhere pass on unchanged.
+    """
+
+    @functools.wraps(reader)
+    def read(path, *args, **kwargs):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            result = reader(path, *args, **kwargs)
+        notes = list(result.notes)
+        for w in caught:
+            if _from_pydicom(w):
+                line = f"{Path(path).name}: {pydicom_warning_text(str(w.message))}"
+                if line not in notes:
+                    notes.append(line)
+            else:
+                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno, source=w.source)
+        return replace(result, notes=tuple(notes)) if len(notes) != len(result.notes) else result
+
+    return read
+
+
+def _from_pydicom(w: warnings.WarningMessage) -> bool:
+    import pydicom
+
+    return str(Path(w.filename).resolve()).startswith(str(Path(pydicom.__file__).resolve().parent))
+
+
+def pydicom_warning_text(message: str) -> str:
+    """pydicom's warning as one line, without its pointer to the standard's web page (named shortly instead)."""
+    text = " ".join(message.split())
+    link = re.search(r"\s*Please see <[^>]*part05[^>]*table_6\.2-1>[^.]*\.?", text)
+    if link:
+        text = text[:link.start()].rstrip(". ") + " (pydicom; the rules of each VR: PS3.5 table 6.2-1)" + text[link.end():]
+    else:
+        text = re.sub(r"\s*Please see <[^>]*>[^.]*\.?", "", text) + " (pydicom)"
+    return text.strip()
+
+
 def open_rt_object(path: str | Path, kind: RTKind):
     """The data set of an RT object of ``kind`` and the notes about how it was read.
 
@@ -115,8 +161,6 @@ def _read(path: Path, what: str):
     not_dicom = RTFileError(path, f"is not a DICOM file (no 'DICM' marker after the 128-byte preamble, and its start "
                                   f"is not a DICOM data set with a SOP Class UID or a Modality); expected an {what}")
     try:
-        import warnings
-
         with warnings.catch_warnings():  # pydicom warns about the nonsense elements it finds in non-DICOM bytes
             warnings.simplefilter("ignore")
             ds = pydicom.dcmread(path, force=True)

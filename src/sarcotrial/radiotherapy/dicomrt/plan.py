@@ -10,7 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sarcotrial.radiotherapy.dicomrt.files import RTPLAN, RTFileError, open_rt_object, require, tag_text, uid
+from sarcotrial.radiotherapy.dicomrt.files import (RTPLAN, RTFileError, noting_pydicom_warnings, open_rt_object, require,
+                                                   tag_text, uid)
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,7 @@ class Plan:
 
 
 
+@noting_pydicom_warnings
 def read_rtplan(path: str | Path) -> Plan:
     """Read an RT Plan: referenced structure set, fractions planned, prescriptions per target."""
     path = Path(path)

@@ -14,7 +14,8 @@ from pathlib import Path
 import numpy as np
 
 from sarcotrial.errors import InvalidValue, SarcoTrialError
-from sarcotrial.radiotherapy.dicomrt.files import RTSTRUCT, RTFileError, open_rt_object, require, tag_text, uid
+from sarcotrial.radiotherapy.dicomrt.files import (RTSTRUCT, RTFileError, noting_pydicom_warnings, open_rt_object,
+                                                   require, tag_text, uid)
 
 VOLUME_TYPES = ("CLOSED_PLANAR", "CLOSEDPLANAR_XOR")
 
@@ -141,6 +142,7 @@ def _contour_points(path: Path, item, roi_number: int) -> np.ndarray:
     return arr.reshape(-1, 3)
 
 
+@noting_pydicom_warnings
 def read_rtstruct(path: str | Path) -> StructureSet:
     """Read an RT Structure Set: every ROI with its contours grouped by plane."""
     path = Path(path)

@@ -16,6 +16,8 @@ Uploaded files are written to a temporary folder for the readers and removed aft
 
 from __future__ import annotations
 
+from sarcotrial.radiotherapy import planqa as planqa_units  # the unit words of plan QA's metrics
+
 import base64
 import re
 import shutil
@@ -233,10 +235,9 @@ def _result_page(request: Request, subject_id: str, results: dict, verdict: str,
                  evaluated_on, image: str, note: str | None = None):
     return render(request, "radiotherapy/planqa_result.html", title=f"{subject_id}: plan QA {verdict}",
                   subject_id=subject_id, results=results, verdict=verdict, stored=stored, evaluated_on=evaluated_on,
-                  image=image, note=note, units=UNITS)
+                  image=image, note=note, units=planqa_units.UNITS)
 
 
-UNITS = {"percent_volume": "%", "percent_prescription": "% of Rx", "gy": "Gy", "cc": "cc"}
 
 
 def _stored(request: Request, user, subject: str, qa_id: int) -> dict:
