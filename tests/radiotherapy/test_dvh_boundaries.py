@@ -12,6 +12,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 from sarcotrial.radiotherapy.dvh.reconstruction import Boundaries
 
@@ -54,18 +55,21 @@ def test_nearest_edge_not_the_edge_of_the_nearest_edge_sample():
     np.testing.assert_allclose(got, [1.0], rtol=0, atol=1e-12)
 
 
-def test_many_edges_match_brute_force():
+@pytest.mark.parametrize("offset", [0.0, 400.0])
+def test_many_edges_match_brute_force(offset):
     # planes of 300 and 40 edges (the first searched by runs of edges, the second whole), two parts on
-    # one plane; points inside, outside and far away, in an arbitrary order of planes
+    # one plane; points inside, outside and far away, in an arbitrary order of planes; also 400 mm from
+    # the origin (the search runs in single precision about the edges' centre)
     rng = np.random.default_rng(7)
     ang = np.linspace(0, 2 * np.pi, 300, endpoint=False)
     wobbly = np.column_stack([(30 + 4 * np.sin(5 * ang)) * np.cos(ang), (30 + 4 * np.sin(5 * ang)) * np.sin(ang)])
     ang2 = np.linspace(0, 2 * np.pi, 20, endpoint=False)
     a = np.column_stack([5 * np.cos(ang2) - 20, 5 * np.sin(ang2)])
     c = np.column_stack([3 * np.cos(ang2) + 20, 8 * np.sin(ang2)])
+    wobbly, a, c = wobbly + offset, a + offset, c + offset
     planes = {3: [wobbly], 7: [a, c]}
     b = Boundaries(planes, 0.5)
-    pts = rng.uniform(-60, 60, size=(2000, 2))
+    pts = rng.uniform(-60, 60, size=(2000, 2)) + offset
     plane = rng.choice([3, 7], size=2000)
     got = b.distance(plane, pts)
     want = np.where(plane == 3, _brute(wobbly, pts), np.minimum(_brute(a, pts), _brute(c, pts)))

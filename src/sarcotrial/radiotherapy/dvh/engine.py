@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import math
-import os
 import weakref
-from concurrent.futures import ThreadPoolExecutor
 from typing import Callable
 
 import numpy as np
@@ -238,7 +236,8 @@ def compute_dvh(structure_set: StructureSet, dose: DoseGrid, name: str, *, end_c
 def compute_dvhs(structure_set: StructureSet, dose: DoseGrid, names: list[str] | None = None, *,
                  derived: dict[str, str] | None = None, end_cap: str = "none", mode: str = "accurate",
                  progress: Callable[[str], None] | None = None, max_workers: int | None = None) -> DVHResult:
-    """DVHs of many structures (default: every structure) plus derived ones, in parallel threads.
+    """DVHs of many structures (default: every structure) plus derived ones, one after another, or in
+    ``max_workers`` threads.
 
     ``names`` may also hold derived expressions or labels of ``derived``. Structures without
     volume (markers, empty ROIs) and structures wholly outside the dose grid are listed in
@@ -288,8 +287,13 @@ def compute_dvhs(structure_set: StructureSet, dose: DoseGrid, names: list[str] |
                 progress(label)
 
     engine.nominal_spacing()  # once, before the threads share the engine
-    workers = max_workers or min(len(tasks), os.cpu_count() or 1, 8)
+    # one at a time by default: the engine works on arrays of a few thousand numbers, where numpy keeps
+    # the interpreter lock for most of the time; two threads on two cores took 3-8 % longer for the
+    # breast plan's nine structures than one (docs/benchmarks/dvh.md)
+    workers = max_workers or 1
     if workers > 1 and len(tasks) > 1:
+        from concurrent.futures import ThreadPoolExecutor
+
         with ThreadPoolExecutor(max_workers=workers) as pool:
             results = list(pool.map(run, tasks))
     else:

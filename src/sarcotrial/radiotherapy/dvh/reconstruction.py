@@ -181,13 +181,15 @@ class Boundaries:
 
     Numpy only (no spatial index to import or build; scipy.spatial alone took a quarter of a second
     to import). A plane of at most :data:`_FEW_EDGES` edges is searched whole. Otherwise each
-    polygon's edges are grouped in runs of about sqrt(edges of the largest plane) consecutive edges,
-    each with its bounding box: the distance from a point to the nearest run's first vertex (a point
-    of the contour) bounds the answer from above, only the runs whose box lies within that bound can
-    hold the nearest edge, and the exact point-to-segment distance is taken over their edges. So the
-    answer is the exact distance to the nearest edge (the k-d tree of edge samples used before
-    2026-12-05 took the edge of the nearest sample and its neighbours: up to 0.35 mm more on the
-    breast plan's BODY). ``step`` is not used.
+    polygon's edges are grouped in runs of about sqrt(edges of the largest plane / :data:`_RUN_DIV`)
+    consecutive edges, each with its bounding box: the distance from a point to the nearest run's
+    first vertex (a point of the contour) bounds the answer from above, and only the runs whose box
+    lies within that bound can hold the nearest edge. Which edge is nearest is decided in single
+    precision (coordinates about the edges' centre; the runs' bound with a margin far above its
+    rounding), and that edge's distance is then computed in double precision: the answer is the
+    distance to the nearest edge, but for two edges within about 1e-5 mm of a tie. (The k-d tree of
+    edge samples used before 2026-12-05 took the edge of the nearest sample and its neighbours: up
+    to 0.35 mm too far on the breast plan's BODY.) ``step`` is not used.
     """
 
     def __init__(self, planes: dict[int, list[np.ndarray]], step: float | None = None):
@@ -229,6 +231,10 @@ class Boundaries:
         self.low = np.stack([self.x0 - self.centre[0], self.y0 - self.centre[1], self.dx, self.dy,
                              self.inv]).astype(np.float32)
         self.low_pad = self.low[:, lane]
+        # per run, single precision: its first vertex and its bounding box
+        cx, cy = self.centre
+        self.run_low = np.stack([self.x0[starts] - cx, self.y0[starts] - cy, self.bx0 - cx, self.bx1 - cx,
+                                 self.by0 - cy, self.by1 - cy]).astype(np.float32)
         self.rs = np.searchsorted(rplane, self.keys)
         self.re = np.searchsorted(rplane, self.keys, side="right")
 
@@ -253,14 +259,29 @@ class Boundaries:
                     near = _squared(self.qx[qb, None], self.qy[qb, None], *self.low[:, e0:e1]).argmin(axis=1)
                     out[qb] = self._exact(pts[qb], near + e0)
                 continue
-            qx, qy = pts[q, 0, None], pts[q, 1, None]
-            e = self.r0[r0:r1]
-            # upper bound: the nearest run's first vertex; lower bound per run: its bounding box
-            ux, uy = qx - self.x0[e], qy - self.y0[e]
-            upper = (ux * ux + uy * uy).min(axis=1)
-            gx = np.maximum(np.maximum(self.bx0[r0:r1] - qx, qx - self.bx1[r0:r1]), 0.0)
-            gy = np.maximum(np.maximum(self.by0[r0:r1] - qy, qy - self.by1[r0:r1]), 0.0)
-            qi, ri = np.nonzero(gx * gx + gy * gy <= upper[:, None] * (1 + 1e-9) + 1e-12)
+            qx, qy = self.qx[q, None], self.qy[q, None]
+            vx, vy, bx0, bx1, by0, by1 = self.run_low[:, r0:r1]
+            # upper bound: the nearest run's first vertex; lower bound per run: its bounding box. In single
+            # precision the coordinates (within some 500 mm of the centre) carry about 6e-5 mm of rounding,
+            # so the squared distances about 6e-4 (1 + d) mm2: the bound gets a margin of 1e-3 (1 + d) mm2
+            # (a run too many is only searched)
+            ux = qx - vx
+            ux *= ux
+            uy = qy - vy
+            uy *= uy
+            ux += uy
+            upper = ux.min(axis=1)
+            upper += 1e-3 * (1.0 + np.sqrt(upper))
+            gx = bx0 - qx
+            np.maximum(gx, qx - bx1, out=gx)
+            np.maximum(gx, 0.0, out=gx)
+            gx *= gx
+            gy = by0 - qy
+            np.maximum(gy, qy - by1, out=gy)
+            np.maximum(gy, 0.0, out=gy)
+            gy *= gy
+            gx += gy
+            qi, ri = np.nonzero(gx <= upper[:, None])
             ri += r0
             # the nearest edge of each candidate run, then the nearest of those exactly
             qq = q[qi]
@@ -296,6 +317,7 @@ def _squared(qx, qy, x0, y0, dx, dy, inv) -> np.ndarray:
 _FEW_EDGES = 64
 # point-edge pairs handled at once (temporaries that stay in cache)
 _BLOCK = 65536
+# runs of edges about sqrt(edges of a plane / _RUN_DIV) long: the quickest of 0.5-6 on the breast plan
 _RUN_DIV = 2
 
 
