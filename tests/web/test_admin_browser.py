@@ -66,8 +66,10 @@ def test_the_report_is_built_and_read_in_the_application(page, web_study, live_s
     assert page.get_by_role("heading", level=1).inner_text() == f"{web_study.protocol.acronym}: study report"
     images = page.locator("article.study-report img")
     assert images.count() > 0
-    for i in range(images.count()):  # every figure loaded (served by the application)
-        assert images.nth(i).evaluate("img => img.complete && img.naturalWidth > 0")
+    for i in range(images.count()):  # every figure loaded (served by the application); they load lazily, in view
+        image = images.nth(i)
+        image.scroll_into_view_if_needed()
+        page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=image.element_handle(), timeout=10000)
     with page.expect_download() as download:
         page.get_by_role("link", name="Download the PDF").click()
     path = download.value.path()

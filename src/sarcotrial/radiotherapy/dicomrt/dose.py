@@ -7,7 +7,9 @@ Position / Orientation (Patient), Pixel Spacing), C.8.8.4 RT DVH Module.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -43,6 +45,31 @@ class StoredDVH:
         return float(self.volumes.sum())
 
 
+class _ParsedWhenAsked:
+    """A field of :class:`DoseGrid` given either its value or a function returning it.
+
+    The function is called the first time the field is read, and its value kept: the planning
+    system's stored DVHs (the RT DVH Module) are parsed only when asked for, the DVH engine never
+    asking. A data descriptor, so the frozen dataclass's ``__init__`` stores through it; no value
+    (``None``) reads as an empty list.
+    """
+
+    def __set_name__(self, owner, name: str) -> None:
+        self._slot = "_" + name
+
+    def __get__(self, obj, owner=None):
+        if obj is None:
+            return None  # the dataclass's default
+        value = obj.__dict__[self._slot]
+        if callable(value):
+            value = value()
+            obj.__dict__[self._slot] = value
+        return value
+
+    def __set__(self, obj, value) -> None:
+        obj.__dict__[self._slot] = [] if value is None else value
+
+
 @dataclass(frozen=True)
 class DoseGrid:
     """An RT Dose grid (PS3.3 C.8.8.3 and C.7.6.2).
@@ -53,7 +80,9 @@ class DoseGrid:
     - ``frame_offsets``: position of each frame along the normal (row cosine x column cosine), mm,
       relative to ``origin`` (an absolute Grid Frame Offset Vector is converted);
     - ``dose``: array (frames, rows, columns) after Dose Grid Scaling, in ``dose_units``
-      (gray when DoseUnits is GY).
+      (gray when DoseUnits is GY);
+    - ``dvhs``: the DVHs stored with the grid (:class:`StoredDVH`), a list; :func:`read_rtdose`
+      parses them the first time they are read.
     """
 
     file: Path
@@ -68,7 +97,7 @@ class DoseGrid:
     dose_type: str
     dose_summation_type: str
     referenced_plan_uid: str | None = None
-    dvhs: list[StoredDVH] = field(default_factory=list)
+    dvhs: list[StoredDVH] | Callable[[], list[StoredDVH]] | None = _ParsedWhenAsked()
     slice_thickness: float | None = None
     notes: tuple[str, ...] = ()  # how the file departs from PS3.10 (e.g. no preamble), one line each naming it
 
@@ -138,9 +167,9 @@ def _frame_offsets(path: Path, ds, frames: int, origin: np.ndarray, orientation:
                             f"orientation (absolute z): the dose planes cannot be placed (PS3.3 C.8.8.3.2)")
 
 
-def _stored_dvhs(path: Path, ds) -> list[StoredDVH]:
+def _stored_dvhs(path: Path, sequence) -> list[StoredDVH]:
     out: list[StoredDVH] = []
-    for item in ds.get("DVHSequence", []) or []:
+    for item in sequence or []:
         try:
             data = np.array([float(v) for v in item.DVHData], dtype=float)
             scaling = float(item.get("DVHDoseScaling", 1) or 1)
@@ -208,6 +237,7 @@ def read_rtdose(path: str | Path) -> DoseGrid:
     if refs:
         plan_uid = uid(refs[0].get("ReferencedSOPInstanceUID"))
     thickness = ds.get("SliceThickness")
+    dvh_sequence = ds.get("DVHSequence")  # parsed when the grid's dvhs are first read
     try:
         thickness = float(thickness) if thickness not in (None, "") else None
     except (TypeError, ValueError):
@@ -217,5 +247,5 @@ def read_rtdose(path: str | Path) -> DoseGrid:
                     pixel_spacing=(float(spacing[0]), float(spacing[1])), frame_offsets=offsets, dose=dose,
                     dose_units=str(ds.DoseUnits).strip().upper(), dose_type=str(ds.DoseType).strip().upper(),
                     dose_summation_type=str(ds.DoseSummationType).strip().upper(), referenced_plan_uid=plan_uid,
-                    dvhs=_stored_dvhs(path, ds), slice_thickness=thickness, notes=tuple(notes))
+                    dvhs=functools.partial(_stored_dvhs, path, dvh_sequence), slice_thickness=thickness, notes=tuple(notes))
 

@@ -191,19 +191,18 @@ def rasterize(planes: list[list[np.ndarray]], nv: int, nu: int) -> np.ndarray:
     """
     n_planes = len(planes)
     out = np.zeros((n_planes, nv, nu), dtype=bool)
-    if n_planes == 0:
+    polys = [(k, p) for k, ps in enumerate(planes) for p in ps if len(p) >= 3]
+    if not polys:
         return out
-    xs0, ys0, xs1, ys1, ks = [], [], [], [], []
-    for k, polys in enumerate(planes):
-        for p in polys:
-            if len(p) < 3:
-                continue
-            q = np.roll(p, -1, axis=0)
-            xs0.append(p[:, 0]), ys0.append(p[:, 1]), xs1.append(q[:, 0]), ys1.append(q[:, 1])
-            ks.append(np.full(len(p), k, dtype=np.int64))
-    if not xs0:
-        return out
-    x0, y0, x1, y1, kk = (np.concatenate(a) for a in (xs0, ys0, xs1, ys1, ks))
+    # every edge of every plane at once: from each vertex to the next of its polygon
+    pts = np.concatenate([p for _, p in polys])
+    sizes = np.array([len(p) for _, p in polys])
+    first = np.cumsum(sizes) - sizes
+    nxt = np.arange(len(pts)) + 1
+    nxt[first + sizes - 1] = first
+    x0, y0 = pts[:, 0], pts[:, 1]
+    x1, y1 = x0[nxt], y0[nxt]
+    kk = np.repeat(np.array([k for k, _ in polys]), sizes)
     ylo, yhi = np.minimum(y0, y1), np.maximum(y0, y1)
     jlo = np.maximum(np.ceil(ylo), 0).astype(np.int64)
     jhi = np.minimum(np.ceil(yhi) - 1, nv - 1).astype(np.int64)
@@ -219,22 +218,12 @@ def rasterize(planes: list[list[np.ndarray]], nv: int, nu: int) -> np.ndarray:
     slope = (x1 - x0) / (y1 - y0)
     x = x0[edge] + (j - y0[edge]) * slope[edge]
     col = np.clip(np.floor(x).astype(np.int64) + 1, 0, nu)
-    # process in chunks of planes to bound memory
+    # a crossing toggles the samples from its column on; only the parity of the toggles at a sample
+    # counts: an index crossed an odd number of times toggles once (one byte per sample, no counts)
     width = nu + 1
-    per_plane = nv * width
-    chunk = max(1, int(8_000_000 // max(per_plane, 1)))
-    plane_of = kk[edge]
-    order = np.argsort(plane_of, kind="stable")
-    plane_sorted = plane_of[order]
-    flat_idx = (j * width + col)[order]
-    for p0 in range(0, n_planes, chunk):
-        p1 = min(n_planes, p0 + chunk)
-        lo, hi = np.searchsorted(plane_sorted, [p0, p1])
-        if lo == hi:
-            continue
-        idx = (plane_sorted[lo:hi] - p0) * per_plane + flat_idx[lo:hi]
-        toggles = np.bincount(idx, minlength=(p1 - p0) * per_plane).astype(np.uint8)
-        parity = np.cumsum(toggles.reshape(p1 - p0, nv, width), axis=2, dtype=np.uint8) & 1
-        out[p0:p1] = parity[:, :, :nu].astype(bool)
+    idx, times = np.unique((kk[edge] * nv + j) * width + col, return_counts=True)
+    toggles = np.zeros(n_planes * nv * width, dtype=np.uint8)
+    toggles[idx[(times & 1) == 1]] = 1
+    out[...] = np.bitwise_xor.accumulate(toggles.reshape(n_planes, nv, width), axis=2)[:, :, :nu]
     return out
 

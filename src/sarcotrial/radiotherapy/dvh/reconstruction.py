@@ -89,7 +89,8 @@ class Interval:
         from_lower = self.inside[0]
         for lower in (True, False):
             side = from_lower if lower else ~from_lower
-            for c in np.unique(count[side & (count > 0)]).tolist():
+            for c in np.flatnonzero(np.bincount(count[side], minlength=1)[1:]).tolist():
+                c += 1  # each count of thin slabs (1..n_sub) held by some sample of this side, ascending
                 sel = side & (count == c)
                 lo, hi = (self.lo, self.lo + c * step) if lower else (self.lo + (n_sub - c) * step, self.hi)
                 yield lo, hi, self.rows[sel], self.cols[sel]

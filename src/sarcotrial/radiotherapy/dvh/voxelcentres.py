@@ -298,7 +298,10 @@ class _StridedPart:
         if k not in self.cache:
             f = self.frame.flat[k]
             c = f.take(self.idx)
-            fv = [f.take(i0) if t0 is None else f.take(i0) + t0 * (f.take(i1) - f.take(i0)) for i0, t0, i1 in self.faces]
+            fv = [f.take(i0) for i0, _, _ in self.faces]
+            for n, (_, t0, i1) in enumerate(self.faces):
+                if t0 is not None:
+                    fv[n] = fv[n] + t0 * (f.take(i1) - fv[n])
             low = np.minimum(np.minimum(np.minimum(fv[0], fv[1]), np.minimum(fv[2], fv[3])), c)
             high = np.maximum(np.maximum(np.maximum(fv[0], fv[1]), np.maximum(fv[2], fv[3])), c)
             self.cache[k] = (c, (fv[1] - fv[0]) * self.inv_u, (fv[3] - fv[2]) * self.inv_v, low, high)
