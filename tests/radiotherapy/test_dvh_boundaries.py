@@ -94,3 +94,24 @@ def test_a_dvh_needs_no_scipy(tmp_path):
             "print(sorted(m for m in sys.modules if m.startswith('scipy')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert out == "[]"
+
+
+def test_several_planes_searched_by_runs_match_brute_force():
+    # three planes of over 64 edges each (all searched by runs of edges, each plane's runs then indexed
+    # from its own first run), one of them with two polygons, and points of every plane interleaved:
+    # each point's distance is to its own plane's edges only
+    rng = np.random.default_rng(11)
+    ang = np.linspace(0, 2 * np.pi, 120, endpoint=False)
+    big = np.column_stack([40 * np.cos(ang), 25 * np.sin(ang)])
+    left = np.column_stack([6 * np.cos(ang) - 15, 9 * np.sin(ang)])
+    right = np.column_stack([(10 + np.sin(7 * ang)) * np.cos(ang) + 15, (10 + np.sin(7 * ang)) * np.sin(ang)])
+    small = np.column_stack([12 * np.cos(ang) + 5, 12 * np.sin(ang) - 3])
+    planes = {2: [big], 5: [left, right], 9: [small]}
+    b = Boundaries(planes, 0.5)
+    pts = rng.uniform(-50, 50, size=(1500, 2))
+    plane = rng.choice([2, 5, 9], size=1500)
+    got = b.distance(plane, pts)
+    want = np.select([plane == 2, plane == 5],
+                     [_brute(big, pts), np.minimum(_brute(left, pts), _brute(right, pts))], _brute(small, pts))
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-5)
+    assert np.mean(np.abs(got - want) < 1e-12) > 0.99

@@ -231,7 +231,11 @@ class Boundaries:
         self.centre = pts.mean(axis=0)
         self.low = np.stack([self.x0 - self.centre[0], self.y0 - self.centre[1], self.dx, self.dy,
                              self.inv]).astype(np.float32)
-        self.low_pad = self.low[:, lane]
+        # one row per run (its five quantities, each padded to ``run`` lanes): a candidate run is then
+        # gathered as one contiguous row, several times quicker than five strided gathers
+        self.low_tab = np.ascontiguousarray(self.low[:, lane].transpose(1, 0, 2))
+        # one row per edge (x0, y0, dx, dy, inv), for the exact distances
+        self.edge_tab = np.stack([self.x0, self.y0, self.dx, self.dy, self.inv], axis=1)
         # per run, single precision: its first vertex and its bounding box
         cx, cy = self.centre
         self.run_low = np.stack([self.x0[starts] - cx, self.y0[starts] - cy, self.bx0 - cx, self.bx1 - cx,
@@ -266,12 +270,13 @@ class Boundaries:
             # precision the coordinates (within some 500 mm of the centre) carry about 6e-5 mm of rounding,
             # so the squared distances about 6e-4 (1 + d) mm2: the bound gets a margin of 1e-3 (1 + d) mm2
             # (a run too many is only searched)
-            ux = qx - vx
+            # (runs, points): the minimum over runs is then across rows, far quicker than along short rows
+            ux = vx[:, None] - qx[:, 0]
             ux *= ux
-            uy = qy - vy
+            uy = vy[:, None] - qy[:, 0]
             uy *= uy
             ux += uy
-            upper = ux.min(axis=1)
+            upper = ux.min(axis=0)
             upper += 1e-3 * (1.0 + np.sqrt(upper))
             gx = bx0 - qx
             np.maximum(gx, qx - bx1, out=gx)
@@ -282,19 +287,22 @@ class Boundaries:
             np.maximum(gy, 0.0, out=gy)
             gy *= gy
             gx += gy
-            qi, ri = np.nonzero(gx <= upper[:, None])
+            # flat indices then row and column: quicker than np.nonzero on a 2-D mask of short rows
+            qi, ri = np.divmod(np.flatnonzero(gx <= upper[:, None]), r1 - r0)
             ri += r0
             # the nearest edge of each candidate run, then the nearest of those exactly
             qq = q[qi]
-            pick = _squared(self.qx[qq, None], self.qy[qq, None], *self.low_pad[:, ri]).argmin(axis=1)
+            g = self.low_tab.take(ri, axis=0)
+            pick = _squared(self.qx[qq, None], self.qy[qq, None], g[:, 0], g[:, 1], g[:, 2], g[:, 3],
+                            g[:, 4]).argmin(axis=1)
             edge = self.r0[ri] + np.minimum(lane[pick], self.rlen[ri] - 1)
-            out[q] = np.minimum.reduceat(self._exact(pts[qq], edge), np.searchsorted(qi, np.arange(c)))
+            out[q] = np.minimum.reduceat(self._exact(pts.take(qq, axis=0), edge), np.searchsorted(qi, np.arange(c)))
         return np.sqrt(out)
 
     def _exact(self, pts: np.ndarray, edge: np.ndarray) -> np.ndarray:
         """Squared distance from each point to one edge each (double precision)."""
-        return _squared(pts[:, 0], pts[:, 1], self.x0[edge], self.y0[edge], self.dx[edge], self.dy[edge],
-                        self.inv[edge])
+        e = self.edge_tab.take(edge, axis=0)
+        return _squared(pts[:, 0], pts[:, 1], e[:, 0], e[:, 1], e[:, 2], e[:, 3], e[:, 4])
 
 
 def _squared(qx, qy, x0, y0, dx, dy, inv) -> np.ndarray:
