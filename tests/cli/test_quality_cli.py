@@ -198,7 +198,7 @@ def test_histotype_search_is_readable_at_80_columns():
 
 def test_counts_read_in_the_singular_for_one():
     """'1 screening', '1 day', "1 patient's endpoints": never '1 screenings' (a one-patient study's output)."""
-    from sarcotrial.cli.common import count
+    from sarcotrial.report.words import count  # the report's and the CLI's one rule
 
     assert count(1, "screening") == "1 screening" and count(2, "screening") == "2 screenings"
     assert count(0, "day") == "0 days" and count(1, "day") == "1 day"

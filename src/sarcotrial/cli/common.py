@@ -35,11 +35,6 @@ JsonOption = typer.Option(False, "--json", help="Print one JSON object instead o
 ProtocolOption = typer.Option("sprint", "--protocol", help="A shipped protocol name (sprint) or a protocol file path.")
 
 
-def count(n: int, word: str, plural: str | None = None) -> str:
-    """``1 day``, ``2 days``; ``count(1, "patient's", "patients'")`` for the irregular ones."""
-    return f"{n} {word if n == 1 else plural or word + 's'}"
-
-
 def fail(message: str, code: int = 2) -> None:
     from rich.markup import escape
 

@@ -10,7 +10,8 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from sarcotrial.cli.common import DbOption, UserOption, actor, console, count, fail, handle_errors
+from sarcotrial.cli.common import DbOption, UserOption, actor, console, fail, handle_errors
+from sarcotrial.report.words import count
 from sarcotrial.cli.study import _build_report, _key_notice
 from sarcotrial.errors import SarcoTrialError
 

@@ -9,8 +9,9 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
-from sarcotrial.cli.common import (DbOption, JsonOption, UserOption, actor, console, count, handle_errors, parse_date,
+from sarcotrial.cli.common import (DbOption, JsonOption, UserOption, actor, console, handle_errors, parse_date,
                                    print_json)
+from sarcotrial.report.words import count
 from sarcotrial.errors import InvalidValue
 
 rt_app = typer.Typer(help="Radiotherapy: the fraction calendar, a patient's delivery log and its deviations.",

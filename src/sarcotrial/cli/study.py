@@ -11,7 +11,6 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.markup import escape
 from rich.table import Table
 from sarcotrial.cli.common import (
-    count as plural,
     DbOption,
     JsonOption,
     ProtocolOption,
@@ -24,6 +23,7 @@ from sarcotrial.cli.common import (
     parse_date,
     print_json,
 )
+from sarcotrial.report.words import count as plural
 from sarcotrial.errors import SarcoTrialError
 
 if TYPE_CHECKING:  # the services are imported where they are used (start-up time: see cli/common.py)
