@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import select
 
 from sarcotrial.radiotherapy.calendar import treatment_dates
-from sarcotrial.radiotherapy.delivery import FractionRecord, summarise_delivery
+from sarcotrial.radiotherapy.delivery import FractionRecord, made_up, summarise_delivery
 from sarcotrial.services import forms as records, radiotherapy
 from sarcotrial.store.models import ProtocolDeviation
 from tests.helpers import DOCTOR, enrolled
@@ -49,8 +49,20 @@ def test_missed_fraction_made_up_keeps_the_count():
     fractions += [FractionRecord(i, d, "delivered", DOSE) for i, d in enumerate(dates[10:], start=11)]
     fractions.append(FractionRecord(10, dates[-1] + dt.timedelta(days=1), "delivered", DOSE))
     s = summarise_delivery(fractions, **RULES)
-    assert (s.delivered, s.missed, s.prolongation_days) == (25, 1, 1)
+    assert (s.delivered, s.missed, s.made_up, s.prolongation_days) == (25, 1, 1, 1)
     assert s.delivered_dose_gy == {"CTV1": 50.0, "CTV2": 60.0} and s.deviations == []
+
+
+def test_made_up_counts_a_missed_fraction_delivered_later_under_its_number():
+    """A course keeps its fraction count: fraction 3 missed then delivered later is made up; fraction 4
+    delivered before the day it was missed is not a make-up; fraction 5 missed and never delivered is not."""
+    d = dt.date
+    log = [FractionRecord(3, d(2025, 2, 5), "missed"), FractionRecord(3, d(2025, 3, 10), "delivered"),
+           FractionRecord(4, d(2025, 2, 6), "missed"), FractionRecord(4, d(2025, 2, 1), "delivered"),
+           FractionRecord(5, d(2025, 2, 7), "missed")]
+    assert made_up(log) == 1
+    never = summarise_delivery(delivered(PLAN.dates[:9]) + [FractionRecord(10, PLAN.dates[9], "missed")], **RULES)
+    assert (never.missed, never.made_up) == (1, 0)
 
 
 @pytest.mark.parametrize("count, severity", [(24, None), (23, "minor"), (22, "major")])

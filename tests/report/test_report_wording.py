@@ -90,18 +90,6 @@ def test_a_one_patient_study_reads_in_the_singular_and_a_missed_fraction_is_not_
     assert not any("(made up later)" in r[0] for r in compliance.rows)
 
 
-def test_made_up_counts_a_missed_fraction_delivered_later_under_its_number():
-    from sarcotrial.report.data import made_up
-
-    d = dt.date
-    log = [{"fraction_number": 3, "fraction_date": d(2025, 2, 5), "status": "missed"},
-           {"fraction_number": 3, "fraction_date": d(2025, 3, 10), "status": "delivered"},
-           {"fraction_number": 4, "fraction_date": d(2025, 2, 6), "status": "missed"},
-           {"fraction_number": 4, "fraction_date": d(2025, 2, 1), "status": "delivered"},  # earlier: not a make-up
-           {"fraction_number": 5, "fraction_date": d(2025, 2, 7), "status": "missed"}]
-    assert made_up(log) == 1
-
-
 def test_a_cumulative_incidence_of_zero_prints_its_interval_as_kaplan_meier_does():
     import numpy as np
 

@@ -57,6 +57,7 @@ class DeliverySummary:
     prescribed_dose_gy: dict[str, float]
     complete: bool
     deviations: list[Deviation]
+    made_up: int = 0  # of the missed fractions, those delivered on a later day under their number (:func:`made_up`)
 
     def as_dict(self) -> dict:
         return {
@@ -71,6 +72,18 @@ class DeliverySummary:
             "deviations": [{"category": d.category, "severity": d.severity, "description": d.description}
                            for d in self.deviations],
         }
+
+
+def made_up(fractions: Iterable[FractionRecord]) -> int:
+    """Missed fractions made up later: a course keeps its fraction count, so a missed fraction is made up
+    when the same fraction number is delivered on a later day; a missed fraction with no later delivery
+    of its number was never made up."""
+    fractions = list(fractions)
+    delivered: dict[int, list[dt.date]] = {}
+    for f in fractions:
+        if f.status == "delivered":
+            delivered.setdefault(f.number, []).append(f.date)
+    return sum(1 for f in fractions if f.status == "missed" and any(day > f.date for day in delivered.get(f.number, [])))
 
 
 def _severity(excess: float, minor: float, major: float) -> Severity | None:
@@ -122,6 +135,7 @@ def summarise_delivery(fractions: Iterable[FractionRecord], *, planned_fractions
     return DeliverySummary(
         planned_fractions=planned_fractions, delivered=len(delivered),
         missed=sum(f.status == "missed" for f in fractions), rescheduled=sum(f.status == "rescheduled" for f in fractions),
+        made_up=made_up(fractions),
         first_fraction=first, last_fraction=last, overall_treatment_days=ott,
         planned_overall_treatment_days=planned_overall_treatment_days, prolongation_days=prolongation,
         delivered_dose_gy=doses, prescribed_dose_gy=dict(prescribed_dose_gy), complete=complete, deviations=deviations)

@@ -80,7 +80,7 @@ class Compliance:
     ott_range: tuple[int, int] | None
     prolongation_median: float | None
     deviations: list[tuple[str, str, str, str]]  # subject, category, severity, description
-    made_up: int = 0  # of the missed fractions, those delivered later under the same number (:func:`made_up`)
+    made_up: int = 0  # of the missed fractions, those delivered later under the same number (:func:`sarcotrial.radiotherapy.delivery.made_up`)
 
 
 @dataclass(frozen=True)
@@ -171,7 +171,6 @@ def gather(study: StudyDB, cutoff: dt.date | None = None, actor: Actor | None = 
     given_cutoff = cutoff
     if cutoff is None and endpoints:
         cutoff = max(e.course.last_contact for e in endpoints)
-    enrolled_by_id = {r.subject_id: r for r in enrolled}
     started = [x for x in summaries.values() if x.delivered > 0]
     otts = [x.overall_treatment_days for x in started if x.overall_treatment_days and x.delivered >= x.planned_fractions]
     prolong = [x.prolongation_days for x in started if x.prolongation_days is not None and x.delivered >= x.planned_fractions]
@@ -179,8 +178,7 @@ def gather(study: StudyDB, cutoff: dt.date | None = None, actor: Actor | None = 
         patients=len(started), fractions_delivered=sum(x.delivered for x in started),
         fractions_planned=sum(x.planned_fractions for x in started), missed=sum(x.missed for x in started),
         rescheduled=sum(x.rescheduled for x in started),
-        made_up=sum(made_up([f.values for f in enrolled_by_id[sid].of("rt_fraction")])
-                    for sid, x in summaries.items() if x.delivered > 0),
+        made_up=sum(x.made_up for x in started),
         complete_courses=sum(x.delivered >= x.planned_fractions for x in started),
         ott_median=statistics.median(otts) if otts else None, ott_range=(min(otts), max(otts)) if otts else None,
         prolongation_median=statistics.median(prolong) if prolong else None, deviations=deviations)
@@ -203,19 +201,6 @@ def gather(study: StudyDB, cutoff: dt.date | None = None, actor: Actor | None = 
         compliance=compliance, endpoints=endpoints, toxicity=toxicity_table(study, records=by_sequence),
         accrual_dates=[r.enrolment_date for r in enrolled], cutoff=cutoff, cutoff_source=source,
         specimens=_specimens(by_sequence), serious_events=_serious_events(by_sequence, cutoff))
-
-
-def made_up(fractions: list[dict]) -> int:
-    """Missed fractions made up later: the delivery log keeps a course's fraction count, so a missed fraction
-    is made up when the same fraction number is delivered on a later day (``fractions``: the rt_fraction forms'
-    values). A missed fraction with no later delivery of its number was never made up."""
-    delivered: dict[int, list[dt.date]] = {}
-    for f in fractions:
-        if f.get("status") == "delivered" and isinstance(f.get("fraction_date"), dt.date):
-            delivered.setdefault(f.get("fraction_number"), []).append(f["fraction_date"])
-    return sum(1 for f in fractions
-               if f.get("status") == "missed" and isinstance(f.get("fraction_date"), dt.date)
-               and any(day > f["fraction_date"] for day in delivered.get(f.get("fraction_number"), [])))
 
 
 def _follow_up_ended(protocol, enrolled: list[PatientRecord], endpoints: list[PatientEndpoints],
