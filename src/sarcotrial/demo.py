@@ -23,6 +23,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Callable
 
+from sarcotrial.domain.pathway import age_on
 from sarcotrial.domain import histology
 from sarcotrial.radiotherapy.calendar import treatment_dates
 from sarcotrial.services import access, forms, pathway, queries, review
@@ -295,7 +296,7 @@ class _Generator:
         s.referred += 1
         screening_date = board + self.days(3, 10)
         answers = {
-            "screening_date": screening_date, "age_years": _age(birthday, screening_date),
+            "screening_date": screening_date, "age_years": age_on(birthday, screening_date),
             "histology_confirmed": True, "disease_status": rng.choice(["de_novo"] * 5 + ["locoregional_recurrence"]),
             "candidate_for_resection": True, "previous_rt_to_region": False, "able_to_consent": True,
             "consent_signed": True, "consent_date": screening_date, "planned_amputation": False,
@@ -310,7 +311,7 @@ class _Generator:
             s.screened += 1
             answers["screening_date"] = screening_date = screening_date + self.days(2, 5)
             answers["consent_date"] = screening_date
-            answers["age_years"] = _age(birthday, screening_date)
+            answers["age_years"] = age_on(birthday, screening_date)
         screening = pathway.screen(self.study, self.staff["nurse"], patient.subject_id, answers)
         s.screened += 1
         if screening.decision != "eligible":
@@ -495,10 +496,6 @@ class _Generator:
             forms.record(self.study, self.staff["datamanager"], subject, "outcome_event",
                            {"event_type": "death", "event_date": death, "death_cause": cause})
             s.deaths += 1
-
-
-def _age(birthday: dt.date, on: dt.date) -> int:
-    return on.year - birthday.year - ((on.month, on.day) < (birthday.month, birthday.day))
 
 
 def build_demo_study(study: StudyDB, seed: int = 2026, progress: Callable[[str], None] | None = None) -> DemoSummary:
