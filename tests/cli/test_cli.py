@@ -30,10 +30,7 @@ def run(*args: str, code: int = 0):
 
 
 @pytest.fixture
-def db(tmp_path, monkeypatch) -> str:
-    monkeypatch.delenv("SARCOTRIAL_KEY", raising=False)
-    monkeypatch.delenv("SARCOTRIAL_KEY_FILE", raising=False)
-    monkeypatch.delenv("DATABASE_URL", raising=False)
+def db(tmp_path, own_study_env) -> str:
     path = tmp_path / "study.sqlite"
     result = run("init", "--protocol", "sprint", "--db", str(path))
     assert "Created study SPRINT (protocol v1.1" in result.output

@@ -94,10 +94,7 @@ def test_a_search_that_finds_exits_0(argv, tmp_path):
 
 
 @pytest.fixture
-def fresh_db(tmp_path, monkeypatch) -> str:
-    monkeypatch.delenv("SARCOTRIAL_KEY", raising=False)
-    monkeypatch.delenv("SARCOTRIAL_KEY_FILE", raising=False)
-    monkeypatch.delenv("DATABASE_URL", raising=False)
+def fresh_db(tmp_path, own_study_env) -> str:
     path = tmp_path / "study.sqlite"
     old = os.umask(0o022)  # the usual umask, under which a file is made world-readable by default
     try:
