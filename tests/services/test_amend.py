@@ -1,7 +1,7 @@
 """Protocol amendments applied to a running study (``sarcotrial protocol amend FILE --reason TEXT``).
 
 A study created on SPRINT 1.0 (tests/protocols/sprint-1.0.yaml) with a treated patient is amended
-to the shipped SPRINT 1.1 (src/sarcotrial/protocol/protocols/sprint.yaml), which adds forms,
+to SPRINT 1.1 (tests/protocols/sprint-1.1.yaml, shipped before 1.2), which adds forms,
 fields, missing-data codes and checks and keeps every form, field and code of 1.0. ICH E6(R3):
 data entered under the version in force keep their meaning, and the version each CRF was
 entered under stays known; 21 CFR 11.10(e) / EU GMP Annex 11 §9: the amendment is an audited change
@@ -29,7 +29,7 @@ from tests.helpers import DOCTOR, NURSE, SCREENING, consent, enrolled, treated
 
 REPO = Path(__file__).resolve().parents[2]
 SPRINT_10 = REPO / "tests" / "protocols" / "sprint-1.0.yaml"
-SPRINT_11 = REPO / "src" / "sarcotrial" / "protocol" / "protocols" / "sprint.yaml"
+SPRINT_11 = REPO / "tests" / "protocols" / "sprint-1.1.yaml"
 REASON = "ethics committee approval of 1 December 2026"
 runner = CliRunner()
 
@@ -182,10 +182,10 @@ def test_a_new_consent_document_makes_followed_patients_consent_again(study, dat
     assert pathway.reconsent_due(study, None) == []
 
     def new_document(data):
-        data["identification"]["version"] = "1.2"
+        data["identification"]["version"] = "1.3"
         data["consent"]["current_version"] = "2.0"
 
-    result = amend(database_url, write_protocol(tmp_path, "sprint-1.2.yaml", new_document))
+    result = amend(database_url, write_protocol(tmp_path, "sprint-1.3.yaml", new_document))
     assert "consent document 1.0 -> 2.0: patients followed must consent again" in result.output
     with StudyDB.open(database_url) as amended:
         due = pathway.reconsent_due(amended, None)

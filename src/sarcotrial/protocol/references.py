@@ -29,6 +29,7 @@ from sarcotrial.protocol.schema import (
     _resolve,
     _MISSING,
     duplicates,
+    redcap_name_problems,
 )
 
 Problem = tuple[str, str]
@@ -84,6 +85,7 @@ def cross_reference_problems(p: Any, unparsed: Unparsed | None = None) -> list[P
                             f"unknown codelist '{fld.codelist}' (known: {', '.join(sorted(codelists))})"))
     for name, codes in codelists.items():
         out.extend((f"codelists.{name}", problem) for problem in duplicates([c.code for c in codes], "code"))
+    out.extend(redcap_name_problems(list(forms.values())))  # REDCap needs one variable name per field
 
     # eligibility
     eligibility = p.eligibility

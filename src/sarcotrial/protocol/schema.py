@@ -131,6 +131,12 @@ class Code(_Model):
     label: Annotated[str, Field(min_length=1)]
 
 
+#: REDCap's rules for a variable (field) name, column A of its data dictionary: lower-case letters,
+#: digits and underscores, beginning with a letter, at most 100 characters, unique in the project
+REDCAP_NAME_MAX = 100
+_REDCAP_NAME = re.compile(rf"[a-z][a-z0-9_]{{0,{REDCAP_NAME_MAX - 1}}}")
+
+
 class FormField(CheckedEntry):
     id: Identifier
     label: Annotated[str, Field(min_length=1)]
@@ -141,10 +147,29 @@ class FormField(CheckedEntry):
     required: bool = False
     codelist: Identifier | None = None
     help: str | None = None
+    #: free text that may name people (a reason, a free description): dropped from pseudonymised and
+    #: de-identified exports alike
+    identifying: bool = False
+    #: whether the field is free text for de-identification; unset: a ``text`` field is, others are not.
+    #: A text field that holds a catalogue id or a code (a WHO 2020 histotype id) says ``false``
+    free_text: bool | None = None
+    #: the field's variable name in REDCap, where its id alone is not unique across the protocol's forms
+    redcap_name: str | None = None
+
+    @property
+    def is_free_text(self) -> bool:
+        """Whether de-identification treats the field as free text: ``free_text`` if given, else its type is text."""
+        return self.type == "text" if self.free_text is None else self.free_text
 
     @classmethod
     def entry_problems(cls, v: Any) -> list[Problem]:
         problems = []
+        if _has(v, "redcap_name") and v.redcap_name is not None and not _REDCAP_NAME.fullmatch(v.redcap_name):
+            problems.append(("redcap_name", f"{v.redcap_name!r} is not a REDCap variable name: lower-case letters, "
+                                            f"digits and _, beginning with a letter, at most {REDCAP_NAME_MAX} "
+                                            "characters"))
+        if _has(v, "type", "free_text") and v.free_text and v.type != "text":
+            problems.append(("free_text", f"only a text field can be free text; this one is {v.type}"))
         if _has(v, "type", "codelist"):
             if v.type == "code" and v.codelist is None:
                 problems.append(("codelist", "a field of type code needs a codelist"))
@@ -172,6 +197,37 @@ class Form(CheckedEntry):
 
     def field(self, field_id: str) -> FormField | None:
         return next((f for f in self.fields if f.id == field_id), None)
+
+
+def redcap_name(field: FormField) -> str:
+    """A field's effective REDCap variable name: its ``redcap_name``, else its id."""
+    return field.redcap_name or field.id
+
+
+def redcap_name_clashes(forms: list[Form]) -> list[Problem]:
+    """A REDCap variable name is unique in a REDCap project, across its instruments: each field whose
+    effective name another field already has is named with the field that has it, both by path."""
+    first: dict[str, str] = {}
+    problems: list[Problem] = []
+    for form in forms:
+        for fld in form.fields:
+            name, where = redcap_name(fld), f"forms.{form.id}.fields.{fld.id}"
+            if name in first:
+                problems.append((where, f"REDCap variable name '{name}' is also that of {first[name]}; a REDCap "
+                                        "variable name is unique across the forms: give one of them a redcap_name"))
+            else:
+                first[name] = where
+    return problems
+
+
+def redcap_name_problems(forms: list[Form]) -> list[Problem]:
+    """The clashes of :func:`redcap_name_clashes`, in a protocol that declares its REDCap names (a field
+    has a ``redcap_name``). A protocol written before the key existed (SPRINT 1.0 and 1.1 use one field id
+    on several forms) stays valid, so that the studies bound to it still open; its REDCap names are
+    refused where they are read (:func:`redcap_names`)."""
+    if not any(fld.redcap_name is not None for form in forms for fld in form.fields):
+        return []
+    return redcap_name_clashes(forms)
 
 
 # --------------------------------------------------------------------------- eligibility
@@ -762,3 +818,17 @@ def resolve_parameter(protocol: Protocol, path: str) -> Any:
     if value is _MISSING:
         raise KeyError(path)
     return value
+
+
+def redcap_names(protocol: Protocol) -> dict[tuple[str, str], str]:
+    """Each field's REDCap variable name, by ``(form id, field id)``, in the protocol's order. Raises
+    :class:`Problems` (each clash, both fields by path) where two fields would share a name, as in a
+    protocol that declares no ``redcap_name`` and uses a field id on two forms."""
+    _raise_problems(redcap_name_clashes(protocol.forms))
+    return {(form.id, fld.id): redcap_name(fld) for form in protocol.forms for fld in form.fields}
+
+
+def redcap_fields(protocol: Protocol) -> dict[str, tuple[str, str]]:
+    """The inverse of :func:`redcap_names`: the ``(form id, field id)`` each REDCap variable name stands for,
+    to read a REDCap export back."""
+    return {name: key for key, name in redcap_names(protocol).items()}
