@@ -12,6 +12,7 @@ from sarcotrial import __version__
 from sarcotrial.cli import access as access_cli
 from sarcotrial.cli import demo, edc, rules, study, web
 from sarcotrial.cli.dvh import dvh
+from sarcotrial.cli.exchange import export_app
 from sarcotrial.cli.rt import plan_qa, rt_app
 from sarcotrial.cli.stats import stats_app
 from sarcotrial.cli.common import err_console
@@ -81,6 +82,7 @@ app.command("unlock")(edc.unlock)
 app.command("sae")(edc.sae)
 app.command("reconsent")(edc.reconsent)
 app.command("serve")(web.serve)
+app.add_typer(export_app, name="export")
 
 
 def run() -> None:

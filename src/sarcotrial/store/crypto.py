@@ -80,6 +80,16 @@ class IdentifierCipher:
         key = _derive(self.master, b"sarcotrial hospital number index")
         return hmac.new(key, normalised.encode("utf-8"), hashlib.sha256).hexdigest()
 
+    def date_shift_days(self, subject_id: str, max_days: int = 180) -> int:
+        """The per-patient offset of a de-identified export's dates: a whole number of days in
+        [-max_days, -1] or [1, max_days], derived from the study key and the subject id (HMAC-SHA256
+        under a key of its own), so it is never stored and the unit, holding the key, can reverse it
+        (``sarcotrial export date-offset``); without the key it cannot be recovered."""
+        key = _derive(self.master, b"sarcotrial de-identification date shift")
+        n = int.from_bytes(hmac.new(key, subject_id.encode("utf-8"), hashlib.sha256).digest()[:8], "big")
+        magnitude = 1 + n % max_days
+        return magnitude if (n >> 32) % 2 else -magnitude
+
     def key_check(self) -> str:
         return self.encrypt(_CHECK_TEXT.decode())
 

@@ -165,6 +165,20 @@ class IdentifierAccess(StudyRecord):
     purpose: Mapped[str] = mapped_column(Text)
 
 
+
+class DataExport(StudyRecord):
+    """An export of study data (``sarcotrial export``): who (the audit trail's actor), in which format, at
+    which level, of which forms and patients, and the checksum of its manifest (which holds every
+    file's checksum). Audited like study data, so the trail shows every export."""
+
+    __tablename__ = "data_export"
+    format: Mapped[str] = mapped_column(String(16))
+    level: Mapped[str] = mapped_column(String(16))
+    forms: Mapped[str] = mapped_column(Text)  # comma-separated form ids
+    patient_count: Mapped[int] = mapped_column(Integer)
+    patients: Mapped[str] = mapped_column(Text)  # subject ids, one per line
+    manifest_sha256: Mapped[str] = mapped_column(String(64))
+
 # --------------------------------------------------------------------------- pathway
 class Screening(StudyRecord):
     """An eligibility decision: the screening form it judged (a CRF instance) and a result per criterion."""
