@@ -26,6 +26,7 @@ NAV = (
     ("/safety", "Adverse events", None),
     ("/audit", "Audit trail", "audit.read"),
     ("/report", "Report", "report"),
+    ("/exports", "Exports", "export"),
     ("/admin", "Administration", None),
 )
 
