@@ -1,0 +1,598 @@
+"""The SDTM datasets of a study, laid out from an export snapshot (SDTMIG v3.4).
+
+Each builder takes the snapshot (values already at the export's level: dates shifted when
+de-identified, identifying fields removed) and returns a :class:`~sarcotrial.exchange.sdtm_model.Dataset`.
+Values that clinical rules decide (the EORTC-STBSG response score, pCR, the CTCAE term's MedDRA code,
+the acute or late phase of a toxicity, the dose per fraction) are those the services derived when the
+form was saved (``ExportCRF.derived``): nothing is judged again here.
+
+Only enrolled patients are tabulated (DM holds one record per enrolled patient; screen failures are
+not written). Study days (--DY) count from DM.RFSTDTC, the enrolment date.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Iterable
+
+from sarcotrial.exchange.sdtm_model import Dataset, Var, as_date, dtc, study_day, usubjid, yn
+from sarcotrial.services.exchange import ExportCRF, ExportPatient, ExportSnapshot
+
+ARMCD = "SIBIMRT"
+ARM = "SIB-IMRT"
+EXTRT = "IMRT SIB"
+#: the sponsor's identifier of the tumour every TU/TR record follows (one primary tumour per patient)
+TUMOUR_LINK = "T01"
+
+#: end-of-study statuses (protocol codelist end_of_study_status) -> NCOMPLT
+END_OF_STUDY = {"completed": "COMPLETED", "withdrawn": "WITHDRAWAL BY SUBJECT",
+                "lost_to_follow_up": "LOST TO FOLLOW-UP", "died": "DEATH"}
+#: seriousness criteria (protocol codelist seriousness, ICH E2A) -> the AE flag each sets
+SERIOUSNESS = {"death": "AESDTH", "life_threatening": "AESLIFE", "hospitalisation": "AESHOSP",
+               "disability": "AESDISAB", "congenital_anomaly": "AESCONG", "important_medical_event": "AESMIE"}
+#: forms whose date field dates the visit they were collected at (SV)
+VISIT_DATES = {"screening": "screening_date", "surgery": "surgery_date", "follow_up": "visit_date"}
+
+
+# --------------------------------------------------------------------------- shared helpers
+def studyid(snapshot: ExportSnapshot) -> str:
+    return snapshot.protocol.identification.acronym
+
+
+def enrolled(snapshot: ExportSnapshot) -> list[ExportPatient]:
+    return [p for p in snapshot.patients if p.enrolment_date is not None]
+
+
+def entered(patient: ExportPatient, form_id: str) -> list[ExportCRF]:
+    """The patient's entered instances of a form (not those marked not done), in entry order."""
+    return [c for c in patient.forms.get(form_id, []) if c.status != "not_done" and (c.values or c.missing)]
+
+
+def ids(var_prefix: str) -> list[Var]:
+    """STUDYID, DOMAIN, USUBJID and --SEQ, the identifiers every subject-level domain begins with."""
+    return [Var("STUDYID", "Study Identifier", origin="Protocol", source=None, key=1, mandatory=True),
+            Var("DOMAIN", "Domain Abbreviation", origin="Assigned", source="Sponsor", mandatory=True),
+            Var("USUBJID", "Unique Subject Identifier", origin="Assigned", source="Sponsor", key=2, mandatory=True),
+            Var(f"{var_prefix}SEQ", "Sequence Number", "Num", origin="Derived", source="Sponsor", key=3, mandatory=True,
+                comment="Record number within the subject, in the dataset's sort order")]
+
+
+def dy(name: str, dtc_name: str, label: str) -> Var:
+    """A study day variable, derived from its --DTC and DM.RFSTDTC."""
+    return Var(name, label, "Num", origin="Derived", source="Sponsor",
+               comment=f"{dtc_name} - DM.RFSTDTC + 1 on or after RFSTDTC, {dtc_name} - DM.RFSTDTC before it "
+                       "(SDTMIG 3.4 section 4.4.4: no day 0)")
+
+
+def numbered(dataset: Dataset, prefix: str, order: Callable[[dict[str, Any]], Any]) -> Dataset:
+    """Sort the records by subject then ``order`` and number them 1.. per subject (--SEQ)."""
+    dataset.rows.sort(key=lambda r: (r["USUBJID"], order(r)))
+    seq: dict[str, int] = {}
+    for row in dataset.rows:
+        seq[row["USUBJID"]] = seq.get(row["USUBJID"], 0) + 1
+        row[f"{prefix}SEQ"] = seq[row["USUBJID"]]
+    return dataset
+
+
+def _sort_date(value: Any) -> str:
+    return value or "9999"
+
+
+# --------------------------------------------------------------------------- TS
+def ts(snapshot: ExportSnapshot) -> Dataset:
+    """Trial Summary: the parameters the protocol determines (SDTMIG 3.4 section 7.6)."""
+    ident = snapshot.protocol.identification
+    design = ident.design
+    params: list[tuple[str, str, str | None, str | None]] = [  # TSPARMCD, TSPARM, TSVAL, TSVALNF
+        ("TITLE", "Trial Title", " ".join(ident.title.split()), None),
+        ("ACRONYM", "Trial Acronym", ident.acronym, None),
+        ("INDIC", "Trial Disease/Condition Indication", ident.condition, None),
+        ("PLANSUB", "Planned Number of Subjects", str(design.target_accrual), None),
+        ("NARMS", "Planned Number of Arms", str(design.arms), None),
+        ("RANDOM", "Trial is Randomized", "Y" if design.allocation == "randomised" else "N", None),
+        ("STYPE", "Study Type", "INTERVENTIONAL", None),
+        ("SEXPOP", "Sex of Participants", "BOTH", None),
+    ]
+    if design.allocation == "single arm" and design.arms == 1:
+        params.append(("INTMODEL", "Intervention Model", "SINGLE GROUP", None))
+    if design.phase:
+        params.append(("TPHASE", "Trial Phase Classification", f"PHASE {design.phase} TRIAL", None))
+    if design.study_duration_years:
+        params.append(("LENGTH", "Planned Length of Study", f"P{design.study_duration_years:g}Y", None))
+    minimum = _minimum_age(snapshot)
+    if minimum is not None:
+        params.append(("AGEMIN", "Planned Minimum Age of Subjects", f"P{minimum}Y", None))
+        params.append(("AGEMAX", "Planned Maximum Age of Subjects", None, "PINF"))
+    params.append(("SDTIGVER", "SDTM IG Version", "3.4", None))
+    variables = [Var("STUDYID", "Study Identifier", origin="Protocol", source=None, key=1, mandatory=True),
+                 Var("DOMAIN", "Domain Abbreviation", origin="Assigned", source="Sponsor", mandatory=True),
+                 Var("TSSEQ", "Sequence Number", "Num", origin="Assigned", source="Sponsor", key=3, mandatory=True),
+                 Var("TSPARMCD", "Trial Summary Parameter Short Name", origin="Assigned", source="Sponsor",
+                     codelist="TSPARMCD", key=2, mandatory=True),
+                 Var("TSPARM", "Trial Summary Parameter", origin="Assigned", source="Sponsor", mandatory=True),
+                 Var("TSVAL", "Parameter Value", origin="Protocol", source=None,
+                     comment="Text over 200 characters continues in TSVAL1 (SDTMIG 3.4 section 7.6.1)"),
+                 Var("TSVALNF", "Parameter Value Null Flavor", origin="Assigned", source="Sponsor"),
+                 Var("TSVALCD", "Parameter Value Code", origin="Assigned", source="Sponsor"),
+                 Var("TSVCDREF", "Name of the Reference Terminology", origin="Assigned", source="Sponsor")]
+    rows = []
+    overflow = False
+    for parmcd, parm, value, null in params:
+        first, rest = _split_200(value)
+        overflow = overflow or bool(rest)
+        code = {"Y": "C49488", "N": "C49487"}.get(value or "") if parmcd == "RANDOM" else None
+        rows.append({"STUDYID": studyid(snapshot), "DOMAIN": "TS", "TSSEQ": 1, "TSPARMCD": parmcd, "TSPARM": parm,
+                     "TSVAL": first, "TSVAL1": rest, "TSVALNF": null, "TSVALCD": code,
+                     "TSVCDREF": "CDISC CT" if code else None})
+    if overflow:
+        variables.insert(6, Var("TSVAL1", "Parameter Value 1", origin="Protocol", source=None))
+    else:
+        for row in rows:
+            row.pop("TSVAL1")
+    return Dataset("TS", "Trial Summary", "TRIAL DESIGN", "One record per trial summary parameter value", variables,
+                   rows)
+
+
+def _split_200(value: str | None) -> tuple[str | None, str | None]:
+    """A value over 200 characters cut at a space before 200, the rest for TSVAL1 (SDTMIG 3.4, 7.6.1)."""
+    if value is None or len(value) <= 200:
+        return value, None
+    cut = value.rfind(" ", 0, 201)
+    cut = cut if cut > 0 else 200
+    return value[:cut], value[cut:].strip()[:200]
+
+
+def _minimum_age(snapshot: ExportSnapshot) -> int | None:
+    """The youngest age in whole years the protocol's age criterion admits (``gt 18``: 19; ``ge 18``: 18)."""
+    for criterion in snapshot.protocol.eligibility.criteria:
+        rule = criterion.rule
+        if criterion.kind == "inclusion" and getattr(rule, "field", None) == "age_years":
+            value = getattr(rule, "value", None)
+            if isinstance(value, (int, float)) and rule.op in ("gt", "ge"):
+                return int(value) + 1 if rule.op == "gt" else int(value)
+    return None
+
+
+# --------------------------------------------------------------------------- DM
+def dm(snapshot: ExportSnapshot) -> Dataset:
+    """Demographics: one record per enrolled patient."""
+    variables = [
+        Var("STUDYID", "Study Identifier", origin="Protocol", source=None, key=1, mandatory=True),
+        Var("DOMAIN", "Domain Abbreviation", origin="Assigned", source="Sponsor", mandatory=True),
+        Var("USUBJID", "Unique Subject Identifier", origin="Assigned", source="Sponsor", key=2, mandatory=True,
+            comment="STUDYID and SUBJID joined by a hyphen"),
+        Var("SUBJID", "Subject Identifier for the Study", origin="Assigned", source="Sponsor", mandatory=True),
+        Var("RFSTDTC", "Subject Reference Start Date/Time", data_type="date",
+            comment="The date of enrolment: the reference (day 1) of every --DY"),
+        Var("RFENDTC", "Subject Reference End Date/Time", data_type="date", origin="Derived", source="Sponsor",
+            comment="The latest date recorded for the subject in the exported forms"),
+        Var("RFPENDTC", "Date/Time of End of Participation", data_type="date", origin="Derived", source="Sponsor",
+            comment="The latest date recorded for the subject in the exported forms (last known contact)"),
+        Var("RFXSTDTC", "Date/Time of First Study Treatment", data_type="date", origin="Derived", source="Sponsor",
+            comment="The date of the first delivered radiotherapy fraction"),
+        Var("RFXENDTC", "Date/Time of Last Study Treatment", data_type="date", origin="Derived", source="Sponsor",
+            comment="The date of the last delivered radiotherapy fraction"),
+        Var("RFICDTC", "Date/Time of Informed Consent", data_type="date"),
+        Var("DTHDTC", "Date/Time of Death", data_type="date"),
+        Var("DTHFL", "Subject Death Flag", codelist="NY", origin="Derived", source="Sponsor",
+            comment="Y when a death is recorded (outcome event or end of study), else null"),
+        Var("SITEID", "Study Site Identifier", origin="Assigned", source="Sponsor", mandatory=True),
+        Var("AGE", "Age", "Num", origin="Derived", source="Sponsor",
+            comment="Whole years at enrolment (from the date of birth; over 89 given as 90 when de-identified)"),
+        Var("AGEU", "Age Units", codelist="AGEU", origin="Assigned", source="Sponsor"),
+        Var("SEX", "Sex", codelist="SEX", mandatory=True),
+        Var("ARMCD", "Planned Arm Code", origin="Assigned", source="Sponsor"),
+        Var("ARM", "Description of Planned Arm", origin="Assigned", source="Sponsor"),
+        Var("ACTARMCD", "Actual Arm Code", origin="Derived", source="Sponsor",
+            comment="The planned arm when at least one radiotherapy fraction was delivered, else null"),
+        Var("ACTARM", "Description of Actual Arm", origin="Derived", source="Sponsor"),
+        Var("ARMNRS", "Reason Arm and/or Actual Arm is Null", origin="Derived", source="Sponsor"),
+    ]
+    rows = []
+    for p in enrolled(snapshot):
+        treated = _delivered(p)
+        death = _death_date(p)
+        rows.append({
+            "STUDYID": studyid(snapshot), "DOMAIN": "DM", "USUBJID": usubjid(studyid(snapshot), p.subject_id),
+            "SUBJID": p.subject_id, "RFSTDTC": dtc(p.enrolment_date), "RFENDTC": dtc(_last_date(p)),
+            "RFPENDTC": dtc(_last_date(p)),
+            "RFXSTDTC": dtc(treated[0][0]) if treated else None, "RFXENDTC": dtc(treated[-1][0]) if treated else None,
+            "RFICDTC": dtc(p.consent_date), "DTHDTC": dtc(death), "DTHFL": "Y" if death is not None else None,
+            "SITEID": p.site, "AGE": p.age_at_enrolment, "AGEU": "YEARS" if p.age_at_enrolment is not None else None,
+            "SEX": {"female": "F", "male": "M"}.get(str(p.sex).lower(), "U"), "ARMCD": ARMCD, "ARM": ARM,
+            "ACTARMCD": ARMCD if treated else None, "ACTARM": ARM if treated else None,
+            "ARMNRS": None if treated else "ASSIGNED, NOT TREATED"})
+    rows.sort(key=lambda r: r["USUBJID"])
+    return Dataset("DM", "Demographics", "SPECIAL PURPOSE", "One record per subject", variables, rows)
+
+
+def _delivered(p: ExportPatient) -> list[tuple[Any, ExportCRF]]:
+    out = [(c.values["fraction_date"], c) for c in entered(p, "rt_fraction")
+           if c.values.get("status") == "delivered" and c.values.get("fraction_date") is not None]
+    return sorted(out, key=lambda pair: (pair[0], pair[1].values.get("fraction_number") or 0))
+
+
+def _death_date(p: ExportPatient):
+    for c in entered(p, "outcome_event"):
+        if c.values.get("event_type") == "death" and c.values.get("event_date") is not None:
+            return c.values["event_date"]
+    for c in entered(p, "end_of_study"):
+        if c.values.get("status") == "died" and c.values.get("end_date") is not None:
+            return c.values["end_date"]
+    return None
+
+
+def _last_date(p: ExportPatient):
+    days = [v for crfs in p.forms.values() for c in crfs if c.status != "not_done" for v in c.values.values()
+            if dtc(v) is not None]
+    days += [d for d in (p.enrolment_date, p.consent_date) if dtc(d) is not None]
+    return max((as_date(d) for d in days), default=None)
+
+
+# --------------------------------------------------------------------------- DS
+def ds(snapshot: ExportSnapshot) -> Dataset:
+    """Disposition: informed consent and enrolment (protocol milestones), withdrawals, end of study, death."""
+    variables = ids("DS") + [
+        Var("DSTERM", "Reported Term for the Disposition Event", mandatory=True),
+        Var("DSDECOD", "Standardized Disposition Term", origin="Assigned", source="Sponsor", mandatory=True,
+            comment="NCOMPLT for disposition events, PROTMLST for protocol milestones"),
+        Var("DSCAT", "Category for Disposition Event", codelist="DSCAT", origin="Assigned", source="Sponsor"),
+        Var("DSSTDTC", "Start Date/Time of Disposition Event", data_type="date"),
+        dy("DSSTDY", "DSSTDTC", "Study Day of Start of Disposition Event"),
+    ]
+    rows: list[dict[str, Any]] = []
+    for p in enrolled(snapshot):
+        rows += [{"STUDYID": studyid(snapshot), "DOMAIN": "DS", "USUBJID": usubjid(studyid(snapshot), p.subject_id),
+                  "DSTERM": term, "DSDECOD": decod, "DSCAT": cat, "DSSTDTC": dtc(day),
+                  "DSSTDY": study_day(day, p.enrolment_date)} for term, decod, cat, day in _dispositions(snapshot, p)]
+    return numbered(Dataset("DS", "Disposition", "EVENTS", "One record per disposition status or protocol milestone "
+                            "per subject", variables, rows), "DS", lambda r: (_sort_date(r["DSSTDTC"]),))
+
+
+def _dispositions(snapshot: ExportSnapshot, p: ExportPatient) -> list[tuple[str, str, str, Any]]:
+    """The patient's (DSTERM, DSDECOD, DSCAT, date) records, in the order they are found."""
+    milestone, event = "PROTOCOL MILESTONE", "DISPOSITION EVENT"
+    out: list[tuple[str, str, str, Any]] = []
+    consents = [c.values.get("consent_date") for c in entered(p, "consent") if c.values.get("consent_date")]
+    for day in consents or ([p.consent_date] if p.consent_date is not None else []):
+        out.append(("INFORMED CONSENT OBTAINED", "INFORMED CONSENT OBTAINED", milestone, day))
+    out.append(("ENROLLED", "ENROLLED", milestone, p.enrolment_date))
+    kinds = {c.code: c.label for c in snapshot.protocol.codelists.get("withdrawal_kind", [])}
+    for c in entered(p, "withdrawal"):
+        kind = c.values.get("kind")
+        term = f"WITHDRAWAL: {kinds.get(kind, kind or 'unknown')}".upper()[:200]
+        out.append((term, "WITHDRAWAL BY SUBJECT", event, c.values.get("withdrawal_date")))
+    ended = False
+    for c in entered(p, "end_of_study"):
+        status = c.values.get("status")
+        if status in END_OF_STUDY:
+            out.append((END_OF_STUDY[status], END_OF_STUDY[status], event, c.values.get("end_date")))
+            ended = True
+    death = _death_date(p)
+    if death is not None and not ended:
+        out.append(("DEATH", "DEATH", event, death))
+    return out
+
+
+# --------------------------------------------------------------------------- EX
+def ex(snapshot: ExportSnapshot) -> Dataset:
+    """Exposure: one record per delivered radiotherapy fraction, with the boost's dose per fraction."""
+    rt = snapshot.protocol.treatment.radiotherapy
+    boost = max(rt.dose_levels, key=lambda level: level.dose_per_fraction_gy)
+    levels = ", ".join(f"{level.target} {level.dose_per_fraction_gy:g} Gy" for level in rt.dose_levels)
+    variables = ids("EX") + [
+        Var("EXSPID", "Sponsor-Defined Identifier", comment="The fraction number"),
+        Var("EXTRT", "Name of Treatment", origin="Assigned", source="Sponsor", mandatory=True),
+        Var("EXDOSE", "Dose", "Num", origin="Derived", source="Sponsor",
+            comment=f"The dose per fraction to {boost.target} (the simultaneous integrated boost), from the "
+                    f"protocol's dose levels for a delivered fraction ({levels})"),
+        Var("EXDOSU", "Dose Units", codelist="UNIT", origin="Assigned", source="Sponsor"),
+        Var("EXSTDTC", "Start Date/Time of Treatment", data_type="date"),
+        Var("EXENDTC", "End Date/Time of Treatment", data_type="date"),
+        dy("EXSTDY", "EXSTDTC", "Study Day of Start of Treatment"),
+        dy("EXENDY", "EXENDTC", "Study Day of End of Treatment"),
+    ]
+    rows = []
+    study = studyid(snapshot)
+    for p in enrolled(snapshot):
+        for day, c in _delivered(p):
+            dose = (c.derived.get("doses_gy") or {}).get(boost.target, boost.dose_per_fraction_gy)
+            rows.append({"STUDYID": study, "DOMAIN": "EX", "USUBJID": usubjid(study, p.subject_id),
+                         "EXSPID": str(c.values.get("fraction_number") or ""), "EXTRT": EXTRT, "EXDOSE": dose,
+                         "EXDOSU": "Gy", "EXSTDTC": dtc(day), "EXENDTC": dtc(day),
+                         "EXSTDY": study_day(day, p.enrolment_date), "EXENDY": study_day(day, p.enrolment_date)})
+    return numbered(Dataset("EX", "Exposure", "INTERVENTIONS", "One record per delivered fraction per subject",
+                            variables, rows), "EX", lambda r: (r["EXSTDTC"], int(r["EXSPID"] or 0)))
+
+
+# --------------------------------------------------------------------------- CM
+def cm(snapshot: ExportSnapshot) -> Dataset:
+    """Concomitant treatment: the anthracycline-based chemotherapy asked about on the radiotherapy course form
+    (a pre-specified question: CMPRESP Y, CMOCCUR its answer; SDTMIG 3.4 section 4.5.7)."""
+    variables = ids("CM") + [
+        Var("CMTRT", "Reported Name of Drug, Med, or Therapy", origin="Assigned", source="Sponsor", mandatory=True),
+        Var("CMCAT", "Category for Medication", origin="Assigned", source="Sponsor"),
+        Var("CMPRESP", "CM Pre-specified", codelist="NY", origin="Assigned", source="Sponsor"),
+        Var("CMOCCUR", "CM Occurrence", codelist="NY"),
+    ]
+    rows = []
+    study = studyid(snapshot)
+    for p in enrolled(snapshot):
+        for c in entered(p, "rt_course"):
+            given = c.values.get("concurrent_chemotherapy")
+            if given is None:
+                continue
+            rows.append({"STUDYID": study, "DOMAIN": "CM", "USUBJID": usubjid(study, p.subject_id),
+                         "CMTRT": "ANTHRACYCLINE-BASED CHEMOTHERAPY", "CMCAT": "CONCURRENT CHEMOTHERAPY",
+                         "CMPRESP": "Y", "CMOCCUR": yn(given)})
+    return numbered(Dataset("CM", "Concomitant/Concurrent Medications", "INTERVENTIONS",
+                            "One record per recorded medication per subject", variables, rows), "CM", lambda r: ())
+
+
+# --------------------------------------------------------------------------- PR
+def pr(snapshot: ExportSnapshot) -> Dataset:
+    """Procedures: the surgery, by the protocol's procedure (codelist surgical_procedure)."""
+    variables = ids("PR") + [
+        Var("PRTRT", "Reported Name of Procedure", codelist="surgical_procedure", mandatory=True),
+        Var("PRCAT", "Category", origin="Assigned", source="Sponsor"),
+        Var("PRSTDTC", "Start Date/Time of Procedure", data_type="date"),
+        dy("PRSTDY", "PRSTDTC", "Study Day of Start of Procedure"),
+    ]
+    labels = {c.code: c.label for c in snapshot.protocol.codelists.get("surgical_procedure", [])}
+    rows = []
+    study = studyid(snapshot)
+    for p in enrolled(snapshot):
+        for c in entered(p, "surgery"):
+            procedure = c.values.get("procedure")
+            if procedure is None:
+                continue
+            day = c.values.get("surgery_date")
+            reports = [r for r in entered(p, "pathology") if r.derived.get("r_status")]
+            rows.append({"STUDYID": study, "DOMAIN": "PR", "USUBJID": usubjid(study, p.subject_id),
+                         "PRTRT": labels.get(procedure, procedure).upper(), "PRCAT": "SURGERY", "PRSTDTC": dtc(day),
+                         "PRSTDY": study_day(day, p.enrolment_date),
+                         "_residual": reports[0].derived["r_status"] if reports else None})
+    return numbered(Dataset("PR", "Procedures", "INTERVENTIONS", "One record per procedure per subject", variables,
+                            rows), "PR", lambda r: (_sort_date(r["PRSTDTC"]),))
+
+
+# --------------------------------------------------------------------------- AE and SUPPAE
+AEDECOD_NOTE = ("Left empty: the MedDRA preferred term is filled by the sponsor from the licensed MedDRA dictionary. "
+                "AETERM is the CTCAE v5.0 term, itself a MedDRA lowest level term (AELLT, AELLTCD)")
+
+
+def ae(snapshot: ExportSnapshot) -> Dataset:
+    """Adverse events: one record per event, with its CTCAE v5.0 term and grade."""
+    variables = ids("AE") + [
+        Var("AETERM", "Reported Term for the Adverse Event", mandatory=True,
+            comment="The CTCAE v5.0 term recorded"),
+        Var("AELLT", "Lowest Level Term", origin="Derived", source="Sponsor",
+            comment="The CTCAE v5.0 term, which is a MedDRA lowest level term"),
+        Var("AELLTCD", "Lowest Level Term Code", "Num", origin="Derived", source="Sponsor", codelist="MEDDRA",
+            comment="The MedDRA code NCI's CTCAE v5.0 gives the term"),
+        Var("AEDECOD", "Dictionary-Derived Term", origin="Derived", source="Sponsor", comment=AEDECOD_NOTE),
+        Var("AESER", "Serious Event", codelist="NY"),
+        Var("AEREL", "Causality", codelist="attribution", comment="Relation to radiotherapy, the study treatment"),
+        Var("AETOXGR", "Standard Toxicity Grade", codelist="TOXGR", comment="CTCAE v5.0 grade"),
+        Var("AESDTH", "Results in Death", codelist="NY"),
+        Var("AESLIFE", "Is Life Threatening", codelist="NY"),
+        Var("AESHOSP", "Requires or Prolongs Hospitalization", codelist="NY"),
+        Var("AESDISAB", "Persist or Signif Disability/Incapacity", codelist="NY"),
+        Var("AESCONG", "Congenital Anomaly or Birth Defect", codelist="NY"),
+        Var("AESMIE", "Other Medically Important Serious Event", codelist="NY"),
+        Var("AESTDTC", "Start Date/Time of Adverse Event", data_type="date"),
+        Var("AEENDTC", "End Date/Time of Adverse Event", data_type="date"),
+        dy("AESTDY", "AESTDTC", "Study Day of Start of Adverse Event"),
+        dy("AEENDY", "AEENDTC", "Study Day of End of Adverse Event"),
+    ]
+    rows = []
+    study = studyid(snapshot)
+    for p in enrolled(snapshot):
+        for c in entered(p, "adverse_event"):
+            v = c.values
+            grade = v.get("grade")
+            serious = v.get("serious")
+            row = {"STUDYID": study, "DOMAIN": "AE", "USUBJID": usubjid(study, p.subject_id),
+                   "AETERM": v.get("term"), "AELLT": v.get("term") if c.derived.get("meddra_code") else None,
+                   "AELLTCD": c.derived.get("meddra_code"), "AEDECOD": None, "AESER": yn(serious),
+                   "AEREL": _upper(v.get("attribution")), "AETOXGR": str(grade) if grade is not None else None,
+                   "AESTDTC": dtc(v.get("onset_date")), "AEENDTC": dtc(v.get("resolution_date")),
+                   "AESTDY": study_day(v.get("onset_date"), p.enrolment_date),
+                   "AEENDY": study_day(v.get("resolution_date"), p.enrolment_date),
+                   "_phase": _upper(c.derived.get("phase")), "_aware": dtc(v.get("aware_at")),
+                   "_reported": dtc(v.get("reported_at"))}
+            for criterion, flag in SERIOUSNESS.items():
+                row[flag] = yn(v.get("seriousness") == criterion) if serious else None
+            rows.append(row)
+    return numbered(Dataset("AE", "Adverse Events", "EVENTS", "One record per adverse event per subject", variables,
+                            rows), "AE", lambda r: (_sort_date(r["AESTDTC"]), r["AETERM"] or ""))
+
+
+def _upper(code: str | None) -> str | None:
+    return code.upper().replace("_", " ") if code else None
+
+
+def supp(parent: Dataset, extras: Iterable[tuple[str, str, str, str]]) -> Dataset:
+    """SUPP-- of a parent domain: one record per non-null extra value, ``extras`` being (row key, QNAM,
+    QLABEL, QORIG); the values were kept in the parent's rows under the row key, and leave them here."""
+    extras = list(extras)
+    name = f"SUPP{parent.name}"
+    variables = [
+        Var("STUDYID", "Study Identifier", origin="Protocol", source=None, key=1, mandatory=True),
+        Var("RDOMAIN", "Related Domain Abbreviation", origin="Assigned", source="Sponsor", key=2, mandatory=True),
+        Var("USUBJID", "Unique Subject Identifier", origin="Assigned", source="Sponsor", key=3, mandatory=True),
+        Var("IDVAR", "Identifying Variable", origin="Assigned", source="Sponsor", key=4),
+        Var("IDVARVAL", "Identifying Variable Value", origin="Assigned", source="Sponsor", key=5),
+        Var("QNAM", "Qualifier Variable Name", origin="Assigned", source="Sponsor", key=6, mandatory=True),
+        Var("QLABEL", "Qualifier Variable Label", origin="Assigned", source="Sponsor", mandatory=True),
+        Var("QVAL", "Data Value", mandatory=True,
+            comment="; ".join(f"{qnam}: {qlabel} ({qorig})" for _, qnam, qlabel, qorig in extras)),
+        Var("QORIG", "Origin", origin="Assigned", source="Sponsor", mandatory=True),
+        Var("QEVAL", "Evaluator", origin="Assigned", source="Sponsor"),
+    ]
+    rows = []
+    for row in parent.rows:
+        for key, qnam, qlabel, qorig in extras:
+            value = row.pop(key, None)
+            if value is None or value == "":
+                continue
+            rows.append({"STUDYID": row["STUDYID"], "RDOMAIN": parent.name, "USUBJID": row["USUBJID"],
+                         "IDVAR": f"{parent.name}SEQ", "IDVARVAL": str(row[f"{parent.name}SEQ"]), "QNAM": qnam,
+                         "QLABEL": qlabel, "QVAL": str(value), "QORIG": qorig, "QEVAL": None})
+    for row in parent.rows:  # extras with no value leave the parent too
+        for key, *_ in extras:
+            row.pop(key, None)
+    return Dataset(name, f"Supplemental Qualifiers for {parent.name}", "RELATIONSHIP",
+                   "One record per supplemental qualifier per record", variables, rows)
+
+
+#: the adverse event's protocol fields with no SDTM AE variable (row key, QNAM, QLABEL, QORIG)
+SUPPAE_EXTRAS = [("_phase", "AEPHASE", "Toxicity Phase (Acute or Late)", "Derived"),
+                 ("_aware", "AEAWRDTC", "Date/Time Site Aware of SAE (UTC)", "Collected"),
+                 ("_reported", "AERPTDTC", "Date/Time SAE Reported to Sponsor (UTC)", "Collected")]
+#: the surgery's residual tumour classification (UICC R), which the services derive from the surgery's
+#: macroscopic residual and the pathology report's margin: the primary endpoint's outcome
+SUPPPR_EXTRAS = [("_residual", "RESIDTUM", "Residual Tumor (UICC R Classification)", "Derived")]
+
+
+# --------------------------------------------------------------------------- TU, TR, RS
+def tu(snapshot: ExportSnapshot) -> Dataset:
+    """Tumour identification: the primary tumour at diagnosis, one record per patient."""
+    variables = ids("TU") + [
+        Var("TULNKID", "Link ID", origin="Assigned", source="Sponsor"),
+        Var("TUTESTCD", "Tumor Identification Short Name", origin="Assigned", source="Sponsor", mandatory=True),
+        Var("TUTEST", "Tumor Identification Test Name", origin="Assigned", source="Sponsor", mandatory=True),
+        Var("TUORRES", "Tumor Identification Result", origin="Assigned", source="Sponsor"),
+        Var("TUSTRESC", "Tumor Identification Result Std. Format", origin="Assigned", source="Sponsor"),
+        Var("TULOC", "Location of the Tumor", codelist="anatomic_site"),
+        Var("TUDTC", "Date/Time of Tumor Identification", data_type="date",
+            comment="The date of the histological diagnosis"),
+        dy("TUDY", "TUDTC", "Study Day of Tumor Identification"),
+    ]
+    labels = {c.code: c.label for c in snapshot.protocol.codelists.get("anatomic_site", [])}
+    rows = []
+    study = studyid(snapshot)
+    for p in enrolled(snapshot):
+        for c in entered(p, "diagnosis")[:1]:
+            day = c.values.get("diagnosis_date")
+            site = c.values.get("anatomic_site")
+            rows.append({"STUDYID": study, "DOMAIN": "TU", "USUBJID": usubjid(study, p.subject_id),
+                         "TULNKID": TUMOUR_LINK, "TUTESTCD": "TUMIDENT", "TUTEST": "Tumor Identification",
+                         "TUORRES": "PRIMARY TUMOR", "TUSTRESC": "PRIMARY TUMOR",
+                         "TULOC": labels.get(site, site).upper() if site else None, "TUDTC": dtc(day),
+                         "TUDY": study_day(day, p.enrolment_date)})
+    return numbered(Dataset("TU", "Tumor/Lesion Identification", "FINDINGS",
+                            "One record per identified tumor per subject", variables, rows), "TU", lambda r: ())
+
+
+def tr(snapshot: ExportSnapshot) -> Dataset:
+    """Tumour results: the largest dimension of the primary tumour at diagnosis."""
+    variables = ids("TR") + [
+        Var("TRLNKID", "Link ID", origin="Assigned", source="Sponsor"),
+        Var("TRTESTCD", "Tumor/Lesion Assessment Short Name", origin="Assigned", source="Sponsor", mandatory=True),
+        Var("TRTEST", "Tumor/Lesion Assessment Test Name", origin="Assigned", source="Sponsor", mandatory=True),
+        Var("TRORRES", "Result or Finding in Original Units"),
+        Var("TRORRESU", "Original Units", codelist="UNIT", origin="Assigned", source="Sponsor"),
+        Var("TRSTRESC", "Character Result/Finding in Std Format", origin="Derived", source="Sponsor"),
+        Var("TRSTRESN", "Numeric Result/Finding in Standard Units", "Num", origin="Derived", source="Sponsor"),
+        Var("TRSTRESU", "Standard Units", codelist="UNIT", origin="Assigned", source="Sponsor"),
+        Var("TRDTC", "Date/Time of Tumor/Lesion Measurement", data_type="date",
+            comment="The date of the histological diagnosis"),
+        dy("TRDY", "TRDTC", "Study Day of Tumor/Lesion Measurement"),
+    ]
+    rows = []
+    study = studyid(snapshot)
+    for p in enrolled(snapshot):
+        for c in entered(p, "diagnosis")[:1]:
+            size = c.values.get("size_cm")
+            if size is None:
+                continue
+            day = c.values.get("diagnosis_date")
+            rows.append({"STUDYID": study, "DOMAIN": "TR", "USUBJID": usubjid(study, p.subject_id),
+                         "TRLNKID": TUMOUR_LINK, "TRTESTCD": "LDIAM", "TRTEST": "Longest Diameter",
+                         "TRORRES": f"{size:g}", "TRORRESU": "cm", "TRSTRESC": f"{size:g}", "TRSTRESN": float(size),
+                         "TRSTRESU": "cm", "TRDTC": dtc(day), "TRDY": study_day(day, p.enrolment_date)})
+    return numbered(Dataset("TR", "Tumor/Lesion Results", "FINDINGS",
+                            "One record per tumor measurement per subject", variables, rows), "TR", lambda r: ())
+
+
+def rs(snapshot: ExportSnapshot) -> Dataset:
+    """Disease response: the pathological response of the resected specimen (EORTC-STBSG score and the
+    protocol's pCR), as the services derived them from the pathology report."""
+    threshold = snapshot.protocol.pathology.pcr_max_viable_percent
+    variables = ids("RS") + [
+        Var("RSTESTCD", "Assessment Short Name", origin="Assigned", source="Sponsor", mandatory=True),
+        Var("RSTEST", "Assessment Name", origin="Assigned", source="Sponsor", mandatory=True),
+        Var("RSCAT", "Category for Assessment", origin="Assigned", source="Sponsor"),
+        Var("RSORRES", "Result or Finding in Original Units", origin="Derived", source="Sponsor",
+            comment="PATHRESP: the EORTC-STBSG tier (Wardelmann et al., Eur J Cancer 2016) of the percentage of "
+                    f"stainable tumour cells; PCR: Y when at most {threshold:g} % stainable tumour cells (protocol)"),
+        Var("RSSTRESC", "Character Result/Finding in Std Format", origin="Derived", source="Sponsor"),
+        Var("RSDTC", "Date/Time of Assessment", data_type="date", comment="The date of the pathology report"),
+        dy("RSDY", "RSDTC", "Study Day of Assessment"),
+    ]
+    rows = []
+    study = studyid(snapshot)
+    for p in enrolled(snapshot):
+        for c in entered(p, "pathology"):
+            day = c.values.get("report_date")
+            base = {"STUDYID": study, "DOMAIN": "RS", "USUBJID": usubjid(study, p.subject_id), "RSDTC": dtc(day),
+                    "RSDY": study_day(day, p.enrolment_date)}
+            score = c.derived.get("response_score")
+            if score:
+                rows.append({**base, "RSTESTCD": "PATHRESP", "RSTEST": "Pathological Response Score",
+                             "RSCAT": "EORTC-STBSG", "RSORRES": score, "RSSTRESC": score})
+            if c.derived.get("pcr") is not None:
+                rows.append({**base, "RSTESTCD": "PCR", "RSTEST": "Pathologic Complete Response",
+                             "RSCAT": "PROTOCOL DEFINED", "RSORRES": yn(c.derived["pcr"]),
+                             "RSSTRESC": yn(c.derived["pcr"])})
+    return numbered(Dataset("RS", "Disease Response", "FINDINGS", "One record per response assessment per subject",
+                            variables, rows), "RS", lambda r: (_sort_date(r["RSDTC"]), r["RSTESTCD"]))
+
+
+# --------------------------------------------------------------------------- SV
+def sv(snapshot: ExportSnapshot) -> Dataset:
+    """Subject visits: the protocol's visits a patient attended, dated by the form that dates them
+    (screening, surgery, follow-up); visits with no date recorded are not listed."""
+    variables = [
+        Var("STUDYID", "Study Identifier", origin="Protocol", source=None, key=1, mandatory=True),
+        Var("DOMAIN", "Domain Abbreviation", origin="Assigned", source="Sponsor", mandatory=True),
+        Var("USUBJID", "Unique Subject Identifier", origin="Assigned", source="Sponsor", key=2, mandatory=True),
+        Var("VISITNUM", "Visit Number", "Num", origin="Derived", source="Sponsor", key=3, mandatory=True,
+            comment="100 x the visit's place in the protocol's schedule + its occurrence"),
+        Var("VISIT", "Visit Name", origin="Protocol", source=None),
+        Var("SVSTDTC", "Start Date/Time of Visit", data_type="date"),
+        Var("SVENDTC", "End Date/Time of Visit", data_type="date"),
+        dy("SVSTDY", "SVSTDTC", "Study Day of Start of Visit"),
+        dy("SVENDY", "SVENDTC", "Study Day of End of Visit"),
+    ]
+    order = {v.id: i + 1 for i, v in enumerate(snapshot.protocol.visits)}
+    repeats = {v.id: v.repeat is not None for v in snapshot.protocol.visits}
+    names = {v.id: v.name for v in snapshot.protocol.visits}
+    rows = []
+    study = studyid(snapshot)
+    for p in enrolled(snapshot):
+        seen: dict[tuple[str, int], Any] = {}
+        for form_id, field_id in VISIT_DATES.items():
+            for c in entered(p, form_id):
+                day = c.values.get(field_id)
+                if c.visit_id in order and day is not None and (c.visit_id, c.occurrence) not in seen:
+                    seen[(c.visit_id, c.occurrence)] = day
+        for (visit, occurrence), day in seen.items():
+            rows.append({"STUDYID": study, "DOMAIN": "SV", "USUBJID": usubjid(study, p.subject_id),
+                         "VISITNUM": order[visit] * 100 + occurrence,
+                         "VISIT": f"{names[visit]} {occurrence}".upper() if repeats[visit] else names[visit].upper(),
+                         "SVSTDTC": dtc(day), "SVENDTC": dtc(day), "SVSTDY": study_day(day, p.enrolment_date),
+                         "SVENDY": study_day(day, p.enrolment_date)})
+    rows.sort(key=lambda r: (r["USUBJID"], r["VISITNUM"]))
+    return Dataset("SV", "Subject Visits", "SPECIAL PURPOSE", "One record per subject per actual visit", variables,
+                   rows)
+
+
+# --------------------------------------------------------------------------- all of them
+def datasets(snapshot: ExportSnapshot) -> list[Dataset]:
+    """Every dataset with at least one record (SDTM submits no empty dataset), TS and DM first."""
+    out = [ts(snapshot), dm(snapshot)]
+    events, procedures = ae(snapshot), pr(snapshot)
+    out += [sv(snapshot), ds(snapshot), ex(snapshot), cm(snapshot), procedures, supp(procedures, SUPPPR_EXTRAS),
+            events, supp(events, SUPPAE_EXTRAS), tu(snapshot), tr(snapshot), rs(snapshot)]
+    return [d for d in out if d.rows]
