@@ -13,6 +13,8 @@ from sarcotrial.cli import access as access_cli
 from sarcotrial.cli import demo, edc, rules, study, web
 from sarcotrial.cli.dvh import dvh
 from sarcotrial.cli.exchange import export_app
+from sarcotrial.cli.importing import import_app
+from sarcotrial.cli.importing_rt import import_dicom_rt
 from sarcotrial.cli.rt import plan_qa, rt_app
 from sarcotrial.cli.stats import stats_app
 from sarcotrial.cli.common import err_console
@@ -83,6 +85,8 @@ app.command("sae")(edc.sae)
 app.command("reconsent")(edc.reconsent)
 app.command("serve")(web.serve)
 app.add_typer(export_app, name="export")
+import_app.command("dicom-rt")(import_dicom_rt)
+app.add_typer(import_app, name="import")
 
 
 def run() -> None:
