@@ -108,6 +108,12 @@ class DemoSummary:
     not_done: int = 0
 
 
+#: ICD-O-3 topography codes (WHO, ICD-O third edition, C49 "connective, subcutaneous and other soft tissues";
+#: C48.0 retroperitoneum) the demo gives each site category
+DEMO_TOPOGRAPHY = {"extremity": ("C49.2", "C49.1"), "trunk": ("C49.3", "C49.4", "C49.6"),
+                   "retroperitoneum": ("C48.0",), "head-neck": ("C49.0",)}
+
+
 def demo_password(seed: int, user: str) -> str:
     """A demo account's password: derived from the seed, so the same seed gives the same logins."""
     digest = hashlib.sha256(f"sarcotrial-demo:{seed}:{user}".encode()).hexdigest()
@@ -342,6 +348,14 @@ class _Generator:
         }
         if site == "visceral":
             diagnosis["t_category"] = rng.choice(["T1", "T2a", "T2b"])
+        # ICD-O-3 topography and laterality where the protocol collects them (SPRINT 1.2, for FHIR mCODE):
+        # chosen from the site and the subject number, drawing nothing, so the rest of the study is unchanged
+        fields = {f.id for f in study.protocol.form("diagnosis").fields}
+        number = int(subject.rsplit("-", 1)[-1])
+        if "topography" in fields and site in DEMO_TOPOGRAPHY:
+            diagnosis["topography"] = DEMO_TOPOGRAPHY[site][number % len(DEMO_TOPOGRAPHY[site])]
+        if "laterality" in fields:
+            diagnosis["laterality"] = ("left", "right")[number % 2] if site == "extremity" else "not_applicable"
         missing, why = {}, None
         if not entity.graded_by_fnclcc:
             # e.g. a solitary fibrous tumour: WHO 2020 assesses its metastatic risk (Demicco), not an FNCLCC
