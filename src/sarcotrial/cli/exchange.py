@@ -43,8 +43,17 @@ def _run(fmt: str, out: Path, forms: Optional[str], identified: bool, deidentifi
     if as_json:
         print_json(m)
         return
-    counts = ", ".join(f"{k} {v}" for k, v in m["counts"].items())
-    console.print(f"Wrote {len(m['files'])} files and {out / 'manifest.json'} ({fmt}, {m['level']}; {counts})")
+    from rich.markup import escape
+
+    from sarcotrial.report.words import count
+
+    console.print(f"Exported {fmt} ({m['level']}): {count(len(m['files']), 'file')} in {escape(str(out))}", soft_wrap=True)
+    numbers = {k: v for k, v in m["counts"].items() if not isinstance(v, (list, tuple))}
+    console.print("  " + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in numbers.items()))
+    for k, v in m["counts"].items():
+        if isinstance(v, (list, tuple)):
+            console.print(f"  {k.replace('_', ' ')}: {', '.join(map(str, v))}")
+    console.print(f"  checksums: {escape(str(out / 'manifest.json'))}", soft_wrap=True)
 
 
 def _command(fmt: str, description: str):
@@ -89,7 +98,12 @@ def export_log(db: Optional[str] = DbOption, user: Optional[str] = UserOption, a
     if not rows:
         console.print("No export yet.")
         raise typer.Exit(1)
-    table = Table("#", "when (UTC)", "by", "format", "level", "patients", "forms")
+    from rich import box
+
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
+    for header, justify in (("#", "right"), ("when (UTC)", "left"), ("by", "left"), ("format", "left"),
+                            ("level", "left"), ("patients", "right"), ("forms", "right")):
+        table.add_column(header, justify=justify, no_wrap=header != "by")
     for r in rows:
         table.add_row(str(r["id"]), r["at"].strftime("%Y-%m-%d %H:%M"), r["by"] or "", r["format"], r["level"],
                       str(r["patients"]), str(len(r["forms"])))
