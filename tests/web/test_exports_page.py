@@ -101,3 +101,21 @@ def test_a_real_export_through_the_page_is_the_cli_s(web_study, client_as, tmp_p
     assert {f["name"]: f["sha256"] for f in manifest["files"]} == {f["name"]: f["sha256"] for f in cli["files"]}
     for f in manifest["files"]:
         assert hashlib.sha256(z.read(f["name"])).hexdigest() == f["sha256"]
+
+
+def test_the_api_exports_as_the_page_does(web_study, client_as):
+    """POST /api/v1/exports/{format} answers with the ZIP; the body is checked (422 naming the member), the
+    export right decides (403), and GET /api/v1/exports lists what was exported."""
+    stan = client_as("statistician")
+    answer = stan.post("/api/v1/exports/sdtm", json={"level": "deidentified", "forms": ["surgery", "adverse_event"]})
+    assert answer.status_code == 200 and answer.headers["content-type"] == "application/zip"
+    z = zipfile.ZipFile(io.BytesIO(answer.content))
+    manifest = json.loads(z.read("manifest.json"))
+    assert manifest["format"] == "sdtm" and manifest["level"] == "deidentified" and "dm.xpt" in z.namelist()
+    assert stan.post("/api/v1/exports/tables", json={"level": "identified"}).status_code == 403
+    bad = stan.post("/api/v1/exports/tables", json={"level": "pseudonymised", "colour": "red"})
+    assert bad.status_code == 422 and "colour" in bad.json()["error"]
+    unknown = stan.post("/api/v1/exports/nosuch", json={})
+    assert unknown.status_code == 422 and unknown.json()["field"] == "format"
+    log = stan.get("/api/v1/exports").json()
+    assert [(e["format"], e["level"], e["by"]) for e in log] == [("sdtm", "deidentified", "stan")]

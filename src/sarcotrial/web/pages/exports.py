@@ -54,6 +54,32 @@ def exports_page(request: Request, user: SignedIn):
     return _page(request, user)
 
 
+def export_zip(study, actor, fmt: str, level: str, forms: list[str] | None, intervals: bool) -> tuple[Path, str, Path]:
+    """Run the export into a private temporary folder and pack it as one ZIP: (the ZIP, its file name, the
+    folder to remove once it is sent). Refusals (:class:`InvalidValue`, :class:`AccessDenied`) leave nothing."""
+    work = Path(tempfile.mkdtemp(prefix="sarcotrial-export-"))
+    try:
+        if fmt not in FORMATS:
+            raise InvalidValue("format", f"must be one of {', '.join(FORMATS)}", fmt)
+        result = run_export(study, actor, fmt, work / "export", forms=forms or None, level=level, intervals=intervals)
+        stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%d-%H%M%S")
+        name = f"{study.protocol.acronym}-{fmt}-{result.manifest['level']}-{stamp}.zip"
+        archive = work / name
+        with zipfile.ZipFile(archive, "w", compression=zipfile.ZIP_DEFLATED) as z:
+            for path in sorted(result.folder.rglob("*")):
+                if path.is_file():
+                    z.write(path, path.relative_to(result.folder).as_posix())
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)
+        raise
+    return archive, name, work
+
+
+def zip_response(archive: Path, name: str, work: Path) -> FileResponse:
+    return FileResponse(archive, media_type="application/zip", filename=name,
+                        background=BackgroundTask(shutil.rmtree, work, ignore_errors=True))
+
+
 @router.post("/exports")
 async def exports_run(request: Request, user: SignedIn, format: str = Form("tables"),
                       level: str = Form("pseudonymised"), intervals: str = Form("")):
@@ -61,25 +87,8 @@ async def exports_run(request: Request, user: SignedIn, format: str = Form("tabl
     submitted = await request.form()
     forms = [f for f in submitted.getlist("forms") if isinstance(f, str)]
     chosen = {"format": format, "level": level, "forms": forms, "intervals": intervals}
-    work = Path(tempfile.mkdtemp(prefix="sarcotrial-export-"))
     try:
-        if format not in FORMATS:
-            raise InvalidValue("format", f"must be one of {', '.join(FORMATS)}", format)
-        result = run_export(study, user.actor, format, work / "export", forms=forms or None, level=level,
-                            intervals=bool(intervals))
+        packed = export_zip(study, user.actor, format, level, forms, bool(intervals))
     except InvalidValue as exc:
-        shutil.rmtree(work, ignore_errors=True)
         return _page(request, user, status_code=422, error=exc, chosen=chosen)
-    except BaseException:
-        shutil.rmtree(work, ignore_errors=True)
-        raise
-    acronym = study.protocol.acronym
-    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%d-%H%M%S")
-    name = f"{acronym}-{format}-{result.manifest['level']}-{stamp}.zip"
-    archive = work / name
-    with zipfile.ZipFile(archive, "w", compression=zipfile.ZIP_DEFLATED) as z:
-        for path in sorted(result.folder.rglob("*")):
-            if path.is_file():
-                z.write(path, path.relative_to(result.folder).as_posix())
-    return FileResponse(archive, media_type="application/zip", filename=name,
-                        background=BackgroundTask(shutil.rmtree, work, ignore_errors=True))
+    return zip_response(*packed)
