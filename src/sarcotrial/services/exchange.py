@@ -150,7 +150,7 @@ def export_snapshot(study: StudyDB, actor: Actor | None, *, level: str = "pseudo
     if level not in LEVELS:
         raise InvalidValue("level", f"must be one of {', '.join(LEVELS)}", level)
     if intervals and level != "deidentified":
-        raise InvalidValue("intervals", "days from enrolment are a way of de-identifying dates: give --deidentified too")
+        raise InvalidValue("intervals", "days from enrolment are a way of de-identifying dates: they go with the de-identified level (--deidentified)")
     protocol = study.protocol
     wanted = resolve_forms(protocol, forms)
     needs_key = level in ("identified", "deidentified")
