@@ -303,8 +303,12 @@ def test_role_site_and_export_changes_are_audited(study):
         access.grant(study, admin, "sam", export="full")
     changed = access.grant(study, admin, "sam", role="data_manager", sites=["B", "MAIN"], reason="moved to data management")
     assert (changed.role, changed.sites, changed.export) == ("data_manager", ("B", "MAIN"), "pseudonymised")
-    changed = access.grant(study, admin, "sam", remove_sites=["main"], export="full")
-    assert (changed.sites, changed.export) == (("B",), "full")
+    with pytest.raises(InvalidValue, match="a data manager never receives identifiers"):
+        access.grant(study, admin, "sam", export="full")
+    changed = access.grant(study, admin, "sam", remove_sites=["main"], export="deidentified")
+    assert (changed.sites, changed.export) == (("B",), "deidentified")
+    access.grant(study, admin, "sam", role="investigator", reason="now an investigator at B")
+    assert access.grant(study, admin, "sam", export="full").export == "full"  # an investigator reads identifiers
     with pytest.raises(InvalidValue, match="does not go with the role statistician"):
         access.grant(study, admin, "sam", role="statistician")
     assert access.grant(study, admin, "sam", study_wide=True).sites == ()
@@ -313,7 +317,8 @@ def test_role_site_and_export_changes_are_audited(study):
                                                            AuditEntry.action != "create")).all()
     seen = [(e.table_name, e.action, e.field, e.old_value, e.new_value, e.reason) for e in entries]
     assert ("app_user", "update", "role", "statistician", "data_manager", "moved to data management") in seen
-    assert ("app_user", "update", "export_right", "pseudonymised", "full", "access rights changed by an admin") in seen
+    assert ("app_user", "update", "export_right", "pseudonymised", "deidentified", "access rights changed by an admin") in seen
+    assert ("app_user", "update", "export_right", "deidentified", "full", "access rights changed by an admin") in seen
     assert sum(1 for s in seen if s[:3] == ("user_site", "delete", "site_id")) == 2
     chain_intact(study)
 
@@ -434,8 +439,10 @@ def test_export_rights(study):
     with study.action(manager, permission="read") as session:
         with pytest.raises(AccessDenied, match="dora's export right is none: no export at all"):
             access.require_export(session, "deidentified")
-    access.grant(study, admin, "dora", export="full")
-    with study.reading(manager, permission="export") as session:
+    with pytest.raises(InvalidValue, match="a data manager never receives identifiers"):
+        access.grant(study, admin, "dora", export="full")
+    ivo = account(study, admin, "ivo", "investigator", export="full")
+    with study.reading(ivo, permission="export") as session:
         assert access.require_export(session, "full").export == "full"
     nurse = account(study, admin, "nina", "research_nurse", export="full")
     with study.reading(nurse) as session:

@@ -152,8 +152,10 @@ def export_right_rule(role: str, right: str) -> str | None:
     """Why ``right`` cannot go with ``role`` (``None`` when it can)."""
     if right not in EXPORT_RIGHTS:
         return f"must be one of {', '.join(EXPORT_RIGHTS)}"
-    if role == "statistician" and right == "full":
-        return "a statistician never receives identifiers: pseudonymised, deidentified or none"
+    if right == "full" and not allowed(role, "read.identifiers"):
+        # the full right is the identified export: only for a role that may read identifiers at all
+        return (f"a {role.replace('_', ' ')} never receives identifiers (the role does not read them, permission "
+                f"read.identifiers): pseudonymised, deidentified or none")
     return None
 
 
@@ -201,5 +203,7 @@ def permissions_markdown() -> str:
     for right in EXPORT_RIGHTS:
         levels = [level for level in EXPORT_LEVELS if export_allowed(right, level)]
         lines.append(f"| `{right}` | {', '.join(levels) if levels else 'nothing'} |")
-    lines += ["", "A statistician's right is never `full`: statisticians never receive identifiers.", ""]
+    lines += ["", "The right `full` (an identified export) goes only with a role that reads identifiers "
+              "(`read.identifiers`): a statistician's or a data manager's right is never `full`, and an identified "
+              "export also needs `read.identifiers` at the moment it is made.", ""]
     return "\n".join(lines)

@@ -31,9 +31,8 @@ Choices the standard leaves open:
 - Audit records: one ``AuditRecord`` per ``ItemData``, from the last audit entry of that field of that
   CRF instance (its value or its missing-data code), with the patient's site as ``LocationRef`` (the
   trail does not record where a user worked). They are written only for an account whose role reads
-  the audit trail (``audit.read``). ``ReasonForChange`` (the reason the person gave for the change, 21
-  CFR 11.10(e)) is written at the pseudonymised and identified levels; a de-identified file has no audit
-  records at all (below).
+  the audit trail (``audit.read``). ``ReasonForChange`` is free text that may name people, like the
+  fields the protocol marks ``identifying``: it is written at the identified level only.
 - Signatures: a valid CRF signature (not voided by a later change) is the ``Signature`` of its
   ``FormData``, a valid casebook signature that of the ``SubjectData``.
 - At the de-identified level there are no audit records, signatures or users: their date-times are
@@ -161,7 +160,7 @@ class _OdmWriter:
         self.repeating_forms = {f.id for f in self.protocol.forms if f.repeating}
         self.with_signatures = snapshot.level != "deidentified" and source is not None
         self.with_audit = self.with_signatures and source.audit_allowed
-        self.with_reasons = self.with_audit
+        self.with_reasons = self.with_audit and snapshot.level == "identified"
         self.counts = {"subjects": 0, "item_data": 0, "audit_records": 0, "signatures": 0}
 
     # ------------------------------------------------------------------ the pre-pass over the snapshot

@@ -583,6 +583,8 @@ def require_export(session: Session, level: str) -> Principal | None:
     if not rules.export_allowed(principal.export, level):
         raise AccessDenied(f"{principal.username}'s export right is {principal.export}: "
                            f"{'no export at all' if principal.export == 'none' else f'no {level} export'}")
+    if level == "full":  # identifiers leave the study only with someone whose role may read them
+        require(session, "read.identifiers")
     return principal
 
 
