@@ -28,6 +28,7 @@ from sarcotrial.exchange import FORMATS
 from sarcotrial.services import access, pathway, views
 from sarcotrial.services.study import Actor, StudyDB
 from sarcotrial.store.crypto import generate_key
+from tests.exchange.conftest import add_exporter
 
 SEED = 7
 runner = CliRunner()
@@ -48,7 +49,7 @@ def demo(tmp_path_factory):
     study, _ = StudyDB.create(url, "sprint", Actor("tester", "test"))
     try:
         build_demo_study(study, SEED)
-        access.grant(study, actor("admin"), "datamanager", export="full", reason="identifier scan")
+        add_exporter(study, actor("admin"), demo_password(SEED, "exporter"))
         subjects = [r.subject_id for r in views.patients(study, actor("monitor"))]
         people = [pathway.identify(study, actor("monitor"), s, "identifier scan test") for s in subjects]
         staff = [a.full_name for a in access.list_users(study, actor("admin"))]
@@ -96,8 +97,8 @@ def contents(folder: Path) -> dict[str, str]:
 
 def export(demo, tmp_path_factory, fmt: str, *level: str) -> Path:
     out = tmp_path_factory.mktemp(f"scan-{fmt}") / "out"
-    result = runner.invoke(app, ["export", fmt, "--out", str(out), "--db", demo["url"], "--user", "datamanager",
-                                 *level], env={"SARCOTRIAL_PASSWORD": demo_password(SEED, "datamanager")})
+    result = runner.invoke(app, ["export", fmt, "--out", str(out), "--db", demo["url"], "--user", "exporter",
+                                 *level], env={"SARCOTRIAL_PASSWORD": demo_password(SEED, "exporter")})
     assert result.exit_code == 0, result.output
     return out
 

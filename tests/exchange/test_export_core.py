@@ -220,7 +220,9 @@ def test_rights_and_sites_decide_what_an_export_holds(study, fast_hashing, probe
             ("deidentified", 1), ("identified", 1)]
         actors = {e.actor for e in session.scalars(select(AuditEntry).where(AuditEntry.table_name == "data_export"))}
         assert actors == {"stan", "ivy"}
-    assert [r["by"] for r in exchange.exports(study, team.investigator)] == ["ivy", "stan"]
+    # an account limited to sites sees its own exports in the log, not those of other people
+    assert [r["by"] for r in exchange.exports(study, team.investigator)] == ["ivy"]
+    assert [r["by"] for r in exchange.exports(study, team.statistician)] == ["stan"]
 
 
 def test_cli_export_log_and_refusals(study, database_url, two_patients, probe, tmp_path):
@@ -237,3 +239,78 @@ def test_cli_export_log_and_refusals(study, database_url, two_patients, probe, t
     assert log.exit_code == 0 and [r["format"] for r in json.loads(log.output)] == ["tables"]
     offset = runner.invoke(app, ["export", "date-offset", two_patients[0], "--db", database_url])
     assert offset.exit_code == 0 and f"{exchange.date_offset(study, OS_USER, two_patients[0]):+d} days" in offset.output
+
+
+def test_every_age_field_is_capped_when_deidentified(study, probe, tmp_path):
+    """Safe Harbor 164.514(b)(2)(i)(C) covers every age over 89, not only the age at enrolment: a number the
+    protocol measures in years (SPRINT's screening.age_years) is given as 90 too."""
+    from tests.helpers import NURSE, SCREENING, register
+
+    old = register(study, "H0009", dob=dt.date(1930, 1, 1)).subject_id
+    pathway.screen(study, NURSE, old, {"screening_date": "2025-01-20", "consent_date": "2025-01-20",
+                                       **dict(SCREENING, age_years=95)})
+    exchange_pkg.run_export(study, OS_USER, "tables", tmp_path / "p")
+    [screening] = probe.snapshot.patients[0].forms["screening"]
+    assert screening.values["age_years"] == 95
+    exchange_pkg.run_export(study, OS_USER, "tables", tmp_path / "d", level="deidentified")
+    [screening] = probe.snapshot.patients[0].forms["screening"]
+    assert screening.values["age_years"] == 90
+
+
+def test_intervals_count_datetimes_to_the_minute_and_a_patient_never_enrolled_from_the_first_record(
+        study, probe, tmp_path):
+    from tests.helpers import NURSE, enrolled
+
+    subject = enrolled(study, "H0001")
+    forms.record(study, DOCTOR, subject, "adverse_event", {"term": "Wound infection", "grade": 3, "serious": True,
+                                                            "onset_date": "2025-05-02", "aware_at": "2025-05-03T10:00"})
+    referred = pathway.register_patient(study, NURSE, identifiers=pathway.Identifiers(
+        "Referred Only (synthetic)", dt.date(1970, 2, 2), "H0005"), sex="male",
+        referral={"referral_date": "2025-03-10", "anatomic_site": "trunk"}).subject_id
+    exchange_pkg.run_export(study, OS_USER, "tables", tmp_path / "i", level="deidentified", intervals=True)
+    by = {p.subject_id: p for p in probe.snapshot.patients}
+    [ae] = by[subject].forms["adverse_event"]
+    # enrolled 22 Jan 2025; aware 3 May 2025 10:00 UTC = 101 days and 10 hours
+    assert ae.values["aware_at"] == pytest.approx(101 + 10 / 24, abs=1e-4)
+    assert by[subject].interval_origin == "enrolment"
+    [referral] = by[referred].forms["referral"]
+    assert by[referred].interval_origin == "first record" and referral.values["referral_date"] == 0
+
+
+def test_export_files_are_the_owners_alone_and_identified_exports_record_each_patients_identifiers(
+        study, two_patients, probe, tmp_path):
+    """Personal data: the folder 0700 and its files 0600, as the study file (docs/exchange.md); an identified
+    export records a reading of each patient's identifiers, as `patient identify` does (21 CFR 11.10(e))."""
+    from sarcotrial.store.models import IdentifierAccess
+
+    out = tmp_path / "x"
+    exchange_pkg.run_export(study, OS_USER, "tables", out, level="identified")
+    assert out.stat().st_mode & 0o777 == 0o700
+    assert {p.stat().st_mode & 0o777 for p in out.rglob("*") if p.is_file()} == {0o600}
+    with study.reading() as session:
+        purposes = [a.purpose for a in session.scalars(select(IdentifierAccess))]
+    assert purposes.count("identified tables export") == 2
+
+
+def test_bad_folders_and_empty_forms_are_refused_naming_the_field(study, two_patients, probe, tmp_path):
+    for out, rule in ((Path(""), "give a folder"), (tmp_path / "afile" / "sub", "cannot write in")):
+        if rule == "cannot write in":
+            (tmp_path / "afile").write_text("x")
+        with pytest.raises(InvalidValue, match=rule) as exc:
+            exchange_pkg.run_export(study, OS_USER, "tables", out)
+        assert exc.value.field == "out" and ".export-" not in str(exc.value)
+    with pytest.raises(InvalidValue, match="give form ids") as exc:
+        exchange_pkg.run_export(study, OS_USER, "tables", tmp_path / "f", forms=["", " "])
+    assert exc.value.field == "forms"
+
+
+def test_force_never_follows_a_manifest_out_of_its_folder(study, two_patients, probe, tmp_path):
+    """A planted manifest naming ../victim.txt must not make --force delete it."""
+    victim = tmp_path / "victim.txt"
+    victim.write_text("keep me")
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "manifest.json").write_text(json.dumps({"files": [{"name": "../victim.txt"}]}))
+    with pytest.raises(InvalidValue, match="names files outside"):
+        exchange_pkg.run_export(study, OS_USER, "tables", out, force=True)
+    assert victim.read_text() == "keep me"

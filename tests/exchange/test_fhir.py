@@ -33,6 +33,7 @@ from sarcotrial.errors import SarcoTrialError
 from sarcotrial.services import access, exchange, forms, pathway, views
 from sarcotrial.services.study import Actor, StudyDB
 from sarcotrial.store.crypto import generate_key
+from tests.exchange.conftest import add_exporter
 
 SEED = 13
 runner = CliRunner()
@@ -54,7 +55,7 @@ def actor(user: str) -> Actor:
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory):
-    """The synthetic demo, built once; the data manager given the full export right, and one MAIN patient's
+    """The synthetic demo, built once; a study-wide investigator ("exporter") given the full export right, and one MAIN patient's
     diagnosis given an ICD-O-3 topography and a laterality through a correction (SPRINT 1.2 fields)."""
     mp = pytest.MonkeyPatch()
     mp.setenv("SARCOTRIAL_KEY", generate_key())
@@ -67,7 +68,7 @@ def demo(tmp_path_factory):
     located = None
     try:
         build_demo_study(study, SEED)
-        access.grant(study, actor("admin"), "datamanager", export="full", reason="fhir export tests")
+        add_exporter(study, actor("admin"), demo_password(SEED, "exporter"))
         for r in views.patients(study, actor("inv.main")):
             dx = r.first("diagnosis")
             if dx is None or dx.values.get("anatomic_site") != "extremity":
@@ -90,9 +91,9 @@ def demo(tmp_path_factory):
 def read_side(demo):
     study = StudyDB.open(demo["url"])
     try:
-        records = views.patients(study, actor("datamanager"), permission="export")
+        records = views.patients(study, actor("exporter"), permission="export")
         idents = {r.subject_id: pathway.identify(study, actor("monitor"), r.subject_id, "test") for r in records}
-        offsets = {r.subject_id: exchange.date_offset(study, actor("datamanager"), r.subject_id) for r in records}
+        offsets = {r.subject_id: exchange.date_offset(study, actor("exporter"), r.subject_id) for r in records}
         protocol = study.protocol
     finally:
         study.close()
@@ -101,8 +102,8 @@ def read_side(demo):
 
 def _export(demo, tmp_path_factory, name: str, *args: str) -> Path:
     out = tmp_path_factory.mktemp(name) / "out"
-    result = runner.invoke(app, ["export", "fhir", "--out", str(out), "--db", demo["url"], "--user", "datamanager",
-                                 *args], env={"SARCOTRIAL_PASSWORD": demo_password(SEED, "datamanager")})
+    result = runner.invoke(app, ["export", "fhir", "--out", str(out), "--db", demo["url"], "--user", "exporter",
+                                 *args], env={"SARCOTRIAL_PASSWORD": demo_password(SEED, "exporter")})
     assert result.exit_code == 0, result.output
     return out
 
@@ -321,7 +322,11 @@ def test_deidentified_export_holds_no_identifier_and_shifted_dates(deidentified,
     read = bundles(deidentified)
     for subject, r in read_side["records"].items():
         patient = of_type(read[subject], "Patient")[0]
-        assert patient.name is None and patient.birthDate is None
+        # US Core needs a name: a de-identified one is only the data-absent-reason "masked" (HL7 FHIR R4)
+        (name,) = patient.name
+        assert name.text is None and name.family is None and name.given is None and patient.birthDate is None
+        assert [(e.url, e.valueCode) for e in name.extension] == [
+            ("http://hl7.org/fhir/StructureDefinition/data-absent-reason", "masked")]
         dx = r.first("diagnosis")
         if dx is None:
             continue

@@ -35,6 +35,7 @@ from sarcotrial.services import access, exchange, forms, pathway, views
 from sarcotrial.services.exchange_audit import audit_source
 from sarcotrial.services.study import Actor, StudyDB
 from sarcotrial.store.models import AuditEntry
+from tests.exchange.conftest import add_exporter
 
 SEED = 2026
 NS = {"odm": "http://www.cdisc.org/ns/odm/v1.3"}
@@ -57,7 +58,7 @@ class Demo:
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory):
-    """The synthetic demo study, built once; the data manager given the full export right, and one value
+    """The synthetic demo study, built once; a study-wide investigator ("exporter") given the full export right, and one value
     replaced by a missing-data code (with its reason) so that the file carries one."""
     with pytest.MonkeyPatch.context() as mp:
         for name in ("SARCOTRIAL_KEY", "SARCOTRIAL_KEY_FILE", "DATABASE_URL", "SARCOTRIAL_PASSWORD"):
@@ -67,9 +68,9 @@ def demo(tmp_path_factory):
         url = f"sqlite:///{folder / 'study.sqlite'}"
         study, _notice = StudyDB.create(url, "sprint", Actor("tester", "test"), synthetic=True)
         build_demo_study(study, SEED)
-        access.grant(study, login("admin"), "datamanager", export="full")
+        add_exporter(study, login("admin"), demo_password(SEED, "exporter"))
         access.grant(study, login("admin"), "inv.sat", export="pseudonymised")  # an account limited to SAT
-        manager = login("datamanager")
+        manager = login("exporter")
         record = [r for r in views.patients(study, manager, enrolled_only=True) if r.site == "SAT"][-1]
         crf = record.of("follow_up")[0]
         forms.correct(study, login("nurse.sat"), record.subject_id, "follow_up", {}, "Imaging report not in the source",
@@ -89,7 +90,7 @@ def _corrected_value(study: StudyDB, actor: Actor) -> tuple[str, int, str, str]:
         return entry.subject_id, entry.record_id, "size_cm", entry.reason
 
 
-def export(demo: Demo, name: str, *args: str, user: str = "datamanager") -> Path:
+def export(demo: Demo, name: str, *args: str, user: str = "exporter") -> Path:
     out = demo.folder / name
     if not out.exists():
         result = runner.invoke(app, ["export", "odm", "--out", str(out), "--db", demo.url, "--user", user, *args],
@@ -236,7 +237,7 @@ def test_metadata_follows_the_protocol(demo, pseudonymised):
     itemdefs = {e.get("OID"): e for e in findall(mdv, "odm:ItemDef")}
     expected_type = {"integer": "integer", "decimal": "float", "text": "text", "date": "date", "datetime": "datetime",
                      "boolean": "boolean", "code": "text"}
-    entered_twice = {c.form_id for r in views.patients(demo.study, login("datamanager"))
+    entered_twice = {c.form_id for r in views.patients(demo.study, login("exporter"))
                      for crfs in r.forms.values() for c in crfs if c.instance > 1}
     assert "screening" in entered_twice  # the demo screens a patient again
     for form in protocol.forms:
@@ -270,7 +271,7 @@ def test_values_are_the_read_sides(demo, pseudonymised):
     repeating_forms = {e.get("OID") for e in findall(root, ".//odm:FormDef") if e.get("Repeating") == "Yes"}
     written = items_by_place(root)
     protocol = demo.study.protocol
-    records = views.patients(demo.study, login("datamanager"))
+    records = views.patients(demo.study, login("exporter"))
     assert {r.subject_id for r in records} == {s.get("SubjectKey") for s in findall(root, ".//odm:SubjectData")}
     sample = records[::4]
     compared = 0
@@ -321,7 +322,7 @@ def test_a_missing_data_code_is_a_null_item_flagged_with_its_code(demo, pseudony
 
 # --------------------------------------------------------------------------- audit records and signatures
 def _last_entry(demo: Demo, crf_id: int, field_id: str) -> AuditEntry:
-    with demo.study.reading(login("datamanager")) as session:
+    with demo.study.reading(login("exporter")) as session:
         return session.scalars(select(AuditEntry).where(
             AuditEntry.table_name == "crf_instance", AuditEntry.record_id == crf_id,
             AuditEntry.field.in_([f"data.{field_id}", f"missing.{field_id}"])).order_by(AuditEntry.id.desc())).first()
@@ -337,7 +338,7 @@ def test_audit_records_name_the_users_of_the_audit_trail(demo, pseudonymised):
     the reason, free text that may name people, is left out below the identified level."""
     root = parse(pseudonymised)
     users = {u.get("OID"): findall(u, "odm:LoginName")[0].text for u in findall(root, "odm:AdminData/odm:User")}
-    with demo.study.reading(login("datamanager")) as session:
+    with demo.study.reading(login("exporter")) as session:
         actors = set(session.scalars(select(AuditEntry.actor).distinct()))
     records = findall(root, ".//odm:ItemData/odm:AuditRecord")
     assert len(records) == len(findall(root, ".//odm:ItemData"))
@@ -379,7 +380,7 @@ def test_valid_signatures_are_on_their_form_and_casebook(demo, pseudonymised):
         user = users[s.find("odm:UserRef", NS).get("UserOID")]
         assert user.find("odm:LoginName", NS).text in {"inv.main", "inv.sat"}
         assert "(synthetic)" in user.find("odm:FullName", NS).text
-    signed = {(p.subject_id, v.crf_id) for p in views.patients(demo.study, login("datamanager"))
+    signed = {(p.subject_id, v.crf_id) for p in views.patients(demo.study, login("exporter"))
               for v in _valid(demo, p.subject_id) if v.scope == "crf"}
     assert len(on_forms) == len(signed)
 
@@ -387,7 +388,7 @@ def test_valid_signatures_are_on_their_form_and_casebook(demo, pseudonymised):
 def _valid(demo: Demo, subject: str):
     from sarcotrial.services import review
 
-    return [v for v in review.signatures(demo.study, login("datamanager"), subject) if v.status == "valid"]
+    return [v for v in review.signatures(demo.study, login("exporter"), subject) if v.status == "valid"]
 
 
 def test_no_audit_records_for_an_account_that_does_not_read_the_trail(by_statistician):
@@ -411,7 +412,7 @@ def test_an_account_limited_to_a_site_exports_that_site_only(demo, by_site_inves
     """The export follows the user's sites (docs/roles.md): SAT's patients, SAT's location, and the audit
     records of their values (an investigator reads the trail of their site's data)."""
     root = parse(by_site_investigator)
-    sat = {r.subject_id for r in views.patients(demo.study, login("datamanager")) if r.site == "SAT"}
+    sat = {r.subject_id for r in views.patients(demo.study, login("exporter")) if r.site == "SAT"}
     assert {s.get("SubjectKey") for s in findall(root, ".//odm:SubjectData")} == sat
     assert {e.get("OID") for e in findall(root, "odm:AdminData/odm:Location")} == {"LOC.SAT"}
     assert {e.get("LocationOID") for e in findall(root, ".//odm:LocationRef")} == {"LOC.SAT"}
@@ -426,7 +427,7 @@ def test_the_deidentified_file_has_no_identifier_and_no_audit_time(demo, deident
     root = parse(deidentified)
     for tag in ("AuditRecord", "Signature", "User", "SignatureDef", "ReasonForChange"):
         assert not findall(root, f".//odm:{tag}"), tag
-    manager, monitor = login("datamanager"), login("monitor")  # the monitor reads identifiers study-wide
+    manager, monitor = login("exporter"), login("monitor")  # the monitor reads identifiers study-wide
     for subject in [s.get("SubjectKey") for s in findall(root, ".//odm:SubjectData")]:
         ident = pathway.identify(demo.study, monitor, subject, "test: de-identified ODM export")
         for value in (ident.full_name, ident.date_of_birth.isoformat(), ident.hospital_number):
@@ -459,7 +460,7 @@ def test_the_writer_writes_one_subject_at_a_time_and_reads_the_audit_in_batches(
     """The file is written a subject at a time, and the audit records read per batch of patients as the
     writing reaches them, so neither the document nor the trail is held whole."""
     monkeypatch.setattr(odm, "BATCH", 7)
-    actor = login("datamanager")
+    actor = login("exporter")
     snapshot = exchange.export_snapshot(demo.study, actor)
     source = audit_source(demo.study, actor)
     stream = Recorder()

@@ -43,6 +43,7 @@ from sarcotrial.protocol import load_protocol
 from sarcotrial.services import access, forms, pathway, views
 from sarcotrial.services.study import Actor, StudyDB
 from sarcotrial.store.crypto import generate_key
+from tests.exchange.conftest import add_exporter
 
 SEED = 11
 runner = CliRunner()
@@ -81,14 +82,14 @@ class Demo:
     def study(self) -> StudyDB:
         return StudyDB.open(self.url)
 
-    def export(self, out: Path, *args: str, user: str = "datamanager"):
+    def export(self, out: Path, *args: str, user: str = "exporter"):
         return runner.invoke(app, ["export", "redcap", "--out", str(out), "--db", self.url, "--user", user, *args],
                              env={"SARCOTRIAL_PASSWORD": demo_password(SEED, user)})
 
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory):
-    """The synthetic demo, built once; the data manager given the full export right, and the ECOG of one
+    """The synthetic demo, built once; a study-wide investigator ("exporter") given the full export right, and the ECOG of one
     patient's diagnosis replaced by the missing-data code UNK through a correction."""
     mp = pytest.MonkeyPatch()
     mp.setenv("SARCOTRIAL_KEY", generate_key())
@@ -100,7 +101,7 @@ def demo(tmp_path_factory):
     study, _ = StudyDB.create(d.url, "sprint", Actor("tester", "test"))
     try:
         build_demo_study(study, SEED)
-        access.grant(study, actor("admin"), "datamanager", export="full", reason="redcap export tests")
+        add_exporter(study, actor("admin"), demo_password(SEED, "exporter"))
         for r in views.patients(study, actor("inv.main")):
             dx = r.first("diagnosis")
             if dx is None or dx.values.get("ecog") is None:
@@ -123,7 +124,7 @@ def demo(tmp_path_factory):
 def read_side(demo):
     study = demo.study()
     try:
-        records = views.patients(study, actor("datamanager"), permission="export")
+        records = views.patients(study, actor("exporter"), permission="export")
         idents = {r.subject_id: pathway.identify(study, actor("monitor"), r.subject_id, "test") for r in records}
     finally:
         study.close()

@@ -33,6 +33,7 @@ from typer.testing import CliRunner
 from sarcotrial.cli.importing import import_app
 from sarcotrial.services import pathway, views
 from sarcotrial.services.study import Actor, StudyDB
+from tests.exchange.conftest import add_exporter
 
 runner = CliRunner()
 TESTER = Actor("tester", "test")
@@ -392,13 +393,13 @@ def round_trip(tmp_path_factory):
     try:
         build_demo_study(study, SEED)
         admin = Actor("admin", "test", password=demo_password(SEED, "admin"))
-        access.grant(study, admin, "datamanager", export="full", reason="round trip of the REDCap export")
+        add_exporter(study, admin, demo_password(SEED, "exporter"))
     finally:
         study.close()
     out = folder / "export"
     exported = runner.invoke(app, ["export", "redcap", "--identified", "--out", str(out), "--db", source,
-                                   "--user", "datamanager"],
-                             env={"SARCOTRIAL_PASSWORD": demo_password(SEED, "datamanager")})
+                                   "--user", "exporter"],
+                             env={"SARCOTRIAL_PASSWORD": demo_password(SEED, "exporter")})
     assert exported.exit_code == 0, exported.output
     fresh, _ = StudyDB.create(target, "sprint", TESTER)
     try:
@@ -429,7 +430,7 @@ def _crfs(record) -> list[tuple]:
 def test_round_trip_gives_the_same_values_for_every_form_and_field(round_trip):
     assert round_trip["imported"].exit_code == 0, round_trip["imported"].output
     demo = round_trip["demo"]
-    before = _by_hospital_number(round_trip["source"], demo("datamanager"), demo("monitor"))
+    before = _by_hospital_number(round_trip["source"], demo("exporter"), demo("monitor"))
     after = _by_hospital_number(round_trip["target"], TESTER, TESTER)
     assert len(before) == 50 and set(after) == set(before)
     for number, a in before.items():
@@ -455,7 +456,7 @@ def test_round_trip_gives_the_same_endpoints(round_trip):
                        for r in rows}
         return header, {numbers[r[0]]: r[1:] for r in rows}
 
-    header_a, rows_a = table(round_trip["source"], demo("datamanager"), demo("monitor"))
+    header_a, rows_a = table(round_trip["source"], demo("exporter"), demo("monitor"))
     header_b, rows_b = table(round_trip["target"], TESTER, TESTER)
     assert header_a == header_b and len(rows_a) == 33
     assert rows_b == rows_a

@@ -31,6 +31,7 @@ from sarcotrial.errors import SarcoTrialError
 from sarcotrial.services import access, endpoints, exchange, forms, pathway, views
 from sarcotrial.services.study import Actor, StudyDB
 from sarcotrial.store.crypto import generate_key
+from tests.exchange.conftest import add_exporter
 
 SEED = 11
 PLACE = ["subject_id", "site", "visit_id", "visit_occurrence", "instance", "crf_status", "protocol_version"]
@@ -54,14 +55,14 @@ class Demo:
     def study(self) -> StudyDB:
         return StudyDB.open(self.url)
 
-    def export(self, out: Path, *args: str, user: str = "datamanager"):
+    def export(self, out: Path, *args: str, user: str = "exporter"):
         return runner.invoke(app, ["export", "tables", "--out", str(out), "--db", self.url, "--user", user, *args],
                              env={"SARCOTRIAL_PASSWORD": demo_password(SEED, user)})
 
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory):
-    """The synthetic demo, built once; the data manager given the full export right, and one value of a
+    """The synthetic demo, built once; a study-wide investigator ("exporter") given the full export right, and one value of a
     MAIN patient's diagnosis replaced by a missing-data code (UNK) through a correction."""
     mp = pytest.MonkeyPatch()
     mp.setenv("SARCOTRIAL_KEY", generate_key())
@@ -74,7 +75,7 @@ def demo(tmp_path_factory):
     study, _ = StudyDB.create(url, "sprint", Actor("tester", "test"))
     try:
         build_demo_study(study, SEED)
-        access.grant(study, actor("admin"), "datamanager", export="full", reason="tables export tests")
+        add_exporter(study, actor("admin"), demo_password(SEED, "exporter"))
         for r in views.patients(study, actor("inv.main")):
             dx = r.first("diagnosis")
             if dx is None or dx.values.get("ecog") is None:
@@ -97,10 +98,10 @@ def demo(tmp_path_factory):
 def read_side(demo):
     study = demo.study()
     try:
-        records = views.patients(study, actor("datamanager"), permission="export")
+        records = views.patients(study, actor("exporter"), permission="export")
         idents = {r.subject_id: pathway.identify(study, actor("monitor"), r.subject_id, "test") for r in records}
-        header, rows = endpoints.endpoint_table(study, None, actor("datamanager"))
-        offsets = {r.subject_id: exchange.date_offset(study, actor("datamanager"), r.subject_id) for r in records}
+        header, rows = endpoints.endpoint_table(study, None, actor("exporter"))
+        offsets = {r.subject_id: exchange.date_offset(study, actor("exporter"), r.subject_id) for r in records}
     finally:
         study.close()
     return {"records": records, "idents": idents, "endpoints": (header, rows), "offsets": offsets,
@@ -332,7 +333,7 @@ def test_deidentified_dates_are_shifted_by_each_patients_offset(deidentified, re
             assert (delivery[r.subject_id]["first_fraction_date"] - r.delivered_dates()[0]).days == offsets[r.subject_id]
 
 
-def test_intervals_are_whole_days_from_enrolment(intervals, read_side):
+def test_intervals_are_whole_days_from_enrolment_or_the_first_record(intervals, read_side):
     records = read_side["records"]
     schema, rows = parquet_rows(intervals / "surgery.parquet")
     assert schema.field("surgery_date").type == pa.int64()
@@ -343,11 +344,16 @@ def test_intervals_are_whole_days_from_enrolment(intervals, read_side):
     patients = {row["subject_id"]: row for row in parquet_rows(intervals / "patients.parquet")[1]}
     for r in records:
         row = patients[r.subject_id]
+        # a patient never enrolled counts from the first date recorded of them (the referral, in SPRINT)
+        first = min(v for rows in r.forms.values() for c in rows for v in c.values.values()
+                    if isinstance(v, dt.date) and not isinstance(v, dt.datetime))
+        origin = r.enrolment_date or first
+        assert row["interval_origin"] == ("enrolment" if r.enrolment_date else "first record")
         assert row["enrolment_date"] == (0 if r.enrolment_date else None)
-        assert row["consent_date"] == ((r.consent_date - r.enrolment_date).days if r.enrolment_date else None)
+        assert row["consent_date"] == ((r.consent_date - origin).days if r.consent_date else None)
     entries = csv_rows(intervals / "dictionary.csv")[1]
     e = next(x for x in entries if (x["table"], x["column"]) == ("surgery", "surgery_date"))
-    assert (e["type"], e["unit"]) == ("integer", "days from enrolment")
+    assert (e["type"], e["unit"]) == ("integer", "days from the interval origin")
     assert not any(x["type"] in ("date", "datetime") for x in entries)
 
 
@@ -468,3 +474,18 @@ def test_a_folder_that_is_not_empty_is_refused_and_force_replaces_an_earlier_exp
                                                               "patients.parquet", "dictionary.csv", "manifest.json"])
     manifest = json.loads((again / "manifest.json").read_text(encoding="utf-8"))
     assert manifest["forms"] == ["diagnosis"]
+
+
+def test_text_a_spreadsheet_would_run_as_a_formula_is_kept_as_text(tmp_path):
+    """OWASP "CSV Injection": a text cell starting with = + - @ gets a leading apostrophe in the CSV (a
+    spreadsheet then shows it as text); numbers and the Parquet file are left as they are."""
+    from sarcotrial.exchange.tables import write_csv
+    from sarcotrial.services.exchange_derived import Column
+
+    cols = [Column("note", "text", "Note", "test"), Column("dose", "decimal", "Dose", "test")]
+    rows = [{"note": '=HYPERLINK("http://x.example","click")', "dose": -1.5}, {"note": "+1 day", "dose": 2.0},
+            {"note": "plain", "dose": None}]
+    write_csv(tmp_path / "t.csv", cols, rows)
+    _, read = csv_rows(tmp_path / "t.csv")
+    assert [r["note"] for r in read] == ['\'=HYPERLINK("http://x.example","click")', "'+1 day", "plain"]
+    assert [r["dose"] for r in read] == ["-1.5", "2.0", ""]

@@ -34,7 +34,7 @@ def _run(fmt: str, out: Path, forms: Optional[str], identified: bool, deidentifi
     from sarcotrial.services.study import StudyDB
 
     level = _level(identified, deidentified)
-    wanted = [f for f in forms.split(",")] if forms else None
+    wanted = forms.split(",") if forms is not None else None
     with StudyDB.open(db) as study:
         with console.status(f"Exporting ({fmt}, {level})", spinner="line") as status:
             result = run_export(study, actor(user), fmt, out, forms=wanted, level=level, intervals=intervals,
@@ -53,6 +53,8 @@ def _run(fmt: str, out: Path, forms: Optional[str], identified: bool, deidentifi
     for k, v in m["counts"].items():
         if isinstance(v, (list, tuple)):
             console.print(f"  {k.replace('_', ' ')}: {', '.join(map(str, v))}")
+    if "identifiers" in m:
+        console.print(f"  identifiers {escape(m['identifiers'])}", soft_wrap=True)
     console.print(f"  checksums: {escape(str(out / 'manifest.json'))}", soft_wrap=True)
 
 
@@ -94,6 +96,8 @@ def export_log(db: Optional[str] = DbOption, user: Optional[str] = UserOption, a
         rows = exchange.exports(study, actor(user))
     if as_json:
         print_json(rows)
+        if not rows:
+            raise typer.Exit(1)
         return
     if not rows:
         console.print("No export yet.")
@@ -113,7 +117,7 @@ def export_log(db: Optional[str] = DbOption, user: Optional[str] = UserOption, a
 @export_app.command("date-offset")
 @handle_errors
 def export_date_offset(subject: str = typer.Argument(..., help="Subject id."), db: Optional[str] = DbOption,
-                       user: Optional[str] = UserOption) -> None:
+                       user: Optional[str] = UserOption, as_json: bool = JsonOption) -> None:
     """The days a de-identified export added to a patient's dates (subtract them to reverse); needs the key
     and the full export right, and is recorded."""
     from sarcotrial.services import exchange
@@ -121,4 +125,7 @@ def export_date_offset(subject: str = typer.Argument(..., help="Subject id."), d
 
     with StudyDB.open(db) as study:
         days = exchange.date_offset(study, actor(user), subject)
+    if as_json:
+        print_json({"subject": subject.strip().upper(), "offset_days": days})
+        return
     console.print(f"{subject}: dates shifted by {days:+d} days in de-identified exports")

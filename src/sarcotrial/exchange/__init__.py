@@ -8,9 +8,10 @@ writer (a module of this package with ``write(snapshot, folder) -> counts``) wri
 cut-off, level and counts; and the export is recorded as an audited record. The writers hold no SQL
 and no rules: they lay out what the snapshot holds.
 
-The output folder is created if missing and refused if it holds anything, except (with ``force``)
-an earlier export of SarcoTrial, whose files (those its manifest lists) are replaced. A writer that
-fails leaves no file behind.
+The output folder is created if missing (readable by its owner alone, 0700, its files 0600: they hold
+personal data) and refused if it holds anything, except (with ``force``) an earlier export of
+SarcoTrial, whose files (those its manifest lists) are replaced. A writer that fails leaves no file
+behind.
 """
 
 from __future__ import annotations
@@ -31,11 +32,17 @@ from sarcotrial.errors import InvalidValue
 FORMATS: dict[str, tuple[str, str]] = {
     "tables": ("tables", "one CSV and Parquet table per form, derived tables and a data dictionary"),
     "redcap": ("redcap", "REDCap data dictionary, events, instrument-event mapping and records CSV"),
-    "odm": ("odm", "CDISC ODM 1.3.2 study.xml: metadata from the protocol, clinical data with audit records"),
+    "odm": ("odm", "CDISC ODM 1.3.2 study.xml: metadata from the protocol, clinical data (with audit records "
+                   "for those who read the audit trail)"),
     "sdtm": ("sdtm", "CDISC SDTM IG 3.4 datasets (SAS XPT v5 and CSV) with Define-XML 2.1"),
     "fhir": ("fhir", "HL7 FHIR R4 Bundles along mCODE, one per patient"),
 }
 MANIFEST = "manifest.json"
+#: formats with no place for a subject's name, date of birth and hospital number, and why: at the identified
+#: level they carry the identifying fields (and ODM the reasons for change), and the manifest says so
+WITHOUT_IDENTIFIERS: dict[str, str] = {
+    "odm": "CDISC ODM 1.3.2 knows a subject by its key alone and has no element for the identifiers",
+}
 
 
 @dataclass(frozen=True)
@@ -46,6 +53,9 @@ class ExportResult:
 
 def prepare_folder(out: Path, force: bool) -> list[Path]:
     """Check ``out`` can take an export; returns the files of an earlier export to replace (``force``)."""
+    if not str(out).strip() or str(out).strip() == ".":
+        raise InvalidValue("out", "give a folder for the export (a new one, or an earlier export's with --force)",
+                           str(out))
     if out.exists() and not out.is_dir():
         raise InvalidValue("out", f"{out} is a file; an export is written to a folder", str(out))
     if not out.exists():
@@ -63,6 +73,12 @@ def prepare_folder(out: Path, force: bool) -> list[Path]:
             listed = {f["name"] for f in json.loads(manifest.read_text(encoding="utf-8")).get("files", [])}
         except (ValueError, TypeError, KeyError, AttributeError):
             listed = set()
+    inside = out.resolve()
+    strays = [name for name in listed if Path(name).is_absolute() or ".." in Path(name).parts
+              or not (out / name).resolve().is_relative_to(inside)]
+    if strays:  # a manifest naming files outside its folder is not an earlier export of ours
+        raise InvalidValue("out", f"{out / MANIFEST} names files outside {out} ({', '.join(sorted(strays)[:3])}); "
+                           "--force replaces only an earlier export: choose a new folder", str(out))
     held = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if not p.is_dir())
     others = [name for name in held if name != MANIFEST and name not in listed]
     if not manifest.is_file() or others:
@@ -99,8 +115,11 @@ def run_export(study, actor, fmt: str, out: Path, *, forms: Iterable[str] | None
     snap = exchange.export_snapshot(study, actor, level=level, forms=forms, intervals=intervals)
     if progress:
         progress(f"read {len(snap.patients)} patients")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=".export-", dir=out.parent))
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        work = Path(tempfile.mkdtemp(prefix=".export-", dir=out.parent))
+    except OSError as exc:
+        raise InvalidValue("out", f"cannot write in {out.parent} ({exc.strerror or exc})", str(out)) from None
     try:
         counts = dict(write(snap, work, progress) if _takes_progress(write) else write(snap, work))
         files = sorted(p for p in work.rglob("*") if p.is_file())
@@ -112,6 +131,9 @@ def run_export(study, actor, fmt: str, out: Path, *, forms: Iterable[str] | None
             "exported_by": snap.exported_by,
             "level": snap.level,
             "intervals": snap.intervals,
+            "sites": snap.sites if snap.sites is not None else "all",
+            **({"identifiers": f"not written: {WITHOUT_IDENTIFIERS[fmt]}"}
+               if snap.level == "identified" and fmt in WITHOUT_IDENTIFIERS else {}),
             "age_at_enrolment_from": snap.age_basis,
             "forms": list(snap.forms),
             "counts": {"patients": len(snap.patients), **counts},
@@ -121,20 +143,30 @@ def run_export(study, actor, fmt: str, out: Path, *, forms: Iterable[str] | None
         text = json.dumps(manifest, indent=2, ensure_ascii=False) + "\n"
         (work / MANIFEST).write_text(text, encoding="utf-8")
         digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
-        exchange.record_export(study, actor, snap, fmt, digest)
-        # in place: the earlier export's files go, the new ones move in
+        # in place: the earlier export's files go, the new ones move in; then the export is recorded (if
+        # recording fails, the files moved in are removed again: no export without its record)
         for old in replace:
             if old.is_file():
                 old.unlink()
         for folder in sorted({p.parent for p in replace if p.parent != out}, key=lambda p: -len(p.parts)):
             if folder.is_dir() and not any(folder.iterdir()):
                 folder.rmdir()
-        out.mkdir(parents=True, exist_ok=True)
-        for p in sorted(work.rglob("*")):
-            if p.is_file():
-                target = out / p.relative_to(work)
-                target.parent.mkdir(parents=True, exist_ok=True)
-                shutil.move(str(p), target)
+        if not out.exists():
+            out.mkdir(parents=True, mode=0o700)  # personal data: the owner's alone, as the study file
+        moved: list[Path] = []
+        try:
+            for p in sorted(work.rglob("*")):
+                if p.is_file():
+                    target = out / p.relative_to(work)
+                    target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+                    shutil.move(str(p), target)
+                    moved.append(target)
+                    target.chmod(0o600)
+            exchange.record_export(study, actor, snap, fmt, digest)
+        except BaseException:
+            for target in moved:
+                target.unlink(missing_ok=True)
+            raise
         return ExportResult(out, manifest)
     finally:
         shutil.rmtree(work, ignore_errors=True)

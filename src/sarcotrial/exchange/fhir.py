@@ -63,6 +63,9 @@ from sarcotrial.services.exchange import ExportCRF, ExportPatient, ExportSnapsho
 
 NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "urn:sarcotrial:fhir")
 AGE_EXTENSION = "urn:sarcotrial:fhir:age-at-enrolment"
+#: HL7 FHIR R4 data-absent-reason extension ("masked": withheld for privacy) and the Condition category code system
+DATA_ABSENT_REASON = "http://hl7.org/fhir/StructureDefinition/data-absent-reason"
+CONDITION_CATEGORY = "http://terminology.hl7.org/CodeSystem/condition-category"
 HISTOTYPE_SYSTEM = "urn:sarcotrial:who-2020-histotype"
 GENDERS = {"female": "female", "male": "male", "other": "other"}
 
@@ -191,6 +194,8 @@ class _Builder:
                 "system": f"urn:sarcotrial:{self.acronym}:hospital-number", "value": p.identifiers["hospital_number"]})
             resource["name"] = [{"text": p.identifiers["full_name"]}]
             resource["birthDate"] = _day(p.identifiers["date_of_birth"])
+        else:  # US Core Patient (under mCODE's CancerPatient) needs a name: say it is withheld, not missing
+            resource["name"] = [{"extension": [{"url": DATA_ABSENT_REASON, "valueCode": "masked"}]}]
         death = next((c for c in _entered(p, "outcome_event") if c.values.get("event_type") == "death"), None)
         if death is not None and _day(death.values.get("event_date")):
             resource["deceasedDateTime"] = _day(death.values["event_date"])
@@ -206,6 +211,9 @@ class _Builder:
         resource: Resource = {"resourceType": "Condition", "meta": self.profile("primary_cancer_condition"),
                               "verificationStatus": {"coding": [{"system": systems["condition_verification"],
                                                                  "code": "confirmed", "display": "Confirmed"}]},
+                              # US Core Condition (under mCODE's PrimaryCancerCondition) needs a category
+                              "category": [{"coding": [{"system": CONDITION_CATEGORY, "code": "problem-list-item",
+                                                        "display": "Problem List Item"}]}],
                               "subject": self.ref("patient")}
         histotype_id = v.get("histotype")
         entity = None

@@ -17,9 +17,12 @@ Files written into the export folder:
 
 Types: Parquet columns are typed by an explicit schema from the protocol (integer int64, decimal
 float64, text and code string, date date32, datetime timestamp[us, UTC], boolean bool), never inferred
-from the values; with ``--intervals`` dates and date-times are int64 whole days from enrolment. CSV is
+from the values; with ``--intervals`` dates are int64 whole days and date-times float64 days (to the
+minute) from enrolment, or from the first record of a patient never enrolled. CSV is
 RFC 4180 as Python's ``csv`` module writes it, UTF-8, ISO 8601 dates, ``true``/``false``, and an empty
-cell for no value. The writer holds no rule: it lays out the snapshot and the derived tables.
+cell for no value; a text cell that a spreadsheet would run as a formula (starting with ``= + - @``)
+gets a leading apostrophe (OWASP, CSV injection), while the Parquet file keeps the text exactly. The
+writer holds no rule: it lays out the snapshot and the derived tables.
 """
 
 from __future__ import annotations
@@ -90,6 +93,10 @@ def patients_table(snapshot: ExportSnapshot) -> DerivedTable:
                    + ("; over 89 given as 90)" if snapshot.level == "deidentified" else ")"), "patient", unit="years"),
             Column("enrolment_date", "date", "Date of enrolment", "patient"),
             Column("consent_date", "date", "Date of consent", "patient")]
+    if snapshot.intervals:
+        cols.append(Column("interval_origin", "code", "What the patient's days count from", "patient",
+                           codes=(("enrolment", "enrolment"), ("first record", "the first date recorded of a "
+                                                                              "patient never enrolled"))))
     identified = snapshot.level == "identified"
     if identified:
         cols += [Column("full_name", "text", "Full name", "patient identifiers"),
@@ -100,6 +107,8 @@ def patients_table(snapshot: ExportSnapshot) -> DerivedTable:
         row = {"subject_id": p.subject_id, "site": p.site, "sex": p.sex, "status": p.status,
                "age_at_enrolment": p.age_at_enrolment, "enrolment_date": p.enrolment_date,
                "consent_date": p.consent_date}
+        if snapshot.intervals:
+            row["interval_origin"] = p.interval_origin
         if identified:
             row.update({k: (p.identifiers or {}).get(k) for k in ("full_name", "date_of_birth", "hospital_number")})
         rows.append(row)
@@ -146,9 +155,13 @@ def form_table(snapshot: ExportSnapshot, form_id: str) -> DerivedTable:
 
 
 def _at_level(column: Column, intervals: bool) -> Column:
-    """With ``intervals`` a date or date-time column holds whole days from enrolment."""
-    if intervals and column.type in ("date", "datetime"):
-        return replace(column, type="integer", unit="days from enrolment")
+    """With ``intervals`` a date column holds whole days from the patient's origin (enrolment, or the first
+    record of a patient never enrolled: ``patients.interval_origin``), a date-time column days with their
+    fraction (to the minute, so a clock of hours survives)."""
+    if intervals and column.type == "date":
+        return replace(column, type="integer", unit="days from the interval origin")
+    if intervals and column.type == "datetime":
+        return replace(column, type="decimal", unit="days from the interval origin (fraction: time of day)")
     return column
 
 
@@ -202,12 +215,22 @@ def csv_text(value: Any) -> str:
     return str(value)
 
 
+#: what a spreadsheet would take as the start of a formula (OWASP, "CSV Injection")
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(text: str) -> str:
+    """Free text that a spreadsheet would run as a formula, kept as text by a leading apostrophe (OWASP)."""
+    return "'" + text if text.startswith(FORMULA_START) else text
+
+
 def write_csv(path: Path, columns: list[Column], rows: list[dict[str, Any]]) -> None:
     with path.open("w", newline="", encoding="utf-8") as handle:
         out = csv.writer(handle)
         out.writerow([c.name for c in columns])
         for r in rows:
-            out.writerow([csv_text(typed(r.get(c.name), c.type)) for c in columns])
+            out.writerow([spreadsheet_safe(cell) if c.type == "text" else cell
+                          for c, cell in ((c, csv_text(typed(r.get(c.name), c.type))) for c in columns)])
 
 
 # --------------------------------------------------------------------------- the data dictionary

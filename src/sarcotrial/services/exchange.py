@@ -75,6 +75,10 @@ class ExportPatient:
     #: before they are put at the level with :meth:`ExportSnapshot.date`
     record: PatientRecord | None = field(default=None, repr=False)
     date_offset_days: int | None = field(default=None, repr=False)
+    #: with ``intervals``: what the days count from ("enrolment", or "first record" for a patient never
+    #: enrolled: the earliest date recorded of them); the date itself is never written
+    interval_origin: str | None = None
+    origin_date: dt.date | None = field(default=None, repr=False)
 
 
 @dataclass
@@ -90,11 +94,13 @@ class ExportSnapshot:
     #: the study and the acting user, for a writer whose read side streams (ODM's audit records)
     study: Any = field(default=None, repr=False)
     actor: Any = field(default=None, repr=False)
+    #: the sites the export covers: the user's sites, or ``None`` for every site
+    sites: list[str] | None = None
 
-    def date(self, patient: ExportPatient, day: dt.date | None) -> dt.date | int | None:
-        """A date of the patient's put at the export's level (shifted, or days from enrolment)."""
-        return _level_date(day, patient.record.enrolment_date if patient.record else None,
-                           patient.date_offset_days, self.intervals)
+    def date(self, patient: ExportPatient, day: dt.date | None) -> dt.date | int | float | None:
+        """A date of the patient's put at the export's level (shifted, or days from the interval origin)."""
+        return _level_date(day, patient.origin_date, patient.date_offset_days, self.intervals)
+
 
     def fields(self, form_id: str):
         """The form's fields that this level writes, in the protocol's order."""
@@ -116,25 +122,44 @@ def keeps(f, level: str) -> bool:
     return not (level == "deidentified" and is_free_text(f))
 
 
-def _level_date(day, enrolment: dt.date | None, offset: int | None, intervals: bool):
+def _level_date(day, origin: dt.date | None, offset: int | None, intervals: bool):
+    """A date (or date-time) at the level: shifted by ``offset`` days; with ``intervals``, whole days from the
+    origin for a date and days with their fraction (to the minute) for a date-time, so that a clock of hours
+    (a serious adverse event's report within 24 hours) survives."""
     if not isinstance(day, dt.date):
         return day
     if intervals:
-        if enrolment is None:
+        if origin is None:
             return None
-        base = day.date() if isinstance(day, dt.datetime) else day
-        return (base - enrolment).days
+        if isinstance(day, dt.datetime):
+            start = dt.datetime.combine(origin, dt.time(0), tzinfo=day.tzinfo)
+            return round((day - start).total_seconds() / 86400, 4)
+        return (day - origin).days
     if offset is None:
         return day
     return day + dt.timedelta(days=offset)
 
 
+def _is_age(f) -> bool:
+    """A number measured in years is taken as an age (SPRINT's ``screening.age_years``)."""
+    return f.type in ("integer", "decimal") and (f.unit or "").strip().lower() in ("years", "year", "y")
+
+
+def _first_date(r: PatientRecord) -> dt.date | None:
+    days = [v.date() if isinstance(v, dt.datetime) else v for rows in r.forms.values() for c in rows
+            for v in c.values.values() if isinstance(v, dt.date)]
+    return min(days, default=None)
+
+
 def resolve_forms(protocol: Protocol, forms: Iterable[str] | None) -> tuple[str, ...]:
     """The forms asked for (every form of the protocol when none), each checked against the protocol."""
     known = [f.id for f in protocol.forms]
-    if not forms:
+    if forms is None:
         return tuple(known)
     wanted = [f.strip() for f in forms if f.strip()]
+    if not wanted:
+        raise InvalidValue("forms", "give form ids, comma-separated (or leave the forms out for every form)",
+                           ",".join(forms))
     unknown = [f for f in wanted if f not in known]
     if unknown:
         raise InvalidValue("forms", f"not forms of {protocol.identification.acronym} "
@@ -173,9 +198,11 @@ def export_snapshot(study: StudyDB, actor: Actor | None, *, level: str = "pseudo
         principal = study.principal(session)
         who = principal.username if principal is not None and getattr(principal, "username", None) else \
             (actor.name if actor is not None else "system")
+        sites = sorted(principal.sites) if principal is not None and principal.sites is not None else None
         patients = [_at_level(protocol, r, wanted, level, intervals, cipher, idents.get(r.subject_id)) for r in records]
     return ExportSnapshot(protocol, level, wanted, patients, dt.datetime.now(dt.timezone.utc).replace(microsecond=0),
-                          who, intervals, "date of birth" if cipher is not None else "year of birth", study, actor)
+                          who, intervals, "date of birth" if cipher is not None else "year of birth", study, actor,
+                          sites)
 
 
 def _at_level(protocol: Protocol, r: PatientRecord, wanted: tuple[str, ...], level: str, intervals: bool,
@@ -192,26 +219,36 @@ def _at_level(protocol: Protocol, r: PatientRecord, wanted: tuple[str, ...], lev
     if anchor is not None:
         age = age_on(dob, anchor) if dob is not None else anchor.year - r.year_of_birth
     offset = cipher.date_shift_days(r.subject_id) if level == "deidentified" and not intervals else None
-    if level == "deidentified" and age is not None and age > AGE_LIMIT:
+    deidentified = level == "deidentified"
+    if deidentified and age is not None and age > AGE_LIMIT:
         age = AGE_CAP
+    origin, origin_kind = None, None
+    if intervals:
+        origin, origin_kind = (r.enrolment_date, "enrolment") if r.enrolment_date else (_first_date(r), "first record")
 
     def date(day):
-        return _level_date(day, r.enrolment_date, offset, intervals)
+        return _level_date(day, origin, offset, intervals)
+
+    def value(f, v):
+        if deidentified and f is not None and _is_age(f) and isinstance(v, (int, float)) and v > AGE_LIMIT:
+            return AGE_CAP  # every age, not only the age at enrolment (Safe Harbor: ages over 89)
+        return date(v)
 
     out_forms: dict[str, list[ExportCRF]] = {}
     for form_id in wanted:
         form = protocol.form(form_id)
         kept = {f.id for f in form.fields if keeps(f, level)}
+        by_id = {f.id: f for f in form.fields}
         rows = []
         for c in r.forms.get(form_id, []):
-            values = {k: date(v) for k, v in c.values.items() if k in kept}
+            values = {k: value(by_id.get(k), v) for k, v in c.values.items() if k in kept}
             missing = {k: v for k, v in c.missing.items() if k in kept}
             derived = {k: date(v) for k, v in c.derived.items() if k in kept or k not in {f.id for f in form.fields}}
             rows.append(ExportCRF(form_id, c.visit_id, c.occurrence, c.instance, c.status, c.protocol_version,
                                   values, missing, derived, c.id))
         out_forms[form_id] = rows
     return ExportPatient(r.subject_id, r.site, r.sex, r.status, age, date(r.enrolment_date), date(r.consent_date),
-                         out_forms, identifiers, r, offset)
+                         out_forms, identifiers, r, offset, origin_kind, origin)
 
 
 def record_export(study: StudyDB, actor: Actor | None, snapshot: ExportSnapshot, fmt: str, manifest_sha256: str) -> None:
@@ -223,17 +260,29 @@ def record_export(study: StudyDB, actor: Actor | None, snapshot: ExportSnapshot,
         session.add(DataExport(format=fmt, level=snapshot.level, forms=",".join(snapshot.forms),
                                patient_count=len(subjects), patients="\n".join(subjects),
                                manifest_sha256=manifest_sha256))
+        if snapshot.level == "identified":  # each patient's identifiers read, as `patient identify` records it
+            ids = dict(session.execute(select(Patient.subject_id, Patient.id)).all())
+            session.add_all([IdentifierAccess(patient_id=ids[s], purpose=f"identified {fmt} export")
+                             for s in subjects if s in ids])
 
 
 def exports(study: StudyDB, actor: Actor | None) -> list[dict[str, Any]]:
     """The study's exports, newest first, each with who made it (from the audit trail)."""
     with study.reading(actor, permission="export") as session:
+        principal = study.principal(session)
         rows = list(session.scalars(select(DataExport).order_by(DataExport.id.desc())))
         by = dict(session.execute(select(AuditEntry.record_id, AuditEntry.actor).where(
             AuditEntry.table_name == DataExport.__tablename__, AuditEntry.field == "format")).all())
-        return [{"id": e.id, "at": e.created_at, "by": by.get(e.id), "format": e.format, "level": e.level,
+        if principal is not None and principal.site_ids is not None:  # a site's staff see their own exports
+            rows = [e for e in rows if by.get(e.id) == principal.username]
+        return [{"id": e.id, "at": _utc(e.created_at), "by": by.get(e.id), "format": e.format, "level": e.level,
                  "forms": e.forms.split(","), "patients": e.patient_count, "manifest_sha256": e.manifest_sha256}
                 for e in rows]
+
+
+def _utc(moment: dt.datetime) -> dt.datetime:
+    """A stored moment as UTC (SQLite gives it back without its zone)."""
+    return moment.replace(tzinfo=dt.timezone.utc) if moment.tzinfo is None else moment.astimezone(dt.timezone.utc)
 
 
 def date_offset(study: StudyDB, actor: Actor | None, subject_id: str) -> int:

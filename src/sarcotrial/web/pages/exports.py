@@ -17,6 +17,7 @@ from pathlib import Path
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import FileResponse
+from starlette.concurrency import run_in_threadpool
 from starlette.background import BackgroundTask
 
 from sarcotrial.errors import InvalidValue
@@ -87,8 +88,8 @@ async def exports_run(request: Request, user: SignedIn, format: str = Form("tabl
     submitted = await request.form()
     forms = [f for f in submitted.getlist("forms") if isinstance(f, str)]
     chosen = {"format": format, "level": level, "forms": forms, "intervals": intervals}
-    try:
-        packed = export_zip(study, user.actor, format, level, forms, bool(intervals))
+    try:  # in a worker thread: a large export must not hold up every other request
+        packed = await run_in_threadpool(export_zip, study, user.actor, format, level, forms, bool(intervals))
     except InvalidValue as exc:
         return _page(request, user, status_code=422, error=exc, chosen=chosen)
     return zip_response(*packed)
