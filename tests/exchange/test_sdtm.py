@@ -13,7 +13,10 @@ day 0); CDISC Controlled Terminology (SEX: F C16576, M C20197; NY: N C49487, Y C
 (ItemGroupDef per dataset, ItemDef per variable, CodeList aliases Context="nci:ExtCodeID"); NCI CTCAE
 v5.0 (each term's MedDRA code); EORTC-STBSG response score (Wardelmann et al., Eur J Cancer
 2016;53:84-95); HIPAA Safe Harbor, 45 CFR 164.514(b)(2) (no names, dates of birth or record numbers in a
-de-identified set); the SPRINT protocol (25 fractions, 2.4 Gy per fraction to the boost, CTV2).
+de-identified set); the SPRINT protocol (25 fractions, a simultaneous integrated boost: 2.0 Gy per
+fraction to CTV1, 2.4 Gy to CTV2); SDTMIG 3.4 SV domain, TS SSTDTC/DCUTDTC (section 7.6), DM
+BRTHDTC, supplemental qualifiers (section 8.4); FDA Study Data Technical Conformance Guide (study start
+date: the earliest informed consent among the enrolled subjects).
 """
 
 from __future__ import annotations
@@ -178,18 +181,57 @@ def test_dm_holds_one_record_per_enrolled_patient_with_sex_and_age(demo, pseudon
             assert row["DTHDTC"] == r.death().values["event_date"].isoformat()
 
 
-def test_ex_holds_one_record_per_delivered_fraction_at_the_boost_dose(pseudonymised, records):
-    """SPRINT: 25 fractions, CTV2 (the boost) 2.4 Gy per fraction."""
-    ex = by_subject(xpt(pseudonymised, "ex"))
-    assert set(ex) == {s for s, r in records.items() if r.delivered_dates()}
-    for subject, rows in ex.items():
+#: SPRINT protocol, treatment: 25 fractions, CTV1 50 Gy at 2.0 Gy per fraction with a simultaneous integrated
+#: boost to CTV2, 60 Gy at 2.4 Gy per fraction (both volumes treated on every fraction)
+SPRINT_DOSE_LEVELS = {"CTV1": (2.0, 50.0), "CTV2": (2.4, 60.0)}
+
+
+def test_the_protocol_prescribes_the_dose_levels_the_ex_test_expects(demo):
+    rt = demo.study.protocol.treatment.radiotherapy
+    assert {lv.target: (lv.dose_per_fraction_gy, lv.total_dose_gy) for lv in rt.dose_levels} == SPRINT_DOSE_LEVELS
+    assert rt.fractions == 25
+
+
+def test_ex_holds_one_record_per_delivered_fraction_per_dose_level(pseudonymised, records):
+    """SDTMIG 3.4 EX (section 6.1, one record per constant-dosing interval): each delivered fraction of the
+    simultaneous integrated boost gives CTV1 2.0 Gy and CTV2 2.4 Gy, so two records; the target volume is the
+    SUPPEX qualifier EXTRGVOL (section 8.4, IDVAR EXSEQ). A full course sums to the prescription: 50 and 60 Gy."""
+    ex, supp = xpt(pseudonymised, "ex"), xpt(pseudonymised, "suppex")
+    assert set(supp["QNAM"]) == {"EXTRGVOL"} and set(supp["IDVAR"]) == {"EXSEQ"} and set(supp["RDOMAIN"]) == {"EX"}
+    target = {(u, int(v)): q for u, v, q in zip(supp["USUBJID"], supp["IDVARVAL"], supp["QVAL"])}
+    assert len(target) == len(supp) == len(ex)
+    ex["TARGET"] = [target[(u, int(n))] for u, n in zip(ex["USUBJID"], ex["EXSEQ"])]
+    by = by_subject(ex)
+    assert set(by) == {s for s, r in records.items() if r.delivered_dates()}
+    full = 0
+    for subject, rows in by.items():
         delivered = records[subject].delivered_dates()
-        assert len(rows) == len(delivered)
-        assert list(rows["EXSTDTC"]) == [d.isoformat() for d in delivered]
+        assert len(rows) == 2 * len(delivered)
+        assert sorted(rows["EXSTDTC"]) == sorted(d.isoformat() for d in delivered for _ in SPRINT_DOSE_LEVELS)
         assert list(rows["EXSEQ"]) == list(range(1, len(rows) + 1))
-    every = pd.concat(ex.values())
-    assert set(every["EXDOSE"]) == {2.4} and set(every["EXDOSU"]) == {"Gy"} and set(every["EXTRT"]) == {"IMRT SIB"}
-    assert sum(len(r.delivered_dates()) for r in records.values()) == len(every)
+        for fraction, group in rows.groupby("EXGRPID"):
+            assert sorted(zip(group["TARGET"], group["EXDOSE"])) == [("CTV1", 2.0), ("CTV2", 2.4)], (subject, fraction)
+            assert set(group["EXSTDTC"]) == set(group["EXENDTC"]) and len(set(group["EXSTDTC"])) == 1
+        if len(delivered) == 25:
+            full += 1
+            totals = rows.groupby("TARGET")["EXDOSE"].sum()
+            prescribed = {t: total for t, (_, total) in SPRINT_DOSE_LEVELS.items()}
+            assert {t: round(v, 6) for t, v in totals.items()} == prescribed
+    assert full > 0
+    assert set(ex["EXDOSU"]) == {"Gy"} and set(ex["EXTRT"]) == {"IMRT SIB"}
+    assert sum(len(r.delivered_dates()) for r in records.values()) * 2 == len(ex)
+
+
+def test_define_xml_describes_ex_by_dose_level_and_suppex(pseudonymised):
+    root = ET.parse(pseudonymised / "define.xml").getroot()
+    mdv = root.find("odm:Study/odm:MetaDataVersion", NS)
+    groups = {g.get("Name"): g for g in mdv.findall("odm:ItemGroupDef", NS)}
+    assert "per dose level" in groups["EX"].get(f"{{{NS['def']}}}Structure")
+    assert "SUPPEX" in groups
+    comments = {c.get("OID"): c.find("odm:Description/odm:TranslatedText", NS).text
+                for c in mdv.findall("def:CommentDef", NS)}
+    assert "CTV1 2 Gy" in comments["COM.EX.EXDOSE"] and "CTV2 2.4 Gy" in comments["COM.EX.EXDOSE"]
+    assert "EXTRGVOL" in comments["COM.SUPPEX.QVAL"]
 
 
 def _ctcae_codes() -> dict[str, int]:
@@ -411,3 +453,110 @@ def test_deidentified_export_holds_no_identifier_and_keeps_the_study_days(demo, 
     dm_plain = {r["USUBJID"]: r for r in read_csv(pseudonymised, "dm")}
     moved = [r for r in read_csv(deidentified, "dm") if r["RFSTDTC"] != dm_plain[r["USUBJID"]]["RFSTDTC"]]
     assert len(moved) == len(dm_plain)
+
+
+# --------------------------------------------------------------------------- SV and the visits of other domains
+def _dates(values: dict) -> list[dt.date]:
+    return [v.date() if isinstance(v, dt.datetime) else v for v in values.values() if isinstance(v, dt.date)]
+
+
+def test_sv_holds_every_visit_with_data_dated_by_its_earliest_date(demo, pseudonymised, records):
+    """SDTMIG 3.4, SV domain: one record per visit that took place. From the read side: every protocol
+    visit occurrence with an entered CRF, SVSTDTC its CRFs' earliest date; named as the protocol names it."""
+    visits = {v.id: v for v in demo.study.protocol.visits}
+    expected: dict[tuple[str, str], list[dt.date]] = {}
+    for subject, r in records.items():
+        for form_id in r.forms:
+            for c in r.of(form_id):
+                if c.visit_id in visits:
+                    name = visits[c.visit_id].name + (f" {c.occurrence}" if visits[c.visit_id].repeat else "")
+                    expected.setdefault((subject, name.upper()), []).extend(_dates(c.values))
+    sv = read_csv(pseudonymised, "sv")
+    got = {(row["USUBJID"].split("-", 1)[1], row["VISIT"]): row for row in sv}
+    assert len(got) == len(sv) and set(got) == set(expected)
+    for key, row in got.items():
+        assert row["SVSTDTC"] == (min(expected[key]).isoformat() if expected[key] else ""), key
+        assert row["SVENDTC"] == row["SVSTDTC"]
+    names = {v for _, v in got}
+    assert {"BASELINE", "SCREENING", "SURGERY"} <= names
+    assert any(n.startswith("WEEKLY REVIEW DURING RADIOTHERAPY") for n in names)
+    assert any(n.startswith("POST-OPERATIVE WOUND CHECK") for n in names)
+    for subject, r in records.items():  # hand-checkable: the baseline visit is the diagnosis form's one date
+        if r.first("diagnosis") is not None:
+            assert got[(subject, "BASELINE")]["SVSTDTC"] == r.first("diagnosis").values["diagnosis_date"].isoformat()
+
+
+def test_visitnum_follows_the_protocol_schedule_and_is_the_same_in_every_domain(demo, pseudonymised):
+    """VISITNUM orders the visits as the protocol's schedule does (occurrences in turn), and a visit has one
+    VISITNUM and one VISIT across SV, TU, TR and RS (SDTMIG 3.4 section 4.4.5: VISITNUM identifies a visit)."""
+    order = {v.name.upper(): i for i, v in enumerate(demo.study.protocol.visits)}
+    sv = read_csv(pseudonymised, "sv")
+    number = {}
+    for row in sv:
+        number.setdefault(row["VISIT"], set()).add(float(row["VISITNUM"]))
+    assert all(len(n) == 1 for n in number.values())
+    number = {k: n.pop() for k, n in number.items()}
+
+    def place(visit: str) -> tuple[int, int]:
+        base = max((n for n in order if visit == n or visit.startswith(n + " ")), key=len)
+        return order[base], int(visit[len(base):] or 1)
+
+    ranked = sorted(number, key=number.get)
+    assert ranked == sorted(number, key=place)
+    in_sv = {(row["USUBJID"], float(row["VISITNUM"]), row["VISIT"]) for row in sv}
+    for name, visit in (("tu", "BASELINE"), ("tr", "BASELINE"), ("rs", "SURGERY")):
+        rows = read_csv(pseudonymised, name)
+        assert rows and {r["VISIT"] for r in rows} == {visit}
+        assert {(r["USUBJID"], float(r["VISITNUM"]), r["VISIT"]) for r in rows} <= in_sv
+
+
+# --------------------------------------------------------------------------- TS dates
+def test_ts_gives_the_study_start_and_the_data_cutoff(pseudonymised, records):
+    """SDTMIG 3.4 section 7.6 (TS) parameters SSTDTC and DCUTDTC, ISO 8601 dates. Study start date: the earliest
+    informed consent among the subjects enrolled (FDA Study Data Technical Conformance Guide); data cut-off:
+    the date of the snapshot, as the export's manifest records it."""
+    import json
+
+    ts = {row["TSPARMCD"]: row for row in read_csv(pseudonymised, "ts")}
+    first = min(r.consent_date or r.enrolment_date for r in records.values())
+    assert ts["SSTDTC"]["TSVAL"] == first.isoformat() and ts["SSTDTC"]["TSVALNF"] == ""
+    manifest = json.loads((pseudonymised / "manifest.json").read_text(encoding="utf-8"))
+    cutoff = dt.datetime.fromisoformat(manifest["data_cutoff"]).astimezone(dt.UTC).date()
+    assert ts["DCUTDTC"]["TSVAL"] == cutoff.isoformat()
+    assert dt.date.fromisoformat(ts["SSTDTC"]["TSVAL"]) <= cutoff
+
+
+def test_deidentified_ts_masks_the_study_start(deidentified):
+    """A de-identified SSTDTC would be one patient's (shifted or true) consent date: TSVAL null with the
+    ISO 21090 null flavor MSK (masked), as SDTMIG 3.4 7.6.1 lets TSVALNF say why TSVAL is null."""
+    ts = {row["TSPARMCD"]: row for row in read_csv(deidentified, "ts")}
+    assert ts["SSTDTC"]["TSVAL"] == "" and ts["SSTDTC"]["TSVALNF"] == "MSK"
+    import json
+
+    manifest = json.loads((deidentified / "manifest.json").read_text(encoding="utf-8"))
+    cutoff = dt.datetime.fromisoformat(manifest["data_cutoff"]).astimezone(dt.UTC).date()
+    assert ts["DCUTDTC"]["TSVAL"] == cutoff.isoformat()  # the export's date, no patient's: not shifted
+
+
+# --------------------------------------------------------------------------- DM at the identified level
+@pytest.fixture(scope="module")
+def identified(demo) -> Path:
+    """An investigator's identified export (the role that reads identifiers; its site's patients)."""
+    access.grant(demo.study, login("admin"), "inv.main", export="full", reason="SDTM identified export test")
+    return demo.export("identified", "--identified", user="inv.main")
+
+
+def test_identified_dm_gives_the_birth_date_and_nothing_else_identifying(demo, identified, pseudonymised, records):
+    """SDTMIG 3.4 DM: BRTHDTC (ISO 8601) is the only identifier SDTM has a variable for; names and hospital
+    numbers are written nowhere, at any level. Checked against pathway.identify, the identifiers' read side."""
+    monitor = login("monitor")
+    dm = {row["SUBJID"]: row for row in read_csv(identified, "dm")}
+    assert set(dm) == {s for s, r in records.items() if r.site == "MAIN"} and dm
+    blobs = {p.name: p.read_bytes().decode("latin-1") for p in identified.iterdir() if p.is_file()}
+    for subject in dm:
+        ident = pathway.identify(demo.study, monitor, subject, "SDTM export test")
+        assert dm[subject]["BRTHDTC"] == ident.date_of_birth.isoformat()
+        for needle in (ident.full_name, ident.hospital_number):
+            assert not [name for name, blob in blobs.items() if needle in blob], needle
+    assert list(xpt(identified, "dm").columns).index("BRTHDTC") == list(xpt(identified, "dm").columns).index("AGE") - 1
+    assert "BRTHDTC" not in read_csv(pseudonymised, "dm")[0]

@@ -1,15 +1,17 @@
 """The ``sdtm`` export: CDISC SDTM IG 3.4 datasets as SAS transport (XPT version 5) and CSV files, with
 their Define-XML 2.1 ``define.xml``.
 
-Datasets (``sdtm_domains``): TS (trial summary parameters the protocol determines), DM (one record per
-enrolled patient), SV (visits with a recorded date), DS (consent, enrolment, withdrawal, end of study,
-death), EX (one record per delivered radiotherapy fraction, with the boost's dose per fraction), CM (the
-concurrent chemotherapy asked on the radiotherapy course form), PR (the surgery, with SUPPPR: its UICC
-residual tumour classification as the services derived it), AE with SUPPAE, and TU,
-TR, RS (the primary tumour, its size at diagnosis and its pathological response). A dataset with no record
-is not written. Dates are ISO 8601 character values; study days (--DY) count from DM.RFSTDTC, the
-enrolment date, with no day 0 (SDTMIG 3.4 section 4.4.4). Dates are those of the export level, so a
-de-identified export holds shifted dates and study days unchanged.
+Datasets (``sdtm_domains``): TS (trial summary parameters the protocol determines, with the study start date
+SSTDTC and the data cut-off DCUTDTC, the export's date), DM (one record per enrolled patient; BRTHDTC at the
+identified level only), SV (every protocol visit occurrence with an entered CRF, dated by the earliest date
+on its CRFs), DS (consent, enrolment, withdrawal, end of study, death), EX (one record per delivered
+radiotherapy fraction per dose level of the simultaneous integrated boost, SUPPEX naming the target volume),
+CM (the concurrent chemotherapy asked on the radiotherapy course form), PR (the surgery, with SUPPPR: its
+UICC residual tumour classification as the services derived it), AE with SUPPAE, and TU, TR, RS (the primary
+tumour, its size at diagnosis and its pathological response; VISITNUM as in SV). A dataset with no record is
+not written. Dates are ISO 8601 character values; study days (--DY) count from DM.RFSTDTC, the enrolment
+date, with no day 0 (SDTMIG 3.4 section 4.4.4). Dates are those of the export level, so a de-identified
+export holds shifted dates and study days unchanged.
 
 Adverse events: AETERM and AELLT are the CTCAE v5.0 term, AELLTCD the MedDRA code NCI's CTCAE v5.0
 catalogue gives it, AETOXGR the CTCAE grade. AEDECOD (the MedDRA preferred term) is left empty: a sponsor
@@ -21,8 +23,9 @@ XPT files are written by pyreadstat (``write_xport``, version 5); the CSV beside
 from __future__ import annotations
 
 import csv
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pandas as pd
 import pyreadstat
@@ -30,6 +33,7 @@ import pyreadstat
 from sarcotrial.exchange.sdtm_define import write_define
 from sarcotrial.exchange.sdtm_domains import datasets
 from sarcotrial.exchange.sdtm_model import CHAR_MAX, Dataset
+from sarcotrial.errors import InvalidValue
 from sarcotrial.services.exchange import ExportSnapshot
 
 DEFINE = "define.xml"
@@ -52,12 +56,14 @@ def write(snapshot: ExportSnapshot, folder: Path, progress: Callable[[str], None
 
 
 def _check(d: Dataset) -> None:
+    """SAS XPT v5 holds at most 200 bytes a character value (UTF-8 bytes: "é" takes two)."""
     for var in d.variables:
         if var.type == "Char":
-            too_long = [v for v in d.column(var.name) if v is not None and len(str(v)) > CHAR_MAX]
+            too_long = [v for v in d.column(var.name) if v is not None and len(str(v).encode("utf-8")) > CHAR_MAX]
             if too_long:
-                raise ValueError(f"{d.name}.{var.name}: a value longer than {CHAR_MAX} characters: "
-                                 f"{too_long[0][:60]}...")
+                raise InvalidValue("sdtm", f"{d.name}.{var.name}: a value longer than {CHAR_MAX} bytes, the most SAS "
+                                   f"XPT version 5 holds ({str(too_long[0])[:40]}...): shorten it in the study, or "
+                                   "export it with tables", show_value=False)
 
 
 def frame(d: Dataset) -> pd.DataFrame:

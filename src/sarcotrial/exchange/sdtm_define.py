@@ -71,7 +71,7 @@ def write_define(path: Path, datasets: list[Dataset], protocol, files: dict[str,
     """Write define.xml for ``datasets`` (``files``: dataset name -> its XPT file name)."""
     ct = controlled_terminology()
     ct_version = ct["version"].split()[-1]
-    created = dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat()
+    created = dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat()
     acronym = protocol.identification.acronym
     root = ET.Element(_o("ODM"), {
         "FileType": "Snapshot", "FileOID": f"DEFINE.{acronym}.SDTM", "CreationDateTime": created,

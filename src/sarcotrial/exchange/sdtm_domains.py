@@ -8,13 +8,40 @@ form was saved (``ExportCRF.derived``): nothing is judged again here.
 
 Only enrolled patients are tabulated (DM holds one record per enrolled patient; screen failures are
 not written). Study days (--DY) count from DM.RFSTDTC, the enrolment date.
+
+Choices made where SDTMIG 3.4 leaves room:
+
+- EX: one record per delivered fraction per dose level (SPRINT's simultaneous integrated boost gives
+  CTV1 2.0 Gy and CTV2 2.4 Gy on each fraction). The target volume is a SUPPEX qualifier (EXTRGVOL), not
+  EXLOC (an anatomical location, CDISC CT LOC) nor EXTPT (a planned time point); EXGRPID groups the
+  records of one fraction.
+- SV: one record per protocol visit occurrence with an entered CRF (SDTMIG 3.4, SV domain: the planned
+  visits that took place). SVSTDTC is the earliest date on the visit's CRFs; a visit whose CRFs hold no
+  date keeps its record with SVSTDTC null (Expected, not Required). Unscheduled CRFs make no SV record.
+  VISITNUM (100 x the visit's place in the schedule + its occurrence) is the same in every domain that
+  carries a visit (SV, TU, TR, RS).
+- TS: SSTDTC is the earliest consent (else enrolment) date among the enrolled patients exported (those
+  of the user's sites); DCUTDTC the export's date (UTC). A de-identified export masks SSTDTC (TSVALNF
+  MSK): each patient's dates move by an offset of their own, so no shifted date is the study's start,
+  and the true one is a patient's consent date.
+- DM: BRTHDTC, the date of birth, at the identified level only; no other identifier (name, hospital
+  number) is an SDTM variable, so none is written at any level.
 """
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
-from sarcotrial.exchange.sdtm_model import Dataset, Var, as_date, dtc, study_day, usubjid, yn
+from sarcotrial.exchange.sdtm_model import (
+    Dataset,
+    Var,
+    as_date,
+    dtc,
+    study_day,
+    usubjid,
+    yn,
+)
 from sarcotrial.services.exchange import ExportCRF, ExportPatient, ExportSnapshot
 
 ARMCD = "SIBIMRT"
@@ -29,8 +56,6 @@ END_OF_STUDY = {"completed": "COMPLETED", "withdrawn": "WITHDRAWAL BY SUBJECT",
 #: seriousness criteria (protocol codelist seriousness, ICH E2A) -> the AE flag each sets
 SERIOUSNESS = {"death": "AESDTH", "life_threatening": "AESLIFE", "hospitalisation": "AESHOSP",
                "disability": "AESDISAB", "congenital_anomaly": "AESCONG", "important_medical_event": "AESMIE"}
-#: forms whose date field dates the visit they were collected at (SV)
-VISIT_DATES = {"screening": "screening_date", "surgery": "surgery_date", "follow_up": "visit_date"}
 
 
 # --------------------------------------------------------------------------- shared helpers
@@ -44,7 +69,12 @@ def enrolled(snapshot: ExportSnapshot) -> list[ExportPatient]:
 
 def entered(patient: ExportPatient, form_id: str) -> list[ExportCRF]:
     """The patient's entered instances of a form (not those marked not done), in entry order."""
-    return [c for c in patient.forms.get(form_id, []) if c.status != "not_done" and (c.values or c.missing)]
+    return [c for c in patient.forms.get(form_id, []) if is_entered(c)]
+
+
+def is_entered(c: ExportCRF) -> bool:
+    """Whether a CRF holds an entry: not marked not done, with a value or a missing-data code."""
+    return c.status != "not_done" and bool(c.values or c.missing)
 
 
 def ids(var_prefix: str) -> list[Var]:
@@ -102,6 +132,8 @@ def ts(snapshot: ExportSnapshot) -> Dataset:
     if minimum is not None:
         params.append(("AGEMIN", "Planned Minimum Age of Subjects", f"P{minimum}Y", None))
         params.append(("AGEMAX", "Planned Maximum Age of Subjects", None, "PINF"))
+    params.append(("SSTDTC", "Study Start Date", *_study_start(snapshot)))
+    params.append(("DCUTDTC", "Data Cutoff Date", snapshot.exported_at.date().isoformat(), None))
     params.append(("SDTIGVER", "SDTM IG Version", "3.4", None))
     variables = [Var("STUDYID", "Study Identifier", origin="Protocol", source=None, key=1, mandatory=True),
                  Var("DOMAIN", "Domain Abbreviation", origin="Assigned", source="Sponsor", mandatory=True),
@@ -130,6 +162,19 @@ def ts(snapshot: ExportSnapshot) -> Dataset:
             row.pop("TSVAL1")
     return Dataset("TS", "Trial Summary", "TRIAL DESIGN", "One record per trial summary parameter value", variables,
                    rows)
+
+
+def _study_start(snapshot: ExportSnapshot) -> tuple[str | None, str | None]:
+    """SSTDTC's (TSVAL, TSVALNF): the earliest informed consent (else enrolment) date among the enrolled
+    patients exported, the FDA's definition of the study start date (Study Data Technical Conformance Guide;
+    SSTDTC in the TS parameters of SDTMIG 3.4 section 7.6). A de-identified export masks it (TSVALNF MSK):
+    a de-identified patient's dates are shifted by an offset of its own, so the earliest shifted date is no
+    study date at all, and the true one is a patient's consent date, which Safe Harbor removes."""
+    if snapshot.level == "deidentified":
+        return None, "MSK"
+    days = [as_date(p.consent_date) or as_date(p.enrolment_date) for p in enrolled(snapshot)]
+    first = min((d for d in days if d is not None), default=None)
+    return (first.isoformat(), None) if first is not None else (None, "UNK")
 
 
 def _split_200(value: str | None) -> tuple[str | None, str | None]:
@@ -176,6 +221,8 @@ def dm(snapshot: ExportSnapshot) -> Dataset:
         Var("DTHFL", "Subject Death Flag", codelist="NY", origin="Derived", source="Sponsor",
             comment="Y when a death is recorded (outcome event or end of study), else null"),
         Var("SITEID", "Study Site Identifier", origin="Assigned", source="Sponsor", mandatory=True),
+        *([Var("BRTHDTC", "Date/Time of Birth", data_type="date",
+               comment="Written at the identified level only")] if snapshot.level == "identified" else []),
         Var("AGE", "Age", "Num", origin="Derived", source="Sponsor",
             comment="Whole years at enrolment (from the date of birth; over 89 given as 90 when de-identified)"),
         Var("AGEU", "Age Units", codelist="AGEU", origin="Assigned", source="Sponsor"),
@@ -200,9 +247,17 @@ def dm(snapshot: ExportSnapshot) -> Dataset:
             "SITEID": p.site, "AGE": p.age_at_enrolment, "AGEU": "YEARS" if p.age_at_enrolment is not None else None,
             "SEX": {"female": "F", "male": "M"}.get(str(p.sex).lower(), "U"), "ARMCD": ARMCD, "ARM": ARM,
             "ACTARMCD": ARMCD if treated else None, "ACTARM": ARM if treated else None,
-            "ARMNRS": None if treated else "ASSIGNED, NOT TREATED"})
+            "ARMNRS": None if treated else "ASSIGNED, NOT TREATED", **_birth(snapshot, p)})
     rows.sort(key=lambda r: r["USUBJID"])
     return Dataset("DM", "Demographics", "SPECIAL PURPOSE", "One record per subject", variables, rows)
+
+
+def _birth(snapshot: ExportSnapshot, p: ExportPatient) -> dict[str, Any]:
+    """DM.BRTHDTC at the identified level (the only identifier SDTM carries: no name, no hospital number);
+    nothing below it."""
+    if snapshot.level != "identified":
+        return {}
+    return {"BRTHDTC": dtc((p.identifiers or {}).get("date_of_birth"))}
 
 
 def _delivered(p: ExportPatient) -> list[tuple[Any, ExportCRF]]:
@@ -274,34 +329,58 @@ def _dispositions(snapshot: ExportSnapshot, p: ExportPatient) -> list[tuple[str,
 
 
 # --------------------------------------------------------------------------- EX
+#: SUPPEX qualifier naming the target volume of a dose level. SDTMIG 3.4 has no EX variable for a
+#: radiotherapy target volume: EXLOC is the anatomical location of administration (CDISC CT LOC, an
+#: anatomical codelist), and CTV1/CTV2 are planning volumes drawn on each patient's images, not anatomical
+#: locations; EXTPT is a planned time point. So the target goes to a supplemental qualifier (SDTMIG 3.4
+#: section 8.4), keyed by EXSEQ, and EXGRPID groups the records of one fraction.
+SUPPEX_EXTRAS = [("_target", "EXTRGVOL", "Radiotherapy Target Volume", "Protocol")]
+
+
 def ex(snapshot: ExportSnapshot) -> Dataset:
-    """Exposure: one record per delivered radiotherapy fraction, with the boost's dose per fraction."""
+    """Exposure: one record per delivered radiotherapy fraction per dose level of the simultaneous integrated
+    boost (SPRINT: 2.0 Gy to CTV1 and 2.4 Gy to CTV2 on each fraction), the level's target in SUPPEX."""
     rt = snapshot.protocol.treatment.radiotherapy
-    boost = max(rt.dose_levels, key=lambda level: level.dose_per_fraction_gy)
     levels = ", ".join(f"{level.target} {level.dose_per_fraction_gy:g} Gy" for level in rt.dose_levels)
     variables = ids("EX") + [
+        Var("EXGRPID", "Group ID", origin="Assigned", source="Sponsor",
+            comment="The fraction number: the records of one fraction (one per dose level) share it"),
         Var("EXSPID", "Sponsor-Defined Identifier", comment="The fraction number"),
         Var("EXTRT", "Name of Treatment", origin="Assigned", source="Sponsor", mandatory=True),
         Var("EXDOSE", "Dose", "Num", origin="Derived", source="Sponsor",
-            comment=f"The dose per fraction to {boost.target} (the simultaneous integrated boost), from the "
-                    f"protocol's dose levels for a delivered fraction ({levels})"),
+            comment="The dose per fraction of the record's dose level (its target volume in SUPPEX.EXTRGVOL), "
+                    f"from the protocol's dose levels for a delivered fraction ({levels})"),
         Var("EXDOSU", "Dose Units", codelist="UNIT", origin="Assigned", source="Sponsor"),
         Var("EXSTDTC", "Start Date/Time of Treatment", data_type="date"),
         Var("EXENDTC", "End Date/Time of Treatment", data_type="date"),
         dy("EXSTDY", "EXSTDTC", "Study Day of Start of Treatment"),
         dy("EXENDY", "EXENDTC", "Study Day of End of Treatment"),
     ]
+    rank = {level.target: i for i, level in enumerate(rt.dose_levels)}
     rows = []
     study = studyid(snapshot)
     for p in enrolled(snapshot):
         for day, c in _delivered(p):
-            dose = (c.derived.get("doses_gy") or {}).get(boost.target, boost.dose_per_fraction_gy)
-            rows.append({"STUDYID": study, "DOMAIN": "EX", "USUBJID": usubjid(study, p.subject_id),
-                         "EXSPID": str(c.values.get("fraction_number") or ""), "EXTRT": EXTRT, "EXDOSE": dose,
-                         "EXDOSU": "Gy", "EXSTDTC": dtc(day), "EXENDTC": dtc(day),
-                         "EXSTDY": study_day(day, p.enrolment_date), "EXENDY": study_day(day, p.enrolment_date)})
-    return numbered(Dataset("EX", "Exposure", "INTERVENTIONS", "One record per delivered fraction per subject",
-                            variables, rows), "EX", lambda r: (r["EXSTDTC"], int(r["EXSPID"] or 0)))
+            number = str(c.values.get("fraction_number") or "")
+            for target, dose in _fraction_doses(snapshot, c):
+                rows.append({"STUDYID": study, "DOMAIN": "EX", "USUBJID": usubjid(study, p.subject_id),
+                             "EXGRPID": number or None, "EXSPID": number, "EXTRT": EXTRT, "EXDOSE": dose,
+                             "EXDOSU": "Gy", "EXSTDTC": dtc(day), "EXENDTC": dtc(day),
+                             "EXSTDY": study_day(day, p.enrolment_date), "EXENDY": study_day(day, p.enrolment_date),
+                             "_target": target})
+    return numbered(Dataset("EX", "Exposure", "INTERVENTIONS",
+                            "One record per delivered fraction per dose level per subject", variables, rows), "EX",
+                    lambda r: (r["EXSTDTC"], int(r["EXSPID"] or 0), rank.get(r["_target"], len(rank)), r["_target"]))
+
+
+def _fraction_doses(snapshot: ExportSnapshot, c: ExportCRF) -> list[tuple[str, float]]:
+    """(target volume, dose per fraction in Gy) of a delivered fraction: those the services derived when the
+    fraction was saved (from the protocol version then in force), else the protocol's dose levels."""
+    derived = c.derived.get("doses_gy") or {}
+    if derived:
+        return [(target, float(dose)) for target, dose in derived.items()]
+    rt = snapshot.protocol.treatment.radiotherapy
+    return [(level.target, level.dose_per_fraction_gy) for level in rt.dose_levels]
 
 
 # --------------------------------------------------------------------------- CM
@@ -464,6 +543,7 @@ def tu(snapshot: ExportSnapshot) -> Dataset:
         Var("TUORRES", "Tumor Identification Result", origin="Assigned", source="Sponsor"),
         Var("TUSTRESC", "Tumor Identification Result Std. Format", origin="Assigned", source="Sponsor"),
         Var("TULOC", "Location of the Tumor", codelist="anatomic_site"),
+        *visit_vars(),
         Var("TUDTC", "Date/Time of Tumor Identification", data_type="date",
             comment="The date of the histological diagnosis"),
         dy("TUDY", "TUDTC", "Study Day of Tumor Identification"),
@@ -478,7 +558,8 @@ def tu(snapshot: ExportSnapshot) -> Dataset:
             rows.append({"STUDYID": study, "DOMAIN": "TU", "USUBJID": usubjid(study, p.subject_id),
                          "TULNKID": TUMOUR_LINK, "TUTESTCD": "TUMIDENT", "TUTEST": "Tumor Identification",
                          "TUORRES": "PRIMARY TUMOR", "TUSTRESC": "PRIMARY TUMOR",
-                         "TULOC": labels.get(site, site).upper() if site else None, "TUDTC": dtc(day),
+                         "TULOC": labels.get(site, site).upper() if site else None, **_visit(snapshot, c),
+                         "TUDTC": dtc(day),
                          "TUDY": study_day(day, p.enrolment_date)})
     return numbered(Dataset("TU", "Tumor/Lesion Identification", "FINDINGS",
                             "One record per identified tumor per subject", variables, rows), "TU", lambda r: ())
@@ -495,6 +576,7 @@ def tr(snapshot: ExportSnapshot) -> Dataset:
         Var("TRSTRESC", "Character Result/Finding in Std Format", origin="Derived", source="Sponsor"),
         Var("TRSTRESN", "Numeric Result/Finding in Standard Units", "Num", origin="Derived", source="Sponsor"),
         Var("TRSTRESU", "Standard Units", codelist="UNIT", origin="Assigned", source="Sponsor"),
+        *visit_vars(),
         Var("TRDTC", "Date/Time of Tumor/Lesion Measurement", data_type="date",
             comment="The date of the histological diagnosis"),
         dy("TRDY", "TRDTC", "Study Day of Tumor/Lesion Measurement"),
@@ -510,7 +592,8 @@ def tr(snapshot: ExportSnapshot) -> Dataset:
             rows.append({"STUDYID": study, "DOMAIN": "TR", "USUBJID": usubjid(study, p.subject_id),
                          "TRLNKID": TUMOUR_LINK, "TRTESTCD": "LDIAM", "TRTEST": "Longest Diameter",
                          "TRORRES": f"{size:g}", "TRORRESU": "cm", "TRSTRESC": f"{size:g}", "TRSTRESN": float(size),
-                         "TRSTRESU": "cm", "TRDTC": dtc(day), "TRDY": study_day(day, p.enrolment_date)})
+                         "TRSTRESU": "cm", **_visit(snapshot, c), "TRDTC": dtc(day),
+                         "TRDY": study_day(day, p.enrolment_date)})
     return numbered(Dataset("TR", "Tumor/Lesion Results", "FINDINGS",
                             "One record per tumor measurement per subject", variables, rows), "TR", lambda r: ())
 
@@ -527,6 +610,7 @@ def rs(snapshot: ExportSnapshot) -> Dataset:
             comment="PATHRESP: the EORTC-STBSG tier (Wardelmann et al., Eur J Cancer 2016) of the percentage of "
                     f"stainable tumour cells; PCR: Y when at most {threshold:g} % stainable tumour cells (protocol)"),
         Var("RSSTRESC", "Character Result/Finding in Std Format", origin="Derived", source="Sponsor"),
+        *visit_vars(),
         Var("RSDTC", "Date/Time of Assessment", data_type="date", comment="The date of the pathology report"),
         dy("RSDY", "RSDTC", "Study Day of Assessment"),
     ]
@@ -535,8 +619,8 @@ def rs(snapshot: ExportSnapshot) -> Dataset:
     for p in enrolled(snapshot):
         for c in entered(p, "pathology"):
             day = c.values.get("report_date")
-            base = {"STUDYID": study, "DOMAIN": "RS", "USUBJID": usubjid(study, p.subject_id), "RSDTC": dtc(day),
-                    "RSDY": study_day(day, p.enrolment_date)}
+            base = {"STUDYID": study, "DOMAIN": "RS", "USUBJID": usubjid(study, p.subject_id), **_visit(snapshot, c),
+                    "RSDTC": dtc(day), "RSDY": study_day(day, p.enrolment_date)}
             score = c.derived.get("response_score")
             if score:
                 rows.append({**base, "RSTESTCD": "PATHRESP", "RSTEST": "Pathological Response Score",
@@ -550,9 +634,41 @@ def rs(snapshot: ExportSnapshot) -> Dataset:
 
 
 # --------------------------------------------------------------------------- SV
+def visit_of(snapshot: ExportSnapshot, c: ExportCRF) -> tuple[float, str] | None:
+    """(VISITNUM, VISIT) of the protocol visit a CRF was collected at; None for an unscheduled CRF. Every
+    domain that carries a visit takes it from here, so VISITNUM means the same visit in all of them."""
+    for i, visit in enumerate(snapshot.protocol.visits, start=1):
+        if visit.id == c.visit_id:
+            name = f"{visit.name} {c.occurrence}" if visit.repeat is not None else visit.name
+            return float(i * 100 + c.occurrence), name.upper()
+    return None
+
+
+def _visit(snapshot: ExportSnapshot, c: ExportCRF) -> dict[str, Any]:
+    number, name = visit_of(snapshot, c) or (None, None)
+    return {"VISITNUM": number, "VISIT": name}
+
+
+def visit_vars() -> list[Var]:
+    return [Var("VISITNUM", "Visit Number", "Num", origin="Derived", source="Sponsor",
+                comment="100 x the visit's place in the protocol's schedule + its occurrence (as in SV)"),
+            Var("VISIT", "Visit Name", origin="Protocol", source=None)]
+
+
+def _visit_date(crfs: list[ExportCRF]) -> Any:
+    """The earliest date (the date portion of a date/time) recorded on a visit's CRFs, or None."""
+    return min((as_date(v) for c in crfs for v in c.values.values() if dtc(v) is not None), default=None)
+
+
 def sv(snapshot: ExportSnapshot) -> Dataset:
-    """Subject visits: the protocol's visits a patient attended, dated by the form that dates them
-    (screening, surgery, follow-up); visits with no date recorded are not listed."""
+    """Subject visits: one record per protocol visit occurrence at which any CRF was entered.
+
+    SDTMIG 3.4 (the SV domain) records the planned visits a subject actually had; a visit with data is one
+    that took place. SVSTDTC is the earliest date recorded on that visit's CRFs (the date portion of a
+    date/time); SVENDTC the same day (the protocol's visits are one-day visits). A visit whose CRFs hold no
+    date at all still gets its record, SVSTDTC null: SVSTDTC is Expected, not Required, in SDTMIG 3.4, and
+    leaving the record out would hide a visit that occurred. CRFs marked not done, and unscheduled CRFs (a
+    consent, a fraction, an event reported between visits), date no visit."""
     variables = [
         Var("STUDYID", "Study Identifier", origin="Protocol", source=None, key=1, mandatory=True),
         Var("DOMAIN", "Domain Abbreviation", origin="Assigned", source="Sponsor", mandatory=True),
@@ -560,29 +676,27 @@ def sv(snapshot: ExportSnapshot) -> Dataset:
         Var("VISITNUM", "Visit Number", "Num", origin="Derived", source="Sponsor", key=3, mandatory=True,
             comment="100 x the visit's place in the protocol's schedule + its occurrence"),
         Var("VISIT", "Visit Name", origin="Protocol", source=None),
-        Var("SVSTDTC", "Start Date/Time of Visit", data_type="date"),
-        Var("SVENDTC", "End Date/Time of Visit", data_type="date"),
+        Var("SVSTDTC", "Start Date/Time of Visit", data_type="date", origin="Derived", source="Sponsor",
+            comment="The earliest date recorded on the visit's CRFs; null when none of them holds a date"),
+        Var("SVENDTC", "End Date/Time of Visit", data_type="date", origin="Derived", source="Sponsor",
+            comment="SVSTDTC: the protocol's visits are one-day visits"),
         dy("SVSTDY", "SVSTDTC", "Study Day of Start of Visit"),
         dy("SVENDY", "SVENDTC", "Study Day of End of Visit"),
     ]
-    order = {v.id: i + 1 for i, v in enumerate(snapshot.protocol.visits)}
-    repeats = {v.id: v.repeat is not None for v in snapshot.protocol.visits}
-    names = {v.id: v.name for v in snapshot.protocol.visits}
     rows = []
     study = studyid(snapshot)
     for p in enrolled(snapshot):
-        seen: dict[tuple[str, int], Any] = {}
-        for form_id, field_id in VISIT_DATES.items():
-            for c in entered(p, form_id):
-                day = c.values.get(field_id)
-                if c.visit_id in order and day is not None and (c.visit_id, c.occurrence) not in seen:
-                    seen[(c.visit_id, c.occurrence)] = day
-        for (visit, occurrence), day in seen.items():
+        visits: dict[tuple[float, str], list[ExportCRF]] = {}
+        for crfs in p.forms.values():
+            for c in crfs:
+                key = visit_of(snapshot, c)
+                if key is not None and is_entered(c):
+                    visits.setdefault(key, []).append(c)
+        for (number, name), crfs in visits.items():
+            day = _visit_date(crfs)
             rows.append({"STUDYID": study, "DOMAIN": "SV", "USUBJID": usubjid(study, p.subject_id),
-                         "VISITNUM": order[visit] * 100 + occurrence,
-                         "VISIT": f"{names[visit]} {occurrence}".upper() if repeats[visit] else names[visit].upper(),
-                         "SVSTDTC": dtc(day), "SVENDTC": dtc(day), "SVSTDY": study_day(day, p.enrolment_date),
-                         "SVENDY": study_day(day, p.enrolment_date)})
+                         "VISITNUM": number, "VISIT": name, "SVSTDTC": dtc(day), "SVENDTC": dtc(day),
+                         "SVSTDY": study_day(day, p.enrolment_date), "SVENDY": study_day(day, p.enrolment_date)})
     rows.sort(key=lambda r: (r["USUBJID"], r["VISITNUM"]))
     return Dataset("SV", "Subject Visits", "SPECIAL PURPOSE", "One record per subject per actual visit", variables,
                    rows)
@@ -592,7 +706,8 @@ def sv(snapshot: ExportSnapshot) -> Dataset:
 def datasets(snapshot: ExportSnapshot) -> list[Dataset]:
     """Every dataset with at least one record (SDTM submits no empty dataset), TS and DM first."""
     out = [ts(snapshot), dm(snapshot)]
-    events, procedures = ae(snapshot), pr(snapshot)
-    out += [sv(snapshot), ds(snapshot), ex(snapshot), cm(snapshot), procedures, supp(procedures, SUPPPR_EXTRAS),
+    events, procedures, exposure = ae(snapshot), pr(snapshot), ex(snapshot)
+    out += [sv(snapshot), ds(snapshot), exposure, supp(exposure, SUPPEX_EXTRAS), cm(snapshot), procedures,
+            supp(procedures, SUPPPR_EXTRAS),
             events, supp(events, SUPPAE_EXTRAS), tu(snapshot), tr(snapshot), rs(snapshot)]
     return [d for d in out if d.rows]

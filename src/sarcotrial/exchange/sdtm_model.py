@@ -66,15 +66,16 @@ class Dataset:
         return [row.get(name) for row in self.rows]
 
     def char_length(self, var: Var) -> int:
-        """The longest value of a character variable (at least 1), as define.xml and the XPT file give it."""
-        return max([len(str(v)) for v in self.column(var.name) if v not in (None, "")] or [1])
+        """The longest value of a character variable in UTF-8 bytes (at least 1), as the XPT file stores it and
+        define.xml gives it."""
+        return max([len(str(v).encode("utf-8")) for v in self.column(var.name) if v not in (None, "")] or [1])
 
 
 def dtc(value: Any) -> str | None:
     """An ISO 8601 --DTC value: a date as YYYY-MM-DD, a date and time (UTC) as YYYY-MM-DDThh:mm:ss."""
     if isinstance(value, dt.datetime):
         if value.tzinfo is not None:
-            value = value.astimezone(dt.timezone.utc).replace(tzinfo=None)
+            value = value.astimezone(dt.UTC).replace(tzinfo=None)
         return value.isoformat(timespec="seconds")
     if isinstance(value, dt.date):
         return value.isoformat()
