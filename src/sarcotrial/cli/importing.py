@@ -1,11 +1,16 @@
 """``sarcotrial import redcap``: an earlier REDCap database into the study, after a validation report.
 
+The report is printed one problem a line (``row N, record R, field F: value V: problem``), wrapped at
+the terminal's width with nothing cut (``--report FILE`` writes the same problems as CSV), then one
+line saying what was imported, or why nothing was and what to do about it.
+
 Exit status: 0 imported; 1 nothing imported because of problems (the report names each); 2 invalid
-arguments (a file missing, unreadable or not UTF-8, an unreadable mapping).
+arguments (a file missing, unreadable or not UTF-8, an unreadable mapping or one naming no field).
 """
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 from typing import Optional
 
@@ -50,7 +55,7 @@ def import_redcap(
     with StudyDB.open(db) as study:
         plan = build_plan(study.protocol, dictionary, records, events=events, mapping=mapping)
         who = actor(user)
-        if as_json:
+        if as_json or not _worth_a_bar(plan):
             result = write_plan(study, who, plan, accept_partial=accept_partial)
         else:
             result = _with_progress(study, who, plan, accept_partial)
@@ -59,9 +64,17 @@ def import_redcap(
     if as_json:
         print_json({**result.as_dict(), "records_sha256": plan.records.sha256})
     else:
-        _print(result, plan, report)
+        _print(result, plan, report, accept_partial)
     if not result.written:
         raise typer.Exit(1)
+
+
+def _worth_a_bar(plan) -> bool:
+    """A progress bar on a terminal only, and only when some record is to be written (a bar drawn on a pipe,
+    or for nothing, leaves an empty line before the report)."""
+    if not console.is_terminal or plan.fatal:
+        return False
+    return any(p.record not in plan.bad_records for p in plan.patients)
 
 
 def _with_progress(study, who, plan, accept_partial: bool):
@@ -79,35 +92,76 @@ def _with_progress(study, who, plan, accept_partial: bool):
         return write_plan(study, who, plan, accept_partial=accept_partial, progress=progress)
 
 
-def _print(result, plan, report: Optional[Path]) -> None:
-    from rich.table import Table
+def problem_line(p) -> str:
+    """One problem of the report as one line: ``row N, record R, field F: value V: problem`` (the parts it has;
+    the value is left out where the problem already quotes it)."""
+    where, _, line = p.row.rpartition(":")
+    parts = [f"{where} row {line}" if where else f"row {p.row}"]
+    if p.record:
+        parts.append(f"record {p.record}")
+    if p.field:
+        parts.append(f"field {p.field}")
+    text = ", ".join(parts)
+    if p.value and p.value not in p.problem:
+        text += f": value {p.value}"
+    return f"{text}: {p.problem}"
 
+
+def _say(text: str) -> None:
+    """A line of output wrapped at the terminal's width, never cut (a long value stays whole)."""
+    width = max(40, console.width)
+    for line in textwrap.wrap(text, width, subsequent_indent="    ", break_long_words=False, break_on_hyphens=False):
+        console.print(line, markup=False, highlight=False, soft_wrap=True)
+
+
+def _holding_columns(problems) -> list[str]:
+    """The columns whose problem holds back every record that fills them (not one record's, not the file's)."""
+    return list(dict.fromkeys(p.field for p in problems if p.record is None and not p.whole and p.field))
+
+
+def _print(result, plan, report: Optional[Path], accept_partial: bool = False) -> None:
     problems = result.problems
     if problems:
-        table = Table("row", "record", "field", "value", "problem", title="Validation report", title_justify="left",
-                      show_lines=False, expand=False)
+        _say(f"Validation report: {len(problems)} problem(s)")
         for p in problems[:SHOWN]:
-            value = p.value if p.value is None or len(p.value) <= 24 else p.value[:23] + "…"
-            table.add_row(p.row, p.record or "", p.field or "", value or "", p.problem)
-        table.columns[0].max_width = 14
-        table.columns[1].max_width = 12
-        table.columns[2].max_width = 20
-        table.columns[3].max_width = 16
-        table.columns[4].min_width = 24
-        console.print(table)
+            _say(problem_line(p))
         if len(problems) > SHOWN:
-            console.print(f"... and {len(problems) - SHOWN} more" + (f" (all in {report})" if report else
-                                                                     " (give --report FILE for all of them)"))
+            _say(f"... and {len(problems) - SHOWN} more" + (f" (all in {report})" if report else
+                                                             " (give --report FILE for all of them)"))
     source = f"{plan.records.name} (sha256 {plan.records.sha256[:12]}...)"
     if result.written:
         held = f"; {len(result.skipped)} held back by problems" if result.skipped else ""
-        console.print(f"Imported {len(result.imported)} records ({result.values} values) from {source}{held}.")
+        _say(f"Imported {len(result.imported)} records ({result.values} values) from {source}{held}.")
         if result.imported:
             pairs = ", ".join(f"{r} -> {s}" for r, s in list(result.imported.items())[:10])
             more = f", ... ({len(result.imported)} in all)" if len(result.imported) > 10 else ""
-            console.print(f"Subject ids: {pairs}{more}")
-    else:
-        count = len({p.record for p in problems if p.record is not None})
-        why = f"{len(problems)} problem(s)" + (f" in {count} record(s)" if count else "")
-        hint = "" if plan.fatal else "; fix them, or give --accept-partial to import the records without problems"
-        console.print(f"Nothing imported from {source}: {why}{hint}.")
+            _say(f"Subject ids: {pairs}{more}")
+        return
+    _say(_nothing_imported(result, plan, source, accept_partial))
+
+
+def _nothing_imported(result, plan, source: str, accept_partial: bool) -> str:
+    """Why nothing was imported, and what to do: fix the files' problems; else give --accept-partial; else
+    (given already: every record has a problem) ignore the columns that hold every record back."""
+    problems = result.problems
+    held = {p.record for p in problems if p.record is not None} | set(plan.bad_records)
+    total = len(plan.patients)
+    why = f"{len(problems)} problem(s)" + (f" holding back {len(held)} of {total} record(s)" if held else "")
+    columns = _holding_columns(problems)
+    ignore = ""
+    if columns:
+        names = ", ".join(columns)
+        which = f"Column {names} holds back every record that fills it" if len(columns) == 1 else \
+            f"Columns {names} hold back every record that fills them"
+        ignore = (f" {which}: to import without {'it' if len(columns) == 1 else 'them'}, give --mapping FILE "
+                  f"with 'fields:' and '{columns[0]}: ignore'" + (" (a line for each)" if len(columns) > 1 else "")
+                  + ".")
+    if plan.fatal:
+        return f"Nothing imported from {source}: {why}; the files' problems stop the whole import, --accept-partial or not: fix them."
+    if accept_partial or (total and len(held) >= total):
+        every = "every record has a problem" if total else "the file holds no record"
+        return (f"Nothing imported from {source}{', with --accept-partial too' if accept_partial else ''}: {why}; "
+                f"{every}, so none could be imported{'' if accept_partial else ' (--accept-partial would not help)'}."
+                f"{ignore}")
+    return (f"Nothing imported from {source}: {why}; fix them, or give --accept-partial to import the records "
+            f"without problems.{ignore}")

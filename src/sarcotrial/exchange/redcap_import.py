@@ -67,6 +67,15 @@ protocol's. YAML::
     sites:                       # their data access group -> a site code of the study
       milano: MAIN
 
+A ``fields`` entry set to ``ignore`` also skips a column the data dictionary lacks (or a checkbox's
+columns). A target that names nothing of the protocol (a mistyped form, field or visit) is an invalid
+argument, named with the nearest name.
+
+Problems of a file, not of its records, are reported once: a longitudinal project's records without
+``redcap_event_name``; records without the identifier columns (a pseudonymised or de-identified export,
+which cannot register patients) or the sex column. A date in the layout ``YYYY-MM-DD`` that is not in the
+calendar is named as such (``2023-02-30 is not a date (February 2023 has 28 days)``).
+
 CSV: a header ``kind,source,target,code`` and one row per entry: ``field,sede,diagnosis.anatomic_site,``;
 ``code,sede,extremity,1`` (their code in the last column); ``event,visita_basale_arm_1,baseline,``;
 ``site,milano,MAIN,``.
@@ -74,8 +83,10 @@ CSV: a header ``kind,source,target,code`` and one row per entry: ``field,sede,di
 
 from __future__ import annotations
 
+import calendar
 import csv
 import datetime as dt
+import difflib
 import hashlib
 import io
 import re
@@ -172,6 +183,8 @@ class PatientPlan:
     forms: list[FormEntry] = field(default_factory=list)
     #: where each pathway value came from: (row, variable)
     sources: dict[str, tuple[int, str]] = field(default_factory=dict)
+    #: the pathway variables whose value was refused (the report names the value; it is not also "lacking")
+    refused: set[str] = field(default_factory=set)
 
 
 @dataclass
@@ -333,6 +346,54 @@ def _mapping_from_csv(text: str, name: str) -> Mapping:
     return out
 
 
+def check_mapping(protocol: Protocol, mapping: Mapping, path: Path | None) -> None:
+    """Every ``fields`` and ``events`` entry of the mapping file names something of the protocol: a
+    mistyped target is an invalid argument (:class:`InvalidValue`, exit status 2) naming the entry, the
+    rule and the nearest name, whether or not the data dictionary has the variable."""
+    if path is None:
+        return
+    wrong = [f"{source}: {target}: {rule}" for source, target in mapping.fields.items()
+             if (rule := _field_target_rule(protocol, target))]
+    wrong += [f"{source}: {target}: {rule}" for source, target in mapping.events.items()
+              if (rule := _event_target_rule(protocol, target))]
+    if wrong:
+        raise InvalidValue("--mapping", f"in {Path(path).name}, " + "\n  ".join(wrong), show_value=False)
+
+
+def _nearest(name: str, names: Iterable[str]) -> str:
+    close = difflib.get_close_matches(name, sorted(names), n=1, cutoff=0.6)
+    return f"; did you mean {close[0]}?" if close else ""
+
+
+def _field_target_rule(protocol: Protocol, text: str) -> str | None:
+    """Why a ``fields`` target names nothing (``None``: it names a field, a pathway variable or ``ignore``)."""
+    if _target_of(protocol, text) is not None:
+        return None
+    text = text.strip()
+    if "." not in text:
+        return (f"not a form.field, a pathway variable ({', '.join(PATHWAY_VARIABLES)}) nor 'ignore'"
+                + _nearest(text, [*PATHWAY_VARIABLES, IGNORE]))
+    form_id, field_id = text.split(".", 1)
+    if not protocol.has_form(form_id):
+        return (f"no form {form_id} in protocol {protocol.identification.acronym} {protocol.version}"
+                + _nearest(form_id, [f.id for f in protocol.forms]))
+    return f"no field {field_id} on form {form_id}" + _nearest(field_id, [f.id for f in protocol.form(form_id).fields])
+
+
+def _event_target_rule(protocol: Protocol, text: str) -> str | None:
+    """Why an ``events`` target names no visit (``visit`` or ``visit:occurrence``, or ``none``)."""
+    text = text.strip()
+    if text.lower() in ("none", "", IGNORE):
+        return None
+    visits = [v.id for v in protocol.visits] + ["unscheduled"]
+    visit, _, occurrence = text.partition(":")
+    if visit not in visits:
+        return "no visit of this name (a visit id[:occurrence], or none)" + _nearest(visit, visits)
+    if occurrence and not (occurrence.isdigit() and int(occurrence) >= 1):
+        return "the occurrence after ':' is a whole number, 1 or more"
+    return None
+
+
 # --------------------------------------------------------------------------- the dictionary
 @dataclass
 class Variable:
@@ -474,9 +535,13 @@ def resolve_variables(protocol: Protocol, variables: list[Variable], mapping: Ma
         taken.setdefault(var.target, var.name)
 
 
+def _is_ignore(text: str) -> bool:
+    return text.strip().lower() in (IGNORE, "none", "")
+
+
 def _target_of(protocol: Protocol, text: str) -> tuple[str, ...] | None:
     text = text.strip()
-    if text.lower() in (IGNORE, "none", ""):
+    if _is_ignore(text):
         return (IGNORE,)
     if text in PATHWAY_VARIABLES:
         return ("pathway", text)
@@ -542,6 +607,29 @@ class _Refused(Exception):
         self.problem = problem
 
 
+_DATE_LAYOUT = re.compile(r"^(?P<year>\d{4})-(?P<month>\d{2})-(?P<day>\d{2})(?=$|[ T])")
+
+
+def impossible_date(text: str) -> str | None:
+    """Why a value written in the layout ``YYYY-MM-DD`` is no date of the calendar (``None``: it is one, or it
+    is not in that layout at all): "2023-02-30 is not a date (February 2023 has 28 days)"."""
+    match = _DATE_LAYOUT.match(text.strip())
+    if match is None:
+        return None
+    year, month, day = (int(match.group(k)) for k in ("year", "month", "day"))
+    written = match.group(0)
+    if year < 1:
+        return f"{written} is not a date (there is no year 0000)"
+    if not 1 <= month <= 12:
+        return f"{written} is not a date (there is no month {match.group('month')}; months are 01 to 12)"
+    days = calendar.monthrange(year, month)[1]
+    if day == 0:
+        return f"{written} is not a date (there is no day 00)"
+    if day > days:
+        return f"{written} is not a date ({calendar.month_name[month]} {year} has {days} days)"
+    return None
+
+
 def _normal(text: str) -> str:
     return " ".join(text.casefold().replace("_", " ").replace("-", " ").split())
 
@@ -560,6 +648,8 @@ def convert(protocol: Protocol, var: Variable, raw: str, mapping: Mapping) -> tu
     fld = protocol.form(form_id).field(field_id)
     if protocol.missing_code(text) is not None:
         return None, text
+    if fld.type in ("date", "datetime") and (rule := impossible_date(text)):
+        raise _Refused(rule)
     codes = mapping.codes.get(var.name, {})
     if text in codes:
         text = codes[text]
@@ -598,6 +688,8 @@ def _protocol_code(codelist, text: str, choices: dict[str, str]) -> str:
 def _pathway_value(var: Variable, text: str, mapping: Mapping) -> Any:
     name = var.target[1]
     if name in ("date_of_birth", "enrolment_date"):
+        if rule := impossible_date(text):
+            raise _Refused(rule)
         try:
             return dt.date.fromisoformat(text)
         except ValueError:
@@ -626,8 +718,11 @@ class _Columns:
 
 
 def _record_columns(header: list[str], variables: list[Variable], records: SourceFile,
-                    problems: list[Problem]) -> tuple[_Columns, dict[int, str]]:
-    """The role of each column of the records file; the unknown ones (not in the dictionary) are returned."""
+                    problems: list[Problem], mapping: Mapping | None = None) -> tuple[_Columns, dict[int, str]]:
+    """The role of each column of the records file; the unknown ones (not in the dictionary) are returned.
+    A column the mapping file sets to ``ignore`` (or a checkbox's column whose variable it ignores) is
+    skipped, in the dictionary or not."""
+    ignored = {k for k, v in (mapping or Mapping()).fields.items() if _is_ignore(v)}
     record_name = variables[0].name
     if record_name not in header:
         raise _Malformed(records, 1, f"has no column '{record_name}', the dictionary's record id (its first variable)")
@@ -648,6 +743,8 @@ def _record_columns(header: list[str], variables: list[Variable], records: Sourc
         if name.endswith("_complete") and name[:-len("_complete")] in forms:
             continue  # REDCap's form status
         base = name.split("___", 1)[0]
+        if name in ignored or ("___" in name and base in ignored):
+            continue
         if name in by_name and by_name[name].type not in NO_DATA_TYPES:
             known[i] = by_name[name]
         elif name in by_name:
@@ -675,6 +772,7 @@ def build_plan(protocol: Protocol, dictionary: Path, records: Path, *, events: P
     unreadable mapping); a malformed file is a problem of the report (``plan.fatal``)."""
     problems: list[Problem] = []
     maps = read_mapping(mapping)
+    check_mapping(protocol, maps, mapping)
     try:
         variables, dict_source = read_dictionary(dictionary, problems)
     except _Malformed as exc:
@@ -691,7 +789,7 @@ def build_plan(protocol: Protocol, dictionary: Path, records: Path, *, events: P
                           fatal=True)
     resolve_variables(protocol, variables, maps, dict_source, problems)
     try:
-        columns, unknown = _record_columns(header, variables, records_source, problems)
+        columns, unknown = _record_columns(header, variables, records_source, problems, maps)
     except _Malformed as exc:
         return ImportPlan([], problems + [Problem(str(exc.line), None, None, None, exc.problem)], records_source,
                           dict_source, events_source, fatal=True)
@@ -700,15 +798,61 @@ def build_plan(protocol: Protocol, dictionary: Path, records: Path, *, events: P
                       if v.target is not None and v.target[0] == "field"}
     if not rows:
         problems.append(Problem("1", None, None, None, f"{records_source.name} holds no record (a header alone)"))
+    longitudinal = _longitudinal_without_events(columns, variables, event_labels, events_source, records_source)
+    if longitudinal is not None:
+        # without its events every row of a record looks like its first: one line, not a flood of duplicates
+        problems.append(longitudinal)
+        plan.fatal = True
+        return plan
+    absent = _absent_registration_columns(columns)
+    if absent and rows:
+        problems.append(_absent_problem(absent, records_source))
     unresolved = {i for i, v in columns.variables.items() if v.target is None}
-    _read_rows(protocol, plan, rows, header, columns, unknown, unresolved, maps, event_labels, events is not None)
+    _read_rows(protocol, plan, rows, header, columns, unknown, unresolved, maps, event_labels, events is not None,
+               absent)
     plan.fatal = any(p.record is None and p.whole for p in problems)
     return plan
 
 
+def _longitudinal_without_events(columns: _Columns, variables: list[Variable], event_labels: dict[str, list[str]],
+                                 events: SourceFile | None, records: SourceFile) -> Problem | None:
+    """The records file of a longitudinal project without its ``redcap_event_name`` column: the events file
+    lists events, or the dictionary has the export's ``<form>_visit_occurrence`` variables (its longitudinal
+    layout). REDCap's raw CSV of a longitudinal project always has the column."""
+    if columns.event is not None:
+        return None
+    if events is not None and event_labels:
+        why = f"the events file {events.name} lists {len(event_labels)} events"
+    elif any(v.target is not None and v.target[0] == OCCURRENCE for v in variables):
+        why = "the dictionary's visit occurrence variables are those of a longitudinal project"
+    else:
+        return None
+    return Problem("1", None, EVENT_NAME, None,
+                   f"{records.name} has no column {EVENT_NAME}, but {why}: the project is longitudinal and each row "
+                   "needs its event; export the records again (raw CSV, all events)")
+
+
+def _absent_registration_columns(columns: _Columns) -> list[str]:
+    """The variables registering a patient needs (identifiers, sex) that no column of the records holds."""
+    present = {v.target[1] for v in columns.variables.values() if v.target is not None and v.target[0] == "pathway"}
+    return [name for name in (*IDENTIFIERS, redcap.SEX) if name not in present]
+
+
+def _absent_problem(absent: list[str], records: SourceFile) -> Problem:
+    names = ", ".join(absent)
+    if set(absent) & set(IDENTIFIERS):
+        rule = (f"{records.name} has no {names} column{'s' if len(absent) > 1 else ''}: registering a patient "
+                "needs the name, date of birth, hospital number and sex; a pseudonymised or de-identified export "
+                "cannot register patients (export with --identified)")
+    else:
+        rule = (f"{records.name} has no {names} column: registering a patient needs their sex "
+                f"({', '.join(SEXES)}); add the column, or map theirs in --mapping (fields: THEIRS: sex)")
+    return Problem("1", None, names, None, rule)
+
+
 def _read_rows(protocol: Protocol, plan: ImportPlan, rows: list[tuple[int, list[str]]], header: list[str],
                columns: _Columns, unknown: dict[int, str], unresolved: set[int], maps: Mapping,
-               event_labels: dict[str, str], have_events: bool) -> None:
+               event_labels: dict[str, str], have_events: bool, absent: list[str] | None = None) -> None:
     problems = plan.problems
     patients: dict[str, PatientPlan] = {}
     entries: dict[tuple, FormEntry] = {}
@@ -779,6 +923,8 @@ def _read_rows(protocol: Protocol, plan: ImportPlan, rows: list[tuple[int, list[
                 value, code = convert(protocol, var, raw, maps)
             except _Refused as exc:
                 problems.append(Problem(str(line), record, var.name, raw, exc.problem))
+                if var.target[0] == "pathway":
+                    patient.refused.add(var.target[1])
                 continue
             if var.target[0] == "pathway":
                 _set_pathway(patient, var.target[1], value, line, var.name, problems)
@@ -807,7 +953,7 @@ def _read_rows(protocol: Protocol, plan: ImportPlan, rows: list[tuple[int, list[
                 entry.instance = None
     plan.patients = list(patients.values())
     for patient in plan.patients:
-        _check_patient(protocol, patient, problems)
+        _check_patient(protocol, patient, problems, absent or [])
 
 
 def _set_pathway(patient: PatientPlan, name: str, value: Any, line: int, variable: str,
@@ -835,11 +981,13 @@ def _attach(protocol: Protocol, patient: PatientPlan, entry: FormEntry) -> None:
         patient.forms.append(entry)
 
 
-def _check_patient(protocol: Protocol, patient: PatientPlan, problems: list[Problem]) -> None:
+def _check_patient(protocol: Protocol, patient: PatientPlan, problems: list[Problem], absent: list[str]) -> None:
     """What the services cannot check row by row: registration needs, dates against the date of birth,
-    the pathway forms' own limits."""
+    the pathway forms' own limits. A registration variable whose column is absent (one problem of the file
+    already) or whose value was refused (named on its row) is not named again as lacking."""
     line = str(patient.first_row)
     lacking = [n for n in IDENTIFIERS if not patient.identifiers.get(n)] + (["sex"] if not patient.sex else [])
+    lacking = [n for n in lacking if n not in absent and n not in patient.refused]
     if lacking:
         problems.append(Problem(line, patient.record, ", ".join(lacking), None,
                                 "registering a patient needs the name, date of birth, hospital number and sex"))
