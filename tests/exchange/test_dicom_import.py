@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 
 from sarcotrial.cli.importing_rt import import_dicom_rt
 from sarcotrial.services import forms as records
-from sarcotrial.services.planqa import stored_plan_qa_count
+from sarcotrial.services.planqa import stored_plan_qa, stored_plan_qa_count
 from tests.helpers import DOCTOR, enrolled
 from tests.radiotherapy.phantoms import sib_phantom, write_ct
 
@@ -119,6 +119,9 @@ def test_two_patients_plans_matched_by_hospital_number_stored_once(study, databa
     assert skipped["README.txt"] == "not DICOM" and "CT Image Storage" in skipped["H0001/ct/CT.0001"]
     assert (data["matched"], data["unmatched"], data["failed"]) == (2, 0, 0)
     assert stored_plan_qa_count(study, None, a) == 1 and stored_plan_qa_count(study, None, b) == 1
+    # the stored verdict keeps the files' base names only: RT export folders are often named after the patient
+    stored = stored_plan_qa(study, None, a, one["stored_id"])["results"]["files"]
+    assert stored == {k: p.name for k, p in first.items()}
 
     again = _run(str(root), "--db", database_url, "--json")
     assert again.exit_code == 0, again.output
@@ -162,7 +165,7 @@ def test_unknown_patient_id_is_unmatched_then_matched_by_a_mapping_file(study, d
     assert mapped.exit_code == 0, mapped.output
     by_patient = {p["patient_id"]: p for p in _outcomes(mapped)}
     assert (by_patient["EXT-77"]["subject_id"], by_patient["EXT-77"]["status"]) == (c, "stored")
-    assert by_patient["EXT-77"]["matched_by"] == "mapping file (PatientID EXT-77)"
+    assert by_patient["EXT-77"]["matched_by"] == "mapping file (PatientID)"
     assert by_patient["H0001"]["status"] == "already stored"
     assert stored_plan_qa_count(study, None, c) == 1 and stored_plan_qa_count(study, None, a) == 1
 
@@ -224,7 +227,7 @@ def test_invalid_arguments_exit_2_and_write_nothing(study, database_url, plans, 
     for args, said in (([str(tmp_path / "nowhere")], "no such folder"),
                        ([str(bad_csv)], "not a folder"),
                        ([str(root), "--mapping", str(bad_csv)], "subject_id"),
-                       ([str(root), "--mapping", str(unknown)], "SPR-404"),
+                       ([str(root), "--mapping", str(unknown)], "not patients of this study: SPR-404"),
                        ([str(root), "--mapping", str(twice)], "both"),
                        ([str(root), "--mapping", str(tmp_path / "absent.csv")], "no such file"),
                        ([str(root), "--end-cap", "full"], "end_cap")):
@@ -275,6 +278,9 @@ def test_the_real_breast_plan_imported_from_files_without_extensions(study, data
     assert (plan["subject_id"], plan["status"], plan["verdict"]) == (subject, "stored", "major deviation")
     assert [s["file"] for s in data["skipped"]] == ["patient/c/CT1"]
     assert stored_plan_qa_count(study, None, subject) == 1
+    # its Dose Reference Sequence (PS3.3 C.8.8.10): 1 "Breast" 14 Gy, 2 "CALC POINT" 11.3113869239676 Gy
+    assert any("the RTPLAN prescribes 14 Gy to Breast and 11.31 Gy to CALC POINT;" in n for n in plan["notes"]), \
+        plan["notes"]
 
 
 def test_grouping_rules_without_a_study(tmp_path):
@@ -323,3 +329,112 @@ def test_only_the_investigator_stores_verdicts(study, database_url, plans, fast_
     assert done.exit_code == 0, done.output
     assert {p["status"] for p in _outcomes(done)} == {"stored"}
     assert stored_plan_qa_count(study, None, a) == 1
+
+
+# --------------------------------------------------------------------------- the mapping file's simple forms
+def test_simple_yaml_and_csv_mappings_match_by_patient_id(study, database_url, tmp_path):
+    """The simplest mapping files, PatientID -> subject id: the YAML ``123456: SPR-005`` (a number-like key, kept
+    as written) and the CSV with the header ``patient_id,subject_id`` (RFC 4180: the first record a header); the
+    readable line names the patient, the PatientID and the mapping file once each."""
+    subject = _with_course(study, "H0009")
+    root = tmp_path / "in"
+    _plan(tmp_path, root, "pass", "123456", ("s", "d", "p"))
+    as_yaml = tmp_path / "m.yaml"
+    as_yaml.write_text(f"123456: {subject.lower()}\n", encoding="utf-8")
+    result = _run(str(root), "--db", database_url, "--mapping", str(as_yaml))
+    assert result.exit_code == 0, result.output
+    assert f"s, d, p: {subject} (PatientID 123456, by the mapping file): " in result.output
+    assert result.output.count("123456") == 1 and "mapping file (" not in result.output
+    as_csv = tmp_path / "m.csv"
+    as_csv.write_text(f"patient_id,subject_id\n123456,{subject}\n", encoding="utf-8")
+    again = _run(str(root), "--db", database_url, "--mapping", str(as_csv), "--json")
+    assert again.exit_code == 0, again.output
+    (plan,) = _outcomes(again)
+    assert (plan["subject_id"], plan["matched_by"], plan["status"]) == (subject, "mapping file (PatientID)",
+                                                                        "already stored")
+
+
+def test_yaml_mapping_forms_read_as_written(tmp_path):
+    """YAML 1.1 would read 007 as the integer 7 and 0123 as octal 83 (yaml.org/type/int.html); PatientIDs are
+    strings (PS3.5 VR LO), so the keys are kept as written. The full form still reads; a mix of the forms, or a
+    record written as ``patient_id: ...`` / ``subject_id: ...``, is refused naming the expected forms."""
+    from sarcotrial.errors import InvalidValue
+    from sarcotrial.services.dicom_import import load_mapping
+
+    simple = tmp_path / "simple.yml"
+    simple.write_text("007: SPR-001\n0123: spr-002\n1.50: SPR-003\n", encoding="utf-8")
+    assert load_mapping(simple).by_patient_id == {"007": "SPR-001", "0123": "SPR-002", "1.50": "SPR-003"}
+    full = tmp_path / "full.yaml"
+    full.write_text("patient_id:\n  007: SPR-001\nstudy_instance_uid:\n  1.2.3.4: SPR-002\n", encoding="utf-8")
+    mapping = load_mapping(full)
+    assert (mapping.by_patient_id, mapping.by_study_uid) == ({"007": "SPR-001"}, {"1.2.3.4": "SPR-002"})
+    for text, said in (("patient_id:\n  H1: SPR-001\nH2: SPR-002\n", "H2: neither patient_id nor"),
+                       ("patient_id: H1\nsubject_id: SPR-001\n", "patient_id, subject_id is a column name"),
+                       ("H1: [SPR-001, SPR-002]\n", "an identifier maps to one subject id"),
+                       ("- H1\n", "must be a YAML mapping"),
+                       ("H1:\n", "no subject id for H1")):
+        bad = tmp_path / "bad.yaml"
+        bad.write_text(text, encoding="utf-8")
+        with pytest.raises(InvalidValue, match=said) as refused:
+            load_mapping(bad)
+        if "no subject id" not in said:
+            assert '"123456: SPR-005"' in str(refused.value)  # the simple form, shown
+    headerless = tmp_path / "bad.csv"
+    headerless.write_text("123456,SPR-005\n", encoding="utf-8")
+    with pytest.raises(InvalidValue, match="header row patient_id,subject_id and rows such as 123456,SPR-005"):
+        load_mapping(headerless)
+
+
+def test_the_mapping_formats_are_in_the_help():
+    """``--help`` gives both files' simple forms with an example, and the StudyInstanceUID keys."""
+    result = runner.invoke(APP, ["dicom-rt", "--help"], env={"COLUMNS": "300"})
+    assert result.exit_code == 0
+    text = " ".join(result.output.replace("│", " ").split())
+    for shown in ("CSV: the header patient_id,subject_id, then rows such as 123456,SPR-005",
+                  "YAML: lines such as 123456: SPR-005", "study_instance_uid"):
+        assert shown in text, text
+
+
+def test_another_sites_patient_is_refused_in_truthful_words(study, fast_hashing):
+    """A mapping naming a patient of another site is refused as a subject id unknown at the user's sites (the other
+    site's ids are not disclosed: StudyDB.patient answers them as unknown), and the words say "at your sites";
+    for a user of every site the words are "of this study"."""
+    import datetime as dt
+
+    from sarcotrial.errors import InvalidValue
+    from sarcotrial.services import access, pathway
+    from sarcotrial.services.dicom_import import Mapping, check_mapping_subjects
+    from tests.edc_support import OS_USER, staff
+    from tests.helpers import NURSE
+
+    access.add_site(study, OS_USER, "NORTH", "North hospital")
+    north = pathway.register_patient(study, NURSE, identifiers=pathway.Identifiers(
+        "North Patient (synthetic)", dt.date(1970, 2, 2), "H0007"), sex="female",
+        referral={"referral_date": "2025-02-10", "anatomic_site": "trunk"}, site_code="NORTH").subject_id
+    team = staff(study, roles=("investigator",), sites=("MAIN",))
+    team.wide = team.extra("walt", "monitor", "Walt Widemonitor")
+    mapping = Mapping({"123456": north}, {}, "m.yaml")
+    with pytest.raises(InvalidValue) as refused:
+        check_mapping_subjects(study, team.investigator, mapping)
+    assert str(refused.value) == f"mapping: m.yaml names subject ids that are not patients of this study at your " \
+                                 f"sites: {north}"
+    check_mapping_subjects(study, team.wide, mapping)  # seen from every site, the patient is there
+    with pytest.raises(InvalidValue, match="not patients of this study: SPR-404$"):
+        check_mapping_subjects(study, team.wide, Mapping({"1": "SPR-404"}, {}, "m.yaml"))
+
+
+# --------------------------------------------------------------------------- the prescription note
+def test_the_prescription_note_names_each_dose_and_its_target(tmp_path):
+    """Each Target Prescription Dose with its Dose Reference Description, else its Referenced ROI Number (PS3.3
+    C.8.8.10), highest first whatever the file's order, to 0.01 Gy; compared with SPRINT's 50 and 60 Gy."""
+    from sarcotrial.protocol import load_protocol
+    from sarcotrial.radiotherapy import dicomrt
+    from sarcotrial.radiotherapy.planqa import prescription_problems
+    from tests.radiotherapy.phantoms import write_rtplan
+
+    path = write_rtplan(tmp_path / "rp.dcm", structure_set_uid="1.2.3", prescriptions=(
+        (3, "", 7.5), (1, "CALC POINT", 11.3113869239676), (2, "PTV1", 50.0)))
+    problems = prescription_problems(load_protocol("sprint"), dicomrt.read_rtplan(path))
+    assert ("the RTPLAN prescribes 50 Gy to PTV1, 11.31 Gy to CALC POINT and 7.5 Gy to ROI 3; the protocol "
+            "prescribes 50, 60 Gy") in problems, problems
+

@@ -181,7 +181,7 @@ def test_prescription_checked_against_the_protocol(phantoms):
 
     problems = prescription_problems(mini, dicomrt.read_rtplan(phantoms["minor"][3]))
     assert any("plans 25 fractions; the protocol prescribes 5" in p for p in problems)
-    assert any("prescribes 50, 60 Gy" in p for p in problems)
+    assert any("the RTPLAN prescribes 60 Gy to PTV2 and 50 Gy to PTV1" in p for p in problems)
 
 
 def test_verdicts_are_stored_and_a_major_one_is_a_protocol_deviation(study, results):

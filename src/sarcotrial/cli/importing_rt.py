@@ -3,7 +3,8 @@
 The work is :mod:`sarcotrial.services.dicom_import`'s (discovery, grouping by reference, matching by
 hospital number or a mapping file, plan QA and storing); this module reads the options, draws the
 progress bar and prints the summary: one line per plan (its files, its patient, its verdict or its
-problem), then the counts.
+problem), then the counts. The mapping file's forms are given by ``--mapping --help`` (``MAPPING_HELP``)
+and in full in the service module's docstring.
 """
 
 from __future__ import annotations
@@ -18,11 +19,20 @@ from sarcotrial.cli.common import DbOption, JsonOption, UserOption, actor, conso
 from sarcotrial.report.words import count
 
 _COLOURS = {"per protocol": "green", "minor deviation": "yellow", "major deviation": "red"}
+#: how a plan's patient was found (PlanOutcome.matched_by), as the summary line says it
+_MATCHED_BY = {"hospital number": "by hospital number", "mapping file (PatientID)": "by the mapping file",
+               "mapping file (StudyInstanceUID)": "by the mapping file's StudyInstanceUID"}
+MAPPING_HELP = ("Mapping file, CSV or YAML (by extension), UTF-8: DICOM PatientID -> subject id. "
+                "CSV: the header patient_id,subject_id, then rows such as 123456,SPR-005. "
+                "YAML: lines such as 123456: SPR-005. "
+                "A StudyInstanceUID may be mapped too: a CSV column study_instance_uid; in YAML, the keys "
+                "patient_id: and study_instance_uid:, each holding such lines. "
+                "Without it, the PatientID is looked up as the hospital number.")
 
 
 @handle_errors
 def import_dicom_rt(folder: Path = typer.Argument(..., metavar="DIR", help="Folder of DICOM-RT files (any nesting, any file names)."),
-                    mapping: Optional[Path] = typer.Option(None, "--mapping", help="CSV or YAML: PatientID or StudyInstanceUID -> subject id (default: the PatientID is the hospital number)."),
+                    mapping: Optional[Path] = typer.Option(None, "--mapping", help=MAPPING_HELP),
                     aliases: Optional[Path] = typer.Option(None, "--aliases", help="YAML: protocol volume -> structure names."),
                     end_cap: str = typer.Option("none", "--end-cap", help="none or half-slice."),
                     db: Optional[str] = DbOption, user: Optional[str] = UserOption,
@@ -66,7 +76,8 @@ def _print_summary(summary) -> None:
 
     for plan in summary.plans:
         files = ", ".join(plan.files.values())
-        who = (f"{plan.subject_id} (PatientID {plan.patient_id}, by {plan.matched_by})" if plan.subject_id
+        how = _MATCHED_BY.get(plan.matched_by or "", f"by {plan.matched_by}")
+        who = (f"{plan.subject_id} (PatientID {plan.patient_id or '(none)'}, {how})" if plan.subject_id
                else f"PatientID {plan.patient_id or '(none)'}")
         if plan.ok:
             colour = _COLOURS.get(plan.verdict or "", "white")

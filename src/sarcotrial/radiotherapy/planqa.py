@@ -172,13 +172,29 @@ def prescription_problems(protocol: Protocol, plan: dicomrt.Plan) -> list[str]:
     problems = []
     if plan.fractions_planned is not None and plan.fractions_planned != rt.fractions:
         problems.append(f"the RTPLAN plans {plan.fractions_planned} fractions; the protocol prescribes {rt.fractions}")
-    planned = sorted(round(p.target_prescription_dose_gy, 3) for p in plan.prescriptions
-                     if p.target_prescription_dose_gy is not None)
+    stated = [p for p in plan.prescriptions if p.target_prescription_dose_gy is not None]
+    planned = sorted(round(p.target_prescription_dose_gy, 3) for p in stated)
     wanted = sorted(round(level.total_dose_gy, 3) for level in rt.dose_levels)
     if planned and planned != wanted:
-        problems.append(f"the RTPLAN prescribes {', '.join(f'{d:g}' for d in planned)} Gy to its targets; the protocol "
+        problems.append(f"the RTPLAN prescribes {_prescribed(stated)}; the protocol "
                         f"prescribes {', '.join(f'{d:g}' for d in wanted)} Gy")
     return problems
+
+
+def _prescribed(stated: list[dicomrt.Prescription]) -> str:
+    """Each Target Prescription Dose (to 0.01 Gy) with what it is prescribed to, its Dose Reference Description
+    (PS3.3 C.8.8.10), else its ROI or Dose Reference Number; highest dose first (then by name), e.g. ``14 Gy to
+    Breast and 11.31 Gy to CALC POINT``."""
+    def label(p: dicomrt.Prescription) -> str:
+        if p.description and p.description.strip():
+            return p.description.strip()
+        if p.referenced_roi_number is not None:
+            return f"ROI {p.referenced_roi_number}"
+        return f"dose reference {p.number}" if p.number is not None else "a dose reference"
+
+    items = sorted(((p.target_prescription_dose_gy, label(p)) for p in stated), key=lambda dl: (-dl[0], dl[1]))
+    parts = [f"{round(dose, 2):g} Gy to {name}" for dose, name in items]
+    return parts[0] if len(parts) == 1 else f"{', '.join(parts[:-1])} and {parts[-1]}"
 
 
 def plan_qa(protocol: Protocol, rtstruct: Path, rtdose: Path, rtplan: Path | None = None, *,

@@ -25,23 +25,39 @@
 3. **Matching** (:func:`match`). A plan belongs to the study patient whose hospital number equals
    its DICOM PatientID (looked up through the encrypted index,
    :func:`sarcotrial.services.pathway.find_by_hospital_number`), unless a mapping file names its
-   subject. The mapping file is CSV or YAML (by its extension: ``.csv``; ``.yaml`` or ``.yml``):
+   subject. The mapping file is CSV or YAML (by its extension: ``.csv``; ``.yaml`` or ``.yml``),
+   UTF-8, in a simple form (PatientID -> subject id) or a full one (PatientID and/or
+   StudyInstanceUID -> subject id). Subject ids may be written in any case.
 
-   CSV, UTF-8, a header row naming ``subject_id`` and at least one of ``patient_id`` and
-   ``study_instance_uid``; each row maps a DICOM PatientID (0010,0020) or a StudyInstanceUID
-   (0020,000D) to a subject id (a cell left empty is not a key)::
+   CSV, simple: a header row ``patient_id,subject_id``, then one row per DICOM PatientID
+   (0010,0020)::
+
+       patient_id,subject_id
+       123456,SPR-005
+
+   CSV, full: a header row naming ``subject_id`` and at least one of ``patient_id`` and
+   ``study_instance_uid`` (StudyInstanceUID (0020,000D)); a cell left empty is not a key::
 
        patient_id,study_instance_uid,subject_id
        RT-4411,,SPR-001
        ,1.2.826.0.1.3680043.2.1143.77,SPR-002
 
-   YAML, a mapping with either or both of the keys ``patient_id`` and ``study_instance_uid``, each
-   mapping its identifiers to subject ids::
+   YAML, simple: one line per PatientID, ``PatientID: subject id``::
+
+       123456: SPR-005
+       RT-4411: SPR-001
+
+   YAML, full: either or both of the keys ``patient_id`` and ``study_instance_uid``, each mapping
+   its identifiers to subject ids::
 
        patient_id:
-         "RT-4411": SPR-001
+         RT-4411: SPR-001
        study_instance_uid:
-         "1.2.826.0.1.3680043.2.1143.77": SPR-002
+         1.2.826.0.1.3680043.2.1143.77: SPR-002
+
+   YAML scalars are read as written (PyYAML's ``BaseLoader``: no type resolution), so a PatientID
+   ``007`` stays ``007`` rather than becoming the number 7; quotes are needed only where YAML's
+   syntax asks for them (an identifier holding ``: `` or starting with ``#``).
 
    A PatientID in the mapping wins over a StudyInstanceUID, and both over the hospital number.
    Every subject id of a mapping must be a patient of the study (of the user's sites), and no
@@ -87,6 +103,11 @@ _HEADER_TAGS = ["SOPClassUID", "SOPInstanceUID", "Modality", "PatientID", "Study
                 "ReferencedFrameOfReferenceSequence", "ReferencedRTPlanSequence", "ReferencedStructureSetSequence",
                 "DoseSummationType"]
 MAPPING_KEYS = ("patient_id", "study_instance_uid")
+#: the mapping file's forms, as error messages name them (the module's docstring gives them in full)
+CSV_FORMAT = ("a header row patient_id,subject_id and rows such as 123456,SPR-005 (a study_instance_uid column may "
+              "name StudyInstanceUIDs instead)")
+YAML_FORMAT = ('lines such as "123456: SPR-005" (PatientID: subject id), or the keys patient_id and/or '
+               "study_instance_uid, each mapping identifiers to subject ids")
 
 #: ``progress(phase, done, total, label)``: phase "reading" (files) or "judging" (plans)
 Progress = Callable[[str, int, int, str], None]
@@ -337,7 +358,7 @@ class Mapping:
     def subject(self, patient_id: str, study_uid: str | None) -> tuple[str, str] | None:
         """(subject id, what matched it), or None."""
         if patient_id and patient_id in self.by_patient_id:
-            return self.by_patient_id[patient_id], f"mapping file (PatientID {patient_id})"
+            return self.by_patient_id[patient_id], "mapping file (PatientID)"
         if study_uid and study_uid in self.by_study_uid:
             return self.by_study_uid[study_uid], "mapping file (StudyInstanceUID)"
         return None
@@ -386,7 +407,8 @@ def _csv_pairs(path: Path, text: str) -> list[tuple[str, str, str, str]]:
     header = [h.strip() for h in (csv.DictReader(io.StringIO(text)).fieldnames or [])]
     if "subject_id" not in header or not any(k in header for k in MAPPING_KEYS):
         raise InvalidValue("mapping", f"{path}: the header must name subject_id and patient_id and/or "
-                                      f"study_instance_uid (found {', '.join(header) or 'nothing'})", show_value=False)
+                                      f"study_instance_uid (found {', '.join(header) or 'nothing'}); the file is "
+                                      f"{CSV_FORMAT}", show_value=False)
     pairs = []
     for number, row in enumerate(rows, start=2):
         row = {(k or "").strip(): (v or "").strip() for k, v in row.items() if isinstance(v, str) or v is None}
@@ -399,20 +421,34 @@ def _csv_pairs(path: Path, text: str) -> list[tuple[str, str, str, str]]:
 
 
 def _yaml_pairs(path: Path, text: str) -> list[tuple[str, str, str, str]]:
-    try:
-        data = yaml.safe_load(text)
+    """(key, identifier, subject, where) of a YAML mapping file, simple (PatientID: subject) or full (keyed)."""
+    try:  # BaseLoader: every scalar as written (PatientID 007 is not the number 7, 123456 not an int)
+        data = yaml.load(text, Loader=yaml.BaseLoader)  # BaseLoader builds no objects: as safe as safe_load
     except yaml.YAMLError as exc:
         raise InvalidValue("mapping", f"{path} is not valid YAML ({exc})", show_value=False) from None
-    if not isinstance(data, dict) or not data or set(map(str, data)) - set(MAPPING_KEYS):
-        raise InvalidValue("mapping", f"{path} must be a mapping with the keys patient_id and/or study_instance_uid",
-                           show_value=False)
-    pairs = []
-    for key, table in data.items():
-        if not isinstance(table, dict):
-            raise InvalidValue("mapping", f"{path}: {key} must map identifiers to subject ids", show_value=False)
-        pairs += [(str(key), str(identifier).strip(), "" if subject is None else str(subject), f"{key} {identifier}")
-                  for identifier, subject in table.items()]
-    return pairs
+    if not isinstance(data, dict) or not data:
+        raise InvalidValue("mapping", f"{path} must be a YAML mapping: {YAML_FORMAT}", show_value=False)
+    tables = [value for value in data.values() if isinstance(value, dict)]
+    if not tables:  # the simple form: PatientID -> subject id
+        keywords = sorted(set(data) & {*MAPPING_KEYS, "subject_id"})
+        if keywords:  # "patient_id: 123456" / "subject_id: SPR-005" is one record written as two mappings
+            raise InvalidValue("mapping", f"{path}: {', '.join(keywords)} is a column name, not a PatientID; the file "
+                                          f"is either {YAML_FORMAT}", show_value=False)
+        return [("patient_id", *_yaml_pair(path, identifier, subject, f"PatientID {identifier}"))
+                for identifier, subject in data.items()]
+    if len(tables) != len(data) or set(data) - set(MAPPING_KEYS):
+        odd = ", ".join(sorted(str(k) for k, v in data.items() if not isinstance(v, dict) or k not in MAPPING_KEYS))
+        raise InvalidValue("mapping", f"{path}: {odd}: neither patient_id nor study_instance_uid holding a mapping; "
+                                      f"the file is either {YAML_FORMAT}", show_value=False)
+    return [(key, *_yaml_pair(path, identifier, subject, f"{key} {identifier}"))
+            for key, table in data.items() for identifier, subject in table.items()]
+
+
+def _yaml_pair(path: Path, identifier, subject, where: str) -> tuple[str, str, str]:
+    if isinstance(identifier, (dict, list)) or isinstance(subject, (dict, list)):
+        raise InvalidValue("mapping", f"{path}, {where}: an identifier maps to one subject id; the file is "
+                                      f"either {YAML_FORMAT}", show_value=False)
+    return str(identifier).strip(), str(subject), where
 
 
 def check_mapping_subjects(study: StudyDB, actor: Actor | None, mapping: Mapping) -> None:
@@ -424,8 +460,10 @@ def check_mapping_subjects(study: StudyDB, actor: Actor | None, mapping: Mapping
                 study.patient(session, subject)
             except InvalidValue:
                 unknown.append(subject)
-    if unknown:
-        raise InvalidValue("mapping", f"{mapping.source} names subject ids that are not patients of this study: "
+        all_sites = study.visible_site_ids(session) is None
+    if unknown:  # another site's patient is not told apart from no patient (StudyDB.patient), but the words say so
+        where = "this study" if all_sites else "this study at your sites"
+        raise InvalidValue("mapping", f"{mapping.source} names subject ids that are not patients of {where}: "
                                       f"{', '.join(unknown)}", show_value=False)
 
 
@@ -576,4 +614,6 @@ def _judge_and_store(study: StudyDB, actor: Actor, plan: PlanFiles, outcome: Pla
                  aliases=aliases, end_cap=end_cap)
     outcome.verdict = qa.verdict
     outcome.notes += [*qa.file_notes, *qa.consistency]
-    return store_plan_qa(study, actor, outcome.subject_id, qa, on, results=result_data(qa, outcome.files))
+    # the stored verdict keeps the files' base names only: export folders are often named after the patient
+    stored = {kind: Path(name).name for kind, name in outcome.files.items()}
+    return store_plan_qa(study, actor, outcome.subject_id, qa, on, results=result_data(qa, stored))
