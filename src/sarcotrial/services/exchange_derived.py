@@ -6,7 +6,7 @@ Three tables a statistician otherwise rebuilds from the forms:
 - ``endpoints``: one row per enrolled patient, each time-to-event endpoint's time and status and the
   proportion endpoints (:func:`sarcotrial.services.endpoints.derive_endpoints`, the rows of
   ``sarcotrial endpoints --out``), with the baseline covariates of the report's Table 1 (age at
-  enrolment, sex, site, and the diagnosis read as :class:`sarcotrial.report.data._Diagnosis` reads it:
+  enrolment, sex, site, and the diagnosis read as :class:`sarcotrial.services.baseline.BaselineDiagnosis` reads it:
   histotype, FNCLCC grade, AJCC stage, size, depth);
 - ``toxicity``: the maximum CTCAE grade per patient, term and phase
   (:func:`sarcotrial.services.endpoints.toxicity_table`);
@@ -88,7 +88,8 @@ def _protocol_only(snapshot: ExportSnapshot) -> Any:
 
 # --------------------------------------------------------------------------- endpoints
 def endpoints_table(snapshot: ExportSnapshot) -> DerivedTable:
-    from sarcotrial.report.data import GRADE_LABELS, NO_STAGE_GROUP, SITE_LABELS, STAGE_ORDER, _Diagnosis
+    from sarcotrial.services.baseline import GRADE_LABELS, NO_STAGE_GROUP, SITE_LABELS, STAGE_ORDER
+    from sarcotrial.services.baseline import BaselineDiagnosis as _Diagnosis
 
     protocol = snapshot.protocol
     patients = _enrolled(snapshot)
