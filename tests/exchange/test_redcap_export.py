@@ -477,28 +477,6 @@ def test_deidentified_export_holds_no_identifier_and_no_free_text(deidentified, 
     assert all(shifted[s] != d.isoformat() for s, d in enrolled.items())
 
 
-def test_values_and_places_read_back_as_they_were_written(read_side):
-    """What the importer relies on: each raw value read back in its field's type, codes mapped back to the
-    protocol's, and repeat instances put back at their visit occurrence."""
-    protocol = read_side["protocol"]
-    samples = {"integer": 42, "decimal": 0.00001, "date": dt.date(2025, 2, 3), "boolean": False,
-               "datetime": dt.datetime(2025, 2, 3, 9, 30, tzinfo=dt.timezone.utc), "text": "C49.2"}
-    seen = set()
-    for form in protocol.forms:
-        for f in form.fields:
-            if f.type == "code":
-                codes = redcap.protocol_codes(protocol, f.codelist)
-                for c in protocol.codelists[f.codelist]:
-                    raw = redcap.redcap_value(f, c.code)
-                    assert RAW_CODE.match(raw) and redcap.protocol_value(f, raw, codes) == c.code
-            elif f.type not in seen:
-                seen.add(f.type)
-                raw = redcap.redcap_value(f, samples[f.type])
-                assert redcap.protocol_value(f, raw) == samples[f.type], (f.type, raw)
-    assert seen == set(samples)
-    assert redcap.crf_places([(3, 2), (1, 1), (2, 2)]) == {1: (1, 1), 2: (2, 1), 3: (2, 2)}
-
-
 def test_forms_asked_for_are_the_only_instruments(demo, tmp_path, read_side):
     """``--forms`` narrows the project: only the registration and the forms asked for, only the events that
     collect them (and unscheduled), every row one of theirs."""

@@ -18,7 +18,7 @@ running server's API and writes no project files; these are what that API and RE
   variable and each instrument's ``<form>_complete`` status (0 Incomplete, 2 Complete); raw values
   (choice codes, dates ``YYYY-MM-DD``, datetimes in UTC ``YYYY-MM-DD HH:MM:SS``, yes/no ``1``/``0``);
 - ``missing_data_codes.csv``: the protocol's missing-data codes, for the project's *Missing Data Codes*
-  setting (Additional customizations: one ``CODE, Label`` a line, :func:`missing_codes_setting`);
+  setting (Additional customizations: one ``CODE, Label`` a line);
   a field left missing holds its code in ``records.csv``, as REDCap stores it;
 - ``data_access_groups.csv``: the API's *Import DAGs* (``data_access_group_name``,
   ``unique_group_name``): one group per site, named in ``redcap_data_access_group``.
@@ -45,12 +45,12 @@ helpers of this module:
   twice). A repeating instrument's rows are numbered 1, 2, ... per record, event and form in the order
   of (visit occurrence, instance); each instrument's hidden variable ``<form>_visit_occurrence``
   (:func:`occurrence_variable`) holds the visit occurrence, so that the importer puts each instance
-  back at its occurrence (:func:`crf_places`). A non-repeating instrument's values share the event's
+  back at its occurrence. A non-repeating instrument's values share the event's
   row (blank ``redcap_repeat_instrument``), at occurrence 1.
 - **Codes.** A ``code`` field is a dropdown whose raw codes are the protocol's codes: REDCap's raw
   choice values are letters, digits and underscores, which the protocol's codes mostly are
   (``wide_excision``); any other character (``head-neck``, ``IT-MI``) is written as ``_``
-  (:func:`choice_code`, reversed by :func:`protocol_codes`).
+  (:func:`choice_code`; the importer maps such a code back to the protocol's).
 - **Not written.** Values the system derives (stage, grade, MedDRA codes: recomputed on import), CRFs
   marked not done (they hold no value), and branching logic (the protocol shows every field of a form).
 """
@@ -226,33 +226,26 @@ def choice_codes(protocol: Protocol, codelist: str) -> dict[str, str]:
     return out
 
 
-def protocol_codes(protocol: Protocol, codelist: str) -> dict[str, str]:
-    """The inverse of :func:`choice_codes`: each REDCap raw value's protocol code."""
-    return {raw: code for code, raw in choice_codes(protocol, codelist).items()}
-
-
 def choices_string(pairs: Iterable[tuple[str, str]]) -> str:
     """REDCap's choices column: ``code, label | code, label`` (a ``|`` in a label written ``/``)."""
     return " | ".join(f"{code}, {label.replace('|', '/').strip()}" for code, label in pairs)
 
 
 def parse_choices(text: str) -> dict[str, str]:
-    """A choices column read back: ``{raw code: label}`` (the code is what comes before the first comma)."""
+    """REDCap's ``code, label | code, label`` read back: ``{raw code: label}`` (the label may hold commas);
+    raises ValueError for a choice without its comma."""
     out: dict[str, str] = {}
     for part in (text or "").split("|"):
-        if not part.strip():
+        part = part.strip()
+        if not part:
             continue
-        code, _, label = part.partition(",")
+        if "," not in part:
+            raise ValueError(f"choice {part!r} is not 'code, label'")
+        code, label = part.split(",", 1)
         out[code.strip()] = label.strip()
     return out
 
 
-def missing_codes_setting(protocol: Protocol) -> str:
-    """The protocol's missing-data codes as REDCap's project setting *Missing Data Codes* takes them."""
-    return "\n".join(f"{c.code}, {c.label}" for c in protocol.missing_codes)
-
-
-# --------------------------------------------------------------------------- events and groups
 def unique_event_name(event_name: str, arm: int = ARM, taken: Iterable[str] = ()) -> str:
     """The unique event name REDCap derives from an event's name: lower-cased, characters other than
     letters, digits, spaces and ``_`` dropped, its first 18 characters with spaces as ``_``, then
@@ -340,49 +333,6 @@ def redcap_value(field, value: Any) -> str:
     if field.type == "code":
         return choice_code(str(value))
     return str(value)
-
-
-def protocol_value(field, raw: str, codes: Mapping[str, str] | None = None) -> Any:
-    """A REDCap raw value read back in the protocol field's type (``None`` for an empty value); ``codes``:
-    :func:`protocol_codes` of the field's codelist. Datetimes are read as UTC. Raises ``ValueError``."""
-    raw = (raw or "").strip()
-    if raw == "":
-        return None
-    if field.type == "boolean":
-        if raw not in ("0", "1"):
-            raise ValueError(f"a yes/no value is 1 or 0, not {raw!r}")
-        return raw == "1"
-    if field.type == "integer":
-        number = Decimal(raw)
-        if number != number.to_integral_value():
-            raise ValueError(f"{raw!r} is not a whole number")
-        return int(number)
-    if field.type == "decimal":
-        return float(raw)
-    if field.type == "date":
-        return dt.date.fromisoformat(raw)
-    if field.type == "datetime":
-        day = dt.datetime.fromisoformat(raw)
-        return day.replace(tzinfo=dt.timezone.utc) if day.tzinfo is None else day
-    if field.type == "code":
-        if codes is None:
-            return raw
-        if raw not in codes:
-            raise ValueError(f"{raw!r} is not one of the codes {', '.join(codes)}")
-        return codes[raw]
-    return raw
-
-
-def crf_places(rows: Iterable[tuple[int, int]]) -> dict[int, tuple[int, int]]:
-    """Where the rows of one record, event and repeating instrument go back: ``{redcap_repeat_instance:
-    (visit occurrence, instance)}`` from each row's ``(redcap_repeat_instance, <form>_visit_occurrence)``;
-    the instances of one occurrence are numbered 1, 2, ... in the order of their repeat instances."""
-    out: dict[int, tuple[int, int]] = {}
-    counts: dict[int, int] = {}
-    for repeat, occurrence in sorted(rows):
-        counts[occurrence] = counts.get(occurrence, 0) + 1
-        out[repeat] = (occurrence, counts[occurrence])
-    return out
 
 
 def _int_text(value: Any) -> str:

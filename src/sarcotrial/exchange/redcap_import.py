@@ -406,20 +406,6 @@ class Variable:
     target: tuple[str, ...] | None = None
 
 
-def parse_choices(text: str) -> dict[str, str]:
-    """REDCap's ``code, label | code, label`` (the label may hold commas); raises ValueError."""
-    out: dict[str, str] = {}
-    for part in (text or "").split("|"):
-        part = part.strip()
-        if not part:
-            continue
-        if "," not in part:
-            raise ValueError(f"choice {part!r} is not 'code, label'")
-        code, label = part.split(",", 1)
-        out[code.strip()] = label.strip()
-    return out
-
-
 def _cell(row: list[str], index: int | None) -> str:
     """A cell of a CSV row, stripped (``""`` beyond the row's end or for a column the file lacks)."""
     return row[index].strip() if index is not None and index < len(row) else ""
@@ -462,7 +448,7 @@ def read_dictionary(path: Path, problems: list[Problem]) -> tuple[list[Variable]
         choices: dict[str, str] = {}
         if kind in CHOICE_TYPES:
             try:
-                choices = parse_choices(_cell(row, columns["choices"]))
+                choices = redcap.parse_choices(_cell(row, columns["choices"]))
             except ValueError as exc:
                 problems.append(Problem(where(line), None, name, _cell(row, columns["choices"])[:60],
                                         f"malformed choices: {exc}"))
