@@ -150,7 +150,7 @@ def test_deidentified_level_shifts_each_patients_dates_by_its_own_offset(study, 
         assert surgery.values["surgery_date"] - original == dt.timedelta(days=days)
         # no free text at this level: every text field of every form is gone, unless the protocol says it is not prose
         for form_id, rows in p.forms.items():
-            prose = {f.id for f in study.protocol.form(form_id).fields if exchange.is_free_text(f)}
+            prose = {f.id for f in study.protocol.form(form_id).fields if f.is_free_text}
             assert not any(prose & set(c.values) for c in rows)
     assert len(set(offsets)) == 2  # one offset per patient (these two differ)
 

@@ -107,19 +107,14 @@ class ExportSnapshot:
         return [f for f in self.protocol.form(form_id).fields if keeps(f, self.level)]
 
 
-def is_free_text(f) -> bool:
-    flag = getattr(f, "free_text", None)
-    return f.type == "text" if flag is None else bool(flag)
-
-
 def keeps(f, level: str) -> bool:
     """Whether a field is written at ``level``: identifying free text only when identified, other free
     text not when de-identified."""
     if level == "identified":
         return True
-    if getattr(f, "identifying", False):
+    if f.identifying:
         return False
-    return not (level == "deidentified" and is_free_text(f))
+    return not (level == "deidentified" and f.is_free_text)
 
 
 def _level_date(day, origin: dt.date | None, offset: int | None, intervals: bool):
