@@ -104,7 +104,7 @@ def patient_bundle(snapshot: ExportSnapshot, patient: ExportPatient) -> Resource
 # --------------------------------------------------------------------------- helpers
 def _entered(patient: ExportPatient, form_id: str) -> list[ExportCRF]:
     """The form's instances that hold data (not those marked not done)."""
-    return [c for c in patient.forms.get(form_id, []) if c.status != "not_done" and (c.values or c.missing)]
+    return patient.of(form_id)
 
 
 def _day(value: Any) -> str | None:

@@ -74,7 +74,7 @@ def entered(patient: ExportPatient, form_id: str) -> list[ExportCRF]:
 
 def is_entered(c: ExportCRF) -> bool:
     """Whether a CRF holds an entry: not marked not done, with a value or a missing-data code."""
-    return c.status != "not_done" and bool(c.values or c.missing)
+    return c.entered
 
 
 def ids(var_prefix: str) -> list[Var]:

@@ -57,6 +57,11 @@ class ExportCRF:
     derived: dict[str, Any]
     crf_id: int  # the database id: for the audit records of ODM; never written as data
 
+    @property
+    def entered(self) -> bool:
+        """Whether it holds data (not marked not done), as the read side's ``PatientRecord.of`` counts a form."""
+        return self.status != "not_done" and bool(self.values or self.missing)
+
 
 @dataclass
 class ExportPatient:
@@ -79,6 +84,10 @@ class ExportPatient:
     #: enrolled: the earliest date recorded of them); the date itself is never written
     interval_origin: str | None = None
     origin_date: dt.date | None = field(default=None, repr=False)
+
+    def of(self, form_id: str) -> list[ExportCRF]:
+        """The form's instances that hold data, in entry order (``PatientRecord.of`` at the export's level)."""
+        return [c for c in self.forms.get(form_id, []) if c.entered]
 
 
 @dataclass
