@@ -64,7 +64,8 @@ def _command(fmt: str, description: str):
         def command(out: Path = OutOption, forms: Optional[str] = FormsOption, identified: bool = IdentifiedOption,
                     deidentified: bool = DeidentifiedOption,
                     intervals: bool = typer.Option(False, "--intervals", help="With --deidentified: dates as days "
-                                                   "from enrolment instead of shifted dates."),
+                                                   "from enrolment (a patient never enrolled: from the first "
+                                                   "record) instead of shifted dates."),
                     force: bool = ForceOption, db: Optional[str] = DbOption, user: Optional[str] = UserOption,
                     as_json: bool = JsonOption) -> None:
             _run(fmt, out, forms, identified, deidentified, force, db, user, intervals, as_json)
