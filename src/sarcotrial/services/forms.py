@@ -537,10 +537,16 @@ def _find(session: Session, study: StudyDB, patient: Patient, form_id: str, *, r
 
 
 # --------------------------------------------------------------------------- locks, revisions, signatures
+#: session.info key: the active locks as read once by a writer that holds the write lock throughout and
+#: neither locks nor unlocks (an import): no lock can change under it
+INFO_ACTIVE_LOCKS = "active_locks"
+
+
 def active_lock(session: Session, patient_id: int | None, crf_id: int | None) -> DataLock | None:
     """The lock that covers a CRF instance (its own, its patient's, or the study's), if any."""
-    query = select(DataLock).where(DataLock.active.is_(True))
-    locks = session.scalars(query).all()
+    locks = session.info.get(INFO_ACTIVE_LOCKS)
+    if locks is None:
+        locks = session.scalars(select(DataLock).where(DataLock.active.is_(True))).all()
     for scope in ("study", "patient", "crf"):
         for lock in locks:
             if lock.scope == scope and (scope == "study" or (scope == "patient" and lock.patient_id == patient_id)

@@ -16,15 +16,17 @@ an import they run on :class:`_ImportUnit`, a view of the study whose actions jo
 transaction instead (authorised each for its own permission). Every row written is audited with the
 acting user and, as the reason, the source file's name and SHA-256 (``ImportPlan.audit_reason``).
 
-Scale: this writes every form through the services, one patient after another: about 10 ms a form on
-SQLite (the demo's 50 patients, 1,317 forms: 14 s), so a 10,000-patient registry would take most of an
-hour, against the goal of 5 minutes. A bulk path needs: the same checks run on the plan in memory (the
-pathway's date order, the derivations, the cross-form checks: the pure rules of ``domain`` already take
-values, not sessions), then the rows inserted in batches (``insert(...)`` of many CRF rows at once) with
-their audit entries chained in memory and appended once per batch (``store.audit.append_entries``),
-each patient's visit schedule planned once after all their anchors rather than after each anchor form,
-the flushes per form avoided, and the session emptied (``expunge_all``) between batches to keep memory
-flat; a patient refused by a check is then left out of its batch, as here.
+Scale (``bench/registry.py``, docs/benchmarks/registry.md): every value still goes through the
+services, so every check, derivation and audit entry is theirs; what a bulk import need not repeat is
+not repeated. The audit entries are chained in memory as each flush makes them and appended a few
+thousand at once, with the chain's head (``store.audit.begin_batch`` / ``write_batch``: the same
+entries, in the same order and with the same ids, as flush by flush; a test compares them); a patient
+rolled back to its savepoint takes its held entries with it (``discard_batch`` to the patient's mark).
+The principal of each permission, each site, the patient being written, the number of patients and the
+active data locks are looked up once (:class:`_ImportUnit`, ``forms.INFO_ACTIVE_LOCKS``), not for every
+form. What remains is the services' own work, about 7 ms a form on SQLite. Further gains would need the
+services' pathway reads (the patient's forms, enrolment, signatures, deviations, visits) kept for the
+patient across its forms, rather than read again by each form.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
 
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -42,7 +45,10 @@ from sarcotrial.exchange.redcap_import import FormEntry, ImportPlan, PatientPlan
 from sarcotrial.services import access, forms, pathway
 from sarcotrial.services.study import INFO_PRINCIPAL, Actor, StudyDB
 from sarcotrial.store import audit
+from sarcotrial.store.models import DataLock, Patient
 
+#: audit entries held in memory before they are appended (a few thousand rows: one statement per 1,000)
+BATCH_ENTRIES = 5000
 #: forms written after every other, in this order (their date decides nothing the others need)
 LAST_FORMS = ("withdrawal", "end_of_study")
 
@@ -68,20 +74,72 @@ class _Rollback(Exception):
 
 class _ImportUnit:
     """The study as the services see it during an import: each of their actions joins the import's
-    transaction (authorised for its own permission, audited with the import's reason)."""
+    transaction (authorised for its own permission, audited with the import's reason).
+
+    The import holds the study's write lock from its start to its commit, so nothing but the import
+    changes the study meanwhile: the unit answers again what it has looked up once (the principal of each
+    permission, each site, the patient being written, the number of patients for the next subject id;
+    :func:`write_plan` reads the active data locks once too) instead of asking the database for every
+    form. :meth:`forget` drops what a rolled-back patient may have left in these answers.
+    ``remember = False`` asks the database every time."""
+
+    remember = True
 
     def __init__(self, study: StudyDB, session: Session, reason: str):
         self._study = study
         self._session = session
         self._reason = reason
+        self._principals: dict[tuple[int, str], Any] = {}
+        self._sites: dict[str, Any] = {}
+        self._patients: dict[str, Any] = {}
+        self._count: int | None = None
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._study, name)
 
+    def forget(self, *, rolled_back: bool = False) -> None:
+        """Between patients: the patient written is no longer asked for; after a rollback, the number of
+        patients is counted again."""
+        self._patients.clear()
+        if rolled_back:
+            self._count = None
+
+    def patient(self, session: Session, subject_id: str) -> Any:
+        """:meth:`StudyDB.patient`, asked once per patient being written."""
+        key = subject_id.strip().upper()
+        if not self.remember or key not in self._patients:
+            self._patients[key] = self._study.patient(session, subject_id)
+        return self._patients[key]
+
+    def site(self, session: Session, code: str) -> Any:
+        """:meth:`StudyDB.site`, asked once per site (a refusal is asked again, and refused again)."""
+        key = code.strip().upper()
+        if not self.remember or key not in self._sites:
+            self._sites[key] = self._study.site(session, code)
+        return self._sites[key]
+
+    def next_subject_id(self, session: Session) -> str:
+        """:meth:`StudyDB.next_subject_id` from the number of patients counted once, then one more for each
+        registration (a registration rolled back makes the unit count again: :meth:`forget`)."""
+        if not self.remember:
+            return self._study.next_subject_id(session)
+        if self._count is None:
+            self._count = int(session.scalar(select(func.count(Patient.id))) or 0)
+        self._count += 1
+        return f"{self.protocol.identification.subject_id_prefix}-{self._count:03d}"
+
+    def _authorise(self, actor: Actor, permission: str) -> Any:
+        """The actor's principal for a permission, checked once per import (one transaction: the account,
+        its role and its sites cannot change under it)."""
+        key = (id(actor), permission)
+        if key not in self._principals:
+            self._principals[key] = access.authorise(self._study, self._session, actor, permission)
+        return self._principals[key]
+
     @contextmanager
     def action(self, actor: Actor, reason: str | None = None, *, permission: str = "record") -> Iterator[Session]:
         session = self._session
-        session.info[INFO_PRINCIPAL] = access.authorise(self._study, session, actor, permission)
+        session.info[INFO_PRINCIPAL] = self._authorise(actor, permission)
         session.info[audit.INFO_REASON] = f"{self._reason}; {reason.strip()}" if reason and reason.strip() \
             else self._reason
         yield session
@@ -89,7 +147,7 @@ class _ImportUnit:
     @contextmanager
     def reading(self, actor: Actor | None = None, *, permission: str = "read") -> Iterator[Session]:
         if actor is not None:
-            access.authorise(self._study, self._session, actor, permission)
+            self._authorise(actor, permission)
         yield self._session
 
 
@@ -108,18 +166,30 @@ def write_plan(study: StudyDB, actor: Actor, plan: ImportPlan, *, accept_partial
     try:
         with study.action(actor, plan.audit_reason, permission="patient.register") as session:
             unit = _ImportUnit(study, session, plan.audit_reason)
-            for done, patient in enumerate(todo):
-                tell(done, len(todo), f"record {patient.record}")
-                subject, count, problem = _write_in_savepoint(unit, session, actor, patient, plan.variables)
-                if problem is None:
-                    result.imported[patient.record] = subject
-                    result.values += count
-                else:
-                    result.problems.append(problem)
-                    result.skipped.append(patient.record)
-            tell(len(todo), len(todo), "done")
-            if not result.imported or (len(result.problems) and not accept_partial):
-                raise _Rollback
+            audit.begin_batch(session)
+            _read_locks_once(session)
+            try:
+                for done, patient in enumerate(todo):
+                    tell(done, len(todo), f"record {patient.record}")
+                    subject, count, problem = _write_in_savepoint(unit, session, actor, patient, plan.variables)
+                    if audit.held(session) >= BATCH_ENTRIES:
+                        audit.write_batch(session)
+                    if problem is None:
+                        result.imported[patient.record] = subject
+                        result.values += count
+                    else:
+                        result.problems.append(problem)
+                        result.skipped.append(patient.record)
+                tell(len(todo), len(todo), "done")
+                if not result.imported or (len(result.problems) and not accept_partial):
+                    raise _Rollback
+                audit.write_batch(session)
+            except BaseException:
+                audit.discard_batch(session)
+                raise
+            finally:
+                audit.end_batch(session)
+                session.info.pop(forms.INFO_ACTIVE_LOCKS, None)
     except _Rollback:
         result.imported, result.values = {}, 0
         result.skipped = [p.record for p in plan.patients]
@@ -129,14 +199,24 @@ def write_plan(study: StudyDB, actor: Actor, plan: ImportPlan, *, accept_partial
     return result
 
 
+def _read_locks_once(session: Session) -> None:
+    """The active data locks, read once for the whole import (it holds the write lock and never locks or
+    unlocks, so none can change under it); ``forms.active_lock`` judges each write against them."""
+    if _ImportUnit.remember:
+        session.info[forms.INFO_ACTIVE_LOCKS] = list(session.scalars(select(DataLock).where(DataLock.active.is_(True))))
+
+
 def _write_in_savepoint(unit: _ImportUnit, session: Session, actor: Actor, patient: PatientPlan,
                         variables: dict[str, str]) -> tuple[str | None, int, Problem | None]:
     """One patient in a savepoint: written whole, or rolled back with the refusal as a problem of the report
     (the field named by their variable where the refusal names a protocol field)."""
     where = _Where(patient)
+    unit.forget()
+    mark = audit.batch_mark(session)
     try:
         with session.begin_nested():
             subject, count = _write_patient(unit, actor, patient, where)
+            session.flush()  # the patient's last changes, and their audit entries held, inside its savepoint
         return subject, count, None
     except InvalidValue as exc:
         row, name = where.row, _field(exc.field, where)
@@ -151,6 +231,8 @@ def _write_in_savepoint(unit: _ImportUnit, session: Session, actor: Actor, patie
         problem = Problem(str(where.row), patient.record, where.what, None,
                           f"conflicts with data already stored ({str(exc.orig).splitlines()[0][:160]})")
     session.info.pop("_audit_subjects", None)  # the audit's cache of subject ids may hold a rolled-back one
+    audit.discard_batch(session, mark)  # the entries of the rolled-back rows
+    unit.forget(rolled_back=True)
     return None, 0, problem
 
 

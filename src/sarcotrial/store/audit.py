@@ -16,7 +16,9 @@ inserted or deleted entry breaks the chain; :class:`AuditHead` holds the last en
 entries cut from the end are noticed too. The database refuses UPDATE and DELETE on the audit
 table (triggers, created by the migrations); the chain catches whoever bypasses that.
 Writers are serialised (SQLite: ``BEGIN IMMEDIATE``; PostgreSQL: the head row is locked
-``FOR UPDATE``), so concurrent users extend one chain, never fork it.
+``FOR UPDATE``), so concurrent users extend one chain, never fork it. A bulk write (an import) may
+hold a session's entries in memory between flushes (:func:`begin_batch`): they are chained the same
+way and appended together, in the same transaction, by :func:`write_batch`.
 
 This is hand-written because no maintained library does a field-level, hash-chained audit for
 SQLAlchemy (SQLAlchemy-Continuum keeps versions of rows, not a verifiable chain).
@@ -191,9 +193,13 @@ def _subject_id(session: Session, obj: StudyRecord, cache: dict[int, str]) -> st
     if patient_id is None:
         return None
     if patient_id not in cache:
-        cache[patient_id] = session.connection().execute(
-            select(Patient.subject_id).where(Patient.id == patient_id)
-        ).scalar_one_or_none()
+        known = session.identity_map.get(session.identity_key(Patient, patient_id))
+        if known is not None and "subject_id" in known.__dict__:  # the patient as this session holds it
+            cache[patient_id] = known.subject_id
+        else:
+            cache[patient_id] = session.connection().execute(
+                select(Patient.subject_id).where(Patient.id == patient_id)
+            ).scalar_one_or_none()
     return cache[patient_id]
 
 
@@ -204,11 +210,17 @@ def _after_flush(session: Session, flush_context) -> None:
     if not pending:
         return
     connection = session.connection()
-    head_query = select(AuditHead.last_id, AuditHead.last_hash).where(AuditHead.id == HEAD_ID)
-    if connection.dialect.name == "postgresql":
-        head_query = head_query.with_for_update()
-    head = connection.execute(head_query).first()
-    last_id, last_hash = (head.last_id, head.last_hash) if head else (0, GENESIS)
+    batch: AuditBatch | None = session.info.get(INFO_BATCH)
+    if batch is not None and batch.head is not None:  # the chain's end as this batch left it
+        head, (last_id, last_hash) = True, batch.head
+    else:
+        head_query = select(AuditHead.last_id, AuditHead.last_hash).where(AuditHead.id == HEAD_ID)
+        if connection.dialect.name == "postgresql":
+            head_query = head_query.with_for_update()
+        head = connection.execute(head_query).first()
+        last_id, last_hash = (head.last_id, head.last_hash) if head else (0, GENESIS)
+        if batch is not None:
+            batch.head_stored = head is not None
     now = dt.datetime.now(dt.timezone.utc).isoformat(timespec="microseconds")
     actor = session.info[INFO_ACTOR]
     source = session.info.get(INFO_SOURCE, "unknown")
@@ -239,6 +251,10 @@ def _after_flush(session: Session, flush_context) -> None:
             rows.append(row)
     if not rows:
         return
+    if batch is not None:  # held until write_batch, in this transaction
+        batch.rows.extend(rows)
+        batch.head = (last_id, last_hash)
+        return
     connection.execute(insert(AuditEntry), rows)
     if head is None:
         connection.execute(insert(AuditHead).values(id=HEAD_ID, last_id=last_id, last_hash=last_hash))
@@ -246,6 +262,80 @@ def _after_flush(session: Session, flush_context) -> None:
         connection.execute(
             update(AuditHead).where(AuditHead.id == HEAD_ID).values(last_id=last_id, last_hash=last_hash)
         )
+
+
+# --------------------------------------------------------------------------- batches (bulk writes)
+INFO_BATCH = "audit_batch"
+
+
+@dataclass
+class AuditBatch:
+    """Entries of a bulk write held in memory between flushes: each flush chains its entries exactly as
+    it would write them (same ids, hashes, times), and :func:`write_batch` appends them at once with the
+    head, in the same transaction, before it commits. ``head`` is the chain's end as the batch left it
+    (``None``: read it from the database at the next flush)."""
+
+    rows: list[dict[str, Any]]
+    head: tuple[int, str] | None = None
+    head_stored: bool = True
+
+
+def begin_batch(session: Session) -> AuditBatch:
+    """Hold the session's audit entries in memory until :func:`write_batch` (for an import's many writes)."""
+    batch = AuditBatch(rows=[])
+    session.info[INFO_BATCH] = batch
+    return batch
+
+
+def held(session: Session) -> int:
+    """How many entries the session's batch holds (0 without a batch)."""
+    batch: AuditBatch | None = session.info.get(INFO_BATCH)
+    return 0 if batch is None else len(batch.rows)
+
+
+def write_batch(session: Session) -> int:
+    """Flush the session and append the entries held so far, then the head; returns how many were written."""
+    session.flush()
+    batch: AuditBatch | None = session.info.get(INFO_BATCH)
+    if batch is None or not batch.rows:
+        return 0
+    connection = session.connection()
+    rows, batch.rows = batch.rows, []
+    for start in range(0, len(rows), 1000):
+        connection.execute(insert(AuditEntry), rows[start:start + 1000])
+    last_id, last_hash = rows[-1]["id"], rows[-1]["hash"]
+    if batch.head_stored:
+        connection.execute(update(AuditHead).where(AuditHead.id == HEAD_ID).values(last_id=last_id, last_hash=last_hash))
+    else:
+        connection.execute(insert(AuditHead).values(id=HEAD_ID, last_id=last_id, last_hash=last_hash))
+        batch.head_stored = True
+    return len(rows)
+
+
+def batch_mark(session: Session) -> tuple[int, tuple[int, str] | None] | None:
+    """Where the batch stands (entries held, chain's end): taken before a savepoint, for :func:`discard_batch`."""
+    batch: AuditBatch | None = session.info.get(INFO_BATCH)
+    return None if batch is None else (len(batch.rows), batch.head)
+
+
+def discard_batch(session: Session, mark: tuple[int, tuple[int, str] | None] | None = None) -> None:
+    """Forget the entries held since ``mark`` (their changes were rolled back with a savepoint), all of them
+    without a mark; the chain's end goes back to the mark's (none: read from the database at the next flush)."""
+    batch: AuditBatch | None = session.info.get(INFO_BATCH)
+    if batch is None:
+        return
+    if mark is None:
+        batch.rows, batch.head = [], None
+    else:
+        del batch.rows[mark[0]:]
+        batch.head = mark[1]
+
+
+def end_batch(session: Session) -> None:
+    """Back to writing each flush's entries at once (the entries held must have been written or discarded)."""
+    batch: AuditBatch | None = session.info.pop(INFO_BATCH, None)
+    if batch is not None and batch.rows:
+        raise RuntimeError("audit entries held by a batch were neither written nor discarded")
 
 
 def append_entries(connection, entries: list[dict[str, Any]]) -> int:
