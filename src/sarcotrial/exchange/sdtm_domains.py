@@ -69,12 +69,7 @@ def enrolled(snapshot: ExportSnapshot) -> list[ExportPatient]:
 
 def entered(patient: ExportPatient, form_id: str) -> list[ExportCRF]:
     """The patient's entered instances of a form (not those marked not done), in entry order."""
-    return [c for c in patient.forms.get(form_id, []) if is_entered(c)]
-
-
-def is_entered(c: ExportCRF) -> bool:
-    """Whether a CRF holds an entry: not marked not done, with a value or a missing-data code."""
-    return c.entered
+    return patient.of(form_id)
 
 
 def ids(var_prefix: str) -> list[Var]:
@@ -690,7 +685,7 @@ def sv(snapshot: ExportSnapshot) -> Dataset:
         for crfs in p.forms.values():
             for c in crfs:
                 key = visit_of(snapshot, c)
-                if key is not None and is_entered(c):
+                if key is not None and c.entered:
                     visits.setdefault(key, []).append(c)
         for (number, name), crfs in visits.items():
             day = _visit_date(crfs)
