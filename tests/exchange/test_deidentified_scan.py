@@ -19,16 +19,14 @@ from pathlib import Path
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
-from argon2 import PasswordHasher
 from typer.testing import CliRunner
 
 from sarcotrial.cli.main import app
-from sarcotrial.demo import build_demo_study, demo_password
+from sarcotrial.demo import demo_password
 from sarcotrial.exchange import FORMATS
 from sarcotrial.services import access, pathway, views
 from sarcotrial.services.study import Actor, StudyDB
-from sarcotrial.store.crypto import generate_key
-from tests.exchange.conftest import add_exporter
+from tests.exchange.conftest import demo_study
 
 SEED = 7
 runner = CliRunner()
@@ -40,23 +38,15 @@ def actor(user: str) -> Actor:
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory):
-    mp = pytest.MonkeyPatch()
-    mp.setenv("SARCOTRIAL_KEY", generate_key())
-    mp.delenv("SARCOTRIAL_KEY_FILE", raising=False)
-    mp.delenv("DATABASE_URL", raising=False)
-    mp.setattr(access, "PASSWORD_HASHER", PasswordHasher(time_cost=1, memory_cost=8, parallelism=1))
-    url = f"sqlite:///{tmp_path_factory.mktemp('scan-demo') / 'study.sqlite'}"
-    study, _ = StudyDB.create(url, "sprint", Actor("tester", "test"))
-    try:
-        build_demo_study(study, SEED)
-        add_exporter(study, actor("admin"), demo_password(SEED, "exporter"))
-        subjects = [r.subject_id for r in views.patients(study, actor("monitor"))]
-        people = [pathway.identify(study, actor("monitor"), s, "identifier scan test") for s in subjects]
-        staff = [a.full_name for a in access.list_users(study, actor("admin"))]
-    finally:
-        study.close()
-    yield {"url": url, "people": people, "staff": staff}
-    mp.undo()
+    with demo_study(tmp_path_factory, SEED, "scan-demo") as url:
+        study = StudyDB.open(url)
+        try:
+            subjects = [r.subject_id for r in views.patients(study, actor("monitor"))]
+            people = [pathway.identify(study, actor("monitor"), s, "identifier scan test") for s in subjects]
+            staff = [a.full_name for a in access.list_users(study, actor("admin"))]
+        finally:
+            study.close()
+        yield {"url": url, "people": people, "staff": staff}
 
 
 def needles(people, staff=()) -> dict[str, str]:

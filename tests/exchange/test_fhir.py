@@ -22,18 +22,16 @@ from pathlib import Path
 
 import pytest
 import yaml
-from argon2 import PasswordHasher
 from fhir.resources.R4B.bundle import Bundle
 from typer.testing import CliRunner
 
 from sarcotrial.cli.main import app
-from sarcotrial.demo import build_demo_study, demo_password
+from sarcotrial.demo import demo_password
 from sarcotrial.domain import ctcae
 from sarcotrial.errors import SarcoTrialError
-from sarcotrial.services import access, exchange, forms, pathway, views
+from sarcotrial.services import exchange, forms, pathway, views
 from sarcotrial.services.study import Actor, StudyDB
-from sarcotrial.store.crypto import generate_key
-from tests.exchange.conftest import add_exporter
+from tests.exchange.conftest import demo_study
 
 SEED = 13
 runner = CliRunner()
@@ -57,18 +55,14 @@ def actor(user: str) -> Actor:
 def demo(tmp_path_factory):
     """The synthetic demo, built once; a study-wide investigator ("exporter") given the full export right, and one MAIN patient's
     diagnosis given an ICD-O-3 topography and a laterality through a correction (SPRINT 1.2 fields)."""
-    mp = pytest.MonkeyPatch()
-    mp.setenv("SARCOTRIAL_KEY", generate_key())
-    mp.delenv("SARCOTRIAL_KEY_FILE", raising=False)
-    mp.delenv("DATABASE_URL", raising=False)
-    mp.setattr(access, "PASSWORD_HASHER", PasswordHasher(time_cost=1, memory_cost=8, parallelism=1))
-    folder = tmp_path_factory.mktemp("fhir-demo")
-    url = f"sqlite:///{folder / 'study.sqlite'}"
-    study, _ = StudyDB.create(url, "sprint", Actor("tester", "test"))
+    with demo_study(tmp_path_factory, SEED, "fhir-demo") as url:
+        yield {"url": url, "located": _locate_one_extremity(url)}
+
+
+def _locate_one_extremity(url: str) -> str:
+    study = StudyDB.open(url)
     located = None
     try:
-        build_demo_study(study, SEED)
-        add_exporter(study, actor("admin"), demo_password(SEED, "exporter"))
         for r in views.patients(study, actor("inv.main")):
             dx = r.first("diagnosis")
             if dx is None or dx.values.get("anatomic_site") != "extremity":
@@ -83,8 +77,7 @@ def demo(tmp_path_factory):
     finally:
         study.close()
     assert located is not None
-    yield {"url": url, "located": located}
-    mp.undo()
+    return located
 
 
 @pytest.fixture(scope="module")

@@ -24,18 +24,17 @@ from pathlib import Path
 import odmlib
 import pytest
 import xmlschema
-from argon2 import PasswordHasher
 from sqlalchemy import select
 from typer.testing import CliRunner
 
 from sarcotrial.cli.main import app
-from sarcotrial.demo import build_demo_study, demo_password
+from sarcotrial.demo import demo_password
 from sarcotrial.exchange import odm
 from sarcotrial.services import access, exchange, forms, pathway, views
 from sarcotrial.services.exchange_audit import audit_source
 from sarcotrial.services.study import Actor, StudyDB
 from sarcotrial.store.models import AuditEntry
-from tests.exchange.conftest import add_exporter
+from tests.exchange.conftest import demo_study
 
 SEED = 2026
 NS = {"odm": "http://www.cdisc.org/ns/odm/v1.3"}
@@ -60,15 +59,9 @@ class Demo:
 def demo(tmp_path_factory):
     """The synthetic demo study, built once; a study-wide investigator ("exporter") given the full export right, and one value
     replaced by a missing-data code (with its reason) so that the file carries one."""
-    with pytest.MonkeyPatch.context() as mp:
-        for name in ("SARCOTRIAL_KEY", "SARCOTRIAL_KEY_FILE", "DATABASE_URL", "SARCOTRIAL_PASSWORD"):
-            mp.delenv(name, raising=False)
-        mp.setattr(access, "PASSWORD_HASHER", PasswordHasher(time_cost=1, memory_cost=8, parallelism=1))
-        folder = tmp_path_factory.mktemp("odm")
-        url = f"sqlite:///{folder / 'study.sqlite'}"
-        study, _notice = StudyDB.create(url, "sprint", Actor("tester", "test"), synthetic=True)
-        build_demo_study(study, SEED)
-        add_exporter(study, login("admin"), demo_password(SEED, "exporter"))
+    with demo_study(tmp_path_factory, SEED, "odm") as url:
+        folder = Path(url.removeprefix("sqlite:///")).parent
+        study = StudyDB.open(url)
         access.grant(study, login("admin"), "inv.sat", export="pseudonymised")  # an account limited to SAT
         manager = login("exporter")
         record = [r for r in views.patients(study, manager, enrolled_only=True) if r.site == "SAT"][-1]

@@ -33,7 +33,7 @@ from typer.testing import CliRunner
 from sarcotrial.cli.importing import import_app
 from sarcotrial.services import pathway, views
 from sarcotrial.services.study import Actor, StudyDB
-from tests.exchange.conftest import add_exporter
+from tests.exchange.conftest import demo_study
 
 runner = CliRunner()
 TESTER = Actor("tester", "test")
@@ -372,30 +372,21 @@ CUTOFF = dt.date(2026, 6, 30)  # the demo's data cut-off
 
 @pytest.fixture(scope="module")
 def round_trip(tmp_path_factory):
-    """The demo study, exported with ``export redcap --identified`` by the data manager (given the full
-    export right), imported with ``import redcap`` into a fresh study with the demo's two sites."""
-    redcap = pytest.importorskip("sarcotrial.exchange.redcap")
-    from argon2 import PasswordHasher
-
-    from sarcotrial.cli.main import app
-    from sarcotrial.demo import build_demo_study, demo_password
+    """The demo study, exported with ``export redcap --identified`` by a study-wide investigator (given the
+    full export right), imported with ``import redcap`` into a fresh study with the demo's two sites."""
+    from sarcotrial.exchange import redcap
     from sarcotrial.services import access
-    from sarcotrial.store.crypto import generate_key
 
-    mp = pytest.MonkeyPatch()
-    mp.setenv("SARCOTRIAL_KEY", generate_key())
-    mp.delenv("SARCOTRIAL_KEY_FILE", raising=False)
-    mp.delenv("DATABASE_URL", raising=False)
-    mp.setattr(access, "PASSWORD_HASHER", PasswordHasher(time_cost=1, memory_cost=8, parallelism=1))
-    folder = tmp_path_factory.mktemp("redcap-round-trip")
-    source, target = f"sqlite:///{folder / 'demo.sqlite'}", f"sqlite:///{folder / 'fresh.sqlite'}"
-    study, _ = StudyDB.create(source, "sprint", TESTER)
-    try:
-        build_demo_study(study, SEED)
-        admin = Actor("admin", "test", password=demo_password(SEED, "admin"))
-        add_exporter(study, admin, demo_password(SEED, "exporter"))
-    finally:
-        study.close()
+    with demo_study(tmp_path_factory, SEED, "redcap-round-trip") as source:
+        yield _exported_and_imported(source, redcap, access)
+
+
+def _exported_and_imported(source: str, redcap, access):
+    from sarcotrial.cli.main import app
+    from sarcotrial.demo import demo_password
+
+    folder = Path(source.removeprefix("sqlite:///")).parent
+    target = f"sqlite:///{folder / 'fresh.sqlite'}"
     out = folder / "export"
     exported = runner.invoke(app, ["export", "redcap", "--identified", "--out", str(out), "--db", source,
                                    "--user", "exporter"],
@@ -409,9 +400,8 @@ def round_trip(tmp_path_factory):
     imported = runner.invoke(import_app, ["redcap", "--dictionary", str(out / redcap.DICTIONARY_FILE),
                                           "--records", str(out / redcap.RECORDS_FILE),
                                           "--events", str(out / redcap.EVENTS_FILE), "--db", target])
-    yield {"source": source, "target": target, "imported": imported, "export": out,
-           "demo": lambda user: Actor(user, "test", password=demo_password(SEED, user))}
-    mp.undo()
+    return {"source": source, "target": target, "imported": imported, "export": out,
+            "demo": lambda user: Actor(user, "test", password=demo_password(SEED, user))}
 
 
 def _by_hospital_number(url: str, reader: Actor, identifier_reader: Actor):

@@ -31,14 +31,14 @@ import odmlib
 import pandas as pd
 import pytest
 import xmlschema
-from argon2 import PasswordHasher
 from typer.testing import CliRunner
 
 from sarcotrial.cli.main import app
-from sarcotrial.demo import build_demo_study, demo_password
+from sarcotrial.demo import demo_password
 from sarcotrial.exchange.sdtm_model import study_day
 from sarcotrial.services import access, pathway, views
 from sarcotrial.services.study import Actor, StudyDB
+from tests.exchange.conftest import demo_study
 
 SEED = 5
 XSD = Path(odmlib.__file__).parent / "schemas" / "define" / "2.1" / "define2-1-0.xsd"
@@ -66,15 +66,9 @@ class Demo:
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory):
     """The synthetic demo study, built once."""
-    with pytest.MonkeyPatch.context() as mp:
-        for name in ("SARCOTRIAL_KEY", "SARCOTRIAL_KEY_FILE", "DATABASE_URL", "SARCOTRIAL_PASSWORD"):
-            mp.delenv(name, raising=False)
-        mp.setattr(access, "PASSWORD_HASHER", PasswordHasher(time_cost=1, memory_cost=8, parallelism=1))
-        folder = tmp_path_factory.mktemp("sdtm")
-        url = f"sqlite:///{folder / 'study.sqlite'}"
-        study, _notice = StudyDB.create(url, "sprint", Actor("tester", "test"), synthetic=True)
-        build_demo_study(study, SEED)
-        yield Demo(study, url, folder)
+    with demo_study(tmp_path_factory, SEED, "sdtm") as url:
+        study = StudyDB.open(url)
+        yield Demo(study, url, Path(url.removeprefix("sqlite:///")).parent)
         study.close()
 
 

@@ -22,16 +22,14 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from argon2 import PasswordHasher
 from typer.testing import CliRunner
 
 from sarcotrial.cli.main import app
-from sarcotrial.demo import build_demo_study, demo_password
+from sarcotrial.demo import demo_password
 from sarcotrial.errors import SarcoTrialError
-from sarcotrial.services import access, endpoints, exchange, forms, pathway, views
+from sarcotrial.services import endpoints, exchange, forms, pathway, views
 from sarcotrial.services.study import Actor, StudyDB
-from sarcotrial.store.crypto import generate_key
-from tests.exchange.conftest import add_exporter
+from tests.exchange.conftest import demo_study
 
 SEED = 11
 PLACE = ["subject_id", "site", "visit_id", "visit_occurrence", "instance", "crf_status", "protocol_version"]
@@ -64,18 +62,14 @@ class Demo:
 def demo(tmp_path_factory):
     """The synthetic demo, built once; a study-wide investigator ("exporter") given the full export right, and one value of a
     MAIN patient's diagnosis replaced by a missing-data code (UNK) through a correction."""
-    mp = pytest.MonkeyPatch()
-    mp.setenv("SARCOTRIAL_KEY", generate_key())
-    mp.delenv("SARCOTRIAL_KEY_FILE", raising=False)
-    mp.delenv("DATABASE_URL", raising=False)
-    mp.setattr(access, "PASSWORD_HASHER", PasswordHasher(time_cost=1, memory_cost=8, parallelism=1))
-    folder = tmp_path_factory.mktemp("tables-demo")
-    url = f"sqlite:///{folder / 'study.sqlite'}"
-    d = Demo(url, folder)
-    study, _ = StudyDB.create(url, "sprint", Actor("tester", "test"))
+    with demo_study(tmp_path_factory, SEED, "tables-demo") as url:
+        d = Demo(url, Path(url.removeprefix("sqlite:///")).parent)
+        yield from _code_one_ecog(d)
+
+
+def _code_one_ecog(d):
+    study = StudyDB.open(d.url)
     try:
-        build_demo_study(study, SEED)
-        add_exporter(study, actor("admin"), demo_password(SEED, "exporter"))
         for r in views.patients(study, actor("inv.main")):
             dx = r.first("diagnosis")
             if dx is None or dx.values.get("ecog") is None:
@@ -91,7 +85,6 @@ def demo(tmp_path_factory):
         study.close()
     assert d.coded is not None
     yield d
-    mp.undo()
 
 
 @pytest.fixture(scope="module")
