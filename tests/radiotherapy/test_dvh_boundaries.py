@@ -33,6 +33,16 @@ def _brute(poly: np.ndarray, pts: np.ndarray) -> np.ndarray:
     return np.array(out)
 
 
+def _brute_all(poly: np.ndarray, pts: np.ndarray) -> np.ndarray:
+    """As :func:`_brute`, every point against every segment at once (double precision, numpy)."""
+    a, b = poly, np.roll(poly, -1, axis=0)
+    d = b - a
+    px = pts[:, None, 0] - a[None, :, 0]
+    py = pts[:, None, 1] - a[None, :, 1]
+    t = np.clip((px * d[:, 0] + py * d[:, 1]) / (d[:, 0] ** 2 + d[:, 1] ** 2), 0.0, 1.0)
+    return np.hypot(px - t * d[:, 0], py - t * d[:, 1]).min(axis=1)
+
+
 def test_square_distances_are_exact():
     # a 10 mm square on plane 0 and a 2 mm square on plane 1: the distances are to the sides/corners
     big = np.array([[0.0, 0.0], [10.0, 0.0], [10.0, 10.0], [0.0, 10.0]])
@@ -72,7 +82,9 @@ def test_many_edges_match_brute_force(offset):
     pts = rng.uniform(-60, 60, size=(2000, 2)) + offset
     plane = rng.choice([3, 7], size=2000)
     got = b.distance(plane, pts)
-    want = np.where(plane == 3, _brute(wobbly, pts), np.minimum(_brute(a, pts), _brute(c, pts)))
+    want = np.where(plane == 3, _brute_all(wobbly, pts), np.minimum(_brute_all(a, pts), _brute_all(c, pts)))
+    # the vectorised brute force is the one-segment-at-a-time loop's
+    np.testing.assert_allclose(_brute_all(wobbly, pts[:60]), _brute(wobbly, pts[:60]), rtol=0, atol=1e-12)
     # the nearest edge is picked in single precision: where two edges tie within ~1e-5 mm either may be
     # taken (its distance then computed in double precision)
     np.testing.assert_allclose(got, want, rtol=0, atol=1e-5)
@@ -112,6 +124,53 @@ def test_several_planes_searched_by_runs_match_brute_force():
     plane = rng.choice([2, 5, 9], size=1500)
     got = b.distance(plane, pts)
     want = np.select([plane == 2, plane == 5],
-                     [_brute(big, pts), np.minimum(_brute(left, pts), _brute(right, pts))], _brute(small, pts))
+                     [_brute_all(big, pts), np.minimum(_brute_all(left, pts), _brute_all(right, pts))],
+                     _brute_all(small, pts))
     np.testing.assert_allclose(got, want, rtol=0, atol=1e-5)
     assert np.mean(np.abs(got - want) < 1e-12) > 0.99
+
+
+@pytest.mark.parametrize("sort_points", [False, True])
+def test_many_planes_tiles_match_brute_force(sort_points):
+    # eight planes of 150-400 edges (searched by runs, their bounds worked out by tiles of points for
+    # every plane at once), two polygons on some planes, one plane of 30 edges searched whole; points
+    # near the contours, inside and far outside; given in random order of planes, or sorted by plane
+    rng = np.random.default_rng(23)
+    planes, want_of = {}, {}
+    for k in range(8):
+        n = int(rng.integers(150, 400))
+        ang = np.sort(rng.uniform(0, 2 * np.pi, n))
+        r = 20 + 3 * np.sin(3 * ang + k) + rng.uniform(-0.3, 0.3, n)
+        polys = [np.column_stack([r * np.cos(ang) + k, r * np.sin(ang) - k])]
+        if k % 3 == 0:
+            a2 = np.linspace(0, 2 * np.pi, 40, endpoint=False)
+            polys.append(np.column_stack([4 * np.cos(a2) + 35, 6 * np.sin(a2)]))
+        planes[2 * k] = polys
+    a3 = np.linspace(0, 2 * np.pi, 30, endpoint=False)
+    planes[20] = [np.column_stack([9 * np.cos(a3), 9 * np.sin(a3)])]
+    keys = np.array(sorted(planes))
+    plane = rng.choice(keys, size=3000)
+    pts = np.column_stack([rng.normal(0, 15, 3000), rng.normal(0, 15, 3000)])
+    pts[:150] *= 8  # far away
+    if sort_points:
+        order = np.argsort(plane, kind="stable")
+        plane, pts = plane[order], pts[order]
+    got = Boundaries(planes, 0.5).distance(plane, pts)
+    for k in keys:
+        sel = plane == k
+        want_of[k] = np.min([_brute_all(p, pts[sel]) for p in planes[k]], axis=0)
+    want = np.empty(len(pts))
+    for k in keys:
+        want[plane == k] = want_of[k]
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-5)
+    assert np.mean(np.abs(got - want) < 1e-12) > 0.99
+
+
+def test_points_spread_far_beyond_the_tiles():
+    # points thousands of tiles apart (the tiles then numbered by sorting, not marked in an array): the
+    # same distances as brute force
+    ang = np.linspace(0, 2 * np.pi, 200, endpoint=False)
+    ring = np.column_stack([10 * np.cos(ang), 10 * np.sin(ang)])
+    pts = np.array([[0.0, 0.0], [10.5, 0.0], [5e4, 0.0], [-3e4, 4e4], [0.0, -9.0], [1e4, 1e4]])
+    got = Boundaries({4: [ring]}, 0.5).distance(np.full(len(pts), 4), pts)
+    np.testing.assert_allclose(got, _brute(ring, pts), rtol=1e-12, atol=1e-6)

@@ -53,3 +53,20 @@ def test_degenerate_contours_are_ignored():
     assert not rasterize([[np.array([[1.0, 1.0], [5.0, 5.0]])]], 8, 8).any()  # two points: no area
     assert not rasterize([[_rect(1.5, 5.5, 2.0, 2.0)]], 8, 8).any()  # flat: no edge crosses a row
     assert rasterize([], 4, 4).shape == (0, 4, 4)
+
+
+def test_running_xor_eight_bytes_at_a_time():
+    # the running XOR along rows of 0/1 bytes, worked eight bytes to a word, against a plain loop over
+    # each row (rows of one word, of a few, and of many)
+    from sarcotrial.radiotherapy.dvh.contours import _running_xor
+
+    rng = np.random.default_rng(5)
+    for width in (8, 16, 40, 160):
+        rows = (rng.random((7, width)) < 0.2).astype(np.uint8)
+        want = np.zeros_like(rows)
+        for i in range(rows.shape[0]):
+            acc = 0
+            for j in range(width):
+                acc ^= int(rows[i, j])
+                want[i, j] = acc
+        assert np.array_equal(_running_xor(rows.copy()), want)

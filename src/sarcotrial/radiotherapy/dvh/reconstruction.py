@@ -41,6 +41,15 @@ from sarcotrial.radiotherapy.dvh.contours import Planes, SampleGrid, rasterize
 GAP_FACTOR = 1.5
 
 
+def rows_cols(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The rows and columns of a 2-D mask's true samples, in row-major order (as ``np.nonzero``, two to three
+    times quicker on these masks: flat indices, then rows and columns)."""
+    flat = np.flatnonzero(mask)
+    rows = flat // mask.shape[1]
+    flat -= rows * mask.shape[1]
+    return rows, flat
+
+
 class Slab(NamedTuple):
     """A whole slab of one mask; ``core`` is the part of it the contour itself stands at."""
 
@@ -80,10 +89,10 @@ class Interval:
         n_sub = len(self.inside)
         if n_sub == 1:
             lo, hi, m = next(self.sections())
-            yield lo, hi, *np.nonzero(m)
+            yield lo, hi, *rows_cols(m)
             return
         if self.core.any():
-            yield self.lo, self.hi, *np.nonzero(self.core)
+            yield self.lo, self.hi, *rows_cols(self.core)
         step = (self.hi - self.lo) / n_sub
         count = self.inside.sum(axis=0)
         from_lower = self.inside[0]
@@ -155,11 +164,11 @@ class Solid:
     def parts(self) -> list[tuple[float, float, np.ndarray, np.ndarray]]:
         """Disjoint pieces for dose sampling: (w_lo, w_hi, sample rows, sample columns)."""
         if self._slabs is not None or self._recipe is None:
-            return [(lo, hi, *np.nonzero(m)) for lo, hi, m in self.slabs]
+            return [(lo, hi, *rows_cols(m)) for lo, hi, m in self.slabs]
         out = []
         for item in self._recipe:
             if isinstance(item, Slab):
-                out.append((item.lo, item.hi, *np.nonzero(item.mask)))
+                out.append((item.lo, item.hi, *rows_cols(item.mask)))
             else:
                 out.extend(item.parts())
         return out
@@ -176,6 +185,21 @@ class Solid:
         return self.slabs[0][0], self.slabs[-1][1]
 
 
+class _Groups(NamedTuple):
+    """Runs of consecutive edges of one polygon, for the bounds of the search: per run one row (a vertex of
+    it, its box: x0, x1, y0, y1) about the edges' centre in double (``high``) and single (``low``)
+    precision, its first edge and its number of edges; per plane (a row of ``Boundaries.keys``) its
+    runs ``rs[j]:re[j]``; ``tile`` the side of the squares of points that share their candidate runs."""
+
+    high: np.ndarray
+    low: np.ndarray
+    first: np.ndarray
+    count: np.ndarray
+    rs: np.ndarray
+    re: np.ndarray
+    tile: float
+
+
 class Boundaries:
     """The contour edges of some planes, for the exact Euclidean distance (mm) from in-plane points to
     the nearest edge of a given plane.
@@ -183,14 +207,19 @@ class Boundaries:
     Numpy only (no spatial index to import or build; scipy.spatial alone took a quarter of a second
     to import). A plane of at most :data:`_FEW_EDGES` edges is searched whole. Otherwise each
     polygon's edges are grouped in runs of about sqrt(edges of the largest plane / :data:`_RUN_DIV`)
-    consecutive edges, each with its bounding box: the distance from a point to the nearest run's
-    first vertex (a point of the contour) bounds the answer from above, and only the runs whose box
-    lies within that bound can hold the nearest edge. Which edge is nearest is decided in single
-    precision (coordinates about the edges' centre; the runs' bound with a margin far above its
-    rounding), and that edge's distance is then computed in double precision: the answer is the
-    distance to the nearest edge, but for two edges within about 1e-5 mm of a tie. (The k-d tree of
-    edge samples used before 2026-12-05 took the edge of the nearest sample and its neighbours: up
-    to 0.35 mm too far on the breast plan's BODY.) ``step`` is not used.
+    consecutive edges, each with its bounding box: the distance from a point to a vertex of the plane
+    bounds the answer from above, and only the runs whose box lies within that bound can hold the
+    nearest edge (:meth:`_candidates`: the bounds first for square tiles of points, every plane at
+    once, then for each point among its tile's runs). Which edge of a run is nearest is decided in
+    single precision (coordinates about the edges' centre; the bounds with a margin far above their
+    rounding), that edge's distance then computed in double precision and the least over the runs
+    taken: the answer is the distance to the nearest edge, but for two edges within about 1e-5 mm of
+    a tie. (The k-d tree of edge samples used before 2026-12-05 took the edge of the nearest sample
+    and its neighbours: up to 0.35 mm too far on the breast plan's BODY.) ``step`` is not used.
+
+    Only the bounds' work changed on 2026-12-06 (tiles instead of every point against every run of its
+    plane, one plane at a time): the candidate runs are those the per-point bound kept and a few more,
+    which cannot hold a nearer edge, so the distances are the same (docs/benchmarks/dvh.md).
     """
 
     def __init__(self, planes: dict[int, list[np.ndarray]], step: float | None = None):
@@ -201,103 +230,185 @@ class Boundaries:
         last = first + sizes - 1
         pts = np.concatenate([p for _, p in polys])
         idx = np.arange(len(pts))
-        nxt = idx + 1
-        nxt[last] = first
-        d = pts[nxt] - pts
-        self.x0, self.y0, self.dx, self.dy = pts[:, 0], pts[:, 1], d[:, 0], d[:, 1]
-        d2 = self.dx * self.dx + self.dy * self.dy
-        self.inv = np.divide(1.0, d2, out=np.zeros(len(d2)), where=d2 > 0)
-        # runs of consecutive edges of one polygon: starting at every polygon's first edge and every
-        # run-th edge after it
-        per_plane = np.bincount(np.repeat(np.array([k for k, _ in polys]) - keys[0], sizes))
-        run = max(4, int(round(math.sqrt(max(per_plane.max(), 1) / _RUN_DIV))))
-        offs = idx - np.repeat(first, sizes)
-        starts = np.nonzero(offs % run == 0)[0]
-        self.run = run
-        self.r0 = starts
-        ends = np.append(starts[1:], len(pts))
-        x1, y1 = self.x0 + self.dx, self.y0 + self.dy
-        self.bx0 = np.minimum.reduceat(np.minimum(self.x0, x1), starts)
-        self.bx1 = np.maximum.reduceat(np.maximum(self.x0, x1), starts)
-        self.by0 = np.minimum.reduceat(np.minimum(self.y0, y1), starts)
-        self.by1 = np.maximum.reduceat(np.maximum(self.y0, y1), starts)
-        self.rlen = ends - starts
-        rplane = np.repeat(np.array([k for k, _ in polys]), sizes)[starts]
+        d = np.empty_like(pts)  # each vertex to the next of its polygon
+        np.subtract(pts[1:], pts[:-1], out=d[:-1])
+        d[last] = pts[first] - pts[last]
+        x0, y0, dx, dy = pts[:, 0], pts[:, 1], d[:, 0], d[:, 1]
+        d2 = dx * dx + dy * dy
+        inv = np.divide(1.0, d2, out=np.zeros(len(d2)), where=d2 > 0)
         self.keys = np.array(keys)
-        # each run's edges padded to ``run`` lanes (repeating its last edge), so a run's edges are one row
-        lane = np.minimum(np.arange(run), self.rlen[:, None] - 1) + starts[:, None]
-        # the search in single precision, about the edges' centre (which edge is nearest; its distance is
-        # then computed in double precision: a different pick only where two edges tie within ~1e-5 mm)
-        self.centre = pts.mean(axis=0)
-        self.low = np.stack([self.x0 - self.centre[0], self.y0 - self.centre[1], self.dx, self.dy,
-                             self.inv]).astype(np.float32)
-        # one row per run (its five quantities, each padded to ``run`` lanes): a candidate run is then
-        # gathered as one contiguous row, several times quicker than five strided gathers
-        self.low_tab = np.ascontiguousarray(self.low[:, lane].transpose(1, 0, 2))
+        edge_plane = np.repeat(np.array([k for k, _ in polys]), sizes)
+        per_plane = np.bincount(edge_plane - keys[0])[self.keys - keys[0]]
+        self.few = per_plane <= _FEW_EDGES  # per plane: searched whole
         # one row per edge (x0, y0, dx, dy, inv), for the exact distances
-        self.edge_tab = np.stack([self.x0, self.y0, self.dx, self.dy, self.inv], axis=1)
-        # per run, single precision: its first vertex and its bounding box
+        self.edge_tab = np.stack([x0, y0, dx, dy, inv], axis=1)
+        self.centre = np.array([x0.mean(), y0.mean()])
+        x1, y1 = x0 + dx, y0 + dy
+        ex0, ex1, ey0, ey1 = np.minimum(x0, x1), np.maximum(x0, x1), np.minimum(y0, y1), np.maximum(y0, y1)
+        self.runs = None
+        # each plane's edges; in single precision about the centre, by quantity (x0, y0, dx, dy, inv)
+        self.edge_rs = np.searchsorted(edge_plane, self.keys)
+        self.edge_re = np.searchsorted(edge_plane, self.keys, side="right")
+        self.low = np.stack([x0 - self.centre[0], y0 - self.centre[1], dx, dy, inv]).astype(np.float32)
+        if not self.few.all():
+            # runs of consecutive edges of one polygon: starting at every polygon's first edge and every
+            # run-th edge after it
+            run = max(4, int(round(math.sqrt(max(int(per_plane[~self.few].max()), 1) / _RUN_DIV))))
+            offs = idx - np.repeat(first, sizes)
+            starts = np.flatnonzero(offs % run == 0)
+            rlen = np.append(starts[1:], len(pts)) - starts
+            # a vertex half-way along each run (not its first vertex, which also closes the run before)
+            mid = starts + (rlen - 1) // 2
+            self.runs = self._groups(starts, rlen, mid, np.minimum.reduceat(ex0, starts),
+                                     np.maximum.reduceat(ex1, starts), np.minimum.reduceat(ey0, starts),
+                                     np.maximum.reduceat(ey1, starts), edge_plane, _TILE)
+            self.run = run
+            # each run's edges padded to ``run`` lanes (repeating its last edge), in single precision about
+            # the centre: one row per run (its five quantities by lane), gathered as one contiguous row
+            lane = np.minimum(np.arange(run), rlen[:, None] - 1) + starts[:, None]
+            self.low_tab = np.ascontiguousarray(self.low[:, lane].transpose(1, 0, 2))
+
+    def _groups(self, starts, count, vertex, bx0, bx1, by0, by1, edge_plane, tile) -> _Groups:
         cx, cy = self.centre
-        self.run_low = np.stack([self.x0[starts] - cx, self.y0[starts] - cy, self.bx0 - cx, self.bx1 - cx,
-                                 self.by0 - cy, self.by1 - cy]).astype(np.float32)
-        self.rs = np.searchsorted(rplane, self.keys)
-        self.re = np.searchsorted(rplane, self.keys, side="right")
+        x0, y0 = self.edge_tab[:, 0], self.edge_tab[:, 1]
+        high = np.column_stack([x0[vertex] - cx, y0[vertex] - cy, bx0 - cx, bx1 - cx, by0 - cy, by1 - cy])
+        gplane = edge_plane[starts]
+        size = float(np.median(np.maximum(bx1 - bx0, by1 - by0))) * tile
+        return _Groups(high, high.astype(np.float32), starts, count, np.searchsorted(gplane, self.keys),
+                       np.searchsorted(gplane, self.keys, side="right"), max(size, 1e-3))
 
     def distance(self, plane: np.ndarray, pts: np.ndarray) -> np.ndarray:
         """Distance from each point (u, v) to the nearest edge of its plane (``plane``, one per point)."""
-        out = np.empty(len(pts))
-        self.qx = (pts[:, 0] - self.centre[0]).astype(np.float32)
-        self.qy = (pts[:, 1] - self.centre[1]).astype(np.float32)
-        order = np.argsort(plane, kind="stable")
-        up, start, count = np.unique(plane[order], return_index=True, return_counts=True)
-        where = np.searchsorted(self.keys, up)
-        lane = np.arange(self.run)
-        for j, s0, c in zip(where.tolist(), start.tolist(), count.tolist()):
-            q = order[s0:s0 + c]
-            r0, r1 = self.rs[j], self.re[j]
-            e0 = self.r0[r0]
-            e1 = self.r0[r1 - 1] + self.rlen[r1 - 1]
-            if e1 - e0 <= _FEW_EDGES:  # every edge of the plane, in blocks of points
+        n = len(pts)
+        if n == 0:
+            return np.zeros(0)
+        # the points sorted by plane (unless they come so), so a plane's points are a slice
+        order = None if n < 2 or bool((plane[1:] >= plane[:-1]).all()) else np.argsort(plane, kind="stable")
+        ps, sp = (plane, pts) if order is None else (plane[order], pts.take(order, axis=0))
+        heads = np.flatnonzero(np.concatenate([[True], ps[1:] != ps[:-1]]))
+        count = np.diff(np.append(heads, n))
+        qx = (sp[:, 0] - self.centre[0]).astype(np.float32)
+        qy = (sp[:, 1] - self.centre[1]).astype(np.float32)
+        where = np.searchsorted(self.keys, ps[heads])
+        row = np.repeat(where, count)
+        few = np.repeat(self.few[where], count)
+        out = np.empty(n)
+        if few.any():
+            # a plane of few edges: every edge, in blocks of points (a few thousand points against a few dozen
+            # edges are quicker in one broadcast than through bounds), the nearest in single precision
+            for j, s0, c in zip(where.tolist(), heads.tolist(), count.tolist()):
+                if not self.few[j]:
+                    continue
+                e0, e1 = self.edge_rs[j], self.edge_re[j]
                 step = max(1, _BLOCK // (e1 - e0))
-                for b0 in range(0, c, step):
-                    qb = q[b0:b0 + step]
-                    near = _squared(self.qx[qb, None], self.qy[qb, None], *self.low[:, e0:e1]).argmin(axis=1)
-                    out[qb] = self._exact(pts[qb], near + e0)
-                continue
-            qx, qy = self.qx[q, None], self.qy[q, None]
-            vx, vy, bx0, bx1, by0, by1 = self.run_low[:, r0:r1]
-            # upper bound: the nearest run's first vertex; lower bound per run: its bounding box. In single
-            # precision the coordinates (within some 500 mm of the centre) carry about 6e-5 mm of rounding,
-            # so the squared distances about 6e-4 (1 + d) mm2: the bound gets a margin of 1e-3 (1 + d) mm2
-            # (a run too many is only searched)
-            # (runs, points): the minimum over runs is then across rows, far quicker than along short rows
-            ux = vx[:, None] - qx[:, 0]
-            ux *= ux
-            uy = vy[:, None] - qy[:, 0]
-            uy *= uy
-            ux += uy
-            upper = ux.min(axis=0)
-            upper += 1e-3 * (1.0 + np.sqrt(upper))
-            gx = bx0 - qx
-            np.maximum(gx, qx - bx1, out=gx)
-            np.maximum(gx, 0.0, out=gx)
-            gx *= gx
-            gy = by0 - qy
-            np.maximum(gy, qy - by1, out=gy)
-            np.maximum(gy, 0.0, out=gy)
-            gy *= gy
-            gx += gy
-            # flat indices then row and column: quicker than np.nonzero on a 2-D mask of short rows
-            qi, ri = np.divmod(np.flatnonzero(gx <= upper[:, None]), r1 - r0)
-            ri += r0
-            # the nearest edge of each candidate run, then the nearest of those exactly
-            qq = q[qi]
-            g = self.low_tab.take(ri, axis=0)
-            pick = _squared(self.qx[qq, None], self.qy[qq, None], g[:, 0], g[:, 1], g[:, 2], g[:, 3],
-                            g[:, 4]).argmin(axis=1)
-            edge = self.r0[ri] + np.minimum(lane[pick], self.rlen[ri] - 1)
-            out[q] = np.minimum.reduceat(self._exact(pts.take(qq, axis=0), edge), np.searchsorted(qi, np.arange(c)))
-        return np.sqrt(out)
+                for b0 in range(s0, s0 + c, step):
+                    b1 = min(b0 + step, s0 + c)
+                    near = _squared(qx[b0:b1, None], qy[b0:b1, None], *self.low[:, e0:e1]).argmin(axis=1)
+                    near += e0
+                    out[b0:b1] = self._exact(sp[b0:b1], near)
+        if not few.all():
+            pick = np.flatnonzero(~few)
+            qq, ri = self._candidates(self.runs, pick, row[pick], sp, qx, qy)
+            # the nearest edge of each candidate run (single precision), then the nearest of those exactly
+            lane = np.arange(self.run)
+            first_edge, rlen = self.runs.first, self.runs.count
+            for b0 in range(0, qq.size, _BLOCK // self.run):
+                b1 = b0 + _BLOCK // self.run
+                qb, rb = qq[b0:b1], ri[b0:b1]
+                g = self.low_tab.take(rb, axis=0)
+                near = _squared(qx.take(qb)[:, None], qy.take(qb)[:, None], g[:, 0], g[:, 1], g[:, 2], g[:, 3],
+                                g[:, 4]).argmin(axis=1)
+                ri[b0:b1] = first_edge.take(rb) + np.minimum(lane.take(near), rlen.take(rb) - 1)
+            # a point's candidates are consecutive
+            first = np.flatnonzero(np.concatenate([[True], qq[1:] != qq[:-1]]))
+            out[qq[first]] = np.minimum.reduceat(self._exact(sp.take(qq, axis=0), ri), first)
+        np.sqrt(out, out=out)
+        if order is None:
+            return out
+        res = np.empty(n)
+        res[order] = out
+        return res
+
+    def _candidates(self, groups: _Groups, pick: np.ndarray, row: np.ndarray, sp: np.ndarray, qx: np.ndarray,
+                    qy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The groups that may hold the nearest edge of each point ``pick`` (its plane's row ``row`` in
+        ``keys``), as (point, group) pairs grouped by point.
+
+        First for square tiles of points (``groups.tile`` a side), every plane at once: the farthest a
+        tile's corner lies from a group's vertex bounds its points' answers from above, and only the
+        groups whose box comes within that bound of the tile's box are kept. Then for each point among
+        its tile's groups: the nearest of their vertices bounds the answer, and the groups whose box
+        lies within that bound are candidates. Every group that could hold the nearest edge is kept (a
+        tile's bound lies above any of its points' answers, a group's distance to the tile below its
+        distance to any of the tile's points); the tiles spare the bound over every group of the plane
+        for each point.
+        """
+        cx, cy = self.centre
+        x = sp[pick, 0] - cx
+        y = sp[pick, 1] - cy
+        size = groups.tile
+        xmin, ymin = float(x.min()), float(y.min())
+        tx = ((x - xmin) / size).astype(np.int64)
+        ty = ((y - ymin) / size).astype(np.int64)
+        nx, ny = int(tx.max()) + 1, int(ty.max()) + 1
+        key = (row * ny + ty) * nx + tx
+        span = int(row.max() + 1) * ny * nx
+        if span <= 8 * key.size + 65536:  # the tiles in use, by marking them
+            used = np.zeros(span, bool)
+            used[key] = True
+            tiles = np.flatnonzero(used)
+            slot = np.empty(span, np.int64)
+            slot[tiles] = np.arange(tiles.size)
+            tid = slot[key]
+        else:
+            tiles, tid = np.unique(key, return_inverse=True)
+        trow, rest = np.divmod(tiles, nx * ny)
+        tty, ttx = np.divmod(rest, nx)
+        X0, Y0 = xmin + ttx * size, ymin + tty * size
+        X1, Y1 = X0 + size, Y0 + size
+        # every (tile, group of its plane)
+        nr = groups.re[trow] - groups.rs[trow]
+        tp = np.repeat(np.arange(tiles.size), nr)
+        rp = np.repeat(groups.rs[trow] - (np.cumsum(nr) - nr), nr) + np.arange(tp.size)
+        vx, vy, bx0, bx1, by0, by1 = groups.high.take(rp, axis=0).T
+        X0p, X1p, Y0p, Y1p = X0[tp], X1[tp], Y0[tp], Y1[tp]
+        fx = np.maximum(np.abs(vx - X0p), np.abs(vx - X1p))
+        fy = np.maximum(np.abs(vy - Y0p), np.abs(vy - Y1p))
+        upper = np.minimum.reduceat(fx * fx + fy * fy, np.cumsum(nr) - nr)
+        upper += 4e-3 * (1.0 + np.sqrt(upper))  # above the single-precision margin of the points' bound
+        gx = np.maximum(np.maximum(bx0 - X1p, X0p - bx1), 0.0)
+        gy = np.maximum(np.maximum(by0 - Y1p, Y0p - by1), 0.0)
+        keep = gx * gx + gy * gy <= upper[tp]
+        ct, cr = tp[keep], rp[keep]
+        kt = np.bincount(ct, minlength=tiles.size)
+        # each point's pairs with its tile's groups
+        k = kt[tid]
+        pp = np.repeat(np.arange(pick.size), k)
+        rr = cr[np.repeat((np.cumsum(kt) - kt)[tid] - (np.cumsum(k) - k), k) + np.arange(pp.size)]
+        heads = np.cumsum(k) - k
+        px, py = qx[pick][pp], qy[pick][pp]
+        vx, vy, bx0, bx1, by0, by1 = groups.low.take(rr, axis=0).T
+        # in single precision the coordinates (within some 500 mm of the centre) carry about 6e-5 mm of
+        # rounding, so the squared distances about 6e-4 (1 + d) mm2: the bound gets a margin of
+        # 1e-3 (1 + d) mm2 (a group too many is only searched)
+        ux = vx - px
+        ux *= ux
+        uy = vy - py
+        uy *= uy
+        ux += uy
+        up = np.minimum.reduceat(ux, heads)
+        up += 1e-3 * (1.0 + np.sqrt(up))
+        gx = bx0 - px
+        np.maximum(gx, px - bx1, out=gx)
+        np.maximum(gx, 0.0, out=gx)
+        gx *= gx
+        gy = by0 - py
+        np.maximum(gy, py - by1, out=gy)
+        np.maximum(gy, 0.0, out=gy)
+        gy *= gy
+        gx += gy
+        keep = gx <= up[pp]
+        return pick[pp[keep]], rr[keep]
 
     def _exact(self, pts: np.ndarray, edge: np.ndarray) -> np.ndarray:
         """Squared distance from each point to one edge each (double precision)."""
@@ -328,6 +439,8 @@ _FEW_EDGES = 64
 _BLOCK = 65536
 # runs of edges about sqrt(edges of a plane / _RUN_DIV) long: the quickest of 0.5-6 on the breast plan
 _RUN_DIV = 2
+# tiles of points this many runs' extents (median) a side: the quickest of 0.25-2 on the breast plan
+_TILE = 1.0
 
 
 def _arc_crossing(za, na, zb, nb, zc, nc) -> np.ndarray:
@@ -379,12 +492,22 @@ def interpolate(pending: list[tuple[int, int, np.ndarray, np.ndarray, np.ndarray
     roles = (k0, k0 + 1, np.where(has_prev, k0 - 1, k0), np.where(has_next, k0 + 2, k0 + 1))
     # signed distances to each plane's contours, each (plane, sample) asked once
     plane = np.concatenate(roles)
-    key, back = np.unique((plane * grid.nv + np.tile(bb, 4)) * grid.nu + np.tile(aa, 4), return_inverse=True)
+    # each (plane, sample) once, by marking them in an array the size of the masks: the marked ones come out
+    # in order of plane (then row, column), as the distances search them
+    flat = np.tile(bb * grid.nu + aa, 4)
+    flat += plane * (grid.nv * grid.nu)
+    used = np.zeros(masks.size, bool)
+    used[flat] = True
+    key = np.flatnonzero(used)
+    slot = np.empty(masks.size, np.int32)
+    slot[key] = np.arange(key.size, dtype=np.int32)
+    back = slot[flat]
     uplane, rest = np.divmod(key, grid.nv * grid.nu)
     ubb, uaa = np.divmod(rest, grid.nu)
-    boundaries = Boundaries({int(j): pl.polys[j] for j in np.unique(uplane)}, min(grid.hu, grid.hv))
+    heads = np.flatnonzero(np.concatenate([[True], uplane[1:] != uplane[:-1]]))
+    boundaries = Boundaries({int(j): pl.polys[j] for j in uplane[heads].tolist()}, min(grid.hu, grid.hv))
     d = boundaries.distance(uplane, np.column_stack([grid.u0 + uaa * grid.hu, grid.v0 + ubb * grid.hv]))
-    depth = np.where(masks[uplane, ubb, uaa], d, -d)[back].reshape(4, -1)  # positive inside
+    depth = np.where(masks.reshape(-1).take(key), d, -d)[back].reshape(4, -1)  # positive inside
     za, zb = wz[k0], wz[k0 + 1]
     na, nb = depth[0], depth[1]
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -422,10 +545,15 @@ def build_solid(pl: Planes, grid: SampleGrid, end_cap: str, nominal: float, hz: 
     # how each pair of neighbouring planes is joined: "smooth" where their shapes overlap (the surface
     # between them is interpolated), "slab" where they are adjacent but do not overlap (each plane's
     # slab reaches half-way), "break" where a gap separates shapes that do not overlap (separate parts)
+    # for every pair of neighbouring planes at once: the samples inside on both (the interval's core)
+    cores = masks[:-1] & masks[1:]
+    nonempty = masks.reshape(n_planes, -1).any(axis=1).tolist()
+    shared = cores.reshape(max(n_planes - 1, 0), -1).any(axis=1).tolist()
+
     def overlap(j: int, k: int) -> bool:
         a, b = masks[j], masks[k]
-        if a.any() and b.any():
-            return bool((a & b).any())
+        if nonempty[j] and nonempty[k]:
+            return shared[j]
         # a contour too thin to hold a sample (the end strip of a shape lying across the planes)
         # joins the shape its vertices lie in
         return touch(pl.polys[j], b, grid) if b.any() else bool(a.any()) and touch(pl.polys[k], a, grid)
@@ -481,9 +609,8 @@ def build_solid(pl: Planes, grid: SampleGrid, end_cap: str, nominal: float, hz: 
             continue
         # smooth: the samples inside on both planes fill the interval; where the surface crosses the
         # columns of the others is found below
-        a, b = masks[k], masks[k + 1]
-        core = a & b
-        bb, aa = np.nonzero(a ^ b)
+        core = cores[k]
+        bb, aa = rows_cols(masks[k] ^ masks[k + 1])
         if bb.size == 0:
             add(w, nxt, core, (w, nxt))
             continue

@@ -64,49 +64,58 @@ def _window(solid: Solid, frame: DoseFrame):
     return (ca, ce), (cb, ceb), pc, pr
 
 
-class _Runs:
-    """Runs of a dual cell's boxes along w: a run stays open while consecutive pieces lie in one frame
-    interval and cover the same quadrants of the cell.
-
-    ``found`` holds the closed runs: (frame k0, frame k1, cells (flat in the window's dual cells),
-    corner codes, w start per cell, w end).
-    """
-
-    def __init__(self):
-        self.found: list[tuple[int, int, np.ndarray, np.ndarray, np.ndarray, float]] = []
-        self.open = None  # (k0, k1, w end, codes (per dual cell of the window), w start (per cell))
-
-    def close(self, ending: np.ndarray | None = None) -> None:
-        """Record the open runs that end here (all of them, or those flagged in ``ending``)."""
-        if self.open is not None:
-            k0, k1, w_end, codes, start = self.open
-            cells = np.flatnonzero(codes if ending is None else ending)
-            if cells.size:
-                self.found.append((k0, k1, cells, codes.ravel()[cells], start.ravel()[cells], w_end))
-
-    def gap(self) -> None:
-        self.close()
-        self.open = None
-
-    def extend(self, codes: np.ndarray, w0: float, w1: float, k0: int, k1: int) -> None:
-        run = self.open
-        if run is not None and run[0] == k0 and run[1] == k1 and abs(run[2] - w0) < 1e-9:
-            same = codes == run[3]
-            self.close(~same & (run[3] != 0))
-            start = np.where(same, run[4], w0)
-        else:
-            self.close()
-            start = np.full(codes.shape, w0)
-        self.open = (k0, k1, w1, codes, start)
-
-
 def _corner_codes(pad: np.ndarray) -> np.ndarray:
-    """Per dual cell, which of its four corners (voxel centres) are inside (bits 1, 2, 4, 8)."""
-    codes = pad[:-1, :-1].astype(np.uint8)
-    codes |= pad[:-1, 1:].view(np.uint8) << 1
-    codes |= pad[1:, :-1].view(np.uint8) << 2
-    codes |= pad[1:, 1:].view(np.uint8) << 3
+    """Per dual cell, which of its four corners (voxel centres) are inside (bits 1, 2, 4, 8); ``pad`` is
+    one padded mask (rows, columns) or a stack of them (slabs, rows, columns)."""
+    codes = pad[..., :-1, :-1].astype(np.uint8)
+    codes |= pad[..., :-1, 1:].view(np.uint8) << 1
+    codes |= pad[..., 1:, :-1].view(np.uint8) << 2
+    codes |= pad[..., 1:, 1:].view(np.uint8) << 3
     return codes
+
+
+def _runs(codes: np.ndarray, k0: np.ndarray, k1: np.ndarray, w0: np.ndarray, w1: np.ndarray,
+          after_gap: np.ndarray) -> list:
+    """Runs of a dual cell's boxes along w, for every piece at once: a run goes on while consecutive pieces
+    lie in one frame interval, meet, and the cell's corner code stays the same.
+
+    ``codes`` (pieces, dual cells) per piece inside the grid, in order along w, with its frames, its ends
+    and whether a piece outside the grid came just before it. Returns the runs as (frame k0, frame k1,
+    cells, corner codes, w start per cell, w end), one item per piece that ends some runs, its runs in
+    order of cell: the order in which a run was recorded when it ended (the histogram sums its samples
+    in that order).
+    """
+    n = codes.shape[0]
+    go_on = np.zeros(n, bool)  # the piece continues the runs of the piece before
+    if n > 1:
+        go_on[1:] = ((~after_gap[1:]) & (k0[1:] == k0[:-1]) & (k1[1:] == k1[:-1])
+                     & (np.abs(w1[:-1] - w0[1:]) < 1e-9))
+    change = np.ones(codes.shape, bool)  # a run starts at the piece: the code changes or the runs break
+    if n > 1:
+        np.not_equal(codes[1:], codes[:-1], out=change[1:])
+        change[~go_on] = True
+    ends = np.empty(codes.shape, bool)  # a run ends at the piece: the next one starts a run
+    ends[:-1] = change[1:]
+    ends[-1] = True
+    ends &= codes != 0
+    # the piece each run started at: the last change at or before the piece (row by row: numpy's
+    # maximum.accumulate along the first axis took seven times as long)
+    first = np.where(change, np.arange(n, dtype=np.int32)[:, None], np.int32(0))
+    for i in range(1, n):
+        np.maximum(first[i], first[i - 1], out=first[i])
+    flat = np.flatnonzero(ends)
+    if not flat.size:
+        return []
+    piece = flat // codes.shape[1]
+    cells = flat - piece * codes.shape[1]
+    start = w0.take(first.reshape(-1).take(flat))
+    code = codes.reshape(-1).take(flat)
+    cut = np.flatnonzero(np.diff(piece)) + 1
+    found = []
+    for a, b in zip([0, *cut.tolist()], [*cut.tolist(), flat.size]):
+        p = int(piece[a])
+        found.append((int(k0[p]), int(k1[p]), cells[a:b], code[a:b], start[a:b], float(w1[p])))
+    return found
 
 
 def sample_dual_cells(solid: Solid, frame: DoseFrame) -> tuple[list[Samples], float, float, int]:
@@ -119,7 +128,7 @@ def sample_dual_cells(solid: Solid, frame: DoseFrame) -> tuple[list[Samples], fl
     cell when all four corners are inside), and a dual cell's boxes in consecutive pieces of one
     frame interval are merged when they cover the same quadrants. Each box becomes one sample of the
     interpolant's polynomial in its dual cell: about as many samples as voxel centres, each exact
-    on its own box.
+    on its own box. The runs along w are found for every slab at once (:func:`_runs`).
     """
     g = solid.grid
     area = g.hu * g.hv
@@ -133,35 +142,57 @@ def sample_dual_cells(solid: Solid, frame: DoseFrame) -> tuple[list[Samples], fl
             outside += area * (hi - lo) * n
         return [], total, outside, max_m
     (ca, ce), (cb, ceb), pc, pr = window
-    pad = np.zeros((len(pr), len(pc)), dtype=bool)
-    runs = _Runs()
     # whole slabs, not the parts: a dual cell's boxes merge along w across slabs with the same corners
-    for lo, hi, mask in solid.slabs:
-        npx = int(np.count_nonzero(mask))
-        if npx == 0:
+    slabs = solid.slabs
+    if not slabs:
+        return [], total, outside, max_m
+    masks = np.stack([m for _, _, m in slabs])
+    npx = np.count_nonzero(masks, axis=(1, 2)).tolist()
+    sub = masks[:, cb:ceb, ca:ce]
+    n_ins = np.count_nonzero(sub, axis=(1, 2)).tolist()
+    used: list[int] = []  # the slabs sampled
+    k0s: list[int] = []
+    k1s: list[int] = []
+    w0s: list[float] = []
+    w1s: list[float] = []
+    gaps: list[bool] = []
+    of_slab: list[int] = []
+    gap = False
+    for i, ((lo, hi, _), npx_i, n_in) in enumerate(zip(slabs, npx, n_ins)):
+        if npx_i == 0:
             continue
         t = hi - lo
-        sub = mask[cb:ceb, ca:ce]
-        n_in = int(np.count_nonzero(sub))
-        total += area * t * npx
-        outside += area * t * (npx - n_in)
+        total += area * t * npx_i
+        outside += area * t * (npx_i - n_in)
         if n_in == 0:
             continue
-        pad[1:-1, 1:-1] = sub
-        codes = _corner_codes(pad)
         slab = pieces(frame, lo, hi)
         max_m = max(max_m, len(slab))
         for w0, w1, k0, k1, ok in slab:
             if ok:
-                runs.extend(codes, w0, w1, k0, k1)
+                if not used or used[-1] != i:
+                    used.append(i)
+                of_slab.append(len(used) - 1)
+                k0s.append(k0)
+                k1s.append(k1)
+                w0s.append(w0)
+                w1s.append(w1)
+                gaps.append(gap)
+                gap = False
             else:
                 outside += area * (w1 - w0) * n_in
-                runs.gap()
-    runs.close()
+                gap = True
+    if not used:
+        return [], total, outside, max_m
+    pad = np.zeros((len(used), len(pr), len(pc)), dtype=bool)
+    pad[:, 1:-1, 1:-1] = sub[used]
+    codes = _corner_codes(pad).reshape(len(used), -1)
+    found = _runs(codes.take(of_slab, axis=0), np.array(k0s), np.array(k1s), np.array(w0s), np.array(w1s),
+                  np.array(gaps))
     chunks: list[Samples] = []
     pending: list = []
     n_pending = 0
-    for k0, k1, cells, codes, w_start, w_end in runs.found:
+    for k0, k1, cells, codes, w_start, w_end in found:
         for i in range(0, cells.size, SAMPLE_BLOCK):
             pending.append((k0, k1, cells[i:i + SAMPLE_BLOCK], codes[i:i + SAMPLE_BLOCK], w_start[i:i + SAMPLE_BLOCK], w_end))
             n_pending += pending[-1][2].size
