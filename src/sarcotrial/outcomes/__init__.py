@@ -9,7 +9,8 @@ One estimator per module, each a ``fit``-style function returning a frozen resul
 * :mod:`.logrank` - the log-rank test (R ``survdiff``).
 * :mod:`.cox` - Cox proportional hazards, Efron or Breslow ties (R ``coxph``).
 * :mod:`.binomial` - exact binomial test and Clopper-Pearson interval (R ``binom.test``).
-* :mod:`.design` - Simon two-stage, A'Hern single-stage, Bayesian toxicity monitoring.
+* :mod:`.design` - Simon two-stage, A'Hern single-stage, Bayesian toxicity monitoring, Schoenfeld's
+  two-arm events and sample size.
 
 R is the reference, never a dependency: the oracle scripts and their saved output live in
 ``tests/oracles/r``.
@@ -19,14 +20,15 @@ from sarcotrial.outcomes.binomial import BinomialTest, binomial_test, clopper_pe
 from sarcotrial.outcomes.competing_risks import (CompetingRisksFit, CumulativeIncidence, GrayTest, IncidenceAt,
                                                  cumulative_incidence, fit_cumulative_incidence, gray_test)
 from sarcotrial.outcomes.cox import CoxFit, fit_cox
-from sarcotrial.outcomes.design import (AHernDesign, SimonDesign, StageDesign, ToxicityMonitor, ahern_single_stage,
+from sarcotrial.outcomes.design import (AHernDesign, SchoenfeldEvents, SchoenfeldSampleSize, SimonDesign, StageDesign,
+                                        ToxicityMonitor, ahern_single_stage, schoenfeld_events, schoenfeld_sample_size,
                                         simon_two_stage)
 from sarcotrial.outcomes.kaplan_meier import KaplanMeier, Landmarks, fit_kaplan_meier, fit_kaplan_meier_groups
 from sarcotrial.outcomes.logrank import LogRankTest, logrank_test
 
 __all__ = [
     "AHernDesign", "BinomialTest", "CompetingRisksFit", "CoxFit", "CumulativeIncidence", "GrayTest", "IncidenceAt",
-    "KaplanMeier", "Landmarks", "LogRankTest", "SimonDesign", "StageDesign", "ToxicityMonitor", "ahern_single_stage",
-    "binomial_test", "clopper_pearson", "cumulative_incidence", "fit_cox", "fit_cumulative_incidence",
+    "KaplanMeier", "Landmarks", "LogRankTest", "SchoenfeldEvents", "SchoenfeldSampleSize", "SimonDesign", "StageDesign", "ToxicityMonitor", "ahern_single_stage",
+    "binomial_test", "clopper_pearson", "schoenfeld_events", "schoenfeld_sample_size", "cumulative_incidence", "fit_cox", "fit_cumulative_incidence",
     "fit_kaplan_meier", "fit_kaplan_meier_groups", "gray_test", "logrank_test", "simon_two_stage",
 ]

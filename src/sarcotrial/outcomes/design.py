@@ -1,4 +1,5 @@
-"""Single-arm trial designs: Simon two-stage, A'Hern single-stage, Bayesian toxicity monitoring.
+"""Trial designs: Simon two-stage, A'Hern single-stage, Bayesian toxicity monitoring, Schoenfeld's two-arm
+time-to-event events and sample size.
 
 Implementation: numpy/scipy; exact binomial probabilities from one table of pmfs per rate
 (``scipy.stats.binom``), searches vectorised over (r1, r) for each (n, n1). No library: R's
@@ -21,6 +22,18 @@ short.
   P(p_tox > threshold | data) > cutoff (``scipy.stats.beta.sf``). ``boundaries`` gives, for each
   n, the least number of toxicities that stops the trial; ``stopping_probability`` the exact
   chance of stopping by n_max for a true rate (monitoring after every patient).
+* Two-arm time-to-event comparison (log-rank test or Cox model), Schoenfeld's events formula
+  (Schoenfeld D. Sample-size formula for the proportional-hazards regression model. Biometrics
+  1983;39:499-503): D = (z_{1-a} + z_{1-b})^2 / (p1 p2 (ln HR)^2), a = alpha / 2 when two-sided,
+  p1 and p2 the allocation fractions; D is rounded up. Patients from events as in Schoenfeld 1983
+  and Collett, Modelling Survival Data in Medical Research, 3rd ed., section 10.2: exponential
+  survival (control median given, experimental median = control median / HR), uniform accrual
+  over A and further follow-up F, P(event) = 1 - (S(F) + 4 S(F + A/2) + S(F + A)) / 6 (Simpson's
+  rule) in each arm, weighted by allocation; patients = D / P(event), each arm rounded up.
+  Freedman's formula (Stat Med 1982;1:121-129, lifelines' ``sample_size_necessary_under_cph``) is
+  a different approximation and gives more events. Written out here because it is a closed form
+  of a few lines on ``scipy.stats.norm`` quantiles; no Python library implements Schoenfeld's
+  formula with this events-to-patients step (R: ``gsDesign::nEvents``, ``rpact``).
 
 Example::
 
@@ -40,6 +53,7 @@ from typing import Optional
 import numpy as np
 from scipy.stats import beta as beta_dist
 from scipy.stats import binom
+from scipy.stats import norm
 
 from sarcotrial.errors import InvalidValue
 from sarcotrial.outcomes.kaplan_meier import probability
@@ -276,3 +290,215 @@ class ToxicityMonitor:
                 nxt[bound:] = 0.0
             alive = nxt
         return stopped
+
+
+# ---------------------------------------------------------------------------------------------
+# two-arm time-to-event: Schoenfeld (1983)
+# ---------------------------------------------------------------------------------------------
+
+SIDES = ("two-sided", "one-sided")
+_ROUND_SLACK = 1e-9     # a value within this (relative) of a whole number is that number, not the next
+
+
+def _ceil(x: float) -> int:
+    return int(math.ceil(x - _ROUND_SLACK * max(1.0, abs(x))))
+
+
+def _positive(value, field: str) -> float:
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise InvalidValue(field, "must be a number", value) from None
+    if not (math.isfinite(v) and v > 0):
+        raise InvalidValue(field, "must be a positive number", value)
+    return v
+
+
+def _non_negative(value, field: str) -> float:
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise InvalidValue(field, "must be a number", value) from None
+    if not (math.isfinite(v) and v >= 0):
+        raise InvalidValue(field, "must be zero or a positive number", value)
+    return v
+
+
+def allocation_ratio(value) -> tuple[float, float]:
+    """Allocation experimental:control, from ``"a:b"`` or a pair of positive numbers (e.g. ``"2:1"``, ``(1, 1)``)."""
+    if isinstance(value, str):
+        parts = value.split(":")
+        if len(parts) != 2:
+            raise InvalidValue("allocation", "must be written a:b (experimental:control), e.g. 1:1 or 2:1", value)
+        pair = []
+        for part in parts:
+            try:
+                pair.append(float(part.strip()))
+            except ValueError:
+                raise InvalidValue("allocation", "must be written a:b with two positive numbers, e.g. 1:1 or 2:1",
+                                   value) from None
+    else:
+        try:
+            pair = [float(v) for v in value]
+        except (TypeError, ValueError):
+            raise InvalidValue("allocation", "must be a pair (experimental, control) of positive numbers",
+                               value) from None
+        if len(pair) != 2:
+            raise InvalidValue("allocation", "must be a pair (experimental, control) of positive numbers", value)
+    if not all(math.isfinite(v) and v > 0 for v in pair):
+        raise InvalidValue("allocation", "both parts of a:b must be positive numbers", value)
+    a, b = (int(v) if float(v).is_integer() else v for v in pair)
+    return a, b
+
+
+def _check_time_to_event(hazard_ratio, alpha, power, sided, allocation):
+    hr = _positive(hazard_ratio, "hazard_ratio")
+    if hr == 1:
+        raise InvalidValue("hazard_ratio", "must differ from 1 (no difference to detect)", hazard_ratio)
+    try:
+        a = float(alpha)
+    except (TypeError, ValueError):
+        raise InvalidValue("alpha", "must be a number between 0 and 0.5", alpha) from None
+    if not (math.isfinite(a) and 0 < a < 0.5):
+        raise InvalidValue("alpha", "must be strictly between 0 and 0.5", alpha)
+    pw = probability(power, "power")
+    if sided not in SIDES:
+        raise InvalidValue("sided", f"must be one of {', '.join(SIDES)}", sided)
+    if pw <= a:
+        raise InvalidValue("power", f"must be greater than alpha ({a:g})", power)
+    return hr, a, pw, allocation_ratio(allocation)
+
+
+def _z_alpha(alpha: float, sided: str) -> float:
+    return float(norm.ppf(1 - (alpha / 2 if sided == "two-sided" else alpha)))
+
+
+@dataclass(frozen=True)
+class SchoenfeldEvents:
+    """Events needed to detect ``hazard_ratio`` (experimental vs control) by the log-rank test / Cox model."""
+
+    hazard_ratio: float
+    alpha: float
+    power: float
+    sided: str
+    allocation: tuple[float, float]     # experimental:control
+    z_alpha: float                      # z_{1-alpha/2} two-sided, z_{1-alpha} one-sided
+    z_beta: float                       # z_{power}
+    events_exact: float                 # D before rounding
+    events: int                         # D rounded up
+    power_at_events: float              # Schoenfeld's power with ``events`` events
+
+    def as_dict(self) -> dict:
+        return {"method": "Schoenfeld (Biometrics 1983;39:499-503)", "hazard_ratio": self.hazard_ratio,
+                "alpha": self.alpha, "power": self.power, "sided": self.sided,
+                "allocation": list(self.allocation), "z_alpha": self.z_alpha, "z_beta": self.z_beta,
+                "events_exact": self.events_exact, "events": self.events, "power_at_events": self.power_at_events}
+
+
+def schoenfeld_events(hazard_ratio: float, alpha: float = 0.05, power: float = 0.80, *, sided: str = "two-sided",
+                      allocation=(1, 1)) -> SchoenfeldEvents:
+    """Schoenfeld's number of events D = (z_{1-a} + z_{1-b})^2 / (p1 p2 (ln HR)^2), rounded up.
+
+    ``allocation`` is experimental:control (a pair or ``"a:b"``); p1, p2 its fractions. A one-sided test
+    looks in the direction of ``hazard_ratio`` (benefit if HR < 1).
+    """
+    hr, a, pw, alloc = _check_time_to_event(hazard_ratio, alpha, power, sided, allocation)
+    p1 = alloc[0] / (alloc[0] + alloc[1])
+    p2 = 1 - p1
+    za, zb = _z_alpha(a, sided), float(norm.ppf(pw))
+    exact = (za + zb) ** 2 / (p1 * p2 * math.log(hr) ** 2)
+    events = _ceil(exact)
+    return SchoenfeldEvents(hazard_ratio=hr, alpha=a, power=pw, sided=sided, allocation=alloc, z_alpha=za, z_beta=zb,
+                            events_exact=exact, events=events,
+                            power_at_events=schoenfeld_power(hr, events, a, sided=sided, allocation=alloc))
+
+
+def schoenfeld_power(hazard_ratio: float, events: float, alpha: float = 0.05, *, sided: str = "two-sided",
+                     allocation=(1, 1)) -> float:
+    """Schoenfeld's power with D events: Phi(sqrt(D p1 p2) |ln HR| - z_{1-a}) (the far tail is ignored)."""
+    hr, a, _, alloc = _check_time_to_event(hazard_ratio, alpha, 0.999999, sided, allocation)
+    d = _positive(events, "events")
+    p1 = alloc[0] / (alloc[0] + alloc[1])
+    return float(norm.cdf(math.sqrt(d * p1 * (1 - p1)) * abs(math.log(hr)) - _z_alpha(a, sided)))
+
+
+def exponential_survival(t: float, median: float) -> float:
+    """S(t) = exp(-ln 2 t / median)."""
+    return math.exp(-math.log(2) * t / median)
+
+
+def probability_of_event(median: float, accrual: float, follow_up: float) -> float:
+    """P(event by the analysis): exponential survival with this median, uniform accrual over ``accrual`` and
+    ``follow_up`` more; Simpson's rule 1 - (S(F) + 4 S(F + A/2) + S(F + A)) / 6 (Schoenfeld 1983; Collett 10.2)."""
+    m = _positive(median, "median")
+    a, f = _non_negative(accrual, "accrual"), _non_negative(follow_up, "follow_up")
+    s = exponential_survival
+    return 1 - (s(f, m) + 4 * s(f + a / 2, m) + s(f + a, m)) / 6
+
+
+def patients_for_events(events: float, p_event_experimental: float, p_event_control: float,
+                        allocation=(1, 1)) -> tuple[int, int]:
+    """(experimental, control) patients expected to give ``events``: N = events / P(event), P weighted by the
+    allocation, N split by the allocation, each arm rounded up."""
+    d = _positive(events, "events")
+    pe = probability(p_event_experimental, "p_event_experimental", open_interval=False)
+    pc = probability(p_event_control, "p_event_control", open_interval=False)
+    ae, ac = allocation_ratio(allocation)
+    share = ae / (ae + ac)
+    p = share * pe + (1 - share) * pc
+    if p <= 0:
+        raise InvalidValue("p_event", "no events are expected; lengthen accrual or follow-up", p)
+    n = d / p
+    return _ceil(n * share), _ceil(n * (1 - share))
+
+
+@dataclass(frozen=True)
+class SchoenfeldSampleSize:
+    """Schoenfeld's events and the patients expected to give them under exponential survival and uniform accrual."""
+
+    events: SchoenfeldEvents
+    median_control_months: float
+    median_experimental_months: float   # control median / HR
+    accrual_months: float
+    follow_up_months: float
+    p_event_control: float
+    p_event_experimental: float
+    p_event: float                      # weighted by allocation
+    patients_exact: float               # events (rounded) / p_event
+    patients_experimental: int
+    patients_control: int
+
+    @property
+    def patients(self) -> int:
+        return self.patients_experimental + self.patients_control
+
+    def as_dict(self) -> dict:
+        return {**self.events.as_dict(), "median_control_months": self.median_control_months,
+                "median_experimental_months": self.median_experimental_months,
+                "accrual_months": self.accrual_months, "follow_up_months": self.follow_up_months,
+                "p_event_method": "exponential survival, uniform accrual, Simpson's rule (Collett 3rd ed. 10.2)",
+                "p_event_control": self.p_event_control, "p_event_experimental": self.p_event_experimental,
+                "p_event": self.p_event, "patients_exact": self.patients_exact, "patients": self.patients,
+                "patients_experimental": self.patients_experimental, "patients_control": self.patients_control}
+
+
+def schoenfeld_sample_size(hazard_ratio: float, alpha: float = 0.05, power: float = 0.80, *,
+                           median_control_months: float, accrual_months: float, follow_up_months: float,
+                           sided: str = "two-sided", allocation=(1, 1)) -> SchoenfeldSampleSize:
+    """Schoenfeld's events D, and the patients N = D / P(event), each arm rounded up (see the module docstring)."""
+    ev = schoenfeld_events(hazard_ratio, alpha, power, sided=sided, allocation=allocation)
+    mc = _positive(median_control_months, "median_control_months")
+    acc = _non_negative(accrual_months, "accrual_months")
+    fu = _non_negative(follow_up_months, "follow_up_months")
+    if acc + fu <= 0:
+        raise InvalidValue("follow_up_months", "accrual and follow-up cannot both be 0 (nobody would be followed)",
+                           follow_up_months)
+    me = mc / ev.hazard_ratio
+    pc, pe = probability_of_event(mc, acc, fu), probability_of_event(me, acc, fu)
+    share = ev.allocation[0] / sum(ev.allocation)
+    p = share * pe + (1 - share) * pc
+    n_e, n_c = patients_for_events(ev.events, pe, pc, ev.allocation)
+    return SchoenfeldSampleSize(events=ev, median_control_months=mc, median_experimental_months=me,
+                                accrual_months=acc, follow_up_months=fu, p_event_control=pc, p_event_experimental=pe,
+                                p_event=p, patients_exact=ev.events / p, patients_experimental=n_e,
+                                patients_control=n_c)
