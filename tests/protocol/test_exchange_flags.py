@@ -25,6 +25,7 @@ from sarcotrial.protocol.schema import FormField, Problems, redcap_fields, redca
 
 SPRINT_TEXT = read_protocol("sprint").text
 SPRINT_11 = Path(__file__).resolve().parents[1] / "protocols" / "sprint-1.1.yaml"
+SPRINT_12 = Path(__file__).resolve().parents[1] / "protocols" / "sprint-1.2.yaml"
 #: REDCap's variable-name rule as REDCapR writes it, with REDCap's 100-character limit
 REDCAP_VARIABLE = re.compile(r"^[a-z][0-9a-z_]*$")
 
@@ -66,15 +67,16 @@ def test_only_a_text_field_can_be_declared_free_text():
 
 
 def test_sprint_marks_its_codes_and_the_prose_that_may_name_people():
-    """SPRINT 1.2: the text fields that hold a catalogue id or a code are not free text; the reasons and the
-    end-of-study detail may name people; the anatomical descriptions are free text that names no one."""
+    """SPRINT (since 1.2): the text fields that hold a catalogue id or a code are not free text; the reasons and
+    the end-of-study detail may name people; the anatomical descriptions are free text that names no one."""
     sprint = load_protocol("sprint")
     text_fields = {(form.id, fld.id): fld for form in sprint.forms for fld in form.fields if fld.type == "text"}
     not_free = {key for key, fld in text_fields.items() if not fld.is_free_text}
     assert not_free == {("diagnosis", "histotype"), ("diagnosis", "t_category"), ("diagnosis", "topography"),
                         ("adverse_event", "term"), ("consent", "document_version")}
     identifying = {(form.id, fld.id) for form in sprint.forms for fld in form.fields if fld.identifying}
-    assert identifying == {("rt_fraction", "reason"), ("withdrawal", "reason"), ("end_of_study", "detail")}
+    assert identifying == {("rt_fraction", "reason"), ("withdrawal", "reason"), ("end_of_study", "detail"),
+                           ("rt_further_fraction", "reason")}  # 1.3: a further course's missed fraction
     assert all(text_fields[key].is_free_text for key in identifying)
     site_detail = text_fields[("diagnosis", "site_detail")]
     assert site_detail.is_free_text and not site_detail.identifying
@@ -148,7 +150,7 @@ def test_a_protocol_without_redcap_names_stays_valid_but_its_clashing_names_are_
 
 def test_the_shipped_protocol_validates_with_one_redcap_name_per_field():
     result = CliRunner().invoke(app, ["protocol", "validate", "sprint"])
-    assert result.exit_code == 0 and result.output.startswith("valid: SPRINT v1.2"), result.output
+    assert result.exit_code == 0 and result.output.startswith("valid: SPRINT v1.3"), result.output
     sprint = load_protocol("sprint")
     names = redcap_names(sprint)
     every_field = [(form.id, fld.id) for form in sprint.forms for fld in form.fields]
@@ -156,16 +158,23 @@ def test_the_shipped_protocol_validates_with_one_redcap_name_per_field():
     assert len(set(names.values())) == len(names)
     assert all(REDCAP_VARIABLE.match(name) and len(name) <= 100 for name in names.values())
     assert redcap_fields(sprint) == {name: key for key, name in names.items()}
-    # each field id used on several forms has a name of its own on each of them
+    # each field id used on several forms has a name of its own on each of them (1.2), except where 1.3 added
+    # the id on a new form: there the new form's field has a name of its own, and the field of 1.2 keeps the
+    # name its data were exported under
     forms_of: dict[str, list[str]] = {}
     for form_id, field_id in every_field:
         forms_of.setdefault(field_id, []).append(form_id)
     shared = {field_id for field_id, form_ids in forms_of.items() if len(form_ids) > 1}
     assert shared == {"anatomic_site", "disease_status", "consent_date", "site_detail", "necrosis_percent", "status",
-                      "reason", "onset_date"}
+                      "reason", "onset_date", "procedure", "planned_start", "calendar", "fraction_number",
+                      "fraction_date", "course_number"}
+    kept_by_id = {("surgery", "procedure"), ("rt_course", "planned_start"), ("rt_course", "calendar"),
+                  ("rt_fraction", "fraction_number"), ("rt_fraction", "fraction_date")}
     for field_id in shared:
         for form_id in forms_of[field_id]:
-            assert sprint.form(form_id).field(field_id).redcap_name is not None, (form_id, field_id)
+            named = sprint.form(form_id).field(field_id).redcap_name is not None
+            assert named == ((form_id, field_id) not in kept_by_id), (form_id, field_id)
+    assert {key: names[key] for key in kept_by_id} == {key: key[1] for key in kept_by_id}
     assert names[("diagnosis", "anatomic_site")] == "dx_anatomic_site"
     assert names[("referral", "anatomic_site")] == "ref_anatomic_site"
     assert names[("diagnosis", "histotype")] == "histotype"
@@ -173,9 +182,11 @@ def test_the_shipped_protocol_validates_with_one_redcap_name_per_field():
 
 # --------------------------------------------------------------------------- SPRINT 1.2
 def test_sprint_12_adds_topography_and_laterality_and_keeps_all_of_11():
-    """A controlled document: 1.2 keeps every form, field (with its settings) and code of 1.1."""
+    """A controlled document: 1.2 (tests/protocols/sprint-1.2.yaml, as shipped before 1.3) keeps every form,
+    field (with its settings) and code of 1.1. (1.3 keeps every one of 1.2: tests/services/test_amend_13.py.)"""
     old = yaml.safe_load(SPRINT_11.read_text(encoding="utf-8"))
-    new = _sprint()
+    sprint_12_text = SPRINT_12.read_text(encoding="utf-8")
+    new = yaml.safe_load(sprint_12_text)
     assert (old["identification"]["version"], new["identification"]["version"]) == ("1.1", "1.2")
     exchange_keys = {"identifying", "free_text", "redcap_name"}
     for old_form in old["forms"]:
@@ -189,11 +200,11 @@ def test_sprint_12_adds_topography_and_laterality_and_keeps_all_of_11():
         assert new["codelists"][name] == codes
     assert set(new["codelists"]) - set(old["codelists"]) == {"laterality"}
 
-    diagnosis = load_protocol("sprint").form("diagnosis")
+    diagnosis = load_protocol(SPRINT_12).form("diagnosis")
     topography, laterality = diagnosis.field("topography"), diagnosis.field("laterality")
     assert (topography.type, topography.required, topography.is_free_text) == ("text", False, False)
     assert "C49.2" in topography.help
     assert (laterality.type, laterality.codelist, laterality.required) == ("code", "laterality", False)
-    assert load_protocol("sprint").codes("laterality") == ["left", "right", "midline", "bilateral", "not_applicable"]
+    assert load_protocol(SPRINT_12).codes("laterality") == ["left", "right", "midline", "bilateral", "not_applicable"]
     for snomed in ("7771000", "24028007", "51440002"):
-        assert snomed in SPRINT_TEXT  # written beside the code list, for the FHIR export's mapping
+        assert snomed in sprint_12_text and snomed in SPRINT_TEXT  # beside the code list, for the FHIR mapping

@@ -87,7 +87,7 @@ def test_a_valid_file_exits_0(tmp_path):
     path = tmp_path / "sprint.yaml"
     path.write_text(SPRINT_TEXT)
     result = CliRunner().invoke(app, ["protocol", "validate", str(path)])
-    assert result.exit_code == 0 and result.output.startswith("valid: SPRINT v1.2"), result.output
+    assert result.exit_code == 0 and result.output.startswith("valid: SPRINT v1.3"), result.output
 
 
 def test_a_wrong_rule_is_one_line_not_one_per_kind_of_rule():

@@ -94,12 +94,15 @@ def evaluate(check: CheckSpec, instances_by_form: Mapping[str, Iterable[Instance
     if reference is None:
         return []
     out = []
-    for instance in instances_by_form.get(check.field.form, ()):
-        if not _matches(instance.values, check.field.where) or not _matches(instance.values, check.when):
-            continue
+    candidates = [i for i in instances_by_form.get(check.field.form, ())
+                  if _matches(i.values, check.field.where) and _matches(i.values, check.when)
+                  and _comparable(i.values.get(check.field.field)) is not None]
+    if check.field.instance in ("first", "last") and candidates:
+        # the checked field's first or last instance by its value (the first cycle's date), not every instance
+        pick = min if check.field.instance == "first" else max
+        candidates = [pick(candidates, key=lambda i: _comparable(i.values[check.field.field]))]
+    for instance in candidates:
         value = _comparable(instance.values.get(check.field.field))
-        if value is None:
-            continue
         than = f"{check.than.form}.{check.than.field}"
         if check.op == "within_days":
             days = (value - reference).days

@@ -26,6 +26,8 @@ class DataInUse:
 
     fields: dict[str, dict[str, set]] = field(default_factory=dict)  # form -> field -> values held
     missing_codes: set[str] = field(default_factory=set)
+    #: patients allocated to an arm: their allocations replay only under the randomisation they were made with
+    allocations: int = 0
 
     def add(self, form_id: str, values: dict, missing: dict) -> None:
         held = self.fields.setdefault(form_id, {})
@@ -47,6 +49,21 @@ class AmendmentReview:
         return not self.problems
 
 
+#: the sections of schema version 2 an amendment may add, remove or change, and how a change line names them
+_SECTIONS = (("arms", "arms"), ("randomisation", "randomisation"), ("response", "response criteria"),
+             ("treatment.systemic", "systemic therapy"), ("treatment.radiotherapy_courses", "further radiotherapy courses"),
+             ("treatment.interventions", "interventional procedures"), ("functional_outcome", "functional outcome"))
+
+
+def _section(protocol: Protocol, path: str):
+    value = protocol
+    for part in path.split("."):
+        value = getattr(value, part, None)
+    if isinstance(value, list):
+        return [v.model_dump() for v in value]
+    return value.model_dump() if value is not None else None
+
+
 def review_amendment(old: Protocol, new: Protocol, used: DataInUse) -> AmendmentReview:
     """The changes from ``old`` to ``new``, and every reason the study's data refuses them."""
     changes: list[str] = []
@@ -56,6 +73,17 @@ def review_amendment(old: Protocol, new: Protocol, used: DataInUse) -> Amendment
     if new.version == old.version:
         problems.append(f"identification.version: the study already runs version {old.version}; an amendment "
                         "has a new version")
+    if new.schema_version != old.schema_version:
+        changes.append(f"schema version {old.schema_version} -> {new.schema_version}")
+    for path, what in _SECTIONS:
+        before, after = _section(old, path), _section(new, path)
+        if before == after:
+            continue
+        if path in ("arms", "randomisation") and used.allocations:
+            problems.append(f"{path}: changed, but {used.allocations} patient(s) are allocated: their allocations "
+                            "replay only under the scheme they were made with")
+            continue
+        changes.append(f"{what} {'added' if before in (None, []) else 'removed' if after in (None, []) else 'changed'}")
     old_forms, new_forms = {f.id: f for f in old.forms}, {f.id: f for f in new.forms}
     for form_id, form in old_forms.items():
         held = used.fields.get(form_id, {})

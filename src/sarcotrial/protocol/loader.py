@@ -321,7 +321,7 @@ def format_validation_errors(exc: ValidationError, data: Any = None) -> list[str
 
 
 #: the names the schema gives the kinds of a rule and of a visit anchor, which are not written in a file
-_KIND_TAGS = {"FieldCondition", "AllOf", "AnyOf", "NotOf", "Anchor", "AnchorRef"}
+_KIND_TAGS = {"FieldCondition", "AllOf", "AnyOf", "NotOf", "Anchor", "AnchorRef", "PrimaryAnalysis", "ComparisonAnalysis"}
 _IDENTIFIER = re.compile(r"^[a-z][a-z0-9_]*$")
 
 

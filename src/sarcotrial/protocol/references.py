@@ -228,6 +228,126 @@ def cross_reference_problems(p: Any, unparsed: Unparsed | None = None) -> list[P
         for ref in re.findall(r"\{([a-z_][a-z0-9_.\[\]]*)\}", endpoint.definition):
             if names_nothing(ref):
                 out.append((f"endpoints.{endpoint.id}.definition", f"'{{{ref}}}' names no parameter of this protocol"))
+    # schema version 2: arms and randomisation, systemic therapy
+    from sarcotrial.protocol.schema_randomisation import randomisation_problems
+    from sarcotrial.protocol.schema_systemic import systemic_problems
+
+    out.extend(randomisation_problems(p, u))
+    out.extend(systemic_problems(p))
+    from sarcotrial.protocol.schema_rtcourses import rtcourses_problems
+
+    out.extend(rtcourses_problems(p, u))
+    from sarcotrial.protocol.schema_local import local_problems
+
+    out.extend(local_problems(p, u))
+    out.extend(version_problems(p, u))
+    return out
+
+
+#: what schema version 1 required, by path, and the sections that came with version 2
+_V1_REQUIRED = ("treatment.radiotherapy", "treatment.chemotherapy", "treatment.surgery", "pathology",
+                "toxicity.wound_complication_window_days")
+_V2_SECTIONS = ("arms", "randomisation", "response", "treatment.systemic", "treatment.radiotherapy_courses",
+                "treatment.interventions", "functional_outcome")
+
+
+def version_problems(p: Any, u: Unparsed | None = None) -> list[Problem]:
+    """What the file's ``schema_version`` allows: version 1 (SPRINT 1.0-1.2) requires radiotherapy, chemotherapy,
+    surgery, pathology and the wound-complication window, and knows none of version 2's sections; version 2
+    makes those optional, and its response, arms and comparison are checked against the rest of the file."""
+    u = u or Unparsed()
+    version = getattr(p, "schema_version", None)
+    out: list[Problem] = []
+
+    def given(path: str) -> Any:
+        value = _resolve(p, path)
+        return None if value is _MISSING else value
+
+    def parsed(path: str) -> bool:
+        head = path.split(".")[0]
+        return head not in u.sections and (head == path or given(head) is not None)
+
+    if version == 1:
+        for path in _V1_REQUIRED:
+            if parsed(path) and given(path) is None:
+                out.append((path, "schema version 1 requires it (or declare schema_version: 2)"))
+        for path in _V2_SECTIONS:
+            if given(path) not in (None, []):
+                out.append((path, "comes with schema version 2: declare schema_version: 2"))
+        primary = given("statistics.primary")
+        if primary is not None and getattr(primary, "kind", "proportion") != "proportion":
+            out.append(("statistics.primary.kind", "a comparison of arms comes with schema version 2"))
+        for endpoint in getattr(p, "endpoints", None) or []:
+            if endpoint is not None and "progression" in (endpoint.events or []):
+                out.append((f"endpoints.{endpoint.id}.events", "progression comes with schema version 2"))
+            if endpoint is not None and endpoint.censor_at != "last_contact":
+                out.append((f"endpoints.{endpoint.id}.censor_at", "comes with schema version 2"))
+    if version == 2:
+        forms = {f.id: f for f in (getattr(p, "forms", None) or []) if f is not None}
+        forms_ok = getattr(p, "forms", None) is not None
+        out.extend(_response_problems(given("response"), forms, forms_ok, getattr(p, "codelists", None), u))
+        for endpoint in getattr(p, "endpoints", None) or []:
+            if endpoint is not None and endpoint.censor_at == "last_response_assessment" \
+                    and given("response") is None and "response" not in u.sections:
+                out.append((f"endpoints.{endpoint.id}.censor_at", "the last tumour assessment needs a response section"))
+        arms = [a for a in (getattr(p, "arms", None) or []) if a is not None]
+        design = given("identification.design")
+        if design is not None and arms and design.arms != len(arms):
+            out.append(("identification.design.arms", f"says {design.arms} arms; the protocol declares {len(arms)}"))
+        primary = given("statistics.primary")
+        if primary is not None and getattr(primary, "kind", None) == "comparison" and "arms" not in u.sections:
+            ids = [a.id for a in arms]
+            if len(ids) != 2:
+                out.append(("statistics.primary", f"a comparison of two arms needs two arms; the protocol declares {len(ids)}"))
+            elif primary.control_arm not in ids:
+                out.append(("statistics.primary.control_arm", f"unknown arm '{primary.control_arm}' (arms: {', '.join(ids)})"))
+    return out
+
+
+def _response_problems(response: Any, forms: dict[str, Form], forms_ok: bool, codelists: dict | None,
+                       u: Unparsed) -> list[Problem]:
+    """The response section of a version 2 file: RECIST 1.1 derives each time point from the lesions declared
+    at baseline and their measurements, so the three forms are declared, distinct, and carry the fields the
+    rule reads (``Response.recist_fields``) with the right types and exactly the codes it knows."""
+    if response is None:
+        return []
+    out: list[Problem] = []
+    roles = ("form", "lesion_form", "measurement_form")
+    ids = {key: getattr(response, key, None) for key in roles}
+    for key in ("lesion_form", "measurement_form"):
+        if ids[key] is None:
+            out.append((f"response.{key}", "RECIST 1.1 derives the response from the lesions declared at baseline and "
+                                           "their measurements: name the form"))
+    named = [form_id for form_id in ids.values() if form_id is not None]
+    if len(set(named)) < len(named):
+        out.append(("response", "the tumour-assessment, lesion and measurement forms must be three different forms"))
+    if not forms_ok:
+        return out
+    codes_known = isinstance(codelists, dict)
+    for key, wanted in response.recist_fields().items():
+        form_id = ids.get(key)
+        if form_id is None:
+            continue
+        form = forms.get(form_id)
+        if form is None:
+            if not u.has("forms", form_id):
+                out.append((f"response.{key}", f"unknown form '{form_id}'"))
+            continue
+        for field_id, (types, codes) in wanted.items():
+            where = f"forms.{form_id}.fields.{field_id}"
+            fld = form.field(field_id)
+            if fld is None:
+                out.append((f"response.{key}", f"form '{form_id}' has no field '{field_id}', which RECIST 1.1 reads "
+                                               "(docs/recist.md)"))
+                continue
+            if fld.type not in types:
+                out.append((f"{where}.type", f"RECIST 1.1 reads it as {' or '.join(types)}, not {fld.type}"))
+                continue
+            if codes is not None and codes_known and fld.codelist in codelists:
+                given_codes = [c.code for c in codelists[fld.codelist]]
+                if sorted(given_codes) != sorted(codes):
+                    out.append((f"{where}.codelist", f"codelist '{fld.codelist}' must have exactly the codes "
+                                                     f"{', '.join(codes)} (it has {', '.join(given_codes)})"))
     return out
 
 

@@ -24,6 +24,10 @@ from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
 
+from sarcotrial.protocol.schema_randomisation import Arm, Randomisation
+from sarcotrial.protocol.schema_local import FunctionalOutcome, Interventions
+from sarcotrial.protocol.schema_rtcourses import RadiotherapyCourses
+from sarcotrial.protocol.schema_systemic import Systemic
 from sarcotrial.radiotherapy.dvh.notation import METRIC_PATTERN
 
 ASSUMED = "assumed, to be confirmed by the trial team"
@@ -447,9 +451,19 @@ class Surgery(CheckedEntry):
 
 
 class Treatment(_Model):
-    radiotherapy: Radiotherapy
-    chemotherapy: Chemotherapy
-    surgery: Surgery
+    """The treatment the protocol prescribes. Schema version 1 (SPRINT 1.0-1.2) requires radiotherapy,
+    chemotherapy and surgery; from version 2 each is given where the protocol has it."""
+
+    radiotherapy: Radiotherapy | None = None
+    chemotherapy: Chemotherapy | None = None
+    surgery: Surgery | None = None
+    #: schema version 2: regimens with their drugs, doses and cycles, body surface area, anthracycline limit
+    systemic: Systemic | None = None
+    #: schema version 2: further courses (another modality, an ablative course to a metastasis), each with
+    #: its own prescription, calendar and delivery log, recorded on the forms it names
+    radiotherapy_courses: RadiotherapyCourses | None = None
+    #: schema version 2: thermal ablation and chemoembolisation, with complications graded by CIRSE
+    interventions: Interventions | None = None
 
 
 # --------------------------------------------------------------------------- clinical parameters
@@ -463,7 +477,48 @@ class Pathology(_Model):
 class Toxicity(_Model):
     ctcae_version: Literal["5.0"]
     acute_window_days: Annotated[int, Field(ge=1)]
-    wound_complication_window_days: Annotated[int, Field(ge=1)]
+    #: the window of wound complications after surgery (required by schema version 1)
+    wound_complication_window_days: Annotated[int, Field(ge=1)] | None = None
+
+
+class Response(CheckedEntry):
+    """Radiological response of measurable disease (schema version 2): RECIST 1.1 (Eisenhauer et al., Eur J
+    Cancer 2009;45:228-247), read from the tumour-assessment form. Whether a response needs confirmation
+    (a second assessment at least ``confirmation_min_days`` later) and the shortest time from the start of
+    treatment for a best response of stable disease are the protocol's: RECIST 1.1 requires confirmation
+    where response is the primary endpoint of a non-randomised trial, not in a randomised one.
+
+    The three forms carry the fields of :meth:`recist_fields` under those names (a documented convention, as
+    ``docs/recist.md`` gives it, rather than a mapping in the file: one shape of tumour-assessment form is
+    enough for RECIST 1.1); ``references.version_problems`` checks a version 2 file's forms have them, with
+    the types and codes the rule reads."""
+
+    criteria: Literal["RECIST 1.1"]
+    #: the tumour-assessment form (one instance per imaging date: its date and the new lesions)
+    form: Identifier
+    #: the lesions declared at baseline (target or non-target, organ, node) and their measurements at each assessment
+    lesion_form: Identifier | None = None
+    measurement_form: Identifier | None = None
+    #: report the best overall response confirmed (true) or unconfirmed (false); the report gives both
+    confirmation: bool
+    confirmation_min_days: Annotated[int, Field(ge=1)] = 28
+    sd_min_days: Annotated[int, Field(ge=1)]
+    assessment_every_weeks: Annotated[int, Field(ge=1)] | None = None
+
+    @staticmethod
+    def recist_fields() -> dict[str, dict[str, tuple[tuple[str, ...], tuple[str, ...] | None]]]:
+        """The fields RECIST 1.1 reads on each declared form (``form``, ``lesion_form``, ``measurement_form``):
+        field id -> (the field types accepted, the exact codes of its codelist for a code field, else None)."""
+        return {
+            "form": {"assessment_date": (("date",), None), "baseline": (("boolean",), None),
+                     "new_lesions": (("code",), ("no", "yes", "equivocal"))},
+            "lesion_form": {"lesion_id": (("text", "code"), None), "kind": (("code",), ("target", "non_target")),
+                            "organ": (("code", "text"), None), "node": (("boolean",), None)},
+            "measurement_form": {"assessment_date": (("date",), None), "lesion_id": (("text", "code"), None),
+                                 "diameter_mm": (("decimal", "integer"), None), "axis": (("code",), ("long", "short")),
+                                 "too_small": (("boolean",), None),
+                                 "status": (("code",), ("present", "absent", "unequivocal_progression", "not_assessed"))},
+        }
 
 
 # --------------------------------------------------------------------------- schedule
@@ -547,8 +602,8 @@ class Visit(_Model):
 # --------------------------------------------------------------------------- edit checks
 class FieldRef(_Model):
     """A value a check reads: a field of a form, which instance (``each`` for the checked field: every
-    instance; ``first`` / ``last`` for a reference), and filters on the instance's other fields
-    (a list means any of those values)."""
+    instance, ``first`` / ``last``: the instance with the smallest / largest value; ``first`` / ``last`` for a
+    reference), and filters on the instance's other fields (a list means any of those values)."""
 
     form: Identifier
     field: Identifier
@@ -645,9 +700,13 @@ class Endpoint(CheckedEntry):
     population: Annotated[str, Field(min_length=1)]
     timing: str | None = None
     origin: Anchor | None = None
-    events: list[Literal["death_any_cause", "death_sarcoma", "local_relapse", "distant_metastasis"]] = []
+    #: ``progression`` (schema version 2): progression by the protocol's response criteria, or clinical
+    events: list[Literal["death_any_cause", "death_sarcoma", "local_relapse", "distant_metastasis", "progression"]] = []
     competing_risks: list[Literal["death_any_cause", "death_other_cause", "local_relapse", "distant_metastasis"]] = []
     censoring: str | None = None
+    #: without an event: censored at the last contact, or (schema version 2, progression-free survival) at the
+    #: last tumour assessment
+    censor_at: Literal["last_contact", "last_response_assessment"] = "last_contact"
 
     @classmethod
     def entry_problems(cls, v: Any) -> list[Problem]:
@@ -662,9 +721,17 @@ class Endpoint(CheckedEntry):
         return problems
 
 
+#: the analysis populations: ``randomised`` (intention to treat, by the arm allocated) and ``treated`` (safety:
+#: patients who received any study treatment) come with schema version 2
+Population = Literal["resected", "enrolled", "randomised", "treated"]
+
+
 class PrimaryAnalysis(CheckedEntry):
+    """A single-arm proportion against a null rate (SPRINT's R0 rate): exact binomial test and interval."""
+
+    kind: Literal["proportion"] = "proportion"
     endpoint: Identifier
-    population: Literal["resected", "enrolled"]
+    population: Population
     also_report_itt: bool
     null_rate: Annotated[float, Field(gt=0, lt=1)]
     alternative_rate: Annotated[float, Field(gt=0, lt=1)]
@@ -681,6 +748,43 @@ class PrimaryAnalysis(CheckedEntry):
         return []
 
 
+class ComparisonAnalysis(CheckedEntry):
+    """Two arms compared on a time-to-event endpoint (schema version 2): log-rank test and Cox hazard ratio,
+    the events needed by Schoenfeld's formula (Biometrics 1983;39:499-503) for the hazard ratio to detect."""
+
+    kind: Literal["comparison"]
+    endpoint: Identifier
+    population: Population
+    #: the arm whose hazard is the reference (denominator of the hazard ratio)
+    control_arm: Identifier
+    hazard_ratio: Annotated[float, Field(gt=0)]
+    alpha: Annotated[float, Field(gt=0, lt=0.5)]
+    sided: Literal["one-sided", "two-sided"]
+    power: Annotated[float, Field(gt=0, lt=1)]
+    ci_level: Annotated[float, Field(gt=0, lt=1)]
+    median_control_months: Annotated[float, Field(gt=0)] | None = None
+    stratified_by: list[Identifier] = []
+
+    @classmethod
+    def entry_problems(cls, v: Any) -> list[Problem]:
+        if _has(v, "hazard_ratio") and v.hazard_ratio == 1:
+            return [("hazard_ratio", "a hazard ratio of 1 is no difference to detect")]
+        return []
+
+
+def _primary_kind(value: Any) -> str | None:
+    if isinstance(value, dict):
+        return "ComparisonAnalysis" if value.get("kind") == "comparison" else "PrimaryAnalysis"
+    if isinstance(value, (PrimaryAnalysis, ComparisonAnalysis)):
+        return type(value).__name__
+    return None
+
+
+Primary = Annotated[Union[Annotated[PrimaryAnalysis, Tag("PrimaryAnalysis")], Annotated[ComparisonAnalysis, Tag("ComparisonAnalysis")]],
+                    Discriminator(_primary_kind, custom_error_type="primary_kind",
+                                  custom_error_message="the primary analysis is a mapping, of kind proportion or comparison")]
+
+
 class ToxicityMonitor(_Model):
     """Bayesian beta-binomial monitoring of a toxicity rate: review the trial when
     P(rate > threshold | data) > cutoff, with a Beta(prior_a, prior_b) prior."""
@@ -694,7 +798,7 @@ class ToxicityMonitor(_Model):
 
 
 class Statistics(_Model):
-    primary: PrimaryAnalysis
+    primary: Primary
     time_origin: Anchor
     landmarks_months: list[Annotated[int, Field(ge=1)]]
     km_conf_type: Literal["log", "log-log", "plain"]
@@ -702,13 +806,22 @@ class Statistics(_Model):
 
 
 # --------------------------------------------------------------------------- the protocol
+#: the schema versions this SarcoTrial reads. Version 2 generalises version 1 (SPRINT 1.0-1.2): treatment
+#: without radiotherapy or surgery, systemic regimens, arms and randomisation, RECIST response, progression,
+#: two-arm comparisons; a version 1 file must give what version 1 required (``references.version_problems``)
+SCHEMA_VERSIONS = (1, 2)
+
+
 class Protocol(_Model):
-    schema_version: Literal[1]
+    schema_version: Literal[1, 2]
     identification: Identification
     eligibility: Eligibility
     treatment: Treatment
-    pathology: Pathology
+    pathology: Pathology | None = None
     toxicity: Toxicity
+    response: Response | None = None
+    #: schema version 2: functional outcome after limb surgery (MSTS), on the form it names
+    functional_outcome: FunctionalOutcome | None = None
     visits: Annotated[list[Visit], Field(min_length=1)]
     endpoints: Annotated[list[Endpoint], Field(min_length=1)]
     statistics: Statistics
@@ -720,6 +833,9 @@ class Protocol(_Model):
     withdrawal: WithdrawalSpec | None = None
     end_of_study: EndOfStudySpec | None = None
     safety: SafetySpec | None = None
+    #: schema version 2: the arms (none: a single-arm study) and how patients are allocated to them
+    arms: list[Arm] = []
+    randomisation: Randomisation | None = None
     assumptions: dict[str, str] = {}
 
     # ---- lookups
