@@ -462,7 +462,8 @@ def test_the_permission_table():
         "read", "read.identifiers", "patient.register", "patient.screen", "patient.enrol", "record", "correct",
         "delete", "not_done", "visit.add", "consent", "withdraw", "query.open", "query.respond", "query.close",
         "query.reopen", "sdv", "sign", "lock", "unlock", "lock.study", "unlock.study", "user.manage", "site.manage",
-        "settings.set", "audit.read", "report", "export", "protocol.amend", "reference.import", "planqa.store"}
+        "settings.set", "audit.read", "report", "export", "protocol.amend", "reference.import", "planqa.store",
+        "randomisation.verify"}
     assert set(rules.PERMISSIONS) == set(rules.PERMISSION_DESCRIPTIONS)
     assert all(roles <= set(rules.ROLES) and roles for roles in rules.PERMISSIONS.values())
     assert rules.PERMISSIONS["read"] == frozenset(rules.ROLES)

@@ -93,6 +93,10 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     # limited by the account's export right (``export_allowed``).
     "report": frozenset({"investigator", "data_manager", "monitor", "statistician"}),
     "export": frozenset({"investigator", "data_manager", "statistician"}),
+    # Replaying the randomisation decrypts the study's seed (the concealed allocation list): the people who
+    # check the trial's conduct independently of the site (ICH E9 2.3.2: a reproducible sequence), never the
+    # site staff who enrol, nor the admin (no patient data).
+    "randomisation.verify": frozenset({"data_manager", "monitor", "statistician"}),
 }
 
 PERMISSION_DESCRIPTIONS: dict[str, str] = {
@@ -127,6 +131,7 @@ PERMISSION_DESCRIPTIONS: dict[str, str] = {
     "protocol.amend": "bind a protocol amendment",
     "reference.import": "import reference data (CTCAE)",
     "planqa.store": "store a radiotherapy plan QA on a patient",
+    "randomisation.verify": "replay every allocation from the study's randomisation seed (the seed is never shown)",
 }
 
 

@@ -7,7 +7,7 @@ derivation is generic over those names:
 
 - ``death_any_cause``: the date of death; ``death_sarcoma``: the date of a death whose recorded
   cause is sarcoma (any other death censors the patient at that date, and the censoring reason
-  names the cause); ``local_relapse`` / ``distant_metastasis``: the first such event.
+  names the cause); ``local_relapse`` / ``distant_metastasis`` / ``progression``: the first such event.
 - The time is from the origin to the first event; with competing risks the status is 1 for the
   endpoint's event, 2 for a competing event that came first, 0 for censoring.
 - Without an event the patient is censored at the last contact: the latest date at which the
@@ -39,6 +39,9 @@ class PatientCourse:
     death_cause: str | None = None
     local_relapses: Sequence[dt.date] = ()
     distant_metastases: Sequence[dt.date] = ()
+    progressions: Sequence[dt.date] = ()
+    #: the tumour assessments' dates (schema version 2): where an endpoint censors at the last assessment
+    assessments: Sequence[dt.date] = ()
     rt_start: dt.date | None = None
     surgery: dt.date | None = None
     r_status: str | None = None
@@ -74,16 +77,27 @@ def _event_dates(course: PatientCourse, name: str) -> tuple[dt.date | None, str]
         return (min(course.local_relapses) if course.local_relapses else None), "local relapse"
     if name == "distant_metastasis":
         return (min(course.distant_metastases) if course.distant_metastases else None), "distant metastasis"
+    if name == "progression":
+        return (min(course.progressions) if course.progressions else None), "progression"
     raise ValueError(f"unknown event {name!r}")
 
 
 def time_to_event(course: PatientCourse, endpoint_id: str, origin: str, events: Iterable[str],
-                  competing: Iterable[str] = (), cutoff: dt.date | None = None) -> TimeToEvent:
-    """One patient's time and status for one endpoint."""
+                  competing: Iterable[str] = (), cutoff: dt.date | None = None,
+                  censor_at: str = "last_contact") -> TimeToEvent:
+    """One patient's time and status for one endpoint. ``censor_at``: without an event the patient is
+    censored at the last contact, or (``last_response_assessment``, progression-free survival as the FDA's
+    guidance on endpoints for cancer trials (2018) and EMA's (2017, appendix 1) censor it) at the last tumour
+    assessment on or before the cut-off, else at the origin."""
     start = course.enrolment if origin == "enrolment" else course.anchors.get(origin)
     if start is None:
         raise ValueError(f"{course.subject_id}: no {origin} date, the origin of {endpoint_id}")
     end_of_data = min(course.last_contact, cutoff) if cutoff else course.last_contact
+    censor_label = "censored: alive at last contact"
+    if censor_at == "last_response_assessment":
+        seen = [d for d in course.assessments if d >= start and (cutoff is None or d <= cutoff)]
+        end_of_data = max(seen, default=start)
+        censor_label = "censored at the last tumour assessment" if seen else "censored at the origin: no tumour assessment"
     candidates: list[tuple[dt.date, int, str]] = []
     for name in events:
         day, label = _event_dates(course, name)
@@ -97,10 +111,10 @@ def time_to_event(course: PatientCourse, endpoint_id: str, origin: str, events: 
     if candidates:
         day, status, label = min(candidates, key=lambda c: (c[0], c[1]))  # a tie goes to the endpoint's own event
         return TimeToEvent(endpoint_id, (day - start).days, status, label)
-    if course.death is not None and (cutoff is None or course.death <= cutoff):
+    if course.death is not None and (cutoff is None or course.death <= cutoff) and censor_at == "last_contact":
         _, label = _event_dates(course, "death_any_cause")
         return TimeToEvent(endpoint_id, (course.death - start).days, 0, f"censored at {label}")
-    return TimeToEvent(endpoint_id, (end_of_data - start).days, 0, "censored: alive at last contact")
+    return TimeToEvent(endpoint_id, (end_of_data - start).days, 0, censor_label)
 
 
 def r0_status(course: PatientCourse) -> tuple[int | None, int]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from sarcotrial.errors import InvalidValue
 from sarcotrial.protocol import read_protocol
@@ -39,6 +39,9 @@ def data_in_use(session) -> DataInUse:
     used = DataInUse()
     for form_id, data, missing in session.execute(select(CRFInstance.form_id, CRFInstance.data, CRFInstance.missing)):
         used.add(form_id, data or {}, missing or {})
+    from sarcotrial.store.models import Allocation
+
+    used.allocations = session.scalar(select(func.count(Allocation.id))) or 0
     return used
 
 

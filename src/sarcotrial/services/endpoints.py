@@ -3,6 +3,14 @@
 The rows are what a statistician checks in R (``sarcotrial endpoints --out FILE.csv``) and what
 the study report analyses: one row per enrolled patient, each time-to-event endpoint of the
 protocol with its time, status and censoring reason, and the proportion endpoints.
+
+Where the protocol has a RECIST 1.1 ``response`` section (Eisenhauer et al., Eur J Cancer 2009;45:228-247),
+progression is the earliest of the first time point whose overall response is PD (dated as RECIST 1.1 dates
+it, section 4.3.5) and any ``outcome_event`` of type progression (clinical progression); the tumour
+assessments' dates are contacts. :func:`response_rows` gives each enrolled patient's best overall
+response, unconfirmed and confirmed (section 4.4.3, Table 3), for an objective response rate. Both compute
+from the entered values of the response forms (``services.response_entry.recist_course``), never from
+stored derived values, which may predate a lesion or measurement entered after its assessment.
 """
 
 from __future__ import annotations
@@ -40,8 +48,39 @@ class ToxicityRow:
     max_grade: int
 
 
-def course_of(record: PatientRecord) -> PatientCourse:
-    """What the endpoint derivation needs of one enrolled patient, from the read side."""
+def _recist(protocol, record: PatientRecord):
+    """The patient's RECIST 1.1 course, or why it cannot be evaluated yet: (timepoints, unconfirmed, confirmed,
+    problem)."""
+    from sarcotrial.errors import InvalidValue
+    from sarcotrial.services.response_entry import recist_course
+
+    try:
+        return (*recist_course(protocol, record), None)
+    except InvalidValue as err:
+        return [], None, None, f"RECIST 1.1 not evaluable: {err.field}: {err.rule}"
+
+
+def _treatment_dates(protocol, record: PatientRecord) -> list[dt.date]:
+    """The days 1 of the cycles of systemic therapy (schema version 2): the patient was seen."""
+    systemic = getattr(getattr(protocol, "treatment", None), "systemic", None)
+    administration = getattr(systemic, "administration", None) if systemic is not None else None
+    if administration is None:
+        return []
+    return [c.values.get(administration.date_field) for c in record.of(administration.form)]
+
+
+def course_of(record: PatientRecord, protocol=None) -> PatientCourse:
+    """What the endpoint derivation needs of one enrolled patient, from the read side (``protocol``: where it
+    has a response section, progression and contacts come from the tumour assessments too)."""
+    response = getattr(protocol, "response", None)
+    recist_pd: list[dt.date] = []
+    assessed: list[dt.date] = []
+    if response is not None:
+        from sarcotrial.services.response_entry import progression_date
+
+        points = _recist(protocol, record)[0]
+        recist_pd = [d for d in [progression_date(points)] if d is not None]
+        assessed = [c.values.get("assessment_date") for c in record.of(response.form)]
     events = [c.values for c in record.of("outcome_event")]
     death = next((e for e in events if e.get("event_type") == "death"), None)
     surgery = record.first("surgery")
@@ -55,13 +94,16 @@ def course_of(record: PatientRecord) -> PatientCourse:
                 *[c.values.get("visit_date") for c in record.of("follow_up")],
                 *[c.values.get("onset_date") for c in record.of("adverse_event")],
                 *[c.values.get("resolution_date") for c in record.of("adverse_event")],
-                pathology.values.get("report_date") if pathology else None, *[e.get("event_date") for e in events]]
+                pathology.values.get("report_date") if pathology else None, *[e.get("event_date") for e in events],
+                *assessed, *_treatment_dates(protocol, record)]
     return PatientCourse(
         subject_id=record.subject_id, enrolment=record.enrolment_date,
         last_contact=max(d for d in contacts if d is not None),
         death=death.get("event_date") if death else None, death_cause=death.get("death_cause") if death else None,
         local_relapses=sorted(e["event_date"] for e in events if e.get("event_type") == "local_relapse"),
         distant_metastases=sorted(e["event_date"] for e in events if e.get("event_type") == "distant_metastasis"),
+        progressions=sorted([e["event_date"] for e in events if e.get("event_type") == "progression"] + recist_pd),
+        assessments=sorted(d for d in assessed if d is not None),
         rt_start=rt_start, surgery=surgery_date,
         r_status=pathology.derived.get("r_status") if pathology else None,
         pcr=pathology.derived.get("pcr") if pathology else None,
@@ -74,16 +116,69 @@ def derive_endpoints(study: StudyDB, cutoff: dt.date | None = None, actor: Actor
     endpoints = [e for e in study.protocol.endpoints if e.kind == "time_to_event"]
     rows = []
     records = records if records is not None else patients(study, actor, enrolled_only=True, permission="export")
+    response = getattr(study.protocol, "response", None)
+    response_forms = tuple(f for f in (response.form, response.lesion_form, response.measurement_form) if f) \
+        if response is not None else ()
     for record in records:
-        course = course_of(record)
-        times = {e.id: time_to_event(course, e.id, e.origin, e.events, e.competing_risks, cutoff) for e in endpoints}
+        course = course_of(record, study.protocol)
+        problem = _recist(study.protocol, record)[3] if response is not None else None
+        times = {e.id: time_to_event(course, e.id, e.origin, e.events, e.competing_risks, cutoff, e.censor_at)
+                 for e in endpoints}
         r0_resected, r0_itt = r0_status(course)
         resected = course.surgery is not None
         rows.append(PatientEndpoints(
             course, times, r0_resected, r0_itt,
             pcr=int(course.pcr) if resected and course.pcr is not None else None,
             major_wound_complication=int(course.major_wound_complication) if resected else None,
-            missing=tuple(record.missing_notes(ENDPOINT_FORMS))))
+            missing=tuple(record.missing_notes(ENDPOINT_FORMS + response_forms)) + ((problem,) if problem else ())))
+    return rows
+
+
+@dataclass(frozen=True)
+class ResponseRow:
+    """One enrolled patient's best overall response by RECIST 1.1 (section 4.4.3), unconfirmed and confirmed
+    (Table 3), as the objective response rate counts it: a responder has CR or PR; a patient whose
+    assessments cannot be evaluated counts as NE (not a responder), with the reason in ``note``."""
+
+    subject_id: str
+    enrolment_date: dt.date
+    best_unconfirmed: str
+    date_unconfirmed: dt.date | None
+    best_confirmed: str
+    date_confirmed: dt.date | None
+    note: str | None = None
+
+    @property
+    def responder_unconfirmed(self) -> int:
+        return int(self.best_unconfirmed in ("CR", "PR"))
+
+    @property
+    def responder_confirmed(self) -> int:
+        return int(self.best_confirmed in ("CR", "PR"))
+
+
+def response_rows(study: StudyDB, actor: Actor | None = None,
+                  records: list[PatientRecord] | None = None) -> list[ResponseRow]:
+    """Each enrolled patient's best overall response, unconfirmed and confirmed, origin the enrolment date
+    (stable disease counts from ``response.sd_min_days`` after it); empty where the protocol has no response
+    section."""
+    response = getattr(study.protocol, "response", None)
+    if response is None:
+        return []
+    if records is None:
+        forms = [f for f in (response.form, response.lesion_form, response.measurement_form) if f]
+        records = patients(study, actor, enrolled_only=True, permission="export", forms=forms, details=False)
+    rows = []
+    for record in records:
+        if record.enrolment_date is None:
+            continue
+        points, unconfirmed, confirmed, problem = _recist(study.protocol, record)
+        if unconfirmed is None or confirmed is None:
+            note = problem or "no tumour assessment recorded"
+            rows.append(ResponseRow(record.subject_id, record.enrolment_date, "NE", None, "NE", None, note))
+            continue
+        rows.append(ResponseRow(record.subject_id, record.enrolment_date, unconfirmed.response, unconfirmed.date,
+                                confirmed.response, confirmed.date))
     return rows
 
 

@@ -170,6 +170,20 @@ class Pathway:
         return dates[-1] if dates else None
 
     @property
+    def treatment_start(self) -> dt.date | None:
+        """The first day of study treatment: the first delivered fraction of the protocol's radiotherapy, else
+        (schema version 2) the first cycle of systemic therapy on the form the protocol names for it."""
+        protocol = self.study.protocol
+        if protocol.treatment.radiotherapy is not None:
+            return self.rt_start
+        systemic = protocol.treatment.systemic
+        administration = getattr(systemic, "administration", None) if systemic is not None else None
+        if administration is None:
+            return None
+        dates = [self.values(c).get(administration.date_field) for c in self.entered(administration.form)]
+        return min((d for d in dates if d is not None), default=None)
+
+    @property
     def surgery(self) -> CRFInstance | None:
         return self.first("surgery")
 
@@ -209,6 +223,9 @@ def _derive_diagnosis(study, session, path: Pathway, v, current) -> dict[str, An
     entity = resolve_histotype(v["histotype"]) if v.get("histotype") else None
     if entity is not None:
         v["histotype"] = entity.id
+    form = study.protocol.form("diagnosis")
+    if form.field("fnclcc_differentiation") is None:  # a diagnosis form without FNCLCC's scores (schema version 2)
+        return {"icdo3": entity.icdo3 if entity else None}
     differentiation = v.get("fnclcc_differentiation")
     if entity is not None and entity.fnclcc_differentiation is not None:
         # FNCLCC scores differentiation by histotype (Guillou 1997; Coindre 2006, table 2); where the
@@ -339,10 +356,10 @@ def _derive_adverse_event(study, session, path: Pathway, v, current) -> dict[str
     onset = v.get("onset_date")
     path.check_date("adverse_event.onset_date", onset, not_before=[(enrolment.enrolment_date, "enrolment")])
     pathway_rules.check_adverse_event(onset, v.get("resolution_date"), v.get("grade"), path.death is not None)
-    rt_start = path.rt_start
+    start = path.treatment_start  # the first fraction (SPRINT), else the first cycle of systemic therapy
     phase = None
-    if rt_start is not None and onset is not None and onset >= rt_start:
-        phase = toxicity.toxicity_phase(onset, rt_start, study.protocol.toxicity.acute_window_days)
+    if start is not None and onset is not None and onset >= start:
+        phase = toxicity.toxicity_phase(onset, start, study.protocol.toxicity.acute_window_days)
     return {"meddra_code": term.meddra_code if term else None, "soc": term.soc if term else None,
             "ctcae_version": ctcae.CTCAE_VERSION, "phase": phase}
 
@@ -401,6 +418,27 @@ DEPENDENTS = {
     "surgery": ("pathology", "wound_complication"),   # R status (macroscopic residual); major (120 days of surgery)
     "rt_fraction": ("adverse_event",),                 # acute / late from the first delivered fraction
 }
+
+
+def dependents(protocol: Protocol, form_id: str) -> tuple[str, ...]:
+    """The forms whose derived values read ``form_id``: SPRINT's by form id (``DEPENDENTS``), and from schema
+    version 2 what the protocol's declarations imply: adverse events read the first cycle of systemic therapy
+    (their acute or late phase), a cycle reads the cycles before it (the cumulative dose, the delay), a tumour
+    assessment reads its lesions and their measurements."""
+    found = list(DEPENDENTS.get(form_id, ()))
+    systemic = protocol.treatment.systemic
+    administration = getattr(systemic, "administration", None) if systemic is not None else None
+    if administration is not None and form_id == administration.form and protocol.treatment.radiotherapy is None \
+            and protocol.has_form("adverse_event"):
+        found.append("adverse_event")
+    if administration is not None and form_id == administration.form:
+        found.append(administration.form)  # later cycles' cumulative dose and days late read the earlier cycles
+    response = protocol.response
+    if response is not None and form_id in (response.form, response.lesion_form, response.measurement_form):
+        found.append(response.form)  # an assessment's response reads the nadir and the assessments before it
+    return tuple(dict.fromkeys(found))
+
+
 # records that hang on another: deleting that one is refused while they exist (never a silent cascade)
 DEPENDS_ON_ME = {"rt_course": ("rt_fraction",), "surgery": ("pathology", "wound_complication")}
 
@@ -408,7 +446,10 @@ DEPENDS_ON_ME = {"rt_course": ("rt_fraction",), "surgery": ("pathology", "wound_
 def _derive(study: StudyDB, session: Session, path: Pathway, form_id: str, values: dict[str, Any],
             current: CRFInstance | None, missing: Mapping[str, str] | None = None) -> dict[str, Any]:
     path.missing = dict(missing or {})
-    return DERIVATIONS.get(form_id, _derive_generic)(study, session, path, values, current)
+    from sarcotrial.services.derivers import declared_deriver
+
+    derive = declared_deriver(study.protocol, form_id) or DERIVATIONS.get(form_id, _derive_generic)
+    return derive(study, session, path, values, current)
 
 
 # --------------------------------------------------------------------------- checks on the input
@@ -490,10 +531,22 @@ def _place(session: Session, study: StudyDB, patient: Patient, form: Form, value
             raise InvalidValue("visit", f"{patient.subject_id} has no occurrence {visit.occurrence} of '{spec.id}' yet "
                                "(its anchor is not recorded, or the schedule ends before it)", str(visit))
         return row
+    day = _key_date(form, values)
+    for spec in protocol.visits_of_form(form.id):
+        # the first record of a form that anchors its own repeating visit (a treatment cycle, each planned from
+        # the one before) opens that visit's first occurrence, on its own date
+        ref = spec.anchor_ref
+        if day is not None and spec.repeat is not None and ref.form == form.id and ref.instance == "previous" \
+                and session.scalars(select(VisitOccurrence.id).where(
+                    VisitOccurrence.patient_id == patient.id, VisitOccurrence.visit_id == spec.id)).first() is None:
+            row = VisitOccurrence(patient_id=patient.id, visit_id=spec.id, occurrence=1,
+                                  target_date=day + dt.timedelta(days=spec.offset_days))
+            session.add(row)
+            session.flush()
+            return row
     visits = protocol.visits_of_form(form.id)
     if len(visits) == 1 and visits[0].repeat is None:
         return _occurrence(session, study, patient, visits[0].id, 1, create=True)
-    day = _key_date(form, values)
     if visits and day is not None:
         ids = [v.id for v in visits]
         from sarcotrial.services.visits import occurrence_window
@@ -504,7 +557,11 @@ def _place(session: Session, study: StudyDB, patient: Patient, form: Form, value
             start, end = occurrence_window(protocol, occurrence)
             if start is not None and start <= day <= end:
                 candidates.append(occurrence)
-        taken = set(session.scalars(select(CRFInstance.visit_occurrence_id).where(
+        # a form recorded several times at one visit (a tumour assessment's lesions and measurements) goes to the
+        # visit whose window holds its date even when that visit holds it already
+        many = protocol.response is not None and form.id in (protocol.response.lesion_form,
+                                                              protocol.response.measurement_form)
+        taken = set() if many else set(session.scalars(select(CRFInstance.visit_occurrence_id).where(
             CRFInstance.patient_id == patient.id, CRFInstance.form_id == form.id)))
         free = sorted((c for c in candidates if c.id not in taken), key=lambda c: (abs((c.target_date - day).days), c.id))
         if free:
@@ -676,7 +733,7 @@ def record(study: StudyDB, actor: Actor, subject_id: str, form_id: str, values: 
                                + f"; correct it instead (sarcotrial correct {form_id} {patient.subject_id} --visit {where})",
                                show_value=False)
         require_unlocked(session, patient, None, "entering data")
-        rt_start_before = path.rt_start
+        rt_start_before = path.treatment_start
         derived = _derive(study, session, path, form_id, clean, None, codes)
         row = CRFInstance(study_id=study.study_id, patient_id=patient.id, visit_occurrence_id=occurrence.id,
                           form_id=form_id, instance=number, status="incomplete", revision=1, data={}, derived={}, missing={}, verified={})
@@ -717,7 +774,7 @@ def _correct_row(study: StudyDB, session: Session, actor: Actor, patient: Patien
         raise InvalidValue(form.id, "is marked not done and holds no value to correct; if it was done after all, "
                            "delete the mark (sarcotrial delete ... --reason) and record the form", show_value=False)
     path = Pathway(study, session, patient)
-    rt_start_before = path.rt_start
+    rt_start_before = path.treatment_start
     current = dict(path.values(row))
     current_missing = dict(row.missing or {})
     for key in changes:
@@ -752,13 +809,23 @@ def delete(study: StudyDB, actor: Actor, subject_id: str, form_id: str, reason: 
         row = _find(session, study, patient, form_id, record_id=record_id, visit=ref, instance=instance)
         require_unlocked(session, patient, row.id, "a deletion")
         path = Pathway(study, session, patient)
+        if study.protocol.response is not None:  # a lesion or an assessment with measurements against it
+            from sarcotrial.services.response_entry import refuse_orphaning_delete
+
+            refuse_orphaning_delete(study, path, row)
         for dependent in DEPENDS_ON_ME.get(form_id, ()):
             count = len(path.entered(dependent))
             if count and len(path.entered(form_id)) == 1:
                 raise InvalidValue(form_id, f"{patient.subject_id}'s {form_id.replace('_', ' ')} has {count} "
                                    f"{dependent.replace('_', ' ')} form(s) recorded against it: delete or correct those "
                                    "first", show_value=False)
-        rt_start_before = path.rt_start
+        if study.protocol.treatment.radiotherapy_courses is not None:  # a further course with fractions against it
+            from sarcotrial.services.rt_courses import deletion_refused
+
+            refused = deletion_refused(study, path, row)
+            if refused:
+                raise InvalidValue(form_id, refused, show_value=False)
+        rt_start_before = path.treatment_start
         void_signatures(session, row, [f"data.{k}" for k in (row.data or {})] or ["data"], actor.name)
         for query in session.scalars(select(DataQuery).where(DataQuery.crf_instance_id == row.id)).all():
             for message in session.scalars(select(QueryMessage).where(QueryMessage.query_id == query.id)).all():
@@ -891,13 +958,13 @@ def run_checks(study: StudyDB, session: Session, path: Pathway, written: str) ->
 def _after_write(study: StudyDB, session: Session, path: Pathway, form_id: str, row: CRFInstance | None,
                  rt_start_before: dt.date | None) -> None:
     """Consequences the protocol attaches to a write: derived values elsewhere, status, deviations, checks,
-    schedule. ``path`` is the patient's pathway with the write in it; ``rt_start_before`` its first
-    delivered fraction before the write (adverse events are re-derived only when that moves)."""
+    schedule. ``path`` is the patient's pathway with the write in it; ``rt_start_before`` its first day of
+    treatment before the write (adverse events are re-derived only when that moves)."""
     patient = path.patient
     session.flush()
-    for dependent in DEPENDENTS.get(form_id, ()):
-        if form_id == "rt_fraction" and path.rt_start == rt_start_before:
-            continue  # adverse events read only the first delivered fraction
+    for dependent in dependents(study.protocol, form_id):
+        if dependent == "adverse_event" and path.treatment_start == rt_start_before:
+            continue  # adverse events read only the first day of treatment
         _rederive(study, session, path, dependent)
     if form_id in ("rt_fraction", "surgery", "rt_course") and path.course is not None:
         from sarcotrial.services.radiotherapy import record_deviations

@@ -318,8 +318,16 @@ def screening_values(session, screening: Screening) -> dict[str, Any]:
 
 
 def enrol(study: StudyDB, actor: Actor, subject_id: str, enrolment_date: dt.date) -> Enrolment:
-    """Enrol an eligible patient (the latest screening must be eligible, consent signed on or before today)."""
+    """Enrol an eligible patient (the latest screening must be eligible, consent signed on or before today).
+
+    A protocol that declares arms allocates the patient in the same transaction
+    (:func:`sarcotrial.services.randomisation.allocate_at_enrolment`): a refused or failed allocation
+    leaves no enrolment either."""
+    from sarcotrial.services import randomisation
+
     target = study.protocol.identification.design.target_accrual
+    # the seed is kept encrypted with the study's key: read the key before the unit of work opens
+    cipher = study.cipher() if randomisation.randomises(study.protocol) else None
     with study.action(actor, permission="patient.enrol") as session:
         patient = study.patient(session, subject_id)
         from sarcotrial.services.forms import require_unlocked
@@ -360,6 +368,7 @@ def enrol(study: StudyDB, actor: Actor, subject_id: str, enrolment_date: dt.date
         session.add(row)
         patient.status = "enrolled"
         session.flush()
+        randomisation.allocate_at_enrolment(study, session, patient, row, latest, cipher)
         from sarcotrial.protocol.schema import ENROLMENT_FORM
         from sarcotrial.services.visits import sync_schedule
 

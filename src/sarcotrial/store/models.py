@@ -427,3 +427,48 @@ class CtcaeGradeDefinition(Base):
 
 
 from sarcotrial.store import models_access  # noqa: E402,F401  (accounts, sites granted, sign-ins, tokens, settings)
+
+
+# --------------------------------------------------------------------------- randomisation
+class Allocation(StudyRecord):
+    """A patient's allocation to an arm, made at enrolment in the enrolment's transaction
+    (``services/randomisation.py``; the engine is ``domain/randomisation.py``).
+
+    ``number`` is the allocation's rank in the study (from 1); ``strata`` the factor levels *used*
+    (never corrected afterwards: a later correction of a factor is a stratification error, flagged when
+    read); ``details`` the engine's record of how the arm was reached (block number, size and position,
+    or the minimisation scores, the minimising arms and the draw), so that an auditor checks it by hand.
+    Audited like study data: the trail shows every allocation, and ``audit verify`` a changed arm."""
+
+    __tablename__ = "allocation"
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patient.id"), unique=True)
+    enrolment_id: Mapped[int] = mapped_column(ForeignKey("enrolment.id"), unique=True)
+    number: Mapped[int] = mapped_column(Integer, unique=True)
+    arm: Mapped[str] = mapped_column(String(64))
+    strata: Mapped[dict[str, Any]] = mapped_column(JSON)
+    stratum: Mapped[str] = mapped_column(Text)
+    method: Mapped[str] = mapped_column(String(32))
+    details: Mapped[dict[str, Any]] = mapped_column(JSON)
+    allocated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    allocated_by: Mapped[str] = mapped_column(String(128))
+
+
+class RandomisationSecret(StudyRecord):
+    """The study's randomisation seed, encrypted with a sub-key of the study's identifier key: knowing it
+    and the strata reveals the next allocation, so it is the concealed allocation list. Created at the
+    study's first allocation; the audit trail keeps only a fingerprint of the ciphertext."""
+
+    __tablename__ = "randomisation_secret"
+    study_id: Mapped[int] = mapped_column(ForeignKey("study.id"), unique=True)
+    seed_enc: Mapped[str] = mapped_column(Text)
+    audit_secret = ("seed_enc",)
+
+
+class RandomisationCheck(StudyRecord):
+    """An auditor's replay of every stored allocation from the decrypted seed (``randomisation verify``):
+    how many were checked and the numbers of those whose stored arm is not the seed's. The seed was
+    read, so the check is recorded, as a reading of identifiers is."""
+
+    __tablename__ = "randomisation_check"
+    allocations: Mapped[int] = mapped_column(Integer)
+    mismatches: Mapped[str] = mapped_column(Text)  # allocation numbers, comma-separated; empty: all match

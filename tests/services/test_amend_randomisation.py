@@ -1,0 +1,53 @@
+"""An amendment may not change the arms or the randomisation of a study whose patients are allocated.
+
+docs/randomisation.md ("Verification"): every allocation replays from the study's seed under the scheme it
+was made with; an amendment that changed the scheme would leave the stored allocations unverifiable (ICH E9
+2.3.2: a reproducible scheme, documented before the trial). Before the first allocation it is a change like
+any other, named in the amendment's changes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+import yaml
+
+from sarcotrial.protocol import read_protocol
+from sarcotrial.services import amend as amendments, forms as records, pathway
+from sarcotrial.services.amend import AmendmentRefused
+from sarcotrial.services.study import Actor, StudyDB
+from tests.services.test_systemic_entry import NURSE, SCREENING
+
+ADMIN = Actor("tester", "test")
+
+
+def _amended(tmp_path) -> str:
+    data = yaml.safe_load(read_protocol("doxab").text)
+    data["identification"]["version"] = "1.1"
+    data["randomisation"]["minimisation"]["probability"] = 0.9
+    path = tmp_path / "doxab-1.1.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    return str(path)
+
+
+def test_the_scheme_cannot_change_once_a_patient_is_allocated(database_url, tmp_path):
+    study, _notice = StudyDB.create(database_url, "doxab", ADMIN)
+    try:
+        from sarcotrial.protocol.amendment import DataInUse, review_amendment
+
+        before = review_amendment(study.protocol, read_protocol(_amended(tmp_path)).protocol, DataInUse())
+        assert before.acceptable and "randomisation changed" in before.changes
+        patient = pathway.register_patient(
+            study, NURSE, identifiers=pathway.Identifiers("Test Patient (synthetic)", dt.date(1960, 5, 1), "H0001"),
+            sex="female", referral={"referral_date": "2025-01-10"})
+        pathway.screen(study, NURSE, patient.subject_id, SCREENING)
+        records.record(study, NURSE, patient.subject_id, "consent",
+                       {"consent_date": "2025-01-20", "document_version": "1.0", "data_use": True})
+        pathway.enrol(study, NURSE, patient.subject_id, dt.date(2025, 1, 22))
+        with pytest.raises(AmendmentRefused) as refused:
+            amendments.amend(study, ADMIN, _amended(tmp_path), "Ethics approval")
+        assert "randomisation: changed, but 1 patient(s) are allocated" in str(refused.value)
+        assert study.protocol.version == "1.0"
+    finally:
+        study.close()
