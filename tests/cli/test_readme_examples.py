@@ -88,7 +88,7 @@ def test_record_form_help_lists_the_forms_fields_types_units_and_codes(new_study
     assert "clinical_n*" in out and "code: N0, N1" in out
     assert "diagnosis_date*" in out and "date YYYY-MM-DD" in out
     assert "ecog " in out and "integer, 0 to 4" in out
-    assert "shipped protocol SPRINT v1.2; no study database could be opened" in " ".join(out.split())
+    assert "shipped protocol SPRINT v1.3; no study database could be opened" in " ".join(out.split())
     assert max(len(line) for line in out.splitlines()) <= 80
 
 
@@ -97,7 +97,7 @@ def test_record_form_help_reads_the_studys_protocol_and_names_an_unknown_form(ne
     result = runner.invoke(app, ["record", "pathology", "--help"])
     assert result.exit_code == 0, result.output
     words = " ".join(result.output.split())
-    assert "Form pathology" in words and "protocol SPRINT v1.2 of the study" in words
+    assert "Form pathology" in words and "protocol SPRINT v1.3 of the study" in words
     wrong = runner.invoke(app, ["record", "diagnoses", "--help"])
     assert wrong.exit_code == 2
     assert "has no form 'diagnoses'" in wrong.output and "diagnosis" in wrong.output

@@ -91,12 +91,14 @@ SPRINT_VISITS = (
     VisitSpec(
         "follow_up_early", "Follow-up every 3 months (years 1-2)", SURGERY, offset_months=3,
         window_before_days=14, window_after_days=14,
-        repeat=RepeatSpec(every_months=3, until_months=24), forms=("follow_up", "adverse_event"),
+        repeat=RepeatSpec(every_months=3, until_months=24),
+        forms=("follow_up", "adverse_event", "functional_outcome"),  # SPRINT 1.3: MSTS when assessed
     ),
     VisitSpec(
         "follow_up_late", "Follow-up every 6 months (years 3-5)", SURGERY, offset_months=30,
         window_before_days=14, window_after_days=14,
-        repeat=RepeatSpec(every_months=6, until_months=60), forms=("follow_up", "adverse_event"),
+        repeat=RepeatSpec(every_months=6, until_months=60),
+        forms=("follow_up", "adverse_event", "functional_outcome"),
     ),
 )
 SPRINT = {v.id: v for v in SPRINT_VISITS}

@@ -182,10 +182,10 @@ def test_a_new_consent_document_makes_followed_patients_consent_again(study, dat
     assert pathway.reconsent_due(study, None) == []
 
     def new_document(data):
-        data["identification"]["version"] = "1.3"
+        data["identification"]["version"] = "1.4"  # the study runs the shipped 1.3
         data["consent"]["current_version"] = "2.0"
 
-    result = amend(database_url, write_protocol(tmp_path, "sprint-1.3.yaml", new_document))
+    result = amend(database_url, write_protocol(tmp_path, "sprint-1.4.yaml", new_document))
     assert "consent document 1.0 -> 2.0: patients followed must consent again" in result.output
     with StudyDB.open(database_url) as amended:
         due = pathway.reconsent_due(amended, None)

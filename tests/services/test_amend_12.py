@@ -1,8 +1,8 @@
 """SPRINT 1.1 -> 1.2 on a running study (``sarcotrial protocol amend FILE --reason TEXT``).
 
 A study created on SPRINT 1.1 (tests/protocols/sprint-1.1.yaml, the file as shipped before 1.2) with a
-treated, diagnosed patient is amended to the shipped SPRINT 1.2 (src/sarcotrial/protocol/protocols/
-sprint.yaml), which adds REDCap names and de-identification flags to fields and the diagnosis's ICD-O-3
+treated, diagnosed patient is amended to SPRINT 1.2 (tests/protocols/sprint-1.2.yaml, the file as shipped
+before 1.3), which adds REDCap names and de-identification flags to fields and the diagnosis's ICD-O-3
 topography and laterality (optional). ICH E6(R3): data entered under the version in force keep their
 meaning and the version each CRF was entered under stays known; 21 CFR 11.10(e) / EU GMP Annex 11 §9: the
 amendment is an audited change with its reason. HL7 FHIR mCODE's primary cancer condition carries the
@@ -27,7 +27,7 @@ from tests.helpers import DOCTOR, treated
 
 REPO = Path(__file__).resolve().parents[2]
 SPRINT_11 = REPO / "tests" / "protocols" / "sprint-1.1.yaml"
-SPRINT_12 = REPO / "src" / "sarcotrial" / "protocol" / "protocols" / "sprint.yaml"
+SPRINT_12 = REPO / "tests" / "protocols" / "sprint-1.2.yaml"
 REASON = "ethics committee approval of the data-exchange amendment, 5 December 2026"
 DIAGNOSIS = {"diagnosis_date": "2025-01-05", "histotype": "undifferentiated_pleomorphic_sarcoma",
              "anatomic_site": "extremity", "site_detail": "posterior thigh", "size_cm": 7,

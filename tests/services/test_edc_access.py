@@ -47,8 +47,8 @@ def _opened_by_mona(team, n: int) -> list[int]:
 
 def _amendment(tmp_path: Path) -> Path:
     data = yaml.safe_load(read_protocol("sprint").text)
-    data["identification"]["version"] = "1.3"
-    path = tmp_path / "sprint-1.2.yaml"
+    data["identification"]["version"] = "1.4"  # the study runs the shipped 1.3
+    path = tmp_path / "sprint-1.4.yaml"
     path.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True), encoding="utf-8")
     return path
 

@@ -208,12 +208,12 @@ def test_records_keep_the_protocol_version(study):
     with study.reading() as session:
         versions = set(session.scalars(select(AuditEntry.protocol_version)))
         stored = {m.__tablename__: set(session.scalars(select(m.protocol_version))) for m in audited_models()}
-    assert versions == {"1.2"}
-    assert {t: v for t, v in stored.items() if v} == {t: {"1.2"} for t in (
+    assert versions == {"1.3"}
+    assert {t: v for t, v in stored.items() if v} == {t: {"1.3"} for t in (
         "site", "patient", "patient_identifier", "screening", "screening_criterion", "enrolment",
         "visit_occurrence", "crf_instance")}
     with study.reading() as session:
-        assert set(session.scalars(select(CRFInstance.protocol_version))) == {"1.2"}
+        assert set(session.scalars(select(CRFInstance.protocol_version))) == {"1.3"}
 
 
 def test_differentiation_comes_from_the_histotype(study):

@@ -47,7 +47,7 @@ def test_create_writes_one_entry_per_field_with_who_and_when(study):
     assert all(r.action == "create" and r.actor == "nurse.test" and r.subject_id == patient.subject_id for r in rows)
     stamp = dt.datetime.fromisoformat(rows[0].at)
     assert stamp.utcoffset() == dt.timedelta(0) and stamp >= before - dt.timedelta(seconds=1)
-    assert all(r.protocol_version == "1.2" for r in rows)
+    assert all(r.protocol_version == "1.3" for r in rows)
 
 
 def test_update_needs_a_reason_and_records_old_and_new(study):
