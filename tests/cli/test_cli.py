@@ -33,7 +33,7 @@ def run(*args: str, code: int = 0):
 def db(tmp_path, own_study_env) -> str:
     path = tmp_path / "study.sqlite"
     result = run("init", "--protocol", "sprint", "--db", str(path))
-    assert "Created study SPRINT (protocol v1.2" in result.output
+    assert "Created study SPRINT (protocol v1.3" in result.output
     assert "Created the identifier key file" in result.output and (tmp_path / "study.sqlite.key").exists()
     return str(path)
 
@@ -57,7 +57,7 @@ def test_protocol_validate_names_path_and_rule(tmp_path):
 
 def test_init_twice_is_refused(db):
     result = run("init", "--protocol", "sprint", "--db", db, code=2)
-    assert "already holds study SPRINT (protocol v1.2)" in result.output
+    assert "already holds study SPRINT (protocol v1.3)" in result.output
 
 
 def test_missing_database_is_explained(tmp_path):

@@ -32,7 +32,7 @@ UserOption = typer.Option(None, "--user", help="Your account (default: your oper
                           "from SARCOTRIAL_PASSWORD, else a prompt.", show_default=False)
 PASSWORD_ENV = "SARCOTRIAL_PASSWORD"
 JsonOption = typer.Option(False, "--json", help="Print one JSON object instead of the readable answer.")
-ProtocolOption = typer.Option("sprint", "--protocol", help="A shipped protocol name (sprint) or a protocol file path.")
+ProtocolOption = typer.Option("sprint", "--protocol", help="A shipped protocol's name (see 'protocol list', e.g. sprint) or a protocol file path.")
 
 
 def fail(message: str, code: int = 2) -> None:

@@ -52,15 +52,17 @@ def visits(subject: str = typer.Argument(..., help="Subject id."), db: Optional[
         print_json(shapes.visits_json(subject, rows))
         return
     console.print(f"[bold]Visits of {subject.upper()}[/]")
-    console.print(f"[bold]{'visit':<19}{'target':<11}{'window':<10}{'actual':<11}status[/]")
-    for v in rows:
-        label = v.visit_id if v.occurrence == 1 else f"{v.visit_id}:{v.occurrence}"
+    labels = [v.visit_id if v.occurrence == 1 else f"{v.visit_id}:{v.occurrence}" for v in rows]
+    # the visit column as wide as the longest label (a protocol's visit ids may be long), never run into the date
+    width = max([19, *(len(label) + 1 for label in labels)])
+    console.print(f"[bold]{'visit':<{width}}{'target':<11}{'window':<10}{'actual':<11}status[/]")
+    for v, label in zip(rows, labels):
         window = ""
         if v.window_start and v.window_end and v.target_date:
             window = f"-{(v.target_date - v.window_start).days}/+{(v.window_end - v.target_date).days} d"
         target = f"{v.target_date:%Y-%m-%d}" if v.target_date else ""
         actual = f"{v.actual_date:%Y-%m-%d}" if v.actual_date else ""
-        console.print(f"{label:<19}{target:<11}{window:<10}{actual:<11}{_styled(v.status)}")
+        console.print(f"{label:<{width}}{target:<11}{window:<10}{actual:<11}{_styled(v.status)}")
         if v.forms:
             console.print(f"  {_form_summary(v.forms)}", soft_wrap=False)
     console.print("[dim]Form states: expected, incomplete, complete, verified, signed, locked, not_done; (Nq): open "

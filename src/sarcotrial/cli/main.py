@@ -19,6 +19,11 @@ from sarcotrial.cli.rt import plan_qa, rt_app
 from sarcotrial.cli.stats import stats_app
 from sarcotrial.cli.common import err_console
 from sarcotrial.cli.protocol import protocol_app
+from sarcotrial.cli import accrual as accrual_cli
+from sarcotrial.cli import local as local_cli
+from sarcotrial.cli import recist as recist_cli
+from sarcotrial.cli import systemic as systemic_cli
+from sarcotrial.cli.randomisation import randomisation_app
 
 app = typer.Typer(
     name="sarcotrial",
@@ -62,6 +67,13 @@ app.add_typer(study.patient_app, name="patient")
 app.add_typer(study.audit_app, name="audit")
 app.add_typer(rules.rules_app, name="rules")
 app.add_typer(rules.ctcae_app, name="ctcae")
+rules.rules_app.command("recist")(recist_cli.recist)
+rules.rules_app.command("bsa")(systemic_cli.bsa)
+rules.rules_app.command("anthracycline")(systemic_cli.anthracycline)
+rules.rules_app.command("msts")(local_cli.msts)
+rules.rules_app.command("cirse")(local_cli.cirse)
+app.add_typer(randomisation_app, name="randomisation")
+app.command("accrual")(accrual_cli.accrual)
 app.add_typer(rt_app, name="rt")
 app.add_typer(stats_app, name="stats")
 app.command("screen")(rules.screen)

@@ -37,7 +37,7 @@ def protocol_list() -> None:
 
 
 @protocol_app.command("validate")
-def protocol_validate(ref: str = typer.Argument(..., help="A shipped protocol name (sprint) or a protocol file path.")) -> None:
+def protocol_validate(ref: str = typer.Argument(..., help="A shipped protocol's name (see 'protocol list', e.g. sprint) or a protocol file path.")) -> None:
     """Check a protocol file against the schema; every problem at once, each named by its path and rule
     (exit status 0 valid, 2 not valid)."""
     from sarcotrial.protocol import read_protocol
@@ -64,9 +64,74 @@ def _item(indent: int, text: str) -> None:
     console.print(Padding(text, (0, 0, 0, indent)))
 
 
+def _show_radiotherapy(rt, mark) -> None:
+    console.print(f"{rt.technique}, {rt.timing}: {rt.fractions} fractions, {rt.fractions_per_week} per week "
+                  f"({', '.join(rt.treatment_days)})")
+    for level in rt.dose_levels:
+        _item(2, f"{level.target} -> {level.ptv}: {level.total_dose_gy:g} Gy at {level.dose_per_fraction_gy:g} Gy/fraction"
+                      f" — {level.description or ''}")
+    margins = ", ".join(f"{k} {v:g} mm" for k, v in rt.ptv_margins_mm.items())
+    _item(2, f"PTV margins: {margins}{mark('treatment.radiotherapy.ptv_margins_mm')}")
+    _item(2, f"alpha/beta {rt.alpha_beta_gy:g} Gy{mark('treatment.radiotherapy.alpha_beta_gy')}")
+    dev = rt.deviations
+    _item(2, f"Deviations: prolongation minor > {dev.prolongation_minor_days} d, major > {dev.prolongation_major_days} d; "
+                  f"dose minor > {dev.dose_minor_percent:g} %, major > {dev.dose_major_percent:g} %"
+                  f"{mark('treatment.radiotherapy.deviations')}")
+    if rt.objectives:
+        from rich import box
+
+        # readable at 80 columns: the objective and its limits in short units, the source wrapped
+        console.print("Dose objectives" + mark("treatment.radiotherapy.objectives") + ":")
+        table = Table("structure", "per protocol", "minor deviation", "source", box=box.SIMPLE_HEAD, pad_edge=False,
+                      show_edge=False, collapse_padding=True)
+        table.columns[1].no_wrap = table.columns[2].no_wrap = True
+        table.columns[0].overflow = table.columns[3].overflow = "fold"
+        for o in rt.objectives:
+            unit = SHORT_UNITS[o.unit]
+            table.add_row(o.structure, f"{o.metric} {o.comparator} {o.per_protocol:g}{unit}",
+                          f"{o.comparator} {o.minor_deviation:g}{unit}", o.source or "")
+        console.print(table)
+        console.print("  [dim]%: of the structure's volume; % Rx: of the prescribed dose; worse than the minor "
+                      "deviation's limit: a major deviation[/]")
+
+
+def _show_arms(p, mark) -> None:
+    arms = ", ".join(f"{a.name} ({a.id}, ratio {a.ratio})" for a in p.arms)
+    _item(0, f"Arms: {arms}")
+    r = p.randomisation
+    if r is None:
+        return
+    factors = ", ".join(f.id for f in r.factors) + (", site" if r.site else "")
+    how = {"permuted_blocks": "stratified permuted blocks", "minimisation": "minimisation (Pocock-Simon)"}.get(r.method, r.method)
+    extra = ""
+    if r.method == "permuted_blocks" and getattr(r, "block_sizes", None):
+        extra = f", block sizes {', '.join(str(b) for b in r.block_sizes)} drawn at random"
+    elif r.method == "minimisation" and getattr(r, "minimisation", None) is not None:
+        extra = f", the minimising arm with probability {r.minimisation.probability:g}"
+    _item(2, f"Randomisation: {how} on {factors or 'no factor'}{extra}{mark('randomisation.factors')}")
+
+
+def _show_systemic(systemic, mark) -> None:
+    console.print("Systemic therapy:")
+    for regimen in systemic.regimens:
+        drugs = "; ".join(f"{d.drug} {d.dose:g} mg/{d.per} day{'s' if len(d.days) > 1 else ''} "
+                          f"{', '.join(str(x) for x in d.days)}" for d in regimen.drugs)
+        cycles = f", up to {regimen.max_cycles} cycles" if getattr(regimen, "max_cycles", None) else ""
+        arms = f" [dim](arms: {', '.join(regimen.arms)})[/]" if getattr(regimen, "arms", None) else ""
+        _item(2, f"{regimen.name}: {drugs}, every {regimen.cycle_days} days{cycles}{arms}")
+    administration = getattr(systemic, "administration", None)
+    if administration is not None:
+        _item(2, f"Cycles entered on form {administration.form}")
+    anthracycline = getattr(systemic, "anthracycline", None)
+    if anthracycline is not None:
+        _item(2, f"Cumulative doxorubicin-equivalent dose: warned before a cycle that would cross "
+                 f"{anthracycline.warn_cumulative_mg_m2:g} mg/m2 ({anthracycline.equivalence})"
+                 f"{mark('treatment.systemic.anthracycline.warn_cumulative_mg_m2')}")
+
+
 @protocol_app.command("show")
 @handle_errors
-def protocol_show(ref: str = typer.Argument(..., help="A shipped protocol name (sprint) or a protocol file path."),
+def protocol_show(ref: str = typer.Argument(..., help="A shipped protocol's name (see 'protocol list', e.g. sprint) or a protocol file path."),
                   as_json: bool = JsonOption) -> None:
     """The protocol as a clinician reads it; assumed parameters are marked."""
     from sarcotrial.protocol import ASSUMED, read_protocol
@@ -89,42 +154,37 @@ def protocol_show(ref: str = typer.Argument(..., help="A shipped protocol name (
     for c in p.eligibility.criteria:
         _item(2, f"{c.kind}: {escape(c.text)}  [dim]({c.id})[/]")
 
-    rt = p.treatment.radiotherapy
     console.rule("Treatment")
-    console.print(f"{rt.technique}, {rt.timing}: {rt.fractions} fractions, {rt.fractions_per_week} per week "
-                  f"({', '.join(rt.treatment_days)})")
-    for level in rt.dose_levels:
-        _item(2, f"{level.target} -> {level.ptv}: {level.total_dose_gy:g} Gy at {level.dose_per_fraction_gy:g} Gy/fraction"
-                      f" — {level.description or ''}")
-    margins = ", ".join(f"{k} {v:g} mm" for k, v in rt.ptv_margins_mm.items())
-    _item(2, f"PTV margins: {margins}{mark('treatment.radiotherapy.ptv_margins_mm')}")
-    _item(2, f"alpha/beta {rt.alpha_beta_gy:g} Gy{mark('treatment.radiotherapy.alpha_beta_gy')}")
-    dev = rt.deviations
-    _item(2, f"Deviations: prolongation minor > {dev.prolongation_minor_days} d, major > {dev.prolongation_major_days} d; "
-                  f"dose minor > {dev.dose_minor_percent:g} %, major > {dev.dose_major_percent:g} %"
-                  f"{mark('treatment.radiotherapy.deviations')}")
-    if rt.objectives:
-        from rich import box
-
-        # readable at 80 columns: the objective and its limits in short units, the source wrapped
-        console.print("Dose objectives" + (f" [yellow]({ASSUMED})[/]" if p.is_assumed("treatment.radiotherapy.objectives")
-                                           else "") + ":")
-        table = Table("structure", "per protocol", "minor deviation", "source", box=box.SIMPLE_HEAD, pad_edge=False,
-                      show_edge=False, collapse_padding=True)
-        table.columns[1].no_wrap = table.columns[2].no_wrap = True
-        table.columns[0].overflow = table.columns[3].overflow = "fold"
-        for o in rt.objectives:
-            unit = SHORT_UNITS[o.unit]
-            table.add_row(o.structure, f"{o.metric} {o.comparator} {o.per_protocol:g}{unit}",
-                          f"{o.comparator} {o.minor_deviation:g}{unit}", o.source or "")
-        console.print(table)
-        console.print("  [dim]%: of the structure's volume; % Rx: of the prescribed dose; worse than the minor "
-                      "deviation's limit: a major deviation[/]")
+    if p.arms:
+        _show_arms(p, mark)
+    rt = p.treatment.radiotherapy
+    if rt is not None:
+        _show_radiotherapy(rt, mark)
+    if p.treatment.systemic is not None:
+        _show_systemic(p.treatment.systemic, mark)
+    if p.treatment.interventions is not None:
+        _item(0, f"Interventional procedures on form {p.treatment.interventions.form}; complications graded by CIRSE")
+    courses = p.treatment.radiotherapy_courses
+    if courses is not None:
+        _item(0, f"Further radiotherapy courses on forms {courses.course_form} and {courses.fraction_form}: "
+                 f"alpha/beta {courses.alpha_beta_gy:g} Gy, {courses.calendar} holidays, schedules "
+                 f"{', '.join(courses.schedules)}{mark('treatment.radiotherapy_courses.alpha_beta_gy')}")
+    if p.functional_outcome is not None:
+        _item(0, f"Function after limb surgery: {p.functional_outcome.score.upper()} on form {p.functional_outcome.form}")
     chemo = p.treatment.chemotherapy
-    console.print(f"Chemotherapy: {'allowed' if chemo.allowed else 'not allowed'} ({'; '.join(chemo.regimens)})")
+    if chemo is not None:
+        console.print(f"Chemotherapy: {'allowed' if chemo.allowed else 'not allowed'} ({'; '.join(chemo.regimens)})")
     s = p.treatment.surgery
-    console.print(f"Surgery: {s.timing}, {s.interval_after_rt_weeks_min}-{s.interval_after_rt_weeks_max} weeks after RT"
-                  f"{mark('treatment.surgery.interval_after_rt_weeks_min')}")
+    if s is not None:
+        console.print(f"Surgery: {s.timing}, {s.interval_after_rt_weeks_min}-{s.interval_after_rt_weeks_max} weeks after RT"
+                      f"{mark('treatment.surgery.interval_after_rt_weeks_min')}")
+    if p.response is not None:
+        r = p.response
+        confirmed = (f"confirmed by a second assessment at least {r.confirmation_min_days} days later" if r.confirmation
+                     else f"unconfirmed (confirmed, at least {r.confirmation_min_days} days apart, also reported)")
+        every = f", assessed every {r.assessment_every_weeks} weeks" if r.assessment_every_weeks else ""
+        _item(0, f"Response: {r.criteria} on form {r.form}{every}; best response {confirmed}; stable disease at "
+                 f"least {r.sd_min_days} days from enrolment{mark('response.sd_min_days')}")
 
     console.rule("Visit schedule")
     for v in p.visits:
@@ -155,15 +215,32 @@ def protocol_show(ref: str = typer.Argument(..., help="A shipped protocol name (
                           f"{mark(f'endpoints.{e.id}.events') or mark(f'endpoints.{e.id}.competing_risks')}")
     st = p.statistics.primary
     console.rule("Statistics")
-    itt = "; intention to treat also reported" if st.also_report_itt else ""
     primary = next((e.name for e in p.endpoints if e.id == st.endpoint), st.endpoint)
-    ci = {"clopper-pearson": "exact (Clopper-Pearson)"}.get(st.ci_method, st.ci_method)
-    console.print(f"Primary: {primary} among {st.population} patients{itt}; "
-                  f"H0 p = {st.null_rate:g} vs H1 p = {st.alternative_rate:g}, {st.sided} alpha {st.alpha:g}, "
-                  f"power {st.power:g}; {st.ci_level:.0%} {ci} CI{mark('statistics.primary.null_rate')}")
-    console.print(f"pCR: at most {p.pathology.pcr_max_viable_percent:g} % stainable tumour cells"
-                  f"{mark('pathology.pcr_max_viable_percent')}; acute toxicity up to day {p.toxicity.acute_window_days} "
-                  f"from the start of RT{mark('toxicity.acute_window_days')}")
+    if st.kind == "comparison":
+        from sarcotrial.outcomes.design import schoenfeld_events
+
+        arms = {a.id: a for a in p.arms}
+        experimental = next((a for a in p.arms if a.id != st.control_arm), None)
+        ratio = (arms[st.control_arm].ratio, experimental.ratio) if experimental and st.control_arm in arms else (1, 1)
+        events = schoenfeld_events(st.hazard_ratio, st.alpha, st.power, sided=st.sided, allocation=ratio)
+        strata = f" (stratified by {', '.join(st.stratified_by)})" if st.stratified_by else ""
+        console.print(f"Primary: {primary}, arms compared among {st.population} patients by the log-rank test{strata} "
+                      f"and the Cox hazard ratio ({st.ci_level:.0%} CI); hazard ratio to detect {st.hazard_ratio:g}, "
+                      f"{st.sided} alpha {st.alpha:g}, power {st.power:g}: {events.events} events "
+                      f"(Schoenfeld){mark('statistics.primary.hazard_ratio')}", soft_wrap=True)
+    else:
+        itt = "; intention to treat also reported" if st.also_report_itt else ""
+        ci = {"clopper-pearson": "exact (Clopper-Pearson)"}.get(st.ci_method, st.ci_method)
+        console.print(f"Primary: {primary} among {st.population} patients{itt}; "
+                      f"H0 p = {st.null_rate:g} vs H1 p = {st.alternative_rate:g}, {st.sided} alpha {st.alpha:g}, "
+                      f"power {st.power:g}; {st.ci_level:.0%} {ci} CI{mark('statistics.primary.null_rate')}")
+    if p.pathology is not None:
+        console.print(f"pCR: at most {p.pathology.pcr_max_viable_percent:g} % stainable tumour cells"
+                      f"{mark('pathology.pcr_max_viable_percent')}; acute toxicity up to day {p.toxicity.acute_window_days} "
+                      f"from the start of RT{mark('toxicity.acute_window_days')}")
+    else:
+        console.print(f"Acute toxicity up to day {p.toxicity.acute_window_days} from the start of treatment"
+                      f"{mark('toxicity.acute_window_days')}")
 
     if p.checks:
         console.rule("Edit checks")

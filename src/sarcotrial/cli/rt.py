@@ -1,4 +1,4 @@
-"""``sarcotrial rt``: the fraction calendar and a patient's delivery log."""
+"""``sarcotrial rt``: the fraction calendar, a patient's delivery log and further courses."""
 
 from __future__ import annotations
 
@@ -188,3 +188,78 @@ def plan_qa(protocol: str = typer.Option("sprint", "--protocol", help="A shipped
         console.print(f"HTML report: {html_out}")
     if failed:
         raise typer.Exit(1)
+
+
+def _dose(value: float | None, unit: str) -> str:
+    return "-" if value is None else f"{value:g} {unit}"
+
+
+@rt_app.command("courses")
+@handle_errors
+def courses(subject: str = typer.Argument(..., help="Subject id."), db: Optional[str] = DbOption,
+            user: Optional[str] = UserOption, as_json: bool = JsonOption) -> None:
+    """A patient's further radiotherapy courses: modality, prescription (Gy, or Gy(RBE) with the RBE model), EQD2 and BED (for carbon ions why there is none), planned calendar and delivery log."""
+    import datetime as dt
+
+    from sarcotrial.services import rt_courses
+    from sarcotrial.services.study import StudyDB
+
+    with StudyDB.open(db) as study:
+        rows = rt_courses.courses(study, subject, actor(user))
+    if as_json:
+        print_json({"subject_id": subject.upper(), "courses": [c.as_dict() for c in rows]})
+        return
+    console.print(f"{subject.upper()}: {count(len(rows), 'further radiotherapy course')}"
+                  + ("" if rows else " recorded"))
+    for course in rows:
+        data = course.as_dict()
+        what = ", ".join(x for x in (data["intent"], data["site"]) if x)
+        console.print(f"[bold]Course {course.number}[/]" + (f" ({what})" if what else "") + f": {data['modality']}")
+        if course.problem:
+            console.print(f"  [red]cannot be planned[/]: {course.problem}")
+            continue
+        rx, bio, plan = data["prescription"], data["radiobiology"], data["planned"]
+        unit = rx["unit"]
+        noun = "implant" if data["modality"] in ("ldr_temporary", "ldr_permanent") else "fraction"
+        line = f"  {_dose(rx['total_dose'], unit)} in {count(rx['fractions'] or 0, noun)}"
+        if rx["dose_rate_gy_per_h"] is not None:
+            line += f" at {rx['dose_rate_gy_per_h']:g} Gy/h"
+        if rx["isotope"]:
+            line += f" of {rx['isotope']}"
+        if rx["dose_per_fraction"] is not None and (rx["fractions"] or 0) > 1:
+            line += f" of {_dose(rx['dose_per_fraction'], unit)}"
+        if rx["rbe_model"]:
+            line += f", RBE: {rx['rbe_model']}"
+        if rx["physical_dose_gy"] is not None:
+            line += f" (physical {rx['physical_dose_gy']:g} Gy)"
+        console.print(line)
+        if bio["eqd2_refused"]:
+            console.print(f"  {bio['eqd2_refused']}")
+        elif bio["eqd2_gy"] is not None:
+            duration = f", implant {bio['implant_duration_h']:g} h" if bio["implant_duration_h"] is not None else ""
+            console.print(f"  EQD2 {bio['eqd2_gy']:.2f} Gy, BED {bio['bed_gy']:.2f} Gy ({bio['model']}{duration})")
+        if plan["dates"]:
+            days = [dt.date.fromisoformat(d) for d in plan["dates"]]
+            if len(days) <= 8:  # an ablative course's few dates; a long course by its first and last day
+                dates = ", ".join([f"{d:%a %d %b}" for d in days[:-1]] + [f"{days[-1]:%a %d %b %Y}"])
+            else:
+                dates = f"{days[0]:%a %d %b %Y} to {days[-1]:%a %d %b %Y}"
+            console.print(f"  planned ({plan['schedule']}, {plan['calendar']} holidays): {dates}; "
+                          f"overall time {count(plan['overall_treatment_days'], 'day')}", soft_wrap=True)
+        delivery = data["delivery"]
+        if delivery is None:
+            continue
+        span = (f"{delivery['first_fraction']} to {delivery['last_fraction']}" if delivery["first_fraction"]
+                else "no fraction delivered yet")
+        console.print(f"  delivered {delivery['delivered']} of {delivery['planned_fractions']} "
+                      f"({delivery['missed']} missed, {delivery['rescheduled']} rescheduled), {span}")
+        if delivery["overall_treatment_days"] is not None:
+            if delivery["complete"]:
+                console.print(f"  overall time {count(delivery['overall_treatment_days'], 'day')} (planned "
+                              f"{plan['overall_treatment_days']}, {delivery['prolongation_days']:+d})")
+            else:
+                console.print(f"  overall time so far {count(delivery['overall_treatment_days'], 'day')}")
+        for d in delivery["deviations"]:
+            console.print(f"  [bold red]{d['severity']} deviation[/] ({d['category']}): {d['description']}")
+        if not delivery["deviations"]:
+            console.print("  no deviation" + ("" if delivery["complete"] else " so far (course not complete)"))

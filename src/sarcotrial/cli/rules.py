@@ -27,7 +27,8 @@ from sarcotrial.cli.common import (
 )
 from sarcotrial.errors import InvalidValue
 
-rules_app = typer.Typer(help="Clinical rules: FNCLCC grade, AJCC 8 stage, EORTC-STBSG response, LQ EQD2, histotypes.",
+rules_app = typer.Typer(help="Clinical rules: FNCLCC grade, AJCC 8 stage, EORTC-STBSG and RECIST 1.1 response, LQ EQD2 "
+                        "(photons, brachytherapy, particles), histotypes, BSA, anthracycline dose, MSTS, CIRSE.",
                         no_args_is_help=True)
 
 
@@ -113,18 +114,60 @@ def response_cmd(viable_percent: str = typer.Option(..., "--viable-percent", hel
 
 @rules_app.command("eqd2")
 @handle_errors
-def eqd2_cmd(dose: Optional[str] = typer.Option(None, "--dose", help="Total dose, Gy (default: each dose level of the protocol)."),
-             fractions: Optional[str] = typer.Option(None, "--fractions", help="Number of fractions (default: the protocol's)."),
+def eqd2_cmd(dose: Optional[str] = typer.Option(None, "--dose", "--total-dose", help="Total dose, Gy (default: each dose level of the protocol); Gy(RBE) with --particle."),
+             fractions: Optional[str] = typer.Option(None, "--fractions", help="Number of fractions (default: the protocol's); HDR brachytherapy: its fractions."),
              alpha_beta: Optional[str] = typer.Option(None, "--alpha-beta", help="alpha/beta in Gy (default: the protocol's)."),
              overall_days: Optional[str] = typer.Option(None, "--overall-days", help="Overall treatment time in days, for the protocol's gap correction."),
+             ldr: bool = typer.Option(False, "--ldr", help="LDR brachytherapy, continuous irradiation (Dale 1985): needs --dose, --repair-half-time-h and --dose-rate-gy-h or --half-life-days."),
+             dose_rate: Optional[str] = typer.Option(None, "--dose-rate-gy-h", help="LDR temporary implant: constant dose rate, Gy/h."),
+             half_life_days: Optional[str] = typer.Option(None, "--half-life-days", help="LDR permanent implant: the nuclide's half-life, days (decays to completion)."),
+             repair_half_time: Optional[str] = typer.Option(None, "--repair-half-time-h", help="LDR: half-time of sublethal damage repair, hours (a protocol parameter)."),
+             particle: Optional[str] = typer.Option(None, "--particle", help="proton (fixed RBE 1.1, ICRU 78) or carbon (no EQD2: the RBE depends on the model)."),
+             physical_dose: Optional[str] = typer.Option(None, "--physical-dose", help="Protons: physical dose, Gy (x 1.1 gives Gy(RBE))."),
+             rbe_model: Optional[str] = typer.Option(None, "--rbe-model", help="Carbon ions: LEM-I or MKM (recorded, never converted)."),
              protocol: str = ProtocolOption, as_json: bool = JsonOption) -> None:
-    """Linear-quadratic BED and EQD2 of a fractionation, or of each dose level of the protocol."""
+    """Linear-quadratic BED and EQD2 of a fractionation (external beam, HDR brachytherapy), or of each dose level
+    of the protocol; of an LDR implant with --ldr; of a proton course in Gy(RBE) with --particle."""
     from sarcotrial.domain.radiobiology import gap_corrected_bed, lq_summary
     from sarcotrial.protocol import load_protocol
 
     rt = load_protocol(protocol).treatment.radiotherapy
     ab = rt.alpha_beta_gy if alpha_beta is None else _number(alpha_beta, "alpha_beta_gy")
+    ldr_options = {"--dose-rate-gy-h": dose_rate, "--half-life-days": half_life_days, "--repair-half-time-h": repair_half_time}
+    particle_options = {"--particle": particle, "--physical-dose": physical_dose, "--rbe-model": rbe_model}
+    if ldr or any(v is not None for v in ldr_options.values()):
+        from sarcotrial.cli.local import eqd2_ldr
+
+        if not ldr:
+            raise InvalidValue("ldr", f"{', '.join(k for k, v in ldr_options.items() if v is not None)} describe an LDR "
+                               "implant: add --ldr", show_value=False)
+        clash = [k for k, v in {"--fractions": fractions, "--overall-days": overall_days, **particle_options}.items()
+                 if v is not None]
+        if clash:
+            raise InvalidValue("ldr", f"continuous LDR irradiation takes no {', '.join(clash)}", show_value=False)
+        if dose is None:
+            raise InvalidValue("total_dose_gy", "LDR needs the total dose (--dose)", show_value=False)
+        eqd2_ldr(total_dose=_number(dose, "total_dose_gy"), alpha_beta=ab,
+                 dose_rate=None if dose_rate is None else _number(dose_rate, "dose_rate_gy_per_h"),
+                 half_life_days=None if half_life_days is None else _number(half_life_days, "half_life_days"),
+                 repair_half_time_h=None if repair_half_time is None else _number(repair_half_time, "repair_half_time_h"),
+                 as_json=as_json)
+        return
     n = rt.fractions if fractions is None else _number(fractions, "fractions", int)
+    if any(v is not None for v in particle_options.values()):
+        from sarcotrial.cli.local import eqd2_particle
+
+        if particle is None:
+            raise InvalidValue("particle", "--physical-dose and --rbe-model need --particle (proton or carbon)",
+                               show_value=False)
+        if overall_days is not None:
+            raise InvalidValue("overall_days", "no gap correction is applied to particle doses here", show_value=False)
+        if dose is None and physical_dose is None:
+            raise InvalidValue("dose_gy_rbe", "give --dose (Gy(RBE)) or, for protons, --physical-dose", show_value=False)
+        eqd2_particle(particle=particle, dose_gy_rbe=None if dose is None else _number(dose, "dose_gy_rbe"),
+                      physical_dose=None if physical_dose is None else _number(physical_dose, "physical_dose_gy"),
+                      rbe_model=rbe_model, fractions=n, alpha_beta=ab, as_json=as_json)
+        return
 
     def one(total: float) -> dict:
         data = lq_summary(total, n, ab)

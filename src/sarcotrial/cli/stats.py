@@ -23,7 +23,7 @@ from sarcotrial.cli.common import JsonOption, console, handle_errors, print_json
 from sarcotrial.errors import InvalidValue
 
 stats_app = typer.Typer(help="Outcome statistics as R computes them: Kaplan-Meier, cumulative incidence, log-rank, Cox, "
-                             "exact binomial, Simon and A'Hern designs.", no_args_is_help=True)
+                             "exact binomial, Simon and A'Hern designs, Schoenfeld's two-arm events.", no_args_is_help=True)
 
 CsvOption = typer.Option(..., "--csv", help="A CSV file with a header row.")
 LevelOption = typer.Option("0.95", "--level", help="Confidence level of the intervals.")
@@ -365,6 +365,69 @@ def ahern_cmd(p0: str = typer.Option(..., "--p0", help="Response rate not worth 
         return
     console.print(f"A'Hern single stage: n = [bold]{d.n}[/], promising if at least [bold]{d.r}[/] respond "
                   f"(actual alpha {d.actual_alpha:.4f}, power {d.actual_power:.4f})")
+
+
+# ---------------------------------------------------------------------------------------------
+# schoenfeld
+# ---------------------------------------------------------------------------------------------
+
+_SCHOENFELD_OPTIONS = {"hazard_ratio": "hr", "allocation": "ratio", "median_control_months": "median-control",
+                       "accrual_months": "accrual", "follow_up_months": "follow-up"}
+
+
+@stats_app.command("schoenfeld")
+@handle_errors
+def schoenfeld_cmd(hr: str = typer.Option(..., "--hr", help="Hazard ratio to detect, experimental vs control."),
+                   alpha: str = typer.Option("0.05", "--alpha", help="Type I error (below 0.5)."),
+                   power: str = typer.Option("0.80", "--power", help="Power."),
+                   sided: str = typer.Option("two-sided", "--sided", help="two-sided or one-sided."),
+                   ratio: str = typer.Option("1:1", "--ratio", help="Allocation experimental:control, e.g. 2:1."),
+                   median_control: Optional[str] = typer.Option(None, "--median-control",
+                                                                help="Control arm's median (months), for patients."),
+                   accrual: Optional[str] = typer.Option(None, "--accrual", help="Accrual period (months), uniform."),
+                   follow_up: Optional[str] = typer.Option(None, "--follow-up",
+                                                           help="Follow-up after accrual ends (months)."),
+                   as_json: bool = JsonOption) -> None:
+    """Two-arm time-to-event design (log-rank / Cox): Schoenfeld's (1983) events; patients with the three times."""
+    from sarcotrial.outcomes.design import schoenfeld_events, schoenfeld_sample_size
+
+    times = {"median-control": median_control, "accrual": accrual, "follow-up": follow_up}
+    given = [k for k, v in times.items() if v is not None]
+    if given and len(given) < 3:
+        missing = [k for k in times if k not in given]
+        raise InvalidValue(missing[0], "patients need --median-control, --accrual and --follow-up together",
+                           show_value=False)
+    args = (_number(hr, "hr"), _number(alpha, "alpha"), _number(power, "power"))
+    try:
+        if given:
+            design = schoenfeld_sample_size(*args, sided=sided, allocation=ratio,
+                                            median_control_months=_number(median_control, "median-control"),
+                                            accrual_months=_number(accrual, "accrual"),
+                                            follow_up_months=_number(follow_up, "follow-up"))
+            ev = design.events
+        else:
+            design = ev = schoenfeld_events(*args, sided=sided, allocation=ratio)
+    except InvalidValue as exc:
+        raise InvalidValue(_SCHOENFELD_OPTIONS.get(exc.field, exc.field), exc.rule, exc.value) from None
+    out = design.as_dict()
+    if as_json:
+        print_json(_clean(out))
+        return
+    alloc = ":".join(f"{v:g}" for v in ev.allocation)
+    console.print(f"Schoenfeld (1983): HR {ev.hazard_ratio:g}, alpha {ev.alpha:g} {ev.sided}, power {ev.power:g}, "
+                  f"allocation {alloc} (experimental:control)")
+    console.print(f"events required: [bold]{ev.events}[/] (exact {ev.events_exact:.2f}); "
+                  f"power with {ev.events} events {ev.power_at_events:.4f}")
+    if design is ev:
+        return
+    console.print(f"exponential survival: control median {design.median_control_months:g} months, experimental "
+                  f"{design.median_experimental_months:.4g} months; accrual {design.accrual_months:g} months, "
+                  f"follow-up {design.follow_up_months:g} months after accrual")
+    console.print(f"P(event) by Simpson's rule: control {design.p_event_control:.4f}, experimental "
+                  f"{design.p_event_experimental:.4f}, overall {design.p_event:.4f}")
+    console.print(f"patients: [bold]{design.patients}[/] (experimental {design.patients_experimental}, "
+                  f"control {design.patients_control}; {ev.events} / {design.p_event:.4f} = "
+                  f"{design.patients_exact:.1f}, each arm rounded up)")
 
 
 # ---------------------------------------------------------------------------------------------

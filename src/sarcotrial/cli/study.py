@@ -81,9 +81,14 @@ def status(db: Optional[str] = DbOption, user: Optional[str] = UserOption, as_js
     console.print("Patients by where each is now (each counted once):")
     for key, value in sorted(by_status.items()):
         console.print(f"  {key.replace('_', ' ')}: {value}")
-    console.print(f"Fractions delivered {info['fractions_delivered']}; operated {info['operated']} (R0 {info['r0']}); "
-                  f"adverse events {info['adverse_events']}; deaths {info['deaths']}; "
-                  f"protocol deviations {info['protocol_deviations']}")
+    # what the protocol treats with: fractions where it has radiotherapy, operations where it has surgery
+    treatment = study.protocol.treatment
+    done = ([f"Fractions delivered {info['fractions_delivered']}"] if treatment.radiotherapy is not None else []) + \
+        ([f"operated {info['operated']} (R0 {info['r0']})"] if treatment.surgery is not None else []) + \
+        [f"adverse events {info['adverse_events']}", f"deaths {info['deaths']}",
+         f"protocol deviations {info['protocol_deviations']}"]
+    line = "; ".join(done)
+    console.print(line[0].upper() + line[1:])
     q = info["queries"]
     console.print(f"Queries: {q['open']} open, {q['answered']} answered, {q['closed']} closed")
     console.print(f"Audit entries: {info['audit_entries']}")
@@ -231,8 +236,15 @@ def patient_enrol(subject: str = typer.Argument(...), date: str = typer.Option(.
 
     day = parse_date(date, "enrolment_date")
     with StudyDB.open(db) as study:
-        row = pathway.enrol(study, actor(user), subject, day)
-    console.print(f"Enrolled {subject.upper()} as patient {row.sequence} of the study")
+        who = actor(user)
+        row = pathway.enrol(study, who, subject, day)
+        arm = None
+        from sarcotrial.services import randomisation
+
+        if randomisation.randomises(study.protocol):  # the arm allocated in the enrolment's transaction
+            arm = randomisation.arms_by_subject(study, who, subject).get(subject.strip().upper())
+    console.print(f"Enrolled {subject.upper()} as patient {row.sequence} of the study"
+                  + (f", allocated to {arm}" if arm else ""))
 
 
 @patient_app.command("list")
@@ -242,9 +254,17 @@ def patient_list(db: Optional[str] = DbOption, user: Optional[str] = UserOption,
     from sarcotrial.services import shapes, views
     from sarcotrial.services.study import StudyDB
 
+    from sarcotrial.services import randomisation
+
     with StudyDB.open(db) as study:
-        records = views.patients(study, actor(user))
+        who = actor(user)
+        records = views.patients(study, who)
+        # a randomised study: each patient's arm once allocated (none before: the allocation is concealed)
+        arms = randomisation.arms_by_subject(study, who) if randomisation.randomises(study.protocol) else None
     rows = shapes.patient_list_json(records)["patients"]
+    if arms is not None:
+        for r in rows:
+            r["arm"] = arms.get(r["subject_id"])
     if as_json:
         print_json({"patients": rows})
     elif not rows:
@@ -256,19 +276,26 @@ def patient_list(db: Optional[str] = DbOption, user: Optional[str] = UserOption,
     from rich import box
 
     # readable at 80 columns: every column but the histotype's name keeps to one line, whole
-    table = Table("subject", "site", "status", "anatomic site", "histotype", "G", "stage", "R", box=box.SIMPLE_HEAD,
-                  pad_edge=False, show_edge=False, collapse_padding=True)
+    headers = ["subject", "site", "status"] + (["arm"] if arms is not None else []) + \
+        ["anatomic site", "histotype", "G", "stage", "R"]
+    table = Table(*headers, box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False, collapse_padding=True)
     for column in table.columns:
-        column.no_wrap = column.header != "histotype"
-    table.columns[4].overflow = "fold"
-    table.columns[4].min_width = 16
+        column.no_wrap = column.header not in ("histotype", "arm")
+        if column.header in ("histotype", "arm"):
+            column.overflow = "fold"
+        if column.header == "histotype":
+            column.min_width = 16 if arms is None else 10
+        if column.header == "arm":
+            column.max_width = 11
     for r in rows:
         cells = {k: "" if r[k] is None else str(r[k]).replace("_", " ") for k in
                  ("subject_id", "site", "status", "anatomic_site", "grade", "stage", "r_status")}
-        table.add_row(cells["subject_id"], cells["site"], cells["status"], cells["anatomic_site"],
+        arm = [escape(r["arm"] or "")] if arms is not None else []
+        table.add_row(cells["subject_id"], cells["site"], cells["status"], *arm, cells["anatomic_site"],
                       _histotype_name(r["histotype"]), cells["grade"], cells["stage"], cells["r_status"])
     console.print(table)
-    console.print("[dim]site: study site; anatomic site: the tumour's (from the diagnosis, else the referral); "
+    console.print("[dim]site: study site; " + ("arm: the arm allocated at enrolment; " if arms is not None else "")
+                  + "anatomic site: the tumour's (from the diagnosis, else the referral); "
                   "G: FNCLCC grade; stage: AJCC 8; R: resection margin. All fields: --json[/]")
 
 
@@ -289,13 +316,20 @@ def _histotype_name(value) -> str:
 def patient_show(subject: str = typer.Argument(...), db: Optional[str] = DbOption, user: Optional[str] = UserOption,
                  as_json: bool = JsonOption) -> None:
     """One patient's pathway: screening, diagnosis, treatment, pathology, events (pseudonymised)."""
-    from sarcotrial.services import shapes, views
+    from sarcotrial.services import randomisation, shapes, views
     from sarcotrial.services.study import StudyDB
 
     with StudyDB.open(db) as study:
-        r, open_queries = views.patient_and_open_queries(study, actor(user), subject)
+        who = actor(user)
+        r, open_queries = views.patient_and_open_queries(study, who, subject)
         protocol = study.protocol
+        # a randomised study: the arm once allocated (none before: the allocation is concealed)
+        arm = randomisation.arms_by_subject(study, who, subject).get(r.subject_id) \
+            if randomisation.randomises(protocol) else None
     out = shapes.patient_json(r)
+    if randomisation.randomises(protocol):
+        names = {a.id: a.name for a in protocol.arms}
+        out["arm"] = {"id": arm, "name": names.get(arm, arm)} if arm else None
     if as_json:
         print_json(out)
         return
@@ -334,6 +368,8 @@ def _print_patient(p: dict, label) -> None:
     if p.get("enrolment"):
         console.print(f"Enrolled {p['enrolment']['enrolment_date']} (patient {p['enrolment']['sequence']}; "
                       f"consent {p['enrolment']['consent_date']})")
+    if p.get("arm"):
+        console.print(f"Allocated to [bold]{escape(p['arm']['name'])}[/] ({escape(p['arm']['id'])})")
     d = p["diagnosis"]
     if d:
         size = f"{d['size_cm']:g} cm" if d.get("size_cm") is not None else f"size {d['missing'].get('size_cm', 'not given')}"
