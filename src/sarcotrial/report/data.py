@@ -137,6 +137,8 @@ class ReportData:
     extras: dict = field(default_factory=dict)
     specimens: list[Specimen] = field(default_factory=list)  # resected patients, by enrolment
     serious_events: list[SeriousEvent] = field(default_factory=list)
+    accrual_start: dt.date | None = None  # the first screening by the cut-off: day 0 of the accrual forecast
+    records: list[PatientRecord] = field(default_factory=list)  # the enrolled patients as of the cut-off, by sequence
 
 
 
@@ -209,7 +211,10 @@ def gather(study: StudyDB, cutoff: dt.date | None = None, actor: Actor | None = 
         target_accrual=protocol.identification.design.target_accrual, consort=consort, baseline=baseline,
         compliance=compliance, endpoints=endpoints, toxicity=toxicity_table(study, records=by_sequence),
         accrual_dates=[r.enrolment_date for r in enrolled], cutoff=cutoff, cutoff_source=source,
-        specimens=_specimens(by_sequence), serious_events=_serious_events(by_sequence, cutoff))
+        specimens=_specimens(by_sequence), serious_events=_serious_events(by_sequence, cutoff),
+        accrual_start=min((sc["date"] for r in records for sc in r.screenings if isinstance(sc.get("date"), dt.date)),
+                          default=None),
+        records=by_sequence)
 
 
 def _follow_up_ended(protocol, enrolled: list[PatientRecord], endpoints: list[PatientEndpoints],

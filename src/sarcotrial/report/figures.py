@@ -86,12 +86,9 @@ def _n(k: int, what: str, plural: str | None = None) -> str:
     return f"{k} {what if k == 1 else plural or what + 's'}"
 
 
-def consort_boxes(c: Consort) -> list[tuple[_Box, _Box | None]]:
-    """The flow's main boxes, each with the side box (patients who leave the flow) below it, if any."""
-    screened = f"Screened for eligibility ({_n_is(c.screened)})"
-    if c.screenings > c.screened:
-        screened += f"\n{_n(c.screenings, 'screening')} of {_n(c.screened, 'patient')} ({c.screened_again} repeated)"
-    not_enrolled = max(0, c.screened - c.enrolled)
+def exclusion_groups(c: Consort, entered: str) -> list[tuple[str, list[str]]]:
+    """The excluded box's groups: criteria not met or met, with how many patients each; screening not completed;
+    eligible but not ``entered`` (enrolled, randomised)."""
     groups: list[tuple[str, list[str]]] = []
     if c.inclusion_not_met:
         groups.append((f"Inclusion criteria not met ({_n_is(c.failed_inclusion)})",
@@ -104,7 +101,17 @@ def consort_boxes(c: Consort) -> list[tuple[_Box, _Box | None]]:
     if c.not_evaluable:
         groups.append((f"Screening not completed ({_n_is(c.not_evaluable)})", []))
     if c.eligible_not_enrolled:
-        groups.append((f"Eligible, not enrolled ({_n_is(c.eligible_not_enrolled)})", []))
+        groups.append((f"Eligible, not {entered} ({_n_is(c.eligible_not_enrolled)})", []))
+    return groups
+
+
+def consort_boxes(c: Consort) -> list[tuple[_Box, _Box | None]]:
+    """The flow's main boxes, each with the side box (patients who leave the flow) below it, if any."""
+    screened = f"Screened for eligibility ({_n_is(c.screened)})"
+    if c.screenings > c.screened:
+        screened += f"\n{_n(c.screenings, 'screening')} of {_n(c.screened, 'patient')} ({c.screened_again} repeated)"
+    not_enrolled = max(0, c.screened - c.enrolled)
+    groups = exclusion_groups(c, "enrolled")
     ended = c.died + c.lost_to_follow_up + c.withdrawn
     follow = (f"Follow-up to the data cut-off\nstill followed ({_n_is(c.in_follow_up)})\n"
               f"completed the study ({_n_is(c.completed)})")
@@ -252,38 +259,71 @@ def _at_risk(times, ticks) -> list[int]:
 # ---------------------------------------------------------------------------------------------
 # accrual
 # ---------------------------------------------------------------------------------------------
-def accrual(dates: list[dt.date], target: int, title: str = "Accrual", *, until: dt.date | None = None):
-    """Cumulative enrolment against the protocol's target.
+def accrual(dates: list[dt.date], target: int, title: str = "Accrual", *, until: dt.date | None = None,
+            forecast=None):
+    """Cumulative enrolment against the protocol's target, and with ``forecast`` (an
+    :class:`~sarcotrial.outcomes.accrual.AccrualForecast`) the forecast beyond the cut-off: the median number
+    enrolled and its pointwise predictive band (negative binomial, at the forecast's level), and the planned end
+    of enrolment as a vertical line.
 
-    The time axis runs from the first enrolment to the last (or ``until``, when later) with a margin, so a
-    short accrual fills the width; the target's line is drawn whatever the count, with the legend in a row of its
-    own above the axes."""
+    The time axis runs from the first enrolment (or the start of accrual) to the last (or ``until``, or the end of
+    the band, or the planned end, when later) with a margin, so a short accrual fills the width; the target's line
+    is drawn whatever the count, with the legend in a row of its own above the axes."""
     import matplotlib.dates as mdates
 
     fig, ax = _frame(6.4, 1.6, legend=True, left=0.6, below=0.35)
-    days = sorted(dates)
-    if days:
-        end = max(until or days[-1], days[-1])
+    days = sorted(d for d in dates if forecast is None or d <= forecast.cutoff)
+    ahead = forecast is not None and forecast.status == "forecast"
+    first = min([*days[:1], *([forecast.start] if forecast is not None else [])], default=None)
+    if first is not None:
+        end = max(until or first, days[-1] if days else first)
+        if forecast is not None:
+            end = max(end, forecast.cutoff, forecast.planned_end or first)
+        if ahead:
+            end = max(end, forecast.completion[2])
         n = len(days)
-        x = [days[0], *days, end]
+        last = forecast.cutoff if forecast is not None else end
+        x = [first, *days, last]
         y = [0, *range(1, n + 1), n]
         ax.step(x, y, where="post", color=COLOURS[0], lw=1.6, label="Enrolled",
                 marker="o" if n <= 12 else None, ms=3.5, markevery=list(range(1, n + 1)) if n <= 12 else None)
-        pad = dt.timedelta(days=max(7, round((end - days[0]).days * 0.04)))
-        ax.set_xlim(days[0] - pad, end + pad)
+        if ahead:
+            _forecast_band(ax, forecast)
+        pad = dt.timedelta(days=max(7, round((end - first).days * 0.04)))
+        ax.set_xlim(first - pad, end + pad)
     else:
         ax.plot([], [], color=COLOURS[0], lw=1.6, label="Enrolled")
         today = dt.date.today()
         ax.set_xlim(today - dt.timedelta(days=30), today + dt.timedelta(days=30))
     ax.axhline(target, color=COLOURS[1], lw=1, ls="--", label=f"Target ({target})")
+    if forecast is not None and forecast.planned_end is not None:
+        ax.axvline(forecast.planned_end, color="0.35", lw=1, ls=":", label="Planned end")
     locator = mdates.AutoDateLocator(minticks=3, maxticks=9)
     ax.xaxis.set_major_locator(locator)
     ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
     ax.set_ylabel("Patients enrolled")
     ax.set_ylim(0, max(target, len(days), 1) * 1.12)
     _title(ax, title, legend=True)
-    _legend_above(ax)
+    legend = _legend_above(ax)
+    if forecast is not None:  # five entries: one row (the helper's four columns would wrap into the title)
+        legend.remove()
+        handles, labels = ax.get_legend_handles_labels()
+        ax.legend(handles, labels, frameon=False, loc="lower left", bbox_to_anchor=(0.0, 1.0), borderaxespad=0.15,
+                  ncol=len(handles), handlelength=1.6, columnspacing=1.0, fontsize=7.5)
     return fig
+
+
+def _forecast_band(ax, forecast) -> None:
+    """The forecast from the cut-off to the upper end of the completion interval, a point a day (at most 400)."""
+    import numpy as np
+
+    span = max(1, round(forecast.completion_days[2]))
+    offsets = np.unique(np.linspace(0, span, min(span, 400) + 1).round())
+    lower, median, upper = forecast.band(offsets)
+    x = [forecast.cutoff + dt.timedelta(days=int(s)) for s in offsets]
+    ax.fill_between(x, lower, upper, step="post", color=COLOURS[0], alpha=0.15, lw=0,
+                    label=f"{forecast.level:.0%} predictive band")
+    ax.step(x, median, where="post", color=COLOURS[0], lw=1.2, ls="--", label="Forecast median")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -293,16 +333,19 @@ def _ylabel(text: str) -> str:
     return textwrap.fill(text, 30)
 
 
-def survival_curves(curves, title: str, *, xmax: float, ylabel: str | None = None, step: float = 6):
+def survival_curves(curves, title: str, *, xmax: float, ylabel: str | None = None, step: float = 6, note: str = ""):
     """Kaplan-Meier curves (time in months) with pointwise CI bands, censoring marks and numbers at risk.
 
     ``curves``: a list of (label, KaplanMeier) from :func:`sarcotrial.outcomes.kaplan_meier.fit_kaplan_meier`;
-    ``ylabel`` says what the probability is of (by default the title's words: "Overall survival (probability)").
+    ``ylabel`` says what the probability is of (by default the title's words: "Overall survival (probability)");
+    ``note`` (a hazard ratio and a test, say) is written in the axes' lower left corner, where curves that start at
+    1 seldom run. The left margin widens for long labels of the numbers at risk (an arm's name).
     """
     import numpy as np
 
     legend = len(curves) > 1 or bool(curves[0][0])
-    fig, ax = _frame(6.4, 2.5, legend=legend, risk_rows=len(curves), left=1.0)
+    longest = max((len(label) for label, _ in curves), default=0)
+    fig, ax = _frame(6.4, 2.5, legend=legend, risk_rows=len(curves), left=max(1.0, 0.2 + 0.056 * longest))
     ticks = list(np.arange(0, xmax + 1e-9, step))
     risk_rows = []
     for k, (label, km) in enumerate(curves):
@@ -325,6 +368,9 @@ def survival_curves(curves, title: str, *, xmax: float, ylabel: str | None = Non
     _title(ax, title, legend)
     if legend:
         _legend_above(ax)
+    if note:
+        ax.text(0.015, 0.04, note, transform=ax.transAxes, ha="left", va="bottom", fontsize=7.5, linespacing=1.3,
+                bbox=dict(facecolor="white", edgecolor="none", pad=1.5, alpha=0.85))
     _risk_table(fig, ax, ticks, risk_rows, [COLOURS[k % len(COLOURS)] for k in range(len(curves))])
     return fig
 

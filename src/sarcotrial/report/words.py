@@ -14,7 +14,8 @@ from typing import Any
 _AREAS = {"statistics": "Statistics", "primary": "Primary endpoint", "pathology": "Pathology",
           "toxicity": "Toxicity", "treatment": "Treatment", "radiotherapy": "Radiotherapy", "surgery": "Surgery",
           "chemotherapy": "Chemotherapy", "identification": "Study", "design": "Study design", "consent": "Consent",
-          "withdrawal": "Withdrawal"}
+          "withdrawal": "Withdrawal", "systemic": "Systemic therapy", "anthracycline": "Anthracycline",
+          "randomisation": "Randomisation", "response": "Response (RECIST 1.1)"}
 _FIELDS = {
     "population": "analysis population", "null_rate": "null response rate (p0)",
     "alternative_rate": "alternative response rate (p1)", "alpha": "type I error (alpha)", "power": "power",
@@ -31,6 +32,13 @@ _FIELDS = {
     "km_conf_type": "Kaplan-Meier interval transformation", "toxicity_monitor": "toxicity monitoring rule",
     "current_version": "current consent document version", "stops": "what a withdrawal stops",
     "wound_complication_window_days": "wound complication window, days after surgery",
+    "bsa_formula": "body surface area formula", "dose_tolerance_percent": "dose tolerance, %",
+    "delay_tolerance_days": "delay tolerance, days",
+    "warn_cumulative_mg_m2": "warning above this cumulative doxorubicin-equivalent dose, mg/m\u00b2",
+    "enrolment_period_years": "enrolment period, years", "hazard_ratio": "hazard ratio to detect",
+    "median_control_months": "median in the control arm, months",
+    "sd_min_days": "stable disease: at least this many days from randomisation", "factors": "stratification factors",
+    "calendar": "calendar of public holidays",
 }
 _COMPARATORS = {">=": "\u2265", "<=": "\u2264", ">": ">", "<": "<", "==": "="}
 #: a dose objective's unit as printed after its bound ("V95% \u2265 95 %", "Dmean \u2264 37 Gy", "D2% \u2264 107 % of
@@ -84,12 +92,16 @@ def parameter_label(protocol, path: str) -> str:
     if parts[0] == "endpoints" and len(parts) >= 3:
         named = next((e.name for e in protocol.endpoints if e.id == parts[1]), parts[1].replace("_", " "))
         return f"{named}: {', '.join(_field(p) for p in parts[2:])}"
+    if parts[0] == "eligibility" and len(parts) >= 3:
+        return f"Eligibility criterion \u201c{parts[2].replace('_', ' ')}\u201d"
     if parts[0] == "visits" and len(parts) >= 3:
         named = next((v.name for v in protocol.visits if v.id == parts[1]), parts[1].replace("_", " "))
         return f"Visit \u201c{named}\u201d: {', '.join(_field(p) for p in parts[2:])}"
     areas = parts[:-1][-1:]  # the nearest area names it ("Radiotherapy", not "Treatment, radiotherapy")
     head = " ".join(_AREAS.get(p, p.replace("_", " ")) for p in areas)
     last = _field(parts[-1])
+    if parts[-1] == "acute_window_days" and getattr(protocol.treatment, "radiotherapy", None) is None:
+        last = "acute phase: days from the first dose"
     if not head:
         return last[:1].upper() + last[1:]
     return f"{head[:1].upper() + head[1:]}: {last}"
@@ -116,7 +128,24 @@ def parameter_value(protocol, path: str, value: Any) -> str:
     name = path.rsplit(".", 1)[-1]
     if kind == "Repeat":
         return repeat_words(value)
-    if kind == "Deviations":
+    if kind == "Criterion":
+        return value.text
+    if kind == "Factor":
+        levels = (", ".join(f"{k}: {', '.join(map(str, v))}" for k, v in value.levels.items())
+                  if getattr(value, "levels", None) else "the codes of its field")
+        return f"{value.id.replace('_', ' ')} ({levels})"
+    if kind == "Minimisation":
+        return f"minimising arm taken with probability {_number(value.probability)}, imbalance by the {value.imbalance}"
+    if kind == "Regimen":
+        drugs = ", ".join(f"{d.drug} {_number(d.dose)} mg/{d.per if d.per != 'flat' else 'dose'} day "
+                          f"{', '.join(map(str, d.days))}" for d in value.drugs)
+        return (f"{value.name}: {drugs}, every {value.cycle_days} days"
+                + (f", up to {value.max_cycles} cycles" if value.max_cycles else ""))
+    if kind == "CourseSchedule":
+        spacing = {"daily": "daily", "every_other_treatment_day": "every other treatment day",
+                   "at_least_40h": "at least 40 hours apart"}.get(value.spacing, str(value.spacing).replace("_", " "))
+        return spacing + (f", within {value.max_overall_days} days" if value.max_overall_days else "")
+    if kind in ("Deviations", "CourseDeviations"):
         return (f"overall treatment time prolonged by more than {value.prolongation_minor_days} days: minor, "
                 f"more than {value.prolongation_major_days} days: major; dose off by more than "
                 f"{_number(value.dose_minor_percent)} %: minor, more than {_number(value.dose_major_percent)} %: major")
@@ -143,7 +172,9 @@ def parameter_value(protocol, path: str, value: Any) -> str:
         scalar = all(isinstance(v, (int, float, str)) for v in value)
         return (", " if scalar else "; ").join(parts) or "none"
     if isinstance(value, dict):
-        return ", ".join(f"{str(k).replace('_', ' ')} {parameter_value(protocol, path, v)}" for k, v in value.items())
+        return ", ".join(f"{str(k).replace('_', ' ')}: {parameter_value(protocol, path, v)}"
+                         if type(v).__name__ == "CourseSchedule" else
+                         f"{str(k).replace('_', ' ')} {parameter_value(protocol, path, v)}" for k, v in value.items())
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, float):

@@ -97,6 +97,59 @@ def accrual(study: StudyDB, actor: Actor | None) -> tuple[list[dt.date], int]:
     return dates, study.protocol.identification.design.target_accrual
 
 
+@dataclass(frozen=True)
+class AccrualView:
+    """What an accrual forecast reads: the enrolment dates and the first screening of the patients the user
+    may see, and the protocol's target and planned enrolment period."""
+
+    dates: list[dt.date]
+    target: int
+    first_screening: dt.date | None
+    period_years: float | None
+    limited: bool                 # the user sees only some sites: the counts are theirs, the target the study's
+
+
+def accrual_view(study: StudyDB, actor: Actor | None) -> AccrualView:
+    """The enrolment dates, the first screening (accrual's start) and the protocol's plan, in one read."""
+    from sarcotrial.store.models import Screening
+
+    design = study.protocol.identification.design
+    with study.reading(actor) as session:
+        query = _visible(study, session, select(Enrolment.enrolment_date)
+                         .join(Patient, Patient.id == Enrolment.patient_id))
+        dates = sorted(session.scalars(query))
+        first = session.scalar(_visible(study, session, select(func.min(Screening.screening_date))
+                                        .join(Patient, Patient.id == Screening.patient_id)))
+        limited = study.visible_site_ids(session) is not None
+    return AccrualView(dates, design.target_accrual, first, design.enrolment_period_years, limited)
+
+
+def accrual_forecast(study: StudyDB, actor: Actor | None, *, as_of: dt.date | None = None,
+                     start: dt.date | None = None, prior_weight: float | None = None,
+                     level: float | None = None):
+    """The accrual forecast at ``as_of`` (default today) of the patients the user may see
+    (:func:`sarcotrial.outcomes.accrual.forecast`): accrual starts at ``start`` if given, else at the
+    first screening, else (nobody screened yet) at ``as_of`` itself, a forecast from the prior alone.
+    Returns ``(view, forecast, where the start comes from)``."""
+    from sarcotrial.outcomes import accrual as model
+
+    view = accrual_view(study, actor)
+    as_of = as_of or dt.date.today()
+    if start is not None:
+        source = "given"
+    elif view.first_screening is not None and view.first_screening <= as_of:
+        # (an enrolment dated before it, from an import, starts accrual instead)
+        start, source = min(view.first_screening, *view.dates[:1]), "the first screening"
+    else:
+        start, source = as_of, "no screening yet: from the cut-off"
+    if start > as_of:
+        raise InvalidValue("start", f"must not be after the cut-off ({as_of.isoformat()})", start.isoformat())
+    result = model.forecast(view.dates, view.target, start=start, cutoff=as_of, planned_years=view.period_years,
+                            prior_weight=model.DEFAULT_PRIOR_WEIGHT if prior_weight is None else prior_weight,
+                            level=model.DEFAULT_LEVEL if level is None else level)
+    return view, result, source
+
+
 def plan_qa_deviations(study: StudyDB, actor: Actor | None) -> list[PlanQAView]:
     """Every stored plan QA whose verdict is not ``per protocol`` (newest first), for the patients the user sees."""
     with study.reading(actor) as session:
@@ -649,4 +702,183 @@ def patient_overview(study: StudyDB, actor: Actor | None, subject_id: str,
 
 def _yes_no(value: int | None) -> str:
     return "not applicable yet" if value is None else "yes" if value else "no"
+
+
+
+# --------------------------------------------------------------------------- the patient page, by protocol
+#: SPRINT's proportion endpoints and the rows of the patient page that show them (label, PatientEndpoints field)
+_PROPORTION_ROWS = {
+    "r0_rate": (("R0 (resected)", "r0_resected"), ("R0 (intention to treat)", "r0_itt")),
+    "pcr_rate": (("pCR", "pcr"),),
+    "major_wound_complication": (("Major wound complication", "major_wound_complication"),),
+}
+#: the diagnosis form's fields the FNCLCC grade (Coindre 2006) and the AJCC 8th stage are derived from
+_FNCLCC_FIELDS = ("fnclcc_differentiation", "mitoses_per_10hpf", "necrosis_percent")
+_AJCC_FIELDS = ("size_cm", "clinical_n", "clinical_m")
+
+
+@dataclass(frozen=True)
+class ArmView:
+    """The arm allocated to the patient (a protocol that randomises)."""
+
+    arm: str
+    name: str
+    number: int
+    allocated_on: dt.date | None
+    strata: dict[str, str]
+
+
+@dataclass
+class ProtocolPanels:
+    """What the patient page shows beside :class:`PatientOverview`, as the protocol declares it: the
+    radiotherapy tab (``treatment.radiotherapy``), the further radiotherapy courses
+    (``treatment.radiotherapy_courses``), the arm (arms and a randomisation), the systemic course
+    (``treatment.systemic.administration``: where it is the study's treatment, or the patient has cycles
+    recorded) and the RECIST 1.1 time points (``response``). A ``None`` panel
+    is one the protocol does not have; a ``*_problem`` says why a panel the protocol has cannot be computed."""
+
+    radiotherapy: bool = False
+    rt_courses: list[Any] | None = None          # rt_courses.CourseView
+    randomises: bool = False
+    arm: ArmView | None = None
+    systemic: bool = False
+    course: Any | None = None                    # domain.systemic.CourseSummary
+    max_cycles: int | None = None
+    course_problem: str | None = None
+    response: bool = False
+    timepoints: list[Any] = field(default_factory=list)   # domain.recist.TimepointResponse
+    best_unconfirmed: Any | None = None          # domain.recist.BestOverallResponse
+    best_confirmed: Any | None = None
+    response_problem: str | None = None
+    response_endpoints: list[ResponseEndpointView] = field(default_factory=list)
+    regimen_name: str | None = None
+    folded_forms: tuple[str, ...] = ()           # forms shown by a panel rather than one timeline item each
+
+
+def _diagnosis_rows(protocol, diagnosis, derived: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """The derived rows of the diagnosis as the protocol's diagnosis form allows: FNCLCC's grade only where the
+    form has FNCLCC's scores, AJCC's stage only where it also has the size and the nodes and metastasis
+    categories; a form with a grade field of its own shows the grade as entered, and the ICD-O-3 morphology
+    code the histotype resolves to."""
+    form = protocol.form("diagnosis") if protocol.has_form("diagnosis") else None
+    if form is None or form.field(_FNCLCC_FIELDS[0]) is not None:
+        has_ajcc = form is not None and all(form.field(f) is not None for f in _AJCC_FIELDS)
+        return [row for row in derived if has_ajcc or row[0] != "Stage (AJCC 8th)"]
+    out = [row for row in derived if row[0] not in ("Grade (FNCLCC)", "Stage (AJCC 8th)")]
+    if diagnosis is None:
+        return out
+    grade_field = form.field("grade")
+    shown = []
+    if grade_field is not None:
+        value = _shown(diagnosis, "grade")
+        labels = {c.code: c.label for c in protocol.codelists.get(grade_field.codelist or "", [])}
+        shown.append((f"{grade_field.label} (as entered)",
+                      "not entered" if value is None else labels.get(str(value), _text(value))))
+    if diagnosis.derived.get("icdo3"):
+        shown.append(("ICD-O-3 morphology", str(diagnosis.derived["icdo3"])))
+    return shown + out
+
+
+@dataclass(frozen=True)
+class ResponseEndpointView:
+    """A response-rate endpoint of the protocol for one patient: the best overall response by RECIST 1.1
+    (section 4.4), unconfirmed and confirmed (Table 3), each with the date first observed and whether the
+    patient counts as a responder (CR or PR)."""
+
+    name: str
+    rows: tuple[tuple[str, str, dt.date | None, bool], ...]   # (unconfirmed/confirmed, response, date, responder)
+    note: str | None
+
+
+def _proportions(study: StudyDB, row) -> list[tuple[str, str]]:
+    """The rows of the protocol's proportion endpoints that SPRINT's page shows (R0, pCR, major wound
+    complication), for whichever of them the protocol has."""
+    out: list[tuple[str, str]] = []
+    for endpoint in study.protocol.endpoints:
+        if endpoint.kind == "proportion" and endpoint.id in _PROPORTION_ROWS:
+            out += [(label, _yes_no(getattr(row, name))) for label, name in _PROPORTION_ROWS[endpoint.id]]
+    return out
+
+
+def _response_endpoints(study: StudyDB, response_row) -> list[ResponseEndpointView]:
+    """The protocol's other proportion endpoints, where it has a RECIST 1.1 ``response`` section: response rates."""
+    if getattr(study.protocol, "response", None) is None or response_row is None:
+        return []
+    r = response_row
+    rows = (("unconfirmed", r.best_unconfirmed, r.date_unconfirmed, bool(r.responder_unconfirmed)),
+            ("confirmed", r.best_confirmed, r.date_confirmed, bool(r.responder_confirmed)))
+    return [ResponseEndpointView(e.name, rows, r.note) for e in study.protocol.endpoints
+            if e.kind == "proportion" and e.id not in _PROPORTION_ROWS]
+
+
+def patient_page(study: StudyDB, actor: Actor | None, subject_id: str,
+                 today: dt.date | None = None) -> tuple[PatientOverview, ProtocolPanels]:
+    """The patient page of any protocol: :func:`patient_overview` with the derived rows its diagnosis form
+    allows and its own proportion endpoints, and the panels of what the protocol has (:class:`ProtocolPanels`).
+    SPRINT's page is :func:`patient_overview` unchanged, with its radiotherapy tab (and further courses where a
+    patient has one)."""
+    from sarcotrial.errors import InvalidValue as Invalid
+    from sarcotrial.services.views import load_patients
+    from sarcotrial.store.models import Allocation
+
+    info = patient_overview(study, actor, subject_id, today)
+    protocol = study.protocol
+    treatment = protocol.treatment
+    response = getattr(protocol, "response", None)
+    administration = getattr(getattr(treatment, "systemic", None), "administration", None)
+    courses_section = getattr(treatment, "radiotherapy_courses", None)
+    panels = ProtocolPanels(radiotherapy=treatment.radiotherapy is not None)
+    with study.reading(actor) as session:
+        patient = study.patient(session, subject_id)
+        record = load_patients(study, session, subject_id=patient.subject_id, details=False)[0]
+        if bool(getattr(protocol, "arms", None)) and getattr(protocol, "randomisation", None) is not None:
+            panels.randomises = True
+            allocation = session.scalars(select(Allocation).where(Allocation.patient_id == patient.id)).first()
+            if allocation is not None:
+                names = {a.id: a.name for a in protocol.arms}
+                panels.arm = ArmView(allocation.arm, names.get(allocation.arm, allocation.arm), allocation.number,
+                                     record.enrolment_date, {k: str(v) for k, v in (allocation.strata or {}).items()})
+    info.derived = _diagnosis_rows(protocol, record.first("diagnosis"), info.derived)
+    if courses_section is not None:
+        from sarcotrial.services.rt_courses import courses_of
+
+        found = courses_of(protocol, record)
+        panels.rt_courses = found if found else None
+    if administration is not None:
+        from sarcotrial.services.systemic_entry import course_summary
+
+        # the study's treatment (no radiotherapy of its own), or cycles recorded beside it (a neoadjuvant course)
+        panels.systemic = treatment.radiotherapy is None or bool(record.of(administration.form))
+        regimens = [r for r in treatment.systemic.regimens if panels.arm is None or not r.arms
+                    or panels.arm.arm in r.arms]
+        panels.max_cycles = regimens[0].max_cycles if len(regimens) == 1 else None
+        panels.regimen_name = regimens[0].name if len(regimens) == 1 else None
+        if record.of(administration.form):
+            try:
+                panels.course = course_summary(protocol, record, panels.arm.arm if panels.arm else None)
+            except Invalid as err:
+                panels.course_problem = f"{err.field}: {err.rule}"
+    response_row = None
+    if response is not None:
+        from sarcotrial.services.endpoints import response_rows
+        from sarcotrial.services.response_entry import recist_course
+
+        panels.response = True
+        panels.folded_forms = tuple(f for f in (response.lesion_form, response.measurement_form) if f)
+        try:
+            panels.timepoints, panels.best_unconfirmed, panels.best_confirmed = recist_course(protocol, record)
+        except Invalid as err:
+            panels.response_problem = f"RECIST 1.1 not evaluable: {err.field}: {err.rule}"
+        if record.enrolment_date is not None:
+            response_row = response_rows(study, records=[record])[0]
+    proportions = {e.id for e in protocol.endpoints if e.kind == "proportion"}
+    if record.enrolment_date is not None and proportions != set(_PROPORTION_ROWS):
+        from sarcotrial.services.endpoints import derive_endpoints
+
+        # the protocol's own proportion endpoints (SPRINT's are patient_overview's four rows, left as they are)
+        info.proportions = _proportions(study, derive_endpoints(study, records=[record])[0])
+        panels.response_endpoints = _response_endpoints(study, response_row)
+    if panels.folded_forms:
+        info.timeline = [t for t in info.timeline if t.form_id not in panels.folded_forms]
+    return info, panels
 

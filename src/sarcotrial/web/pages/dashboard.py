@@ -1,4 +1,6 @@
-"""Pages: the dashboard (``/``) and its accrual plot (``/dashboard/accrual.png``)."""
+"""Pages: the dashboard (``/``) and its accrual plot (``/dashboard/accrual.png``): enrolment against the
+target with the forecast of completion and its predictive band (:mod:`sarcotrial.outcomes.accrual`), of the
+patients the user may see, at today."""
 
 from __future__ import annotations
 
@@ -18,19 +20,24 @@ router = APIRouter(include_in_schema=False)
 def dashboard(request: Request, user: SignedIn):
     study = study_of(request)
     board = overview.dashboard(study, user.actor)
+    view, forecast, start_source = overview.accrual_forecast(study, user.actor, as_of=board.today)
     visit_names = {v.id: v.name for v in study.protocol.visits}
-    return render(request, "dashboard/index.html", title="Dashboard", board=board, visit_names=visit_names)
+    return render(request, "dashboard/index.html", title="Dashboard", board=board, visit_names=visit_names,
+                  accrual=forecast, accrual_view=view, accrual_start=start_source)
 
 
 @router.get("/dashboard/accrual.png")
 def accrual_png(request: Request, user: SignedIn):
-    """Cumulative enrolment of the patients the user may see, against the protocol's target."""
+    """Cumulative enrolment of the patients the user may see, against the protocol's target, with the forecast's
+    median and predictive band beyond today and the planned end of enrolment."""
     from sarcotrial.report import figures
 
-    dates, target = overview.accrual(study_of(request), user.actor)
+    view, forecast, _ = overview.accrual_forecast(study_of(request), user.actor)
+    dates, target = view.dates, view.target
     buffer = io.BytesIO()
     with figures.DRAWING:
-        fig = figures.accrual(dates, target, title=f"Accrual: {len(dates)} of {target} enrolled")
+        fig = figures.accrual(dates, target, title=f"Accrual: {forecast.enrolled} of {target} enrolled",
+                              forecast=forecast)
         try:
             fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
         finally:

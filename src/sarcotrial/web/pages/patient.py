@@ -1,6 +1,13 @@
 """Pages: the patient list (``/patients``) and one patient's page (``/patients/{subject}``): the
 pathway as a timeline, derived values and endpoints, the visit schedule; the identifiers shown to
-a role allowed, on request, each reading audited (``pathway.identify``)."""
+a role allowed, on request, each reading audited (``pathway.identify``).
+
+What the page shows follows the protocol (``overview.patient_page``): the radiotherapy tab only where it
+has ``treatment.radiotherapy``, a patient's further courses where it has ``treatment.radiotherapy_courses``;
+the arm allocated, the systemic course (relative dose intensity, Hryniuk and Bush, J Clin Oncol
+1984;2:1281-1288; the cumulative doxorubicin-equivalent dose and its warning) and the RECIST 1.1 time points
+and best overall response (Eisenhauer et al., Eur J Cancer 2009;45:228-247) where it has arms, systemic
+regimens and a response section. Every number is the services'; the page only lays them out."""
 
 from __future__ import annotations
 
@@ -59,15 +66,42 @@ def _patient_page(request: Request, user, subject: str, *, identifiers=None, pur
                   status_code: int = 200):
     study = study_of(request)
     try:
-        info = overview.patient_overview(study, user.actor, subject)
+        info, panels = overview.patient_page(study, user.actor, subject)
     except InvalidValue as exc:
         if exc.field == "patient":  # unknown, or another site's: answered alike
             raise HTTPException(404, f"{subject}: {exc.rule}") from None
         raise
     repeating = {f.id for f in study.protocol.forms if f.repeating}
     form_names = {f.id: f.name for f in study.protocol.forms}
-    return render(request, "patient/page.html", status_code=status_code, title=info.subject, p=info,
-                  identifiers=identifiers, purpose=purpose, repeating=repeating, form_names=form_names)
+    return render(request, "patient/page.html", status_code=status_code, title=info.subject, p=info, x=panels,
+                  identifiers=identifiers, purpose=purpose, repeating=repeating, form_names=form_names,
+                  factor_names=_factor_names(study.protocol), code_labels=_code_labels(study.protocol))
+
+
+def _factor_names(protocol) -> dict[str, str]:
+    """The randomisation's stratification factors by id: the label of the field each reads (``site``: Site)."""
+    randomisation = getattr(protocol, "randomisation", None)
+    out = {"site": "Site"}
+    for factor in getattr(randomisation, "factors", None) or ():
+        form = protocol.form(factor.form) if getattr(factor, "form", None) and protocol.has_form(factor.form) else None
+        fld = form.field(factor.field) if form is not None and getattr(factor, "field", None) else None
+        out[factor.id] = fld.label if fld is not None else factor.id.replace("_", " ")
+    return out
+
+
+def _code_labels(protocol) -> dict[str, str]:
+    """The labels of the codes the systemic course's reasons take (the cycle form's reduction and delay reason
+    fields' code lists), by code."""
+    administration = getattr(getattr(protocol.treatment, "systemic", None), "administration", None)
+    if administration is None or not protocol.has_form(administration.form):
+        return {}
+    form = protocol.form(administration.form)
+    out: dict[str, str] = {}
+    for field_id in (administration.reduction_reason_field, administration.delay_reason_field):
+        fld = form.field(field_id) if field_id else None
+        if fld is not None and fld.type == "code" and fld.codelist in protocol.codelists:
+            out.update({str(c.code): c.label for c in protocol.codelists[fld.codelist]})
+    return out
 
 
 @router.get("/patients/{subject}")

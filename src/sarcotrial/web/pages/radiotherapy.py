@@ -71,6 +71,8 @@ def _no_such_patient(exc: InvalidValue) -> None:
 
 def _course_page(request: Request, user, subject: str, status_code: int = 200, **extra: Any):
     study = study_of(request)
+    if study.protocol.treatment.radiotherapy is None:  # a protocol without a radiotherapy course of its own
+        raise HTTPException(404, f"{study.protocol.acronym} has no radiotherapy course")
     try:
         view = rt_service.course_page(study, user.actor, subject)
     except InvalidValue as exc:
