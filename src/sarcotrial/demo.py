@@ -21,13 +21,16 @@ import hashlib
 import random
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from sarcotrial.domain.pathway import age_on
 from sarcotrial.domain import histology
 from sarcotrial.radiotherapy.calendar import treatment_dates
 from sarcotrial.services import access, forms, pathway, queries, review
 from sarcotrial.services.study import Actor, StudyDB
+
+if TYPE_CHECKING:  # the systemic-therapy demo imports this module (its sites, accounts and names)
+    from sarcotrial.demo_systemic import SystemicDemoSummary
 
 DATA_CUTOFF = dt.date(2026, 6, 30)
 #: the study's two sites: the unit itself, and a satellite clinic that refers and follows patients
@@ -114,6 +117,21 @@ DEMO_TOPOGRAPHY = {"extremity": ("C49.2", "C49.1"), "trunk": ("C49.3", "C49.4", 
                    "retroperitoneum": ("C48.0",), "head-neck": ("C49.0",)}
 
 
+def add_demo_accounts(study: StudyDB, creator: Actor, seed: int) -> list[dict]:
+    """The demo's accounts (:data:`ACCOUNTS`), each with its password from the seed; the first (an admin) is made
+    by ``creator`` (the operating-system user, before any account exists), the rest by that admin. Returns the
+    logins, as the demo prints and writes them."""
+    logins = []
+    for user, full_name, role, site in ACCOUNTS:
+        password = demo_password(seed, user)
+        access.add_user(study, creator, user, full_name=full_name, role=role, password=password,
+                        sites=[site] if site else [])
+        logins.append({"user": user, "full_name": full_name, "role": role, "site": site, "password": password})
+        if role == "admin":
+            creator = Actor(user, "demo", password=password)
+    return logins
+
+
 def demo_password(seed: int, user: str) -> str:
     """A demo account's password: derived from the seed, so the same seed gives the same logins."""
     digest = hashlib.sha256(f"sarcotrial-demo:{seed}:{user}".encode()).hexdigest()
@@ -172,15 +190,7 @@ class _Generator:
     # ------------------------------------------------------------------ people and their work
     def accounts(self) -> None:
         """The demo's accounts; the first (an admin) is made by the operating-system user, the rest by it."""
-        creator = self.staff["datamanager"]
-        for user, full_name, role, site in ACCOUNTS:
-            password = demo_password(self.seed, user)
-            access.add_user(self.study, creator, user, full_name=full_name, role=role, password=password,
-                            sites=[site] if site else [])
-            self.summary.logins.append({"user": user, "full_name": full_name, "role": role, "site": site,
-                                        "password": password})
-            if role == "admin":
-                creator = self.login("admin")
+        self.summary.logins.extend(add_demo_accounts(self.study, self.staff["datamanager"], self.seed))
 
     def login(self, user: str) -> Actor:
         return Actor(user, "demo", password=demo_password(self.seed, user))
@@ -512,7 +522,44 @@ class _Generator:
             s.deaths += 1
 
 
-def build_demo_study(study: StudyDB, seed: int = 2026, progress: Callable[[str], None] | None = None) -> DemoSummary:
-    """Fill an empty study database (bound to SPRINT) with the synthetic study."""
+def build_demo_study(study: StudyDB, seed: int = 2026, progress: Callable[[str], None] | None = None, *,
+                     patients: int | None = None) -> DemoSummary | SystemicDemoSummary:
+    """Fill an empty study database with the synthetic study of its protocol: a protocol with arms, systemic
+    regimens and a RECIST 1.1 response section gets the systemic-therapy demo (``demo_systemic``, ``patients``
+    enrolled, its default if None), any other the SPRINT demo (:class:`DemoSummary`; its size is fixed)."""
+    from sarcotrial import demo_systemic
+
+    if demo_systemic.serves(study.protocol):
+        return demo_systemic.build_systemic_demo(study, seed, progress,
+                                                 patients if patients is not None else demo_systemic.DEFAULT_PATIENTS)
+    require_demo(study.protocol)
+    if patients is not None:
+        from sarcotrial.errors import InvalidValue
+
+        raise InvalidValue("patients", f"the demo of {study.protocol.acronym} has a fixed size", patients)
     return _Generator(study, seed, progress).run()
+
+
+def require_demo(protocol) -> None:
+    """Refuse (``InvalidValue``) a protocol no demo serves: the systemic-therapy demo's (arms, regimens and RECIST
+    1.1), or SPRINT's (preoperative radiotherapy, surgery and pathology)."""
+    from sarcotrial import demo_systemic
+    from sarcotrial.errors import InvalidValue
+
+    treatment = protocol.treatment
+    if demo_systemic.serves(protocol) or (treatment.radiotherapy is not None and treatment.surgery is not None
+                                          and protocol.pathology is not None):
+        return
+    raise InvalidValue("protocol", f"{protocol.acronym} has no demo: a demo is built for a protocol with arms, "
+                       "systemic regimens and RECIST 1.1, or with preoperative radiotherapy, surgery and pathology "
+                       "(as SPRINT)", show_value=False)
+
+
+def planned_referrals(protocol, patients: int | None = None) -> int:
+    """How many referrals the demo of ``protocol`` screens (a progress bar's total)."""
+    from sarcotrial import demo_systemic
+
+    if demo_systemic.serves(protocol):
+        return demo_systemic.planned_referrals(patients if patients is not None else demo_systemic.DEFAULT_PATIENTS)
+    return REFERRALS
 

@@ -1,5 +1,7 @@
-"""``sarcotrial demo``: a complete synthetic SPRINT study, built once in its folder and reused (or
-rebuilt with ``--force``), optionally served in the browser."""
+"""``sarcotrial demo``: a complete synthetic study, built once in its folder and reused (or rebuilt with
+``--force``), optionally served in the browser. SPRINT by default; ``--protocol`` names another shipped
+protocol (or a protocol file): one with arms, systemic regimens and RECIST 1.1 gets the randomised
+systemic-therapy demo (``sarcotrial.demo_systemic``)."""
 
 from __future__ import annotations
 
@@ -22,7 +24,11 @@ if TYPE_CHECKING:  # the services are imported where they are used (start-up tim
 
 @handle_errors
 def demo(db: Optional[str] = DbOption, seed: int = typer.Option(2026, "--seed", help="Random seed: the same seed gives the same study."),
-         out: Path = typer.Option(Path("sarcotrial-demo"), "--out", help="Folder for the demo's database, key and report."),
+         protocol: str = typer.Option("sprint", "--protocol", help="The protocol of the demo: a shipped protocol's "
+                                      "name ('sarcotrial protocol list') or a protocol file."),
+         out: Optional[Path] = typer.Option(None, "--out", help="Folder for the demo's database, key and report "
+                                            "[default: sarcotrial-demo for sprint, sarcotrial-demo-<protocol> "
+                                            "for another]."),
          user: Optional[str] = UserOption,
          serve: bool = typer.Option(False, "--serve", help="Then serve it in the browser (reusing the demo already "
                                     "built in --out, if any) until Ctrl-C."),
@@ -30,19 +36,26 @@ def demo(db: Optional[str] = DbOption, seed: int = typer.Option(2026, "--seed", 
                                     "already in --out (without it, a demo that is there is reused)."),
          host: str = typer.Option("127.0.0.1", "--host", help="With --serve: the address to listen on."),
          port: int = typer.Option(8000, "--port", min=0, max=65535, help="With --serve: the port.")) -> None:
-    """Build a complete SYNTHETIC SPRINT study end to end (about 50 referrals, 33 enrolled); --serve serves it."""
+    """Build a complete SYNTHETIC study end to end: SPRINT (about 50 referrals, 33 enrolled), or with --protocol a
+    protocol with arms, regimens and RECIST 1.1: a randomised systemic-therapy study (56 referrals, 48
+    randomised); --serve serves it."""
     from sarcotrial.config import sqlite_path
-    from sarcotrial.demo import REFERRALS, build_demo_study
+    from sarcotrial.demo import build_demo_study, planned_referrals, require_demo
+    from sarcotrial.protocol import load_protocol
     from sarcotrial.services.study import StudyDB
 
+    require_demo(load_protocol(protocol))  # before any folder or database is made
+    name = _demo_name(protocol)
+    if out is None:
+        out = Path("sarcotrial-demo" if name == "sprint" else f"sarcotrial-demo-{name}")
     if out.exists() and not out.is_dir():
         fail(f"--out: {out} is a file; the demo needs a folder")
     out.mkdir(parents=True, exist_ok=True)
     if db is None:
-        path = (out / "sprint-demo.sqlite").resolve()
+        path = (out / f"{name}-demo.sqlite").resolve()
         built = [f for f in (path, out / "demo-logins.json") if f.exists()]
         if built and not force:
-            reused = _reusable_demo(out)
+            reused = _reusable_demo(out, name)
             if reused is None:
                 fail(f"--out: {out} holds a demo that cannot be reused ({built[0].name} is incomplete or from another "
                      "version); --force builds the demo again, replacing it")
@@ -58,22 +71,23 @@ def demo(db: Optional[str] = DbOption, seed: int = typer.Option(2026, "--seed", 
             stale.unlink(missing_ok=True)  # --force, or a first build: the demo's own database is made afresh
         db = f"sqlite:///{path}"
     console.print("[bold magenta]SYNTHETIC DATA[/]: every patient, date and value in this demo is invented.")
-    study, notice = StudyDB.create(db, "sprint", actor(user), synthetic=True)
+    study, notice = StudyDB.create(db, protocol, actor(user), synthetic=True)
     with study:
         _key_notice(notice)
         with Progress(TextColumn("[progress.description]{task.description}"), BarColumn(), MofNCompleteColumn(),
                       TimeElapsedColumn(), console=console, transient=False) as bar:
-            task = bar.add_task("Building the synthetic study", total=REFERRALS)
+            task = bar.add_task("Building the synthetic study", total=planned_referrals(study.protocol))
             summary = build_demo_study(study, seed=seed, progress=lambda _msg: bar.advance(task))
         check = _verify(study)
-        table = Table(title=f"Synthetic SPRINT study (seed {seed}, data cut-off {summary.data_cutoff})", show_header=False)
+        table = Table(title=f"Synthetic {study.protocol.acronym} study (seed {seed}, data cut-off "
+                            f"{summary.data_cutoff})", show_header=False)
         table.add_column(style="bold")
         table.add_column()
         # a failed criterion as it reads in a list of reasons: an exclusion as it stands, an inclusion as not met
         texts = {c.id: c.text if c.kind == "exclusion" else f"Not met: {c.text}"
                  for c in study.protocol.eligibility.criteria}
         failures = "; ".join(f"{texts.get(k, k)}: {v}" for k, v in summary.screen_failures.most_common())
-        rows = [
+        rows = _systemic_rows(study, summary, failures) if hasattr(summary, "allocated") else [
             ("Referred", f"{count(summary.referred, 'patient')}, {count(summary.screened, 'screening')} "
                          f"({summary.screened - summary.referred} repeated after a missing answer)"),
             ("Not eligible", f"{sum(summary.screen_failures.values())} ({failures})"),
@@ -88,8 +102,8 @@ def demo(db: Optional[str] = DbOption, seed: int = typer.Option(2026, "--seed", 
                                 f"{summary.verified_patients} patients verified, {summary.signed_patients} signed, "
                                 f"{summary.locked_patients} locked; {summary.withdrawn} withdrawal, "
                                 f"{summary.reconsented} re-consent, {summary.not_done} form not done"),
-            ("Audit trail", f"{check.entries} entries, chain {'intact' if check.ok else 'BROKEN'}"),
         ]
+        rows.append(("Audit trail", f"{check.entries} entries, chain {'intact' if check.ok else 'BROKEN'}"))
         for label, value in rows:
             table.add_row(label, value)
         console.print(table)
@@ -107,14 +121,48 @@ def demo(db: Optional[str] = DbOption, seed: int = typer.Option(2026, "--seed", 
         _serve_demo(url, summary.logins, host, port)
 
 
-def _reusable_demo(out: Path) -> tuple[str, list[dict]] | None:
+def _demo_name(protocol: str) -> str:
+    """The demo's name in its folder and file names: the shipped protocol's name, or a protocol file's stem."""
+    name = Path(protocol).stem if protocol.lower().endswith((".yaml", ".yml")) else protocol
+    return "".join(c if c.isalnum() or c in "-_" else "-" for c in name.lower()) or "protocol"
+
+
+def _systemic_rows(study: StudyDB, summary, failures: str) -> list[tuple[str, str]]:
+    """The summary of a randomised systemic-therapy demo: allocations, cycles, responses, events."""
+    names = summary.arms
+    scheme = study.protocol.randomisation.method.replace("_", " ") if study.protocol.randomisation else "randomised"
+
+    def by_arm(counts) -> str:
+        return ", ".join(f"{names[arm]} {counts.get(arm, 0)}" for arm in names)
+
+    order = ("CR", "PR", "SD", "PD", "NE")
+    responses = "; ".join(f"{names[arm]}: " + ", ".join(f"{k} {summary.best_response.get(arm, {}).get(k, 0)}"
+                                                          for k in order) for arm in names)
+    return [
+        ("Referred", f"{count(summary.referred, 'patient')}, {count(summary.screened, 'screening')}"),
+        ("Not eligible", f"{sum(summary.screen_failures.values())} ({failures})"),
+        ("Randomised", f"{summary.enrolled} of {study.protocol.identification.design.target_accrual} by {scheme}: "
+                       f"{by_arm(summary.allocated)}"),
+        ("Cycles given", f"{by_arm(summary.cycles)}; {summary.reduced_cycles} at a reduced dose, "
+                         f"{summary.delayed_cycles} delayed (each with its reason)"),
+        ("Tumour assessments", f"{summary.assessments} after baseline (RECIST 1.1), until progression"),
+        ("Best response (unconfirmed)", responses),
+        ("Progression or death / deaths", f"{by_arm(summary.progressions)} / {by_arm(summary.deaths)}"),
+        ("Adverse events", f"{summary.adverse_events} ({summary.serious_adverse_events} serious); "
+                           f"{count(summary.withdrawn, 'withdrawal')}"),
+        ("Data management", f"{summary.not_done} forms marked not done, each with its reason; "
+                            f"{summary.overdue} visits overdue at the cut-off"),
+    ]
+
+
+def _reusable_demo(out: Path, name: str = "sprint") -> tuple[str, list[dict]] | None:
     """The demo already built in ``out`` (its database opens at this schema and its logins are
     there), or None."""
     import json
 
     from sarcotrial.services.study import StudyDB
 
-    path = (out / "sprint-demo.sqlite").resolve()
+    path = (out / f"{name}-demo.sqlite").resolve()
     logins = out / "demo-logins.json"
     if not path.exists() or not logins.exists():
         return None
