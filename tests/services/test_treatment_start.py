@@ -10,7 +10,6 @@ Expected phases by hand: first cycle 27 Jan 2025; onset 6 Feb = day 10 -> acute;
 
 from __future__ import annotations
 
-import datetime as dt
 
 from sarcotrial.services import forms as records, systemic_entry
 from tests.services.test_systemic_entry import DAY1, NURSE, cycle, doxab, enrol  # noqa: F401 - fixtures
