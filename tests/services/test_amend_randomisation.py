@@ -51,3 +51,20 @@ def test_the_scheme_cannot_change_once_a_patient_is_allocated(database_url, tmp_
         assert study.protocol.version == "1.0"
     finally:
         study.close()
+
+
+def test_a_factors_codes_cannot_change_once_a_patient_is_allocated():
+    """DOXAB's histotype_group factor takes its levels from its codelist: removing a code changes the scheme
+    even though the randomisation section is the same text (a stratum in the history would no longer exist)."""
+    from sarcotrial.protocol import parse_protocol
+    from sarcotrial.protocol.amendment import DataInUse, review_amendment
+
+    old = read_protocol("doxab").protocol
+    data = yaml.safe_load(read_protocol("doxab").text)
+    data["identification"]["version"] = "1.1"
+    data["codelists"]["histotype_group"] = [c for c in data["codelists"]["histotype_group"]
+                                             if c["code"] != "synovial_sarcoma"]
+    new = parse_protocol(yaml.safe_dump(data, sort_keys=False), "doxab-1.1.yaml").protocol
+    assert review_amendment(old, new, DataInUse()).acceptable  # before any allocation
+    review = review_amendment(old, new, DataInUse(allocations=3))
+    assert any(p.startswith("randomisation: the levels of a factor change") for p in review.problems)

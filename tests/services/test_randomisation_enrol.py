@@ -310,6 +310,13 @@ def test_the_seed_is_encrypted_never_audited_and_needs_the_key(blocks, monkeypat
     assert not [v for v in values if seed in v or token in v]
     assert secret_values[0].startswith("[encrypted:")  # the trail keeps a fingerprint of the ciphertext only
     assert {"arm", "strata", "number", "details", "allocated_by"} <= allocation_fields  # the allocation is audited
+    # how the arm was reached (a block's size and position) would let a site reading the trail predict its next
+    # patient's arm: the trail keeps its fingerprint only (concealment: Schulz and Grimes, Lancet 2002)
+    with blocks.reading() as session:
+        details = [e.new_value for e in session.scalars(select(AuditEntry).where(
+            AuditEntry.table_name == "allocation", AuditEntry.field == "details"))]
+    assert details and all(v.startswith("[encrypted:") for v in details)
+    assert not [v for v in values if "position" in v or "block_size" in v]
     with pytest.raises(KeyError_):  # the identifiers' own key does not open it: a key of its own
         blocks.cipher().decrypt(token)
     with pytest.raises(InvalidToken):  # another study's key does not open it

@@ -64,6 +64,15 @@ def _section(protocol: Protocol, path: str):
     return value.model_dump() if value is not None else None
 
 
+def _scheme(protocol: Protocol):
+    """The allocation scheme as the engine reads it (``None`` without one)."""
+    from sarcotrial.domain.randomisation import scheme_from_protocol
+
+    if not protocol.arms or protocol.randomisation is None:
+        return None
+    return scheme_from_protocol(protocol)
+
+
 def review_amendment(old: Protocol, new: Protocol, used: DataInUse) -> AmendmentReview:
     """The changes from ``old`` to ``new``, and every reason the study's data refuses them."""
     changes: list[str] = []
@@ -84,6 +93,12 @@ def review_amendment(old: Protocol, new: Protocol, used: DataInUse) -> Amendment
                             "replay only under the scheme they were made with")
             continue
         changes.append(f"{what} {'added' if before in (None, []) else 'removed' if after in (None, []) else 'changed'}")
+    if used.allocations and not any(p.startswith(("arms:", "randomisation:")) for p in problems) \
+            and _scheme(old) != _scheme(new):
+        # the scheme as the engine reads it: a factor without levels of its own takes its codelist's codes
+        problems.append(f"randomisation: the levels of a factor change (its field's codes or type), but "
+                        f"{used.allocations} patient(s) are allocated: their allocations replay only under the scheme "
+                        "they were made with")
     old_forms, new_forms = {f.id: f for f in old.forms}, {f.id: f for f in new.forms}
     for form_id, form in old_forms.items():
         held = used.fields.get(form_id, {})

@@ -75,12 +75,15 @@ def course_of(record: PatientRecord, protocol=None) -> PatientCourse:
     response = getattr(protocol, "response", None)
     recist_pd: list[dt.date] = []
     assessed: list[dt.date] = []
+    adequate: list[dt.date] = []
     if response is not None:
         from sarcotrial.services.response_entry import progression_date
 
         points = _recist(protocol, record)[0]
         recist_pd = [d for d in [progression_date(points)] if d is not None]
         assessed = [c.values.get("assessment_date") for c in record.of(response.form)]
+        # censoring at the last *adequate* assessment (FDA 2018, EMA 2017): a time point whose response is known
+        adequate = [tp.date for tp in points if not tp.baseline and tp.overall not in (None, "NE")]
     events = [c.values for c in record.of("outcome_event")]
     death = next((e for e in events if e.get("event_type") == "death"), None)
     surgery = record.first("surgery")
@@ -103,7 +106,7 @@ def course_of(record: PatientRecord, protocol=None) -> PatientCourse:
         local_relapses=sorted(e["event_date"] for e in events if e.get("event_type") == "local_relapse"),
         distant_metastases=sorted(e["event_date"] for e in events if e.get("event_type") == "distant_metastasis"),
         progressions=sorted([e["event_date"] for e in events if e.get("event_type") == "progression"] + recist_pd),
-        assessments=sorted(d for d in assessed if d is not None),
+        assessments=sorted(d for d in adequate if d is not None),
         rt_start=rt_start, surgery=surgery_date,
         r_status=pathology.derived.get("r_status") if pathology else None,
         pcr=pathology.derived.get("pcr") if pathology else None,

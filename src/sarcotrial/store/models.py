@@ -438,9 +438,14 @@ class Allocation(StudyRecord):
     (never corrected afterwards: a later correction of a factor is a stratification error, flagged when
     read); ``details`` the engine's record of how the arm was reached (block number, size and position,
     or the minimisation scores, the minimising arms and the draw), so that an auditor checks it by hand.
-    Audited like study data: the trail shows every allocation, and ``audit verify`` a changed arm."""
+    Audited like study data: the trail shows every allocation (``details`` by its fingerprint only), and
+    ``audit verify`` a changed arm."""
 
     __tablename__ = "allocation"
+    #: how the arm was reached (the minimisation scores and draw, a block's size and position) would let a site
+    #: that reads the audit trail predict its next patient's arm: the trail keeps its fingerprint only (allocation
+    #: concealment, Schulz and Grimes, Lancet 2002; ICH E9 2.3.2); ``randomisation verify`` replays it
+    audit_secret = ("details",)
     patient_id: Mapped[int] = mapped_column(ForeignKey("patient.id"), unique=True)
     enrolment_id: Mapped[int] = mapped_column(ForeignKey("enrolment.id"), unique=True)
     number: Mapped[int] = mapped_column(Integer, unique=True)
