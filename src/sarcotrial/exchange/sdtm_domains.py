@@ -30,6 +30,7 @@ Choices made where SDTMIG 3.4 leaves room:
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -42,7 +43,9 @@ from sarcotrial.exchange.sdtm_model import (
     usubjid,
     yn,
 )
+from sarcotrial.domain.systemic import normalise_drug
 from sarcotrial.services.exchange import ExportCRF, ExportPatient, ExportSnapshot
+from sarcotrial.services.systemic_entry import administration_of
 
 ARMCD = "SIBIMRT"
 ARM = "SIB-IMRT"
@@ -194,7 +197,21 @@ def _minimum_age(snapshot: ExportSnapshot) -> int | None:
 
 # --------------------------------------------------------------------------- DM
 def dm(snapshot: ExportSnapshot) -> Dataset:
-    """Demographics: one record per enrolled patient."""
+    """Demographics: one record per enrolled patient.
+
+    A protocol with arms (schema version 2): ARMCD/ARM the arm allocated (services.randomisation), ACTARMCD/ACTARM
+    that arm once a cycle of systemic therapy was given (a cycle with a dose entered), ARMNRS NOT ASSIGNED for a
+    patient without an allocation. Without radiotherapy, RFXSTDTC is the first cycle's day 1 and RFXENDTC the
+    last day a dose was given (SDTMIG 3.4 DM: the last study treatment exposure, the latest EXENDTC)."""
+    by_arm = bool(snapshot.protocol.arms)
+    rt = snapshot.protocol.treatment.radiotherapy is not None
+    unit = "radiotherapy fraction" if rt else "cycle of systemic therapy"
+    first_treatment = ("The date of the first delivered radiotherapy fraction" if rt else
+                       "Day 1 of the first cycle of systemic therapy given (the earliest EXSTDTC)")
+    last_treatment = ("The date of the last delivered radiotherapy fraction" if rt else
+                      "The last day a dose of systemic therapy was given (the latest EXENDTC)")
+    arms = _arms(snapshot) if by_arm else {}
+    names = {arm.id: arm.name for arm in snapshot.protocol.arms}
     variables = [
         Var("STUDYID", "Study Identifier", origin="Protocol", source=None, key=1, mandatory=True),
         Var("DOMAIN", "Domain Abbreviation", origin="Assigned", source="Sponsor", mandatory=True),
@@ -208,9 +225,9 @@ def dm(snapshot: ExportSnapshot) -> Dataset:
         Var("RFPENDTC", "Date/Time of End of Participation", data_type="date", origin="Derived", source="Sponsor",
             comment="The latest date recorded for the subject in the exported forms (last known contact)"),
         Var("RFXSTDTC", "Date/Time of First Study Treatment", data_type="date", origin="Derived", source="Sponsor",
-            comment="The date of the first delivered radiotherapy fraction"),
+            comment=first_treatment),
         Var("RFXENDTC", "Date/Time of Last Study Treatment", data_type="date", origin="Derived", source="Sponsor",
-            comment="The date of the last delivered radiotherapy fraction"),
+            comment=last_treatment),
         Var("RFICDTC", "Date/Time of Informed Consent", data_type="date"),
         Var("DTHDTC", "Date/Time of Death", data_type="date"),
         Var("DTHFL", "Subject Death Flag", codelist="NY", origin="Derived", source="Sponsor",
@@ -222,17 +239,19 @@ def dm(snapshot: ExportSnapshot) -> Dataset:
             comment="Whole years at enrolment (from the date of birth; over 89 given as 90 when de-identified)"),
         Var("AGEU", "Age Units", codelist="AGEU", origin="Assigned", source="Sponsor"),
         Var("SEX", "Sex", codelist="SEX", mandatory=True),
-        Var("ARMCD", "Planned Arm Code", origin="Assigned", source="Sponsor"),
+        Var("ARMCD", "Planned Arm Code", origin="Assigned", source="Sponsor",
+            comment="The arm allocated at randomisation (the protocol's arm id, upper case)" if by_arm else None),
         Var("ARM", "Description of Planned Arm", origin="Assigned", source="Sponsor"),
         Var("ACTARMCD", "Actual Arm Code", origin="Derived", source="Sponsor",
-            comment="The planned arm when at least one radiotherapy fraction was delivered, else null"),
+            comment=f"The planned arm when at least one {unit} was given, else null"),
         Var("ACTARM", "Description of Actual Arm", origin="Derived", source="Sponsor"),
         Var("ARMNRS", "Reason Arm and/or Actual Arm is Null", origin="Derived", source="Sponsor"),
     ]
     rows = []
     for p in enrolled(snapshot):
-        treated = _delivered(p)
+        treated = _delivered(p) if rt else [(d, None) for d in _dose_days(snapshot, p)]
         death = _death_date(p)
+        armcd, arm = (ARMCD, ARM) if not by_arm else _arm_codes(arms.get(p.subject_id), names)
         rows.append({
             "STUDYID": studyid(snapshot), "DOMAIN": "DM", "USUBJID": usubjid(studyid(snapshot), p.subject_id),
             "SUBJID": p.subject_id, "RFSTDTC": dtc(p.enrolment_date), "RFENDTC": dtc(_last_date(p)),
@@ -240,11 +259,29 @@ def dm(snapshot: ExportSnapshot) -> Dataset:
             "RFXSTDTC": dtc(treated[0][0]) if treated else None, "RFXENDTC": dtc(treated[-1][0]) if treated else None,
             "RFICDTC": dtc(p.consent_date), "DTHDTC": dtc(death), "DTHFL": "Y" if death is not None else None,
             "SITEID": p.site, "AGE": p.age_at_enrolment, "AGEU": "YEARS" if p.age_at_enrolment is not None else None,
-            "SEX": {"female": "F", "male": "M"}.get(str(p.sex).lower(), "U"), "ARMCD": ARMCD, "ARM": ARM,
-            "ACTARMCD": ARMCD if treated else None, "ACTARM": ARM if treated else None,
-            "ARMNRS": None if treated else "ASSIGNED, NOT TREATED", **_birth(snapshot, p)})
+            "SEX": {"female": "F", "male": "M"}.get(str(p.sex).lower(), "U"), "ARMCD": armcd, "ARM": arm,
+            "ACTARMCD": armcd if treated else None, "ACTARM": arm if treated else None,
+            "ARMNRS": None if treated else "ASSIGNED, NOT TREATED" if armcd else "NOT ASSIGNED",
+            **_birth(snapshot, p)})
     rows.sort(key=lambda r: r["USUBJID"])
     return Dataset("DM", "Demographics", "SPECIAL PURPOSE", "One record per subject", variables, rows)
+
+
+def _arms(snapshot: ExportSnapshot) -> dict[str, str]:
+    """The arm id allocated to each patient, by subject id, read through the randomisation service."""
+    if snapshot.study is None:
+        return {}
+    from sarcotrial.services.randomisation import arms_by_subject
+
+    return arms_by_subject(snapshot.study, snapshot.actor)
+
+
+def _arm_codes(arm: str | None, names: dict[str, str]) -> tuple[str | None, str | None]:
+    """(ARMCD, ARM) of an allocated arm: the protocol's arm id upper case (at most 20 characters, SDTMIG 3.4 DM)
+    and the arm's name; (None, None) when the patient has no allocation."""
+    if arm is None:
+        return None, None
+    return arm.upper()[:20], names.get(arm, arm)
 
 
 def _birth(snapshot: ExportSnapshot, p: ExportPatient) -> dict[str, Any]:
@@ -334,28 +371,43 @@ SUPPEX_EXTRAS = [("_target", "EXTRGVOL", "Radiotherapy Target Volume", "Protocol
 
 def ex(snapshot: ExportSnapshot) -> Dataset:
     """Exposure: one record per delivered radiotherapy fraction per dose level of the simultaneous integrated
-    boost (SPRINT: 2.0 Gy to CTV1 and 2.4 Gy to CTV2 on each fraction), the level's target in SUPPEX."""
+    boost (SPRINT: 2.0 Gy to CTV1 and 2.4 Gy to CTV2 on each fraction), the level's target in SUPPEX; where the
+    protocol has systemic therapy, one record per drug per day a dose was given (EXDOSE the mg entered on the
+    cycle form, EXSTDTC the cycle's day 1 + day - 1). Radiotherapy records only where the protocol has it."""
     rt = snapshot.protocol.treatment.radiotherapy
-    levels = ", ".join(f"{level.target} {level.dose_per_fraction_gy:g} Gy" for level in rt.dose_levels)
+    spec = administration_of(snapshot.protocol)
+    what = []
+    if rt is not None:
+        levels = ", ".join(f"{level.target} {level.dose_per_fraction_gy:g} Gy" for level in rt.dose_levels)
+        what.append("The dose per fraction of the record's dose level (its target volume in SUPPEX.EXTRGVOL), "
+                    f"from the protocol's dose levels for a delivered fraction ({levels})")
+    if spec is not None:
+        what.append(f"The dose in mg entered on the cycle form ({spec.form}) for the record's drug and day")
+    group = ["the fraction number: the records of one fraction (one per dose level) share it"] if rt else []
+    group += ["the cycle number: the records of one cycle share it"] if spec is not None else []
     variables = ids("EX") + [
-        Var("EXGRPID", "Group ID", origin="Assigned", source="Sponsor",
-            comment="The fraction number: the records of one fraction (one per dose level) share it"),
-        Var("EXSPID", "Sponsor-Defined Identifier", comment="The fraction number"),
+        Var("EXGRPID", "Group ID", origin="Assigned", source="Sponsor", comment="; ".join(group).capitalize()),
+        Var("EXSPID", "Sponsor-Defined Identifier",
+            comment=" or ".join(x for x, on in (("The fraction number", rt), ("the cycle number", spec)) if on)),
         Var("EXTRT", "Name of Treatment", origin="Assigned", source="Sponsor", mandatory=True),
-        Var("EXDOSE", "Dose", "Num", origin="Derived", source="Sponsor",
-            comment="The dose per fraction of the record's dose level (its target volume in SUPPEX.EXTRGVOL), "
-                    f"from the protocol's dose levels for a delivered fraction ({levels})"),
+        Var("EXDOSE", "Dose", "Num", origin="Derived" if rt is not None else "Collected",
+            source="Sponsor" if rt is not None else "Investigator", comment="; ".join(what)),
         Var("EXDOSU", "Dose Units", codelist="UNIT", origin="Assigned", source="Sponsor"),
         Var("EXSTDTC", "Start Date/Time of Treatment", data_type="date"),
         Var("EXENDTC", "End Date/Time of Treatment", data_type="date"),
         dy("EXSTDY", "EXSTDTC", "Study Day of Start of Treatment"),
         dy("EXENDY", "EXENDTC", "Study Day of End of Treatment"),
     ]
-    rank = {level.target: i for i, level in enumerate(rt.dose_levels)}
+    rank = {level.target: i for i, level in enumerate(rt.dose_levels)} if rt is not None else {}
     rows = []
     study = studyid(snapshot)
     for p in enrolled(snapshot):
-        for day, c in _delivered(p):
+        for number, drug, dose, day in _systemic_doses(snapshot, p):
+            rows.append({"STUDYID": study, "DOMAIN": "EX", "USUBJID": usubjid(study, p.subject_id),
+                         "EXGRPID": number, "EXSPID": number, "EXTRT": drug, "EXDOSE": dose, "EXDOSU": "mg",
+                         "EXSTDTC": dtc(day), "EXENDTC": dtc(day), "EXSTDY": study_day(day, p.enrolment_date),
+                         "EXENDY": study_day(day, p.enrolment_date), "_target": None})
+        for day, c in (_delivered(p) if rt is not None else []):
             number = str(c.values.get("fraction_number") or "")
             for target, dose in _fraction_doses(snapshot, c):
                 rows.append({"STUDYID": study, "DOMAIN": "EX", "USUBJID": usubjid(study, p.subject_id),
@@ -365,7 +417,35 @@ def ex(snapshot: ExportSnapshot) -> Dataset:
                              "_target": target})
     return numbered(Dataset("EX", "Exposure", "INTERVENTIONS",
                             "One record per delivered fraction per dose level per subject", variables, rows), "EX",
-                    lambda r: (r["EXSTDTC"], int(r["EXSPID"] or 0), rank.get(r["_target"], len(rank)), r["_target"]))
+                    lambda r: (_sort_date(r["EXSTDTC"]), int(r["EXSPID"] or 0), rank.get(r["_target"], len(rank)),
+                               r["_target"] or "", r["EXTRT"]))
+
+
+def _systemic_doses(snapshot: ExportSnapshot, p: ExportPatient) -> list[tuple[str | None, str, float, Any]]:
+    """(cycle number, drug upper case, mg, day given) of every dose entered on the patient's cycle forms: the
+    protocol's administration mapping names each dose field's drug and day of the cycle; the day given is the
+    cycle's day 1 + (day - 1). A dose field left empty (or 0 mg) is no dose given."""
+    spec = administration_of(snapshot.protocol)
+    if spec is None:
+        return []
+    out = []
+    for c in entered(p, spec.form):
+        number = c.values.get(spec.cycle_field)
+        day1 = c.values.get(spec.date_field)
+        for dose in spec.doses:
+            given = c.values.get(dose.field)
+            if given is None or float(given) <= 0:
+                continue
+            day = day1 + dt.timedelta(days=dose.day - 1) if isinstance(day1, dt.date) else None
+            out.append((str(number) if number is not None else None, normalise_drug(dose.drug).replace("_", " ").upper(),
+                        float(given), day))
+    return out
+
+
+def _dose_days(snapshot: ExportSnapshot, p: ExportPatient) -> list[Any]:
+    """The days a dose of systemic therapy was given, in order (DM's RFXSTDTC and RFXENDTC where the protocol
+    has no radiotherapy)."""
+    return sorted({day for *_, day in _systemic_doses(snapshot, p) if day is not None})
 
 
 def _fraction_doses(snapshot: ExportSnapshot, c: ExportCRF) -> list[tuple[str, float]]:
@@ -530,23 +610,38 @@ SUPPPR_EXTRAS = [("_residual", "RESIDTUM", "Residual Tumor (UICC R Classificatio
 
 # --------------------------------------------------------------------------- TU, TR, RS
 def tu(snapshot: ExportSnapshot) -> Dataset:
-    """Tumour identification: the primary tumour at diagnosis, one record per patient."""
+    """Tumour identification: where the protocol has a RECIST 1.1 response section, one record per declared
+    lesion (TULNKID its label, TUORRES TARGET or NON-TARGET, TULOC its organ); otherwise the primary tumour at
+    diagnosis, one record per patient."""
+    recist = _recist(snapshot)
     variables = ids("TU") + [
         Var("TULNKID", "Link ID", origin="Assigned", source="Sponsor"),
         Var("TUTESTCD", "Tumor Identification Short Name", origin="Assigned", source="Sponsor", mandatory=True),
         Var("TUTEST", "Tumor Identification Test Name", origin="Assigned", source="Sponsor", mandatory=True),
         Var("TUORRES", "Tumor Identification Result", origin="Assigned", source="Sponsor"),
         Var("TUSTRESC", "Tumor Identification Result Std. Format", origin="Assigned", source="Sponsor"),
-        Var("TULOC", "Location of the Tumor", codelist="anatomic_site"),
+        Var("TULOC", "Location of the Tumor", codelist="organ" if recist else "anatomic_site"),
         *visit_vars(),
         Var("TUDTC", "Date/Time of Tumor Identification", data_type="date",
-            comment="The date of the histological diagnosis"),
+            comment="The date of the baseline tumour assessment (RECIST 1.1: lesions are declared at baseline)"
+            if recist else "The date of the histological diagnosis"),
         dy("TUDY", "TUDTC", "Study Day of Tumor Identification"),
     ]
     labels = {c.code: c.label for c in snapshot.protocol.codelists.get("anatomic_site", [])}
     rows = []
     study = studyid(snapshot)
-    for p in enrolled(snapshot):
+    for p in enrolled(snapshot) if recist else []:
+        baseline = _baseline_date(snapshot, p)
+        for c in entered(p, recist.lesion_form):
+            label, kind, organ = _lesion_label(c.values), c.values.get("kind"), c.values.get("organ")
+            if label is None or kind not in LESION_KIND:
+                continue
+            rows.append({"STUDYID": study, "DOMAIN": "TU", "USUBJID": usubjid(study, p.subject_id),
+                         "TULNKID": label, "TUTESTCD": "TUMIDENT", "TUTEST": "Tumor Identification",
+                         "TUORRES": LESION_KIND[kind], "TUSTRESC": LESION_KIND[kind],
+                         "TULOC": str(organ).upper().replace("_", " ") if organ else None, **_visit(snapshot, c),
+                         "TUDTC": dtc(baseline), "TUDY": study_day(baseline, p.enrolment_date)})
+    for p in enrolled(snapshot) if not recist else []:
         for c in entered(p, "diagnosis")[:1]:
             day = c.values.get("diagnosis_date")
             site = c.values.get("anatomic_site")
@@ -557,11 +652,15 @@ def tu(snapshot: ExportSnapshot) -> Dataset:
                          "TUDTC": dtc(day),
                          "TUDY": study_day(day, p.enrolment_date)})
     return numbered(Dataset("TU", "Tumor/Lesion Identification", "FINDINGS",
-                            "One record per identified tumor per subject", variables, rows), "TU", lambda r: ())
+                            "One record per identified tumor per subject", variables, rows), "TU",
+                    lambda r: (r["TULNKID"] or "",))
 
 
 def tr(snapshot: ExportSnapshot) -> Dataset:
-    """Tumour results: the largest dimension of the primary tumour at diagnosis."""
+    """Tumour results: where the protocol has a RECIST 1.1 response section, each lesion measurement (LDIAM the
+    longest diameter, SAXIS the short axis of a lymph node, TUMSTATE a non-target lesion's status) and the sum of
+    diameters per time point (SUMDIAM); otherwise the largest dimension of the primary tumour at diagnosis."""
+    recist = _recist(snapshot)
     variables = ids("TR") + [
         Var("TRLNKID", "Link ID", origin="Assigned", source="Sponsor"),
         Var("TRTESTCD", "Tumor/Lesion Assessment Short Name", origin="Assigned", source="Sponsor", mandatory=True),
@@ -573,12 +672,14 @@ def tr(snapshot: ExportSnapshot) -> Dataset:
         Var("TRSTRESU", "Standard Units", codelist="UNIT", origin="Assigned", source="Sponsor"),
         *visit_vars(),
         Var("TRDTC", "Date/Time of Tumor/Lesion Measurement", data_type="date",
-            comment="The date of the histological diagnosis"),
+            comment=RECIST_TR_NOTE if recist else "The date of the histological diagnosis"),
         dy("TRDY", "TRDTC", "Study Day of Tumor/Lesion Measurement"),
     ]
     rows = []
     study = studyid(snapshot)
-    for p in enrolled(snapshot):
+    for p in enrolled(snapshot) if recist else []:
+        rows += _recist_measurements(snapshot, recist, p)
+    for p in enrolled(snapshot) if not recist else []:
         for c in entered(p, "diagnosis")[:1]:
             size = c.values.get("size_cm")
             if size is None:
@@ -590,28 +691,43 @@ def tr(snapshot: ExportSnapshot) -> Dataset:
                          "TRSTRESU": "cm", **_visit(snapshot, c), "TRDTC": dtc(day),
                          "TRDY": study_day(day, p.enrolment_date)})
     return numbered(Dataset("TR", "Tumor/Lesion Results", "FINDINGS",
-                            "One record per tumor measurement per subject", variables, rows), "TR", lambda r: ())
+                            "One record per tumor measurement per subject", variables, rows), "TR",
+                    lambda r: (_sort_date(r["TRDTC"]), r["TRLNKID"] or "~", r["TRTESTCD"]))
 
 
 def rs(snapshot: ExportSnapshot) -> Dataset:
     """Disease response: the pathological response of the resected specimen (EORTC-STBSG score and the
     protocol's pCR), as the services derived them from the pathology report."""
-    threshold = snapshot.protocol.pathology.pcr_max_viable_percent
+    pathology = snapshot.protocol.pathology
+    recist = _recist(snapshot)
+    notes = []
+    if pathology is not None:
+        notes.append("PATHRESP: the EORTC-STBSG tier (Wardelmann et al., Eur J Cancer 2016) of the percentage of "
+                     f"stainable tumour cells; PCR: Y when at most {pathology.pcr_max_viable_percent:g} % stainable "
+                     "tumour cells (protocol)")
+    if recist:
+        notes.append(RECIST_RS_NOTE)
     variables = ids("RS") + [
         Var("RSTESTCD", "Assessment Short Name", origin="Assigned", source="Sponsor", mandatory=True),
         Var("RSTEST", "Assessment Name", origin="Assigned", source="Sponsor", mandatory=True),
         Var("RSCAT", "Category for Assessment", origin="Assigned", source="Sponsor"),
+        *([Var("RSSCAT", "Subcategory for Assessment", origin="Assigned", source="Sponsor",
+               comment="BESTRSP only: CONFIRMED or UNCONFIRMED (RECIST 1.1 section 4.4.3, Table 3)")] if recist else []),
         Var("RSORRES", "Result or Finding in Original Units", origin="Derived", source="Sponsor",
-            comment="PATHRESP: the EORTC-STBSG tier (Wardelmann et al., Eur J Cancer 2016) of the percentage of "
-                    f"stainable tumour cells; PCR: Y when at most {threshold:g} % stainable tumour cells (protocol)"),
+            comment="; ".join(notes) or None),
         Var("RSSTRESC", "Character Result/Finding in Std Format", origin="Derived", source="Sponsor"),
         *visit_vars(),
-        Var("RSDTC", "Date/Time of Assessment", data_type="date", comment="The date of the pathology report"),
+        Var("RSDTC", "Date/Time of Assessment", data_type="date",
+            comment="; ".join(x for x, on in (("The date of the pathology report", pathology is not None),
+                                               ("the date of imaging (BESTRSP: the date the response was first "
+                                                "observed)", recist)) if on).capitalize() or None),
         dy("RSDY", "RSDTC", "Study Day of Assessment"),
     ]
     rows = []
     study = studyid(snapshot)
-    for p in enrolled(snapshot):
+    for p in enrolled(snapshot) if recist else []:
+        rows += _recist_responses(snapshot, p)
+    for p in enrolled(snapshot) if pathology is not None else []:
         for c in entered(p, "pathology"):
             day = c.values.get("report_date")
             base = {"STUDYID": study, "DOMAIN": "RS", "USUBJID": usubjid(study, p.subject_id), **_visit(snapshot, c),
@@ -625,7 +741,141 @@ def rs(snapshot: ExportSnapshot) -> Dataset:
                              "RSCAT": "PROTOCOL DEFINED", "RSORRES": yn(c.derived["pcr"]),
                              "RSSTRESC": yn(c.derived["pcr"])})
     return numbered(Dataset("RS", "Disease Response", "FINDINGS", "One record per response assessment per subject",
-                            variables, rows), "RS", lambda r: (_sort_date(r["RSDTC"]), r["RSTESTCD"]))
+                            variables, rows), "RS",
+                    lambda r: (r["RSTESTCD"] == "BESTRSP", _sort_date(r["RSDTC"]), r["RSTESTCD"], r.get("RSSCAT") or ""))
+
+
+# --------------------------------------------------------------------------- RECIST 1.1 (TU, TR, RS)
+#: the lesion form's kinds -> TUORRES
+LESION_KIND = {"target": "TARGET", "non_target": "NON-TARGET"}
+#: the measurement form's non-target statuses -> TRORRES of TUMSTATE (not_assessed: no record)
+TUMOUR_STATE = {"present": "PRESENT", "absent": "ABSENT", "unequivocal_progression": "UNEQUIVOCAL PROGRESSION"}
+RECIST_TR_NOTE = ("The date of imaging. LDIAM: a target lesion's longest diameter; SAXIS: a target lymph node's short "
+                  "axis (RECIST 1.1 section 3.1); TUMSTATE: a non-target lesion's status (section 4.3.3); SUMDIAM "
+                  "(no TRLNKID): the sum of diameters at the time point as RECIST 1.1 sums it (section 4.3.2, "
+                  "services.response_entry.recist_course). A target lesion too small to measure has TRORRES "
+                  "TOO SMALL TO MEASURE (the sum counts it as 5 mm); a lesion not assessed has no record")
+RECIST_RS_NOTE = ("OVRLRESP: the overall response at each follow-up time point, BESTRSP: the best overall response, "
+                  "by RECIST 1.1 (Eisenhauer et al., Eur J Cancer 2009;45:228-247; services.response_entry."
+                  "recist_course, from the entered lesions, measurements and assessments)")
+
+
+def _recist(snapshot: ExportSnapshot) -> Any:
+    """The protocol's RECIST 1.1 response section when the snapshot holds its three forms, else None."""
+    response = getattr(snapshot.protocol, "response", None)
+    if response is None or response.lesion_form is None or response.measurement_form is None:
+        return None
+    if not all(f in snapshot.forms for f in (response.form, response.lesion_form, response.measurement_form)):
+        return None
+    return response
+
+
+def _lesion_label(values: dict[str, Any]) -> str | None:
+    label = values.get("lesion_id")
+    return str(label).strip() or None if label is not None else None
+
+
+def _baseline_date(snapshot: ExportSnapshot, p: ExportPatient) -> Any:
+    """The date of the patient's baseline tumour assessment (at the export's level), or None."""
+    response = snapshot.protocol.response
+    days = [c.values.get("assessment_date") for c in entered(p, response.form) if c.values.get("baseline")]
+    return min((d for d in days if d is not None), default=None)
+
+
+def _course(snapshot: ExportSnapshot, p: ExportPatient) -> tuple[list[Any], Any, Any]:
+    """The patient's RECIST 1.1 course from the services (recorded dates); empty where it cannot be evaluated."""
+    from sarcotrial.errors import InvalidValue
+    from sarcotrial.services.response_entry import recist_course
+
+    if p.record is None:
+        return [], None, None
+    try:
+        return recist_course(snapshot.protocol, p.record)
+    except InvalidValue:
+        return [], None, None
+
+
+def _assessment_crfs(snapshot: ExportSnapshot, p: ExportPatient) -> dict[Any, ExportCRF]:
+    """The patient's tumour-assessment CRFs by their recorded date (the services' dates: the course's)."""
+    response = snapshot.protocol.response
+    by_id = {c.crf_id: c for c in entered(p, response.form)}
+    out = {}
+    for c in p.record.of(response.form) if p.record is not None else []:
+        if c.id in by_id and c.values.get("assessment_date") is not None:
+            out[c.values["assessment_date"]] = by_id[c.id]
+    return out
+
+
+def _recist_measurements(snapshot: ExportSnapshot, response: Any, p: ExportPatient) -> list[dict[str, Any]]:
+    study = studyid(snapshot)
+    lesions = {_lesion_label(c.values): c.values for c in entered(p, response.lesion_form)}
+    crfs_at = {c.values.get("assessment_date"): c for c in entered(p, response.form)}
+    base = {"STUDYID": study, "DOMAIN": "TR", "USUBJID": usubjid(study, p.subject_id)}
+    rows = []
+    for m in entered(p, response.measurement_form):
+        label = _lesion_label(m.values)
+        lesion = lesions.get(label)
+        day = m.values.get("assessment_date")
+        if lesion is None:
+            continue
+        where = {**_visit(snapshot, crfs_at.get(day, m)), "TRDTC": dtc(day), "TRDY": study_day(day, p.enrolment_date)}
+        if lesion.get("kind") == "target":
+            code, name = ("SAXIS", "Short Axis") if lesion.get("node") else ("LDIAM", "Longest Diameter")
+            size = m.values.get("diameter_mm")
+            if m.values.get("status") == "not_assessed":
+                continue
+            if m.values.get("too_small") is True:
+                result = {"TRORRES": "TOO SMALL TO MEASURE", "TRORRESU": None, "TRSTRESC": "TOO SMALL TO MEASURE",
+                          "TRSTRESN": None, "TRSTRESU": None}
+            elif size is not None:
+                result = {"TRORRES": f"{float(size):g}", "TRORRESU": "mm", "TRSTRESC": f"{float(size):g}",
+                          "TRSTRESN": float(size), "TRSTRESU": "mm"}
+            else:
+                continue
+        else:
+            state = TUMOUR_STATE.get(m.values.get("status"))
+            if state is None:
+                continue
+            code, name = "TUMSTATE", "Tumor State"
+            result = {"TRORRES": state, "TRORRESU": None, "TRSTRESC": state, "TRSTRESN": None, "TRSTRESU": None}
+        rows.append({**base, "TRLNKID": label, "TRTESTCD": code, "TRTEST": name, **result, **where})
+    crfs = _assessment_crfs(snapshot, p)
+    for tp in _course(snapshot, p)[0]:
+        if tp.sum_mm is None:
+            continue
+        day = snapshot.date(p, tp.date)
+        total = float(tp.sum_mm)
+        rows.append({**base, "TRLNKID": None, "TRTESTCD": "SUMDIAM", "TRTEST": "Sum of Diameters",
+                     "TRORRES": f"{total:g}", "TRORRESU": "mm", "TRSTRESC": f"{total:g}", "TRSTRESN": total,
+                     "TRSTRESU": "mm", **(_visit(snapshot, crfs[tp.date]) if tp.date in crfs else
+                                          {"VISITNUM": None, "VISIT": None}),
+                     "TRDTC": dtc(day), "TRDY": study_day(day, p.enrolment_date)})
+    return rows
+
+
+def _recist_responses(snapshot: ExportSnapshot, p: ExportPatient) -> list[dict[str, Any]]:
+    """OVRLRESP at each follow-up time point and BESTRSP unconfirmed and confirmed, from the services' course."""
+    study = studyid(snapshot)
+    base = {"STUDYID": study, "DOMAIN": "RS", "USUBJID": usubjid(study, p.subject_id), "RSCAT": "RECIST 1.1"}
+    crfs = _assessment_crfs(snapshot, p)
+    points, unconfirmed, confirmed = _course(snapshot, p)
+    rows = []
+
+    def at(day: Any) -> dict[str, Any]:
+        shifted = snapshot.date(p, day) if day is not None else None
+        visit = _visit(snapshot, crfs[day]) if day in crfs else {"VISITNUM": None, "VISIT": None}
+        return {**visit, "RSDTC": dtc(shifted), "RSDY": study_day(shifted, p.enrolment_date)}
+
+    for tp in points:
+        if tp.baseline or tp.overall is None:
+            continue
+        rows.append({**base, "RSTESTCD": "OVRLRESP", "RSTEST": "Overall Response", "RSSCAT": None,
+                     "RSORRES": tp.overall, "RSSTRESC": tp.overall, **at(tp.date)})
+    for scat, best in (("UNCONFIRMED", unconfirmed), ("CONFIRMED", confirmed)):
+        if best is not None:
+            rows.append({**base, "RSTESTCD": "BESTRSP", "RSTEST": "Best Overall Response", "RSSCAT": scat,
+                         "RSORRES": best.response, "RSSTRESC": best.response, **at(best.date)})
+    return rows
 
 
 # --------------------------------------------------------------------------- SV

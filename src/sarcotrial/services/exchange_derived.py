@@ -63,12 +63,35 @@ class DerivedTable:
     rows: list[dict[str, Any]] = field(default_factory=list)
 
 
+def needs(protocol: Any, name: str) -> tuple[str, ...] | None:
+    """The forms the table ``name`` reads for this protocol: those of :data:`NEEDS` the protocol has, and for
+    the endpoints the response forms (RECIST 1.1) and the cycle form (contacts) where it has them. None where the
+    table does not apply (``rt_delivery`` without radiotherapy)."""
+    if name == "rt_delivery" and protocol.treatment.radiotherapy is None:
+        return None
+    wanted = [f for f in NEEDS[name] if protocol.has_form(f)]
+    if name == "endpoints":
+        from sarcotrial.services.systemic_entry import administration_of
+
+        response = getattr(protocol, "response", None)
+        if response is not None:
+            wanted += [f for f in (response.form, response.lesion_form, response.measurement_form) if f]
+        spec = administration_of(protocol)
+        if spec is not None:
+            wanted.append(spec.form)
+    return tuple(dict.fromkeys(wanted))
+
+
 def derived_tables(snapshot: ExportSnapshot) -> tuple[list[DerivedTable], list[str]]:
-    """The derived tables the snapshot's forms allow, and the names of those skipped for want of forms."""
+    """The derived tables the snapshot's forms allow, and the names of those skipped for want of forms (a table
+    that does not apply to the protocol is neither made nor skipped)."""
     builders = {"endpoints": endpoints_table, "toxicity": toxicity_per_term, "rt_delivery": rt_delivery_table}
     made, skipped = [], []
     for name, build in builders.items():
-        if all(f in snapshot.forms for f in NEEDS[name]):
+        forms = needs(snapshot.protocol, name)
+        if forms is None:
+            continue
+        if all(f in snapshot.forms for f in forms):
             made.append(build(snapshot))
         else:
             skipped.append(name)
@@ -105,13 +128,33 @@ def endpoints_table(snapshot: ExportSnapshot) -> DerivedTable:
                  Column(f"{e.id}_time_months", "decimal", f"{e.name}: time", src, unit="months"),
                  Column(f"{e.id}_status", "integer", f"{e.name}: status", src, codes=TTE_STATUS),
                  Column(f"{e.id}_reason", "text", f"{e.name}: event or censoring reason", src)]
+    surgical = protocol.treatment.surgery is not None
     cols += [Column("resected", "integer", "Operated on", src, codes=YES_NO),
              Column("r0_resected", "integer", "R0 resection, among the resected", src, codes=YES_NO),
              Column("r0_itt", "integer", "R0 resection, intention to treat", src, codes=YES_NO),
              Column("pcr", "integer", "Pathological complete response, among the resected", src, codes=YES_NO),
              Column("major_wound_complication", "integer", "Major wound complication, among the resected", src,
-                    codes=YES_NO),
-             Column("missing_data", "text", "Missing-data codes in what the endpoints read (form.field=CODE)", src)]
+                    codes=YES_NO)] if surgical else []
+    responses = {}
+    if getattr(protocol, "response", None) is not None:
+        from sarcotrial.services.endpoints import response_rows
+
+        rsrc = "derived: services.endpoints.response_rows (RECIST 1.1)"
+        bor = tuple((c, c) for c in ("CR", "PR", "SD", "NON-CR/NON-PD", "PD", "NE"))
+        cols += [Column("best_response_unconfirmed", "code", "Best overall response, unconfirmed", rsrc, codes=bor),
+                 Column("best_response_unconfirmed_date", "date", "Date the unconfirmed best response was first seen",
+                        rsrc),
+                 Column("responder_unconfirmed", "integer", "Objective response (CR or PR), unconfirmed", rsrc,
+                        codes=YES_NO),
+                 Column("best_response_confirmed", "code", "Best overall response, confirmed", rsrc, codes=bor),
+                 Column("best_response_confirmed_date", "date", "Date the confirmed best response was first seen",
+                        rsrc),
+                 Column("responder_confirmed", "integer", "Objective response (CR or PR), confirmed", rsrc,
+                        codes=YES_NO),
+                 Column("response_note", "text", "Why the best response is NE without an evaluation", rsrc)]
+        responses = {r.subject_id: r for r in response_rows(_protocol_only(snapshot),
+                                                            records=[p.record for p in patients])}
+    cols += [Column("missing_data", "text", "Missing-data codes in what the endpoints read (form.field=CODE)", src)]
     cov = "derived: report Table 1 (baseline)"
     anatomic = protocol.form("diagnosis").field("anatomic_site")
     depth = protocol.form("diagnosis").field("depth")
@@ -139,9 +182,18 @@ def endpoints_table(snapshot: ExportSnapshot) -> DerivedTable:
             row.update({f"{e.id}_time_days": t.time_days, f"{e.id}_time_months": t.time_months,
                         f"{e.id}_status": t.status, f"{e.id}_reason": t.reason})
         notes = [n for n in r.missing if tuple(n.split("=", 1)[0].split(".", 1)) in kept]
-        row.update({"resected": int(r.course.surgery is not None), "r0_resected": r.r0_resected, "r0_itt": r.r0_itt,
-                    "pcr": r.pcr, "major_wound_complication": r.major_wound_complication,
-                    "missing_data": "; ".join(notes) or None})
+        if surgical:
+            row.update({"resected": int(r.course.surgery is not None), "r0_resected": r.r0_resected,
+                        "r0_itt": r.r0_itt, "pcr": r.pcr, "major_wound_complication": r.major_wound_complication})
+        best = responses.get(patient.subject_id)
+        if best is not None:
+            row.update({"best_response_unconfirmed": best.best_unconfirmed,
+                        "best_response_unconfirmed_date": snapshot.date(patient, best.date_unconfirmed),
+                        "responder_unconfirmed": best.responder_unconfirmed,
+                        "best_response_confirmed": best.best_confirmed,
+                        "best_response_confirmed_date": snapshot.date(patient, best.date_confirmed),
+                        "responder_confirmed": best.responder_confirmed, "response_note": best.note})
+        row["missing_data"] = "; ".join(notes) or None
         d = _Diagnosis(patient.record.first("diagnosis"))
         entered = {"anatomic_site": d.anatomic_site, "histotype": d.histotype, "size_cm": d.size_cm, "depth": d.depth}
         row.update({"age_at_enrolment": patient.age_at_enrolment, "sex": patient.sex, "site": patient.site,
