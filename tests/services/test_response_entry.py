@@ -88,7 +88,7 @@ def test_pr_then_pd_gives_the_pfs_event_at_the_pd_scan_and_orr_unconfirmed_pr_co
     26 + 16 = 42 mm, 8 mm over the nadir of 34 (23.5 % >= 20 % and >= 5 mm): PD (section 4.3.1). PFS: PD on
     16 April 2025, enrolment 22 January: 9 + 28 + 31 + 16 = 84 days, event. ORR: unconfirmed best PR (from
     5 March); confirmed (Table 3, "PR, PD: SD provided minimum criteria for SD duration met"): SD, since
-    5 March is day 42 and the protocol's sd_min_days is 42."""
+    5 March is day 42 and the protocol's sd_min_days is 35."""
     from sarcotrial.services.endpoints import derive_endpoints, response_rows
     from sarcotrial.services.response_entry import recist_course
 

@@ -11,7 +11,7 @@ Expected values, each computed by hand here:
   30 + 20 = 50 mm; on 5 March 2025 20 + 14 = 34 mm, a 32 % decrease (>= 30 %): PR; on 16 April 2025
   26 + 16 = 42 mm, 8 mm over the nadir 34 (23.5 % >= 20 % and >= 5 mm): PD. Best overall response unconfirmed
   PR (5 March); confirmed (no second PR at least 28 days later) SD, since 5 March is day 42 after enrolment
-  on 22 January and DOXAB's ``sd_min_days`` is 42. PFS: progression on 16 April, 9 + 28 + 31 + 16 = 84 days,
+  on 22 January and DOXAB's ``sd_min_days`` is 35. PFS: progression on 16 April, 9 + 28 + 31 + 16 = 84 days,
   84 / 30.4375 = 2.76 months, shown 2.8.
 - Mosteller body surface area (N Engl J Med 1987;317:1098): sqrt(180 x 80 / 3600) = 2.00 m2; doxorubicin
   75 mg/m2 (Tap WD et al., Lancet 2016;388:488-497, as DOXAB declares it) = 150 mg, given in full.

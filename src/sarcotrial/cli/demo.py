@@ -141,7 +141,7 @@ def _systemic_rows(study: StudyDB, summary, failures: str) -> list[tuple[str, st
     return [
         ("Referred", f"{count(summary.referred, 'patient')}, {count(summary.screened, 'screening')}"),
         ("Not eligible", f"{sum(summary.screen_failures.values())} ({failures})"),
-        ("Randomised", f"{summary.enrolled} of {study.protocol.identification.design.target_accrual} by {scheme}: "
+        ("Randomised", f"{summary.enrolled} (target {study.protocol.identification.design.target_accrual}) by {scheme}: "
                        f"{by_arm(summary.allocated)}"),
         ("Cycles given", f"{by_arm(summary.cycles)}; {summary.reduced_cycles} at a reduced dose, "
                          f"{summary.delayed_cycles} delayed (each with its reason)"),

@@ -183,6 +183,8 @@ def verify_cmd(db: Optional[str] = DbOption, user: Optional[str] = UserOption, a
         result = randomisation.verify(study, actor(user))
     if as_json:
         print_json(result.as_dict())
+    elif result.ok and not result.allocations:
+        console.print("No allocation to verify yet: the seed is made at the first enrolment.")
     elif result.ok:
         console.print(f"[green]Randomisation verified[/]: all {result.allocations} allocation"
                       f"{'s' if result.allocations != 1 else ''} match the replay from the study's seed.")
@@ -195,5 +197,5 @@ def verify_cmd(db: Optional[str] = DbOption, user: Optional[str] = UserOption, a
                           soft_wrap=True)
         for problem in result.problems:
             console.print(escape(f"  - {problem}"), soft_wrap=True)
-    if not result.ok:
+    if not result.ok or not result.allocations:  # exit 1: a check failed, or nothing was found to check
         raise typer.Exit(1)

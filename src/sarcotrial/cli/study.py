@@ -476,7 +476,19 @@ def _print_crf(verb: str, crf, as_json: bool) -> None:
         return
     console.print(f"{verb} {crf.form_id} #{crf.id} for {crf.subject_id} at {crf.visit}"
                   + (f" (instance {crf.instance})" if crf.instance > 1 else "") + f": {crf.status}, revision {crf.revision}")
-    console.print_json(data=shown, default=str)
+    console.print_json(data=_rounded(shown), default=str)
+
+
+def _rounded(value):
+    """The readable answer's numbers to 4 significant digits (a BSA of 1.658 m2, not 1.6583123951777); --json
+    keeps them whole."""
+    if isinstance(value, float):
+        return float(f"{value:.4g}")
+    if isinstance(value, dict):
+        return {k: _rounded(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_rounded(v) for v in value]
+    return value
 
 
 def _record_help(ctx: typer.Context, param, value: bool) -> bool:

@@ -176,10 +176,11 @@ class AccrualForecast:
 
     @property
     def on_track(self) -> bool | None:
-        """Reached by the planned end, or the forecast more likely than not to reach it by then (None: no plan)."""
+        """Reached by the planned end, or the forecast more likely than not to reach it by then (None: no plan, or
+        no patient yet: the plan's prior alone says nothing of the study's own pace)."""
         if self.status == "complete":
             return None if self.planned_end is None else self.completed_on <= self.planned_end
-        if self.probability_by_planned_end is None:
+        if self.probability_by_planned_end is None or self.enrolled == 0:
             return None
         return self.probability_by_planned_end >= 0.5
 

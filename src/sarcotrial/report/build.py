@@ -68,6 +68,19 @@ def _figure(folder: Path, name: str, fig, caption: str, width_cm: float = 13, *,
     return Figure(paths["png"], paths.get("svg"), caption, width_cm)
 
 
+def _censoring_words(protocol) -> str:
+    """How the time-to-event endpoints censor: at the last contact, or (``censor_at``) at the last adequate tumour
+    assessment, naming the endpoints that do."""
+    at_assessment = [e.name for e in protocol.endpoints
+                     if e.kind == "time_to_event" and e.censor_at == "last_response_assessment"]
+    if not at_assessment:
+        return "Patients without an event are censored at their last contact. "
+    others = [e for e in protocol.endpoints if e.kind == "time_to_event" and e.censor_at == "last_contact"]
+    text = (f"{', '.join(at_assessment)}: patients without an event are censored at their last adequate tumour "
+            "assessment (a response other than not evaluable), at the origin when there is none (FDA 2018, EMA 2017)")
+    return text + ("; other endpoints at the last contact. " if others else ". ")
+
+
 def build_document(study: StudyDB, out: Path, progress: Callable[[str], None] | None = None,
                    cutoff: dt.date | None = None, actor=None, *,
                    figure_formats: tuple[str, ...] = figures.FORMATS) -> Document:
@@ -340,7 +353,7 @@ def build_document(study: StudyDB, out: Path, progress: Callable[[str], None] | 
     # -- methods
     methods = Section("Methods and definitions")
     methods.text(f"Endpoints are timed from {protocol.statistics.time_origin}; times in months are days / 30.44. "
-                 "Patients without an event are censored at their last contact. "
+                 + _censoring_words(protocol)
                  + " ".join(f"{e.name}: {protocol.render(e.definition)}" for e in protocol.endpoints if e.kind == "time_to_event"))
     if compared:
         for paragraph in arms_report.methods_words(protocol):

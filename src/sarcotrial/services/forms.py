@@ -532,13 +532,28 @@ def _place(session: Session, study: StudyDB, patient: Patient, form: Form, value
                                "(its anchor is not recorded, or the schedule ends before it)", str(visit))
         return row
     day = _key_date(form, values)
+    systemic = protocol.treatment.systemic
+    administration = getattr(systemic, "administration", None) if systemic is not None else None
     for spec in protocol.visits_of_form(form.id):
-        # the first record of a form that anchors its own repeating visit (a treatment cycle, each planned from
-        # the one before) opens that visit's first occurrence, on its own date
         ref = spec.anchor_ref
-        if day is not None and spec.repeat is not None and ref.form == form.id and ref.instance == "previous" \
-                and session.scalars(select(VisitOccurrence.id).where(
-                    VisitOccurrence.patient_id == patient.id, VisitOccurrence.visit_id == spec.id)).first() is None:
+        if day is None or spec.repeat is None or ref.form != form.id or ref.instance != "previous":
+            continue
+        # a form that anchors its own repeating visit (a treatment cycle, each planned from the one before): a cycle
+        # goes to the occurrence of its number (the protocol's cycle field), whatever the order of entry; without a
+        # number, the first record opens the first occurrence, on its own date
+        number = values.get(administration.cycle_field) if administration is not None \
+            and administration.form == form.id else None
+        existing = session.scalars(select(VisitOccurrence).where(
+            VisitOccurrence.patient_id == patient.id, VisitOccurrence.visit_id == spec.id)).all()
+        if isinstance(number, int) and number >= 1:
+            row = next((o for o in existing if o.occurrence == number), None)
+            if row is None:
+                row = VisitOccurrence(patient_id=patient.id, visit_id=spec.id, occurrence=number,
+                                      target_date=day + dt.timedelta(days=spec.offset_days) if number == 1 else None)
+                session.add(row)
+                session.flush()
+            return row
+        if not existing:
             row = VisitOccurrence(patient_id=patient.id, visit_id=spec.id, occurrence=1,
                                   target_date=day + dt.timedelta(days=spec.offset_days))
             session.add(row)
