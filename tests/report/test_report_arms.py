@@ -72,7 +72,10 @@ def _build(url: str, seed: int = 11) -> tuple[object, dict[str, Truth]]:
 
     actor = Actor(ACTOR_NAME, "test")
     rnd = random.Random(seed)
-    study, _ = StudyDB.create(url, "doxab", actor)
+    study, _ = StudyDB.create(url, "doxab", actor, synthetic=True)
+    # the allocations from a seed of the test's own (a real study's seed is 128 random bits): the same arms, and
+    # so the same strata holding both arms, at every run
+    randomisation.set_synthetic_seed(study, actor, f"{seed:032x}")
     access.add_site(study, actor, "S02", "Second site")
     control = study.protocol.statistics.primary.control_arm
     truth: dict[str, Truth] = {}
@@ -286,7 +289,10 @@ def _r_median(kmf) -> float:
     times, values = list(sf.index), list(sf.values)
     for k, (time, value) in enumerate(zip(times, values)):
         if abs(value - 0.5) < 1e-12 and k + 1 < len(times):
-            return (time + times[k + 1]) / 2
+            # the horizontal segment at 0.5 ends where the curve next drops (lifelines' index also holds the
+            # censoring times, at which it does not), or at the curve's last time
+            end = next((times[j] for j in range(k + 1, len(times)) if values[j] < value - 1e-12), times[-1])
+            return (time + end) / 2
         if value < 0.5:
             return time
     return float("nan")
