@@ -52,9 +52,10 @@ def study_11(database_url):
 
 
 def snapshot(study: StudyDB) -> dict:
-    """Every CRF's place, values, derived values, missing codes and entry version; every visit's target and window."""
+    """Every CRF's place, status, values, derived values, missing codes and entry version; every visit's
+    target and window (also read by the 1.2 -> 1.3 amendment's tests)."""
     record = views.patient(study, None, "SPR-001")
-    crfs = sorted((c.form_id, c.visit, c.instance, tuple(sorted(c.values.items())),
+    crfs = sorted((c.form_id, c.visit, c.instance, c.status, tuple(sorted(c.values.items())),
                    tuple(sorted((k, str(v)) for k, v in c.derived.items())), tuple(sorted(c.missing.items())),
                    c.entered_version) for rows in record.forms.values() for c in rows)
     planned = [(v.visit_id, v.occurrence, v.target_date, v.window_start, v.window_end)
@@ -66,6 +67,18 @@ def counts(study: StudyDB) -> tuple[int, int]:
     with study.reading() as session:
         return (session.scalar(select(func.count(ProtocolVersion.id))),
                 session.scalar(select(func.count(ProtocolAmendment.id))))
+
+
+def assert_amendment_recorded(study: StudyDB, versions: tuple[str, str], reason: str, change: str) -> None:
+    """The amendment is stored once with its versions, reason and a named change, audited with its reason,
+    and the audit trail verifies."""
+    assert views.verify_audit(study, None).ok
+    with study.reading() as session:
+        amendment = session.scalars(select(ProtocolAmendment)).one()
+        assert (amendment.from_version, amendment.to_version, amendment.reason) == (*versions, reason)
+        assert change in amendment.changes
+        trail = session.scalars(select(AuditEntry.reason).where(AuditEntry.table_name == "protocol_amendment")).all()
+    assert set(trail) == {reason}
 
 
 def test_amend_11_to_12_keeps_the_data_and_audits_the_amendment(study_11, database_url):
@@ -83,14 +96,7 @@ def test_amend_11_to_12_keeps_the_data_and_audits_the_amendment(study_11, databa
         assert study.protocol_version == "1.2"
         assert snapshot(study) == before  # every value, derived value, place and entry version; the same schedule
         assert counts(study) == (2, 1)
-        assert views.verify_audit(study, None).ok
-        with study.reading() as session:
-            amendment = session.scalars(select(ProtocolAmendment)).one()
-            assert (amendment.from_version, amendment.to_version, amendment.reason) == ("1.1", "1.2", REASON)
-            assert "field diagnosis.topography added" in amendment.changes
-            trail = session.scalars(select(AuditEntry.reason)
-                                    .where(AuditEntry.table_name == "protocol_amendment")).all()
-        assert set(trail) == {REASON}
+        assert_amendment_recorded(study, ("1.1", "1.2"), REASON, "field diagnosis.topography added")
     assert "Audit trail intact" in runner.invoke(app, ["audit", "verify", "--db", database_url]).output
 
 
