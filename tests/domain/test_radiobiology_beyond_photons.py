@@ -95,7 +95,8 @@ def test_permanent_implant_against_dale_integral(dose, half_life_days, ab, half_
 
 def test_permanent_implant_hand_computation():
     # I-125: lambda = ln2 / (59.4 x 24 h) = 4.8622e-4 /h; R0 = 145 lambda = 0.070501 Gy/h;
-    # mu = ln2 / 0.27 = 2.56721 /h; BED = 145 (1 + 0.070501 / (2.567697 x 3.1)) = 146.284 Gy
+    # mu = ln2 / 0.27 = 2.56721 /h; mu + lambda = 2.567698 /h;
+    # BED = 145 (1 + 0.070501 / (2.567698 x 3.1)) = 145 x 1.0088571 = 146.284 Gy
     s = permanent_implant_summary(145, 59.4, 3.1, 0.27)
     assert s["initial_dose_rate_gy_per_h"] == pytest.approx(0.070501, abs=1e-6)
     assert s["bed"] == pytest.approx(146.284, abs=1e-3)

@@ -372,6 +372,8 @@ def test_simulate_refuses_no_patients():
 
 
 def test_stratum_balance_counts():
+    """One stratum, blocks of 2 in 1:1: 7 patients are three complete blocks (3 + 3) and one patient of the
+    fourth, so 4 and 3; the difference is 1 after every odd-numbered patient and 0 after each block."""
     allocations = simulate(blocks_scheme(sizes=(2,), factors=()), "count", 7)
     (row,) = stratum_balance(blocks_scheme(sizes=(2,), factors=()), allocations)
     assert row.n == 7 and sorted(row.counts.values()) == [3, 4] and row.max_imbalance == 1

@@ -162,6 +162,8 @@ def test_bsa_per_cycle():
 
 
 def test_unexplained_reduction_and_delay_are_listed():
+    """Cycle 2 planned 1 Jan + 21 days = 22 Jan, given 25 Jan: 3 days late; 100 of 150 mg (66.7 %) is beyond
+    the 5 % tolerance; neither has a reason recorded."""
     given = [Administration(1, 1, D(2024, 1, 1), "doxorubicin", 150),
              Administration(2, 1, D(2024, 1, 25), "doxorubicin", 100)]
     c2 = summarise_course(DOX, given, bsa_m2=2.0).cycles[1]
@@ -180,6 +182,7 @@ def test_tolerances_are_protocol_parameters():
 
 
 def test_scheduled_dose_not_recorded():
+    """Olaratumab's day 8 is due but not recorded: 1200 of 2 x 1200 = 2400 mg given (50 %), a reduction."""
     given = [Administration(1, 1, D(2024, 1, 1), "doxorubicin", 150),
              Administration(1, 1, D(2024, 1, 1), "olaratumab", 1200)]
     ola = summarise_course(DOX_OLA, given, bsa_m2=2.0, weight_kg=80).cycles[0].drugs[1]

@@ -196,9 +196,5 @@ def test_posterior_update_matches_simulated_trials():
 def test_no_patient_yet_is_neither_on_track_nor_behind():
     """Before the first enrolment the forecast is the plan's prior alone: it says nothing of the study's own pace,
     so 'on track' is not judged (a probability of 0.49 from the prior alone read as 'behind plan' on day one)."""
-    import datetime as dt
-
-    from sarcotrial.outcomes.accrual import forecast
-
     result = forecast([], 130, start=dt.date(2026, 1, 1), cutoff=dt.date(2026, 1, 1), planned_years=2)
     assert result.enrolled == 0 and result.on_track is None

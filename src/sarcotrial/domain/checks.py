@@ -94,16 +94,15 @@ def evaluate(check: CheckSpec, instances_by_form: Mapping[str, Iterable[Instance
     if reference is None:
         return []
     out = []
-    candidates = [i for i in instances_by_form.get(check.field.form, ())
+    than = f"{check.than.form}.{check.than.field}"
+    candidates = [(i, value) for i in instances_by_form.get(check.field.form, ())
                   if _matches(i.values, check.field.where) and _matches(i.values, check.when)
-                  and _comparable(i.values.get(check.field.field)) is not None]
+                  and (value := _comparable(i.values.get(check.field.field))) is not None]
     if check.field.instance in ("first", "last") and candidates:
         # the checked field's first or last instance by its value (the first cycle's date), not every instance
         pick = min if check.field.instance == "first" else max
-        candidates = [pick(candidates, key=lambda i: _comparable(i.values[check.field.field]))]
-    for instance in candidates:
-        value = _comparable(instance.values.get(check.field.field))
-        than = f"{check.than.form}.{check.than.field}"
+        candidates = [pick(candidates, key=lambda pair: pair[1])]
+    for instance, value in candidates:
         if check.op == "within_days":
             days = (value - reference).days
             if check.min_days <= days <= check.max_days:

@@ -371,16 +371,9 @@ class _Engine:
         pairs = self.scheme.check_strata(strata)
         number = self.count + 1
         if self.scheme.method == "permuted_blocks":
-            blocks = self.strata_blocks.get(pairs)
-            if blocks is None:
-                blocks = _Blocks(_Stream("permuted_blocks", self.seed, [list(p) for p in pairs]))
-            block, block_number, position = blocks.block, blocks.number, blocks.position
-            if position >= len(block):
-                block, block_number, position = self._new_block(blocks.stream), block_number + 1, 0
-                blocks.block, blocks.number, blocks.position = block, block_number, 0
-                self.strata_blocks[pairs] = blocks
-            return Allocation(number, block[position], dict(pairs), _label(pairs), "permuted_blocks",
-                              block_number=block_number, block_size=len(block), position=position + 1)
+            blocks = self._current_block(pairs)
+            return Allocation(number, blocks.block[blocks.position], dict(pairs), _label(pairs), "permuted_blocks",
+                              block_number=blocks.number, block_size=len(blocks.block), position=blocks.position + 1)
         return self._minimise(number, pairs)
 
     def record(self, strata: Mapping[str, Any], arm: str) -> None:
@@ -390,15 +383,22 @@ class _Engine:
             raise InvalidValue("history.arm", f"must be one of the arms {', '.join(self.scheme.arms)}", arm)
         self.count += 1
         if self.scheme.method == "permuted_blocks":
-            blocks = self.strata_blocks.setdefault(
-                pairs, _Blocks(_Stream("permuted_blocks", self.seed, [list(p) for p in pairs])))
-            if blocks.position >= len(blocks.block):
-                blocks.block, blocks.number, blocks.position = self._new_block(blocks.stream), blocks.number + 1, 0
-            blocks.position += 1
+            self._current_block(pairs).position += 1
         else:
             for pair in pairs:
                 counts = self.level_counts.setdefault(pair, dict.fromkeys(self.scheme.arms, 0))
                 counts[arm] += 1
+
+    def _current_block(self, pairs: tuple[tuple[str, str], ...]) -> _Blocks:
+        """The stratum's blocks with a place left in the current one: the next block is drawn from the
+        stratum's stream when the last one is full (the same draw whether allocating or recording)."""
+        blocks = self.strata_blocks.get(pairs)
+        if blocks is None:
+            blocks = self.strata_blocks[pairs] = _Blocks(_Stream("permuted_blocks", self.seed,
+                                                                 [list(p) for p in pairs]))
+        if blocks.position >= len(blocks.block):
+            blocks.block, blocks.number, blocks.position = self._new_block(blocks.stream), blocks.number + 1, 0
+        return blocks
 
     def _new_block(self, stream: _Stream) -> list[str]:
         sizes = self.scheme.block_sizes

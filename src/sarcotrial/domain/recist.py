@@ -543,7 +543,7 @@ def _parse_measurement(value: object, lesion: Lesion | None, where: str) -> Meas
         _unknown_keys(value, {"mm", "axis"}, where)
         axis = value.get("axis")
         if axis not in ("short", "long", "longest"):
-            raise InvalidValue(f"{where}.axis", "must be 'short' or 'long'", axis)
+            raise InvalidValue(f"{where}.axis", "must be 'short' or 'long' ('longest' is read as 'long')", axis)
         if lesion.node and axis != "short":
             raise InvalidValue(where, "a lymph node is measured by its short axis, not its long axis "
                                       "(RECIST 1.1 section 3.1)", value)

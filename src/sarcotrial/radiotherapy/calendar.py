@@ -132,6 +132,9 @@ def spaced_treatment_dates(start: dt.date, fractions: int, calendar: str = "IT",
     if (not isinstance(min_gap_hours, (int, float)) or isinstance(min_gap_hours, bool) or math.isnan(min_gap_hours)
             or min_gap_hours < 0 or min_gap_hours > 24 * 60):
         raise InvalidValue("min_gap_hours", "must be a number of hours from 0 to 1440", min_gap_hours)
+    if max_overall_days is not None and (not isinstance(max_overall_days, int) or isinstance(max_overall_days, bool)
+                                         or max_overall_days < 1):
+        raise InvalidValue("max_overall_days", "must be a whole number of days, at least 1", max_overall_days)
     min_days = max(1, math.ceil(min_gap_hours / 24))
     closed = frozenset(closures)
     days = tuple(treatment_days)
@@ -147,13 +150,10 @@ def spaced_treatment_dates(start: dt.date, fractions: int, calendar: str = "IT",
         dates.append(day)
         previous = day
     schedule = Schedule(dates, start, reason)
-    if max_overall_days is not None:
-        if not isinstance(max_overall_days, int) or isinstance(max_overall_days, bool) or max_overall_days < 1:
-            raise InvalidValue("max_overall_days", "must be a whole number of days, at least 1", max_overall_days)
-        if schedule.overall_treatment_days > max_overall_days:
-            raise InvalidValue("max_overall_days", f"the course would take {schedule.overall_treatment_days} days "
-                               f"({schedule.dates[0].isoformat()} to {schedule.last.isoformat()}), more than "
-                               f"{max_overall_days}", show_value=False)
+    if max_overall_days is not None and schedule.overall_treatment_days > max_overall_days:
+        raise InvalidValue("max_overall_days", f"the course would take {schedule.overall_treatment_days} days "
+                           f"({schedule.dates[0].isoformat()} to {schedule.last.isoformat()}), more than "
+                           f"{max_overall_days}", show_value=False)
     return schedule
 
 
