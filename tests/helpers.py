@@ -49,3 +49,25 @@ def treated(study: StudyDB, hospital_number: str = "H0001") -> str:
     records.record(study, DOCTOR, subject, "surgery", {"surgery_date": "2025-04-17", "procedure": "wide_excision",
                                                        "macroscopic_residual": False})
     return subject
+
+
+#: the second protocol's (DOXAB's) screening of an eligible patient: leiomyosarcoma, metastatic and measurable,
+#: first line, no anthracycline before, ECOG 1, LVEF 60 %
+DOXAB_SCREENING = {"screening_date": "2025-01-20", "age_years": 64, "histology_confirmed": True,
+                   "disease_extent": "metastatic", "measurable_disease": True, "ecog": 1, "lvef_percent": 60,
+                   "previous_lines": 0, "previous_anthracycline": False, "histotype_group": "leiomyosarcoma",
+                   "able_to_consent": True, "consent_signed": True, "consent_date": "2025-01-20"}
+
+
+def doxab_enrolled(study: StudyDB, hospital_number: str = "H0001", *, enrol: bool = True,
+                   enrol_on: dt.date = dt.date(2025, 1, 22)) -> str:
+    """On a protocol with DOXAB's screening (DOXAB and the test protocols made from its file): registered,
+    screened eligible, consented on 20 January 2025 and (``enrol``) enrolled on ``enrol_on``."""
+    patient = pathway.register_patient(
+        study, NURSE, identifiers=pathway.Identifiers("Test Patient (synthetic)", dt.date(1960, 5, 1), hospital_number),
+        sex="female", referral={"referral_date": "2025-01-10"})
+    assert pathway.screen(study, NURSE, patient.subject_id, DOXAB_SCREENING).decision == "eligible"
+    consent(study, patient.subject_id)
+    if enrol:
+        pathway.enrol(study, NURSE, patient.subject_id, enrol_on)
+    return patient.subject_id

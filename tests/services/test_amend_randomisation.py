@@ -8,16 +8,14 @@ any other, named in the amendment's changes.
 
 from __future__ import annotations
 
-import datetime as dt
-
 import pytest
 import yaml
 
 from sarcotrial.protocol import read_protocol
-from sarcotrial.services import amend as amendments, forms as records, pathway
+from sarcotrial.services import amend as amendments
 from sarcotrial.services.amend import AmendmentRefused
 from sarcotrial.services.study import Actor, StudyDB
-from tests.services.test_systemic_entry import NURSE, SCREENING
+from tests.helpers import doxab_enrolled
 
 ADMIN = Actor("tester", "test")
 
@@ -38,13 +36,7 @@ def test_the_scheme_cannot_change_once_a_patient_is_allocated(database_url, tmp_
 
         before = review_amendment(study.protocol, read_protocol(_amended(tmp_path)).protocol, DataInUse())
         assert before.acceptable and "randomisation changed" in before.changes
-        patient = pathway.register_patient(
-            study, NURSE, identifiers=pathway.Identifiers("Test Patient (synthetic)", dt.date(1960, 5, 1), "H0001"),
-            sex="female", referral={"referral_date": "2025-01-10"})
-        pathway.screen(study, NURSE, patient.subject_id, SCREENING)
-        records.record(study, NURSE, patient.subject_id, "consent",
-                       {"consent_date": "2025-01-20", "document_version": "1.0", "data_use": True})
-        pathway.enrol(study, NURSE, patient.subject_id, dt.date(2025, 1, 22))
+        doxab_enrolled(study)  # allocated at enrolment (minimisation)
         with pytest.raises(AmendmentRefused) as refused:
             amendments.amend(study, ADMIN, _amended(tmp_path), "Ethics approval")
         assert "randomisation: changed, but 1 patient(s) are allocated" in str(refused.value)

@@ -31,10 +31,11 @@ from sqlalchemy import func, select
 from sarcotrial.errors import InvalidValue
 from sarcotrial.protocol import ProtocolError, load_protocol, parse_protocol
 from sarcotrial.protocol.schema_local import FUNCTION_DERIVED, INTERVENTION_DERIVED
-from sarcotrial.services import forms as records, pathway, views
+from sarcotrial.services import forms as records, views
 from sarcotrial.services.local_entry import function_of, interventions_of
 from sarcotrial.services.study import Actor, StudyDB
 from sarcotrial.store.models import CRFInstance
+from tests.helpers import doxab_enrolled
 
 LOCAL = Path(__file__).resolve().parents[1] / "protocols" / "local-test.yaml"
 NURSE = Actor("nurse.test", "test")
@@ -58,19 +59,7 @@ def _problems(data: dict) -> list[str]:
 
 
 def _enrolled(study: StudyDB, number: str = "H0001", *, enrol: bool = True) -> str:
-    patient = pathway.register_patient(
-        study, NURSE, identifiers=pathway.Identifiers("Test Patient (synthetic)", dt.date(1960, 5, 1), number),
-        sex="female", referral={"referral_date": "2025-01-10"})
-    pathway.screen(study, NURSE, patient.subject_id, {
-        "screening_date": "2025-01-20", "age_years": 64, "histology_confirmed": True, "disease_extent": "metastatic",
-        "measurable_disease": True, "ecog": 1, "lvef_percent": 60, "previous_lines": 0,
-        "previous_anthracycline": False, "histotype_group": "leiomyosarcoma", "able_to_consent": True,
-        "consent_signed": True, "consent_date": "2025-01-20"})
-    records.record(study, NURSE, patient.subject_id, "consent",
-                   {"consent_date": "2025-01-20", "document_version": "1.0", "data_use": True})
-    if enrol:
-        pathway.enrol(study, NURSE, patient.subject_id, ENROLMENT)
-    return patient.subject_id
+    return doxab_enrolled(study, number, enrol=enrol, enrol_on=ENROLMENT)
 
 
 def _count(study: StudyDB, form_id: str) -> int:

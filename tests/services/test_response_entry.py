@@ -18,8 +18,9 @@ from typer.testing import CliRunner
 
 from sarcotrial.errors import InvalidValue
 from sarcotrial.protocol import ProtocolError, parse_protocol, read_protocol
-from sarcotrial.services import forms as records, pathway, views
+from sarcotrial.services import forms as records, views
 from sarcotrial.services.study import Actor, StudyDB
+from tests.helpers import doxab_enrolled
 
 NURSE = Actor("nurse.test", "test")
 ENROL = dt.date(2025, 1, 22)
@@ -34,20 +35,9 @@ def doxab(database_url):
 
 
 def enrolled(study: StudyDB, number: str = "H0001") -> str:
-    """Registered, screened eligible, consented and enrolled on 22 January 2025 (as in
+    """Registered, screened eligible, consented and enrolled on 22 January 2025 (tests/helpers.py, as in
     tests/protocol/test_schema_v2.py); nothing here reads the arm."""
-    patient = pathway.register_patient(
-        study, NURSE, identifiers=pathway.Identifiers("Test Patient (synthetic)", dt.date(1960, 5, 1), number),
-        sex="female", referral={"referral_date": "2025-01-10"})
-    pathway.screen(study, NURSE, patient.subject_id, {
-        "screening_date": "2025-01-20", "age_years": 64, "histology_confirmed": True, "disease_extent": "metastatic",
-        "measurable_disease": True, "ecog": 1, "lvef_percent": 60, "previous_lines": 0,
-        "previous_anthracycline": False, "histotype_group": "leiomyosarcoma", "able_to_consent": True,
-        "consent_signed": True, "consent_date": "2025-01-20"})
-    records.record(study, NURSE, patient.subject_id, "consent",
-                   {"consent_date": "2025-01-20", "document_version": "1.0", "data_use": True})
-    pathway.enrol(study, NURSE, patient.subject_id, ENROL)
-    return patient.subject_id
+    return doxab_enrolled(study, number, enrol_on=ENROL)
 
 
 def lesion(study, subject, lesion_id, kind, organ, node=False):

@@ -30,17 +30,14 @@ from typer.testing import CliRunner
 
 from sarcotrial.errors import InvalidValue
 from sarcotrial.protocol import ProtocolError, parse_protocol, read_protocol
-from sarcotrial.services import forms as records, pathway, systemic_entry
+from sarcotrial.services import forms as records, systemic_entry
 from sarcotrial.services.study import Actor, StudyDB
 from sarcotrial.store.models import CRFInstance
+from tests.helpers import doxab_enrolled
 
 NURSE = Actor("nurse.test", "test")
 FORM = "systemic_cycle"
 DAY1 = dt.date(2025, 1, 27)  # five days after enrolment on 22 January 2025
-SCREENING = {"screening_date": "2025-01-20", "age_years": 64, "histology_confirmed": True,
-             "disease_extent": "metastatic", "measurable_disease": True, "ecog": 1, "lvef_percent": 60,
-             "previous_lines": 0, "previous_anthracycline": False, "histotype_group": "leiomyosarcoma",
-             "able_to_consent": True, "consent_signed": True, "consent_date": "2025-01-20"}
 
 
 @pytest.fixture
@@ -59,14 +56,8 @@ def arms(monkeypatch):
 
 
 def enrol(study: StudyDB, number: str = "H0001") -> str:
-    patient = pathway.register_patient(
-        study, NURSE, identifiers=pathway.Identifiers("Test Patient (synthetic)", dt.date(1960, 5, 1), number),
-        sex="female", referral={"referral_date": "2025-01-10"})
-    assert pathway.screen(study, NURSE, patient.subject_id, SCREENING).decision == "eligible"
-    records.record(study, NURSE, patient.subject_id, "consent",
-                   {"consent_date": "2025-01-20", "document_version": "1.0", "data_use": True})
-    pathway.enrol(study, NURSE, patient.subject_id, dt.date(2025, 1, 22))
-    return patient.subject_id
+    """Screened eligible, consented and enrolled on 22 January 2025 (tests/helpers.py)."""
+    return doxab_enrolled(study, number)
 
 
 def cycle(number: int, day: dt.date, **extra) -> dict:

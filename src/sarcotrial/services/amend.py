@@ -18,7 +18,7 @@ from sarcotrial.errors import InvalidValue
 from sarcotrial.protocol import read_protocol
 from sarcotrial.protocol.amendment import AmendmentReview, DataInUse, review_amendment
 from sarcotrial.services.study import Actor, StudyDB
-from sarcotrial.store.models import CRFInstance, Patient, ProtocolAmendment, ProtocolVersion, Study
+from sarcotrial.store.models import Allocation, CRFInstance, Patient, ProtocolAmendment, ProtocolVersion, Study
 
 
 class AmendmentRefused(InvalidValue):
@@ -39,8 +39,6 @@ def data_in_use(session) -> DataInUse:
     used = DataInUse()
     for form_id, data, missing in session.execute(select(CRFInstance.form_id, CRFInstance.data, CRFInstance.missing)):
         used.add(form_id, data or {}, missing or {})
-    from sarcotrial.store.models import Allocation
-
     used.allocations = session.scalar(select(func.count(Allocation.id))) or 0
     return used
 

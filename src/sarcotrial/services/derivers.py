@@ -28,11 +28,10 @@ Derive = Callable[..., dict[str, Any]]
 
 def declared_deriver(protocol: Protocol, form_id: str) -> Derive | None:
     """The derivation of ``form_id`` that the protocol's declarations give it, if any."""
-    systemic = protocol.treatment.systemic
-    administration = getattr(systemic, "administration", None) if systemic is not None else None
-    if administration is not None and administration.form == form_id:
-        from sarcotrial.services.systemic_entry import derive_administration
+    from sarcotrial.services.systemic_entry import administration_of, derive_administration
 
+    administration = administration_of(protocol)
+    if administration is not None and administration.form == form_id:
         return derive_administration
     courses = protocol.treatment.radiotherapy_courses
     if courses is not None and form_id in (courses.course_form, courses.fraction_form):

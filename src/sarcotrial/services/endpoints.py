@@ -19,10 +19,15 @@ import csv
 import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from sarcotrial.outcomes.endpoints import PatientCourse, TimeToEvent, r0_status, time_to_event
 from sarcotrial.services.study import Actor, StudyDB
 from sarcotrial.services.views import PatientRecord, patients
+
+#: a patient's RECIST 1.1 course as :func:`recist_of` gives it: (time points, best unconfirmed, best confirmed, why not
+#: evaluable)
+Recist = tuple[list, Any, Any, "str | None"]
 
 #: the forms whose values the endpoints read: a missing-data code in them is reported with the patient's row
 ENDPOINT_FORMS = ("rt_fraction", "surgery", "pathology", "wound_complication", "follow_up", "outcome_event")
@@ -48,9 +53,9 @@ class ToxicityRow:
     max_grade: int
 
 
-def _recist(protocol, record: PatientRecord):
+def recist_of(protocol, record: PatientRecord) -> Recist:
     """The patient's RECIST 1.1 course, or why it cannot be evaluated yet: (timepoints, unconfirmed, confirmed,
-    problem)."""
+    problem). Computed once per patient and handed to :func:`course_of` and :func:`response_row`."""
     from sarcotrial.errors import InvalidValue
     from sarcotrial.services.response_entry import recist_course
 
@@ -62,16 +67,18 @@ def _recist(protocol, record: PatientRecord):
 
 def _treatment_dates(protocol, record: PatientRecord) -> list[dt.date]:
     """The days 1 of the cycles of systemic therapy (schema version 2): the patient was seen."""
-    systemic = getattr(getattr(protocol, "treatment", None), "systemic", None)
-    administration = getattr(systemic, "administration", None) if systemic is not None else None
+    from sarcotrial.services.systemic_entry import administration_of
+
+    administration = administration_of(protocol) if protocol is not None else None
     if administration is None:
         return []
     return [c.values.get(administration.date_field) for c in record.of(administration.form)]
 
 
-def course_of(record: PatientRecord, protocol=None) -> PatientCourse:
+def course_of(record: PatientRecord, protocol=None, recist: Recist | None = None) -> PatientCourse:
     """What the endpoint derivation needs of one enrolled patient, from the read side (``protocol``: where it
-    has a response section, progression and contacts come from the tumour assessments too)."""
+    has a response section, progression and contacts come from the tumour assessments too; ``recist``: the
+    patient's :func:`recist_of`, where the caller has it already)."""
     response = getattr(protocol, "response", None)
     recist_pd: list[dt.date] = []
     assessed: list[dt.date] = []
@@ -79,7 +86,7 @@ def course_of(record: PatientRecord, protocol=None) -> PatientCourse:
     if response is not None:
         from sarcotrial.services.response_entry import progression_date
 
-        points = _recist(protocol, record)[0]
+        points = (recist if recist is not None else recist_of(protocol, record))[0]
         recist_pd = [d for d in [progression_date(points)] if d is not None]
         assessed = [c.values.get("assessment_date") for c in record.of(response.form)]
         # censoring at the last *adequate* assessment (FDA 2018, EMA 2017): a time point whose response is known
@@ -116,25 +123,30 @@ def course_of(record: PatientRecord, protocol=None) -> PatientCourse:
 
 def derive_endpoints(study: StudyDB, cutoff: dt.date | None = None, actor: Actor | None = None,
                      records: list[PatientRecord] | None = None) -> list[PatientEndpoints]:
-    endpoints = [e for e in study.protocol.endpoints if e.kind == "time_to_event"]
-    rows = []
     records = records if records is not None else patients(study, actor, enrolled_only=True, permission="export")
-    response = getattr(study.protocol, "response", None)
+    return [endpoints_of(study.protocol, record, cutoff) for record in records]
+
+
+def endpoints_of(protocol, record: PatientRecord, cutoff: dt.date | None = None,
+                 recist: Recist | None = None) -> PatientEndpoints:
+    """One enrolled patient's endpoints (``recist``: the patient's :func:`recist_of`, where the caller has it
+    already; else computed here where the protocol has a response section)."""
+    response = getattr(protocol, "response", None)
     response_forms = tuple(f for f in (response.form, response.lesion_form, response.measurement_form) if f) \
         if response is not None else ()
-    for record in records:
-        course = course_of(record, study.protocol)
-        problem = _recist(study.protocol, record)[3] if response is not None else None
-        times = {e.id: time_to_event(course, e.id, e.origin, e.events, e.competing_risks, cutoff, e.censor_at)
-                 for e in endpoints}
-        r0_resected, r0_itt = r0_status(course)
-        resected = course.surgery is not None
-        rows.append(PatientEndpoints(
-            course, times, r0_resected, r0_itt,
-            pcr=int(course.pcr) if resected and course.pcr is not None else None,
-            major_wound_complication=int(course.major_wound_complication) if resected else None,
-            missing=tuple(record.missing_notes(ENDPOINT_FORMS + response_forms)) + ((problem,) if problem else ())))
-    return rows
+    if recist is None and response is not None:
+        recist = recist_of(protocol, record)
+    course = course_of(record, protocol, recist)
+    problem = recist[3] if recist is not None else None
+    times = {e.id: time_to_event(course, e.id, e.origin, e.events, e.competing_risks, cutoff, e.censor_at)
+             for e in protocol.endpoints if e.kind == "time_to_event"}
+    r0_resected, r0_itt = r0_status(course)
+    resected = course.surgery is not None
+    return PatientEndpoints(
+        course, times, r0_resected, r0_itt,
+        pcr=int(course.pcr) if resected and course.pcr is not None else None,
+        major_wound_complication=int(course.major_wound_complication) if resected else None,
+        missing=tuple(record.missing_notes(ENDPOINT_FORMS + response_forms)) + ((problem,) if problem else ()))
 
 
 @dataclass(frozen=True)
@@ -171,18 +183,18 @@ def response_rows(study: StudyDB, actor: Actor | None = None,
     if records is None:
         forms = [f for f in (response.form, response.lesion_form, response.measurement_form) if f]
         records = patients(study, actor, enrolled_only=True, permission="export", forms=forms, details=False)
-    rows = []
-    for record in records:
-        if record.enrolment_date is None:
-            continue
-        points, unconfirmed, confirmed, problem = _recist(study.protocol, record)
-        if unconfirmed is None or confirmed is None:
-            note = problem or "no tumour assessment recorded"
-            rows.append(ResponseRow(record.subject_id, record.enrolment_date, "NE", None, "NE", None, note))
-            continue
-        rows.append(ResponseRow(record.subject_id, record.enrolment_date, unconfirmed.response, unconfirmed.date,
-                                confirmed.response, confirmed.date))
-    return rows
+    return [response_row(record, recist_of(study.protocol, record)) for record in records
+            if record.enrolment_date is not None]
+
+
+def response_row(record: PatientRecord, recist: Recist) -> ResponseRow:
+    """One enrolled patient's :class:`ResponseRow` from the patient's :func:`recist_of`."""
+    _points, unconfirmed, confirmed, problem = recist
+    if unconfirmed is None or confirmed is None:
+        return ResponseRow(record.subject_id, record.enrolment_date, "NE", None, "NE", None,
+                           problem or "no tumour assessment recorded")
+    return ResponseRow(record.subject_id, record.enrolment_date, unconfirmed.response, unconfirmed.date,
+                       confirmed.response, confirmed.date)
 
 
 def toxicity_table(study: StudyDB, actor: Actor | None = None,

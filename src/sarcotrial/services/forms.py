@@ -41,6 +41,7 @@ from sarcotrial.errors import InvalidValue
 from sarcotrial.protocol.forms import form_json, from_json, validate_form
 from sarcotrial.protocol.schema import Form, Protocol
 from sarcotrial.services.study import Actor, StudyDB
+from sarcotrial.services.systemic_entry import administration_of, treatment_start as systemic_treatment_start
 from sarcotrial.store.models import (
     CRFInstance,
     DataLock,
@@ -176,12 +177,10 @@ class Pathway:
         protocol = self.study.protocol
         if protocol.treatment.radiotherapy is not None:
             return self.rt_start
-        systemic = protocol.treatment.systemic
-        administration = getattr(systemic, "administration", None) if systemic is not None else None
+        administration = administration_of(protocol)
         if administration is None:
             return None
-        dates = [self.values(c).get(administration.date_field) for c in self.entered(administration.form)]
-        return min((d for d in dates if d is not None), default=None)
+        return systemic_treatment_start(protocol, [self.values(c) for c in self.entered(administration.form)])
 
     @property
     def surgery(self) -> CRFInstance | None:
@@ -426,8 +425,7 @@ def dependents(protocol: Protocol, form_id: str) -> tuple[str, ...]:
     (their acute or late phase), a cycle reads the cycles before it (the cumulative dose, the delay), a tumour
     assessment reads its lesions and their measurements."""
     found = list(DEPENDENTS.get(form_id, ()))
-    systemic = protocol.treatment.systemic
-    administration = getattr(systemic, "administration", None) if systemic is not None else None
+    administration = administration_of(protocol)
     if administration is not None and form_id == administration.form and protocol.treatment.radiotherapy is None \
             and protocol.has_form("adverse_event"):
         found.append("adverse_event")
@@ -532,8 +530,7 @@ def _place(session: Session, study: StudyDB, patient: Patient, form: Form, value
                                "(its anchor is not recorded, or the schedule ends before it)", str(visit))
         return row
     day = _key_date(form, values)
-    systemic = protocol.treatment.systemic
-    administration = getattr(systemic, "administration", None) if systemic is not None else None
+    administration = administration_of(protocol)
     for spec in protocol.visits_of_form(form.id):
         ref = spec.anchor_ref
         if day is None or spec.repeat is None or ref.form != form.id or ref.instance != "previous":

@@ -673,7 +673,14 @@ def patient_overview(study: StudyDB, actor: Actor | None, subject_id: str,
                      today: dt.date | None = None) -> PatientOverview:
     """One patient's page: the pathway as a timeline, derived grade, stage, margin, response and
     endpoints, and the visit schedule with windows and form states."""
-    from sarcotrial.services.endpoints import derive_endpoints
+    return _overview(study, actor, subject_id, today)[0]
+
+
+def _overview(study: StudyDB, actor: Actor | None, subject_id: str, today: dt.date | None = None):
+    """:func:`patient_overview`, with the patient's record, endpoints row (``None`` before enrolment) and
+    RECIST 1.1 course (``endpoints.recist_of``; ``None`` without a response section) it read and computed, for
+    :func:`patient_page` to use rather than read and compute them again."""
+    from sarcotrial.services.endpoints import endpoints_of, recist_of
     from sarcotrial.services.views import load_patients
     from sarcotrial.services.visits import patient_visits
 
@@ -685,19 +692,22 @@ def patient_overview(study: StudyDB, actor: Actor | None, subject_id: str,
             DataQuery.patient_id == patient.id, DataQuery.status == "open")) or 0
     endpoints: list[EndpointView] = []
     proportions: list[tuple[str, str]] = []
+    recist = recist_of(study.protocol, record) if getattr(study.protocol, "response", None) is not None else None
+    row = None
     if record.enrolment_date is not None:
         names = {e.id: e.name for e in study.protocol.endpoints}
-        row = derive_endpoints(study, records=[record])[0]
+        row = endpoints_of(study.protocol, record, recist=recist)
         labels = {0: "censored", 1: "event", 2: "competing event"}
         for key, t in row.times.items():
             endpoints.append(EndpointView(key, names.get(key, key), labels.get(t.status, str(t.status)), t.time_days,
                                           t.time_months, t.reason))
         proportions = [("R0 (resected)", _yes_no(row.r0_resected)), ("R0 (intention to treat)", _yes_no(row.r0_itt)),
                        ("pCR", _yes_no(row.pcr)), ("Major wound complication", _yes_no(row.major_wound_complication))]
-    return PatientOverview(record.subject_id, record.site, record.status, record.sex, record.year_of_birth,
+    info = PatientOverview(record.subject_id, record.site, record.status, record.sex, record.year_of_birth,
                            record.enrolment_date, record.consent_date, record.enrolment_sequence,
                            _timeline(study, record), _derived(record), endpoints, proportions, schedule,
                            record.deviations, open_queries)
+    return info, record, row, recist
 
 
 def _yes_no(value: int | None) -> str:
@@ -817,22 +827,20 @@ def patient_page(study: StudyDB, actor: Actor | None, subject_id: str,
     allows and its own proportion endpoints, and the panels of what the protocol has (:class:`ProtocolPanels`).
     SPRINT's page is :func:`patient_overview` unchanged, with its radiotherapy tab (and further courses where a
     patient has one)."""
-    from sarcotrial.errors import InvalidValue as Invalid
-    from sarcotrial.services.views import load_patients
+    from sarcotrial.services.systemic_entry import administration_of
     from sarcotrial.store.models import Allocation
 
-    info = patient_overview(study, actor, subject_id, today)
+    info, record, row, recist = _overview(study, actor, subject_id, today)
     protocol = study.protocol
     treatment = protocol.treatment
     response = getattr(protocol, "response", None)
-    administration = getattr(getattr(treatment, "systemic", None), "administration", None)
+    administration = administration_of(protocol)
     courses_section = getattr(treatment, "radiotherapy_courses", None)
     panels = ProtocolPanels(radiotherapy=treatment.radiotherapy is not None)
-    with study.reading(actor) as session:
-        patient = study.patient(session, subject_id)
-        record = load_patients(study, session, subject_id=patient.subject_id, details=False)[0]
-        if bool(getattr(protocol, "arms", None)) and getattr(protocol, "randomisation", None) is not None:
-            panels.randomises = True
+    if bool(getattr(protocol, "arms", None)) and getattr(protocol, "randomisation", None) is not None:
+        panels.randomises = True
+        with study.reading(actor) as session:
+            patient = study.patient(session, subject_id)
             allocation = session.scalars(select(Allocation).where(Allocation.patient_id == patient.id)).first()
             if allocation is not None:
                 names = {a.id: a.name for a in protocol.arms}
@@ -856,27 +864,21 @@ def patient_page(study: StudyDB, actor: Actor | None, subject_id: str,
         if record.of(administration.form):
             try:
                 panels.course = course_summary(protocol, record, panels.arm.arm if panels.arm else None)
-            except Invalid as err:
+            except InvalidValue as err:
                 panels.course_problem = f"{err.field}: {err.rule}"
     response_row = None
-    if response is not None:
-        from sarcotrial.services.endpoints import response_rows
-        from sarcotrial.services.response_entry import recist_course
+    if recist is not None:  # the protocol's response section: the patient's RECIST 1.1 course, computed once
+        from sarcotrial.services.endpoints import response_row as row_of
 
         panels.response = True
         panels.folded_forms = tuple(f for f in (response.lesion_form, response.measurement_form) if f)
-        try:
-            panels.timepoints, panels.best_unconfirmed, panels.best_confirmed = recist_course(protocol, record)
-        except Invalid as err:
-            panels.response_problem = f"RECIST 1.1 not evaluable: {err.field}: {err.rule}"
+        panels.timepoints, panels.best_unconfirmed, panels.best_confirmed, panels.response_problem = recist
         if record.enrolment_date is not None:
-            response_row = response_rows(study, records=[record])[0]
+            response_row = row_of(record, recist)
     proportions = {e.id for e in protocol.endpoints if e.kind == "proportion"}
-    if record.enrolment_date is not None and proportions != set(_PROPORTION_ROWS):
-        from sarcotrial.services.endpoints import derive_endpoints
-
+    if row is not None and proportions != set(_PROPORTION_ROWS):
         # the protocol's own proportion endpoints (SPRINT's are patient_overview's four rows, left as they are)
-        info.proportions = _proportions(study, derive_endpoints(study, records=[record])[0])
+        info.proportions = _proportions(study, row)
         panels.response_endpoints = _response_endpoints(study, response_row)
     if panels.folded_forms:
         info.timeline = [t for t in info.timeline if t.form_id not in panels.folded_forms]

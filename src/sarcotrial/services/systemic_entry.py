@@ -326,16 +326,27 @@ def _instances(protocol: Any, record_or_crfs: Any) -> list[dict[str, Any]]:
     return [_values_of(c) for c in record_or_crfs or []]
 
 
+def reason_labels(protocol: Any) -> dict[str, str]:
+    """The labels, by code, of the codes the cycle form's reduction and delay reason fields take (their code
+    lists); empty without a cycle form. The report and the patient page word the reasons so."""
+    spec = administration_of(protocol)
+    if spec is None or not protocol.has_form(spec.form):
+        return {}
+    form, labels = protocol.form(spec.form), {}
+    for field_id in (spec.reduction_reason_field, spec.delay_reason_field):
+        fld = form.field(field_id) if field_id else None
+        if fld is not None and fld.type == "code" and fld.codelist in protocol.codelists:
+            labels.update({str(c.code): c.label for c in protocol.codelists[fld.codelist]})
+    return labels
+
+
 def _reason_codes(protocol: Any, spec: Any, rows: list[dict[str, Any]]) -> dict[str, str]:
-    codes: dict[str, str] = {}
+    """The reasons a course may give: the code lists' codes, and each reason written in a text field as its own."""
+    codes = reason_labels(protocol)
     form = protocol.form(spec.form)
     for field_id in (spec.reduction_reason_field, spec.delay_reason_field):
         fld = form.field(field_id) if field_id else None
-        if fld is None:
-            continue
-        if fld.type == "code" and fld.codelist in protocol.codelists:
-            codes.update({c.code: c.label for c in protocol.codelists[fld.codelist]})
-        else:  # a text field: each reason given is its own
+        if fld is not None and not (fld.type == "code" and fld.codelist in protocol.codelists):
             codes.update({str(r[field_id]): str(r[field_id]) for r in rows if r.get(field_id) is not None})
     return codes
 
@@ -400,8 +411,8 @@ def treatment_start(protocol: Any, record_or_values: Any) -> dt.date | None:
     """Day 1 of the patient's first cycle of systemic therapy (the start of the toxicity window), or None.
 
     ``record_or_values``: a PatientRecord, or the instances of the administration form (``(values,
-    derived)`` pairs, objects with ``.values``, or value mappings). The same day as the EDC's
-    ``Pathway.treatment_start`` reads for a protocol without radiotherapy: the earliest day 1 entered."""
+    derived)`` pairs, objects with ``.values``, or value mappings). The EDC's
+    ``Pathway.treatment_start`` reads it for a protocol without radiotherapy: the earliest day 1 entered."""
     spec = administration_of(protocol)
     if spec is None:
         return None
