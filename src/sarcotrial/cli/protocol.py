@@ -219,10 +219,11 @@ def protocol_show(ref: str = typer.Argument(..., help="A shipped protocol's name
     if st.kind == "comparison":
         from sarcotrial.outcomes.design import schoenfeld_events
 
-        arms = {a.id: a for a in p.arms}
-        experimental = next((a for a in p.arms if a.id != st.control_arm), None)
-        ratio = (arms[st.control_arm].ratio, experimental.ratio) if experimental and st.control_arm in arms else (1, 1)
-        events = schoenfeld_events(st.hazard_ratio, st.alpha, st.power, sided=st.sided, allocation=ratio)
+        # a valid protocol's comparison has two arms, one of them the control (references.version_problems)
+        control = next(a for a in p.arms if a.id == st.control_arm)
+        experimental = next(a for a in p.arms if a.id != st.control_arm)
+        events = schoenfeld_events(st.hazard_ratio, st.alpha, st.power, sided=st.sided,
+                                   allocation=(experimental.ratio, control.ratio))
         strata = f" (stratified by {', '.join(st.stratified_by)})" if st.stratified_by else ""
         console.print(f"Primary: {primary}, arms compared among {st.population} patients by the log-rank test{strata} "
                       f"and the Cox hazard ratio ({st.ci_level:.0%} CI); hazard ratio to detect {st.hazard_ratio:g}, "

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from sarcotrial.protocol.references import V2_SECTIONS
 from sarcotrial.protocol.schema import Protocol
 
 #: type changes that keep every stored value valid
@@ -49,10 +50,11 @@ class AmendmentReview:
         return not self.problems
 
 
-#: the sections of schema version 2 an amendment may add, remove or change, and how a change line names them
-_SECTIONS = (("arms", "arms"), ("randomisation", "randomisation"), ("response", "response criteria"),
-             ("treatment.systemic", "systemic therapy"), ("treatment.radiotherapy_courses", "further radiotherapy courses"),
-             ("treatment.interventions", "interventional procedures"), ("functional_outcome", "functional outcome"))
+#: how a change line names each section of schema version 2 (``references.V2_SECTIONS``), which an amendment
+#: may add, remove or change
+_SECTION_NAMES = {"response": "response criteria", "treatment.systemic": "systemic therapy",
+                  "treatment.radiotherapy_courses": "further radiotherapy courses",
+                  "treatment.interventions": "interventional procedures", "functional_outcome": "functional outcome"}
 
 
 def _section(protocol: Protocol, path: str):
@@ -84,17 +86,19 @@ def review_amendment(old: Protocol, new: Protocol, used: DataInUse) -> Amendment
                         "has a new version")
     if new.schema_version != old.schema_version:
         changes.append(f"schema version {old.schema_version} -> {new.schema_version}")
-    for path, what in _SECTIONS:
+    scheme_refused = False
+    for path in V2_SECTIONS:
         before, after = _section(old, path), _section(new, path)
         if before == after:
             continue
         if path in ("arms", "randomisation") and used.allocations:
             problems.append(f"{path}: changed, but {used.allocations} patient(s) are allocated: their allocations "
                             "replay only under the scheme they were made with")
+            scheme_refused = True
             continue
-        changes.append(f"{what} {'added' if before in (None, []) else 'removed' if after in (None, []) else 'changed'}")
-    if used.allocations and not any(p.startswith(("arms:", "randomisation:")) for p in problems) \
-            and _scheme(old) != _scheme(new):
+        how = "added" if before in (None, []) else "removed" if after in (None, []) else "changed"
+        changes.append(f"{_SECTION_NAMES.get(path, path)} {how}")
+    if used.allocations and not scheme_refused and _scheme(old) != _scheme(new):
         # the scheme as the engine reads it: a factor without levels of its own takes its codelist's codes
         problems.append(f"randomisation: the levels of a factor change (its field's codes or type), but "
                         f"{used.allocations} patient(s) are allocated: their allocations replay only under the scheme "

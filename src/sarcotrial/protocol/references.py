@@ -31,6 +31,10 @@ from sarcotrial.protocol.schema import (
     duplicates,
     redcap_name_problems,
 )
+from sarcotrial.protocol.schema_local import local_problems
+from sarcotrial.protocol.schema_randomisation import randomisation_problems
+from sarcotrial.protocol.schema_rtcourses import rtcourses_problems
+from sarcotrial.protocol.schema_systemic import systemic_problems
 
 Problem = tuple[str, str]
 
@@ -228,17 +232,10 @@ def cross_reference_problems(p: Any, unparsed: Unparsed | None = None) -> list[P
         for ref in re.findall(r"\{([a-z_][a-z0-9_.\[\]]*)\}", endpoint.definition):
             if names_nothing(ref):
                 out.append((f"endpoints.{endpoint.id}.definition", f"'{{{ref}}}' names no parameter of this protocol"))
-    # schema version 2: arms and randomisation, systemic therapy
-    from sarcotrial.protocol.schema_randomisation import randomisation_problems
-    from sarcotrial.protocol.schema_systemic import systemic_problems
-
+    # schema version 2: arms and randomisation, systemic therapy, further courses, interventions and function
     out.extend(randomisation_problems(p, u))
     out.extend(systemic_problems(p))
-    from sarcotrial.protocol.schema_rtcourses import rtcourses_problems
-
     out.extend(rtcourses_problems(p, u))
-    from sarcotrial.protocol.schema_local import local_problems
-
     out.extend(local_problems(p, u))
     out.extend(version_problems(p, u))
     return out
@@ -247,8 +244,8 @@ def cross_reference_problems(p: Any, unparsed: Unparsed | None = None) -> list[P
 #: what schema version 1 required, by path, and the sections that came with version 2
 _V1_REQUIRED = ("treatment.radiotherapy", "treatment.chemotherapy", "treatment.surgery", "pathology",
                 "toxicity.wound_complication_window_days")
-_V2_SECTIONS = ("arms", "randomisation", "response", "treatment.systemic", "treatment.radiotherapy_courses",
-                "treatment.interventions", "functional_outcome")
+V2_SECTIONS = ("arms", "randomisation", "response", "treatment.systemic", "treatment.radiotherapy_courses",
+               "treatment.interventions", "functional_outcome")
 
 
 def version_problems(p: Any, u: Unparsed | None = None) -> list[Problem]:
@@ -271,7 +268,7 @@ def version_problems(p: Any, u: Unparsed | None = None) -> list[Problem]:
         for path in _V1_REQUIRED:
             if parsed(path) and given(path) is None:
                 out.append((path, "schema version 1 requires it (or declare schema_version: 2)"))
-        for path in _V2_SECTIONS:
+        for path in V2_SECTIONS:
             if given(path) not in (None, []):
                 out.append((path, "comes with schema version 2: declare schema_version: 2"))
         primary = given("statistics.primary")

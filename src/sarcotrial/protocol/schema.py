@@ -73,15 +73,20 @@ def _has(entry: Any, *names: str) -> bool:
     return entry is not None and all(hasattr(entry, name) for name in names)
 
 
-def duplicates(ids: list[Any], what: str) -> list[str]:
-    """``duplicate form id 'x'`` for each value given more than once."""
+def repeated(items: list[Any]) -> list[Any]:
+    """Each value given more than once, once, in the order of its second occurrence."""
     seen: set = set()
     twice: list = []
-    for item in ids:
+    for item in items:
         if item in seen and item not in twice:
             twice.append(item)
         seen.add(item)
-    return [f"duplicate {what} '{item}'" for item in twice]
+    return twice
+
+
+def duplicates(ids: list[Any], what: str) -> list[str]:
+    """``duplicate form id 'x'`` for each value given more than once."""
+    return [f"duplicate {what} '{item}'" for item in repeated(ids)]
 
 
 class CheckedEntry(_Model):

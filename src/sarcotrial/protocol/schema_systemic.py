@@ -108,16 +108,6 @@ class Systemic(_Model):
     administration: AdministrationForm | None = None
 
 
-def _duplicates(items: list[Any]) -> list[Any]:
-    seen: set = set()
-    twice: list = []
-    for item in items:
-        if item in seen and item not in twice:
-            twice.append(item)
-        seen.add(item)
-    return twice
-
-
 def systemic_problems(p: Any) -> list[tuple[str, str]]:
     """Cross-references of the systemic-therapy section with the arms and the equivalence tables
     (path, rule). ``p`` is a Protocol or the parsed parts of one (a section ``None`` where it did not parse)."""
@@ -126,26 +116,26 @@ def systemic_problems(p: Any) -> list[tuple[str, str]]:
     if systemic is None:
         return []
     from sarcotrial.domain.systemic import equivalence_tables, is_anthracycline
+    from sarcotrial.protocol.schema import duplicates, repeated  # schema.py imports this module: read at call time
 
     base = "treatment.systemic"
     out: list[tuple[str, str]] = []
     regimens = [r for r in (getattr(systemic, "regimens", None) or []) if r is not None]
-    for rid in _duplicates([r.id for r in regimens]):
-        out.append((f"{base}.regimens", f"duplicate regimen id '{rid}'"))
+    out.extend((f"{base}.regimens", problem) for problem in duplicates([r.id for r in regimens], "regimen id"))
 
     arms = getattr(p, "arms", None)
     arm_ids = None if arms is None else {a.id for a in arms if a is not None}
     anthracyclines: dict[str, list[str]] = {}  # drug -> regimens giving it
     for regimen in regimens:
         where = f"{base}.regimens.{regimen.id}"
-        for drug in _duplicates([d.drug for d in regimen.drugs]):
+        for drug in repeated([d.drug for d in regimen.drugs]):
             out.append((f"{where}.drugs", f"drug '{drug}' is listed twice"))
         for entry in regimen.drugs:
             outside = [d for d in entry.days if d > regimen.cycle_days]
             if outside:
                 out.append((f"{where}.drugs.{entry.drug}.days",
                             f"day {', '.join(map(str, outside))} is outside the {regimen.cycle_days}-day cycle"))
-            for day in _duplicates(list(entry.days)):
+            for day in repeated(list(entry.days)):
                 out.append((f"{where}.drugs.{entry.drug}.days", f"day {day} is listed twice"))
             if is_anthracycline(entry.drug):
                 anthracyclines.setdefault(entry.drug, []).append(regimen.id)
@@ -193,12 +183,14 @@ def _parent(where: str) -> str:
 
 def _administration_problems(p: Any, spec: Any, regimens: list[Any], where: str) -> list[tuple[str, str]]:
     """The administration form against the protocol's forms and regimens."""
+    from sarcotrial.protocol.schema import repeated
+
     out: list[tuple[str, str]] = []
     roles = spec.roles()
-    for field_id in _duplicates([field for _role, field in roles]):
+    for field_id in repeated([field for _role, field in roles]):
         named = ", ".join(role for role, field in roles if field == field_id)
         out.append((where, f"field '{field_id}' is named for more than one role ({named})"))
-    for drug, day in _duplicates([(d.drug, d.day) for d in spec.doses]):
+    for drug, day in repeated([(d.drug, d.day) for d in spec.doses]):
         out.append((f"{where}.doses", f"{drug} day {day} has more than one dose field"))
 
     # a patient's cycle reads one regimen: the one of the patient's arm, else the one without arms
