@@ -251,10 +251,8 @@ def patient_enrol(subject: str = typer.Argument(...), date: str = typer.Option(.
 @handle_errors
 def patient_list(db: Optional[str] = DbOption, user: Optional[str] = UserOption, as_json: bool = JsonOption) -> None:
     """Every patient with status and key facts (pseudonymised: no identifiers). Exit 1 if none."""
-    from sarcotrial.services import shapes, views
+    from sarcotrial.services import randomisation, shapes, views
     from sarcotrial.services.study import StudyDB
-
-    from sarcotrial.services import randomisation
 
     with StudyDB.open(db) as study:
         who = actor(user)
@@ -323,11 +321,11 @@ def patient_show(subject: str = typer.Argument(...), db: Optional[str] = DbOptio
         who = actor(user)
         r, open_queries = views.patient_and_open_queries(study, who, subject)
         protocol = study.protocol
+        randomised = randomisation.randomises(protocol)
         # a randomised study: the arm once allocated (none before: the allocation is concealed)
-        arm = randomisation.arms_by_subject(study, who, subject).get(r.subject_id) \
-            if randomisation.randomises(protocol) else None
+        arm = randomisation.arms_by_subject(study, who, subject).get(r.subject_id) if randomised else None
     out = shapes.patient_json(r)
-    if randomisation.randomises(protocol):
+    if randomised:
         names = {a.id: a.name for a in protocol.arms}
         out["arm"] = {"id": arm, "name": names.get(arm, arm)} if arm else None
     if as_json:

@@ -784,15 +784,12 @@ def _baseline_date(snapshot: ExportSnapshot, p: ExportPatient) -> Any:
 
 def _course(snapshot: ExportSnapshot, p: ExportPatient) -> tuple[list[Any], Any, Any]:
     """The patient's RECIST 1.1 course from the services (recorded dates); empty where it cannot be evaluated."""
-    from sarcotrial.errors import InvalidValue
-    from sarcotrial.services.response_entry import recist_course
+    from sarcotrial.services.endpoints import recist_of
 
     if p.record is None:
         return [], None, None
-    try:
-        return recist_course(snapshot.protocol, p.record)
-    except InvalidValue:
-        return [], None, None
+    points, unconfirmed, confirmed, _problem = recist_of(snapshot.protocol, p.record)
+    return points, unconfirmed, confirmed
 
 
 def _assessment_crfs(snapshot: ExportSnapshot, p: ExportPatient) -> dict[Any, ExportCRF]:

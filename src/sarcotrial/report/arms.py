@@ -48,6 +48,8 @@ from sarcotrial.report.data import NOT_RECORDED, ReportData
 from sarcotrial.report.figures import COLOURS, plt
 from sarcotrial.report.words import count
 from sarcotrial.services.endpoints import PatientEndpoints, ResponseRow
+from sarcotrial.services.randomisation import factor_labels
+from sarcotrial.services.systemic_entry import reason_labels
 from sarcotrial.services.views import PatientRecord
 
 DASH = "\u2013"
@@ -112,17 +114,14 @@ class ArmsData:
 def gather_arms(study, data: ReportData, actor=None) -> ArmsData:
     """The randomised patients of the report (enrolled by the cut-off) with their arm, endpoints, best response
     and systemic course; the allocations' stratification errors."""
-    from sarcotrial.services.endpoints import response_rows
+    from sarcotrial.services.endpoints import response_row
     from sarcotrial.services.randomisation import allocations
-    from sarcotrial.services.response_entry import recist_course
 
     protocol = study.protocol
     control = protocol.statistics.primary.control_arm
     arms = sorted(protocol.arms, key=lambda a: a.id != control)
     views = {v.subject_id: v for v in allocations(study, actor)}
     records = {r.subject_id: r for r in data.records}
-    responses = {r.subject_id: r for r in response_rows(study, records=data.records)} \
-        if getattr(protocol, "response", None) is not None else {}
     out: list[ArmPatient] = []
     unallocated = []
     for e in data.endpoints:
@@ -132,15 +131,11 @@ def gather_arms(study, data: ReportData, actor=None) -> ArmsData:
             unallocated.append(sid)
             continue
         record = records[sid]
-        change = None
-        if responses:
-            try:
-                points = recist_course(protocol, record)[0]
-            except Exception:  # a course that cannot be evaluated has no waterfall bar (its ORR row says NE)
-                points = []
-            change = best_change(points)
+        recist = data.recist.get(sid)  # computed once by the report's data; None without a response section
+        # a course that cannot be evaluated has no time point, so no waterfall bar (its ORR row says NE)
+        response, change = (response_row(record, recist), best_change(recist[0])) if recist is not None else (None, None)
         course, problem = _course(protocol, record, view.arm)
-        out.append(ArmPatient(sid, view.arm, dict(view.strata), record, e, responses.get(sid), change, course, problem))
+        out.append(ArmPatient(sid, view.arm, dict(view.strata), record, e, response, change, course, problem))
     reported = {p.subject_id for p in out}
     errors = [v for v in views.values() if v.stratification_errors and v.subject_id in reported]
     return ArmsData(arms, control, out, errors, unallocated)
@@ -160,7 +155,8 @@ def _course(protocol, record: PatientRecord, arm: str):
     from sarcotrial.errors import InvalidValue
     from sarcotrial.services.systemic_entry import administration_of, course_summary
 
-    if administration_of(protocol) is None or not record.of(administration_of(protocol).form):
+    spec = administration_of(protocol)
+    if spec is None or not record.of(spec.form):
         return None, None
     try:
         return course_summary(protocol, record, arm), None
@@ -399,11 +395,7 @@ def _median_range(values: list[float], fmt: str) -> str:
 
 
 def _code_words(protocol, form_id: str, field_id: str) -> Callable[[Any], str]:
-    try:
-        fld = protocol.form(form_id).field(field_id)
-    except Exception:
-        fld = None
-    labels = {c.code: c.label for c in protocol.codelists.get(getattr(fld, "codelist", None) or "", [])}
+    labels = _field_code_labels(protocol, form_id, field_id)
     return lambda v: labels.get(v, str(v).replace("_", " ").capitalize() if isinstance(v, str) else str(v))
 
 
@@ -436,10 +428,7 @@ def baseline_by_arm(protocol, arms: ArmsData, caption: str) -> Table:
     group("Sex", lambda p: p.record.sex, words=lambda v: str(v).capitalize())
     scheme = getattr(protocol, "randomisation", None)
     for factor in getattr(scheme, "factors", []) or []:
-        try:
-            label = protocol.form(factor.form).field(factor.field).label
-        except Exception:
-            label = factor.id.replace("_", " ").capitalize()
+        label = factor_labels(protocol)[factor.id]
         levels = list(factor.levels) if getattr(factor, "levels", None) else None
         words = _code_words(protocol, factor.form, factor.field) if not levels else (lambda v: str(v))
         group(f"{label}: stratum at randomisation", lambda p, f=factor.id: p.strata.get(f), order=levels, words=words)
@@ -497,10 +486,7 @@ def systemic_by_arm(protocol, arms: ArmsData, caption: str) -> Table:
             values = [100 * d.relative for p in treated[a.id] for d in p.course.dose_intensity if d.drug == drug]
             cells.append(_median_range(values, ".0f") + (" %" if values else ""))
         row(drug.capitalize(), cells, 1)
-    reason_words = {}
-    for field_id in (spec.reduction_reason_field, spec.delay_reason_field):
-        if field_id:
-            reason_words.update(_reason_labels(protocol, spec.form, field_id))
+    reason_words = reason_labels(protocol)
     for kind, title, field_id in (("reduced", "Patients with a dose reduction", spec.reduction_reason_field),
                                   ("delayed", "Patients with a delayed cycle", spec.delay_reason_field)):
         patients_with = {a.id: [p for p in treated[a.id] if _cycles_with(p, kind)] for a in arms.arms}
@@ -567,11 +553,9 @@ def _cycles_with(p: ArmPatient, kind: str) -> list[int]:
     return [c.cycle for c in p.course.cycles if c.delayed]
 
 
-def _reason_labels(protocol, form_id: str, field_id: str) -> dict[str, str]:
-    try:
-        fld = protocol.form(form_id).field(field_id)
-    except Exception:
-        return {}
+def _field_code_labels(protocol, form_id: str, field_id: str) -> dict[str, str]:
+    """The labels of the codes of a form's field, by code (empty for a field without a code list)."""
+    fld = protocol.form(form_id).field(field_id) if protocol.has_form(form_id) else None
     return {c.code: c.label for c in protocol.codelists.get(fld.codelist or "", [])} if fld is not None else {}
 
 
@@ -652,12 +636,7 @@ def _rate_ci(k: int, n: int, level: float) -> str:
 
 
 def errors_table(arms: ArmsData, protocol, caption: str) -> Table:
-    labels = {}
-    for factor in getattr(protocol.randomisation, "factors", []) or []:
-        try:
-            labels[factor.id] = protocol.form(factor.form).field(factor.field).label
-        except Exception:
-            labels[factor.id] = factor.id
+    labels = factor_labels(protocol)
     rows = [[v.subject_id, arms.name(v.arm), labels.get(factor, factor.replace("_", " ").capitalize()), str(used),
              "missing" if now is None else "in no level" if now == "?" else str(now)]
             for v in arms.errors for factor, (used, now) in sorted(v.stratification_errors.items())]
@@ -702,7 +681,7 @@ def compare(arms: ArmsData, endpoint_id: str, *, stratify: list[str], conf_type:
         e = [p.endpoints.times[endpoint_id].status for p in mine]
         curves.append((a.name, fit_kaplan_meier(t, e, conf_type=conf_type, conf_level=level)))
         ids.append(a.id)
-    patients = [p for p in arms.patients]
+    patients = arms.patients
     time = [p.endpoints.times[endpoint_id].time_months for p in patients]
     status = [p.endpoints.times[endpoint_id].status for p in patients]
     events = int(sum(status))
@@ -841,10 +820,11 @@ def sections(study, data: ReportData, arms: ArmsData, *, figure: Callable[..., F
             tox.table(t)
         elif phase == "acute":
             tox.text("No adverse event recorded from the first dose.")
-    sae = [e for e in data.serious_events]
-    by_arm = Counter(next((p.arm for p in arms.patients if p.subject_id == e.subject_id), None) for e in sae)
+    arm_of = {p.subject_id: p.arm for p in arms.patients}
+    sae = data.serious_events
+    by_arm = Counter(arm_of.get(e.subject_id) for e in sae)
     tox.text("Serious adverse events: " + "; ".join(
-        f"{a.name} {by_arm.get(a.id, 0)} in {count(len({e.subject_id for e in sae if _arm(arms, e.subject_id) == a.id}), 'patient')}"
+        f"{a.name} {by_arm.get(a.id, 0)} in {count(len({e.subject_id for e in sae if arm_of.get(e.subject_id) == a.id}), 'patient')}"
         for a in arms.arms) + ".")
     out["toxicity"].append(tox)
 
@@ -863,10 +843,6 @@ def sections(study, data: ReportData, arms: ArmsData, *, figure: Callable[..., F
         alloc.text(f"Enrolled without an allocation (not in the comparison): {', '.join(arms.unallocated)}.")
     out["allocation"].append(alloc)
     return out
-
-
-def _arm(arms: ArmsData, subject_id: str) -> str | None:
-    return next((p.arm for p in arms.patients if p.subject_id == subject_id), None)
 
 
 def _comparison_blocks(section: Section, c: Comparison, endpoint, arms: ArmsData, *, figure, table_no, figure_no,

@@ -13,7 +13,7 @@ from collections import Counter
 from dataclasses import dataclass, field, replace
 
 from sarcotrial.domain import histology
-from sarcotrial.services.endpoints import PatientEndpoints, ToxicityRow, derive_endpoints, toxicity_table
+from sarcotrial.services.endpoints import PatientEndpoints, Recist, ToxicityRow, endpoints_of, recist_of, toxicity_table
 from sarcotrial.services.baseline import (  # noqa: F401  (Table 1 reads them here)
     GRADE_LABELS,
     GRADE_ORDER,
@@ -139,6 +139,9 @@ class ReportData:
     serious_events: list[SeriousEvent] = field(default_factory=list)
     accrual_start: dt.date | None = None  # the first screening by the cut-off: day 0 of the accrual forecast
     records: list[PatientRecord] = field(default_factory=list)  # the enrolled patients as of the cut-off, by sequence
+    #: each enrolled patient's RECIST 1.1 course (``services.endpoints.recist_of``), computed once for the endpoints
+    #: and the comparative sections; empty without a response section
+    recist: dict[str, Recist] = field(default_factory=dict)
 
 
 
@@ -177,7 +180,9 @@ def gather(study: StudyDB, cutoff: dt.date | None = None, actor: Actor | None = 
     deviations = [(r.subject_id, d["category"], d["severity"], d["description"]) for r in enrolled for d in r.deviations]
     baseline = _baseline(enrolled, protocol)
     by_sequence = sorted(enrolled, key=lambda r: r.enrolment_sequence or 0)
-    endpoints = derive_endpoints(study, cutoff, records=by_sequence)
+    recist = {r.subject_id: recist_of(protocol, r) for r in by_sequence} \
+        if getattr(protocol, "response", None) is not None else {}
+    endpoints = [endpoints_of(protocol, r, cutoff, recist.get(r.subject_id)) for r in by_sequence]
     source = "given" if cutoff else "the latest recorded contact"
     given_cutoff = cutoff
     if cutoff is None and endpoints:
@@ -214,7 +219,7 @@ def gather(study: StudyDB, cutoff: dt.date | None = None, actor: Actor | None = 
         specimens=_specimens(by_sequence), serious_events=_serious_events(by_sequence, cutoff),
         accrual_start=min((sc["date"] for r in records for sc in r.screenings if isinstance(sc.get("date"), dt.date)),
                           default=None),
-        records=by_sequence)
+        records=by_sequence, recist=recist)
 
 
 def _follow_up_ended(protocol, enrolled: list[PatientRecord], endpoints: list[PatientEndpoints],

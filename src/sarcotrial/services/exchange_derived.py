@@ -4,7 +4,7 @@ compute them for the report and the endpoints CSV.
 Three tables a statistician otherwise rebuilds from the forms:
 
 - ``endpoints``: one row per enrolled patient, each time-to-event endpoint's time and status and the
-  proportion endpoints (:func:`sarcotrial.services.endpoints.derive_endpoints`, the rows of
+  proportion endpoints (:func:`sarcotrial.services.endpoints.endpoints_of`, the rows of
   ``sarcotrial endpoints --out``), with the baseline covariates of the report's Table 1 (age at
   enrolment, sex, site, and the diagnosis read as :class:`sarcotrial.services.baseline.BaselineDiagnosis` reads it:
   histotype, FNCLCC grade, AJCC stage, size, depth);
@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any
 
-from sarcotrial.services.endpoints import ENDPOINT_FORMS, derive_endpoints, toxicity_table
+from sarcotrial.services.endpoints import ENDPOINT_FORMS, toxicity_table
 from sarcotrial.services.exchange import ExportPatient, ExportSnapshot
 from sarcotrial.services.radiotherapy import COURSE_FORM, FRACTION_FORM, summarise_course
 
@@ -117,7 +117,12 @@ def endpoints_table(snapshot: ExportSnapshot) -> DerivedTable:
     protocol = snapshot.protocol
     patients = _enrolled(snapshot)
     by_subject = {p.subject_id: p for p in patients}
-    rows_in = derive_endpoints(_protocol_only(snapshot), records=[p.record for p in patients])
+    from sarcotrial.services.endpoints import endpoints_of, recist_of, response_row
+
+    # each patient's RECIST course computed once, for the endpoints and the best response alike
+    recists = {p.subject_id: recist_of(protocol, p.record) for p in patients} \
+        if getattr(protocol, "response", None) is not None else {}
+    rows_in = [endpoints_of(protocol, p.record, recist=recists.get(p.subject_id)) for p in patients]
     tte = [e for e in protocol.endpoints if e.kind == "time_to_event"]
     src = "derived: services.endpoints"
     cols = [Column("subject_id", "text", "Subject id", "patient"),
@@ -137,8 +142,6 @@ def endpoints_table(snapshot: ExportSnapshot) -> DerivedTable:
                     codes=YES_NO)] if surgical else []
     responses = {}
     if getattr(protocol, "response", None) is not None:
-        from sarcotrial.services.endpoints import response_rows
-
         rsrc = "derived: services.endpoints.response_rows (RECIST 1.1)"
         bor = tuple((c, c) for c in ("CR", "PR", "SD", "NON-CR/NON-PD", "PD", "NE"))
         cols += [Column("best_response_unconfirmed", "code", "Best overall response, unconfirmed", rsrc, codes=bor),
@@ -152,8 +155,7 @@ def endpoints_table(snapshot: ExportSnapshot) -> DerivedTable:
                  Column("responder_confirmed", "integer", "Objective response (CR or PR), confirmed", rsrc,
                         codes=YES_NO),
                  Column("response_note", "text", "Why the best response is NE without an evaluation", rsrc)]
-        responses = {r.subject_id: r for r in response_rows(_protocol_only(snapshot),
-                                                            records=[p.record for p in patients])}
+        responses = {p.subject_id: response_row(p.record, recists[p.subject_id]) for p in patients}
     cols += [Column("missing_data", "text", "Missing-data codes in what the endpoints read (form.field=CODE)", src)]
     cov = "derived: report Table 1 (baseline)"
     anatomic = protocol.form("diagnosis").field("anatomic_site")

@@ -57,6 +57,18 @@ SEED_KEY_INFO = b"sarcotrial randomisation seed fernet"
 VERIFY_PERMISSION = "randomisation.verify"
 
 
+def factor_labels(protocol) -> dict[str, str]:
+    """Each stratification factor's name by its id: the label of the screening field it reads, else its id in words;
+    the site (a stratum where the protocol says so) as ``Site``. The report and the patient page name factors so."""
+    from sarcotrial.domain.randomisation import SITE
+
+    out = {SITE: "Site"}
+    for factor in getattr(getattr(protocol, "randomisation", None), "factors", None) or ():
+        fld = protocol.form(factor.form).field(factor.field) if protocol.has_form(factor.form) else None
+        out[factor.id] = fld.label if fld is not None else factor.id.replace("_", " ").capitalize()
+    return out
+
+
 def randomises(protocol) -> bool:
     """Whether the protocol declares arms and a randomisation (SPRINT does not: nothing is allocated)."""
     return bool(getattr(protocol, "arms", None)) and getattr(protocol, "randomisation", None) is not None

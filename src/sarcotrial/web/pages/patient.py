@@ -16,6 +16,8 @@ from fastapi.responses import RedirectResponse
 
 from sarcotrial.errors import InvalidValue
 from sarcotrial.services import overview, pathway
+from sarcotrial.services.randomisation import factor_labels
+from sarcotrial.services.systemic_entry import reason_labels
 from sarcotrial.web.deps import SignedIn, study_of, optional_int
 from sarcotrial.web.templating import render
 
@@ -75,33 +77,7 @@ def _patient_page(request: Request, user, subject: str, *, identifiers=None, pur
     form_names = {f.id: f.name for f in study.protocol.forms}
     return render(request, "patient/page.html", status_code=status_code, title=info.subject, p=info, x=panels,
                   identifiers=identifiers, purpose=purpose, repeating=repeating, form_names=form_names,
-                  factor_names=_factor_names(study.protocol), code_labels=_code_labels(study.protocol))
-
-
-def _factor_names(protocol) -> dict[str, str]:
-    """The randomisation's stratification factors by id: the label of the field each reads (``site``: Site)."""
-    randomisation = getattr(protocol, "randomisation", None)
-    out = {"site": "Site"}
-    for factor in getattr(randomisation, "factors", None) or ():
-        form = protocol.form(factor.form) if getattr(factor, "form", None) and protocol.has_form(factor.form) else None
-        fld = form.field(factor.field) if form is not None and getattr(factor, "field", None) else None
-        out[factor.id] = fld.label if fld is not None else factor.id.replace("_", " ")
-    return out
-
-
-def _code_labels(protocol) -> dict[str, str]:
-    """The labels of the codes the systemic course's reasons take (the cycle form's reduction and delay reason
-    fields' code lists), by code."""
-    administration = getattr(getattr(protocol.treatment, "systemic", None), "administration", None)
-    if administration is None or not protocol.has_form(administration.form):
-        return {}
-    form = protocol.form(administration.form)
-    out: dict[str, str] = {}
-    for field_id in (administration.reduction_reason_field, administration.delay_reason_field):
-        fld = form.field(field_id) if field_id else None
-        if fld is not None and fld.type == "code" and fld.codelist in protocol.codelists:
-            out.update({str(c.code): c.label for c in protocol.codelists[fld.codelist]})
-    return out
+                  factor_names=factor_labels(study.protocol), code_labels=reason_labels(study.protocol))
 
 
 @router.get("/patients/{subject}")
