@@ -257,3 +257,12 @@ def test_the_radiotherapy_page_is_not_found_for_a_protocol_without_radiotherapy(
 
     response = Client(doxab_app, username("data_manager")).get("/patients/DXA-001/rt")
     assert response.status_code == 404
+
+
+def test_the_dashboard_has_no_plan_qa_card_without_radiotherapy(doxab_app):
+    """Plan QA judges a protocol's own radiotherapy plans: DOXAB's dashboard has no such card; SPRINT's keeps it
+    (tests/web/test_dashboard.py)."""
+    from tests.web.conftest import Client, username
+
+    page = Client(doxab_app, username("data_manager")).get("/")
+    assert page.status_code == 200 and "Plan QA deviations" not in page.text and "Accrual" in page.text

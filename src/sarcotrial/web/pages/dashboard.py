@@ -23,7 +23,9 @@ def dashboard(request: Request, user: SignedIn):
     view, forecast, start_source = overview.accrual_forecast(study, user.actor, as_of=board.today)
     visit_names = {v.id: v.name for v in study.protocol.visits}
     return render(request, "dashboard/index.html", title="Dashboard", board=board, visit_names=visit_names,
-                  accrual=forecast, accrual_view=view, accrual_start=start_source)
+                  accrual=forecast, accrual_view=view, accrual_start=start_source,
+                  # plan QA judges the protocol's own radiotherapy plans: no card for a protocol without them
+                  plan_qa=study.protocol.treatment.radiotherapy is not None)
 
 
 @router.get("/dashboard/accrual.png")
