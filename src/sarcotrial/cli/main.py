@@ -24,6 +24,7 @@ from sarcotrial.cli import local as local_cli
 from sarcotrial.cli import recist as recist_cli
 from sarcotrial.cli import systemic as systemic_cli
 from sarcotrial.cli.randomisation import randomisation_app
+from sarcotrial.cli import gist as gist_cli
 
 app = typer.Typer(
     name="sarcotrial",
@@ -71,6 +72,7 @@ rules.rules_app.command("recist")(recist_cli.recist)
 rules.rules_app.command("bsa")(systemic_cli.bsa)
 rules.rules_app.command("anthracycline")(systemic_cli.anthracycline)
 rules.rules_app.command("msts")(local_cli.msts)
+rules.rules_app.command("gist-risk")(gist_cli.gist_risk)
 rules.rules_app.command("cirse")(local_cli.cirse)
 app.add_typer(randomisation_app, name="randomisation")
 app.command("accrual")(accrual_cli.accrual)
