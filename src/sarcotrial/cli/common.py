@@ -139,3 +139,31 @@ def parse_assignments(pairs: list[str] | None, input_file: Path | None = None) -
         given[key] = value.strip()
         values[key] = value.strip()
     return values
+
+
+def read_document(path: Path, what: str = "document", *, strict_suffix: bool = False) -> Any:
+    """A YAML or JSON document given on the command line (``.json``: JSON; else YAML, which also
+    reads JSON), or the one-line error naming the file, the line and the column. ``strict_suffix``:
+    a file not named .yaml, .yml or .json is refused."""
+    from sarcotrial.errors import InvalidValue
+
+    if strict_suffix and Path(path).suffix.lower() not in (".yaml", ".yml", ".json"):
+        raise InvalidValue(what, f"{path} must be a .yaml, .yml or .json file", show_value=False)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise InvalidValue(what, f"cannot read {path} ({exc.strerror or exc})", show_value=False) from None
+    if Path(path).suffix.lower() == ".json":
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise InvalidValue(what, f"{Path(path).name} is not valid JSON (line {exc.lineno}, column {exc.colno}: "
+                               f"{exc.msg})", show_value=False) from None
+    import yaml
+
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
+        raise InvalidValue(what, f"{Path(path).name} is not valid YAML{where}", show_value=False) from None

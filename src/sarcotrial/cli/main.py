@@ -25,6 +25,7 @@ from sarcotrial.cli import recist as recist_cli
 from sarcotrial.cli import systemic as systemic_cli
 from sarcotrial.cli.randomisation import randomisation_app
 from sarcotrial.cli import gist as gist_cli
+from sarcotrial.cli import molecular as molecular_cli
 
 app = typer.Typer(
     name="sarcotrial",
@@ -74,6 +75,8 @@ rules.rules_app.command("anthracycline")(systemic_cli.anthracycline)
 rules.rules_app.command("msts")(local_cli.msts)
 rules.rules_app.command("gist-risk")(gist_cli.gist_risk)
 rules.rules_app.command("cirse")(local_cli.cirse)
+rules.rules_app.command("gene")(molecular_cli.gene)
+rules.rules_app.command("molecular")(molecular_cli.molecular)
 app.add_typer(randomisation_app, name="randomisation")
 app.command("accrual")(accrual_cli.accrual)
 app.add_typer(rt_app, name="rt")
