@@ -26,6 +26,7 @@ from sarcotrial.cli import systemic as systemic_cli
 from sarcotrial.cli.randomisation import randomisation_app
 from sarcotrial.cli import gist as gist_cli
 from sarcotrial.cli import molecular as molecular_cli
+from sarcotrial.cli import predisposition as predisposition_cli
 
 app = typer.Typer(
     name="sarcotrial",
@@ -73,6 +74,7 @@ rules.rules_app.command("recist")(recist_cli.recist)
 rules.rules_app.command("bsa")(systemic_cli.bsa)
 rules.rules_app.command("anthracycline")(systemic_cli.anthracycline)
 rules.rules_app.command("msts")(local_cli.msts)
+rules.rules_app.command("predisposition")(predisposition_cli.predisposition)
 rules.rules_app.command("gist-risk")(gist_cli.gist_risk)
 rules.rules_app.command("cirse")(local_cli.cirse)
 rules.rules_app.command("gene")(molecular_cli.gene)
