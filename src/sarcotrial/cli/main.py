@@ -27,6 +27,8 @@ from sarcotrial.cli.randomisation import randomisation_app
 from sarcotrial.cli import gist as gist_cli
 from sarcotrial.cli import molecular as molecular_cli
 from sarcotrial.cli import predisposition as predisposition_cli
+from sarcotrial.cli.nomogram import nomogram_app
+from sarcotrial.cli.nomogram_assess import assess as assess_model
 
 app = typer.Typer(
     name="sarcotrial",
@@ -106,6 +108,8 @@ app.command("serve")(web.serve)
 app.add_typer(export_app, name="export")
 import_app.command("dicom-rt")(import_dicom_rt)
 app.add_typer(import_app, name="import")
+nomogram_app.command("assess")(assess_model)
+app.add_typer(nomogram_app, name="nomogram")
 
 
 def run() -> None:

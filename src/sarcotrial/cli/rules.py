@@ -28,7 +28,8 @@ from sarcotrial.cli.common import (
 from sarcotrial.errors import InvalidValue
 
 rules_app = typer.Typer(help="Clinical rules: FNCLCC grade, AJCC 8 stage, EORTC-STBSG and RECIST 1.1 response, LQ EQD2 "
-                        "(photons, brachytherapy, particles), histotypes, BSA, anthracycline dose, MSTS, CIRSE.",
+                        "(photons, brachytherapy, particles), histotypes, BSA, anthracycline dose, MSTS, CIRSE, GIST risk, "
+                        "genes and molecular findings, hereditary predisposition (Chompret, NF1).",
                         no_args_is_help=True)
 
 
