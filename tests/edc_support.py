@@ -40,7 +40,9 @@ ADMIN_PASSWORD = "admin-password-1"
 #: the user name and printed name of each role's account
 NAMES = {"admin": ("admin", "Ada Admin"), "investigator": ("ivy", "Dr Ivy Investigator"),
          "research_nurse": ("nina", "Nina Nurse"), "data_manager": ("dana", "Dana Datamanager"),
-         "monitor": ("mona", "Mona Monitor"), "statistician": ("stan", "Stan Statistician")}
+         "monitor": ("mona", "Mona Monitor"), "statistician": ("stan", "Stan Statistician"),
+         "clinician": ("cleo", "Dr Cleo Clinician"), "pathologist": ("pat", "Dr Paula Pathologist"),
+         "radiologist": ("ray", "Dr Ray Radiologist")}
 
 
 @pytest.fixture

@@ -463,10 +463,14 @@ def test_the_permission_table():
         "delete", "not_done", "visit.add", "consent", "withdraw", "query.open", "query.respond", "query.close",
         "query.reopen", "sdv", "sign", "lock", "unlock", "lock.study", "unlock.study", "user.manage", "site.manage",
         "settings.set", "audit.read", "report", "export", "protocol.amend", "reference.import", "planqa.store",
-        "randomisation.verify"}
+        "randomisation.verify", "account.self", "board.read", "board.meeting", "board.imaging", "board.pathology",
+        "board.decide", "board.sign", "second_opinion.request", "second_opinion.pathology", "second_opinion.imaging",
+        "registry.molecular", "registry.family", "registry.predict"}
     assert set(rules.PERMISSIONS) == set(rules.PERMISSION_DESCRIPTIONS)
     assert all(roles <= set(rules.ROLES) and roles for roles in rules.PERMISSIONS.values())
-    assert rules.PERMISSIONS["read"] == frozenset(rules.ROLES)
+    # the board's members who are not trial staff see no study form
+    assert rules.PERMISSIONS["read"] == frozenset(rules.ROLES) - {"clinician", "pathologist", "radiologist"}
+    assert rules.PERMISSIONS["account.self"] == frozenset(rules.ROLES)
     assert "statistician" not in rules.PERMISSIONS["read.identifiers"]  # pseudonymised data only
     for entering in ("record", "correct", "delete"):  # reviewers never enter the data they review
         assert not rules.PERMISSIONS[entering] & {"data_manager", "monitor", "statistician", "admin"}

@@ -29,6 +29,7 @@ from sarcotrial.cli import molecular as molecular_cli
 from sarcotrial.cli import predisposition as predisposition_cli
 from sarcotrial.cli.nomogram import nomogram_app
 from sarcotrial.cli.nomogram_assess import assess as assess_model
+from sarcotrial.cli.board import board_app, second_opinion_app
 
 app = typer.Typer(
     name="sarcotrial",
@@ -110,6 +111,8 @@ import_app.command("dicom-rt")(import_dicom_rt)
 app.add_typer(import_app, name="import")
 nomogram_app.command("assess")(assess_model)
 app.add_typer(nomogram_app, name="nomogram")
+app.add_typer(board_app, name="board")
+app.add_typer(second_opinion_app, name="second-opinion")
 
 
 def run() -> None:

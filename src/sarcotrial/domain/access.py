@@ -19,7 +19,8 @@ Pure: no I/O.
 
 from __future__ import annotations
 
-ROLES: tuple[str, ...] = ("admin", "investigator", "research_nurse", "data_manager", "monitor", "statistician")
+ROLES: tuple[str, ...] = ("admin", "investigator", "research_nurse", "data_manager", "monitor", "statistician",
+                          "clinician", "pathologist", "radiologist")
 
 ROLE_DESCRIPTIONS: dict[str, str] = {
     "admin": "manages accounts, sites, settings, protocol amendments and reference data; no patient data",
@@ -28,6 +29,10 @@ ROLE_DESCRIPTIONS: dict[str, str] = {
     "data_manager": "reviews data, raises and closes queries, locks and unlocks; never enters data",
     "monitor": "source data verification, raises and closes queries; never enters data",
     "statistician": "pseudonymised data, reports and exports; never identifiers",
+    "clinician": "tumour board member (surgeon, oncologist, ...) outside the trial staff: questions and decisions; "
+                 "no study form",
+    "pathologist": "tumour board pathologist: pathology summaries and second-opinion pathology reviews; no study form",
+    "radiologist": "tumour board radiologist: imaging summaries and second-opinion imaging reviews; no study form",
 }
 
 #: export rights, widest first: ``full`` may export at any level, identifiers included
@@ -37,13 +42,20 @@ EXPORT_LEVELS: tuple[str, ...] = ("full", "pseudonymised", "deidentified")
 
 _SITE = frozenset({"investigator", "research_nurse"})
 _REVIEW = frozenset({"data_manager", "monitor"})
+_BOARD = frozenset({"clinician", "pathologist", "radiologist"})
 _ALL = frozenset(ROLES)
+_TRIAL = _ALL - _BOARD
 
 # The rationale of each line is the comment beside it.
 PERMISSIONS: dict[str, frozenset[str]] = {
-    # Everyone signed in reads pseudonymised study data (their own sites' patients only, when sites
-    # are granted): reviewing data is every role's work.
-    "read": _ALL,
+    # Everyone signed in to the trial reads pseudonymised study data (their own sites' patients only,
+    # when sites are granted): reviewing data is every trial role's work. The board's members who are not
+    # trial staff see no study form (access limited to what each role's work needs: 21 CFR 11.10(d),
+    # Annex 11 §12.1).
+    "read": _TRIAL,
+    # One's own account (changing one's password, one's API tokens, the list of accounts and sites): every
+    # signed-in person, board members included, who hold no ``read``.
+    "account.self": _ALL,
     # Names, dates of birth, hospital numbers: the site staff who treat the patient, and the monitor
     # who compares the CRF with the hospital record (ICH E6 direct access to source documents).
     # Not the data manager or statistician (pseudonymised data suffice), not the admin.
@@ -97,10 +109,34 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     # check the trial's conduct independently of the site (ICH E9 2.3.2: a reproducible sequence), never the
     # site staff who enrol, nor the admin (no patient data).
     "randomisation.verify": frozenset({"data_manager", "monitor", "statistician"}),
+    # The tumour board (docs/tumour-board.md): every patient of the unit is discussed, most in no trial.
+    # Its members and the site staff who take part read the board's registry of their sites.
+    "board.read": _SITE | _BOARD,
+    # Meetings, attendance and the cases put to the board (with their question): the physicians and the
+    # research nurse who coordinates the board.
+    "board.meeting": _SITE | {"clinician"},
+    # Each discipline writes its own part of a case: the radiologist the imaging, the pathologist the pathology.
+    "board.imaging": frozenset({"radiologist"}),
+    "board.pathology": frozenset({"pathologist"}),
+    # The decision is a physician's (the responsible physician is named on it) and so is its signature.
+    "board.decide": frozenset({"investigator", "clinician"}),
+    "board.sign": frozenset({"investigator", "clinician"}),
+    # Second opinions: the request and its documents are registered by the board's staff; the review is
+    # written by the discipline asked (a pathologist reviews slides, a radiologist images).
+    "second_opinion.request": _SITE | _BOARD,
+    "second_opinion.pathology": frozenset({"pathologist"}),
+    "second_opinion.imaging": frozenset({"radiologist"}),
+    # The registry's documents (docs/tumour-board.md): molecular findings are reported by the pathologist
+    # (or entered from the laboratory's report by the physicians and the research nurse); the family
+    # history is taken by the physicians and the research nurse; a risk prediction is a physician's tool.
+    "registry.molecular": _SITE | {"clinician", "pathologist"},
+    "registry.family": _SITE | {"clinician"},
+    "registry.predict": _SITE | {"clinician"},
 }
 
 PERMISSION_DESCRIPTIONS: dict[str, str] = {
     "read": "read study data (pseudonymised)",
+    "account.self": "change one's own password and manage one's own API tokens",
     "read.identifiers": "read a patient's name, date of birth and hospital number",
     "patient.register": "register a referred patient",
     "patient.screen": "screen a patient for eligibility",
@@ -132,6 +168,18 @@ PERMISSION_DESCRIPTIONS: dict[str, str] = {
     "reference.import": "import reference data (CTCAE)",
     "planqa.store": "store a radiotherapy plan QA on a patient",
     "randomisation.verify": "replay every allocation from the study's randomisation seed (the seed is never shown)",
+    "board.read": "read the tumour board's meetings, cases, decisions and second opinions",
+    "board.meeting": "record a board meeting, who attended, and the cases with their question",
+    "board.imaging": "write a case's imaging summary",
+    "board.pathology": "write a case's pathology summary",
+    "board.decide": "record or correct a board decision",
+    "board.sign": "sign a board decision electronically",
+    "registry.molecular": "record a registry patient's molecular findings",
+    "registry.family": "record a registry patient's family history and germline findings",
+    "registry.predict": "predict a registry patient's risk with a loaded risk model",
+    "second_opinion.request": "register a second-opinion request and attach its documents",
+    "second_opinion.pathology": "write a second-opinion pathology review",
+    "second_opinion.imaging": "write a second-opinion imaging review",
 }
 
 

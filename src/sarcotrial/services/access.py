@@ -291,7 +291,7 @@ def add_user(study: StudyDB, actor: Actor, username: str, *, full_name: str, rol
 
 
 def list_users(study: StudyDB, actor: Actor) -> list[Account]:
-    with study.reading(actor) as session:
+    with study.reading(actor, permission="account.self") as session:
         return [_account(session, user) for user in session.scalars(select(User).order_by(User.username))]
 
 
@@ -325,7 +325,7 @@ def set_password(study: StudyDB, actor: Actor, username: str, new_password: str,
     """Change one's own password (signed in with the current one), or, as an admin, reset another's."""
     _check_password(normal_username(username), new_password)
     hashed = PASSWORD_HASHER.hash(new_password)
-    with study.action(actor, reason or "password changed", permission="read") as session:
+    with study.action(actor, reason or "password changed", permission="account.self") as session:
         user = _existing_user(session, username)
         _own_or(study, session, user, "user.manage")
         user.password_hash = hashed
@@ -395,7 +395,7 @@ def add_site(study: StudyDB, actor: Actor, code: str, name: str) -> SiteInfo:
 
 
 def list_sites(study: StudyDB, actor: Actor) -> list[SiteInfo]:
-    with study.reading(actor) as session:
+    with study.reading(actor, permission="account.self") as session:
         return [SiteInfo(site.code, site.name) for site in session.scalars(select(Site).order_by(Site.code))]
 
 
@@ -625,7 +625,7 @@ def create_token(study: StudyDB, actor: Actor, username: str, label: str) -> str
     if len(text) > 200:
         raise InvalidValue("label", "must be at most 200 characters", show_value=False)
     secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
-    with study.action(actor, permission="read") as session:
+    with study.action(actor, permission="account.self") as session:
         user = _existing_user(session, username)
         _own_or(study, session, user, "user.manage")
         if not user.active:
@@ -636,7 +636,7 @@ def create_token(study: StudyDB, actor: Actor, username: str, label: str) -> str
 
 def revoke_token(study: StudyDB, actor: Actor, token: str | int, reason: str | None = None) -> None:
     """Revoke a token, given as its secret or its id (one's own, or anyone's for an admin)."""
-    with study.action(actor, reason or "token revoked", permission="read") as session:
+    with study.action(actor, reason or "token revoked", permission="account.self") as session:
         if isinstance(token, int):
             row = session.get(ApiToken, token)
         else:
@@ -671,7 +671,7 @@ def authenticate_token(study: StudyDB, token: str) -> Actor:
 def list_tokens(study: StudyDB, actor: Actor, username: str | None = None) -> list[dict[str, Any]]:
     """The API tokens of ``username`` (one's own; anyone's, or everyone's with ``None``, for an
     admin): label, when made, revoked or not. The secrets themselves are never kept."""
-    with study.reading(actor) as session:
+    with study.reading(actor, permission="account.self") as session:
         query = select(ApiToken, User.username).join(User, User.id == ApiToken.user_id).order_by(ApiToken.id)
         principal = study.principal(session)
         if username is not None:

@@ -152,6 +152,29 @@ def _casebook_rows(session: Session, patient: Patient) -> list[CRFInstance]:
                                        .order_by(CRFInstance.id)) if r.data or r.missing or r.status == "not_done"]
 
 
+def before_signing(study: StudyDB, actor: Actor, password: str, meaning: str) -> str:
+    """What every electronic signature checks before its action opens (CRFs, casebooks, board decisions):
+    a stated meaning (21 CFR 11.50(a)(3)) and the password entered again (11.200(a)(1)(i)); returns
+    the meaning as signed."""
+    if not meaning or not meaning.strip():
+        raise InvalidValue("meaning", "say what the signature means (e.g. 'I have reviewed these data')",
+                           show_value=False)
+    from sarcotrial.services import access
+
+    access.reauthenticate(study, actor, password)
+    return meaning.strip()
+
+
+def signer(study: StudyDB, session: Session):
+    """The principal who signs, inside the signing action: a user account (21 CFR 11.100: unique to one
+    individual), whose full name is the signature's printed name (11.50(a)(1))."""
+    principal = study.principal(session)
+    if principal is None or not principal.has_account:
+        raise InvalidValue("user", "an electronic signature needs a user account (21 CFR 11.100); create one with "
+                           "'sarcotrial user add'", show_value=False)
+    return principal
+
+
 def sign(study: StudyDB, actor: Actor, subject_id: str, password: str, meaning: str, *, form_id: str | None = None,
          visit: str | None = None, instance: int | None = None, now: dt.datetime | None = None) -> int:
     """Sign a CRF instance, or (without ``form_id``) the patient's whole casebook; returns the signature's id.
@@ -159,17 +182,9 @@ def sign(study: StudyDB, actor: Actor, subject_id: str, password: str, meaning: 
     The password is checked again at each signing (21 CFR 11.200(a)(1)(i)); the signature needs a
     user account (11.100: unique to one individual).
     """
-    if not meaning or not meaning.strip():
-        raise InvalidValue("meaning", "say what the signature means (e.g. 'I have reviewed these data')",
-                           show_value=False)
-    from sarcotrial.services import access
-
-    access.reauthenticate(study, actor, password)
-    with study.action(actor, f"signed: {meaning.strip()}", permission="sign") as session:
-        principal = study.principal(session)
-        if principal is None or not principal.has_account:
-            raise InvalidValue("user", "an electronic signature needs a user account (21 CFR 11.100); create one with "
-                               "'sarcotrial user add'", show_value=False)
+    meaning = before_signing(study, actor, password, meaning)
+    with study.action(actor, f"signed: {meaning}", permission="sign") as session:
+        principal = signer(study, session)
         patient = study.patient(session, subject_id)
         if form_id is not None:
             row = locate_crf(study, session, patient, form_id, visit, instance)
@@ -197,7 +212,7 @@ def sign(study: StudyDB, actor: Actor, subject_id: str, password: str, meaning: 
                                show_value=False)
         signature = Signature(patient_id=patient.id, crf_instance_id=rows[0].id if scope == "crf" else None,
                               scope=scope, signer=principal.username, printed_name=principal.full_name or principal.username,
-                              meaning=meaning.strip(), signed_at=now or utcnow(),
+                              meaning=meaning, signed_at=now or utcnow(),
                               values_hash=crf_rules.signed_values_hash(_signed_items(session, rows)), status="valid")
         session.add(signature)
         session.flush()

@@ -1,0 +1,169 @@
+"""``sarcotrial board`` and ``sarcotrial second-opinion`` as a user meets them: exit 0 when done, exit 2
+with one line when refused, ``--json`` one JSON object.
+
+Rules: FDA 21 CFR 11.10(g) (authority checks), 11.50 and 11.200 (signature manifestation, password
+again at signing); the quorum is the unit's setting ``tumour_board_quorum`` (ESMO-EURACAN-GENTURIS
+guidelines, Gronchi et al., Ann Oncol 2021, for the disciplines); the revision rate's interval is
+checked against scipy's exact binomial interval.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import pytest
+from scipy.stats import binomtest
+from typer.testing import CliRunner
+
+from sarcotrial.cli.main import app
+from sarcotrial.config import cli_user
+from sarcotrial.services import access, pathway
+from sarcotrial.services.study import Actor, StudyDB
+
+runner = CliRunner()
+OS_USER = cli_user(None)[0]
+PDF = b"%PDF-1.4\n%%EOF\n"
+
+
+def run(*args: str, code: int = 0, password: str | None = None, stdin: str | None = None):
+    result = runner.invoke(app, list(args), input=stdin, env={"SARCOTRIAL_PASSWORD": password})
+    assert result.exit_code == code, (result.exit_code, result.output)
+    assert "Traceback" not in result.output
+    return result
+
+
+def refused(result, text: str) -> None:
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and text in lines[0], result.output
+
+
+def one_json(result) -> dict:
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1, result.output
+    return json.loads(lines[0])
+
+
+@pytest.fixture
+def db(tmp_path, monkeypatch) -> str:
+    """A SPRINT study with two registered (registry) patients and no accounts: the OS user acts alone."""
+    for name in ("SARCOTRIAL_KEY", "SARCOTRIAL_KEY_FILE", "DATABASE_URL", "SARCOTRIAL_PASSWORD"):
+        monkeypatch.delenv(name, raising=False)
+    path = tmp_path / "study.sqlite"
+    study, _ = StudyDB.create(str(path), "sprint", Actor(OS_USER, "cli os-user"))
+    me = Actor(OS_USER, "cli os-user")
+    for number, name in (("H0001", "Anna Example (synthetic)"), ("H0002", "Bruno Example (synthetic)")):
+        pathway.register_patient(study, me, identifiers=pathway.Identifiers(name, dt.date(1960, 5, 1), number),
+                                 sex="female", referral={"referral_date": "2025-01-10", "anatomic_site": "extremity"})
+    study.close()
+    return str(path)
+
+
+def _meeting(db: str, disciplines=("surgeon", "radiation_oncologist", "medical_oncologist", "pathologist",
+                                   "radiologist")) -> None:
+    run("board", "meeting", "new", "--date", "2025-01-15", "--db", db)
+    for i, discipline in enumerate(disciplines):
+        run("board", "meeting", "attend", "1", "--name", f"Dr Member {i}", "--discipline", discipline, "--db", db)
+
+
+def test_a_meeting_from_the_command_line(db, tmp_path):
+    first = one_json(run("board", "meeting", "new", "--date", "2025-01-15", "--db", db, "--json"))
+    assert first["id"] == 1 and first["quorum"]["met"] is False and first["cases"] == []
+    out = run("board", "meeting", "attend", "1", "--name", "Dr Sue Surgeon", "--discipline", "surgeon", "--db", db)
+    assert "no quorum: missing radiation oncologist, medical oncologist, pathologist, radiologist" in out.output
+    for name, discipline in (("Dr R", "radiation oncologist"), ("Dr M", "medical_oncologist"), ("Dr P", "pathologist"),
+                             ("Dr X", "radiologist")):
+        out = run("board", "meeting", "attend", "1", "--name", name, "--discipline", discipline, "--db", db)
+    assert "quorum: surgeon, radiation oncologist" in out.output
+    assert "Case #1" in run("board", "case", "1", "--patient", "spr-001", "--question", "Treatment?", "--db", db).output
+    run("board", "summary", "1", "--part", "imaging", "--text", "MRI: 8 cm deep thigh mass", "--db", db)
+    run("board", "summary", "1", "--part", "pathology", "--text", "Biopsy: UPS, FNCLCC grade 3", "--db", db)
+    decided = one_json(run("board", "decide", "1", "--strategy", "preoperative_radiotherapy_surgery", "--rationale",
+                           "deep, large, high grade", "--physician", "Dr Sue Surgeon", "--screen-for-study", "--db", db,
+                           "--json"))
+    assert decided["screening"] == 1 and decided["screening_decision"] == "not_evaluable"
+    shown = one_json(run("board", "show", "1", "--db", db, "--json"))
+    case = shown["cases"][0]
+    assert (case["subject"], case["decision"]["strategy"], case["decision"]["screening_id"]) == (
+        "SPR-001", "preoperative_radiotherapy_surgery", 1)
+    text = run("board", "show", "1", "--db", db).output
+    assert "Preoperative radiotherapy, then surgery" in text and "Not signed" in text
+    listing = run("board", "meeting", "list", "--db", db).output
+    assert "2025-01-15" in listing and all(len(line) <= 80 for line in listing.splitlines())
+    pdf = tmp_path / "minutes.pdf"
+    done = one_json(run("board", "minutes", "1", "--out", str(pdf), "--db", db, "--json"))
+    assert done["cases"] == 1 and pdf.read_bytes().startswith(b"%PDF")
+
+
+def test_bad_input_is_one_line(db):
+    _meeting(db)
+    refused(run("board", "meeting", "new", "--date", "15/01/2025", "--db", db, code=2),
+            "date: must be a date written YYYY-MM-DD")
+    refused(run("board", "meeting", "attend", "1", "--name", "Dr Y", "--discipline", "barber", "--db", db, code=2),
+            "discipline: must be one of surgeon")
+    refused(run("board", "case", "1", "--patient", "SPR-404", "--question", "?", "--db", db, code=2),
+            "patient: no such subject id in this study")
+    run("board", "case", "1", "--patient", "SPR-001", "--question", "Treatment?", "--db", db)
+    refused(run("board", "decide", "1", "--strategy", "magic", "--rationale", "x", "--physician", "Dr X", "--db", db,
+                code=2), "strategy: must be one of surgery_alone")
+    refused(run("board", "decide", "1", "--rationale", "x", "--db", db, code=2),
+            "decide: --strategy, --rationale and --physician are required")
+    refused(run("board", "show", "9", "--db", db, code=2), "meeting: no such board meeting")
+
+
+def test_signing_from_the_command_line_and_a_correction_voids_it(db, tmp_path):
+    _meeting(db)
+    run("board", "case", "1", "--patient", "SPR-001", "--question", "Treatment?", "--db", db)
+    run("board", "decide", "1", "--strategy", "surgery_alone", "--rationale", "small superficial", "--physician",
+        "Dr Cleo Clinician", "--db", db)
+    with StudyDB.open(db) as study:
+        me = Actor(OS_USER, "cli os-user")
+        access.add_user(study, me, "admin", full_name="Ada Admin", role="admin", password="admin-password-1")
+        admin = Actor("admin", "test", password="admin-password-1")
+        access.add_user(study, admin, "cleo", full_name="Dr Cleo Clinician", role="clinician", password="cleo-password-1")
+        access.add_user(study, admin, "pat", full_name="Dr Paula Path", role="pathologist", password="pat-password-1")
+    refused(run("board", "sign", "1", "--meaning", "I approve", "--password-stdin", "--user", "cleo", "--db", db,
+                stdin="wrong\n", code=2), "sign-in refused")
+    signed = one_json(run("board", "sign", "1", "--meaning", "I approve this decision", "--password-stdin", "--user",
+                          "cleo", "--db", db, "--json", stdin="cleo-password-1\n"))
+    assert signed["signature"]["printed_name"] == "Dr Cleo Clinician" and signed["signature"]["status"] == "valid"
+    refused(run("board", "decide", "1", "--correct", "--rationale", "changed", "--user", "cleo", "--db", db,
+                password="cleo-password-1", code=2), "reason: a reason is required to correct a decision")
+    out = run("board", "decide", "1", "--correct", "--rationale", "small, superficial, low grade", "--reason",
+              "completed", "--user", "cleo", "--db", db, password="cleo-password-1").output
+    assert "1 signature(s) voided" in out
+    shown = one_json(run("board", "show", "1", "--user", "pat", "--db", db, "--json", password="pat-password-1"))
+    assert shown["cases"][0]["decision"]["signatures"][0]["status"] == "voided"
+    # a pathologist reads the board but no study form, and prints no identified minutes
+    refused(run("patient", "list", "--user", "pat", "--db", db, password="pat-password-1", code=2),
+            "(permission read)")
+    refused(run("board", "minutes", "1", "--out", str(tmp_path / "m.pdf"), "--identified", "--user", "pat", "--db", db,
+                password="pat-password-1", code=2), "(permission read.identifiers)")
+
+
+def test_second_opinions_from_the_command_line(db, tmp_path):
+    document = tmp_path / "outside-report.pdf"
+    document.write_bytes(PDF)
+    for number, centre in enumerate(("Hospital A", "Hospital A", "Hospital A", "Hospital B"), start=1):
+        made = one_json(run("second-opinion", "new", "--patient", f"SPR-00{1 + number % 2}", "--kind", "pathology",
+                            "--centre", centre, "--received", "2025-01-30", "--question", "Confirm?", "--db", db,
+                            "--json"))
+        assert made["second_opinion"] == number
+    attached = one_json(run("second-opinion", "attach", "1", str(document), "--db", db, "--json"))
+    assert attached["documents"][0]["size_bytes"] == len(PDF) and attached["documents"][0]["media_type"] == \
+        "application/pdf"
+    refused(run("second-opinion", "review", "1", "--text", "x", "--outcome", "revised", "--reviewer", "Dr P",
+                "--report-date", "2025-02-03", "--db", db, code=2), "histotype: a revised pathology diagnosis names")
+    run("second-opinion", "review", "1", "--text", "Leiomyosarcoma", "--outcome", "revised", "--histotype",
+        "leiomyosarcoma", "--grade", "2", "--reviewer", "Dr P", "--report-date", "2025-02-03", "--db", db)
+    for number in (2, 3, 4):
+        run("second-opinion", "review", str(number), "--text", "As referred", "--outcome", "confirmed", "--reviewer",
+            "Dr P", "--report-date", "2025-02-06", "--db", db)
+    listed = one_json(run("second-opinion", "list", "--db", db, "--json"))
+    rates = {r["centre"]: r for r in listed["revision_rates"]}
+    reference = binomtest(1, 3).proportion_ci(method="exact")
+    assert rates["Hospital A"]["revised"] == 1 and rates["Hospital A"]["assessed"] == 3
+    assert rates["Hospital A"]["ci"] == pytest.approx([reference.low, reference.high], abs=1e-9)
+    assert listed["second_opinions"][0]["turnaround_days"] == 4
+    text = run("second-opinion", "list", "--db", db).output
+    assert "Hospital A" in text and all(len(line) <= 80 for line in text.splitlines())
