@@ -30,6 +30,7 @@ from sarcotrial.cli import predisposition as predisposition_cli
 from sarcotrial.cli.nomogram import nomogram_app
 from sarcotrial.cli.nomogram_assess import assess as assess_model
 from sarcotrial.cli.board import board_app, second_opinion_app
+from sarcotrial.cli import registry as registry_cli
 
 app = typer.Typer(
     name="sarcotrial",
@@ -110,7 +111,11 @@ app.add_typer(export_app, name="export")
 import_app.command("dicom-rt")(import_dicom_rt)
 app.add_typer(import_app, name="import")
 nomogram_app.command("assess")(assess_model)
+nomogram_app.command("load")(registry_cli.nomogram_load)
+nomogram_app.command("loaded")(registry_cli.nomogram_loaded)
+nomogram_app.command("study")(registry_cli.nomogram_study)
 app.add_typer(nomogram_app, name="nomogram")
+app.add_typer(registry_cli.registry_app, name="registry")
 app.add_typer(board_app, name="board")
 app.add_typer(second_opinion_app, name="second-opinion")
 

@@ -135,11 +135,14 @@ def assess_eligibility(criteria: Sequence[Mapping[str, Any]], data: Mapping[str,
     if not criteria:
         raise ValueError("a protocol without eligibility criteria cannot decide eligibility")
     results = [evaluate_criterion(c, data) for c in criteria]
+    return EligibilityDecision(decide(results), results)
+
+
+def decide(results: Sequence[CriterionResult]) -> Decision:
+    """The overall decision from the criteria's results (the rule of the module's docstring)."""
     passes = [r.passes for r in results]
     if False in passes:
-        decision: Decision = "ineligible"
-    elif None in passes:
-        decision = "not_evaluable"
-    else:
-        decision = "eligible"
-    return EligibilityDecision(decision, results)
+        return "ineligible"
+    if None in passes:
+        return "not_evaluable"
+    return "eligible"

@@ -428,6 +428,7 @@ class CtcaeGradeDefinition(Base):
 
 from sarcotrial.store import models_access  # noqa: E402,F401  (accounts, sites granted, sign-ins, tokens, settings)
 from sarcotrial.store import models_board  # noqa: E402,F401  (tumour board meetings, cases, decisions; second opinions)
+from sarcotrial.store import models_registry  # noqa: E402,F401  (registry documents, risk models, predictions)
 
 
 # --------------------------------------------------------------------------- randomisation

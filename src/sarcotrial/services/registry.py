@@ -1,0 +1,543 @@
+"""The unit's registry beside its study: molecular findings, family history, risk predictions and
+trial matching for every referred patient, most of whom are in no trial.
+
+The registry patient is the study database's :class:`~sarcotrial.store.models.Patient` row made by
+``patient register`` (one encrypted identifier record); board cases (``services/board.py``), second
+opinions (``services/second_opinion.py``) and the documents here hang from it, so a patient later
+screened or enrolled keeps one identity and nothing is typed twice.
+
+The rules are the domain's: :mod:`sarcotrial.domain.molecular` validates and interprets findings,
+:mod:`sarcotrial.domain.predisposition` evaluates the Chompret and NF1 criteria,
+:mod:`sarcotrial.riskmodels` predicts from a loaded model file, and
+:mod:`sarcotrial.domain.eligibility` decides the trial match (three-valued: a criterion with an
+answer still unknown is "not evaluable", never passed). This module stores and gathers.
+
+Trial matching. The loaded protocol is the study this database runs. What is already known of a
+registry patient fills the protocol's screening form: the answers of an earlier screening, any
+value of the patient's recorded forms whose field has the same id and type as a screening field
+(the protocol's ids are the names everywhere), and the age, which the year of birth bounds to two
+values: a criterion is decided on the age only when both values decide it alike. One action
+(:func:`open_screening`) screens the patient with those answers and any the user adds.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from sarcotrial.domain import eligibility as eligibility_rules
+from sarcotrial.errors import InvalidValue
+from sarcotrial.services.study import Actor, StudyDB
+from sarcotrial.store.models import CRFInstance, Patient, Screening, Site
+from sarcotrial.store.models_registry import RegistryDocument, RiskModelFile, RiskPrediction
+
+#: the registry's document kinds and the permission that writes each
+DOCUMENT_KINDS: dict[str, str] = {"molecular": "registry.molecular", "family_history": "registry.family"}
+
+
+# --------------------------------------------------------------------------- documents
+def _jsonable(value: Any) -> Any:
+    """A document as JSON stores it (dates as ISO text), so what is stored reads back the same."""
+    return json.loads(json.dumps(value, default=lambda v: v.isoformat() if isinstance(v, (dt.date, dt.datetime)) else str(v)))
+
+
+def _validate(kind: str, document: Any) -> dict[str, Any]:
+    if kind == "molecular":
+        from sarcotrial.domain.histology import histotype
+        from sarcotrial.domain.molecular import findings_from_document
+
+        histotype_id, _findings = findings_from_document(document)
+        if histotype_id is not None:
+            histotype(histotype_id)
+        content = _jsonable(document if isinstance(document, Mapping) else {"findings": document})
+        return content
+    if kind == "family_history":
+        from sarcotrial.domain.predisposition import family_history_from_dict
+
+        family_history_from_dict(document)
+        if not isinstance(document, Mapping):
+            raise InvalidValue("document", "must be a mapping (proband, relatives, ...)")
+        return _jsonable(document)
+    raise InvalidValue("kind", f"must be one of {', '.join(DOCUMENT_KINDS)}", kind)
+
+
+def record_document(study: StudyDB, actor: Actor, subject_id: str, kind: str, document: Any, *,
+                    reason: str | None = None) -> int:
+    """Record (or replace, with a reason) a registry patient's document of one kind; returns its revision.
+
+    The document is validated by the domain's rules first: nothing is written when a finding, a
+    gene, a relative or an age is refused (the error names its path in the document).
+    """
+    if kind not in DOCUMENT_KINDS:
+        raise InvalidValue("kind", f"must be one of {', '.join(DOCUMENT_KINDS)}", kind)
+    content = _validate(kind, document)
+    with study.action(actor, reason, permission=DOCUMENT_KINDS[kind]) as session:
+        patient = study.patient(session, subject_id)
+        row = session.scalars(select(RegistryDocument).where(RegistryDocument.patient_id == patient.id,
+                                                             RegistryDocument.kind == kind)).first()
+        if row is None:
+            row = RegistryDocument(patient_id=patient.id, kind=kind, content=content, revision=1)
+            session.add(row)
+        else:
+            if row.content == content:
+                raise InvalidValue(kind, "is the same as the recorded document: nothing to change", show_value=False)
+            if not (reason or "").strip():
+                raise InvalidValue("reason", f"replacing {patient.subject_id}'s recorded {kind.replace('_', ' ')} "
+                                   "needs a reason (it is kept in the audit trail)")
+            row.content = content
+            row.revision += 1
+        session.flush()
+        return row.revision
+
+
+def _document(session: Session, patient: Patient, kind: str) -> RegistryDocument | None:
+    return session.scalars(select(RegistryDocument).where(RegistryDocument.patient_id == patient.id,
+                                                          RegistryDocument.kind == kind)).first()
+
+
+# --------------------------------------------------------------------------- risk models
+@dataclass(frozen=True)
+class ModelFileView:
+    key: str
+    version: str
+    name: str
+    sha256: str
+    kind: str
+    outcome: str
+    horizons: tuple[float, ...]
+    provenance: str
+    validation_status: str
+    synthetic: bool
+    source: str
+    endpoint: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"key": self.key, "version": self.version, "name": self.name, "sha256": self.sha256, "kind": self.kind,
+                "outcome": self.outcome, "horizons": list(self.horizons), "provenance": self.provenance,
+                "validation_status": self.validation_status, "synthetic": self.synthetic, "source": self.source,
+                "endpoint": self.endpoint}
+
+
+def _text_of(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    if hasattr(value, "model_dump"):
+        value = value.model_dump(exclude_none=True)
+    if isinstance(value, Mapping):
+        return "; ".join(f"{k}: {v}" for k, v in value.items() if v not in (None, "", [], {}))
+    return str(value)
+
+
+def _model_view(row: RiskModelFile):
+    from sarcotrial.riskmodels import load_model
+
+    model = load_model(row.content)
+    view = ModelFileView(key=row.model_key, version=row.model_version, name=row.name, sha256=row.sha256,
+                         kind=model.kind, outcome=str(model.outcome), horizons=tuple(float(h) for h in model.horizons),
+                         provenance=_text_of(model.provenance), validation_status=_text_of(model.validation_status),
+                         synthetic=bool(model.synthetic), source=_text_of(model.source), endpoint=row.endpoint)
+    return model, view
+
+
+def load_model_file(study: StudyDB, actor: Actor, path: Path, *, endpoint: str | None = None) -> ModelFileView:
+    """Load a risk-model file into the database (reference data: ``reference.import``), byte for
+    byte with its SHA-256; the file is validated first (every problem named with its path).
+
+    ``endpoint``: the study's time-to-event endpoint that observes the model's outcome, so that the
+    model can be checked on the study's patients (:func:`performance_on_study`)."""
+    from sarcotrial.riskmodels import load_model
+
+    if endpoint is not None:
+        endpoint = endpoint.strip()
+        known = [e.id for e in study.protocol.endpoints if e.kind == "time_to_event"]
+        if endpoint not in known:
+            raise InvalidValue("endpoint", f"must be one of the study's time-to-event endpoints ({', '.join(known)})",
+                               endpoint)
+
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise InvalidValue("file", f"cannot be read ({exc.strerror or exc})", str(path)) from None
+    model = load_model(text)
+    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
+    version = str(getattr(model, "version", "") or "1")
+    with study.action(actor, permission="reference.import") as session:
+        clash = session.scalars(select(RiskModelFile).where(RiskModelFile.model_key == model.id,
+                                                            RiskModelFile.model_version == version)).first()
+        if clash is not None:
+            if clash.sha256 == digest:
+                raise InvalidValue("file", f"model {model.id} {version} is already loaded", show_value=False)
+            raise InvalidValue("file", f"model {model.id} {version} is loaded with different contents "
+                               "(a changed model file needs a new version)", show_value=False)
+        row = RiskModelFile(model_key=model.id, model_version=version, name=str(model.name), sha256=digest, content=text,
+                            endpoint=endpoint)
+        session.add(row)
+        session.flush()
+        return _model_view(row)[1]
+
+
+def _model_rows(session: Session) -> list[RiskModelFile]:
+    return list(session.scalars(select(RiskModelFile).order_by(RiskModelFile.model_key, RiskModelFile.id)))
+
+
+def model_files(study: StudyDB, actor: Actor | None) -> list[ModelFileView]:
+    """The loaded risk-model files, newest version of each last."""
+    with study.reading(actor, permission="board.read") as session:
+        return [_model_view(row)[1] for row in _model_rows(session)]
+
+
+def _model_row(session: Session, key: str) -> RiskModelFile:
+    rows = [row for row in _model_rows(session) if row.model_key == key.strip()]
+    if not rows:
+        known = sorted({row.model_key for row in _model_rows(session)})
+        raise InvalidValue("model", "no such loaded model" + (f"; loaded: {', '.join(known)}" if known else
+                                                              "; none is loaded (nomogram load FILE)"), key)
+    return rows[-1]
+
+
+@dataclass(frozen=True)
+class PredictionView:
+    model: ModelFileView
+    predicted_on: dt.date
+    inputs: dict[str, Any]
+    risks: dict[float, float]
+    limits: tuple[str, ...] = ()
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"model": self.model.as_dict(), "predicted_on": self.predicted_on.isoformat(), "inputs": self.inputs,
+                "risks": {f"{h:g}": r for h, r in sorted(self.risks.items())}, "limits": list(self.limits)}
+
+
+def _limits(view: ModelFileView) -> tuple[str, ...]:
+    out = []
+    if view.synthetic:
+        out.append("synthetic model: not a published model")
+    if view.provenance:
+        out.append(f"numbers: {view.provenance}")
+    if view.validation_status:
+        out.append(f"validation: {view.validation_status}")
+    out.append("inputs outside the model's ranges are refused, never extrapolated")
+    return tuple(out)
+
+
+def predict(study: StudyDB, actor: Actor, subject_id: str, model_key: str, inputs: Mapping[str, Any], *,
+            on: dt.date | None = None) -> PredictionView:
+    """Predict a registry patient's risk with a loaded model and keep the prediction (inputs and risks).
+
+    A missing input, an input outside the model's range or an unknown category is refused by the
+    model (naming the input); nothing is stored then.
+    """
+    day = on or dt.date.today()
+    with study.action(actor, permission="registry.predict") as session:
+        patient = study.patient(session, subject_id)
+        row = _model_row(session, model_key)
+        model, view = _model_view(row)
+        prediction = model.predict(dict(inputs))
+        risks = {float(h): float(r) for h, r in prediction.risks.items()}
+        used = _jsonable({name: inputs[name] for name in (i.name for i in model.inputs) if name in inputs})
+        session.add(RiskPrediction(patient_id=patient.id, model_file_id=row.id, predicted_on=day, inputs=used,
+                                   risks={f"{h:g}": r for h, r in risks.items()}))
+        session.flush()
+        return PredictionView(model=view, predicted_on=day, inputs=used, risks=risks, limits=_limits(view))
+
+
+def _predictions(session: Session, patient: Patient) -> list[PredictionView]:
+    out = []
+    views: dict[int, ModelFileView] = {}
+    for row in session.scalars(select(RiskPrediction).where(RiskPrediction.patient_id == patient.id)
+                               .order_by(RiskPrediction.id)):
+        if row.model_file_id not in views:
+            views[row.model_file_id] = _model_view(session.get(RiskModelFile, row.model_file_id))[1]
+        view = views[row.model_file_id]
+        out.append(PredictionView(model=view, predicted_on=row.predicted_on, inputs=dict(row.inputs),
+                                  risks={float(h): float(r) for h, r in row.risks.items()}, limits=_limits(view)))
+    return out
+
+
+# --------------------------------------------------------------------------- the model on the study's patients
+@dataclass(frozen=True)
+class StudyPerformance:
+    """A loaded model checked on the study's enrolled patients: each patient's latest prediction by the
+    model against the endpoint that observes its outcome (time in years, 0 censored / 1 event / 2
+    competing event), at one of the model's horizons."""
+
+    model: ModelFileView
+    horizon: float
+    patients: tuple[str, ...]
+    time_years: tuple[float, ...]
+    event: tuple[int, ...]
+    risk: tuple[float, ...]
+    not_predicted: int
+    performance: Any = None  # outcomes.model_performance.ModelPerformance, or None
+    problem: str | None = None  # why it could not be computed (too few patients or events, ...)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"model": self.model.as_dict(), "horizon": self.horizon, "patients": len(self.patients),
+                "events": sum(1 for e in self.event if e == 1), "not_predicted": self.not_predicted,
+                "performance": self.performance.as_dict() if self.performance is not None else None,
+                "problem": self.problem}
+
+
+def performance_on_study(study: StudyDB, actor: Actor | None, model_key: str, *, horizon: float | None = None,
+                         cutoff: dt.date | None = None, groups: int = 3) -> StudyPerformance:
+    """Does the model hold here? Discrimination and calibration (:mod:`sarcotrial.outcomes.model_performance`)
+    of a loaded model on the study's enrolled patients who have a prediction by it, against the study
+    endpoint the model was loaded with. Patients enrolled without a prediction are counted, not guessed."""
+    from sarcotrial.outcomes.model_performance import assess_performance
+    from sarcotrial.services.endpoints import derive_endpoints
+
+    with study.reading(actor, permission="report") as session:
+        row = _model_row(session, model_key)
+        model, view = _model_view(row)
+        latest: dict[int, RiskPrediction] = {}
+        for prediction in session.scalars(select(RiskPrediction).where(RiskPrediction.model_file_id == row.id)
+                                          .order_by(RiskPrediction.id)):
+            latest[prediction.patient_id] = prediction
+        subjects = {p.id: p.subject_id for p in session.scalars(select(Patient).where(Patient.id.in_(list(latest))))}
+    if view.endpoint is None:
+        raise InvalidValue("model", f"{view.key} was loaded without the study endpoint that observes its outcome "
+                           "(nomogram load FILE --endpoint ID)", show_value=False)
+    chosen = float(horizon) if horizon is not None else max(view.horizons)
+    if chosen not in view.horizons:
+        raise InvalidValue("horizon", f"must be one of the model's horizons ({', '.join(f'{h:g}' for h in view.horizons)})",
+                           horizon)
+    by_subject = {subjects[pid]: p for pid, p in latest.items()}
+    rows = derive_endpoints(study, cutoff, actor)
+    ids, times, events, risks, missing = [], [], [], [], 0
+    for r in rows:
+        prediction = by_subject.get(r.course.subject_id)
+        tte = r.times.get(view.endpoint)
+        if prediction is None or tte is None:
+            missing += 1
+            continue
+        ids.append(r.course.subject_id)
+        times.append(tte.time_days / 365.25)  # years, the unit of the model's horizons
+        events.append(int(tte.status))
+        risks.append(float(prediction.risks[f"{chosen:g}"]))
+    performance, problem = None, None
+    try:
+        performance = assess_performance(times, events, risks, chosen, groups=groups)
+    except InvalidValue as exc:
+        problem = str(exc)
+    return StudyPerformance(model=view, horizon=chosen, patients=tuple(ids), time_years=tuple(times),
+                            event=tuple(events), risk=tuple(risks), not_predicted=missing, performance=performance,
+                            problem=problem)
+
+
+# --------------------------------------------------------------------------- trial matching
+@dataclass(frozen=True)
+class TrialMatch:
+    """A loaded protocol against what is known of a registry patient."""
+
+    protocol: str
+    protocol_version: str
+    verdict: str  # meets / fails / may meet
+    decision: eligibility_rules.EligibilityDecision
+    known: dict[str, Any]
+    failed: tuple[str, ...] = ()
+    unknown: tuple[str, ...] = ()
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"protocol": self.protocol, "protocol_version": self.protocol_version, "verdict": self.verdict,
+                "failed": list(self.failed), "unknown": list(self.unknown), "known": _jsonable(self.known),
+                "criteria": [c.as_dict() for c in self.decision.criteria]}
+
+
+_VERDICT = {"eligible": "meets", "ineligible": "fails", "not_evaluable": "may meet"}
+
+
+def _field_types(study: StudyDB, form_id: str) -> dict[str, str]:
+    return {f.id: f.type for f in study.protocol.form(form_id).fields}
+
+
+def _known_values(study: StudyDB, session: Session, patient: Patient) -> dict[str, Any]:
+    """The screening form's answers already known of the patient (the module's docstring says which)."""
+    from sarcotrial.protocol.forms import validate_form
+
+    form_id = study.protocol.eligibility.form
+    wanted = _field_types(study, form_id)
+    known: dict[str, Any] = {}
+    rows = list(session.scalars(select(CRFInstance).where(CRFInstance.patient_id == patient.id)
+                                .order_by(CRFInstance.id)))
+    for row in rows:
+        if row.form_id == form_id:
+            continue
+        try:
+            types = _field_types(study, row.form_id)
+        except (KeyError, InvalidValue):
+            continue
+        for key, value in (row.data or {}).items():
+            if key in wanted and value is not None and types.get(key) == wanted[key] and key != "screening_date":
+                known[key] = value
+    screening = session.scalars(select(Screening).where(Screening.patient_id == patient.id)
+                                .order_by(Screening.id.desc())).first()
+    if screening is not None:
+        crf = session.get(CRFInstance, screening.crf_instance_id)
+        known.update({k: v for k, v in (crf.data or {}).items() if v is not None and k != "screening_date"})
+    known.pop("age_years", None)
+    return validate_form(study.protocol, form_id, known, partial=True) if known else {}
+
+
+def _match(study: StudyDB, patient: Patient, known: Mapping[str, Any], today: dt.date) -> TrialMatch:
+    protocol = study.protocol
+    criteria = [c.model_dump() if hasattr(c, "model_dump") else c for c in protocol.eligibility.criteria]
+    ages = (today.year - patient.year_of_birth - 1, today.year - patient.year_of_birth)
+    decisions = [eligibility_rules.assess_eligibility(criteria, {**known, "age_years": age}) for age in ages]
+    if decisions[0] == decisions[1]:
+        decision = decisions[0]
+    else:
+        merged = []
+        for a, b in zip(decisions[0].criteria, decisions[1].criteria):
+            merged.append(a if a.result == b.result else eligibility_rules.CriterionResult(
+                id=a.id, kind=a.kind, text=a.text, result="not_evaluable",
+                reason=f"{a.text}: the age is {ages[0]} or {ages[1]} by the year of birth; decided at screening"))
+        decision = eligibility_rules.EligibilityDecision(decision=eligibility_rules.decide(merged),
+                                                         criteria=merged)
+    failed = tuple(c.reason for c in decision.criteria if c.passes is False)
+    unknown = tuple(c.text for c in decision.criteria if c.passes is None)
+    return TrialMatch(protocol=protocol.acronym, protocol_version=str(protocol.version), verdict=_VERDICT[decision.decision], decision=decision,
+                      known=dict(known), failed=failed, unknown=unknown)
+
+
+def match(study: StudyDB, actor: Actor | None, subject_id: str, *, today: dt.date | None = None) -> list[TrialMatch]:
+    """The loaded protocols (the study this database runs) against what is known of the patient:
+    meets, fails (with the criterion) or may meet (with the criteria still unknown)."""
+    with study.reading(actor, permission="board.read") as session:
+        patient = study.patient(session, subject_id)
+        if patient.status in ("enrolled", "dead", "withdrawn"):
+            return []
+        return [_match(study, patient, _known_values(study, session, patient), today or dt.date.today())]
+
+
+def open_screening(study: StudyDB, actor: Actor, subject_id: str, answers: Mapping[str, Any] | None = None, *,
+                   screening_date: dt.date | None = None) -> Screening:
+    """Screen a registry patient for the study with what is already known filled in, plus ``answers``
+    (which win over the known values); the screening service decides and stores each criterion."""
+    from sarcotrial.services import pathway
+
+    with study.reading(actor, permission="board.read") as session:
+        patient = study.patient(session, subject_id)
+        known = _known_values(study, session, patient)
+    values = {**known, **dict(answers or {})}
+    values.setdefault("screening_date", (screening_date or dt.date.today()).isoformat())
+    return pathway.screen(study, actor, subject_id, _jsonable(values))
+
+
+# --------------------------------------------------------------------------- the case file
+@dataclass
+class CaseFile:
+    """All the registry knows of one patient, as the board's case page and ``registry show`` show it."""
+
+    subject_id: str
+    status: str
+    sex: str
+    year_of_birth: int
+    site: str
+    histotype: str | None
+    histotype_source: str | None
+    molecular: dict[str, Any] | None = None
+    molecular_revision: int | None = None
+    interpretation: list[Any] = field(default_factory=list)
+    family_history: dict[str, Any] | None = None
+    family_revision: int | None = None
+    predisposition: Any = None
+    predictions: list[PredictionView] = field(default_factory=list)
+    matches: list[TrialMatch] = field(default_factory=list)
+    cases: list[tuple[dt.date, Any]] = field(default_factory=list)
+
+    @property
+    def flags(self) -> list[str]:
+        """What the board must look at: contradictions, actionable alterations, a referral for counselling."""
+        out = []
+        for item in self.interpretation:
+            if item.flag_for_board:
+                out.append(f"molecular: {item.finding.label} contradicts the recorded histotype "
+                           f"(defines {', '.join(_histotype_name(e) for e in item.entities)})")
+            for action in item.actionable:
+                if action.applies:
+                    drugs = action.entry.as_dict().get("drugs") or []
+                    out.append(f"actionable: {item.finding.label}" + (f" ({', '.join(map(str, drugs))})" if drugs else ""))
+        if self.predisposition is not None and self.predisposition.referral.refer:
+            out.append("genetic counselling: referral suggested")
+        return out
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "subject_id": self.subject_id, "status": self.status, "sex": self.sex, "year_of_birth": self.year_of_birth,
+            "site": self.site, "histotype": self.histotype, "histotype_source": self.histotype_source,
+            "molecular": self.molecular, "molecular_revision": self.molecular_revision,
+            "interpretation": [item.as_dict() for item in self.interpretation],
+            "family_history": self.family_history, "family_revision": self.family_revision,
+            "predisposition": self.predisposition.as_dict() if self.predisposition is not None else None,
+            "predictions": [p.as_dict() for p in self.predictions],
+            "matches": [m.as_dict() for m in self.matches],
+            "board_cases": [{"meeting_date": day.isoformat(), **(case.as_dict() if hasattr(case, "as_dict") else {})}
+                            for day, case in self.cases],
+            "flags": self.flags,
+        }
+
+
+def _histotype_name(histotype_id: str) -> str:
+    from sarcotrial.domain.histology import histotype
+
+    try:
+        return histotype(histotype_id).name.lower()
+    except InvalidValue:
+        return histotype_id
+
+
+def _recorded_histotype(session: Session, patient: Patient) -> str | None:
+    from sarcotrial.services.forms import resolve_histotype
+
+    row = session.scalars(select(CRFInstance).where(CRFInstance.patient_id == patient.id,
+                                                    CRFInstance.form_id == "diagnosis")
+                          .order_by(CRFInstance.id.desc())).first()
+    value = (row.data or {}).get("histotype") if row is not None else None
+    if not value:
+        return None
+    try:
+        return resolve_histotype(value).id
+    except (InvalidValue, AttributeError):
+        return None
+
+
+def case_file(study: StudyDB, actor: Actor | None, subject_id: str, *, today: dt.date | None = None) -> CaseFile:
+    """A registry patient's file: molecular findings read against the histotype (contradictions and
+    actionable alterations flagged), the predisposition criteria, the predictions, the trial
+    matches and the board's cases."""
+    from sarcotrial.domain.molecular import findings_from_document, interpret
+    from sarcotrial.domain.predisposition import assess_predisposition, family_history_from_dict
+    from sarcotrial.services import board
+
+    with study.reading(actor, permission="board.read") as session:
+        patient = study.patient(session, subject_id)
+        site = session.get(Site, patient.site_id).code
+        molecular = _document(session, patient, "molecular")
+        family = _document(session, patient, "family_history")
+        recorded = _recorded_histotype(session, patient)
+        file = CaseFile(subject_id=patient.subject_id, status=patient.status, sex=patient.sex,
+                        year_of_birth=patient.year_of_birth, site=site, histotype=recorded,
+                        histotype_source="diagnosis form" if recorded else None)
+        if molecular is not None:
+            histotype_id, findings = findings_from_document(molecular.content)
+            if file.histotype is None and histotype_id:
+                file.histotype, file.histotype_source = histotype_id, "molecular report"
+            file.molecular, file.molecular_revision = molecular.content, molecular.revision
+            file.interpretation = interpret(file.histotype, findings)
+        if family is not None:
+            file.family_history, file.family_revision = family.content, family.revision
+            file.predisposition = assess_predisposition(family_history_from_dict(family.content))
+        file.predictions = _predictions(session, patient)
+        if patient.status not in ("enrolled", "dead", "withdrawn"):
+            file.matches = [_match(study, patient, _known_values(study, session, patient), today or dt.date.today())]
+    file.cases = board.patient_cases(study, actor, subject_id)
+    return file

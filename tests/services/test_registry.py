@@ -1,0 +1,226 @@
+"""The unit's registry beside the study: molecular findings, family history, risk predictions, trial
+matching and the case file, on SQLite and PostgreSQL.
+
+The rules themselves are tested against their sources in tests/domain/test_molecular.py (WHO 2020),
+tests/domain/test_predisposition.py (Bougeard 2015, Legius 2021), tests/riskmodels/ (lifelines) and
+tests/domain/test_eligibility.py; here: that the registry stores what they accept, refuses what
+they refuse without writing anything, keeps one identity, checks each role, and that matching
+decides a criterion only on what is known (three-valued, Kleene: an unknown answer never passes).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from sarcotrial.errors import AccessDenied, InvalidValue
+from sarcotrial.riskmodels import load_model
+from sarcotrial.services import pathway, registry
+from sarcotrial.store import audit
+from sarcotrial.store.models import Patient, PatientIdentifier, Screening
+from sarcotrial.store.models_registry import RegistryDocument, RiskPrediction
+from tests.edc_support import staff
+from tests.helpers import register
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+COX = EXAMPLES / "riskmodels" / "synthetic-cox.yaml"
+
+SYNOVIAL = {"histotype": "synovial_sarcoma",
+            "findings": [{"test": "FISH", "kind": "fusion", "fusion": "SS18::SSX1", "laboratory": "Lab A",
+                          "date": "2025-01-12"}]}
+# MDM2 amplification defines well-differentiated / dedifferentiated liposarcoma and ETV6::NTRK3
+# infantile fibrosarcoma (WHO 2020): both contradict a recorded synovial sarcoma; the NTRK fusion is
+# also actionable whatever the histotype (larotrectinib, entrectinib).
+CONTRADICTING = {"histotype": "synovial_sarcoma",
+                 "findings": [{"test": "FISH", "kind": "amplification", "gene": "MDM2"},
+                              {"test": "NGS panel", "kind": "fusion", "fusion": "ETV6::NTRK3"}]}
+# Bougeard 2015, rare tumours: an adrenocortical carcinoma meets the Chompret criteria whatever the
+# family history; a met criterion raises the genetic-counselling flag.
+ADRENOCORTICAL = {"proband": {"sex": "female", "age": 40,
+                              "cancers": [{"type": "adrenocortical_carcinoma", "age": 38}]}}
+
+
+@pytest.fixture
+def team(study):
+    first = register(study, "H0001").subject_id
+    second = register(study, "H0002", name="Other Patient (synthetic)", dob=dt.date(2007, 6, 1)).subject_id
+    out = staff(study, roles=("investigator", "research_nurse", "statistician"))
+    out.by_role["clinician"] = out.extra("cleo", "clinician", "Dr Cleo Clinician")
+    out.by_role["pathologist"] = out.extra("pat", "pathologist", "Dr Paula Path")
+    out.by_role["radiologist"] = out.extra("ray", "radiologist", "Dr Ray Rad")
+    out.subjects = (first, second)
+    return out
+
+
+def _documents(study) -> int:
+    with study.reading() as session:
+        return session.scalar(select(func.count()).select_from(RegistryDocument))
+
+
+def _chain_intact(study) -> None:
+    with study.reading() as session:
+        report = audit.verify_chain(session)
+    assert report.ok, report.problems
+
+
+# --------------------------------------------------------------------------- molecular findings
+def test_molecular_findings_support_or_contradict_the_histotype_and_flag_for_the_board(study, team):
+    subject = team.subjects[0]
+    assert registry.record_document(study, team.pathologist, subject, "molecular", SYNOVIAL) == 1
+    file = registry.case_file(study, team.clinician, subject)
+    assert file.histotype == "synovial_sarcoma" and file.histotype_source == "molecular report"
+    assert [item.relation for item in file.interpretation] == ["supports"]
+    assert file.flags == []
+
+    revision = registry.record_document(study, team.pathologist, subject, "molecular", CONTRADICTING,
+                                        reason="NGS report received")
+    assert revision == 2
+    file = registry.case_file(study, team.clinician, subject)
+    assert [item.relation for item in file.interpretation] == ["contradicts", "contradicts"]
+    assert "well_differentiated_liposarcoma" in file.interpretation[0].entities
+    assert "infantile_fibrosarcoma" in file.interpretation[1].entities
+    flags = "\n".join(file.flags)
+    assert "MDM2" in flags and "contradicts the recorded histotype" in flags
+    assert "actionable: ETV6::NTRK3" in flags and "larotrectinib" in flags.lower()
+    _chain_intact(study)
+
+
+def test_replacing_a_document_needs_a_reason_and_a_change(study, team):
+    subject = team.subjects[0]
+    registry.record_document(study, team.pathologist, subject, "molecular", SYNOVIAL)
+    with pytest.raises(InvalidValue, match="reason"):
+        registry.record_document(study, team.pathologist, subject, "molecular", CONTRADICTING)
+    with pytest.raises(InvalidValue, match="same as the recorded document"):
+        registry.record_document(study, team.pathologist, subject, "molecular", SYNOVIAL, reason="again")
+    file = registry.case_file(study, team.clinician, subject)
+    assert file.molecular_revision == 1 and file.molecular["findings"][0]["fusion"] == "SS18::SSX1"
+
+
+def test_an_unknown_gene_is_refused_with_the_nearest_and_nothing_is_written(study, team):
+    bad = {"findings": [{"test": "FISH", "kind": "amplification", "gene": "SS19"}]}
+    with pytest.raises(InvalidValue, match=r"findings\[0\]\.gene.*SS18"):
+        registry.record_document(study, team.pathologist, team.subjects[0], "molecular", bad)
+    assert _documents(study) == 0
+
+
+def test_each_role_writes_only_its_own_part(study, team):
+    subject = team.subjects[0]
+    with pytest.raises(AccessDenied, match="permission registry.molecular"):
+        registry.record_document(study, team.radiologist, subject, "molecular", SYNOVIAL)
+    with pytest.raises(AccessDenied, match="permission registry.family"):
+        registry.record_document(study, team.pathologist, subject, "family_history", ADRENOCORTICAL)
+    with pytest.raises(AccessDenied, match="permission board.read"):
+        registry.case_file(study, team.statistician, subject)
+    assert _documents(study) == 0
+
+
+# --------------------------------------------------------------------------- family history
+def test_family_history_is_assessed_and_raises_the_counselling_flag(study, team):
+    subject = team.subjects[0]
+    registry.record_document(study, team.clinician, subject, "family_history", ADRENOCORTICAL)
+    file = registry.case_file(study, team.pathologist, subject)
+    assert file.predisposition.chompret.verdict == "met"
+    assert file.predisposition.referral.refer is True
+    assert "genetic counselling: referral suggested" in file.flags
+
+
+def test_a_bad_family_history_is_refused_naming_its_path(study, team):
+    bad = {"proband": {"sex": "female", "cancers": []},
+           "relatives": [{"relationship": "sister", "cancers": [{"type": "osteosarcoma", "age": -3}]}]}
+    with pytest.raises(InvalidValue, match=r"relatives\[0\]\.cancers\[0\]\.age"):
+        registry.record_document(study, team.clinician, team.subjects[0], "family_history", bad)
+    assert _documents(study) == 0
+
+
+# --------------------------------------------------------------------------- risk predictions
+def test_a_loaded_model_predicts_and_the_prediction_is_kept(study, team):
+    view = registry.load_model_file(study, team.admin, COX)
+    assert view.key == "synthetic_cox_distant_metastasis" and view.synthetic and len(view.sha256) == 64
+    with pytest.raises(InvalidValue, match="already loaded"):
+        registry.load_model_file(study, team.admin, COX)
+    assert [v.key for v in registry.model_files(study, team.clinician)] == [view.key]
+
+    inputs = {"age": 61, "size_cm": 12, "grade": "3"}
+    prediction = registry.predict(study, team.clinician, team.subjects[0], view.key, inputs, on=dt.date(2025, 2, 1))
+    expected = load_model(COX).predict(inputs)
+    assert prediction.risks == pytest.approx({5.0: expected.risk(5), 10.0: expected.risk(10)})
+    assert any("synthetic" in limit for limit in prediction.limits)
+    file = registry.case_file(study, team.clinician, team.subjects[0])
+    assert [p.risks for p in file.predictions] == [prediction.risks]
+    assert file.predictions[0].inputs == {"age": 61, "size_cm": 12, "grade": "3"}
+
+
+def test_a_prediction_with_a_missing_or_out_of_range_input_is_refused_and_not_kept(study, team):
+    key = registry.load_model_file(study, team.admin, COX).key
+    with pytest.raises(InvalidValue, match="grade"):
+        registry.predict(study, team.clinician, team.subjects[0], key, {"age": 61, "size_cm": 12})
+    with pytest.raises(InvalidValue, match="size_cm"):
+        registry.predict(study, team.clinician, team.subjects[0], key, {"age": 61, "size_cm": 55, "grade": "2"})
+    with pytest.raises(InvalidValue, match="no such loaded model"):
+        registry.predict(study, team.clinician, team.subjects[0], "nomogram_x", {"age": 61})
+    with study.reading() as session:
+        assert session.scalar(select(func.count()).select_from(RiskPrediction)) == 0
+
+
+def test_loading_a_model_is_reference_data_an_admin_loads(study, team):
+    with pytest.raises(AccessDenied, match="permission reference.import"):
+        registry.load_model_file(study, team.clinician, COX)
+
+
+# --------------------------------------------------------------------------- trial matching
+def test_a_registry_patient_may_meet_the_study_with_the_unknown_criteria_named(study, team):
+    (m,) = registry.match(study, team.clinician, team.subjects[0], today=dt.date(2025, 2, 1))
+    assert m.protocol == "SPRINT" and m.verdict == "may meet"
+    by_id = {c.id: c.result for c in m.decision.criteria}
+    assert by_id["age"] == "met"  # born 1960: 63 or 64 in 2025, over 18 either way
+    assert {"histology", "resectable", "consent"} <= {c.id for c in m.decision.criteria if c.passes is None}
+    assert m.failed == ()
+
+
+def test_an_age_the_year_of_birth_leaves_open_is_not_decided(study, team):
+    # born June 2007: on 1 Feb 2026 the year of birth says 18 or 19; "age > 18" is then unknown
+    (m,) = registry.match(study, team.clinician, team.subjects[1], today=dt.date(2026, 2, 1))
+    age = next(c for c in m.decision.criteria if c.id == "age")
+    assert age.result == "not_evaluable" and "18 or 19" in age.reason
+    # a year later both readings are over 18
+    (m,) = registry.match(study, team.clinician, team.subjects[1], today=dt.date(2027, 2, 1))
+    assert next(c for c in m.decision.criteria if c.id == "age").result == "met"
+
+
+def test_screening_opens_with_what_is_known_and_a_failed_criterion_is_named(study, team):
+    subject = team.subjects[0]
+    row = registry.open_screening(study, team.research_nurse, subject,
+                                  {"histology_confirmed": True, "previous_rt_to_region": True, "age_years": 64},
+                                  screening_date=dt.date(2025, 2, 1))
+    assert row.decision == "ineligible"
+    (m,) = registry.match(study, team.clinician, subject, today=dt.date(2025, 2, 2))
+    assert m.verdict == "fails" and any("radiotherapy" in reason.lower() for reason in m.failed)
+    assert m.known["histology_confirmed"] is True and m.known["previous_rt_to_region"] is True
+    # the next screening starts from what the first one recorded: nothing is typed twice
+    again = registry.open_screening(study, team.research_nurse, subject, {"previous_rt_to_region": False,
+                                                                          "age_years": 64},
+                                    screening_date=dt.date(2025, 2, 3))
+    with study.reading() as session:
+        screenings = session.scalars(select(Screening).where(Screening.id == again.id)).all()
+        assert len(screenings) == 1
+    values = pathway.screening_file(study, team.research_nurse, subject)
+    assert values is not None
+    (m,) = registry.match(study, team.clinician, subject, today=dt.date(2025, 2, 4))
+    assert m.verdict == "may meet" and m.known["histology_confirmed"] is True
+
+
+def test_one_identity_for_the_registry_and_the_study(study, team):
+    subject = team.subjects[0]
+    registry.record_document(study, team.pathologist, subject, "molecular", SYNOVIAL)
+    registry.open_screening(study, team.research_nurse, subject, {"age_years": 64}, screening_date=dt.date(2025, 2, 1))
+    with study.reading() as session:
+        patient = session.scalars(select(Patient).where(Patient.subject_id == subject)).one()
+        identifiers = session.scalar(select(func.count()).select_from(PatientIdentifier)
+                                     .where(PatientIdentifier.patient_id == patient.id))
+        document = session.scalars(select(RegistryDocument)).one()
+        screening = session.scalars(select(Screening)).one()
+    assert identifiers == 1 and document.patient_id == patient.id == screening.patient_id
+    _chain_intact(study)
