@@ -51,7 +51,7 @@ def test_an_empty_rule_is_always_met_and_the_order_is_the_rules():
     assert board.decision_flags(False) == ("taken without quorum",) and board.decision_flags(True) == ()
 
 
-def test_the_strategies_cover_the_briefed_families():
+def test_the_strategies_cover_the_boards_families_of_treatment():
     expected = {"surgery_alone", "preoperative_radiotherapy_surgery", "postoperative_radiotherapy",
                 "perioperative_chemotherapy", "chemotherapy", "definitive_radiotherapy", "interventional_radiology",
                 "follow_up_only", "further_investigations", "best_supportive_care", "referral_elsewhere",

@@ -45,7 +45,7 @@ def one(histotype_id, **raw):
 # The gene list
 # --------------------------------------------------------------------------------------------
 
-BRIEF_GENES = """SS18 SSX1 SSX2 SSX4 EWSR1 FLI1 ERG FUS DDIT3 NAB2 STAT6 MDM2 CDK4 HMGA2 ALK ROS1 NTRK1 NTRK2
+SARCOMA_PANEL_GENES = """SS18 SSX1 SSX2 SSX4 EWSR1 FLI1 ERG FUS DDIT3 NAB2 STAT6 MDM2 CDK4 HMGA2 ALK ROS1 NTRK1 NTRK2
 NTRK3 ETV6 TFE3 ASPSCR1 CIC DUX4 BCOR CCNB3 PAX3 PAX7 FOXO1 COL1A1 PDGFB USP6 MYOD1 WWTR1 CAMTA1 YAP1
 KIT PDGFRA SDHA SDHB SDHC SDHD NF1 BRAF TP53 RB1 APC SMARCB1 SMARCA4 CTNNB1 GLI1 PLAG1 CSF1 DICER1
 SUFU PTCH1""".split()
@@ -55,7 +55,7 @@ def test_gene_list_is_versioned_sourced_and_holds_the_sarcoma_genes():
     assert re.fullmatch(r"\d{4}\.\d+", m.gene_list_version())
     symbols = {g.symbol for g in m.genes()}
     assert len(symbols) >= 200
-    assert set(BRIEF_GENES) <= symbols
+    assert set(SARCOMA_PANEL_GENES) <= symbols
     for g in m.genes():
         assert re.fullmatch(r"[A-Z0-9][A-Z0-9-]*", g.symbol), g.symbol  # HGNC symbols are upper case
         assert g.groups
