@@ -14,6 +14,7 @@ from typing import List, Optional
 import typer
 from rich import box
 from rich.markup import escape
+from rich.padding import Padding
 from rich.table import Table
 
 from sarcotrial.cli.common import (
@@ -34,6 +35,11 @@ registry_app = typer.Typer(help="The unit's registry: molecular findings, family
 
 ReasonOption = typer.Option(None, "--reason", help="Why a recorded document is replaced (required then).")
 SubjectArgument = typer.Argument(..., metavar="SUBJECT_ID", help="The registry patient's subject id.")
+
+
+def _indented(markup: str) -> None:
+    """A line indented by two, its continuation lines too."""
+    console.print(Padding(markup, (0, 0, 0, 2)))
 
 
 def _table(title: str | None = None) -> Table:
@@ -104,7 +110,7 @@ def _print_prediction(view) -> None:
         table.add_row(f"{horizon:g} years", f"{100 * risk:.1f} %")
     console.print(table)
     for limit in view.limits:
-        console.print(f"  {escape(limit)}", soft_wrap=False)
+        _indented(escape(limit))
 
 
 def _print_matches(matches) -> None:
@@ -115,12 +121,12 @@ def _print_matches(matches) -> None:
         style = {"meets": "bold green", "fails": "bold red", "may meet": "bold yellow"}[m.verdict]
         console.print(f"{escape(m.protocol)} {escape(m.protocol_version)}: [{style}]{m.verdict}[/]")
         for reason in m.failed:
-            console.print(f"  fails: {escape(reason)}")
+            _indented(f"fails: {escape(reason)}")
         for text in m.unknown:
-            console.print(f"  unknown: {escape(text)}")
+            _indented(f"unknown: {escape(text)}")
         if m.known:
             known = ", ".join(f"{k}={v}" for k, v in sorted(m.known.items()))
-            console.print(f"  known: {escape(known)}")
+            _indented(f"known: {escape(known)}")
 
 
 @registry_app.command("match")
@@ -182,11 +188,11 @@ def show(subject_id: str = SubjectArgument, db: Optional[str] = DbOption, user: 
     if as_json:
         print_json(file.as_dict())
         return
-    histotype = f"{file.histotype} ({file.histotype_source})" if file.histotype else "not recorded"
+    histotype = f"{file.histotype_name} ({file.histotype_source})" if file.histotype else "not recorded"
     console.print(f"[bold]{file.subject_id}[/]  {file.sex}, born {file.year_of_birth}, site {escape(file.site)}, "
                   f"{file.status.replace('_', ' ')}; histotype {escape(histotype)}")
     for flag in file.flags:
-        console.print(f"  [bold red]flag[/] {escape(flag)}")
+        _indented(f"[bold red]flag[/] {escape(flag)}")
     if file.cases:
         table = _table("Board")
         table.add_column("Date")

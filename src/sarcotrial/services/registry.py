@@ -117,24 +117,14 @@ class ModelFileView:
     synthetic: bool
     source: str
     endpoint: str | None = None
+    #: what a reader of a prediction must know (synthetic, validation, digitisation, ranges): the model's own
+    limits: tuple[str, ...] = ()
 
     def as_dict(self) -> dict[str, Any]:
         return {"key": self.key, "version": self.version, "name": self.name, "sha256": self.sha256, "kind": self.kind,
                 "outcome": self.outcome, "horizons": list(self.horizons), "provenance": self.provenance,
                 "validation_status": self.validation_status, "synthetic": self.synthetic, "source": self.source,
-                "endpoint": self.endpoint}
-
-
-def _text_of(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, str):
-        return value
-    if hasattr(value, "model_dump"):
-        value = value.model_dump(exclude_none=True)
-    if isinstance(value, Mapping):
-        return "; ".join(f"{k}: {v}" for k, v in value.items() if v not in (None, "", [], {}))
-    return str(value)
+                "endpoint": self.endpoint, "limits": list(self.limits)}
 
 
 def _model_view(row: RiskModelFile):
@@ -143,8 +133,9 @@ def _model_view(row: RiskModelFile):
     model = load_model(row.content)
     view = ModelFileView(key=row.model_key, version=row.model_version, name=row.name, sha256=row.sha256,
                          kind=model.kind, outcome=str(model.outcome), horizons=tuple(float(h) for h in model.horizons),
-                         provenance=_text_of(model.provenance), validation_status=_text_of(model.validation_status),
-                         synthetic=bool(model.synthetic), source=_text_of(model.source), endpoint=row.endpoint)
+                         provenance=str(model.provenance["numbers"]), validation_status=str(model.validation_status),
+                         synthetic=bool(model.synthetic), source=str(model.citation), endpoint=row.endpoint,
+                         limits=tuple(model.limits))
     return model, view
 
 
@@ -217,18 +208,6 @@ class PredictionView:
                 "risks": {f"{h:g}": r for h, r in sorted(self.risks.items())}, "limits": list(self.limits)}
 
 
-def _limits(view: ModelFileView) -> tuple[str, ...]:
-    out = []
-    if view.synthetic:
-        out.append("synthetic model: not a published model")
-    if view.provenance:
-        out.append(f"numbers: {view.provenance}")
-    if view.validation_status:
-        out.append(f"validation: {view.validation_status}")
-    out.append("inputs outside the model's ranges are refused, never extrapolated")
-    return tuple(out)
-
-
 def predict(study: StudyDB, actor: Actor, subject_id: str, model_key: str, inputs: Mapping[str, Any], *,
             on: dt.date | None = None) -> PredictionView:
     """Predict a registry patient's risk with a loaded model and keep the prediction (inputs and risks).
@@ -247,7 +226,7 @@ def predict(study: StudyDB, actor: Actor, subject_id: str, model_key: str, input
         session.add(RiskPrediction(patient_id=patient.id, model_file_id=row.id, predicted_on=day, inputs=used,
                                    risks={f"{h:g}": r for h, r in risks.items()}))
         session.flush()
-        return PredictionView(model=view, predicted_on=day, inputs=used, risks=risks, limits=_limits(view))
+        return PredictionView(model=view, predicted_on=day, inputs=used, risks=risks, limits=view.limits)
 
 
 def _predictions(session: Session, patient: Patient) -> list[PredictionView]:
@@ -259,7 +238,7 @@ def _predictions(session: Session, patient: Patient) -> list[PredictionView]:
             views[row.model_file_id] = _model_view(session.get(RiskModelFile, row.model_file_id))[1]
         view = views[row.model_file_id]
         out.append(PredictionView(model=view, predicted_on=row.predicted_on, inputs=dict(row.inputs),
-                                  risks={float(h): float(r) for h, r in row.risks.items()}, limits=_limits(view)))
+                                  risks={float(h): float(r) for h, r in row.risks.items()}, limits=view.limits))
     return out
 
 
@@ -455,6 +434,18 @@ class CaseFile:
     cases: list[tuple[dt.date, Any]] = field(default_factory=list)
 
     @property
+    def histotype_name(self) -> str | None:
+        """The recorded histotype's WHO name (``None`` when none is recorded)."""
+        if self.histotype is None:
+            return None
+        from sarcotrial.domain.histology import histotype
+
+        try:
+            return histotype(self.histotype).name
+        except InvalidValue:
+            return self.histotype
+
+    @property
     def flags(self) -> list[str]:
         """What the board must look at: contradictions, actionable alterations, a referral for counselling."""
         out = []
@@ -473,7 +464,8 @@ class CaseFile:
     def as_dict(self) -> dict[str, Any]:
         return {
             "subject_id": self.subject_id, "status": self.status, "sex": self.sex, "year_of_birth": self.year_of_birth,
-            "site": self.site, "histotype": self.histotype, "histotype_source": self.histotype_source,
+            "site": self.site, "histotype": self.histotype, "histotype_name": self.histotype_name,
+            "histotype_source": self.histotype_source,
             "molecular": self.molecular, "molecular_revision": self.molecular_revision,
             "interpretation": [item.as_dict() for item in self.interpretation],
             "family_history": self.family_history, "family_revision": self.family_revision,
