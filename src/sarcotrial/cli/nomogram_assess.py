@@ -19,40 +19,18 @@ from __future__ import annotations
 import csv
 import math
 from pathlib import Path
-from typing import Any, Optional
+from typing import Optional
 
 import typer
 from rich.markup import escape
 from rich.table import Table
 
 from sarcotrial.cli.common import JsonOption, console, handle_errors, print_json
+from sarcotrial.cli.stats import json_safe, parse_number
 from sarcotrial.errors import InvalidValue
 
 _MISSING = {"", "na", "nan", "null", "none", "."}
 _PLOT_FORMATS = (".png", ".svg", ".pdf")
-
-
-def _clean(obj: Any) -> Any:
-    """JSON-safe: numpy scalars to Python, NaN and infinities to None."""
-    if isinstance(obj, dict):
-        return {k: _clean(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_clean(v) for v in obj]
-    if hasattr(obj, "tolist") and not isinstance(obj, (str, bytes)):
-        return _clean(obj.tolist())
-    if isinstance(obj, float):
-        return obj if math.isfinite(obj) else None
-    return obj
-
-
-def _number(text: str, field: str, kind=float):
-    try:
-        value = kind(str(text).strip())
-    except (TypeError, ValueError):
-        raise InvalidValue(field, "must be a whole number" if kind is int else "must be a number", text) from None
-    if kind is float and not math.isfinite(value):
-        raise InvalidValue(field, "must be a finite number", text)
-    return value
 
 
 def read_patients(path: Path, inputs: list[str], time_column: str, event_column: str):
@@ -81,8 +59,8 @@ def read_patients(path: Path, inputs: list[str], time_column: str, event_column:
             if any(v.lower() in _MISSING for v in values.values()):
                 dropped += 1
                 continue
-            t = _number(values[time_column], f"{time_column} (data row {number})")
-            code = _number(values[event_column], f"{event_column} (data row {number})", float)
+            t = parse_number(values[time_column], f"{time_column} (data row {number})")
+            code = parse_number(values[event_column], f"{event_column} (data row {number})", float)
             if code not in (0, 1, 2):
                 raise InvalidValue(f"{event_column} (data row {number})",
                                    "must be 0 (censored), 1 (the outcome) or 2 (a competing event)", values[event_column])
@@ -141,13 +119,13 @@ def assess(model_file: Path = typer.Argument(..., help="The risk-model file (YAM
     if horizon is None:
         h = min(model.horizons)
     else:
-        h = _number(horizon, "horizon")
+        h = parse_number(horizon, "horizon")
         if not any(math.isclose(h, m) for m in model.horizons):
             raise InvalidValue("horizon", f"must be one of the model's horizons "
                                f"({', '.join(f'{m:g}' for m in model.horizons)} years)", horizon)
         h = next(m for m in model.horizons if math.isclose(h, m))
-    k = _number(groups, "groups", int)
-    conf = _number(level, "level")
+    k = parse_number(groups, "groups", int)
+    conf = parse_number(level, "level")
     if not 0 < conf < 1:
         raise InvalidValue("level", "must be between 0 and 1 (exclusive), e.g. 0.95", level)
     check_plot_path(plot)
@@ -171,7 +149,7 @@ def assess(model_file: Path = typer.Argument(..., help="The risk-model file (YAM
                          "validation_status": model.validation_status},
                "data": str(data), "n_rows": total, "n_dropped": dropped, **perf.as_dict(),
                "plot": str(plot) if plot is not None else None}
-        print_json(_clean(out))
+        print_json(json_safe(out))
         return
     print_performance(model.name, model.id, str(model.version), model.outcome, model.synthetic, perf, data.name,
                       total, dropped, plot)

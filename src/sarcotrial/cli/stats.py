@@ -34,20 +34,20 @@ _MISSING = {"", "na", "nan", "null", "none", "."}
 # helpers
 # ---------------------------------------------------------------------------------------------
 
-def _clean(obj: Any) -> Any:
+def json_safe(obj: Any) -> Any:
     """JSON-safe: numpy scalars to Python, NaN and infinities to None."""
     if isinstance(obj, dict):
-        return {k: _clean(v) for k, v in obj.items()}
+        return {k: json_safe(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
-        return [_clean(v) for v in obj]
+        return [json_safe(v) for v in obj]
     if hasattr(obj, "tolist") and not isinstance(obj, (str, bytes)):
-        return _clean(obj.tolist())
+        return json_safe(obj.tolist())
     if isinstance(obj, float):
         return obj if math.isfinite(obj) else None
     return obj
 
 
-def _number(text: str, field: str, kind=float):
+def parse_number(text: str, field: str, kind=float):
     try:
         value = kind(str(text).strip())
     except (TypeError, ValueError):
@@ -58,7 +58,7 @@ def _number(text: str, field: str, kind=float):
 
 
 def _level(text: str) -> float:
-    level = _number(text, "level")
+    level = parse_number(text, "level")
     if not 0 < level < 1:
         raise InvalidValue("level", "must be between 0 and 1 (exclusive), e.g. 0.95", text)
     return level
@@ -67,7 +67,7 @@ def _level(text: str) -> float:
 def _times(text: Optional[str], field: str = "at") -> list[float]:
     if text is None or not text.strip():
         return []
-    return [_number(part, field) for part in text.split(",") if part.strip()]
+    return [parse_number(part, field) for part in text.split(",") if part.strip()]
 
 
 def _read_csv(path: Path, columns: dict[str, str]) -> tuple[dict[str, list[str]], int, int]:
@@ -169,7 +169,7 @@ def km_cmd(csv_file: Path = CsvOption,
         km = fit_kaplan_meier(t, e, conf_type=conf_type, conf_level=lv, reverse=reverse)
         out = {**_km_dict(km, landmarks), "n_dropped": dropped}
         if as_json:
-            print_json(_clean(out))
+            print_json(json_safe(out))
             return
         _print_km([("all", km)], out, landmarks)
         return
@@ -190,7 +190,7 @@ def km_cmd(csv_file: Path = CsvOption,
             g["group"] = lab
         out["logrank"] = lr
     if as_json:
-        print_json(_clean(out))
+        print_json(json_safe(out))
         return
     _print_km(curves, out, landmarks)
 
@@ -247,7 +247,7 @@ def cif_cmd(csv_file: Path = CsvOption,
 
     lv = _level(level)
     times = _times(at)
-    causes = None if cause is None else [_number(cause, "cause", int)]
+    causes = None if cause is None else [parse_number(cause, "cause", int)]
     cols = {"time": time, "status": status}
     if test_group:
         cols["test_group"] = test_group
@@ -265,7 +265,7 @@ def cif_cmd(csv_file: Path = CsvOption,
                          for g in fit.groups]
         out["gray_test"] = [fit.tests[c].as_dict() for c in fit.causes if c in fit.tests]
     if as_json:
-        print_json(_clean(out))
+        print_json(json_safe(out))
         return
     console.print(f"Cumulative incidence (Aalen-Johansen); variance: {variance}; log(-log) CI, level {lv:g}"
                   + (f"; {dropped} row(s) with missing values left out" if dropped else ""))
@@ -304,7 +304,7 @@ def binomial_cmd(successes: str = typer.Option(..., "--successes", help="Number 
     """Response rate with its exact Clopper-Pearson CI; exact binomial test against a null rate (R binom.test)."""
     from sarcotrial.outcomes import binomial_test, clopper_pearson
 
-    x, m = _number(successes, "successes", int), _number(n, "n", int)
+    x, m = parse_number(successes, "successes", int), parse_number(n, "n", int)
     lv = _level(level)
     if alternative not in ("greater", "less", "two-sided"):
         raise InvalidValue("alternative", "must be one of greater, less, two-sided", alternative)
@@ -313,9 +313,9 @@ def binomial_cmd(successes: str = typer.Option(..., "--successes", help="Number 
         out = {"successes": x, "n": m, "rate": x / m, "ci": list(ci), "level": lv, "null": None,
                "alternative": None, "p_value": None, "method": "exact binomial (Clopper-Pearson)"}
     else:
-        out = binomial_test(x, m, _number(null, "null"), alternative, lv).as_dict()
+        out = binomial_test(x, m, parse_number(null, "null"), alternative, lv).as_dict()
     if as_json:
-        print_json(_clean(out))
+        print_json(json_safe(out))
         return
     console.print(f"{x}/{m} = [bold]{out['rate']:.4g}[/], exact {lv:g} CI (Clopper-Pearson) {_ci(out['ci'])}")
     if out["p_value"] is not None:
@@ -333,11 +333,11 @@ def simon_cmd(p0: str = typer.Option(..., "--p0", help="Response rate not worth 
     """Simon's (1989) optimal and minimax two-stage designs."""
     from sarcotrial.outcomes import simon_two_stage
 
-    d = simon_two_stage(_number(p0, "p0"), _number(p1, "p1"), _number(alpha, "alpha"), _number(power, "power"),
-                        None if nmax is None else _number(nmax, "nmax", int))
+    d = simon_two_stage(parse_number(p0, "p0"), parse_number(p1, "p1"), parse_number(alpha, "alpha"), parse_number(power, "power"),
+                        None if nmax is None else parse_number(nmax, "nmax", int))
     out = d.as_dict()
     if as_json:
-        print_json(_clean(out))
+        print_json(json_safe(out))
         return
     console.print(f"Simon two-stage, p0 {d.p0:g}, p1 {d.p1:g}, alpha {d.alpha:g}, power {d.power:g} "
                   f"(stop if <= r1 of n1 respond; reject if <= r of n)")
@@ -358,10 +358,10 @@ def ahern_cmd(p0: str = typer.Option(..., "--p0", help="Response rate not worth 
     """A'Hern's (2001) exact single-stage design."""
     from sarcotrial.outcomes import ahern_single_stage
 
-    d = ahern_single_stage(_number(p0, "p0"), _number(p1, "p1"), _number(alpha, "alpha"), _number(power, "power"))
+    d = ahern_single_stage(parse_number(p0, "p0"), parse_number(p1, "p1"), parse_number(alpha, "alpha"), parse_number(power, "power"))
     out = d.as_dict()
     if as_json:
-        print_json(_clean(out))
+        print_json(json_safe(out))
         return
     console.print(f"A'Hern single stage: n = [bold]{d.n}[/], promising if at least [bold]{d.r}[/] respond "
                   f"(actual alpha {d.actual_alpha:.4f}, power {d.actual_power:.4f})")
@@ -397,13 +397,13 @@ def schoenfeld_cmd(hr: str = typer.Option(..., "--hr", help="Hazard ratio to det
         missing = [k for k in times if k not in given]
         raise InvalidValue(missing[0], "patients need --median-control, --accrual and --follow-up together",
                            show_value=False)
-    args = (_number(hr, "hr"), _number(alpha, "alpha"), _number(power, "power"))
+    args = (parse_number(hr, "hr"), parse_number(alpha, "alpha"), parse_number(power, "power"))
     try:
         if given:
             design = schoenfeld_sample_size(*args, sided=sided, allocation=ratio,
-                                            median_control_months=_number(median_control, "median-control"),
-                                            accrual_months=_number(accrual, "accrual"),
-                                            follow_up_months=_number(follow_up, "follow-up"))
+                                            median_control_months=parse_number(median_control, "median-control"),
+                                            accrual_months=parse_number(accrual, "accrual"),
+                                            follow_up_months=parse_number(follow_up, "follow-up"))
             ev = design.events
         else:
             design = ev = schoenfeld_events(*args, sided=sided, allocation=ratio)
@@ -411,7 +411,7 @@ def schoenfeld_cmd(hr: str = typer.Option(..., "--hr", help="Hazard ratio to det
         raise InvalidValue(_SCHOENFELD_OPTIONS.get(exc.field, exc.field), exc.rule, exc.value) from None
     out = design.as_dict()
     if as_json:
-        print_json(_clean(out))
+        print_json(json_safe(out))
         return
     alloc = ":".join(f"{v:g}" for v in ev.allocation)
     console.print(f"Schoenfeld (1983): HR {ev.hazard_ratio:g}, alpha {ev.alpha:g} {ev.sided}, power {ev.power:g}, "
@@ -457,7 +457,7 @@ def cox_cmd(csv_file: Path = CsvOption,
                   conf_level=_level(level))
     out = {**fit.as_dict(), "n_dropped": dropped}
     if as_json:
-        print_json(_clean(out))
+        print_json(json_safe(out))
         return
     console.print(f"Cox proportional hazards, {fit.ties} ties: n = {fit.n}, events = {fit.events}"
                   + (f"; {dropped} row(s) with missing values left out" if dropped else "")
