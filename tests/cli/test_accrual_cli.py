@@ -129,3 +129,15 @@ def test_a_protocol_without_an_enrolment_period(database_url):
     assert "Enrolled 2 of 2 (100%) from 5 March 2025 (the first screening) to 20 March 2025: 0.5 months" in text
     assert "Planned: the protocol gives no enrolment period" in text
     assert "The target of 2 was reached on 20 March 2025." in text and "On track" not in text
+
+
+def test_screened_but_nobody_enrolled_starts_at_the_first_screening(study, database_url):
+    """A study whose patients are screened but none enrolled yet: accrual starts at the first screening
+    and the forecast is made (it once failed with a TypeError on the empty list of enrolment dates)."""
+    from tests.helpers import NURSE, SCREENING, register
+    from sarcotrial.services import pathway
+
+    subject = register(study, "H0101").subject_id
+    pathway.screen(study, NURSE, subject, {"screening_date": "2025-02-03", "consent_date": "2025-02-03", **SCREENING})
+    shown = json.loads(run("--db", database_url, "--as-of", "2025-06-30", "--json").output)
+    assert (shown["enrolled"], shown["start"], shown["start_source"]) == (0, "2025-02-03", "the first screening")

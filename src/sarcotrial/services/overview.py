@@ -139,7 +139,7 @@ def accrual_forecast(study: StudyDB, actor: Actor | None, *, as_of: dt.date | No
         source = "given"
     elif view.first_screening is not None and view.first_screening <= as_of:
         # (an enrolment dated before it, from an import, starts accrual instead)
-        start, source = min(view.first_screening, *view.dates[:1]), "the first screening"
+        start, source = min([view.first_screening, *view.dates[:1]]), "the first screening"
     else:
         start, source = as_of, "no screening yet: from the cut-off"
     if start > as_of:
