@@ -154,11 +154,11 @@ def _sign_in(ctx: Ctx) -> Example:
 OPERATIONS: dict[str, Op] = {
     # sign-in, sign-out, tokens (web/api/session.py): every role, nobody anonymous
     "sign_in_api_v1_session_post": Op(None, _sign_in, client="fresh"),
-    "who_api_v1_session_get": Op("read"),
-    "sign_out_api_v1_session_delete": Op("read", client="fresh"),
-    "tokens_api_v1_tokens_get": Op("read"),
-    "create_token_api_v1_tokens_post": Op("read", lambda ctx: Example(body={"label": "matrix script"})),
-    "revoke_api_v1_tokens__token_id__delete": Op("read", lambda ctx: Example(path={"token_id": _own_token(ctx)})),
+    "who_api_v1_session_get": Op("account.self"),
+    "sign_out_api_v1_session_delete": Op("account.self", client="fresh"),
+    "tokens_api_v1_tokens_get": Op("account.self"),
+    "create_token_api_v1_tokens_post": Op("account.self", lambda ctx: Example(body={"label": "matrix script"})),
+    "revoke_api_v1_tokens__token_id__delete": Op("account.self", lambda ctx: Example(path={"token_id": _own_token(ctx)})),
     # reads
     "status": Op("read", site="list"),
     "patient_list": Op("read", site="list"),

@@ -37,7 +37,7 @@ class ProtocolInForce:
 def protocol_in_force(study: StudyDB, actor: Actor | None) -> ProtocolInForce:
     """The protocol version the study runs under (its exact text's SHA-256), the versions bound
     before it and the amendments that moved it on, with their reasons and changes."""
-    with study.reading(actor) as session:
+    with study.reading(actor, permission="account.self") as session:
         current = session.get(Study, study.study_id).protocol
         versions = [{"version": v.version, "sha256": v.sha256, "bound_at": v.bound_at, "bound_by": v.bound_by}
                     for v in session.scalars(select(ProtocolVersion).order_by(ProtocolVersion.id))]
@@ -68,14 +68,14 @@ def visible_accounts(study: StudyDB, actor: Actor) -> list[AccountView]:
     """Every account for an admin; one's own otherwise."""
     now = access._now()
     manage = False
-    with study.reading(actor) as session:
+    with study.reading(actor, permission="account.self") as session:
         principal = study.principal(session)
         manage = principal is None or principal.role is None or rules.allowed(principal.role, "user.manage")
         own = principal.user_id if principal is not None else None
     accounts = access.list_users(study, actor)
     if not manage:
         mine = None
-        with study.reading(actor) as session:
+        with study.reading(actor, permission="account.self") as session:
             user = session.get(User, own) if own is not None else None
             mine = user.username if user is not None else None
         accounts = [a for a in accounts if a.user == mine]

@@ -7,7 +7,7 @@ from __future__ import annotations
 import io
 
 from fastapi import APIRouter, Request
-from fastapi.responses import Response
+from fastapi.responses import RedirectResponse, Response
 
 from sarcotrial.services import overview
 from sarcotrial.web.deps import SignedIn, study_of
@@ -18,6 +18,11 @@ router = APIRouter(include_in_schema=False)
 
 @router.get("/")
 def dashboard(request: Request, user: SignedIn):
+    from sarcotrial.web.pages.board import landing
+
+    elsewhere = landing(user)  # the board's members who read no study data land on the board
+    if elsewhere is not None:
+        return RedirectResponse(elsewhere, status_code=303)
     study = study_of(request)
     board = overview.dashboard(study, user.actor)
     view, forecast, start_source = overview.accrual_forecast(study, user.actor, as_of=board.today)
