@@ -185,6 +185,9 @@ class _Generator:
             self.patient(referral_date, failure, first_not_evaluable=index == not_evaluable_first)
         self.accounts()
         self.data_management()
+        from sarcotrial.demo_registry import build_registry_demo  # the board, second opinions and the registry
+
+        self.summary.logins.extend(build_registry_demo(self.study, self.seed, self.progress).logins)
         return self.summary
 
     # ------------------------------------------------------------------ people and their work

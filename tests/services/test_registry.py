@@ -224,3 +224,23 @@ def test_one_identity_for_the_registry_and_the_study(study, team):
         screening = session.scalars(select(Screening)).one()
     assert identifiers == 1 and document.patient_id == patient.id == screening.patient_id
     _chain_intact(study)
+
+
+# --------------------------------------------------------------------------- the model on the study's patients
+def test_checking_a_model_on_the_study_needs_its_endpoint_and_one_of_its_horizons(study, team):
+    key = registry.load_model_file(study, team.admin, COX).key  # loaded without --endpoint
+    with pytest.raises(InvalidValue, match="without the study endpoint"):
+        registry.performance_on_study(study, team.statistician, key)
+    with pytest.raises(InvalidValue, match="time-to-event endpoints"):
+        registry.load_model_file(study, team.admin, COX, endpoint="r0_rate")
+
+
+def test_no_patient_with_a_prediction_is_said_not_guessed(study, team, tmp_path):
+    text = COX.read_text(encoding="utf-8").replace('version: "1.0"', 'version: "1.1"')
+    copy = tmp_path / "model.yaml"
+    copy.write_text(text, encoding="utf-8")
+    key = registry.load_model_file(study, team.admin, copy, endpoint="dmfs").key
+    with pytest.raises(InvalidValue, match="one of the model's horizons"):
+        registry.performance_on_study(study, team.statistician, key, horizon=7)
+    result = registry.performance_on_study(study, team.statistician, key, horizon=5)
+    assert result.performance is None and result.patients == () and result.problem

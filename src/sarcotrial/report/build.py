@@ -350,6 +350,17 @@ def build_document(study: StudyDB, out: Path, progress: Callable[[str], None] | 
                          f"{'REVIEW REQUIRED' if rule.should_stop(x, n) else 'no review required'}.")
         sections.append(tox)
 
+    # -- does a loaded risk model hold on the study's patients? (report/riskmodels.py; no model, no section)
+    from sarcotrial.report import riskmodels
+
+    drawn = iter(range(sum(isinstance(b, Figure) for s in sections for b in s.blocks) + 1, 100))
+    models = riskmodels.section(study, actor, data.cutoff, table_no=table_no, figure_no=lambda: f"Figure {next(drawn)}",
+                                figure=lambda name, fig, caption, width=13: _figure(figs, name, fig, caption, width,
+                                                                                      formats=figure_formats),
+                                endpoint_names={e.id: e.name for e in protocol.endpoints})
+    if models is not None:
+        sections.append(models)
+
     # -- methods
     methods = Section("Methods and definitions")
     methods.text(f"Endpoints are timed from {protocol.statistics.time_origin}; times in months are days / 30.44. "

@@ -180,9 +180,12 @@ def _model_rows(session: Session) -> list[RiskModelFile]:
     return list(session.scalars(select(RiskModelFile).order_by(RiskModelFile.model_key, RiskModelFile.id)))
 
 
-def model_files(study: StudyDB, actor: Actor | None) -> list[ModelFileView]:
-    """The loaded risk-model files, newest version of each last."""
-    with study.reading(actor, permission="board.read") as session:
+def model_files(study: StudyDB, actor: Actor | None, *, permission: str = "board.read") -> list[ModelFileView]:
+    """The loaded risk-model files, newest version of each last (their metadata: no patient data).
+    The board reads them under ``board.read``; the study report under ``report``."""
+    if permission not in ("board.read", "report"):
+        raise ValueError(f"model files are read under board.read or report, not {permission}")
+    with study.reading(actor, permission=permission) as session:
         return [_model_view(row)[1] for row in _model_rows(session)]
 
 
