@@ -18,7 +18,7 @@ from sqlalchemy import func, select
 
 from sarcotrial.errors import AccessDenied, InvalidValue
 from sarcotrial.riskmodels import load_model
-from sarcotrial.services import pathway, registry
+from sarcotrial.services import pathway, registry, review
 from sarcotrial.store import audit
 from sarcotrial.store.models import Patient, PatientIdentifier, Screening
 from sarcotrial.store.models_registry import RegistryDocument, RiskPrediction
@@ -47,7 +47,7 @@ ADRENOCORTICAL = {"proband": {"sex": "female", "age": 40,
 def team(study):
     first = register(study, "H0001").subject_id
     second = register(study, "H0002", name="Other Patient (synthetic)", dob=dt.date(2007, 6, 1)).subject_id
-    out = staff(study, roles=("investigator", "research_nurse", "statistician"))
+    out = staff(study, roles=("investigator", "research_nurse", "statistician", "data_manager"))
     out.by_role["clinician"] = out.extra("cleo", "clinician", "Dr Cleo Clinician")
     out.by_role["pathologist"] = out.extra("pat", "pathologist", "Dr Paula Path")
     out.by_role["radiologist"] = out.extra("ray", "radiologist", "Dr Ray Rad")
@@ -244,3 +244,13 @@ def test_no_patient_with_a_prediction_is_said_not_guessed(study, team, tmp_path)
         registry.performance_on_study(study, team.statistician, key, horizon=7)
     result = registry.performance_on_study(study, team.statistician, key, horizon=5)
     assert result.performance is None and result.patients == () and result.problem
+
+
+def test_a_locked_study_is_shown_closed_to_accrual(study, team):
+    """Matching looks at the studies open for accrual: a study-wide (database) lock closes it; the
+    verdict on the criteria is still shown."""
+    (m,) = registry.match(study, team.clinician, team.subjects[0], today=dt.date(2025, 2, 1))
+    assert m.open_for_accrual and m.closed is None
+    review.lock(study, team.data_manager, whole_study=True)
+    (m,) = registry.match(study, team.clinician, team.subjects[0], today=dt.date(2025, 2, 1))
+    assert not m.open_for_accrual and "locked" in m.closed and m.verdict == "may meet"

@@ -119,7 +119,8 @@ def _print_matches(matches) -> None:
         return
     for m in matches:
         style = {"meets": "bold green", "fails": "bold red", "may meet": "bold yellow"}[m.verdict]
-        console.print(f"{escape(m.protocol)} {escape(m.protocol_version)}: [{style}]{m.verdict}[/]")
+        console.print(f"{escape(m.protocol)} {escape(m.protocol_version)}: [{style}]{m.verdict}[/]"
+                      + (f" [bold]but closed to accrual[/]: {escape(m.closed)}" if m.closed else ""))
         for reason in m.failed:
             _indented(f"fails: {escape(reason)}")
         for text in m.unknown:
@@ -135,7 +136,7 @@ def match(subject_id: str = SubjectArgument, db: Optional[str] = DbOption, user:
           as_json: bool = JsonOption) -> None:
     """The loaded protocols the patient meets, fails (with the criterion) or may meet (with what is unknown).
 
-    Exit status 1 when the patient meets none and may meet none.
+    Exit status 1 when the patient meets and may meet no study open for accrual.
     """
     from sarcotrial.services import registry
     from sarcotrial.services.study import StudyDB
@@ -146,7 +147,7 @@ def match(subject_id: str = SubjectArgument, db: Optional[str] = DbOption, user:
         print_json({"subject_id": subject_id.upper(), "matches": [m.as_dict() for m in matches]})
     else:
         _print_matches(matches)
-    if not any(m.verdict in ("meets", "may meet") for m in matches):
+    if not any(m.verdict in ("meets", "may meet") and m.open_for_accrual for m in matches):
         raise typer.Exit(1)
 
 

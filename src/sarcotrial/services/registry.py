@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from sarcotrial.domain import eligibility as eligibility_rules
@@ -327,9 +327,16 @@ class TrialMatch:
     known: dict[str, Any]
     failed: tuple[str, ...] = ()
     unknown: tuple[str, ...] = ()
+    #: why the study takes no patient now (locked; its target enrolled), else None: open for accrual
+    closed: str | None = None
+
+    @property
+    def open_for_accrual(self) -> bool:
+        return self.closed is None
 
     def as_dict(self) -> dict[str, Any]:
         return {"protocol": self.protocol, "protocol_version": self.protocol_version, "verdict": self.verdict,
+                "open_for_accrual": self.open_for_accrual, "closed": self.closed,
                 "failed": list(self.failed), "unknown": list(self.unknown), "known": _jsonable(self.known),
                 "criteria": [c.as_dict() for c in self.decision.criteria]}
 
@@ -369,7 +376,22 @@ def _known_values(study: StudyDB, session: Session, patient: Patient) -> dict[st
     return validate_form(study.protocol, form_id, known, partial=True) if known else {}
 
 
-def _match(study: StudyDB, patient: Patient, known: Mapping[str, Any], today: dt.date) -> TrialMatch:
+def _closed(study: StudyDB, session: Session) -> str | None:
+    """Why the study takes no patient now, or ``None`` (open for accrual)."""
+    from sarcotrial.services.forms import active_lock
+    from sarcotrial.store.models import Enrolment
+
+    lock = active_lock(session, None, None)
+    if lock is not None and lock.scope == "study":
+        return f"the study is locked (since {lock.locked_at:%Y-%m-%d})"
+    target = study.protocol.identification.design.target_accrual
+    enrolled = session.scalar(select(func.count()).select_from(Enrolment))
+    if target and enrolled >= target:
+        return f"its target is enrolled ({enrolled} of {target})"
+    return None
+
+
+def _match(study: StudyDB, session: Session, patient: Patient, known: Mapping[str, Any], today: dt.date) -> TrialMatch:
     protocol = study.protocol
     criteria = [c.model_dump() if hasattr(c, "model_dump") else c for c in protocol.eligibility.criteria]
     ages = (today.year - patient.year_of_birth - 1, today.year - patient.year_of_birth)
@@ -386,8 +408,9 @@ def _match(study: StudyDB, patient: Patient, known: Mapping[str, Any], today: dt
                                                          criteria=merged)
     failed = tuple(c.reason for c in decision.criteria if c.passes is False)
     unknown = tuple(c.text for c in decision.criteria if c.passes is None)
-    return TrialMatch(protocol=protocol.acronym, protocol_version=str(protocol.version), verdict=_VERDICT[decision.decision], decision=decision,
-                      known=dict(known), failed=failed, unknown=unknown)
+    return TrialMatch(protocol=protocol.acronym, protocol_version=str(protocol.version),
+                      verdict=_VERDICT[decision.decision], decision=decision, known=dict(known), failed=failed,
+                      unknown=unknown, closed=_closed(study, session))
 
 
 def match(study: StudyDB, actor: Actor | None, subject_id: str, *, today: dt.date | None = None) -> list[TrialMatch]:
@@ -397,7 +420,7 @@ def match(study: StudyDB, actor: Actor | None, subject_id: str, *, today: dt.dat
         patient = study.patient(session, subject_id)
         if patient.status in ("enrolled", "dead", "withdrawn"):
             return []
-        return [_match(study, patient, _known_values(study, session, patient), today or dt.date.today())]
+        return [_match(study, session, patient, _known_values(study, session, patient), today or dt.date.today())]
 
 
 def open_screening(study: StudyDB, actor: Actor, subject_id: str, answers: Mapping[str, Any] | None = None, *,
@@ -533,6 +556,6 @@ def case_file(study: StudyDB, actor: Actor | None, subject_id: str, *, today: dt
             file.predisposition = assess_predisposition(family_history_from_dict(family.content))
         file.predictions = _predictions(session, patient)
         if patient.status not in ("enrolled", "dead", "withdrawn"):
-            file.matches = [_match(study, patient, _known_values(study, session, patient), today or dt.date.today())]
+            file.matches = [_match(study, session, patient, _known_values(study, session, patient), today or dt.date.today())]
     file.cases = board.patient_cases(study, actor, subject_id)
     return file
