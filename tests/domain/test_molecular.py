@@ -379,3 +379,26 @@ def test_mdm2_and_cdk4_are_investigational_only():
     assert a.entry.level == "investigational"
     [a] = one("dedifferentiated_liposarcoma", test="FISH", kind="amplification", gene="CDK4").actionable
     assert a.entry.level == "investigational"
+
+
+def test_pdgfra_given_as_cdna_alone_gets_no_imatinib():
+    """PDGFRA c.2525A>T is p.Asp842Val (D842V), imatinib-resistant (Heinrich MC et al., Lancet Oncol
+    2020;21:935-946; ESMO-EURACAN-GENTURIS GIST guideline, Casali 2022): a mutation named by its cDNA
+    alone may be the excluded change, so imatinib is not offered; named by its protein, D842V gets
+    avapritinib and not imatinib, and another PDGFRA change gets imatinib."""
+    def drugs(raw):
+        (item,) = m.interpret("gastrointestinal_stromal_tumour", [m.finding_from_dict(raw)])
+        return {d for a in item.actionable if a.applies for d in a.entry.drugs}
+
+    assert "imatinib" not in drugs({"test": "NGS panel", "kind": "mutation", "gene": "PDGFRA", "cdna": "c.2525A>T"})
+    named = drugs({"test": "NGS panel", "kind": "mutation", "gene": "PDGFRA", "protein": "p.Asp842Val"})
+    assert "avapritinib" in named and "imatinib" not in named
+    assert "imatinib" in drugs({"test": "NGS panel", "kind": "mutation", "gene": "PDGFRA", "protein": "p.Val561Asp"})
+
+
+def test_smarcb1_loss_supports_an_ossifying_fibromyxoid_tumour():
+    """Mosaic SMARCB1 (INI1) loss is characteristic of ossifying fibromyxoid tumour (WHO 2020): no
+    contradiction flag for the board."""
+    (item,) = m.interpret("ossifying_fibromyxoid_tumour",
+                        [m.finding_from_dict({"test": "IHC", "kind": "expression", "gene": "SMARCB1", "result": "lost"})])
+    assert item.relation == "supports" and not item.flag_for_board

@@ -904,8 +904,11 @@ def _actionable(f: MolecularFinding, histotype_id: str | None) -> tuple[Actionab
     out = []
     related = _relatives(histotype_id) if histotype_id else set()
     for entry in _matching(_catalogue().actionable, f):
-        if f.kind == "mutation" and _bare_protein(f.protein) in {_bare_protein(p) for p in entry.exclude_protein}:
-            continue
+        if f.kind == "mutation" and entry.exclude_protein:
+            # an entry that excludes a protein change (imatinib: not PDGFRA D842V) applies only when the
+            # finding names its protein change: a cDNA alone may be the excluded one (c.2525A>T is D842V)
+            if f.protein is None or _bare_protein(f.protein) in {_bare_protein(p) for p in entry.exclude_protein}:
+                continue
         if entry.histotypes is None:
             out.append(Actionability(entry, True))
         elif histotype_id is None:
