@@ -254,3 +254,37 @@ def test_a_locked_study_is_shown_closed_to_accrual(study, team):
     review.lock(study, team.data_manager, whole_study=True)
     (m,) = registry.match(study, team.clinician, team.subjects[0], today=dt.date(2025, 2, 1))
     assert not m.open_for_accrual and "locked" in m.closed and m.verdict == "may meet"
+
+
+def test_a_prediction_made_after_the_origin_is_not_a_baseline_prediction(study, team, tmp_path):
+    """Royston & Altman (BMC Med Res Methodol 2013;13:33): a model is validated on predictions made at
+    baseline; one made after enrolment (SPRINT's time origin) may use what happened since, so it is not
+    used, and the patient counts as without a prediction."""
+    from sarcotrial.services import forms
+    from tests.helpers import SCREENING
+
+    nurse = team.research_nurse
+    subject = team.subjects[0]
+    pathway.screen(study, nurse, subject, {"screening_date": "2025-01-20", "consent_date": "2025-01-20", **SCREENING})
+    forms.record(study, nurse, subject, "consent", {"consent_date": "2025-01-20", "document_version": "1.0",
+                                                    "data_use": True})
+    pathway.enrol(study, nurse, subject, dt.date(2025, 1, 22))
+    key = registry.load_model_file(study, team.admin, COX, endpoint="dmfs").key
+    inputs = {"age": 64, "size_cm": 8, "grade": "2"}
+    registry.predict(study, team.clinician, subject, key, inputs, on=dt.date(2025, 3, 1))
+    result = registry.performance_on_study(study, team.statistician, key, horizon=5)
+    assert result.patients == () and result.not_predicted == 1
+    registry.predict(study, team.clinician, subject, key, inputs, on=dt.date(2025, 1, 20))
+    result = registry.performance_on_study(study, team.statistician, key, horizon=5)
+    assert result.patients == (subject,) and result.not_predicted == 0
+    assert result.risk == (pytest.approx(load_model(COX).predict(inputs).risk(5)),)
+
+
+def test_a_relatives_name_is_not_kept(study, team):
+    """A relative's name would sit in plain text in the study data and the audit trail, outside the
+    encrypted identifiers: the registry refuses it, naming the path, and stores nothing."""
+    document = {"proband": {"sex": "female", "cancers": []},
+                "relatives": [{"relationship": "mother", "name": "Jane Example", "cancers": []}]}
+    with pytest.raises(InvalidValue, match=r"relatives\[0\]\.name"):
+        registry.record_document(study, team.clinician, team.subjects[0], "family_history", document)
+    assert _documents(study) == 0

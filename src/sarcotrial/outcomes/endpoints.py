@@ -82,6 +82,11 @@ def _event_dates(course: PatientCourse, name: str) -> tuple[dt.date | None, str]
     raise ValueError(f"unknown event {name!r}")
 
 
+def origin_date(course: PatientCourse, origin: str) -> dt.date | None:
+    """The date an endpoint's time counts from: enrolment, or another anchor of the course (None: not reached)."""
+    return course.enrolment if origin == "enrolment" else course.anchors.get(origin)
+
+
 def time_to_event(course: PatientCourse, endpoint_id: str, origin: str, events: Iterable[str],
                   competing: Iterable[str] = (), cutoff: dt.date | None = None,
                   censor_at: str = "last_contact") -> TimeToEvent:
@@ -89,7 +94,7 @@ def time_to_event(course: PatientCourse, endpoint_id: str, origin: str, events: 
     censored at the last contact, or (``last_response_assessment``, progression-free survival as the FDA's
     guidance on endpoints for cancer trials (2018) and EMA's (2017, appendix 1) censor it) at the last tumour
     assessment on or before the cut-off, else at the origin."""
-    start = course.enrolment if origin == "enrolment" else course.anchors.get(origin)
+    start = origin_date(course, origin)
     if start is None:
         raise ValueError(f"{course.subject_id}: no {origin} date, the origin of {endpoint_id}")
     end_of_data = min(course.last_contact, cutoff) if cutoff else course.last_contact

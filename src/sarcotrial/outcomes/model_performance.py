@@ -20,8 +20,8 @@ an independent implementation (tests/outcomes/test_model_performance.py).
   scikit-survival ``concordance_index_censored`` all do: an event and a censoring at the same time
   are comparable (the censored patient outlived the event), two events at the same time are not,
   and tied predicted risks (within 1e-8, scikit-survival's ``tied_tol``) count one half.
-  With a competing event (code 2), the patient who had it is comparable with every earlier or
-  simultaneous event of the outcome and counts as event-free for ever (Wolbers M, Koller MT,
+  With a competing event (code 2), the patient who had it counts as event-free for ever: their time
+  is set to infinity, so they are comparable with every event of the outcome, later ones too (Wolbers M, Koller MT,
   Witteman JCM, Steyerberg EW. Prognostic models with competing risks: methods and application
   to coronary risk prediction. Epidemiology 2009;20:555-561).
   **Its CI**: C +- z SE, the SE from the infinitesimal-jackknife variance, the method of

@@ -60,26 +60,16 @@ def loaded_models(study, actor=None) -> list:
 
 
 def performance(study, actor, view, cutoff: dt.date | None):
-    """The model's numbers on the study's patients at the horizon this section uses, and the reason a longer
-    horizon of the model was left (``None`` when the longest is used). ``None`` and no reason when no enrolled
-    patient has a prediction by the model."""
+    """The model's numbers on the study's patients at the horizon the service chooses (the longest it can
+    compute), and why a longer horizon was left (``None`` when the longest is used). ``None`` and no reason
+    when no enrolled patient has a baseline prediction by the model."""
     from sarcotrial.services import registry
 
-    left = None
-    result = None
-    for horizon in sorted(view.horizons, reverse=True):
-        attempt = registry.performance_on_study(study, actor, view.key, horizon=horizon, cutoff=cutoff)
-        if not attempt.patients:
-            return None, None
-        if result is None:
-            result = attempt  # the longest horizon's, kept if no shorter one can be computed either
-        if attempt.performance is not None:
-            return attempt, left
-        if left is None:
-            last = max(attempt.time_years, default=0.0)
-            left = (f"the model's {horizon:g}-year horizon is not before the last follow-up, at {last:.2f} years"
-                    if last <= horizon else f"at the model's {horizon:g}-year horizon: {attempt.problem}")
-    return result, None
+    result = registry.performance_on_study(study, actor, view.key, cutoff=cutoff)
+    if not result.patients:
+        return None, None
+    left = "; ".join(f"the model's {why[4:]}" if why.startswith("the ") else why for _h, why in result.longer_left)
+    return result, left or None
 
 
 def section(study, actor, cutoff: dt.date | None, *, figure: Callable[..., Figure], table_no: Callable[[], str],
@@ -100,7 +90,7 @@ def section(study, actor, cutoff: dt.date | None, *, figure: Callable[..., Figur
         return None
     out = Section(TITLE)
     out.text("Each loaded risk model that names the study endpoint observing its outcome, checked on the enrolled "
-             "patients with a prediction by it (the latest), to the data cut-off: Harrell's C, the time-dependent AUC "
+             "patients with a prediction by it (the latest made by the endpoint's origin), to the data cut-off: Harrell's C, the time-dependent AUC "
              "(Uno et al. 2007), observed against predicted risk per risk group, the calibration slope (1 is ideal; "
              "below 1, predictions too extreme) and observed/expected (Royston & Altman 2013).")
     for view, result, left in found:
@@ -114,7 +104,7 @@ def describe(view, result, left: str | None, endpoint_names: dict[str, str]) -> 
     kind = "SYNTHETIC model (invented numbers, not a published model)" if view.synthetic else "published model"
     endpoint = endpoint_names.get(view.endpoint, view.endpoint)
     events = sum(1 for e in result.event if e == 1)
-    text = (f"{view.name} (id {view.key}, version {view.version}; a {kind}; source: {citation(view.source)}). "
+    text = (f"{view.name} (id {view.key}, version {view.version}; a {kind}; source: {view.source or 'not given'}). "
             f"Validation status: {view.validation_status or 'not given'}. Outcome: {view.outcome}, observed by the "
             f"study endpoint {endpoint} ({view.endpoint}). Horizon: {result.horizon:g} years")
     text += f" ({left})." if left else "."
@@ -125,18 +115,6 @@ def describe(view, result, left: str | None, endpoint_names: dict[str, str]) -> 
                 "endpoint), not counted." if result.not_predicted else
                 "every enrolled patient has a prediction by the model."))
     return text
-
-
-def citation(source: str) -> str:
-    """The model's source as a citation (authors. title. journal year, doi) from the registry's text of it
-    (``authors: ...; title: ...; ...``); the text as it stands when it is not in that form."""
-    if not source:
-        return "not given"
-    parts = dict(item.split(": ", 1) for item in source.split("; ") if ": " in item)
-    if not {"authors", "title", "journal", "year"} <= set(parts):
-        return source
-    doi = f", doi:{parts['doi']}" if parts.get("doi") else ""
-    return f"{parts['authors']}. {parts['title']}. {parts['journal']} {parts['year']}{doi}"
 
 
 def number_rows(perf) -> list[list[str]]:

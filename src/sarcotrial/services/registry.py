@@ -64,6 +64,11 @@ def _validate(kind: str, document: Any) -> dict[str, Any]:
         family_history_from_dict(document)
         if not isinstance(document, Mapping):
             raise InvalidValue("document", "must be a mapping (proband, relatives, ...)")
+        for i, relative in enumerate(document.get("relatives") or ()):
+            if isinstance(relative, Mapping) and relative.get("name") not in (None, ""):
+                # a third party's name would sit in plain text in the study data and its audit trail
+                raise InvalidValue(f"relatives[{i}].name", "a relative's name is not kept in the registry: "
+                                   "leave it out (the relationship identifies the relative)", show_value=False)
         return _jsonable(document)
     raise InvalidValue("kind", f"must be one of {', '.join(DOCUMENT_KINDS)}", kind)
 
@@ -225,7 +230,7 @@ def predict(study: StudyDB, actor: Actor, subject_id: str, model_key: str, input
         model, view = _model_view(row)
         prediction = model.predict(dict(inputs))
         risks = {float(h): float(r) for h, r in prediction.risks.items()}
-        used = _jsonable({name: inputs[name] for name in (i.name for i in model.inputs) if name in inputs})
+        used = _jsonable(dict(prediction.inputs))  # the values the model used, as it checked them
         session.add(RiskPrediction(patient_id=patient.id, model_file_id=row.id, predicted_on=day, inputs=used,
                                    risks={f"{h:g}": r for h, r in risks.items()}))
         session.flush()
@@ -249,8 +254,9 @@ def _predictions(session: Session, patient: Patient) -> list[PredictionView]:
 @dataclass(frozen=True)
 class StudyPerformance:
     """A loaded model checked on the study's enrolled patients: each patient's latest prediction by the
-    model against the endpoint that observes its outcome (time in years, 0 censored / 1 event / 2
-    competing event), at one of the model's horizons."""
+    model made on or before the endpoint's origin (a baseline prediction: one made later may use what
+    happened since), against the endpoint that observes its outcome (time in years, 0 censored / 1 event /
+    2 competing event), at one of the model's horizons."""
 
     model: ModelFileView
     horizon: float
@@ -258,61 +264,87 @@ class StudyPerformance:
     time_years: tuple[float, ...]
     event: tuple[int, ...]
     risk: tuple[float, ...]
-    not_predicted: int
+    not_predicted: int  # enrolled without a baseline prediction by the model (or without the endpoint)
     performance: Any = None  # outcomes.model_performance.ModelPerformance, or None
     problem: str | None = None  # why it could not be computed (too few patients or events, ...)
+    #: the model's longer horizons that could not be computed, each with the reason (horizon chosen by the service)
+    longer_left: tuple[tuple[float, str], ...] = ()
 
     def as_dict(self) -> dict[str, Any]:
         return {"model": self.model.as_dict(), "horizon": self.horizon, "patients": len(self.patients),
                 "events": sum(1 for e in self.event if e == 1), "not_predicted": self.not_predicted,
                 "performance": self.performance.as_dict() if self.performance is not None else None,
-                "problem": self.problem}
+                "problem": self.problem,
+                "longer_horizons_left": [{"horizon": h, "why": why} for h, why in self.longer_left]}
+
+
+def _horizon_problem(times: list[float], horizon: float, problem: str) -> str:
+    last = max(times, default=0.0)
+    if last <= horizon:
+        return f"the {horizon:g}-year horizon is not before the last follow-up, at {last:.2f} years"
+    return f"at {horizon:g} years: {problem}"
 
 
 def performance_on_study(study: StudyDB, actor: Actor | None, model_key: str, *, horizon: float | None = None,
                          cutoff: dt.date | None = None, groups: int = 3) -> StudyPerformance:
     """Does the model hold here? Discrimination and calibration (:mod:`sarcotrial.outcomes.model_performance`)
-    of a loaded model on the study's enrolled patients who have a prediction by it, against the study
-    endpoint the model was loaded with. Patients enrolled without a prediction are counted, not guessed."""
+    of a loaded model on the study's enrolled patients who have a baseline prediction by it, against the study
+    endpoint the model was loaded with. Patients enrolled without one are counted, not guessed.
+
+    ``horizon``: one of the model's horizons; ``None``: the longest at which the numbers can be computed
+    (the longer ones left are said, with the reason)."""
+    from sarcotrial.outcomes.endpoints import origin_date
     from sarcotrial.outcomes.model_performance import assess_performance
     from sarcotrial.services.endpoints import derive_endpoints
 
     with study.reading(actor, permission="report") as session:
         row = _model_row(session, model_key)
         model, view = _model_view(row)
-        latest: dict[int, RiskPrediction] = {}
+        made: dict[int, list[RiskPrediction]] = {}
         for prediction in session.scalars(select(RiskPrediction).where(RiskPrediction.model_file_id == row.id)
-                                          .order_by(RiskPrediction.id)):
-            latest[prediction.patient_id] = prediction
-        subjects = {p.id: p.subject_id for p in session.scalars(select(Patient).where(Patient.id.in_(list(latest))))}
+                                          .order_by(RiskPrediction.predicted_on, RiskPrediction.id)):
+            made.setdefault(prediction.patient_id, []).append(prediction)
+        subjects = {p.id: p.subject_id for p in session.scalars(select(Patient).where(Patient.id.in_(list(made))))}
     if view.endpoint is None:
         raise InvalidValue("model", f"{view.key} was loaded without the study endpoint that observes its outcome "
                            "(nomogram load FILE --endpoint ID)", show_value=False)
-    chosen = float(horizon) if horizon is not None else max(view.horizons)
-    if chosen not in view.horizons:
+    if horizon is not None and float(horizon) not in view.horizons:
         raise InvalidValue("horizon", f"must be one of the model's horizons ({', '.join(f'{h:g}' for h in view.horizons)})",
                            horizon)
-    by_subject = {subjects[pid]: p for pid, p in latest.items()}
-    rows = derive_endpoints(study, cutoff, actor)
-    ids, times, events, risks, missing = [], [], [], [], 0
-    for r in rows:
-        prediction = by_subject.get(r.course.subject_id)
+    endpoint = next(e for e in study.protocol.endpoints if e.id == view.endpoint)
+    by_subject = {subjects[pid]: rows for pid, rows in made.items()}
+    ids, times, events, chosen_predictions, missing = [], [], [], [], 0
+    for r in derive_endpoints(study, cutoff, actor):
         tte = r.times.get(view.endpoint)
-        if prediction is None or tte is None:
+        start = origin_date(r.course, endpoint.origin)
+        baseline = [p for p in by_subject.get(r.course.subject_id, ()) if start is not None and p.predicted_on <= start]
+        if not baseline or tte is None:
             missing += 1
             continue
         ids.append(r.course.subject_id)
         times.append(tte.time_days / 365.25)  # years, the unit of the model's horizons
         events.append(int(tte.status))
-        risks.append(float(prediction.risks[f"{chosen:g}"]))
-    performance, problem = None, None
-    try:
-        performance = assess_performance(times, events, risks, chosen, groups=groups)
-    except InvalidValue as exc:
-        problem = str(exc)
-    return StudyPerformance(model=view, horizon=chosen, patients=tuple(ids), time_years=tuple(times),
-                            event=tuple(events), risk=tuple(risks), not_predicted=missing, performance=performance,
-                            problem=problem)
+        chosen_predictions.append(baseline[-1])
+    candidates = [float(horizon)] if horizon is not None else sorted(view.horizons, reverse=True)
+    left: list[tuple[float, str]] = []
+    result = None
+    for h in candidates:
+        risks = [float(p.risks[f"{h:g}"]) for p in chosen_predictions]
+        try:
+            perf = assess_performance(times, events, risks, h, groups=groups)
+        except InvalidValue as exc:
+            left.append((h, _horizon_problem(times, h, str(exc))))
+            continue
+        result = (h, risks, perf, None)
+        break
+    if result is None:  # nothing computable: the longest (or the given) horizon, with its reason
+        h = candidates[0]
+        result = (h, [float(p.risks[f"{h:g}"]) for p in chosen_predictions], None, left[0][1])
+        left = []
+    h, risks, perf, problem = result
+    return StudyPerformance(model=view, horizon=h, patients=tuple(ids), time_years=tuple(times), event=tuple(events),
+                            risk=tuple(risks), not_predicted=missing, performance=perf, problem=problem,
+                            longer_left=tuple(left))
 
 
 # --------------------------------------------------------------------------- trial matching
