@@ -271,7 +271,7 @@ def nomogram_loaded(db: Optional[str] = DbOption, user: Optional[str] = UserOpti
 @handle_errors
 def nomogram_study(model: str = typer.Argument(..., metavar="MODEL", help="A loaded model's id."),
                    horizon: Optional[float] = typer.Option(None, "--horizon", help="One of the model's horizons, years "
-                                                           "(default: the longest)."),
+                                                           "(default: the longest at which the numbers can be computed)."),
                    groups: int = typer.Option(3, "--groups", help="Risk groups for the calibration table."),
                    cutoff: Optional[str] = typer.Option(None, "--cutoff", help="Data cut-off date (default today)."),
                    plot: Optional[Path] = typer.Option(None, "--plot", help="Write the calibration figure (.png, .svg, .pdf)."),
@@ -298,6 +298,8 @@ def nomogram_study(model: str = typer.Argument(..., metavar="MODEL", help="A loa
                       f"{result.not_predicted} enrolled without one): not computable: {escape(result.problem or '')}",
                       soft_wrap=True)
     else:
+        for h, why in result.longer_left:
+            console.print(f"[yellow]{h:g}-year horizon left:[/] {escape(why)}")
         print_performance(view.name, view.key, view.version, view.outcome, view.synthetic, perf,
                           f"The study's patients, endpoint {view.endpoint}", len(result.patients) + result.not_predicted,
                           result.not_predicted, plot, dropped_as="(enrolled without a prediction by this model)")
