@@ -213,3 +213,8 @@ def test_invalid_input_is_refused_naming_the_field(kwargs, field):
     with pytest.raises(InvalidValue) as caught:
         gist_risk(**args)
     assert caught.value.field == field
+
+
+def test_a_size_that_is_not_finite_is_refused_as_such():
+    with pytest.raises(InvalidValue, match="finite"):
+        gist_risk(site="stomach", size_cm=math.nan, mitoses=3, mitoses_area="5mm2", rupture=False)

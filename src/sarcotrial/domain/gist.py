@@ -243,7 +243,9 @@ def _site(site: object) -> str:
 def _size(size_cm: object) -> float:
     if isinstance(size_cm, bool) or not isinstance(size_cm, (int, float)):
         raise InvalidValue("size_cm", "must be a number of centimetres", size_cm)
-    if not math.isfinite(size_cm) or size_cm <= 0:
+    if not math.isfinite(size_cm):
+        raise InvalidValue("size_cm", "must be a finite number of centimetres", size_cm)
+    if size_cm <= 0:
         raise InvalidValue("size_cm", "tumour size must be more than 0 cm", size_cm)
     return float(size_cm)
 
