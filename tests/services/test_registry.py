@@ -288,3 +288,52 @@ def test_a_relatives_name_is_not_kept(study, team):
     with pytest.raises(InvalidValue, match=r"relatives\[0\]\.name"):
         registry.record_document(study, team.clinician, team.subjects[0], "family_history", document)
     assert _documents(study) == 0
+
+
+def test_a_revised_second_opinion_gives_the_histotype_or_is_flagged_against_the_diagnosis_form(study, team):
+    """The case file reads the histotype from the diagnosis form, else from a second opinion that revised
+    it; a revision that disagrees with the diagnosis form is flagged for the board."""
+    from sarcotrial.services import forms, second_opinion
+
+    subject = team.subjects[0]
+    opinion = second_opinion.new_request(study, team.research_nurse, subject, kind="pathology",
+                                         referring_centre="Hospital A", received_date=dt.date(2025, 1, 12),
+                                         question="Diagnosis?", today=dt.date(2025, 1, 20))
+    second_opinion.review(study, team.pathologist, opinion, text="MDM2 amplified on FISH", outcome="revised",
+                          reviewer="Dr Paula Path", report_date=dt.date(2025, 1, 16),
+                          revised_histotype="dedifferentiated_liposarcoma", grade=3, today=dt.date(2025, 1, 20))
+    file = registry.case_file(study, team.clinician, subject)
+    assert file.histotype == "dedifferentiated_liposarcoma" and file.histotype_source.startswith("second opinion")
+    assert not any(flag.startswith("second opinion") for flag in file.flags)
+    from tests.helpers import SCREENING
+
+    nurse = team.research_nurse
+    pathway.screen(study, nurse, subject, {"screening_date": "2025-01-20", "consent_date": "2025-01-20", **SCREENING})
+    forms.record(study, nurse, subject, "consent", {"consent_date": "2025-01-20", "document_version": "1.0",
+                                                    "data_use": True})
+    pathway.enrol(study, nurse, subject, dt.date(2025, 1, 22))
+    forms.record(study, team.research_nurse, subject, "diagnosis",
+                 {"diagnosis_date": "2025-01-10", "histotype": "leiomyosarcoma", "anatomic_site": "extremity",
+                  "size_cm": 8, "clinical_n": "N0", "clinical_m": "M0"})
+    file = registry.case_file(study, team.clinician, subject)
+    assert file.histotype == "leiomyosarcoma" and file.histotype_source == "diagnosis form"
+    (flag,) = [f for f in file.flags if f.startswith("second opinion")]
+    assert "dedifferentiated liposarcoma" in flag and "grade 3" in flag and "leiomyosarcoma" in flag
+
+
+def test_screening_opened_from_the_registry_has_the_age_from_the_date_of_birth(study, team):
+    """The year of birth bounds the age to two values; screening needs the one at the screening date, which
+    the date of birth gives (born 1 May 1960: 64 on 1 Feb 2025), read by a role that reads identifiers
+    (the reading is logged)."""
+    subject = team.subjects[0]
+    registry.open_screening(study, team.research_nurse, subject, {"histology_confirmed": True},
+                            screening_date=dt.date(2025, 2, 1))
+    values = pathway.screening_file(study, team.research_nurse, subject)
+    assert values is not None
+    with study.reading() as session:
+        from sarcotrial.store.models import CRFInstance, IdentifierAccess
+
+        screening = session.scalars(select(Screening)).one()
+        crf = session.get(CRFInstance, screening.crf_instance_id)
+        assert crf.data["age_years"] == 64
+        assert session.scalars(select(IdentifierAccess)).one().purpose.startswith("age at screening")

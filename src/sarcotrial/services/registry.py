@@ -461,11 +461,26 @@ def open_screening(study: StudyDB, actor: Actor, subject_id: str, answers: Mappi
     (which win over the known values); the screening service decides and stores each criterion."""
     from sarcotrial.services import pathway
 
+    from sarcotrial.domain import access as access_rules
+
     with study.reading(actor, permission="board.read") as session:
         patient = study.patient(session, subject_id)
         known = _known_values(study, session, patient)
+        principal = study.principal(session)
     values = {**known, **dict(answers or {})}
     values.setdefault("screening_date", (screening_date or dt.date.today()).isoformat())
+    try:
+        day = dt.date.fromisoformat(str(values["screening_date"]))
+    except ValueError:
+        raise InvalidValue("screening.screening_date", "must be a date written YYYY-MM-DD",
+                           values["screening_date"]) from None
+    form = study.protocol.form(study.protocol.eligibility.form)
+    may_identify = principal is None or principal.role is None or access_rules.allowed(principal.role,
+                                                                                       "read.identifiers")
+    if "age_years" in {f.id for f in form.fields} and values.get("age_years") in (None, "") and may_identify:
+        # the age at the screening date from the date of birth (the reading is logged as any other)
+        born = pathway.identify(study, actor, subject_id, "age at screening, opened from the registry").date_of_birth
+        values["age_years"] = day.year - born.year - ((day.month, day.day) < (born.month, born.day))
     return pathway.screen(study, actor, subject_id, _jsonable(values))
 
 
@@ -481,6 +496,8 @@ class CaseFile:
     site: str
     histotype: str | None
     histotype_source: str | None
+    #: a second opinion that revised the diagnosis to another histotype than the recorded one (flagged)
+    revised_by_second_opinion: str | None = None
     molecular: dict[str, Any] | None = None
     molecular_revision: int | None = None
     interpretation: list[Any] = field(default_factory=list)
@@ -507,6 +524,8 @@ class CaseFile:
     def flags(self) -> list[str]:
         """What the board must look at: contradictions, actionable alterations, a referral for counselling."""
         out = []
+        if self.revised_by_second_opinion:
+            out.append(f"second opinion: {self.revised_by_second_opinion}")
         for item in self.interpretation:
             if item.flag_for_board:
                 out.append(f"molecular: {item.finding.label} contradicts the recorded histotype "
@@ -523,7 +542,7 @@ class CaseFile:
         return {
             "subject_id": self.subject_id, "status": self.status, "sex": self.sex, "year_of_birth": self.year_of_birth,
             "site": self.site, "histotype": self.histotype, "histotype_name": self.histotype_name,
-            "histotype_source": self.histotype_source,
+            "histotype_source": self.histotype_source, "revised_by_second_opinion": self.revised_by_second_opinion,
             "molecular": self.molecular, "molecular_revision": self.molecular_revision,
             "interpretation": [item.as_dict() for item in self.interpretation],
             "family_history": self.family_history, "family_revision": self.family_revision,
@@ -543,6 +562,16 @@ def _histotype_name(histotype_id: str) -> str:
         return histotype(histotype_id).name.lower()
     except InvalidValue:
         return histotype_id
+
+
+def _revised_opinion(session: Session, patient: Patient):
+    """The latest reviewed second opinion that revised the diagnosis to a histotype, or None."""
+    from sarcotrial.store.models_board import SecondOpinion
+
+    return session.scalars(select(SecondOpinion).where(SecondOpinion.patient_id == patient.id,
+                                                       SecondOpinion.outcome == "revised",
+                                                       SecondOpinion.revised_histotype.is_not(None))
+                           .order_by(SecondOpinion.report_date.desc(), SecondOpinion.id.desc())).first()
 
 
 def _recorded_histotype(session: Session, patient: Patient) -> str | None:
@@ -577,6 +606,16 @@ def case_file(study: StudyDB, actor: Actor | None, subject_id: str, *, today: dt
         file = CaseFile(subject_id=patient.subject_id, status=patient.status, sex=patient.sex,
                         year_of_birth=patient.year_of_birth, site=site, histotype=recorded,
                         histotype_source="diagnosis form" if recorded else None)
+        opinion = _revised_opinion(session, patient)
+        if opinion is not None:
+            revised = opinion.revised_histotype
+            when = f" ({opinion.referring_centre}, reported {opinion.report_date})" if opinion.report_date else ""
+            if recorded is None:
+                file.histotype, file.histotype_source = revised, f"second opinion{when}"
+            elif revised != recorded:
+                grade = f", FNCLCC grade {opinion.revised_grade}" if opinion.revised_grade else ""
+                file.revised_by_second_opinion = (f"revised the diagnosis to {_histotype_name(revised)}{grade}{when}; "
+                                                  f"the diagnosis form says {_histotype_name(recorded)}")
         if molecular is not None:
             histotype_id, findings = findings_from_document(molecular.content)
             if file.histotype is None and histotype_id:
