@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 from typer.testing import CliRunner
 
@@ -124,3 +125,21 @@ def test_bad_input_is_one_line_without_traceback(tmp_path):
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr and "findings[1].protein" in proc.stderr
     assert len(proc.stderr.strip().splitlines()) <= 3  # one message, wrapped at most by the terminal width
+
+
+def test_findings_are_numbered_from_one_and_a_histotype_may_be_named(tmp_path):
+    """The readable answer numbers findings as a reader counts (the JSON index stays 0-based), and
+    --histotype takes a WHO name as well as an id; an unknown one exits 2 in one line."""
+    from typer.testing import CliRunner
+
+    from sarcotrial.cli.main import app
+
+    example = Path(__file__).resolve().parents[2] / "examples" / "molecular" / "findings.yaml"
+    runner = CliRunner()
+    out = runner.invoke(app, ["rules", "molecular", str(example), "--histotype", "Synovial sarcoma"])
+    assert out.exit_code == 0, out.output
+    assert "findings 2, 3 contradict" in " ".join(out.output.split())
+    bad = runner.invoke(app, ["rules", "molecular", str(example), "--histotype", "synovial sarkoma"])
+    assert bad.exit_code == 2 and bad.output.startswith("error: histotype:") and "Traceback" not in bad.output
+    empty = runner.invoke(app, ["rules", "gene", " "])
+    assert empty.exit_code == 2 and "error: gene" in empty.output

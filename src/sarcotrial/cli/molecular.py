@@ -17,6 +17,7 @@ import typer
 from rich.markup import escape
 
 from sarcotrial.cli.common import JsonOption, console, handle_errors, print_json, read_document
+from sarcotrial.errors import InvalidValue
 
 
 @handle_errors
@@ -25,6 +26,8 @@ def gene(query: str = typer.Argument(..., help="A gene symbol, previous symbol o
     """Look a gene up in SarcoTrial's gene list: approved symbol, aliases and catalogue entries. Exit 1 if unknown."""
     from sarcotrial.domain.molecular import entries_for_gene, gene_list_version, lookup_gene, nearest_genes
 
+    if not query.strip():
+        raise InvalidValue("gene", "give a gene symbol, previous symbol or alias")
     match = lookup_gene(query)
     if match is None:
         near = nearest_genes(query)
@@ -67,6 +70,16 @@ def gene(query: str = typer.Argument(..., help="A gene symbol, previous symbol o
 _RELATION_STYLE = {"supports": "green", "contradicts": "bold red", "nothing known": "dim", "not assessed": "dim"}
 
 
+def _histotype(text: str):
+    """A histotype by id, or by a name or synonym naming exactly one entity (suggestions otherwise)."""
+    from sarcotrial.services.forms import resolve_histotype
+
+    try:
+        return resolve_histotype(text)
+    except InvalidValue as exc:
+        raise InvalidValue("histotype", exc.rule, exc.value, show_value=exc.value is not None) from None
+
+
 @handle_errors
 def molecular(findings_file: Path = typer.Argument(..., help="A findings document (YAML or JSON): histotype "
                                                    "(optional) and findings; see docs/molecular.md."),
@@ -77,12 +90,11 @@ def molecular(findings_file: Path = typer.Argument(..., help="A findings documen
     from rich import box
     from rich.table import Column, Table
 
-    from sarcotrial.domain.histology import histotype
     from sarcotrial.domain.molecular import catalogue_version, findings_from_document, gene_list_version, interpret
 
     doc_histotype, findings = findings_from_document(read_document(findings_file))
     chosen = histotype_id.strip() if histotype_id else doc_histotype
-    recorded = histotype(chosen) if chosen else None
+    recorded = _histotype(chosen) if chosen else None
     results = interpret(recorded.id if recorded else None, findings)
     data = {
         "histotype": recorded.id if recorded else None,
@@ -110,10 +122,10 @@ def molecular(findings_file: Path = typer.Argument(..., help="A findings documen
         finding_text = escape(r.finding.label) + f"\n[dim]{r.finding.test}[/]"
         for note in r.finding.notes:
             finding_text += f"\n[dim]{escape(note)}[/]"
-        table.add_row(str(r.index), finding_text, meaning)
+        table.add_row(str(r.index + 1), finding_text, meaning)  # numbered from 1 as a reader counts
     console.print(table)
     if data["flag_for_board"]:
-        flagged = ", ".join(str(r.index) for r in results if r.flag_for_board)
+        flagged = ", ".join(str(r.index + 1) for r in results if r.flag_for_board)
         many = sum(r.flag_for_board for r in results) > 1
         console.print(f"[bold red]Flag for the board[/]: finding{'s' if many else ''} {flagged} "
                       f"contradict{'' if many else 's'} the recorded histotype (a decision aid: the pathologist "
