@@ -399,10 +399,10 @@ def calibration_groups(time, event, risk, horizon: float, *, groups: int = 3,
 
 def _groups(groups, events: int) -> int:
     """The number of groups asked for, lowered to keep about 10 events of the outcome per group."""
-    return max(1, min(_check_groups(groups), events // EVENTS_PER_GROUP))
+    return max(1, min(check_groups(groups), events // EVENTS_PER_GROUP))
 
 
-def _check_groups(groups) -> int:
+def check_groups(groups) -> int:
     try:
         k = int(groups)
     except (TypeError, ValueError):
@@ -541,7 +541,7 @@ def assess_performance(time, event, risk, horizon: float, *, groups: int = 3,
     t, e, r = _inputs(time, event, risk)
     if h >= t.max():
         raise InvalidValue("horizon", f"must be before the last follow-up time ({t.max():g})", h)
-    k = _check_groups(groups)  # the number used depends on the events
+    k = check_groups(groups)  # the number used depends on the events
     competing = bool((e == 2).any())
     events = int(((t <= h) & (e == 1)).sum())
     warnings = []

@@ -294,8 +294,10 @@ def performance_on_study(study: StudyDB, actor: Actor | None, model_key: str, *,
     ``horizon``: one of the model's horizons; ``None``: the longest at which the numbers can be computed
     (the longer ones left are said, with the reason)."""
     from sarcotrial.outcomes.endpoints import origin_date
-    from sarcotrial.outcomes.model_performance import assess_performance
+    from sarcotrial.outcomes.model_performance import assess_performance, check_groups
     from sarcotrial.services.endpoints import derive_endpoints
+
+    check_groups(groups)  # a bad number of groups is refused, not reported as "not computable"
 
     with study.reading(actor, permission="report") as session:
         row = _model_row(session, model_key)
