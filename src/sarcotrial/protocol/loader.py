@@ -10,10 +10,8 @@ team fixes the file in one pass.
 from __future__ import annotations
 
 import copy
-import datetime as dt
 import functools
 import hashlib
-import re
 import types
 from dataclasses import dataclass
 from importlib import resources
@@ -28,6 +26,7 @@ from sarcotrial.errors import SarcoTrialError
 from sarcotrial.protocol.references import Unparsed, cross_reference_problems
 from sarcotrial.protocol.schema import (Anchor, CheckedEntry, Criterion, Eligibility, Partial, PartialList, Problems,
                                         Protocol)
+from sarcotrial.validation_messages import IDENTIFIER_WORDS, FileTerms, dedupe, join_path, line
 
 
 class ProtocolError(SarcoTrialError):
@@ -106,15 +105,15 @@ def protocol_problems(exc: ValidationError, data: dict) -> list[str]:
     if cleaned is not data:
         try:
             Protocol.model_validate(cleaned)
-            return _dedupe(lines)
+            return dedupe(lines)
         except ValidationError as again:
             exc, data = again, cleaned
             lines += format_validation_errors(again, cleaned)
-    lines += [_line(path, rule) for path, rule in entry_problems(data)]
+    lines += [line(path, rule) for path, rule in entry_problems(data)]
     if not any(error["loc"] == () for error in exc.errors(include_url=False)):
         parts, unparsed = parsed_parts(data)
-        lines += [_line(path, rule) for path, rule in cross_reference_problems(parts, unparsed)]
-    return _dedupe(lines)
+        lines += [line(path, rule) for path, rule in cross_reference_problems(parts, unparsed)]
+    return dedupe(lines)
 
 
 def _without(data: dict, locations: list[tuple]) -> dict:
@@ -215,7 +214,7 @@ def _walk_entry(model: type[BaseModel], raw: Any, loc: tuple, data: dict, out: l
             values[name] = value
     entry = Partial(**values)
     if issubclass(model, CheckedEntry):
-        out.extend((_join(_path(loc, data), rel), rule) for rel, rule in model.entry_problems(entry))
+        out.extend((join_path(PROTOCOL_FILE.path(loc, data), rel), rule) for rel, rule in model.entry_problems(entry))
     return entry
 
 
@@ -297,147 +296,30 @@ def _parsed(adapter: TypeAdapter, value: Any) -> Any:
         return None
 
 
+#: the names the schema gives the kinds of a rule and of a visit anchor, which are not written in a file
+_KIND_TAGS = frozenset({"FieldCondition", "AllOf", "AnyOf", "NotOf", "Anchor", "AnchorRef", "PrimaryAnalysis",
+                        "ComparisonAnalysis"})
+
+#: how a protocol file's problems are worded (:mod:`sarcotrial.validation_messages`)
+PROTOCOL_FILE = FileTerms(
+    reference="the protocol-file reference",
+    patterns={**IDENTIFIER_WORDS,
+              r"^[A-Z][A-Z0-9]{1,7}$": "must be 2 to 8 capital letters or digits, beginning with a letter"},
+    key_patterns={"metric": "must be a DVH metric: V<dose>Gy, V<percent>%, D<percent>%, D<volume>cc, Dmean, Dmax "
+                            "or Dmin"},
+    error_types={"rule_kind": "a rule is a mapping: {field, op, value}, or all / any / not of rules",
+                 "anchor_kind": f"an anchor is one of {', '.join(get_args(Anchor))}, or a mapping {{form, field}}"},
+    schema_names=_KIND_TAGS,
+    entries_by_id=True,
+    problems_type=Problems,
+)
+
+
 def format_validation_errors(exc: ValidationError, data: Any = None) -> list[str]:
     """pydantic's errors as ``path: rule (got value)`` lines in the protocol's terms: the path as the
     file is written (a list entry by its id where it has one: ``forms.pathology.fields.margin``), the
     rule as the protocol-file reference states it, no names of the validation library's internals."""
-    lines: list[str] = []
-    for error in exc.errors(include_url=False):
-        loc = tuple(error["loc"])
-        key = None
-        if "[key]" in loc:  # a mapping's key is wrong, not its value
-            at = loc.index("[key]")
-            key, loc = loc[at - 1], loc[:at - 1]
-        path = _path(loc, data)
-        failure = (error.get("ctx") or {}).get("error")
-        if error["type"] == "value_error" and isinstance(failure, Problems):
-            lines.extend(_line(_join(path, rel), rule) for rel, rule in failure.problems)
-            continue
-        rule = _rule(error, show_input=key is None)
-        if key is not None:
-            rule = f"key {_shown(key)} {rule}"
-        lines.append(_line(path, rule))
-    return _dedupe(lines)
-
-
-#: the names the schema gives the kinds of a rule and of a visit anchor, which are not written in a file
-_KIND_TAGS = {"FieldCondition", "AllOf", "AnyOf", "NotOf", "Anchor", "AnchorRef", "PrimaryAnalysis", "ComparisonAnalysis"}
-_IDENTIFIER = re.compile(r"^[a-z][a-z0-9_]*$")
-
-
-def _path(loc: tuple, data: Any) -> str:
-    """A location as the file is written: keys dotted, list entries by id (when unique) or position."""
-    out, current = "", data
-    for part in loc:
-        if isinstance(part, int):
-            name = _entry_id(current, part)
-            out += f".{name}" if name and out else (name or f"[{part}]")
-            current = current[part] if isinstance(current, list) and 0 <= part < len(current) else None
-            continue
-        if not (isinstance(current, dict) and part in current) and (part in _KIND_TAGS or "[" in part):
-            continue  # the kind of entry the schema tried, not a key of the file
-        out += ("." if out else "") + str(part)
-        current = current.get(part) if isinstance(current, dict) else None
-    return out
-
-
-def _entry_id(entries: Any, index: int) -> str | None:
-    if not isinstance(entries, list) or not 0 <= index < len(entries) or not isinstance(entries[index], dict):
-        return None
-    entry_id = entries[index].get("id")
-    if not isinstance(entry_id, str) or not _IDENTIFIER.match(entry_id):
-        return None
-    same = sum(isinstance(e, dict) and e.get("id") == entry_id for e in entries)
-    return entry_id if same == 1 else None
-
-
-def _join(path: str, relative: str) -> str:
-    if not relative:
-        return path
-    if not path:
-        return relative
-    return path + relative if relative.startswith("[") else f"{path}.{relative}"
-
-
-def _line(path: str, rule: str) -> str:
-    return f"{path or '(top level)'}: {rule}"
-
-
-_PATTERNS = {
-    r"^[a-z][a-z0-9_]*$": "must be an identifier: lower-case letters, digits and _, beginning with a letter",
-    r"^[A-Z][A-Z0-9]{1,7}$": "must be 2 to 8 capital letters or digits, beginning with a letter",
-}
-
-
-def _rule(error: dict, show_input: bool = True) -> str:
-    """One validation error's rule, worded as the protocol-file reference words it."""
-    kind, ctx, given = error["type"], error.get("ctx") or {}, error.get("input")
-    if kind == "missing":
-        return "required key is missing"
-    if kind == "extra_forbidden":
-        return "unknown key (check its spelling against the protocol-file reference)"
-    if kind == "value_error":
-        failure = ctx.get("error")
-        return str(failure) if failure is not None else error["msg"].removeprefix("Value error, ")
-    if kind == "literal_error":
-        allowed = re.findall(r"'([^']*)'|(-?\d+(?:\.\d+)?)", str(ctx.get("expected", "")))
-        rule = "must be one of " + ", ".join(a or b for a, b in allowed) if allowed else error["msg"]
-    elif kind in _BOUNDS:
-        rule = _BOUNDS[kind].format(**{k: _number(v) for k, v in ctx.items()})
-    elif kind == "string_too_short":
-        rule = "must not be empty" if ctx.get("min_length") == 1 else f"must have at least {ctx.get('min_length')} characters"
-    elif kind == "string_too_long":
-        rule = f"must have at most {ctx.get('max_length')} characters"
-    elif kind == "too_short":
-        least = ctx.get("min_length", 1)
-        rule = f"must list at least {least} {'entry' if least == 1 else 'entries'}"
-    elif kind == "string_pattern_mismatch":
-        pattern = str(ctx.get("pattern", ""))
-        if error["loc"][-1:] == ("metric",):
-            rule = "must be a DVH metric: V<dose>Gy, V<percent>%, D<percent>%, D<volume>cc, Dmean, Dmax or Dmin"
-        else:
-            rule = _PATTERNS.get(pattern, f"is not written as expected (pattern {pattern})")
-    else:
-        rule = _TYPES.get(kind) or next((text for prefix, text in _TYPE_PREFIXES if kind.startswith(prefix)), error["msg"])
-    if show_input:
-        rule += f" (got {_shown(given)})"
-    return rule
-
-
-_BOUNDS = {"greater_than": "must be greater than {gt}", "greater_than_equal": "must be at least {ge}",
-           "less_than": "must be less than {lt}", "less_than_equal": "must be at most {le}"}
-_TYPES = {"list_type": "must be a list", "dict_type": "must be a mapping of keys to values",
-          "model_type": "must be a mapping of keys to values", "model_attributes_type": "must be a mapping of keys to values",
-          "string_type": "must be text", "rule_kind": "a rule is a mapping: {field, op, value}, or all / any / not of rules",
-          "anchor_kind": f"an anchor is one of {', '.join(get_args(Anchor))}, or a mapping {{form, field}}"}
-_TYPE_PREFIXES = (("int_", "must be a whole number"), ("float_", "must be a number"), ("bool_", "must be true or false"),
-                  ("datetime", "must be a date and time"), ("date", "must be a date written YYYY-MM-DD"))
-
-
-def _number(value: Any) -> Any:
-    return f"{value:g}" if isinstance(value, float) else value
-
-
-def _shown(value: Any) -> str:
-    """A value as it is written in the file."""
-    if value is None:
-        return "nothing"
-    if isinstance(value, dict):
-        return "a mapping"
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (dt.date, dt.datetime)):
-        return value.isoformat()
-    if isinstance(value, str):
-        return repr(value)
-    return str(value)
-
-
-def _dedupe(lines: list[str]) -> list[str]:
-    seen: set[str] = set()
-    return [line for line in lines if not (line in seen or seen.add(line))]
+    return dedupe(line(path, rule) for path, rule in PROTOCOL_FILE.problems(exc, data))
 
 
 def _read_text(ref: str | Path) -> tuple[str, str]:

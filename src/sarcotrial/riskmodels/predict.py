@@ -41,6 +41,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from sarcotrial.errors import InvalidValue, SarcoTrialError
 from sarcotrial.riskmodels import schema as s
+from sarcotrial.validation_messages import IDENTIFIER_WORDS, FileTerms, dedupe, line
 
 PUBLISHED_TOLERANCE = 0.005
 """Default tolerance of a published model's worked examples: half a percentage point, the rounding of
@@ -305,7 +306,7 @@ def load_model(path_or_text: str | Path) -> RiskModel:
     try:
         spec = s.ModelFile.model_validate(data)
     except ValidationError as exc:
-        problems += _problems(exc, data)
+        problems += RISK_MODEL_FILE.problems(exc, data)
     metadata = _parsed(s.Metadata, data.get("metadata"))
     raw_inputs = data.get("inputs")
     inputs = [_parsed(s.Input, entry) for entry in raw_inputs] if isinstance(raw_inputs, list) else []
@@ -318,11 +319,11 @@ def load_model(path_or_text: str | Path) -> RiskModel:
         problems.append(("examples", "digitised numbers need the paper's worked examples, to measure their error "
                          "against"))
     if problems or spec is None:
-        raise ModelFileError(source, [_line(path, rule) for path, rule in _dedupe(problems)])
+        raise ModelFileError(source, [line(path, rule) for path, rule in dedupe(problems)])
     risk_model = RiskModel(spec)
     problems = _example_problems(risk_model)
     if problems:
-        raise ModelFileError(source, [_line(path, rule) for path, rule in problems])
+        raise ModelFileError(source, [line(path, rule) for path, rule in problems])
     return risk_model
 
 
@@ -382,125 +383,24 @@ def _parsed(annotation: Any, value: Any) -> Any:
 
 # --- pydantic's errors in the file's terms ------------------------------------------------------------
 
-_TAGS = {"numeric", "categorical", "points", "cox", "fine_gray"}
+def _value_shown(kind: str) -> bool:
+    """A risk-model file's rule shows the value found where it is a value out of bounds or of the wrong
+    kind; not where the file's shape is wrong (a list too short, a mapping where text is due)."""
+    return kind in _VALUE_RULES or kind.startswith(("int_", "float_", "bool_"))
 
 
-def _problems(exc: ValidationError, data: Any) -> list[tuple[str, str]]:
-    out: list[tuple[str, str]] = []
-    for error in exc.errors(include_url=False):
-        loc = tuple(error["loc"])
-        key = None
-        if "[key]" in loc:
-            at = loc.index("[key]")
-            key, loc = loc[at - 1], loc[:at - 1]
-        path = _path(loc, data)
-        failure = (error.get("ctx") or {}).get("error")
-        if error["type"] == "value_error" and isinstance(failure, s.Problems):
-            out += [(_join(path, rel), rule) for rel, rule in failure.problems]
-            continue
-        rule = _rule(error)
-        if error["type"] in ("union_tag_invalid", "union_tag_not_found") and "kind" in str(
-                (error.get("ctx") or {}).get("discriminator", "")):
-            path = _join(path, "kind")
-            if error["type"] == "union_tag_not_found":
-                rule = "required key is missing"
-        if key is not None:
-            rule = f"key {key!r}: {rule}"
-        out.append((path, rule))
-    return out
+_VALUE_RULES = frozenset({"literal_error", "union_tag_invalid", "greater_than", "greater_than_equal", "less_than",
+                          "less_than_equal", "string_pattern_mismatch"})
 
-
-def _path(loc: tuple, data: Any) -> str:
-    """A location as the file is written: ``inputs[2].max``, ``model.points.age.knots[0]``."""
-    out, current, tag_skipped = "", data, False
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-            current = current[part] if isinstance(current, list) and 0 <= part < len(current) else None
-            tag_skipped = False
-            continue
-        in_data = isinstance(current, dict) and part in current
-        tag = part in _TAGS and not tag_skipped and (not in_data or current.get("kind") == part)
-        if tag:
-            tag_skipped = True  # a union's tag comes once, right after the entry it names
-            continue
-        if (not in_data and ("[" in str(part) or str(part)[:1].isupper() or part in ("float", "str", "int"))):
-            continue  # the kind of entry the schema tried, not a key of the file
-        out += ("." if out else "") + str(part)
-        current = current.get(part) if isinstance(current, dict) else None
-        tag_skipped = False
-    return out
-
-
-def _join(path: str, relative: str) -> str:
-    if not relative:
-        return path
-    if not path:
-        return relative
-    return path + relative if relative.startswith("[") else f"{path}.{relative}"
-
-
-def _line(path: str, rule: str) -> str:
-    return f"{path or '(top level)'}: {rule}"
-
-
-_BOUNDS = {"greater_than": "must be greater than {gt}", "greater_than_equal": "must be at least {ge}",
-           "less_than": "must be less than {lt}", "less_than_equal": "must be at most {le}"}
-_TYPES = {"list_type": "must be a list", "dict_type": "must be a mapping of keys to values",
-          "model_type": "must be a mapping of keys to values",
-          "model_attributes_type": "must be a mapping of keys to values", "string_type": "must be text",
-          "finite_number": "must be a finite number", "union_tag_invalid": "is not a kind this format knows",
-          "union_tag_not_found": "required key is missing: kind"}
-_PATTERNS = {r"^[a-z][a-z0-9_]*$": "must be an identifier: lower-case letters, digits and _, beginning with a letter",
-             r"^10\.\d{4,9}/\S+$": "must be a DOI as 10.xxxx/..., without https://doi.org/"}
-
-
-def _rule(error: dict) -> str:
-    kind, ctx, given = error["type"], error.get("ctx") or {}, error.get("input")
-    if kind == "missing":
-        return "required key is missing"
-    if kind == "extra_forbidden":
-        return "unknown key (check its spelling against docs/risk-models.md)"
-    if kind == "value_error":
-        failure = ctx.get("error")
-        return str(failure) if failure is not None else error["msg"].removeprefix("Value error, ")
-    if kind == "literal_error":
-        return f"must be one of {ctx.get('expected', '')} (got {_shown(given)})"
-    if kind in ("union_tag_invalid",):
-        return f"must be one of {ctx.get('expected_tags', '')} (got {_shown(ctx.get('tag'))})"
-    if kind in _BOUNDS:
-        return _BOUNDS[kind].format(**{k: f"{v:g}" if isinstance(v, float) else v for k, v in ctx.items()}) + \
-            f" (got {_shown(given)})"
-    if kind == "string_too_short":
-        return "must not be empty"
-    if kind == "too_short":
-        least = ctx.get("min_length", 1)
-        return f"must list at least {least} {'entry' if least == 1 else 'entries'}"
-    if kind == "too_long":
-        return f"must list at most {ctx.get('max_length')} entries"
-    if kind == "string_pattern_mismatch":
-        return _PATTERNS.get(str(ctx.get("pattern", "")), "is not written as expected") + f" (got {_shown(given)})"
-    for prefix, text in (("int_", "must be a whole number"), ("float_", "must be a number"),
-                         ("bool_", "must be true or false")):
-        if kind.startswith(prefix):
-            return f"{text} (got {_shown(given)})"
-    return _TYPES.get(kind, error["msg"])
-
-
-def _shown(value: Any) -> str:
-    if value is None:
-        return "nothing"
-    if isinstance(value, dict):
-        return "a mapping"
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, str):
-        return repr(value)
-    return str(value)
-
-
-def _dedupe(problems: list[tuple[str, str]]) -> list[tuple[str, str]]:
-    seen: set = set()
-    return [p for p in problems if not (p in seen or seen.add(p))]
+#: how a risk-model file's problems are worded (:mod:`sarcotrial.validation_messages`)
+RISK_MODEL_FILE = FileTerms(
+    reference="docs/risk-models.md",
+    patterns={**IDENTIFIER_WORDS, r"^10\.\d{4,9}/\S+$": "must be a DOI as 10.xxxx/..., without https://doi.org/"},
+    schema_names=frozenset({"float", "str", "int"}),
+    capitalised_are_schema_names=True,
+    tags=frozenset({"numeric", "categorical", "points", "cox", "fine_gray"}),
+    choices_quoted=True,
+    value_shown=_value_shown,
+    key_rule="key {key}: {rule}",
+    key_value_shown=True,
+)

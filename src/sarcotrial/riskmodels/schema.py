@@ -30,18 +30,12 @@ from typing import Annotated, Any, Literal, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator, model_validator
 
+from sarcotrial.validation_messages import Problems
+
 Identifier = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$", min_length=1, max_length=64)]
 Text = Annotated[str, Field(min_length=1)]
 Probability = Annotated[float, Field(ge=0.0, le=1.0)]
 ValidationStatus = Literal["not validated", "internally validated", "externally validated"]
-
-
-class Problems(ValueError):
-    """Every problem one entry's check found, each ``(path relative to the entry, rule)``."""
-
-    def __init__(self, problems: list[tuple[str, str]]):
-        self.problems = problems
-        super().__init__("; ".join(f"{path}: {rule}" if path else rule for path, rule in problems))
 
 
 def _raise(problems: list[tuple[str, str]]) -> None:
