@@ -186,3 +186,12 @@ def test_pfs_censors_at_the_last_tumour_assessment_not_the_last_contact():
     assert time_to_event(course, "os", "enrolment", ["death_any_cause"]).time_days == 180
     none = PatientCourse("DXA-002", enrolment=dt.date(2025, 1, 1), last_contact=dt.date(2025, 6, 30))
     assert time_to_event(none, "pfs", "enrolment", ["progression"], censor_at="last_response_assessment").time_days == 0
+
+
+def test_a_response_codelist_with_a_number_for_a_code_is_refused_by_its_path():
+    """A code written as a number in the code list RECIST reads (new_lesions) is named with its path, not
+    a stack trace (it once failed joining the codes)."""
+    data = _doxab()
+    data["codelists"]["new_lesions"][0]["code"] = 0
+    problems = _problems(data)
+    assert any("new_lesions" in p for p in problems), problems

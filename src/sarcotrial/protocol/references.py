@@ -340,8 +340,9 @@ def _response_problems(response: Any, forms: dict[str, Form], forms_ok: bool, co
             if fld.type not in types:
                 out.append((f"{where}.type", f"RECIST 1.1 reads it as {' or '.join(types)}, not {fld.type}"))
                 continue
-            if codes is not None and codes_known and fld.codelist in codelists:
-                given_codes = [c.code for c in codelists[fld.codelist]]
+            # a code list that did not parse is reported under its own path
+            if codes is not None and codes_known and codelists.get(fld.codelist) is not None:
+                given_codes = [str(c.code) for c in codelists[fld.codelist]]
                 if sorted(given_codes) != sorted(codes):
                     out.append((f"{where}.codelist", f"codelist '{fld.codelist}' must have exactly the codes "
                                                      f"{', '.join(codes)} (it has {', '.join(given_codes)})"))
