@@ -90,3 +90,12 @@ def test_bad_input_exits_2_with_one_line(tmp_path, body, suffix, expected):
 def test_missing_file_exits_2(tmp_path):
     result = run(str(tmp_path / "absent.yaml"))
     assert result.exit_code == 2 and "absent.yaml" in result.output
+
+
+def test_the_germline_result_is_shown_and_a_tested_gene_is_not_asked_for_again():
+    """The example's TP53 variant of uncertain significance is shown (docs/predisposition.md: shown, but no
+    reason); TP53 being tested, the Chompret reason does not ask for the test again."""
+    text = " ".join(run(str(EXAMPLE)).output.split())
+    assert "Germline testing: genes tested TP53, NF1" in text
+    assert "TP53 NM_000546.6:c.1079A>G (p.Lys360Arg), uncertain significance" in text
+    assert "TP53 already tested" in text and "TP53 testing is indicated" not in text

@@ -71,6 +71,15 @@ def predisposition(family: Path = typer.Argument(..., help="The family history: 
     console.print()
     _criteria_set(result.chompret)
     _criteria_set(result.nf1)
+    germline = result.family.germline
+    if germline.genes_tested or germline.findings:
+        tested = ", ".join(germline.genes_tested) or "not recorded"
+        console.print(f"[bold]Germline testing[/]: genes tested {escape(tested)}")
+        for finding in germline.findings:
+            _indented(escape(finding.label()), "- ")
+        if not germline.findings:
+            _indented("no variant reported", "- ")
+        console.print()
     r = result.referral
     if r.refer:
         console.print("[bold]Genetic counselling referral: [red]YES[/][/] (a decision aid; the counsellor decides)")

@@ -107,7 +107,7 @@ def _print_prediction(view) -> None:
     table.add_column("Horizon")
     table.add_column("Risk", justify="right")
     for horizon, risk in sorted(view.risks.items()):
-        table.add_row(f"{horizon:g} years", f"{100 * risk:.1f} %")
+        table.add_row(f"{horizon:g} year{'' if horizon == 1 else 's'}", f"{100 * risk:.1f} %")
     console.print(table)
     for limit in view.limits:
         _indented(escape(limit))

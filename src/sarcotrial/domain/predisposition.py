@@ -889,7 +889,9 @@ def genetic_counselling_referral(family: FamilyHistory, chompret: CriteriaSetRes
     here for other triggers); undecided criteria are listed as pending."""
     reasons, pending = [], []
     if chompret.verdict == "met":
-        reasons.append("Chompret criteria (2015) met: germline TP53 testing is indicated (Bougeard 2015)")
+        reasons.append("Chompret criteria (2015) met: " + (
+            "TP53 already tested (the result to be discussed in counselling)" if family.germline.tested("TP53")
+            else "germline TP53 testing is indicated (Bougeard 2015)"))
     elif chompret.verdict == "undecided":
         pending.append(f"Chompret criteria {chompret.summary}")
     if nf1.verdict == "met":
