@@ -167,3 +167,98 @@ def test_second_opinions_from_the_command_line(db, tmp_path):
     assert listed["second_opinions"][0]["turnaround_days"] == 4
     text = run("second-opinion", "list", "--db", db).output
     assert "Hospital A" in text and all(len(line) <= 80 for line in text.splitlines())
+
+
+def _accounts(db: str) -> None:
+    with StudyDB.open(db) as study:
+        me = Actor(OS_USER, "cli os-user")
+        access.add_user(study, me, "admin", full_name="Ada Admin", role="admin", password="admin-password-1")
+        admin = Actor("admin", "test", password="admin-password-1")
+        access.add_user(study, admin, "cleo", full_name="Dr Cleo Clinician", role="clinician", password="cleo-password-1")
+
+
+def _sign_ins(db: str, username: str) -> int:
+    from sqlalchemy import func, select
+
+    from sarcotrial.store.models_access import SignInEvent
+
+    with StudyDB.open(db) as study, study.reading() as session:
+        return session.scalar(select(func.count(SignInEvent.id)).where(SignInEvent.username == username,
+                                                                       SignInEvent.outcome == "success"))
+
+
+def test_a_new_meeting_signs_in_once(db):
+    """One command, one sign-in (on a terminal: the password asked once), and the meeting printed as recorded."""
+    _accounts(db)
+    before = _sign_ins(db, "cleo")
+    made = one_json(run("board", "meeting", "new", "--date", "2025-01-15", "--user", "cleo", "--db", db, "--json",
+                        password="cleo-password-1"))
+    assert made["id"] == 1 and made["site"] == "MAIN" and made["quorum"]["met"] is False
+    assert _sign_ins(db, "cleo") == before + 1
+    out = run("board", "meeting", "new", "--date", "2025-01-22", "--user", "cleo", "--db", db,
+              password="cleo-password-1").output
+    assert out.startswith("Board meeting #2 on 2025-01-22 at MAIN; no quorum: missing surgeon")
+    assert _sign_ins(db, "cleo") == before + 2
+
+
+def test_signing_prints_the_signature_without_reading_every_meeting(db, monkeypatch):
+    from sarcotrial.services import board
+
+    _meeting(db)
+    run("board", "case", "1", "--patient", "SPR-001", "--question", "Treatment?", "--db", db)
+    run("board", "decide", "1", "--strategy", "surgery_alone", "--rationale", "small superficial", "--physician",
+        "Dr Cleo Clinician", "--db", db)
+    _accounts(db)
+
+    def every_meeting(*args, **kwargs):
+        raise AssertionError("board sign read every meeting")
+
+    monkeypatch.setattr(board, "meetings", every_meeting)
+    signed = one_json(run("board", "sign", "1", "--meaning", "I approve this decision", "--password-stdin", "--user",
+                          "cleo", "--db", db, "--json", stdin="cleo-password-1\n"))
+    assert (signed["case"], signed["subject"]) == (1, "SPR-001")
+    assert signed["signature"]["manifestation"].startswith("Signed by Dr Cleo Clinician (cleo) on ")
+    assert signed["signature"]["manifestation"].endswith(": I approve this decision")
+
+
+def test_a_screening_refused_after_the_decision_exits_0_and_keeps_the_decision(db):
+    """Born 1960, screened on the meeting's date (15 January 2025): aged 64 or 65, not 40 (pathway's rule)."""
+    _meeting(db)
+    run("board", "case", "1", "--patient", "SPR-001", "--question", "SPRINT?", "--db", db)
+    out = run("board", "decide", "1", "--strategy", "preoperative_radiotherapy_surgery", "--rationale", "candidate",
+              "--physician", "Dr Sue Surgeon", "--screen-for-study", "--set", "age_years=40", "--db", db).output
+    assert out.startswith("Case #1: decision #1 recorded; screening refused: screening.age_years: does not agree "
+                          "with the year of birth 1960")
+    assert "board screen 1" in out
+    shown = one_json(run("board", "show", "1", "--db", db, "--json"))["cases"][0]["decision"]
+    assert shown["screen_for_study"] is True and shown["screening_id"] is None
+    refused(run("board", "decide", "1", "--strategy", "surgery_alone", "--rationale", "x", "--physician", "Dr X",
+                "--db", db, code=2), "is decided already")
+    opened = one_json(run("board", "screen", "1", "--set", "age_years=64", "--db", db, "--json"))
+    assert opened["screening"] == 1
+    assert one_json(run("board", "show", "1", "--db", db, "--json"))["cases"][0]["decision"]["screening_id"] == 1
+    # and as JSON: one object naming the refusal
+    run("board", "case", "1", "--patient", "SPR-002", "--question", "SPRINT?", "--db", db)
+    decided = one_json(run("board", "decide", "2", "--strategy", "trial_screening", "--rationale", "candidate",
+                           "--physician", "Dr Sue Surgeon", "--screen-for-study", "--set", "age_years=40", "--db", db,
+                           "--json"))
+    assert decided["decision"] == 2 and decided["screening"] is None and decided["screening_pending"] is True
+    assert decided["screening_refused"].startswith("screening.age_years: does not agree")
+
+
+def test_attaching_files_stores_all_or_none(db, tmp_path):
+    run("second-opinion", "new", "--patient", "SPR-001", "--kind", "pathology", "--centre", "Hospital A",
+        "--received", "2025-01-30", "--question", "Confirm?", "--db", db)
+    first, second, bad = tmp_path / "report.pdf", tmp_path / "slide.png", tmp_path / "notes.txt"
+    first.write_bytes(PDF)
+    second.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 16)
+    bad.write_text("not a document")
+    refused(run("second-opinion", "attach", "1", str(first), str(second), str(bad), "--db", db, code=2),
+            "document: must be a PDF, PNG, JPEG, TIFF or DICOM file")
+    refused(run("second-opinion", "attach", "1", str(first), str(tmp_path / "gone.pdf"), "--db", db, code=2),
+            "gone.pdf")
+    assert one_json(run("second-opinion", "list", "--db", db, "--json"))["second_opinions"][0]["documents"] == []
+    stored = one_json(run("second-opinion", "attach", "1", str(first), str(second), "--db", db, "--json"))
+    assert [d["filename"] for d in stored["documents"]] == ["report.pdf", "slide.png"]
+    listed = one_json(run("second-opinion", "list", "--db", db, "--json"))["second_opinions"][0]["documents"]
+    assert [d["filename"] for d in listed] == ["report.pdf", "slide.png"]

@@ -349,3 +349,112 @@ def test_revision_0011_upgrades_a_0010_database_and_back(database_url):
         assert not {"board_meeting", "second_opinion"} & set(inspect(engine).get_table_names())
     finally:
         engine.dispose()
+
+
+# --------------------------------------------------------------------------- writes decided inside their transaction
+def _racing(monkeypatch, study, first_writer) -> list:
+    """Make ``first_writer`` commit just before the next action opens: the interleaving of two users who
+    both saw an empty summary, deterministic (the second's action starts after the first's commit)."""
+    real = study.action
+    raced: list = []
+
+    def action(*args, **kwargs):
+        if not raced:
+            raced.append(True)
+            first_writer()
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(study, "action", action)
+    return raced
+
+
+def test_a_summary_written_meanwhile_is_not_overwritten_without_a_reason(study, team, monkeypatch):
+    """Two radiologists write the first imaging summary at once: the second meets a summary already entered,
+    so its write is a change and needs a reason (decided inside the write transaction, not from a read before)."""
+    case_id = board.add_case(study, team.clinician, _meeting(team), team.subjects[0], "Treatment?")
+    raced = _racing(monkeypatch, study,
+                    lambda: board.write_case(study, team.radiologist, case_id, "imaging", "MRI: 9 cm, first reader"))
+    with pytest.raises(InvalidValue, match="reason: a reason is required to change the imaging summary"):
+        board.write_case(study, team.radiologist, case_id, "imaging", "MRI: 7 cm, second reader")
+    assert raced
+    assert board.meeting(study, team.clinician, 1).cases[0].imaging_summary == "MRI: 9 cm, first reader"
+    # with a reason the change is made, and the trail keeps the user's reason, not "entered"
+    board.write_case(study, team.radiologist, case_id, "imaging", "MRI: 7 cm, second reader", reason="re-measured")
+    with study.reading() as session:
+        reasons = session.scalars(select(AuditEntry.reason).where(AuditEntry.table_name == "board_case",
+                                                                  AuditEntry.field == "imaging_summary")
+                                  .order_by(AuditEntry.id)).all()
+    assert reasons == ["imaging summary entered", "re-measured"]
+    _chain_intact(study)
+
+
+def test_cases_added_at_once_never_share_a_position(study, team):
+    """Agenda positions are numbered inside the serialised write (BEGIN IMMEDIATE on SQLite, the write
+    advisory lock on PostgreSQL): eight clinicians' threads adding cases together get 1 to 8."""
+    import threading
+
+    meeting_id = _meeting(team)
+    subjects = []
+    for number in range(3, 11):
+        # the study has accounts now: the research nurse registers
+        subjects.append(pathway.register_patient(
+            study, team.research_nurse, identifiers=pathway.Identifiers(f"Patient {number} (synthetic)",
+                                                                        dt.date(1960, 5, 1), f"H{number:04d}"),
+            sex="female", referral={"referral_date": "2025-01-10", "anatomic_site": "extremity"}).subject_id)
+    board.meeting(study, team.clinician, meeting_id)  # signed in once, before the threads
+    start, errors = threading.Barrier(len(subjects)), []
+
+    def add(subject):
+        try:
+            start.wait(timeout=30)
+            board.add_case(study, team.clinician, meeting_id, subject, "Treatment?")
+        except Exception as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=add, args=(s,)) for s in subjects]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert errors == []
+    positions = sorted(c.position for c in board.meeting(study, team.clinician, meeting_id).cases)
+    assert positions == list(range(1, len(subjects) + 1))
+
+
+def test_a_screening_refused_after_the_decision_is_reported_and_the_decision_kept(study, team):
+    """The decision commits; pathway then refuses the screening (an age that disagrees with the year of
+    birth 1960 at the meeting's date, 15 January 2025: 64 or 65): reported, not raised; nothing of the
+    screening stored; opened once corrected, and linked to the decision."""
+    case_id = board.add_case(study, team.clinician, _meeting(team), team.subjects[0], "SPRINT?")
+    result = board.decide(study, team.investigator, case_id, strategy="preoperative_radiotherapy_surgery",
+                          rationale="candidate for SPRINT", responsible_physician="Dr Ivy Investigator",
+                          screen_for_study=True, screening={"age_years": 40}, today=MEETING_DAY)
+    assert result.screening_id is None and result.screening_pending
+    assert result.screening_refused.startswith("screening.age_years: does not agree with the year of birth 1960")
+    assert result.describe().startswith(f"decision #{result.decision_id} recorded; screening refused: "
+                                        "screening.age_years")
+    assert result.as_dict()["screening_refused"] == result.screening_refused
+    with study.reading() as session:
+        assert session.scalar(select(func.count(Screening.id))) == 0
+        assert session.get(BoardDecision, result.decision_id).screening_id is None
+    opened = board.open_screening(study, team.investigator, case_id, {"age_years": 64})
+    assert opened.decision_id == result.decision_id and opened.screening_id is not None
+    assert board.meeting(study, team.clinician, 1).cases[0].decision.screening_id == opened.screening_id
+    _chain_intact(study)
+
+
+def test_signing_returns_the_signature_as_it_reads(study, team):
+    case_id = _decided_case(team)
+    at = dt.datetime(2025, 1, 15, 18, 0, tzinfo=dt.timezone.utc)
+    signed = board.sign_decision(study, team.clinician, case_id, password("cleo"), "I approve this decision", now=at)
+    assert (signed.case_id, signed.subject, signed.signature.status) == (case_id, team.subjects[0], "valid")
+    assert signed.signature.manifestation() == ("Signed by Dr Cleo Clinician (cleo) on 2025-01-15 18:00 UTC: "
+                                                "I approve this decision")
+    assert board.meeting(study, team.clinician, 1).cases[0].decision.signatures[0] == signed.signature
+
+
+def test_a_meeting_recorded_is_returned_as_read(study, team):
+    view = board.record_meeting(study, team.clinician, MEETING_DAY, note="Weekly")
+    assert view == board.meeting(study, team.clinician, view.id)
+    assert (view.site, view.note, view.attendees, view.cases) == ("MAIN", "Weekly", (), ())
+    assert not view.quorum.met and "surgeon" in view.quorum.missing

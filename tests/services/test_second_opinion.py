@@ -153,3 +153,54 @@ def test_a_site_limited_reader_sees_only_their_sites_requests(study, team):
     assert so.listing(study, outsider) == []
     with pytest.raises(InvalidValue, match="second_opinion: no such second-opinion request"):
         so.review(study, outsider, 1, text="x", outcome="confirmed", reviewer="Dr S", report_date=dt.date(2025, 2, 3))
+
+
+def test_documents_sent_together_are_stored_all_or_none(study, team, tmp_path):
+    """Every document is checked before any is stored: a bad third leaves none of the three."""
+    opinion = _request(team)
+    jpeg = b"\xff\xd8\xff\xe0" + b"\x00" * 32
+    with pytest.raises(InvalidValue, match="document: must be a PDF, PNG, JPEG, TIFF or DICOM file .*'notes.txt'"):
+        so.attach_documents(study, team.clinician, opinion, [("report.pdf", PDF), ("slide.png", PNG),
+                                                            ("notes.txt", b"plain text")])
+    with pytest.raises(InvalidValue, match="document: is given twice \\(the same content as report.pdf\\)"):
+        so.attach_documents(study, team.clinician, opinion, [("report.pdf", PDF), ("copy.pdf", PDF)])
+    missing = tmp_path / "missing.pdf"
+    (tmp_path / "report.pdf").write_bytes(PDF)
+    with pytest.raises(InvalidValue, match="document: cannot be read .*missing.pdf"):
+        so.attach_files(study, team.clinician, opinion, [tmp_path / "report.pdf", missing])
+    assert so.listing(study, team.clinician)[0].documents == ()
+    stored = so.attach_documents(study, team.clinician, opinion, [("report.pdf", PDF), ("slide.png", PNG),
+                                                                  ("photo.jpg", jpeg)])
+    assert [(d.filename, d.media_type, d.sha256) for d in stored] == [
+        ("report.pdf", "application/pdf", hashlib.sha256(PDF).hexdigest()),
+        ("slide.png", "image/png", hashlib.sha256(PNG).hexdigest()),
+        ("photo.jpg", "image/jpeg", hashlib.sha256(jpeg).hexdigest())]
+    # one already attached refuses the whole batch: the new document before it is not stored either
+    with pytest.raises(InvalidValue, match="is already attached to request #1, as slide.png"):
+        so.attach_documents(study, team.clinician, opinion, [("new.pdf", PDF + b" "), ("slide-again.png", PNG)])
+    assert [d.filename for d in so.listing(study, team.clinician)[0].documents] == [
+        "report.pdf", "slide.png", "photo.jpg"]
+
+
+def test_a_review_written_meanwhile_is_not_overwritten_without_a_reason(study, team, monkeypatch):
+    """Two pathologists record the first review at once: the second meets a review already recorded
+    (decided inside the write transaction), so it needs a reason."""
+    opinion = _request(team)
+    real, raced = study.action, []
+
+    def action(*args, **kwargs):  # the first reviewer commits just before the second's action opens
+        if not raced:
+            raced.append(True)
+            so.review(study, team.pathologist, opinion, text="Confirmed", outcome="confirmed", reviewer="Dr A",
+                      report_date=dt.date(2025, 2, 3))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(study, "action", action)
+    with pytest.raises(InvalidValue, match="reason: a reason is required to change a review already recorded"):
+        so.review(study, team.pathologist, opinion, text="Revised", outcome="revised", reviewer="Dr B",
+                  report_date=dt.date(2025, 2, 4), revised_histotype="leiomyosarcoma", grade=2)
+    assert raced
+    [row] = so.listing(study, team.pathologist)
+    assert (row.outcome, row.reviewer) == ("confirmed", "Dr A")
+    with study.reading() as session:
+        assert audit.verify_chain(session).ok

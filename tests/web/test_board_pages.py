@@ -95,7 +95,7 @@ def web_study(study, fast_hashing):  # noqa: F811 - this module's own study, rep
                              received_date=dt.date(2025, 1, 6), question="Confirm the diagnosis")
     so.attach(study, team.research_nurse, revised, content=PDF, filename="referral-report.pdf")
     so.review(study, team.pathologist, revised, text="Revised after FISH", outcome="revised", reviewer="Dr Paula Path",
-              report_date=dt.date(2025, 1, 13), revised_histotype="dedifferentiated_liposarcoma")
+              report_date=dt.date(2025, 1, 13), revised_histotype="synovial_sarcoma")
     confirmed = so.new_request(study, team.research_nurse, second, kind="pathology", referring_centre="Hospital A",
                                received_date=dt.date(2025, 1, 8), question="Grade?")
     so.review(study, team.pathologist, confirmed, text="Confirmed", outcome="confirmed", reviewer="Dr Paula Path",
@@ -273,7 +273,7 @@ def test_a_clinician_decides_without_quorum_signs_and_reads_the_case_file(page, 
     summary = page.locator("#summary").inner_text()
     assert "female" in summary and "1960" in summary and "MAIN" in summary
     assert "Synovial sarcoma" in page.locator("#histotype").inner_text()
-    assert "molecular report" in page.locator("#histotype").inner_text()
+    assert "second opinion" in page.locator("#histotype").inner_text()  # no diagnosis form before enrolment
     contradiction = page.locator("#molecular .flag-contradiction")
     assert contradiction.count() >= 1 and "contradicts the histotype" in contradiction.first.inner_text()
     assert "liposarcoma" in contradiction.first.inner_text().lower()
@@ -353,3 +353,37 @@ def test_the_second_opinion_listing(page, web_study):
     assert hashlib.sha256(PDF).hexdigest() in listing
     assert f"{len(PDF)} bytes" in listing and "7 days" in listing and "awaiting review" in listing
     snap(page, "09-second-opinions")
+
+
+def test_the_minutes_are_not_cached_and_only_an_identified_print_is_named_so(client_as):
+    nurse = client_as("research_nurse")
+    for query, identified in (("", False), ("?identified=0", False), ("?identified=no", False),
+                              ("?identified=1", True), ("?identified=yes", True)):
+        answer = nurse.get(f"/board/meetings/1/minutes.pdf{query}")
+        assert answer.status_code == 200 and answer.content.startswith(b"%PDF"), query
+        assert answer.headers["cache-control"] == "no-store", query
+        named = answer.headers["content-disposition"]
+        assert named.startswith('attachment; filename="board-minutes-2025-01-15-1'), query
+        assert ("-identified.pdf" in named) is identified, (query, named)
+
+
+def test_a_screening_refused_after_the_decision_keeps_the_decision_and_says_why(client_as, web_study):
+    """A patient referred on 25 January 2025, put to the meeting of 22 January: the screening (on the meeting's
+    date) would be before the referral, which pathway refuses; the decision is recorded and kept (200)."""
+    team = web_study.team
+    two = web_study.meetings[1]
+    late = pathway.register_patient(
+        web_study, team.research_nurse, identifiers=pathway.Identifiers("Gamma Patient (synthetic)",
+                                                                        dt.date(1966, 6, 6), "H0104"),
+        sex="male", referral={"referral_date": "2025-01-25", "anatomic_site": "extremity"}).subject_id
+    case = board.add_case(web_study, team.clinician, two, late, "SPRINT?")
+    answer = client_as("investigator").post(f"/board/cases/{case}/decision", data={
+        "meeting": str(two), "strategy": "preoperative_radiotherapy_surgery", "rationale": "candidate for SPRINT",
+        "responsible_physician": "Dr Ivy Investigator", "screen_for_study": "yes"})
+    assert answer.status_code == 200
+    assert "Nothing was saved" not in answer.text
+    assert "recorded; screening refused: screening.screening_date: must not be before the referral (2025-01-25)" \
+        in answer.text
+    decision = [c for c in board.meeting(web_study, None, two).cases if c.id == case][0].decision
+    assert decision is not None and decision.screen_for_study and decision.screening_id is None
+    assert pathway.screening_file(web_study, team.research_nurse, late).screenings == []

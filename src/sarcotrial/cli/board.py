@@ -57,12 +57,11 @@ def meeting_new(date: str = typer.Option(..., "--date", help="The meeting's date
 
     day = parse_date(date, "date")
     with StudyDB.open(db) as study:
-        meeting_id = board.new_meeting(study, actor(user), day, site_code=site, note=note)
-        view = board.meeting(study, actor(user), meeting_id)
+        view = board.record_meeting(study, actor(user), day, site_code=site, note=note)
     if as_json:
         print_json(view.as_dict())
         return
-    console.print(f"Board meeting #{meeting_id} on {day.isoformat()} at {escape(view.site)}; {view.quorum.describe()}.",
+    console.print(f"Board meeting #{view.id} on {day.isoformat()} at {escape(view.site)}; {view.quorum.describe()}.",
                   soft_wrap=True)
 
 
@@ -190,14 +189,13 @@ def decide(case_id: int = typer.Argument(..., metavar="CASE_ID"),
             result = board.decide(study, actor(user), case_id, strategy=strategy, rationale=rationale,
                                   responsible_physician=physician, screen_for_study=screen,
                                   screening=parse_assignments(answer) or None)
-            out = {"case": case_id, "decision": result.decision_id, "screening": result.screening_id,
-                   "screening_decision": result.screening_decision, "screening_pending": result.screening_pending}
-            shown = f"Case #{case_id}: decision #{result.decision_id} recorded"
-            if result.screening_id:
-                shown += (f"; screening #{result.screening_id} opened "
-                          f"({result.screening_decision.replace('_', ' ')})")
+            # a screening refused after the decision is reported, exit 0: the decision is recorded and kept
+            out = {"case": case_id, **result.as_dict()}
+            shown = f"Case #{case_id}: {escape(result.describe())}"
+            if result.screening_refused:
+                shown += f"; open it with 'board screen {case_id}' once corrected"
             elif result.screening_pending:
-                shown += "; screening for the study to be opened by the site staff ('board screen')"
+                shown += " ('board screen')"
             shown += "."
     if as_json:
         print_json(out)
@@ -245,14 +243,11 @@ def sign(case_id: int = typer.Argument(..., metavar="CASE_ID"),
     with StudyDB.open(db) as study:
         who = actor(user)
         who.password = lambda: password  # the signing password also signs the user in
-        number = board.sign_decision(study, who, case_id, password, meaning)
-        found = [(c, s) for m in board.meetings(study, who) for c in m.cases if c.decision
-                 for s in c.decision.signatures if s.id == number]
-    case_view, signature = found[0]
+        signed = board.sign_decision(study, who, case_id, password, meaning)
     if as_json:
-        print_json({"case": case_id, "subject": case_view.subject, "signature": signature.as_dict()})
+        print_json({"case": signed.case_id, "subject": signed.subject, "signature": signed.signature.as_dict()})
         return
-    console.print(escape(signature.manifestation()), soft_wrap=True)
+    console.print(escape(signed.signature.manifestation()), soft_wrap=True)
 
 
 @board_app.command("show")
@@ -349,13 +344,14 @@ def opinion_new(subject: str = typer.Option(..., "--patient", help="The register
 def opinion_attach(opinion_id: int = typer.Argument(..., metavar="REQUEST_ID"),
                    files: List[Path] = typer.Argument(..., metavar="FILE...", help="PDF or image files."),
                    db: Optional[str] = DbOption, user: Optional[str] = UserOption, as_json: bool = JsonOption) -> None:
-    """Attach documents to a request: stored in the study database with their SHA-256 and size."""
+    """Attach documents to a request: stored in the study database with their SHA-256 and size. Every file
+    is read and checked first, then all are stored together: a refused file leaves none stored."""
     from sarcotrial.services import second_opinion
     from sarcotrial.services.study import StudyDB
 
+    documents = second_opinion.read_documents(files)
     with StudyDB.open(db) as study:
-        who = actor(user)
-        stored = [second_opinion.attach(study, who, opinion_id, path) for path in files]
+        stored = second_opinion.attach_documents(study, actor(user), opinion_id, documents)
     if as_json:
         print_json({"second_opinion": opinion_id, "documents": [d.as_dict() for d in stored]})
         return

@@ -14,7 +14,20 @@ return. Every write is one :meth:`StudyDB.action` under the permission of the di
 - A decision may ask that the patient be screened for the study: the screening is opened through
   :func:`sarcotrial.services.pathway.screen` (the meeting's date as the screening date, and whatever
   screening answers are given), by a user who may screen; otherwise it waits for one
-  (:func:`open_screening`).
+  (:func:`open_screening`). The decision is the board's and is kept whatever becomes of the screening:
+  it commits first, and a screening that pathway then refuses (a screening date before the referral,
+  a consent date after the screening, an age that disagrees with the year of birth, a lock) is
+  reported with the decision (:attr:`DecisionResult.screening_refused`: "decision #n recorded;
+  screening refused: ...") and stays to be opened, corrected, by :func:`open_screening`. Checking
+  pathway's conditions before the decision would mean a second copy of them here (pathway checks
+  them inside its own transaction and has no separate check to call), and a board decision must not
+  be lost because a screening answer is wrong. The screening's link to the decision is written in the
+  transaction after the screening's own: :func:`sarcotrial.services.pathway.screen` opens and commits
+  its transaction itself and takes nothing to write with it.
+- Every check that decides a write is made inside the write's transaction, which
+  :meth:`StudyDB.action` serialises (one writer at a time, on SQLite and on PostgreSQL): whether a
+  changed summary needs a reason, whether a member is already present, a case's position on the
+  agenda (the largest + 1, so two cases added at once never share one).
 - Decisions are signed as CRFs are (:func:`sarcotrial.services.review.before_signing` and
   :func:`~sarcotrial.services.review.signer`: the password entered again, a meaning, a user account;
   21 CFR 11.50, 11.70, 11.100, 11.200). The signature is bound to the SHA-256 of the case and the
@@ -38,8 +51,9 @@ from sqlalchemy.orm import Session
 from sarcotrial.domain import access as access_rules
 from sarcotrial.domain import board as rules
 from sarcotrial.domain import crf as crf_rules
-from sarcotrial.errors import InvalidValue
+from sarcotrial.errors import AccessDenied, InvalidValue
 from sarcotrial.services.study import Actor, StudyDB
+from sarcotrial.store import audit
 from sarcotrial.store.models import IdentifierAccess, Patient, PatientIdentifier, Site, utcnow
 from sarcotrial.store.models_board import BoardAttendee, BoardCase, BoardDecision, BoardMeeting, BoardSignature
 
@@ -109,9 +123,10 @@ def _meeting_quorum(session: Session, meeting: BoardMeeting) -> rules.Quorum:
 
 
 # --------------------------------------------------------------------------- meetings
-def new_meeting(study: StudyDB, actor: Actor, meeting_date: dt.date, *, site_code: str = "MAIN",
-                note: str | None = None) -> int:
-    """Record a board meeting (a date, a site); the quorum rule of the day is kept with it. Returns its id."""
+def record_meeting(study: StudyDB, actor: Actor, meeting_date: dt.date, *, site_code: str = "MAIN",
+                   note: str | None = None) -> "MeetingView":
+    """Record a board meeting (a date, a site); the quorum rule of the day is kept with it. Returns the
+    meeting as recorded (read in the same transaction: one sign-in, one action)."""
     from sarcotrial.services import access
 
     note = _text(note, "note", required=False)
@@ -121,12 +136,22 @@ def new_meeting(study: StudyDB, actor: Actor, meeting_date: dt.date, *, site_cod
         row = BoardMeeting(site_id=site.id, meeting_date=meeting_date, quorum_rule=",".join(required), note=note)
         session.add(row)
         session.flush()
-        return row.id
+        return _view(study, session, row)
+
+
+def new_meeting(study: StudyDB, actor: Actor, meeting_date: dt.date, *, site_code: str = "MAIN",
+                note: str | None = None) -> int:
+    """Record a board meeting (:func:`record_meeting`); returns its id."""
+    return record_meeting(study, actor, meeting_date, site_code=site_code, note=note).id
 
 
 def attend(study: StudyDB, actor: Actor, meeting_id: int, name: str, discipline: str, *,
            username: str | None = None) -> rules.Quorum:
-    """A member present at a meeting, in their discipline; returns the meeting's quorum now."""
+    """A member present at a meeting, in their discipline; returns the meeting's quorum now.
+
+    A name is present once per meeting whatever its case ("Dr Ray Rad" and "dr ray rad" are one person):
+    this check, made inside the serialised write, is the rule. The table's unique constraint on
+    (meeting, name) compares names as stored, case-sensitively, and is only a backstop under it."""
     who = _name(name, "name")
     kind = rules.discipline(discipline)
     account = (username or "").strip().lower() or None
@@ -157,6 +182,9 @@ def add_case(study: StudyDB, actor: Actor, meeting_id: int, subject_id: str, que
                                                    BoardCase.patient_id == patient.id)).first() is not None:
             raise InvalidValue("case", f"{patient.subject_id} is already on the list of meeting #{meeting.id}",
                                show_value=False)
+        # read inside the write transaction, which StudyDB.action serialises (BEGIN IMMEDIATE on SQLite, the
+        # write advisory lock on PostgreSQL, as subject ids are numbered): two cases added at once queue, and
+        # the second reads the first's position
         position = (session.scalar(select(func.max(BoardCase.position)).where(
             BoardCase.meeting_id == meeting.id)) or 0) + 1
         row = BoardCase(meeting_id=meeting.id, patient_id=patient.id, position=position, question=asked)
@@ -174,17 +202,18 @@ def write_case(study: StudyDB, actor: Actor, case_id: int, part: str, text: str,
     permission, label = CASE_PARTS[part]
     clean = _text(text, label.replace(" ", "_"))
     column = _PART_COLUMN[part]
-    # the first entry of a summary is not a change of data already entered: it needs no reason of the user's
-    with study.reading(actor, permission=permission) as session:
-        current = getattr(_case(study, session, case_id), column)
-    if current is not None and not (reason or "").strip():
-        raise InvalidValue("reason", f"a reason is required to change the {label} already entered", show_value=False)
-    given = reason if current is not None else f"{label} entered"
-    with study.action(actor, given, permission=permission) as session:
+    with study.action(actor, reason, permission=permission) as session:
         case = _case(study, session, case_id)
-        if getattr(case, column) == clean:
-            raise InvalidValue(label.replace(" ", "_"), "is unchanged", show_value=False)
         before = getattr(case, column)
+        # decided here, in the serialised write: a text written meanwhile by another user is a change
+        if before is not None and not (reason or "").strip():
+            raise InvalidValue("reason", f"a reason is required to change the {label} already entered",
+                               show_value=False)
+        if before == clean:
+            raise InvalidValue(label.replace(" ", "_"), "is unchanged", show_value=False)
+        if before is None:
+            # the first entry of a summary is not a change of data already entered: no reason of the user's
+            session.info[audit.INFO_REASON] = f"{label} entered"
         setattr(case, column, clean)
         voided = 0
         if before is not None:
@@ -201,7 +230,24 @@ class DecisionResult:
     decision_id: int
     screening_id: int | None
     screening_decision: str | None       # eligible / ineligible / not_evaluable, when screening was opened now
-    screening_pending: bool              # asked for, to be opened by a user who may screen
+    screening_pending: bool              # asked for, to be opened (by a user who may screen)
+    screening_refused: str | None = None  # why pathway refused the screening just tried (the decision is kept)
+
+    def describe(self) -> str:
+        """One line: the decision recorded, and what became of the screening asked for."""
+        text = f"decision #{self.decision_id} recorded"
+        if self.screening_id is not None:
+            text += f"; screening #{self.screening_id} opened ({(self.screening_decision or '').replace('_', ' ')})"
+        elif self.screening_refused:
+            text += f"; screening refused: {self.screening_refused}"
+        elif self.screening_pending:
+            text += "; screening for the study to be opened by the site staff"
+        return text
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"decision": self.decision_id, "screening": self.screening_id,
+                "screening_decision": self.screening_decision, "screening_pending": self.screening_pending,
+                "screening_refused": self.screening_refused}
 
 
 def _may(actor: Actor, permission: str) -> bool:
@@ -212,7 +258,10 @@ def decide(study: StudyDB, actor: Actor, case_id: int, *, strategy: str, rationa
            screen_for_study: bool = False, screening: Mapping[str, Any] | None = None,
            today: dt.date | None = None) -> DecisionResult:
     """Record the board's decision on a case. With ``screen_for_study``, the patient's screening is
-    opened at once when the user may screen (``patient.screen``), else left to one who may."""
+    opened at once when the user may screen (``patient.screen``), else left to one who may.
+
+    The decision commits first and is kept: a screening that pathway then refuses is returned in
+    ``screening_refused`` (still pending, for :func:`open_screening` once corrected), not raised."""
     chosen = rules.strategy(strategy)
     why = _text(rationale, "rationale")
     physician = _name(responsible_physician, "responsible_physician")
@@ -240,7 +289,7 @@ def decide(study: StudyDB, actor: Actor, case_id: int, *, strategy: str, rationa
         session.flush()
         decision_id = row.id
     if screen_for_study and _may(actor, "patient.screen"):
-        return open_screening(study, actor, case_id, screening or {})
+        return open_screening(study, actor, case_id, screening or {}, report_refusal=True)
     return DecisionResult(decision_id, None, None, bool(screen_for_study))
 
 
@@ -253,9 +302,13 @@ def _check_screenable(session: Session, case: BoardCase) -> None:
                            show_value=False)
 
 
-def open_screening(study: StudyDB, actor: Actor, case_id: int, screening: Mapping[str, Any] | None = None) -> DecisionResult:
+def open_screening(study: StudyDB, actor: Actor, case_id: int, screening: Mapping[str, Any] | None = None, *,
+                   report_refusal: bool = False) -> DecisionResult:
     """Open the screening a decision asked for, through the pathway service (``patient.screen``): the
-    meeting's date is the screening date unless another is given; the screening is linked to the decision."""
+    meeting's date is the screening date unless another is given; the screening is linked to the decision
+    (in the transaction after the screening's: :func:`sarcotrial.services.pathway.screen` commits its own).
+    ``report_refusal``: pathway's refusal of the screening is returned in ``screening_refused`` (nothing of
+    the screening written) instead of raised."""
     with study.reading(actor, permission="board.read") as session:
         case = _case(study, session, case_id)
         decision = _decision(session, case)
@@ -270,7 +323,12 @@ def open_screening(study: StudyDB, actor: Actor, case_id: int, screening: Mappin
     from sarcotrial.services import pathway
 
     values = {"screening_date": meeting_date.isoformat(), **dict(screening or {})}
-    result = pathway.screen(study, actor, subject, values)
+    try:
+        result = pathway.screen(study, actor, subject, values)
+    except (InvalidValue, AccessDenied) as refused:
+        if not report_refusal:
+            raise
+        return DecisionResult(decision_id, None, None, True, screening_refused=str(refused))
     with study.action(actor, "screening opened by the board's decision", permission="patient.screen") as session:
         row = session.get(BoardDecision, decision_id)
         row.screening_id = result.id
@@ -333,9 +391,22 @@ def _signed_hash(session: Session, case: BoardCase, decision: BoardDecision) -> 
     return crf_rules.signed_values_hash([(f"board_decision/{decision.id}", values)])
 
 
+@dataclass(frozen=True)
+class SignedDecision:
+    """A signature just made: the case, its patient's subject id, and the signature as it reads."""
+
+    case_id: int
+    subject: str
+    signature: "BoardSignatureView"
+
+    @property
+    def id(self) -> int:
+        return self.signature.id
+
+
 def sign_decision(study: StudyDB, actor: Actor, case_id: int, password: str, meaning: str, *,
-                  now: dt.datetime | None = None) -> int:
-    """Sign a case's decision electronically, as a CRF is signed; returns the signature's id."""
+                  now: dt.datetime | None = None) -> SignedDecision:
+    """Sign a case's decision electronically, as a CRF is signed; returns the signature as made."""
     from sarcotrial.services import review
 
     meaning = review.before_signing(study, actor, password, meaning)
@@ -357,7 +428,9 @@ def sign_decision(study: StudyDB, actor: Actor, case_id: int, password: str, mea
                              status="valid")
         session.add(row)
         session.flush()
-        return row.id
+        subject = session.get(Patient, case.patient_id).subject_id
+        return SignedDecision(case.id, subject, BoardSignatureView(row.id, row.printed_name, row.signer, row.meaning,
+                                                                   _aware(row.signed_at), row.status, None))
 
 
 # --------------------------------------------------------------------------- reading

@@ -12,10 +12,13 @@ the revised histotype is an id of the WHO 2020 catalogue (:mod:`sarcotrial.domai
 - Its documents (a PDF, PNG, JPEG, TIFF or DICOM file, recognised by its first bytes) are stored in
   the database with their SHA-256 and size (see :mod:`sarcotrial.store.models_board` for why not in a
   folder); the largest accepted is the ``upload_limit_mb`` setting. A listing recomputes each
-  document's SHA-256 and says whether it still matches.
+  document's SHA-256 and says whether it still matches. Several documents sent together are read and
+  checked first, every one, then stored in one transaction (:func:`attach_documents`): all or none.
 - The review is written by the discipline asked (a pathologist, ``second_opinion.pathology``; a
   radiologist, ``second_opinion.imaging``): its text, the outcome, the reviewer, the report date, and
-  for a revised pathology diagnosis the histotype and, where FNCLCC grades it, the grade.
+  for a revised pathology diagnosis the histotype and, where FNCLCC grades it, the grade. Whether the
+  review is a first entry or a change (which needs a reason) is decided inside the write's transaction,
+  so two reviewers writing at once cannot both count as the first.
 - The rate of revised diagnoses per referring centre is given with its exact (Clopper-Pearson) 95 %
   interval (:func:`sarcotrial.outcomes.binomial.clopper_pearson`, checked against R's ``binom.test``).
 """
@@ -26,7 +29,7 @@ import datetime as dt
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -34,6 +37,7 @@ from sqlalchemy.orm import Session
 from sarcotrial.domain import board as rules
 from sarcotrial.errors import InvalidValue
 from sarcotrial.services.study import Actor, StudyDB
+from sarcotrial.store import audit
 from sarcotrial.store.models import Patient, Site
 from sarcotrial.store.models_board import SecondOpinion, SecondOpinionDocument
 
@@ -104,39 +108,84 @@ class DocumentInfo:
                 "size_bytes": self.size_bytes, "sha256": self.sha256, "intact": self.intact}
 
 
-def attach(study: StudyDB, actor: Actor, opinion_id: int, path: Path | None = None, *, content: bytes | None = None,
-           filename: str | None = None) -> DocumentInfo:
-    """Attach a document (a file, or ``content`` with its ``filename``) to a request."""
-    from sarcotrial.services import access
+def read_documents(paths: Sequence[Path]) -> list[tuple[str, bytes]]:
+    """Each file's name and bytes, every one read before anything is stored (a file that cannot be read is
+    refused naming it)."""
+    out = []
+    for path in paths:
+        try:
+            out.append((Path(path).name, Path(path).read_bytes()))
+        except OSError as exc:
+            raise InvalidValue("document", f"cannot be read ({exc.strerror or exc})", str(path)) from None
+    return out
 
-    if content is None:
-        if path is None:
-            raise InvalidValue("document", "give a file to attach", show_value=False)
-        content = Path(path).read_bytes()
-        filename = filename or Path(path).name
-    name = (filename or "").strip()
+
+def _checked(name: str | None, content: bytes, limit_mb: int) -> tuple[str, str, str]:
+    """A document's name, type and SHA-256, or the refusal naming it."""
+    name = (name or "").strip()
     if not name or len(name) > 255:
-        raise InvalidValue("filename", "must be 1 to 255 characters", filename)
+        raise InvalidValue("filename", "must be 1 to 255 characters", name)
     if not content:
         raise InvalidValue("document", "is empty", name)
     kind = media_type(content)
     if kind is None:
         raise InvalidValue("document", "must be a PDF, PNG, JPEG, TIFF or DICOM file (recognised by its content)", name)
+    if len(content) > limit_mb * 1024 * 1024:
+        raise InvalidValue("document", f"is larger than the upload limit of {limit_mb} MB (setting upload_limit_mb)",
+                           name)
+    return name, kind, hashlib.sha256(content).hexdigest()
+
+
+def attach_documents(study: StudyDB, actor: Actor, opinion_id: int,
+                     documents: Sequence[tuple[str, bytes]]) -> list[DocumentInfo]:
+    """Attach documents (each a filename and its bytes) to a request: every one is checked first, then all are
+    stored in one transaction, so a refused document leaves none of the others stored."""
+    from sarcotrial.services import access
+
+    if not documents:
+        raise InvalidValue("document", "give a file to attach", show_value=False)
     limit = access.setting(study, "upload_limit_mb")
-    if len(content) > limit * 1024 * 1024:
-        raise InvalidValue("document", f"is larger than the upload limit of {limit} MB (setting upload_limit_mb)", name)
-    digest = hashlib.sha256(content).hexdigest()
+    checked = []
+    seen: dict[str, str] = {}
+    for filename, content in documents:
+        name, kind, digest = _checked(filename, content, limit)
+        if digest in seen:
+            raise InvalidValue("document", f"is given twice (the same content as {seen[digest]})", name)
+        seen[digest] = name
+        checked.append((name, kind, digest, content))
     with study.action(actor, permission="second_opinion.request") as session:
         opinion = _opinion(study, session, opinion_id)
-        same = session.scalars(select(SecondOpinionDocument).where(
-            SecondOpinionDocument.second_opinion_id == opinion.id, SecondOpinionDocument.sha256 == digest)).first()
-        if same is not None:
-            raise InvalidValue("document", f"is already attached to request #{opinion.id}, as {same.filename}", name)
-        row = SecondOpinionDocument(second_opinion_id=opinion.id, patient_id=opinion.patient_id, filename=name,
-                                    media_type=kind, size_bytes=len(content), sha256=digest, content=content)
-        session.add(row)
+        stored = dict(session.execute(select(SecondOpinionDocument.sha256, SecondOpinionDocument.filename).where(
+            SecondOpinionDocument.second_opinion_id == opinion.id,
+            SecondOpinionDocument.sha256.in_([digest for _, _, digest, _ in checked]))).all())
+        for name, _kind, digest, _content in checked:
+            if digest in stored:
+                raise InvalidValue("document", f"is already attached to request #{opinion.id}, as {stored[digest]}",
+                                   name)
+        rows = []
+        for name, kind, digest, content in checked:
+            row = SecondOpinionDocument(second_opinion_id=opinion.id, patient_id=opinion.patient_id, filename=name,
+                                        media_type=kind, size_bytes=len(content), sha256=digest, content=content)
+            session.add(row)
+            rows.append(row)
         session.flush()
-        return DocumentInfo(row.id, name, kind, len(content), digest)
+        return [DocumentInfo(r.id, r.filename, r.media_type, r.size_bytes, r.sha256) for r in rows]
+
+
+def attach_files(study: StudyDB, actor: Actor, opinion_id: int, paths: Sequence[Path]) -> list[DocumentInfo]:
+    """Attach files to a request: all read and checked, then stored together (:func:`attach_documents`)."""
+    return attach_documents(study, actor, opinion_id, read_documents(paths))
+
+
+def attach(study: StudyDB, actor: Actor, opinion_id: int, path: Path | None = None, *, content: bytes | None = None,
+           filename: str | None = None) -> DocumentInfo:
+    """Attach a document (a file, or ``content`` with its ``filename``) to a request."""
+    if content is None:
+        if path is None:
+            raise InvalidValue("document", "give a file to attach", show_value=False)
+        [(name, content)] = read_documents([path])
+        filename = filename or name
+    return attach_documents(study, actor, opinion_id, [(filename or "", content)])[0]
 
 
 def review(study: StudyDB, actor: Actor, opinion_id: int, *, text: str, outcome: str, reviewer: str,
@@ -160,13 +209,15 @@ def review(study: StudyDB, actor: Actor, opinion_id: int, *, text: str, outcome:
         if grade is not None and not entity.graded_by_fnclcc:
             raise InvalidValue("grade", f"{entity.name} is not graded by FNCLCC ({entity.fnclcc_note})", grade)
     with study.reading(actor, permission="board.read") as session:
-        kind = _opinion(study, session, opinion_id).kind
-        already = _opinion(study, session, opinion_id).outcome is not None
+        kind = _opinion(study, session, opinion_id).kind  # a request's kind never changes
     verdict = rules.opinion_outcome(kind, outcome, histo, grade)
-    if already and not (reason or "").strip():
-        raise InvalidValue("reason", "a reason is required to change a review already recorded", show_value=False)
-    with study.action(actor, reason if already else f"{kind} review recorded", permission=_PERMISSION[kind]) as session:
+    with study.action(actor, reason, permission=_PERMISSION[kind]) as session:
         row = _opinion(study, session, opinion_id)
+        # first entry or change: decided here, in the serialised write, not from an earlier read
+        if row.outcome is not None and not (reason or "").strip():
+            raise InvalidValue("reason", "a reason is required to change a review already recorded", show_value=False)
+        if row.outcome is None:
+            session.info[audit.INFO_REASON] = f"{kind} review recorded"
         days = rules.turnaround_days(row.received_date, report_date)
         row.review, row.reviewer, row.outcome, row.report_date = written, who, verdict, report_date
         row.revised_histotype, row.revised_grade = histo, grade

@@ -38,7 +38,13 @@ class BoardMeeting(StudyRecord):
 
 
 class BoardAttendee(StudyRecord):
-    """A member present at a meeting, with the discipline they attend as (``domain/board.py``)."""
+    """A member present at a meeting, with the discipline they attend as (``domain/board.py``).
+
+    The rule is one name once per meeting whatever its case ("Dr Ray Rad" is "dr ray rad"): the service
+    (``services/board.py``, ``attend``) checks it inside its serialised write. The unique constraint below
+    compares names as stored (case-sensitively on SQLite and PostgreSQL) and is only a backstop under
+    that rule; it is left so, as making it case-insensitive would need a migration and nothing can pass
+    the service's check with a name differing only in case."""
 
     __tablename__ = "board_attendee"
     meeting_id: Mapped[int] = mapped_column(ForeignKey("board_meeting.id"), index=True)
@@ -49,7 +55,8 @@ class BoardAttendee(StudyRecord):
 
 
 class BoardCase(StudyRecord):
-    """A patient put to a meeting: the question asked, and the imaging and pathology as presented."""
+    """A patient put to a meeting: the question asked, and the imaging and pathology as presented.
+    ``position`` is its place on the agenda, numbered by the service inside its serialised write."""
 
     __tablename__ = "board_case"
     meeting_id: Mapped[int] = mapped_column(ForeignKey("board_meeting.id"), index=True)

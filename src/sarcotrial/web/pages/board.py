@@ -54,6 +54,11 @@ def _rule(exc: InvalidValue) -> str:
     return str(exc).removeprefix(f"{exc.field}: ")
 
 
+def _sentence(text: str) -> str:
+    """A service's one-line answer as a sentence of the page."""
+    return text[:1].upper() + text[1:] + ("" if text.endswith(".") else ".")
+
+
 def _not_found(exc: InvalidValue, fields: tuple[str, ...]) -> None:
     """An unknown meeting, case or patient (or one of another site's, answered alike) is a 404."""
     if exc.field in fields and exc.rule.startswith("no such"):
@@ -134,9 +139,9 @@ def _meeting_view(request: Request, user: WebUser, meeting_id: int) -> board.Mee
 
 def _meeting_page(request: Request, user: WebUser, meeting_id: int, *, typed: dict[str, dict[str, str]] | None = None,
                   errors: dict[str, dict[str, str]] | None = None, general: dict[str, str] | None = None,
-                  status_code: int = 200):
+                  status_code: int = 200, done: str | None = None):
     view = _meeting_view(request, user, meeting_id)
-    done = DONE.get(request.query_params.get("done", ""))
+    done = done or DONE.get(request.query_params.get("done", ""))
     return render(request, "board/meeting.html", status_code=status_code,
                   title=f"Tumour board {view.meeting_date.isoformat()}", m=view, done=done,
                   disciplines=board_rules.DISCIPLINES, strategies=board_rules.STRATEGIES,
@@ -224,13 +229,23 @@ def decide(request: Request, user: SignedIn, case_id: int, meeting: Annotated[st
     meeting_id = _case_meeting(request, user, meeting, case_id)
     typed = {"strategy": strategy, "rationale": rationale, "responsible_physician": responsible_physician,
              "screen_for_study": screen_for_study}
-    return _form_action(request, user, meeting_id, f"decide-{case_id}", typed,
-                        {"strategy": "strategy", "rationale": "rationale",
-                         "responsible_physician": "responsible_physician", "screen_for_study": "screen_for_study"},
-                        lambda: board.decide(study, user.actor, case_id, strategy=strategy, rationale=rationale,
-                                             responsible_physician=responsible_physician,
-                                             screen_for_study=screen_for_study == "yes"),
-                        "decided", f"#case-{case_id}")
+    results: list[board.DecisionResult] = []
+
+    def act():
+        results.append(board.decide(study, user.actor, case_id, strategy=strategy, rationale=rationale,
+                                    responsible_physician=responsible_physician,
+                                    screen_for_study=screen_for_study == "yes"))
+
+    answer = _form_action(request, user, meeting_id, f"decide-{case_id}", typed,
+                          {"strategy": "strategy", "rationale": "rationale",
+                           "responsible_physician": "responsible_physician", "screen_for_study": "screen_for_study"},
+                          act, "decided", f"#case-{case_id}")
+    if results and results[0].screening_refused:
+        # the decision is recorded and kept (200, not 422); the screening pathway refused is named
+        return _meeting_page(request, user, meeting_id,
+                             done=_sentence(results[0].describe()) + " The screening can be opened from the patient's "
+                                  "case file once corrected.")
+    return answer
 
 
 @router.post("/board/cases/{case_id}/sign")
@@ -259,17 +274,19 @@ def sign(request: Request, user: SignedIn, case_id: int, meeting: Annotated[str,
 def minutes(request: Request, user: SignedIn, meeting_id: int, identified: str = ""):
     """The minutes as one PDF (``services.board.write_minutes``), written to a temporary file and sent."""
     study = study_of(request)
+    named = identified.strip().lower() in ("1", "yes")  # one answer for the print and its file name
     with tempfile.TemporaryDirectory(prefix="sarcotrial-minutes-") as folder:
         out = Path(folder) / "minutes.pdf"
         try:
-            view = board.write_minutes(study, user.actor, meeting_id, out, identified=identified in ("1", "yes"))
+            view = board.write_minutes(study, user.actor, meeting_id, out, identified=named)
         except InvalidValue as exc:
             _not_found(exc, ("meeting",))
             raise
         content = out.read_bytes()
-    name = f"board-minutes-{view.meeting_date.isoformat()}-{view.id}{'-identified' if identified else ''}.pdf"
+    name = f"board-minutes-{view.meeting_date.isoformat()}-{view.id}{'-identified' if named else ''}.pdf"
+    # minutes name patients (by subject id, or by name): no copy kept by the browser or a proxy
     return Response(content, media_type="application/pdf",
-                    headers={"Content-Disposition": f'attachment; filename="{name}"'})
+                    headers={"Content-Disposition": f'attachment; filename="{name}"', "Cache-Control": "no-store"})
 
 
 # --------------------------------------------------------------------------- the case file
