@@ -21,7 +21,7 @@ Method (mode ``"accurate"``, the default), one module per stage
    (``"none"`` or ``"half-slice"``), missing planes and separate parts.
 4. :mod:`.sampling` and :mod:`.voxelcentres` - the dose over the solid as weighted samples, each
    standing for a box inside one dual cell of the grid (where the interpolant is one polynomial),
-   spread over the dose range of its box.
+   spread over the dose range of its box; evaluated in single precision, weighed in double.
 5. :mod:`.histogram` - the samples as a DVH: exact mean, min, max, and a fine continuous histogram
    for D_x% / D_xcc / V_xGy queries, never snapped to a bin edge.
 6. :mod:`.derived` - derived structures (``A minus B``, ``A union B``, ``A intersection B``,
@@ -62,7 +62,7 @@ _WHERE = {
     "MAX_SUPERSAMPLING": ("contours", "MAX_SUPERSAMPLING"), "PLANE_TOLERANCE_MM": ("contours", "PLANE_TOLERANCE_MM"),
     "PLANARITY_TOLERANCE_MM": ("contours", "PLANARITY_TOLERANCE_MM"), "GAP_FACTOR": ("reconstruction", "GAP_FACTOR"),
     "MAX_SUBPLANES": ("sampling", "MAX_SUBPLANES"), "CUT_TOLERANCE_MM": ("sampling", "CUT_TOLERANCE_MM"),
-    "SAMPLE_BLOCK": ("sampling", "SAMPLE_BLOCK"),
+    "SAMPLE_BLOCK": ("sampling", "SAMPLE_BLOCK"), "SLIVER_MM": ("sampling", "SLIVER_MM"),
     "_Skip": ("histogram", "Skip"), "_Chunk": ("histogram", "Samples"), "_dvh_from_samples": ("histogram", "dvh_from_samples"),
     "_ramp_sums": ("histogram", "_ramp_sums"), "_DoseFrame": ("dosegrid", "DoseFrame"), "_frame_of": ("dosegrid", "frame_of"),
     "_Planes": ("contours", "Planes"), "_structure_planes": ("contours", "structure_planes"),

@@ -73,6 +73,21 @@ def _newell_normal(p: np.ndarray) -> np.ndarray:
     return n / norm if norm > 0 else n
 
 
+def _in_axes(d: np.ndarray, basis: np.ndarray) -> np.ndarray:
+    """Points (n, 3; ``d`` may be overwritten) in the axes ``basis`` (rows): ``einsum``, not a BLAS product (see dosegrid.to_local);
+    for axes along the patient's own (every cosine 0 or +-1, the usual grid) the coordinates themselves,
+    reordered and signed: the same numbers, without the products (a third of a structure's contour time)."""
+    if np.all((basis == 0.0) | (np.abs(basis) == 1.0)):
+        src = np.abs(basis).argmax(axis=1)
+        if sorted(src.tolist()) == [0, 1, 2]:
+            out = d if src.tolist() == [0, 1, 2] else d[:, src]
+            for k in range(3):
+                if basis[k, src[k]] < 0:
+                    np.negative(out[:, k], out=out[:, k])
+            return out
+    return np.einsum("ij,kj->ik", d, basis)
+
+
 def structure_planes(s: Structure, frame: DoseFrame) -> Planes:
     closed = [p for (_, p), t in zip(s.contours, s.geometric_types) if t in VOLUME_TYPES and len(p) >= 3]
     if not closed:
@@ -82,7 +97,7 @@ def structure_planes(s: Structure, frame: DoseFrame) -> Planes:
     allp = np.concatenate(closed)
     basis = np.stack([frame.r, frame.c, frame.n])
     origin = frame.origin
-    local = np.einsum("ij,kj->ik", allp - origin, basis)  # not BLAS: see dosegrid.to_local
+    local = _in_axes(allp - origin, basis)
     spread = np.maximum.reduceat(local[:, 2], starts) - np.minimum.reduceat(local[:, 2], starts)
     oblique = None
     if np.any(spread > PLANARITY_TOLERANCE_MM):
@@ -182,12 +197,14 @@ def make_grid(frame: DoseFrame, bbox: tuple[float, float, float, float], volume_
 
 
 # --------------------------------------------------------------------------- rasterisation
-def rasterize(planes: list[list[np.ndarray]], nv: int, nu: int) -> np.ndarray:
+def rasterize(planes: list[list[np.ndarray]], nv: int, nu: int, grid: SampleGrid | None = None) -> np.ndarray:
     """Even-odd fill of polygons (in sample-index coordinates) per plane: bool (planes, nv, nu).
 
     A sample is inside when a ray from it towards -u crosses the plane's edges an odd number of
     times: holes and nested contours (XOR) come out right. Rows are sampled at integer v, edges
-    are half-open in v so a vertex on a row is counted once.
+    are half-open in v so a vertex on a row is counted once. With ``grid``, the polygons are in
+    (u, v) mm and are taken to its sample-index coordinates first (:meth:`SampleGrid.index_coords`,
+    all polygons at once).
     """
     n_planes = len(planes)
     out = np.zeros((n_planes, nv, nu), dtype=bool)
@@ -196,21 +213,24 @@ def rasterize(planes: list[list[np.ndarray]], nv: int, nu: int) -> np.ndarray:
         return out
     # every edge of every plane at once: from each vertex to the next of its polygon
     pts = np.concatenate([p for _, p in polys])
+    if grid is not None:
+        pts = grid.index_coords(pts)
     sizes = np.array([len(p) for _, p in polys])
     first = np.cumsum(sizes) - sizes
     nxt = np.arange(len(pts)) + 1
     nxt[first + sizes - 1] = first
     x0, y0 = pts[:, 0], pts[:, 1]
-    x1, y1 = x0[nxt], y0[nxt]
-    kk = np.repeat(np.array([k for k, _ in polys]), sizes)
+    y1 = y0[nxt]
     ylo, yhi = np.minimum(y0, y1), np.maximum(y0, y1)
     jlo = np.maximum(np.ceil(ylo), 0).astype(np.int64)
     jhi = np.minimum(np.ceil(yhi) - 1, nv - 1).astype(np.int64)
     cnt = jhi - jlo + 1
-    keep = (cnt > 0) & (y1 != y0)
-    if not keep.any():
+    keep = np.flatnonzero((cnt > 0) & (y1 != y0))  # the edges crossing a row (few, on fine contours)
+    if not keep.size:
         return out
-    x0, y0, x1, y1, kk, jlo, cnt = x0[keep], y0[keep], x1[keep], y1[keep], kk[keep], jlo[keep], cnt[keep]
+    plane_of = np.array([k for k, _ in polys]).take(np.searchsorted(first, keep, side="right") - 1)
+    x0, y0, x1, y1, kk, jlo, cnt = (x0.take(keep), y0.take(keep), x0.take(nxt.take(keep)), y1.take(keep), plane_of,
+                                    jlo.take(keep), cnt.take(keep))
     total = int(cnt.sum())
     edge = np.repeat(np.arange(len(cnt)), cnt)
     start = np.cumsum(cnt) - cnt

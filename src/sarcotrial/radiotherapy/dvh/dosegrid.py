@@ -49,6 +49,15 @@ class DoseFrame:
         self.nominal_spacings: dict[int, tuple[weakref.ref, float]] = {}
         self.max_gy = float(data.max()) if data.size else 0.0
         self.min_gy = float(data.min()) if data.size else 0.0
+        self._flat32: np.ndarray | None = None
+
+    @property
+    def flat32(self) -> np.ndarray:
+        """The dose in single precision, one row per frame (made once per grid, when first asked for): what
+        the samplers evaluate the interpolant on (:mod:`.sampling`, *Precision*)."""
+        if self._flat32 is None:
+            self._flat32 = self.flat.astype(np.float32)
+        return self._flat32
 
     def to_local(self, points: np.ndarray) -> np.ndarray:
         # einsum, not a BLAS product: OpenBLAS's threads, spinning on a loaded machine, made one

@@ -52,7 +52,7 @@ class Samples(NamedTuple):
     def dose_volume(self) -> float:
         """sum of dose x volume (Gy cm3)."""
         w = self.volume_mm3
-        return (float((self.dose * w).sum()) if np.ndim(w) else w * float(self.dose.sum())) / 1000.0
+        return (float((self.dose * w).sum()) if np.ndim(w) else w * float(self.dose.sum(dtype=np.float64))) / 1000.0
 
 
 @dataclass
@@ -189,6 +189,27 @@ def _ramp_sums(pos: np.ndarray, slope: np.ndarray, n_edges: int) -> np.ndarray:
     return np.arange(n_edges) * s_sum - t_sum
 
 
+# 0, 1, ..., FINE_BINS: the fine bins' edges in bins
+_EDGE_INDEX = np.arange(FINE_BINS + 1, dtype=np.float64)
+
+
+def _ramps(k_lo: np.ndarray, k_hi: np.ndarray, slope: np.ndarray, t_lo: np.ndarray, t_hi: np.ndarray) -> np.ndarray:
+    """Volume in each fine bin of samples spread uniformly from x_lo to x_hi (in bins; ``k`` their ceilings,
+    ``slope`` weight per bin, ``t`` slope times x): the volume below edge n is
+    sum_i slope_i (max(n - x_lo_i, 0) - max(n - x_hi_i, 0)), that is n S(n) - T(n) with S and T running sums
+    of the slopes and of slope times x, each ramp's start counted positive and its end negative. Two
+    running sums, not one per end: the same sums, and as each ended ramp's terms cancel in S and T
+    themselves (not between two large totals), better conditioned."""
+    n_edges = FINE_BINS + 1
+    s = np.bincount(k_lo, weights=slope, minlength=n_edges + 1)
+    s -= np.bincount(k_hi, weights=slope, minlength=n_edges + 1)
+    t = np.bincount(k_lo, weights=t_lo, minlength=n_edges + 1)
+    t -= np.bincount(k_hi, weights=t_hi, minlength=n_edges + 1)
+    below = _EDGE_INDEX * np.cumsum(s[:n_edges])
+    below -= np.cumsum(t[:n_edges])
+    return np.maximum(np.diff(below), 0.0)
+
+
 def _fine_counts(x_lo: np.ndarray, x_hi: np.ndarray | None, w: np.ndarray) -> np.ndarray:
     """Volume in each of :data:`FINE_BINS` bins of samples spread uniformly over [x_lo, x_hi] (in bins).
 
@@ -210,9 +231,10 @@ def _fine_counts(x_lo: np.ndarray, x_hi: np.ndarray | None, w: np.ndarray) -> np
         wide = ~point
         x_lo, x_hi, width, w = x_lo[wide], x_hi[wide], width[wide], w[wide]
     slope = w / width
-    below = _ramp_sums(x_lo, slope, FINE_BINS + 1)
-    below -= _ramp_sums(x_hi, slope, FINE_BINS + 1)
-    counts += np.maximum(np.diff(below), 0.0)
+    n_edges = FINE_BINS + 1
+    k_lo = np.clip(np.ceil(x_lo), 0, n_edges).astype(np.int32)
+    k_hi = np.clip(np.ceil(x_hi), 0, n_edges).astype(np.int32)
+    counts += _ramps(k_lo, k_hi, slope, slope * x_lo, slope * x_hi)
     return counts
 
 
@@ -261,14 +283,7 @@ def _binned_counts(lo: np.ndarray, hi: np.ndarray | None, w: np.ndarray, dmin: f
         return counts + np.bincount(np.concatenate(pt_idx), weights=np.concatenate(pt_w), minlength=FINE_BINS)
     if pt_idx:
         counts += np.bincount(np.concatenate(pt_idx), weights=np.concatenate(pt_w), minlength=FINE_BINS)
-    n_edges = FINE_BINS + 1
-    ramp = np.arange(n_edges)
-    below = ramp * np.cumsum(np.bincount(k_lo[:m], weights=slope[:m], minlength=n_edges + 1))[:n_edges]
-    below -= np.cumsum(np.bincount(k_lo[:m], weights=t_lo[:m], minlength=n_edges + 1))[:n_edges]
-    above = ramp * np.cumsum(np.bincount(k_hi[:m], weights=slope[:m], minlength=n_edges + 1))[:n_edges]
-    above -= np.cumsum(np.bincount(k_hi[:m], weights=t_hi[:m], minlength=n_edges + 1))[:n_edges]
-    below -= above
-    counts += np.maximum(np.diff(below), 0.0)
+    counts += _ramps(k_lo[:m], k_hi[:m], slope[:m], t_lo[:m], t_hi[:m])
     return counts
 
 
@@ -294,8 +309,9 @@ def dvh_from_samples(name: str, chunks: list[Samples], total_mm3: float, outside
     wsum = sum(c.total_cc for c in chunks)
     mean = sum(c.dose_volume for c in chunks) / wsum
     spread = any(c.low is not None for c in chunks)
-    lo_d = np.concatenate([c.low if c.low is not None else c.dose for c in chunks])
-    hi_d = np.concatenate([c.high if c.high is not None else c.dose for c in chunks]) if spread else lo_d
+    # in double precision from here on, whatever the samplers worked in
+    lo_d = np.concatenate([c.low if c.low is not None else c.dose for c in chunks], dtype=np.float64)
+    hi_d = np.concatenate([c.high if c.high is not None else c.dose for c in chunks], dtype=np.float64) if spread else lo_d
     np.maximum(lo_d, grid_range[0], out=lo_d)  # a spread never leaves the dose grid's own range
     if spread:
         np.minimum(hi_d, grid_range[1], out=hi_d)

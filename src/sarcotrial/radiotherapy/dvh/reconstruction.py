@@ -95,14 +95,19 @@ class Interval:
             yield self.lo, self.hi, *rows_cols(self.core)
         step = (self.hi - self.lo) / n_sub
         count = self.inside.sum(axis=0)
-        from_lower = self.inside[0]
-        for lower in (True, False):
-            side = from_lower if lower else ~from_lower
-            for c in np.flatnonzero(np.bincount(count[side], minlength=1)[1:]).tolist():
-                c += 1  # each count of thin slabs (1..n_sub) held by some sample of this side, ascending
-                sel = side & (count == c)
-                lo, hi = (self.lo, self.lo + c * step) if lower else (self.lo + (n_sub - c) * step, self.hi)
-                yield lo, hi, self.rows[sel], self.cols[sel]
+        # the groups (from the lower end first, then from the upper; by count ascending; each group's samples in
+        # their own order) by one stable sort of the samples, not a selection per group
+        group = np.where(self.inside[0], 0, n_sub + 1) + count
+        order = np.argsort(group, kind="stable")
+        sizes = np.bincount(group, minlength=2 * n_sub + 2)
+        ends = np.cumsum(sizes).tolist()
+        rows, cols = self.rows.take(order), self.cols.take(order)
+        for g in np.flatnonzero(sizes).tolist():
+            lower, c = g <= n_sub, g % (n_sub + 1)
+            if c == 0:  # inside on no thin slab
+                continue
+            lo, hi = (self.lo, self.lo + c * step) if lower else (self.lo + (n_sub - c) * step, self.hi)
+            yield lo, hi, rows[ends[g] - sizes[g]:ends[g]], cols[ends[g] - sizes[g]:ends[g]]
 
 
 class Solid:
@@ -249,7 +254,9 @@ class Boundaries:
         # each plane's edges; in single precision about the centre, by quantity (x0, y0, dx, dy, inv)
         self.edge_rs = np.searchsorted(edge_plane, self.keys)
         self.edge_re = np.searchsorted(edge_plane, self.keys, side="right")
-        self.low = np.stack([x0 - self.centre[0], y0 - self.centre[1], dx, dy, inv]).astype(np.float32)
+        self.low = np.empty((5, len(pts)), np.float32)
+        for q, values in enumerate((x0 - self.centre[0], y0 - self.centre[1], dx, dy, inv)):
+            self.low[q] = values
         if not self.few.all():
             # runs of consecutive edges of one polygon: starting at every polygon's first edge and every
             # run-th edge after it
@@ -265,8 +272,10 @@ class Boundaries:
             self.run = run
             # each run's edges padded to ``run`` lanes (repeating its last edge), in single precision about
             # the centre: one row per run (its five quantities by lane), gathered as one contiguous row
-            lane = np.minimum(np.arange(run), rlen[:, None] - 1) + starts[:, None]
-            self.low_tab = np.ascontiguousarray(self.low[:, lane].transpose(1, 0, 2))
+            lane = (np.minimum(np.arange(run), rlen[:, None] - 1) + starts[:, None]).reshape(-1)
+            self.low_tab = np.empty((starts.size, 5, run), np.float32)
+            for q in range(5):
+                self.low_tab[:, q, :] = self.low[q].take(lane).reshape(starts.size, run)
 
     def _groups(self, starts, count, vertex, bx0, bx1, by0, by1, edge_plane, tile) -> _Groups:
         cx, cy = self.centre
@@ -344,8 +353,8 @@ class Boundaries:
         for each point.
         """
         cx, cy = self.centre
-        x = sp[pick, 0] - cx
-        y = sp[pick, 1] - cy
+        x = sp[:, 0].take(pick) - cx
+        y = sp[:, 1].take(pick) - cy
         size = groups.tile
         xmin, ymin = float(x.min()), float(y.min())
         tx = ((x - xmin) / size).astype(np.int64)
@@ -386,7 +395,8 @@ class Boundaries:
         pp = np.repeat(np.arange(pick.size), k)
         rr = cr[np.repeat((np.cumsum(kt) - kt)[tid] - (np.cumsum(k) - k), k) + np.arange(pp.size)]
         heads = np.cumsum(k) - k
-        px, py = qx[pick][pp], qy[pick][pp]
+        pq = pick.take(pp)
+        px, py = qx.take(pq), qy.take(pq)
         vx, vy, bx0, bx1, by0, by1 = groups.low.take(rr, axis=0).T
         # in single precision the coordinates (within some 500 mm of the centre) carry about 6e-5 mm of
         # rounding, so the squared distances about 6e-4 (1 + d) mm2: the bound gets a margin of
@@ -407,8 +417,8 @@ class Boundaries:
         np.maximum(gy, 0.0, out=gy)
         gy *= gy
         gx += gy
-        keep = gx <= up[pp]
-        return pick[pp[keep]], rr[keep]
+        keep = gx <= up.take(pp)
+        return pq[keep], rr[keep]
 
     def _exact(self, pts: np.ndarray, edge: np.ndarray) -> np.ndarray:
         """Squared distance from each point to one edge each (double precision)."""
@@ -507,7 +517,9 @@ def interpolate(pending: list[tuple[int, int, np.ndarray, np.ndarray, np.ndarray
     heads = np.flatnonzero(np.concatenate([[True], uplane[1:] != uplane[:-1]]))
     boundaries = Boundaries({int(j): pl.polys[j] for j in uplane[heads].tolist()}, min(grid.hu, grid.hv))
     d = boundaries.distance(uplane, np.column_stack([grid.u0 + uaa * grid.hu, grid.v0 + ubb * grid.hv]))
-    depth = np.where(masks.reshape(-1).take(key), d, -d)[back].reshape(4, -1)  # positive inside
+    flag = masks.reshape(-1).take(key)
+    depth = np.where(flag, d, -d)[back].reshape(4, -1)  # positive inside
+    inside_flag = flag[back].reshape(4, -1)
     za, zb = wz[k0], wz[k0 + 1]
     na, nb = depth[0], depth[1]
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -518,11 +530,23 @@ def interpolate(pending: list[tuple[int, int, np.ndarray, np.ndarray, np.ndarray
         total += np.where(has, np.where(np.isfinite(t), np.clip(t, 0.0, 1.0), linear), 0.0)
     count = has_prev.astype(int) + has_next
     cross = za + (zb - za) * np.where(count > 0, total / np.maximum(count, 1), linear)
-    for (slot, k, core, sb, sa), c in zip(pending, np.split(cross, np.cumsum(sizes)[:-1])):
-        w, gap = pl.w[k], pl.w[k + 1] - pl.w[k]
-        n_sub = max(1, int(math.ceil(gap / hz - 1e-9)))
+    lower = inside_flag[0]  # inside on the lower plane
+    ws = [pl.w[k] for k in kk.tolist()]
+    gaps = [pl.w[k + 1] - pl.w[k] for k in kk.tolist()]
+    n_subs = [max(1, int(math.ceil(gap / hz - 1e-9))) for gap in gaps]
+    ends = np.cumsum(sizes).tolist()
+    if len(set(n_subs)) == 1:  # every interval the same number of thin slabs (the usual): all at once
+        n_sub = n_subs[0]
+        w_of = np.repeat(np.array(ws), sizes)
+        gap_of = np.repeat(np.array(gaps), sizes)
+        centres = w_of + (np.arange(n_sub)[:, None] + 0.5) * gap_of / n_sub
+        inside_all = (centres < cross) == lower
+        for (slot, k, core, sb, sa), w, gap, e, n in zip(pending, ws, gaps, ends, sizes.tolist()):
+            recipe[slot] = Interval(w, w + gap, core, sb, sa, inside_all[:, e - n:e])
+        return
+    for (slot, k, core, sb, sa), w, gap, n_sub, e, n in zip(pending, ws, gaps, n_subs, ends, sizes.tolist()):
         centres = w + (np.arange(n_sub) + 0.5) * gap / n_sub
-        inside = (centres[:, None] < c[None, :]) == masks[k][sb, sa][None, :]
+        inside = (centres[:, None] < cross[e - n:e][None, :]) == lower[e - n:e][None, :]
         recipe[slot] = Interval(w, w + gap, core, sb, sa, inside)
 
 
@@ -537,7 +561,7 @@ def touch(polys: list[np.ndarray], mask: np.ndarray, grid: SampleGrid) -> bool:
 def build_solid(pl: Planes, grid: SampleGrid, end_cap: str, nominal: float, hz: float) -> Solid:
     """A structure's slabs and interpolated intervals (module docstring, Method 4 and 5); ``hz`` is the
     thickness the thin slabs of an interpolated interval aim at."""
-    masks = rasterize([[grid.index_coords(p) for p in polys] for polys in pl.polys], grid.nv, grid.nu)
+    masks = rasterize(pl.polys, grid.nv, grid.nu, grid)
     notes: list[str] = []
     ws = list(pl.w)
     n_planes = len(ws)
@@ -547,6 +571,13 @@ def build_solid(pl: Planes, grid: SampleGrid, end_cap: str, nominal: float, hz: 
     # slab reaches half-way), "break" where a gap separates shapes that do not overlap (separate parts)
     # for every pair of neighbouring planes at once: the samples inside on both (the interval's core)
     cores = masks[:-1] & masks[1:]
+    # and the samples inside on one of the two only, as rows and columns per pair (as rows_cols, every pair
+    # at once)
+    flips = np.flatnonzero(masks[:-1] ^ masks[1:])
+    pair, rest = np.divmod(flips, grid.nv * grid.nu)
+    rows = rest // grid.nu
+    rest -= rows * grid.nu
+    bounds = np.searchsorted(pair, np.arange(n_planes)).tolist()
     nonempty = masks.reshape(n_planes, -1).any(axis=1).tolist()
     shared = cores.reshape(max(n_planes - 1, 0), -1).any(axis=1).tolist()
 
@@ -610,7 +641,7 @@ def build_solid(pl: Planes, grid: SampleGrid, end_cap: str, nominal: float, hz: 
         # smooth: the samples inside on both planes fill the interval; where the surface crosses the
         # columns of the others is found below
         core = cores[k]
-        bb, aa = rows_cols(masks[k] ^ masks[k + 1])
+        bb, aa = rows[bounds[k]:bounds[k + 1]], rest[bounds[k]:bounds[k + 1]]
         if bb.size == 0:
             add(w, nxt, core, (w, nxt))
             continue

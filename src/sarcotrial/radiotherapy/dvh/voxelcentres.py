@@ -18,7 +18,7 @@ import numpy as np
 from sarcotrial.radiotherapy.dvh.dosegrid import DoseFrame
 from sarcotrial.radiotherapy.dvh.histogram import Samples
 from sarcotrial.radiotherapy.dvh.reconstruction import Solid
-from sarcotrial.radiotherapy.dvh.sampling import SAMPLE_BLOCK, subplane_count, pieces, spread
+from sarcotrial.radiotherapy.dvh.sampling import SAMPLE_BLOCK, SLIVER_MM, pieces, spread, subplane_count
 
 
 def _box_table() -> tuple[np.ndarray, np.ndarray]:
@@ -43,7 +43,8 @@ def _box_table() -> tuple[np.ndarray, np.ndarray]:
 
 
 _BOXES, _NBOXES = _box_table()
-_BOX_FIELDS = [[np.ascontiguousarray(_BOXES[:, j, f]) for f in range(4)] for j in range(2)]  # by box, field
+# by box, field; in single precision (the fields are quarters, halves and ones: exact), as the dose
+_BOX_FIELDS = [[np.ascontiguousarray(_BOXES[:, j, f], dtype=np.float32) for f in range(4)] for j in range(2)]
 
 
 def _window(solid: Solid, frame: DoseFrame):
@@ -67,15 +68,16 @@ def _window(solid: Solid, frame: DoseFrame):
 def _corner_codes(pad: np.ndarray) -> np.ndarray:
     """Per dual cell, which of its four corners (voxel centres) are inside (bits 1, 2, 4, 8); ``pad`` is
     one padded mask (rows, columns) or a stack of them (slabs, rows, columns)."""
-    codes = pad[..., :-1, :-1].astype(np.uint8)
-    codes |= pad[..., :-1, 1:].view(np.uint8) << 1
-    codes |= pad[..., 1:, :-1].view(np.uint8) << 2
-    codes |= pad[..., 1:, 1:].view(np.uint8) << 3
+    p = pad.view(np.uint8)
+    pairs = p[..., :, 1:] << 1  # each pair of neighbouring columns (bits 1, 2), then of rows (bits 4, 8)
+    pairs |= p[..., :, :-1]
+    codes = pairs[..., 1:, :] << 2
+    codes |= pairs[..., :-1, :]
     return codes
 
 
 def _runs(codes: np.ndarray, k0: np.ndarray, k1: np.ndarray, w0: np.ndarray, w1: np.ndarray,
-          after_gap: np.ndarray) -> list:
+          after_gap: np.ndarray, cell_ids: np.ndarray | None = None) -> list:
     """Runs of a dual cell's boxes along w, for every piece at once: a run goes on while consecutive pieces
     lie in one frame interval, meet, and the cell's corner code stays the same.
 
@@ -83,7 +85,7 @@ def _runs(codes: np.ndarray, k0: np.ndarray, k1: np.ndarray, w0: np.ndarray, w1:
     and whether a piece outside the grid came just before it. Returns the runs as (frame k0, frame k1,
     cells, corner codes, w start per cell, w end), one item per piece that ends some runs, its runs in
     order of cell: the order in which a run was recorded when it ended (the histogram sums its samples
-    in that order).
+    in that order). ``cell_ids``: the dual cell of each column of ``codes`` (default: the column itself).
     """
     n = codes.shape[0]
     go_on = np.zeros(n, bool)  # the piece continues the runs of the piece before
@@ -108,6 +110,8 @@ def _runs(codes: np.ndarray, k0: np.ndarray, k1: np.ndarray, w0: np.ndarray, w1:
         return []
     piece = flat // codes.shape[1]
     cells = flat - piece * codes.shape[1]
+    if cell_ids is not None:
+        cells = cell_ids.take(cells)
     start = w0.take(first.reshape(-1).take(flat))
     code = codes.reshape(-1).take(flat)
     cut = np.flatnonzero(np.diff(piece)) + 1
@@ -187,8 +191,17 @@ def sample_dual_cells(solid: Solid, frame: DoseFrame) -> tuple[list[Samples], fl
     pad = np.zeros((len(used), len(pr), len(pc)), dtype=bool)
     pad[:, 1:-1, 1:-1] = sub[used]
     codes = _corner_codes(pad).reshape(len(used), -1)
-    found = _runs(codes.take(of_slab, axis=0), np.array(k0s), np.array(k1s), np.array(w0s), np.array(w1s),
-                  np.array(gaps))
+    # only the dual cells with a corner inside on some slab: the others hold no box (their runs are all of
+    # code 0); the cells kept stay in order, so the runs and their order are the same
+    active = np.flatnonzero(np.bitwise_or.reduce(codes, axis=0))
+    found = _runs(codes.take(active, axis=1).take(of_slab, axis=0), np.array(k0s), np.array(k1s), np.array(w0s),
+                  np.array(w1s), np.array(gaps), active)
+    # each dual cell's corner voxels within a frame: its first corner and the steps to the next column and row
+    nc = frame.nc
+    base = ((pr[:-1] * nc)[:, None] + pc[None, :-1]).reshape(-1)
+    step_u = np.broadcast_to(pc[1:] - pc[:-1], (len(pr) - 1, len(pc) - 1)).reshape(-1)
+    step_v = np.broadcast_to(((pr[1:] - pr[:-1]) * nc)[:, None], (len(pr) - 1, len(pc) - 1)).reshape(-1)
+    corner_table = (base, step_u, step_v)
     chunks: list[Samples] = []
     pending: list = []
     n_pending = 0
@@ -197,18 +210,19 @@ def sample_dual_cells(solid: Solid, frame: DoseFrame) -> tuple[list[Samples], fl
             pending.append((k0, k1, cells[i:i + SAMPLE_BLOCK], codes[i:i + SAMPLE_BLOCK], w_start[i:i + SAMPLE_BLOCK], w_end))
             n_pending += pending[-1][2].size
             if n_pending >= SAMPLE_BLOCK // 2:
-                chunks.append(_box_samples(pending, frame, pc, pr))
+                chunks.append(_box_samples(pending, frame, corner_table))
                 pending, n_pending = [], 0
     if pending:
-        chunks.append(_box_samples(pending, frame, pc, pr))
+        chunks.append(_box_samples(pending, frame, corner_table))
     return chunks, total, outside, max_m
 
 
-def _box_samples(parts: list, frame: DoseFrame, pc: np.ndarray, pr: np.ndarray) -> Samples:
-    """The samples of a block of runs: one per box, exact bilinear dose and gradient at its centre."""
-    nc = frame.nc
-    flat = frame.data.ravel()
-    nrc, cells_per_row = frame.nr * nc, len(pc) - 1
+def _box_samples(parts: list, frame: DoseFrame, corner_table: tuple[np.ndarray, np.ndarray, np.ndarray]) -> Samples:
+    """The samples of a block of runs: one per box, exact bilinear dose and gradient at its centre.
+    ``corner_table``: per dual cell of the window, the flat index of its first corner voxel within a
+    frame, and the steps to the next column and the next row (0 beyond the grid's edge)."""
+    flat = frame.flat32.reshape(-1)  # single precision (sampling's module docstring, *Precision*)
+    nrc = frame.nr * frame.nc
     if len(parts) == 1:
         k0, k1, cells, codes, w_start, w_end = parts[0]
     else:
@@ -223,10 +237,11 @@ def _box_samples(parts: list, frame: DoseFrame, pc: np.ndarray, pr: np.ndarray) 
         cells, w_start = np.concatenate([cells, cells[two]]), np.concatenate([w_start, w_start[two]])
         if np.ndim(k0):
             k0, k1, w_end = (np.concatenate([x, x[two]]) for x in (k0, k1, w_end))
-    r, c = np.divmod(cells, cells_per_row)
-    top, bottom = pr.take(r) * nc, pr.take(r + 1) * nc
-    left, right = pc.take(c), pc.take(c + 1)
-    corners = (top + left, top + right, bottom + left, bottom + right)
+    base, step_u, step_v = corner_table
+    c00 = base.take(cells)
+    du = step_u.take(cells)
+    c10 = c00 + step_v.take(cells)
+    corners = (c00, c00 + du, c10, c10 + du)
 
     def bilinear(k):
         o = k * nrc
@@ -245,16 +260,17 @@ def _box_samples(parts: list, frame: DoseFrame, pc: np.ndarray, pr: np.ndarray) 
         d1, gu1, gv1, low1, high1 = bilinear(k1)
         wk0 = frame.wpos[k0]
         dk = np.where(k1 != k0, frame.wpos[k1] - wk0, 1.0) if np.ndim(k0) else frame.wpos[k1] - wk0
-        tw = (0.5 * (w_start + w_end) - wk0) / dk
+        tw = ((0.5 * (w_start + w_end) - wk0) / dk).astype(np.float32)
         gw = d1 - d  # Gy over the frame interval
         d = d + tw * gw
         gu += tw * (gu1 - gu)
         gv += tw * (gv1 - gv)
         np.minimum(low, low1, out=low)
         np.maximum(high, high1, out=high)
-        half = np.square(gw * (lw / dk))
+        gw *= (lw / dk).astype(np.float32)
+        half = np.square(gw, out=gw)
     else:
-        half = np.zeros(d.shape)
+        half = np.zeros(d.shape, np.float32)
     # the spread: gradients per voxel (per frame interval) times the box's lengths in voxels (intervals)
     gu *= lu
     gv *= lv
@@ -262,10 +278,10 @@ def _box_samples(parts: list, frame: DoseFrame, pc: np.ndarray, pr: np.ndarray) 
     half += np.square(gv)
     np.sqrt(half, out=half)
     half *= 0.5
-    lu *= lv
-    lu *= lw
-    lu *= frame.dcol * frame.drow
-    return Samples(d, np.maximum(d - half, low), np.minimum(d + half, high), lu)
+    lu *= lv  # exact in single precision (quarters, halves, ones); the volumes in double
+    weight = lu * lw
+    weight *= frame.dcol * frame.drow
+    return Samples(d, np.maximum(d - half, low), np.minimum(d + half, high), weight)
 
 
 def _along_w(frame: DoseFrame, w: float) -> tuple[int, int, float]:
@@ -302,12 +318,12 @@ class _StridedCells:
             for end in ends:
                 i0 = end.astype(np.int64)
                 if q % 2:
-                    self.faces.append((other + (i0 * step)[which], (end - i0)[which],
+                    self.faces.append((other + (i0 * step)[which], (end - i0).astype(np.float32)[which],
                                        other + (np.minimum(i0 + 1, n - 1) * step)[which]))
                 else:  # an even stride's faces are voxel centres
                     self.faces.append((other + (i0 * step)[which], None, None))
             span = ends[1] - ends[0]
-            inv.append(np.divide(1.0 / d, span, out=np.zeros(span.size), where=span > 0)[which])
+            inv.append(np.divide(1.0 / d, span, out=np.zeros(span.size), where=span > 0).astype(np.float32)[which])
         self.inv_u, self.inv_v = inv
         self.idx = row_off + col
 
@@ -327,7 +343,7 @@ class _StridedPart:
     def at(self, k: int) -> tuple[np.ndarray, ...]:
         """On frame k: (dose, dD/du, dD/dv (mean over the cells, Gy/mm), lowest, highest at centre and faces)."""
         if k not in self.cache:
-            f = self.frame.flat[k]
+            f = self.frame.flat32[k]  # single precision (sampling's module docstring, *Precision*)
             c = f.take(self.idx)
             fv = [f.take(i0) for i0, _, _ in self.faces]
             for n, (_, t0, i1) in enumerate(self.faces):
@@ -344,13 +360,25 @@ class _StridedPart:
 
     def sub_plane(self, w0: float, w1: float, hu: float, hv: float) -> Samples:
         """The samples of the sub-plane [w0, w1] (inside the grid along w): the interpolant at the middle,
-        its mean slopes, the slope along w from the dose at the two faces, the range over the frames."""
+        its mean slopes, the slope along w from the dose at the two faces, the range over the frames.
+
+        A frame the sub-plane reaches by a sliver only (:data:`.sampling.SLIVER_MM`: a contour plane a
+        rounding away from a frame) is left out: within one frame interval so extended, the slope along w
+        is that interval's and the range is over its two frames (as :func:`.sampling.pieces` does)."""
         k0, k1, tk = _along_w(self.frame, 0.5 * (w0 + w1))
         d, gu, gv = (self.interp(i, k0, k1, tk) for i in range(3))
         a0, a1 = _along_w(self.frame, w0), _along_w(self.frame, w1)
-        gw = (self.interp(0, *a1) - self.interp(0, *a0)) / (w1 - w0) if (a0[0], a0[2]) != (a1[0], a1[2]) else 0.0
-        low, high = self.at(a0[0])[3], self.at(a0[0])[4]
-        for k in range(a0[0] + 1, a1[1] + 1):
+        wpos = self.frame.wpos_list
+        first = a0[1] if a0[1] != a0[0] and wpos[a0[1]] - w0 <= SLIVER_MM else a0[0]
+        last = a1[0] if w1 - wpos[a1[0]] <= SLIVER_MM else a1[1]
+        if last == first + 1 and (first, last) == (k0, k1):  # one frame interval, but for slivers
+            gw = (self.at(last)[0] - self.at(first)[0]) / (wpos[last] - wpos[first])
+        else:
+            if last < first:
+                first, last = a0[0], a1[1]
+            gw = (self.interp(0, *a1) - self.interp(0, *a0)) / (w1 - w0) if (a0[0], a0[2]) != (a1[0], a1[2]) else 0.0
+        low, high = self.at(first)[3], self.at(first)[4]
+        for k in range(first + 1, last + 1):
             low, high = np.minimum(low, self.at(k)[3]), np.maximum(high, self.at(k)[4])
         return Samples(d, *spread(d, gu, gv, gw, hu, hv, w1 - w0, low, high), hu * hv * (w1 - w0))
 
@@ -401,10 +429,12 @@ def sample_strided(solid: Solid, frame: DoseFrame, hz: float) -> tuple[list[Samp
                           np.concatenate([aa[sel] for *_, sel, _, aa in kept]), q)
     chunks: list[Samples] = []
     first = 0
+    batch: list[tuple[int, int, int, int, float, float]] = []  # sub-planes within one frame interval
+    n_batch = 0
+    wpos = frame.wpos_list
     for lo, hi, m, sel, _, _ in kept:
         n_in = int(np.count_nonzero(sel))
-        part = cells.part(slice(first, first + n_in))
-        first += n_in
+        part = None
         hsub = (hi - lo) / m
         for j in range(m):
             w0, w1 = lo + j * hsub, lo + (j + 1) * hsub
@@ -412,5 +442,80 @@ def sample_strided(solid: Solid, frame: DoseFrame, hz: float) -> tuple[list[Samp
             if wc < frame.w_lo - 1e-7 or wc > frame.w_hi + 1e-7:
                 outside += area * hsub * n_in
                 continue
+            k0, k1, tk = _along_w(frame, wc)
+            a0, a1 = _along_w(frame, w0), _along_w(frame, w1)
+            f0 = a0[1] if a0[1] != a0[0] and wpos[a0[1]] - w0 <= SLIVER_MM else a0[0]
+            f1 = a1[0] if w1 - wpos[a1[0]] <= SLIVER_MM else a1[1]
+            if f1 == f0 + 1 and (f0, f1) == (k0, k1):  # as _StridedPart.sub_plane, many at once
+                batch.append((first, first + n_in, k0, k1, tk, w1 - w0))
+                n_batch += n_in
+                if n_batch >= SAMPLE_BLOCK:
+                    chunks.extend(_strided_batch(cells, batch, g.hu, g.hv))
+                    batch, n_batch = [], 0
+                continue
+            if batch:
+                chunks.extend(_strided_batch(cells, batch, g.hu, g.hv))
+                batch, n_batch = [], 0
+            part = part or cells.part(slice(first, first + n_in))
             chunks.append(part.sub_plane(w0, w1, g.hu, g.hv))
+        first += n_in
+    if batch:
+        chunks.extend(_strided_batch(cells, batch, g.hu, g.hv))
     return chunks, total, outside, max_m
+
+
+def _strided_batch(cells: _StridedCells, batch: list[tuple[int, int, int, int, float, float]], hu: float,
+                   hv: float) -> list[Samples]:
+    """:meth:`_StridedPart.sub_plane` of many sub-planes at once, each within one frame interval (k0, k1 =
+    k0 + 1, but for slivers): (first sample, end, k0, k1, weight of k1 at the middle, thickness) each, in
+    order. The same operations on the same numbers, element by element (the frames' values read through
+    flat indices into every frame at once): one block of samples per sub-plane, as one at a time."""
+    frame = cells.frame
+    f = frame.flat32.reshape(-1)
+    nrc = frame.nr * frame.nc
+    sizes = [b[1] - b[0] for b in batch]
+    if all(b[1] == nb[0] for b, nb in zip(batch, batch[1:])):
+        sl = slice(batch[0][0], batch[-1][1])
+    else:
+        sl = np.concatenate([np.arange(b[0], b[1]) for b in batch])
+    idx = cells.idx[sl]
+    faces = [(i0[sl], None if t0 is None else t0[sl], None if i1 is None else i1[sl]) for i0, t0, i1 in cells.faces]
+    inv_u, inv_v = cells.inv_u[sl], cells.inv_v[sl]
+    wpos = frame.wpos_list
+
+    def per_sample(values, dtype):
+        return np.repeat(np.array(values, dtype=dtype), sizes)
+
+    def at(offset):
+        c = f.take(idx + offset)
+        fv = [f.take(i0 + offset) for i0, _, _ in faces]
+        for n, (_, t0, i1) in enumerate(faces):
+            if t0 is not None:
+                fv[n] = fv[n] + t0 * (f.take(i1 + offset) - fv[n])
+        low = np.minimum(np.minimum(np.minimum(fv[0], fv[1]), np.minimum(fv[2], fv[3])), c)
+        high = np.maximum(np.maximum(np.maximum(fv[0], fv[1]), np.maximum(fv[2], fv[3])), c)
+        return c, (fv[1] - fv[0]) * inv_u, (fv[3] - fv[2]) * inv_v, low, high
+
+    lower = at(per_sample([b[2] * nrc for b in batch], np.int64))
+    upper = at(per_sample([b[3] * nrc for b in batch], np.int64))
+    tk = per_sample([b[4] for b in batch], np.float32)
+    d, gu, gv = (a + tk * (b - a) for a, b in zip(lower[:3], upper[:3]))
+    gw = (upper[0] - lower[0]) / per_sample([wpos[b[3]] - wpos[b[2]] for b in batch], np.float32)
+    low, high = np.minimum(lower[3], upper[3]), np.maximum(lower[4], upper[4])
+    # sampling.spread, each sub-plane's own thickness
+    width = np.square(gu * hu)
+    width += np.square(gv * hv)
+    width += np.square(gw * per_sample([b[5] for b in batch], np.float32))
+    out = []
+    a = 0
+    for (_, _, _, _, _, h), n in zip(batch, sizes):
+        b = a + n
+        if width[a:b].any():
+            half = np.sqrt(width[a:b])
+            half *= 0.5
+            out.append(Samples(d[a:b], np.maximum(d[a:b] - half, low[a:b]), np.minimum(d[a:b] + half, high[a:b]),
+                               hu * hv * h))
+        else:
+            out.append(Samples(d[a:b], None, None, hu * hv * h))
+        a = b
+    return out
