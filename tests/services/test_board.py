@@ -458,3 +458,21 @@ def test_a_meeting_recorded_is_returned_as_read(study, team):
     assert view == board.meeting(study, team.clinician, view.id)
     assert (view.site, view.note, view.attendees, view.cases) == ("MAIN", "Weekly", (), ())
     assert not view.quorum.met and "surgeon" in view.quorum.missing
+
+
+def test_a_site_member_sees_the_main_sites_meeting_that_discussed_their_patient(study, team):
+    """A satellite's patient is discussed at the main site's board: a member limited to the satellite sees
+    that meeting and their patient's case, and the minutes say how many cases of other sites are not
+    shown (never silently fewer)."""
+    access.add_site(study, team.admin, "SAT", "Satellite")
+    sat_patient = pathway.register_patient(
+        study, team.research_nurse, identifiers=pathway.Identifiers("Sat Patient (synthetic)", dt.date(1970, 1, 1), "S01"),
+        sex="male", referral={"referral_date": "2025-01-10", "anatomic_site": "extremity"}, site_code="SAT").subject_id
+    meeting_id = _meeting(team)
+    board.add_case(study, team.clinician, meeting_id, team.subjects[0], "Main patient's question")
+    board.add_case(study, team.clinician, meeting_id, sat_patient, "Satellite patient's question")
+    outsider = team.extra("sam", "clinician", "Dr Sam Satellite", sites=["SAT"])
+    (seen,) = board.meetings(study, outsider)
+    assert seen.id == meeting_id and [c.subject for c in seen.cases] == [sat_patient] and seen.hidden == 1
+    assert seen.hidden_note == "1 case of patients of other sites is not shown"
+    assert board.meeting(study, team.clinician, meeting_id).hidden == 0

@@ -108,7 +108,8 @@ def meeting_list(site: Optional[str] = typer.Option(None, "--site", help="One si
                          else "left")
     for m in rows:
         table.add_row(str(m.id), m.meeting_date.isoformat(), escape(m.site), str(len(m.attendees)),
-                      "met" if m.quorum.met else "[red]no quorum[/]", str(len(m.cases)), str(m.decided), str(m.signed))
+                      "met" if m.quorum.met else "[red]no quorum[/]",
+                      str(len(m.cases)) + (f" (+{m.hidden})" if m.hidden else ""), str(m.decided), str(m.signed))
     console.print(table)
 
 
@@ -293,6 +294,8 @@ def show(meeting_id: int = typer.Argument(..., metavar="MEETING_ID"),
             console.print(f"  [{colour}]{escape(s.manifestation())}[/]", soft_wrap=True)
         if not d.signatures:
             console.print("  Not signed")
+    if view.hidden_note:
+        console.print(f"\n{escape(view.hidden_note[0].upper() + view.hidden_note[1:])}.")
 
 
 @board_app.command("minutes")
@@ -312,7 +315,8 @@ def minutes(meeting_id: int = typer.Argument(..., metavar="MEETING_ID"),
         print_json({"meeting": meeting_id, "pdf": str(out), "cases": len(view.cases), "identified": identified,
                     "quorum": view.quorum.as_dict()})
         return
-    console.print(f"Minutes of meeting #{meeting_id} ({len(view.cases)} case(s)) written to {escape(str(out))}.")
+    told = f"; {view.hidden_note}" if view.hidden_note else ""
+    console.print(f"Minutes of meeting #{meeting_id} ({len(view.cases)} case(s){told}) written to {escape(str(out))}.")
 
 
 

@@ -97,6 +97,20 @@ def _meeting(study: StudyDB, session: Session, meeting_id: int) -> BoardMeeting:
     return row
 
 
+def _readable_meeting(study: StudyDB, session: Session, meeting_id: int) -> BoardMeeting:
+    """A meeting the principal may read: one of their sites', or one that discussed a patient of their
+    sites (a site's patients are often discussed at the main site's board); else an unknown id."""
+    row = session.get(BoardMeeting, meeting_id)
+    visible = study.visible_site_ids(session)
+    if row is not None and visible is not None and row.site_id not in visible:
+        seen = session.scalar(select(func.count()).select_from(BoardCase).join(Patient, Patient.id == BoardCase.patient_id)
+                              .where(BoardCase.meeting_id == row.id, Patient.site_id.in_(visible)))
+        row = row if seen else None
+    if row is None:
+        raise InvalidValue("meeting", "no such board meeting", meeting_id)
+    return row
+
+
 def _case(study: StudyDB, session: Session, case_id: int) -> BoardCase:
     row = session.get(BoardCase, case_id)
     if row is None:
@@ -523,6 +537,15 @@ class MeetingView:
     attendees: tuple[Attendee, ...]
     quorum: rules.Quorum
     cases: tuple[CaseView, ...] = field(default_factory=tuple)
+    #: cases of patients of sites the reader does not see: counted, never shown
+    hidden: int = 0
+
+    @property
+    def hidden_note(self) -> str | None:
+        if not self.hidden:
+            return None
+        return (f"{self.hidden} case{'s' if self.hidden != 1 else ''} of patients of other sites "
+                f"{'are' if self.hidden != 1 else 'is'} not shown")
 
     @property
     def decided(self) -> int:
@@ -535,7 +558,8 @@ class MeetingView:
     def as_dict(self) -> dict[str, Any]:
         return {"id": self.id, "date": self.meeting_date.isoformat(), "site": self.site, "note": self.note,
                 "attendees": [a.as_dict() for a in self.attendees], "quorum": self.quorum.as_dict(),
-                "cases": [c.as_dict() for c in self.cases], "decided": self.decided, "signed": self.signed}
+                "cases": [c.as_dict() for c in self.cases], "cases_of_other_sites_not_shown": self.hidden,
+                "decided": self.decided, "signed": self.signed}
 
 
 def _aware(value: dt.datetime) -> dt.datetime:
@@ -548,11 +572,13 @@ def _view(study: StudyDB, session: Session, meeting: BoardMeeting, names: Mappin
     held = rules.quorum([a.discipline for a in attendees], _quorum_rule(meeting.quorum_rule))
     flags = rules.decision_flags(held.met)
     cases = []
+    hidden = 0
     visible = study.visible_site_ids(session)
     for case in session.scalars(select(BoardCase).where(BoardCase.meeting_id == meeting.id).order_by(BoardCase.position)):
         patient = session.get(Patient, case.patient_id)
         if visible is not None and patient.site_id not in visible:
-            continue  # a patient of a site the reader does not see
+            hidden += 1  # a patient of a site the reader does not see: counted, not shown
+            continue
         decision = _decision(session, case)
         shown = None
         if decision is not None:
@@ -570,13 +596,13 @@ def _view(study: StudyDB, session: Session, meeting: BoardMeeting, names: Mappin
                               case.pathology_summary, shown, (names or {}).get(patient.id)))
     site = session.get(Site, meeting.site_id)
     return MeetingView(meeting.id, meeting.meeting_date, site.code, meeting.note,
-                       tuple(Attendee(a.name, a.discipline, a.username) for a in attendees), held, tuple(cases))
+                       tuple(Attendee(a.name, a.discipline, a.username) for a in attendees), held, tuple(cases), hidden)
 
 
 def meeting(study: StudyDB, actor: Actor | None, meeting_id: int) -> MeetingView:
     """One meeting: who was present, the quorum, and each case with its decision and signatures."""
     with study.reading(actor, permission="board.read") as session:
-        return _view(study, session, _meeting(study, session, meeting_id))
+        return _view(study, session, _readable_meeting(study, session, meeting_id))
 
 
 def meetings(study: StudyDB, actor: Actor | None, *, site: str | None = None) -> list[MeetingView]:
@@ -584,8 +610,10 @@ def meetings(study: StudyDB, actor: Actor | None, *, site: str | None = None) ->
     with study.reading(actor, permission="board.read") as session:
         query = select(BoardMeeting).order_by(BoardMeeting.meeting_date.desc(), BoardMeeting.id.desc())
         visible = study.visible_site_ids(session)
-        if visible is not None:
-            query = query.where(BoardMeeting.site_id.in_(visible))
+        if visible is not None:  # their sites' meetings, and those that discussed a patient of their sites
+            discussed = (select(BoardCase.meeting_id).join(Patient, Patient.id == BoardCase.patient_id)
+                         .where(Patient.site_id.in_(visible)))
+            query = query.where(BoardMeeting.site_id.in_(visible) | BoardMeeting.id.in_(discussed))
         if site:
             query = query.where(BoardMeeting.site_id == study.site(session, site).id)
         return [_view(study, session, row) for row in session.scalars(query)]
@@ -612,7 +640,7 @@ def minutes_view(study: StudyDB, actor: Actor, meeting_id: int, *, identified: b
     cipher = study.cipher()
     with study.action(actor, permission="board.read") as session:
         study.require(session, "read.identifiers")
-        row = _meeting(study, session, meeting_id)
+        row = _readable_meeting(study, session, meeting_id)
         patient_ids = session.scalars(select(BoardCase.patient_id).where(BoardCase.meeting_id == row.id)).all()
         visible = study.visible_site_ids(session)
         names = {}
@@ -660,7 +688,10 @@ def minutes_document(view: MeetingView, *, study_name: str = ""):
             rows += [["Signature", s.manifestation()] for s in d.signatures] or [["Signature", "not signed"]]
         section.table(Table(["Item", "Content"], rows, align=["l", "l"], widths=[0.25, 0.75]))
         sections.append(section)
-    if not view.cases:
+    if view.hidden_note:
+        sections.append(Section("Cases of other sites").text(
+            f"{view.hidden_note[0].upper()}{view.hidden_note[1:]}: these minutes are those the reader's sites may see."))
+    elif not view.cases:
         sections.append(Section("Cases").text("No case was put to this meeting."))
     banner = None if view.quorum.met else "No quorum: the decisions of this meeting were taken without quorum."
     what = "identified print: patients' names shown" if identified else "patients by subject id only"
