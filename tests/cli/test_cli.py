@@ -139,27 +139,30 @@ def as_user(demo_db: Path, user: str = "datamanager") -> list[str]:
 
 def test_demo_writes_its_logins(demo_db):
     """Two sites; an investigator and a research nurse for each; study-wide admin, data manager, monitor and
-    statistician; the file readable by its owner only."""
+    statistician; the tumour board's clinician, pathologist and radiologist; the file readable by its owner only."""
     path = demo_db / "demo-logins.json"
     assert path.stat().st_mode & 0o777 == 0o600
     logins = json.loads(path.read_text())
     assert {(x["role"], x["site"]) for x in logins} == {
         ("admin", None), ("data_manager", None), ("monitor", None), ("statistician", None),
-        ("investigator", "MAIN"), ("research_nurse", "MAIN"), ("investigator", "SAT"), ("research_nurse", "SAT")}
+        ("investigator", "MAIN"), ("research_nurse", "MAIN"), ("investigator", "SAT"), ("research_nurse", "SAT"),
+        ("clinician", None), ("pathologist", None), ("radiologist", None)}
     assert set(logins[0]) == {"user", "full_name", "role", "site", "password"}
     db = str(demo_db / "sprint-demo.sqlite")
     # every command now names an authenticated user: the operating-system user alone is refused
     refused = run("status", "--db", db, code=2)
     assert "error" in refused.output
     users = json.loads(run("user", "list", "--db", db, "--json", *as_user(demo_db, "admin")).output)["users"]
-    assert len(users) == 8
+    assert len(users) == 11
 
 
 def test_demo_builds_the_synthetic_study(demo_db):
     db = str(demo_db / "sprint-demo.sqlite")
     status = json.loads(run("status", "--db", db, "--json", *as_user(demo_db)).output)
     assert status["synthetic"] is True
-    assert status["patients"] == 50 and status["enrolled"] == 33
+    # the 50 referrals screened, and the registry's four patients discussed by the board and never screened
+    assert status["patients"] == 54 and status["enrolled"] == 33
+    assert status["by_status"].get("referred") == 4
     assert status["by_status"].get("screen_failed") == 17
     assert status["fractions_delivered"] == 33 * 25  # every course keeps its 25 fractions
     assert status["operated"] == 33 and status["audit_entries"] > 5000
