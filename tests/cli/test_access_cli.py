@@ -15,6 +15,7 @@ from sqlalchemy import select
 from typer.testing import CliRunner
 
 from sarcotrial.cli.main import app
+from tests.cli.support import refused
 from sarcotrial.config import cli_user
 from sarcotrial.services import access
 from sarcotrial.services.study import Actor, StudyDB
@@ -31,12 +32,6 @@ def run(*args: str, code: int = 0, password: str | None = None, stdin: str | Non
     assert result.exit_code == code, (result.exit_code, result.output)
     assert "Traceback" not in result.output
     return result
-
-
-def refused(result, text: str) -> None:
-    """One line, naming the rule."""
-    lines = result.output.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: ") and text in lines[0], result.output
 
 
 @pytest.fixture(autouse=True)

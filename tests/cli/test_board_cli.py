@@ -9,16 +9,15 @@ checked against scipy's exact binomial interval.
 
 from __future__ import annotations
 
-import datetime as dt
-import json
 
 import pytest
 from scipy.stats import binomtest
 from typer.testing import CliRunner
 
 from sarcotrial.cli.main import app
+from tests.cli.support import one_json, refused, registry_study
 from sarcotrial.config import cli_user
-from sarcotrial.services import access, pathway
+from sarcotrial.services import access
 from sarcotrial.services.study import Actor, StudyDB
 
 runner = CliRunner()
@@ -33,30 +32,10 @@ def run(*args: str, code: int = 0, password: str | None = None, stdin: str | Non
     return result
 
 
-def refused(result, text: str) -> None:
-    lines = result.output.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: ") and text in lines[0], result.output
-
-
-def one_json(result) -> dict:
-    lines = [line for line in result.output.splitlines() if line.strip()]
-    assert len(lines) == 1, result.output
-    return json.loads(lines[0])
-
-
 @pytest.fixture
 def db(tmp_path, monkeypatch) -> str:
     """A SPRINT study with two registered (registry) patients and no accounts: the OS user acts alone."""
-    for name in ("SARCOTRIAL_KEY", "SARCOTRIAL_KEY_FILE", "DATABASE_URL", "SARCOTRIAL_PASSWORD"):
-        monkeypatch.delenv(name, raising=False)
-    path = tmp_path / "study.sqlite"
-    study, _ = StudyDB.create(str(path), "sprint", Actor(OS_USER, "cli os-user"))
-    me = Actor(OS_USER, "cli os-user")
-    for number, name in (("H0001", "Anna Example (synthetic)"), ("H0002", "Bruno Example (synthetic)")):
-        pathway.register_patient(study, me, identifiers=pathway.Identifiers(name, dt.date(1960, 5, 1), number),
-                                 sex="female", referral={"referral_date": "2025-01-10", "anatomic_site": "extremity"})
-    study.close()
-    return str(path)
+    return registry_study(tmp_path, monkeypatch, ("Anna Example (synthetic)", "Bruno Example (synthetic)"))
 
 
 def _meeting(db: str, disciplines=("surgeon", "radiation_oncologist", "medical_oncologist", "pathologist",

@@ -17,6 +17,7 @@ import pytest
 from typer.testing import CliRunner
 
 from sarcotrial.cli.main import app
+from tests.cli.support import refused
 from sarcotrial.config import cli_user
 from sarcotrial.services import forms, queries
 from tests.edc_support import PATHOLOGY, operated, password, staff
@@ -36,12 +37,6 @@ def run(*args: str, code: int = 0, user: str | None = None, stdin: str | None = 
     assert result.exit_code == code, (result.exit_code, result.output)
     assert "Traceback" not in result.output
     return result
-
-
-def refused(result, text: str) -> None:
-    """A refusal is one line naming the rule, exit status 2."""
-    lines = result.output.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: ") and text in lines[0], result.output
 
 
 def as_json(result) -> dict:

@@ -7,18 +7,15 @@ test_predisposition.py, tests/riskmodels/, tests/services/test_registry.py).
 
 from __future__ import annotations
 
-import datetime as dt
-import json
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
 from sarcotrial.cli.main import app
+from tests.cli.support import one_json, registry_study
 from sarcotrial.config import cli_user
 from sarcotrial.riskmodels import load_model
-from sarcotrial.services import pathway
-from sarcotrial.services.study import Actor, StudyDB
 
 runner = CliRunner()
 OS_USER = cli_user(None)[0]
@@ -33,24 +30,10 @@ def run(*args: str, code: int = 0):
     return result
 
 
-def one_json(result) -> dict:
-    lines = [line for line in result.output.splitlines() if line.strip()]
-    assert len(lines) == 1, result.output
-    return json.loads(lines[0])
-
-
 @pytest.fixture
 def db(tmp_path, monkeypatch) -> str:
     """A SPRINT study with one registry patient and no accounts: the OS user acts alone."""
-    for name in ("SARCOTRIAL_KEY", "SARCOTRIAL_KEY_FILE", "DATABASE_URL", "SARCOTRIAL_PASSWORD"):
-        monkeypatch.delenv(name, raising=False)
-    path = tmp_path / "study.sqlite"
-    study, _ = StudyDB.create(str(path), "sprint", Actor(OS_USER, "cli os-user"))
-    pathway.register_patient(study, Actor(OS_USER, "cli os-user"),
-                             identifiers=pathway.Identifiers("Anna Example (synthetic)", dt.date(1960, 5, 1), "H0001"),
-                             sex="female", referral={"referral_date": "2025-01-10", "anatomic_site": "extremity"})
-    study.close()
-    return str(path)
+    return registry_study(tmp_path, monkeypatch, ("Anna Example (synthetic)",))
 
 
 def test_molecular_and_family_documents_show_in_the_case_file(db, tmp_path):
