@@ -70,16 +70,6 @@ def gene(query: str = typer.Argument(..., help="A gene symbol, previous symbol o
 _RELATION_STYLE = {"supports": "green", "contradicts": "bold red", "nothing known": "dim", "not assessed": "dim"}
 
 
-def _histotype(text: str):
-    """A histotype by id, or by a name or synonym naming exactly one entity (suggestions otherwise)."""
-    from sarcotrial.services.forms import resolve_histotype
-
-    try:
-        return resolve_histotype(text)
-    except InvalidValue as exc:
-        raise InvalidValue("histotype", exc.rule, exc.value, show_value=exc.value is not None) from None
-
-
 @handle_errors
 def molecular(findings_file: Path = typer.Argument(..., help="A findings document (YAML or JSON): histotype "
                                                    "(optional) and findings; see docs/molecular.md."),
@@ -94,7 +84,9 @@ def molecular(findings_file: Path = typer.Argument(..., help="A findings documen
 
     doc_histotype, findings = findings_from_document(read_document(findings_file))
     chosen = histotype_id.strip() if histotype_id else doc_histotype
-    recorded = _histotype(chosen) if chosen else None
+    from sarcotrial.services.forms import resolve_histotype
+
+    recorded = resolve_histotype(chosen, "histotype") if chosen else None
     results = interpret(recorded.id if recorded else None, findings)
     data = {
         "histotype": recorded.id if recorded else None,

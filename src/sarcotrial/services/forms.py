@@ -245,8 +245,9 @@ def _derive_diagnosis(study, session, path: Pathway, v, current) -> dict[str, An
     return derived
 
 
-def resolve_histotype(value: str):
-    """A catalogue id, or a name or synonym that names exactly one entity; else a clear refusal with suggestions."""
+def resolve_histotype(value: str, field: str = "diagnosis.histotype"):
+    """A catalogue id, or a name or synonym that names exactly one entity; else a clear refusal with suggestions,
+    naming ``field``."""
     from sarcotrial.domain import histology
 
     try:
@@ -259,11 +260,11 @@ def resolve_histotype(value: str):
     if len(exact) == 1:
         return exact[0]
     if result.obsolete:
-        raise InvalidValue("diagnosis.histotype", f"'{value}' is an obsolete term; candidates: "
+        raise InvalidValue(field, f"'{value}' is an obsolete term; candidates: "
                            f"{', '.join(result.obsolete[0].candidates)}", show_value=False)
     hint = f"; did you mean {', '.join(h.id for h in result.matches[:3])}?" if result.matches else \
         " (find it with: sarcotrial rules histotype NAME)"
-    raise InvalidValue("diagnosis.histotype", f"not a WHO 2020 histotype of the catalogue{hint}", value)
+    raise InvalidValue(field, f"not a WHO 2020 histotype of the catalogue{hint}", value)
 
 
 def _derive_rt_course(study, session, path: Pathway, v, current) -> dict[str, Any]:

@@ -513,14 +513,7 @@ class CaseFile:
     @property
     def histotype_name(self) -> str | None:
         """The recorded histotype's WHO name (``None`` when none is recorded)."""
-        if self.histotype is None:
-            return None
-        from sarcotrial.domain.histology import histotype
-
-        try:
-            return histotype(self.histotype).name
-        except InvalidValue:
-            return self.histotype
+        return None if self.histotype is None else _histotype_name(self.histotype)
 
     @property
     def flags(self) -> list[str]:
@@ -531,7 +524,7 @@ class CaseFile:
         for item in self.interpretation:
             if item.flag_for_board:
                 out.append(f"molecular: {item.finding.label} contradicts the recorded histotype "
-                           f"(defines {', '.join(_histotype_name(e) for e in item.entities)})")
+                           f"(defines {', '.join(_histotype_name(e).lower() for e in item.entities)})")
             for action in item.actionable:
                 if action.applies:
                     drugs = action.entry.as_dict().get("drugs") or []
@@ -558,10 +551,11 @@ class CaseFile:
 
 
 def _histotype_name(histotype_id: str) -> str:
+    """The WHO name of a catalogue id (the id itself if the catalogue no longer has it)."""
     from sarcotrial.domain.histology import histotype
 
     try:
-        return histotype(histotype_id).name.lower()
+        return histotype(histotype_id).name
     except InvalidValue:
         return histotype_id
 
@@ -616,8 +610,8 @@ def case_file(study: StudyDB, actor: Actor | None, subject_id: str, *, today: dt
                 file.histotype, file.histotype_source = revised, f"second opinion{when}"
             elif revised != recorded:
                 grade = f", FNCLCC grade {opinion.revised_grade}" if opinion.revised_grade else ""
-                file.revised_by_second_opinion = (f"revised the diagnosis to {_histotype_name(revised)}{grade}{when}; "
-                                                  f"the diagnosis form says {_histotype_name(recorded)}")
+                file.revised_by_second_opinion = (f"revised the diagnosis to {_histotype_name(revised).lower()}{grade}{when}; "
+                                                  f"the diagnosis form says {_histotype_name(recorded).lower()}")
         if molecular is not None:
             histotype_id, findings = findings_from_document(molecular.content)
             if file.histotype is None and histotype_id:
