@@ -180,7 +180,7 @@ class RiskModel:
             measured = f", {self.measured_error * 100:.1f} % measured" if self.measured_error is not None else ""
             out.append(f"digitised from the paper's figure: +- {self.provenance['max_error'] * 100:.1f} % "
                        f"(absolute) against its worked examples{measured}")
-        else:
+        elif not self.synthetic:  # a synthetic model's numbers are its own: "as published" would mislead
             out.append("numbers as published")
         out.append("inputs within the model's ranges only: nothing extrapolated")
         if self.competing_events:
