@@ -319,6 +319,15 @@ def test_a_revised_second_opinion_gives_the_histotype_or_is_flagged_against_the_
     assert file.histotype == "leiomyosarcoma" and file.histotype_source == "diagnosis form"
     (flag,) = [f for f in file.flags if f.startswith("second opinion")]
     assert "dedifferentiated liposarcoma" in flag and "grade 3" in flag and "leiomyosarcoma" in flag
+    # the same histotype but another grade is flagged too: dedifferentiated liposarcoma scores 3 for
+    # differentiation (Coindre 2006, table 2), mitoses 2 per 10 HPF 1, no necrosis 0: total 4, grade 2
+    # (Trojani 1984), where the second opinion says grade 3
+    forms.correct(study, nurse, subject, "diagnosis", {"histotype": "dedifferentiated_liposarcoma",
+                                                       "mitoses_per_10hpf": 2, "necrosis_percent": 0},
+                  "Histotype and grade from the second opinion's review")
+    file = registry.case_file(study, team.clinician, subject)
+    (flag,) = [f for f in file.flags if f.startswith("second opinion")]
+    assert "revised the FNCLCC grade to 3" in flag and "the diagnosis form's grade is 2" in flag
 
 
 def test_screening_opened_from_the_registry_has_the_age_from_the_date_of_birth(study, team):

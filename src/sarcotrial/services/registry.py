@@ -570,19 +570,21 @@ def _revised_opinion(session: Session, patient: Patient):
                            .order_by(SecondOpinion.report_date.desc(), SecondOpinion.id.desc())).first()
 
 
-def _recorded_histotype(session: Session, patient: Patient) -> str | None:
+def _recorded_diagnosis(session: Session, patient: Patient) -> tuple[str | None, str | None]:
+    """The diagnosis form's histotype id and its derived FNCLCC grade (each None when not recorded)."""
     from sarcotrial.services.forms import resolve_histotype
 
     row = session.scalars(select(CRFInstance).where(CRFInstance.patient_id == patient.id,
                                                     CRFInstance.form_id == "diagnosis")
                           .order_by(CRFInstance.id.desc())).first()
-    value = (row.data or {}).get("histotype") if row is not None else None
-    if not value:
-        return None
+    if row is None:
+        return None, None
+    grade = (row.derived or {}).get("grade")
+    value = (row.data or {}).get("histotype")
     try:
-        return resolve_histotype(value).id
+        return (resolve_histotype(value).id if value else None), (grade if grade in ("1", "2", "3") else None)
     except (InvalidValue, AttributeError):
-        return None
+        return None, grade if grade in ("1", "2", "3") else None
 
 
 def case_file(study: StudyDB, actor: Actor | None, subject_id: str, *, today: dt.date | None = None) -> CaseFile:
@@ -598,7 +600,7 @@ def case_file(study: StudyDB, actor: Actor | None, subject_id: str, *, today: dt
         site = session.get(Site, patient.site_id).code
         molecular = _document(session, patient, "molecular")
         family = _document(session, patient, "family_history")
-        recorded = _recorded_histotype(session, patient)
+        recorded, recorded_grade = _recorded_diagnosis(session, patient)
         file = CaseFile(subject_id=patient.subject_id, status=patient.status, sex=patient.sex,
                         year_of_birth=patient.year_of_birth, site=site, histotype=recorded,
                         histotype_source="diagnosis form" if recorded else None)
@@ -612,6 +614,9 @@ def case_file(study: StudyDB, actor: Actor | None, subject_id: str, *, today: dt
                 grade = f", FNCLCC grade {opinion.revised_grade}" if opinion.revised_grade else ""
                 file.revised_by_second_opinion = (f"revised the diagnosis to {_histotype_name(revised).lower()}{grade}{when}; "
                                                   f"the diagnosis form says {_histotype_name(recorded).lower()}")
+            elif opinion.revised_grade and recorded_grade and str(opinion.revised_grade) != recorded_grade:
+                file.revised_by_second_opinion = (f"revised the FNCLCC grade to {opinion.revised_grade}{when}; "
+                                                  f"the diagnosis form's grade is {recorded_grade}")
         if molecular is not None:
             histotype_id, findings = findings_from_document(molecular.content)
             if file.histotype is None and histotype_id:
