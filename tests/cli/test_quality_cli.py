@@ -200,3 +200,43 @@ def test_counts_read_in_the_singular_for_one():
     assert count(1, "screening") == "1 screening" and count(2, "screening") == "2 screenings"
     assert count(0, "day") == "0 days" and count(1, "day") == "1 day"
     assert count(1, "patient's", "patients'") == "1 patient's" and count(3, "patient's", "patients'") == "3 patients'"
+
+
+# --------------------------------------------------------------------------- one command registered
+@pytest.mark.parametrize("name", ["dvh", "rules", "record", "nomogram", "import", "board", "plan-qa"])
+def test_one_command_app_answers_as_the_full_app(name):
+    """``run`` registers only the command the line names (Typer converts every registered command
+    before parsing); that command's help must be the full app's, word for word."""
+    from typer.testing import CliRunner
+
+    from sarcotrial.cli.main import COMMANDS, app, build
+
+    assert name in COMMANDS
+    runner = CliRunner()
+    alone = runner.invoke(build(name), [name, "--help"], terminal_width=100)
+    full = runner.invoke(app, [name, "--help"], terminal_width=100)
+    assert alone.exit_code == full.exit_code == 0, (alone.output, full.output)
+    assert alone.output == full.output
+
+
+def test_every_command_of_the_full_app_is_in_the_table():
+    """The full app is the table's commands, so --help lists exactly what ``run`` can register alone."""
+    import typer.main
+
+    from sarcotrial.cli.main import COMMANDS, app
+
+    assert sorted(typer.main.get_command(app).commands) == sorted(COMMANDS)
+
+
+def test_a_command_run_alone_imports_no_other_command_module():
+    """``sarcotrial dvh ...`` (the entry point, not the full app) loads the DVH command's module and
+    not the database commands', the board's or the web's."""
+    code = ("import sys\nsys.argv = ['sarcotrial', 'dvh', '--help']\nfrom sarcotrial.cli.main import run\n"
+            "try:\n    run()\nexcept SystemExit:\n    pass\n"
+            "print('LOADED:', *sorted(m for m in sys.modules if m.startswith('sarcotrial.cli.')))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "COLUMNS": "100"})
+    assert done.returncode == 0, done.stderr
+    loaded = done.stdout.strip().splitlines()[-1].split()[1:]
+    assert "sarcotrial.cli.dvh" in loaded
+    assert not {"sarcotrial.cli.edc", "sarcotrial.cli.board", "sarcotrial.cli.web", "sarcotrial.cli.study"} & set(loaded)

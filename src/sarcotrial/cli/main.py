@@ -1,44 +1,24 @@
-"""The ``sarcotrial`` command."""
+"""The ``sarcotrial`` command.
+
+Each top-level command (or group) is registered by a small function that imports its module only
+when it runs. ``app`` registers them all (``--help``, the tests); ``run`` (the console entry point)
+registers only the command the line names when it names one, so that ``sarcotrial dvh ...`` neither
+imports nor converts the other hundred-odd commands at start-up (Typer builds every registered
+command's parser before it parses the line). The parsing, help and errors of a command are the
+same either way: it is the same Typer command in an app with the same callback.
+"""
 
 from __future__ import annotations
 
 import sys
+from typing import Callable
 
 import typer
-from typer.core import TyperCommand
 from typer.exceptions import TyperException
 
 from sarcotrial import __version__
-from sarcotrial.cli import access as access_cli
-from sarcotrial.cli import demo, edc, rules, study, web
-from sarcotrial.cli.dvh import dvh
-from sarcotrial.cli.exchange import export_app
-from sarcotrial.cli.importing import import_app
-from sarcotrial.cli.importing_rt import import_dicom_rt
-from sarcotrial.cli.rt import plan_qa, rt_app
-from sarcotrial.cli.stats import stats_app
-from sarcotrial.cli.common import err_console
-from sarcotrial.cli.protocol import protocol_app
-from sarcotrial.cli import accrual as accrual_cli
-from sarcotrial.cli import local as local_cli
-from sarcotrial.cli import recist as recist_cli
-from sarcotrial.cli import systemic as systemic_cli
-from sarcotrial.cli.randomisation import randomisation_app
-from sarcotrial.cli import gist as gist_cli
-from sarcotrial.cli import molecular as molecular_cli
-from sarcotrial.cli import predisposition as predisposition_cli
-from sarcotrial.cli.nomogram import nomogram_app
-from sarcotrial.cli.nomogram_assess import assess as assess_model
-from sarcotrial.cli.board import board_app, second_opinion_app
-from sarcotrial.cli import registry as registry_cli
 
-app = typer.Typer(
-    name="sarcotrial",
-    help="SarcoTrial: the soft-tissue-sarcoma unit's pathway and clinical-trial software (protocol SPRINT).",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-)
+HELP = "SarcoTrial: the soft-tissue-sarcoma unit's pathway and clinical-trial software (protocol SPRINT)."
 
 
 def _version(value: bool) -> None:
@@ -47,83 +27,182 @@ def _version(value: bool) -> None:
         raise typer.Exit()
 
 
-@app.callback()
-def main(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version.")) -> None:
+def _main(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version.")) -> None:
     """SarcoTrial: the soft-tissue-sarcoma unit's pathway and clinical-trial software (protocol SPRINT)."""
 
 
-class _RecordCommand(TyperCommand):
-    """``record``'s FORM is optional to the parser only so that ``record FORM --help`` can list the
-    form's fields (cli/formhelp.py); the usage line shows it required, as it is."""
+def _new_app() -> typer.Typer:
+    new = typer.Typer(name="sarcotrial", help=HELP, no_args_is_help=True, add_completion=False,
+                      pretty_exceptions_enable=False)
+    new.callback()(_main)
+    return new
 
-    def collect_usage_pieces(self, ctx):
-        return ["{form}" if piece == "[FORM]" else piece for piece in super().collect_usage_pieces(ctx)]
+
+# --------------------------------------------------------------------------- the commands, in --help order
+def _study(name: str) -> Callable[[typer.Typer], None]:
+    def register(target: typer.Typer) -> None:
+        from sarcotrial.cli import study
+
+        extra = {"cls": _record_command()} if name == "record" else {}
+        target.command(name, **extra)(getattr(study, name))
+    return register
 
 
-app.command("init")(study.init)
-app.command("demo")(demo.demo)
-app.command("status")(study.status)
-app.command("record", cls=_RecordCommand)(study.record)
-app.command("correct")(study.correct)
-app.command("delete")(study.delete)
-app.command("upgrade")(study.upgrade)
-app.command("endpoints")(study.endpoints)
-app.command("report")(study.report)
-app.add_typer(protocol_app, name="protocol")
-app.add_typer(study.patient_app, name="patient")
-app.add_typer(study.audit_app, name="audit")
-app.add_typer(rules.rules_app, name="rules")
-app.add_typer(rules.ctcae_app, name="ctcae")
-rules.rules_app.command("recist")(recist_cli.recist)
-rules.rules_app.command("bsa")(systemic_cli.bsa)
-rules.rules_app.command("anthracycline")(systemic_cli.anthracycline)
-rules.rules_app.command("msts")(local_cli.msts)
-rules.rules_app.command("predisposition")(predisposition_cli.predisposition)
-rules.rules_app.command("gist-risk")(gist_cli.gist_risk)
-rules.rules_app.command("cirse")(local_cli.cirse)
-rules.rules_app.command("gene")(molecular_cli.gene)
-rules.rules_app.command("molecular")(molecular_cli.molecular)
-app.add_typer(randomisation_app, name="randomisation")
-app.command("accrual")(accrual_cli.accrual)
-app.add_typer(rt_app, name="rt")
-app.add_typer(stats_app, name="stats")
-app.command("screen")(rules.screen)
-app.command("dvh")(dvh)
-app.command("plan-qa")(plan_qa)
-app.add_typer(access_cli.user_app, name="user")
-app.add_typer(access_cli.site_app, name="site")
-app.add_typer(access_cli.settings_app, name="settings")
-app.command("visits")(edc.visits)
-app.command("due")(edc.due)
-app.command("unscheduled")(edc.unscheduled)
-app.command("not-done")(edc.not_done)
-app.add_typer(edc.query_app, name="query")
-app.command("sdv")(edc.sdv)
-app.command("sdv-progress")(edc.sdv_progress)
-app.command("sign")(edc.sign)
-app.command("signatures")(edc.signatures)
-app.command("lock")(edc.lock)
-app.command("unlock")(edc.unlock)
-app.command("sae")(edc.sae)
-app.command("reconsent")(edc.reconsent)
-app.command("serve")(web.serve)
-app.add_typer(export_app, name="export")
-import_app.command("dicom-rt")(import_dicom_rt)
-app.add_typer(import_app, name="import")
-nomogram_app.command("assess")(assess_model)
-nomogram_app.command("load")(registry_cli.nomogram_load)
-nomogram_app.command("loaded")(registry_cli.nomogram_loaded)
-nomogram_app.command("study")(registry_cli.nomogram_study)
-app.add_typer(nomogram_app, name="nomogram")
-app.add_typer(registry_cli.registry_app, name="registry")
-app.add_typer(board_app, name="board")
-app.add_typer(second_opinion_app, name="second-opinion")
+def _record_command():
+    from typer.core import TyperCommand
+
+    class RecordCommand(TyperCommand):
+        """``record``'s FORM is optional to the parser only so that ``record FORM --help`` can list the
+        form's fields (cli/formhelp.py); the usage line shows it required, as it is."""
+
+        def collect_usage_pieces(self, ctx):
+            return ["{form}" if piece == "[FORM]" else piece for piece in super().collect_usage_pieces(ctx)]
+
+    return RecordCommand
+
+
+def _command(name: str, module: str, attribute: str) -> Callable[[typer.Typer], None]:
+    def register(target: typer.Typer) -> None:
+        import importlib
+
+        target.command(name)(getattr(importlib.import_module(f"sarcotrial.cli.{module}"), attribute))
+    return register
+
+
+def _group(name: str, module: str, attribute: str) -> Callable[[typer.Typer], None]:
+    def register(target: typer.Typer) -> None:
+        import importlib
+
+        target.add_typer(getattr(importlib.import_module(f"sarcotrial.cli.{module}"), attribute), name=name)
+    return register
+
+
+def _demo(target: typer.Typer) -> None:
+    from sarcotrial.cli import demo
+
+    target.command("demo")(demo.demo)
+
+
+def _rules(target: typer.Typer) -> None:
+    from sarcotrial.cli import gist, local, molecular, predisposition, recist, rules, systemic
+
+    sub = rules.rules_app
+    if not getattr(sub, "_sarcotrial_complete", False):  # the same Typer object: its commands once
+        sub.command("recist")(recist.recist)
+        sub.command("bsa")(systemic.bsa)
+        sub.command("anthracycline")(systemic.anthracycline)
+        sub.command("msts")(local.msts)
+        sub.command("predisposition")(predisposition.predisposition)
+        sub.command("gist-risk")(gist.gist_risk)
+        sub.command("cirse")(local.cirse)
+        sub.command("gene")(molecular.gene)
+        sub.command("molecular")(molecular.molecular)
+        sub._sarcotrial_complete = True
+    target.add_typer(sub, name="rules")
+
+
+def _import(target: typer.Typer) -> None:
+    from sarcotrial.cli.importing import import_app
+    from sarcotrial.cli.importing_rt import import_dicom_rt
+
+    if not getattr(import_app, "_sarcotrial_complete", False):
+        import_app.command("dicom-rt")(import_dicom_rt)
+        import_app._sarcotrial_complete = True
+    target.add_typer(import_app, name="import")
+
+
+def _nomogram(target: typer.Typer) -> None:
+    from sarcotrial.cli import registry
+    from sarcotrial.cli.nomogram import nomogram_app
+    from sarcotrial.cli.nomogram_assess import assess
+
+    if not getattr(nomogram_app, "_sarcotrial_complete", False):
+        nomogram_app.command("assess")(assess)
+        nomogram_app.command("load")(registry.nomogram_load)
+        nomogram_app.command("loaded")(registry.nomogram_loaded)
+        nomogram_app.command("study")(registry.nomogram_study)
+        nomogram_app._sarcotrial_complete = True
+    target.add_typer(nomogram_app, name="nomogram")
+
+
+COMMANDS: dict[str, Callable[[typer.Typer], None]] = {
+    "init": _study("init"),
+    "demo": _demo,
+    "status": _study("status"),
+    "record": _study("record"),
+    "correct": _study("correct"),
+    "delete": _study("delete"),
+    "upgrade": _study("upgrade"),
+    "endpoints": _study("endpoints"),
+    "report": _study("report"),
+    "protocol": _group("protocol", "protocol", "protocol_app"),
+    "patient": _group("patient", "study", "patient_app"),
+    "audit": _group("audit", "study", "audit_app"),
+    "rules": _rules,
+    "ctcae": _group("ctcae", "rules", "ctcae_app"),
+    "randomisation": _group("randomisation", "randomisation", "randomisation_app"),
+    "accrual": _command("accrual", "accrual", "accrual"),
+    "rt": _group("rt", "rt", "rt_app"),
+    "stats": _group("stats", "stats", "stats_app"),
+    "screen": _command("screen", "rules", "screen"),
+    "dvh": _command("dvh", "dvh", "dvh"),
+    "plan-qa": _command("plan-qa", "rt", "plan_qa"),
+    "user": _group("user", "access", "user_app"),
+    "site": _group("site", "access", "site_app"),
+    "settings": _group("settings", "access", "settings_app"),
+    "visits": _command("visits", "edc", "visits"),
+    "due": _command("due", "edc", "due"),
+    "unscheduled": _command("unscheduled", "edc", "unscheduled"),
+    "not-done": _command("not-done", "edc", "not_done"),
+    "query": _group("query", "edc", "query_app"),
+    "sdv": _command("sdv", "edc", "sdv"),
+    "sdv-progress": _command("sdv-progress", "edc", "sdv_progress"),
+    "sign": _command("sign", "edc", "sign"),
+    "signatures": _command("signatures", "edc", "signatures"),
+    "lock": _command("lock", "edc", "lock"),
+    "unlock": _command("unlock", "edc", "unlock"),
+    "sae": _command("sae", "edc", "sae"),
+    "reconsent": _command("reconsent", "edc", "reconsent"),
+    "serve": _command("serve", "web", "serve"),
+    "export": _group("export", "exchange", "export_app"),
+    "import": _import,
+    "nomogram": _nomogram,
+    "registry": _group("registry", "registry", "registry_app"),
+    "board": _group("board", "board", "board_app"),
+    "second-opinion": _group("second-opinion", "board", "second_opinion_app"),
+}
+
+
+def build(only: str | None = None) -> typer.Typer:
+    """The command with every command registered, or with only ``only`` (a key of COMMANDS)."""
+    target = _new_app()
+    for name, register in COMMANDS.items():
+        if only is None or name == only:
+            register(target)
+    return target
+
+
+_full: typer.Typer | None = None
+
+
+def __getattr__(name: str):
+    """``app``, every command registered, built on first use (``from sarcotrial.cli.main import app``)."""
+    global _full
+    if name == "app":
+        if _full is None:
+            _full = build()
+        return _full
+    raise AttributeError(name)
 
 
 def run() -> None:
     """Entry point: usage errors are one line (and exit status 2), like every other refusal."""
+    from sarcotrial.cli.common import err_console
+
+    named = sys.argv[1] if len(sys.argv) > 1 else None
+    command = build(named) if named in COMMANDS else __getattr__("app")
     try:
-        code = app(standalone_mode=False)
+        code = command(standalone_mode=False)
     except TyperException as exc:
         if isinstance(exc, typer.Abort):
             err_console.print("error: interrupted")
