@@ -74,6 +74,22 @@ def test_a_meeting_from_the_command_line(db, tmp_path):
     assert done["cases"] == 1 and pdf.read_bytes().startswith(b"%PDF")
 
 
+def test_board_show_is_readable_at_80_columns(db):
+    """A rationale, a question or a signature longer than the terminal wraps under its label instead of
+    running past 80 columns (every word kept)."""
+    _meeting(db)
+    question = "Deep 8 cm undifferentiated pleomorphic sarcoma of the thigh, FNCLCC grade 3: which local treatment?"
+    run("board", "case", "1", "--patient", "spr-001", "--question", question, "--db", db)
+    rationale = ("Deep, 8 cm, FNCLCC grade 3 sarcoma of the limb: preoperative radiotherapy then surgery "
+                 "(ESMO-EURACAN-GENTURIS 2021); to be screened for the study.")
+    run("board", "decide", "1", "--strategy", "preoperative_radiotherapy_surgery", "--rationale", rationale,
+        "--physician", "Dr Sue Surgeon", "--db", db)
+    text = runner.invoke(app, ["board", "show", "1", "--db", db], terminal_width=80).output
+    assert max(len(line) for line in text.splitlines()) <= 80, text
+    words = " ".join(text.split())
+    assert " ".join(rationale.split()) in words and question in words
+
+
 def test_bad_input_is_one_line(db):
     _meeting(db)
     refused(run("board", "meeting", "new", "--date", "15/01/2025", "--db", db, code=2),
@@ -146,6 +162,8 @@ def test_second_opinions_from_the_command_line(db, tmp_path):
     assert listed["second_opinions"][0]["turnaround_days"] == 4
     text = run("second-opinion", "list", "--db", db).output
     assert "Hospital A" in text and all(len(line) <= 80 for line in text.splitlines())
+    # the revised diagnosis by its WHO name, not the catalogue id
+    assert "Leiomyosarcoma," in text and "leiomyosarcoma" not in text and "Docs" in text
 
 
 def _accounts(db: str) -> None:

@@ -251,6 +251,28 @@ def sign(case_id: int = typer.Argument(..., metavar="CASE_ID"),
     console.print(escape(signed.signature.manifestation()), soft_wrap=True)
 
 
+def _histotype_label(histotype_id: str) -> str:
+    """A catalogue id as its WHO 2020 name, for the reader (the id itself if the catalogue lacks it)."""
+    from sarcotrial.domain.histology import histotype
+    from sarcotrial.errors import InvalidValue
+
+    try:
+        return histotype(histotype_id).name
+    except InvalidValue:
+        return histotype_id
+
+
+def _fields(rows: list[tuple[str, str]]) -> Table:
+    """Labelled lines, indented, each value wrapped at the terminal's width under itself (a rationale or a
+    signature runs longer than 80 columns)."""
+    grid = Table.grid(padding=(0, 1))
+    grid.add_column(no_wrap=True)
+    grid.add_column(overflow="fold")
+    for label, value in rows:
+        grid.add_row(f"  {label}:", value)
+    return grid
+
+
 @board_app.command("show")
 @handle_errors
 def show(meeting_id: int = typer.Argument(..., metavar="MEETING_ID"),
@@ -267,7 +289,7 @@ def show(meeting_id: int = typer.Argument(..., metavar="MEETING_ID"),
         return
     console.print(f"[bold]Board meeting #{view.id}[/], {view.meeting_date.isoformat()}, site {escape(view.site)}")
     style = "green" if view.quorum.met else "red"
-    console.print(f"[{style}]{view.quorum.describe()}[/]", soft_wrap=True)
+    console.print(f"[{style}]{view.quorum.describe()}[/]")
     present = _table("Present")
     present.add_column("Name")
     present.add_column("Discipline")
@@ -277,23 +299,22 @@ def show(meeting_id: int = typer.Argument(..., metavar="MEETING_ID"),
         console.print(present)
     for c in view.cases:
         console.print(f"\n[bold]Case #{c.id}[/] ({c.position}): {escape(c.subject)}")
-        console.print(f"  Question: {escape(c.question)}", soft_wrap=True)
-        console.print(f"  Imaging: {escape(c.imaging_summary or 'not given')}", soft_wrap=True)
-        console.print(f"  Pathology: {escape(c.pathology_summary or 'not given')}", soft_wrap=True)
+        rows = [("Question", escape(c.question)), ("Imaging", escape(c.imaging_summary or "not given")),
+                ("Pathology", escape(c.pathology_summary or "not given"))]
         d = c.decision
         if d is None:
-            console.print("  Decision: not recorded")
-            continue
-        console.print(f"  Decision: {escape(d.strategy_label)}" + (f" [red]({'; '.join(d.flags)})[/]" if d.flags else ""))
-        console.print(f"  Rationale: {escape(d.rationale)}", soft_wrap=True)
-        console.print(f"  Responsible physician: {escape(d.responsible_physician)}")
-        if d.screen_for_study:
-            console.print("  Screening for the study: " + (f"#{d.screening_id}" if d.screening_id else "to be opened"))
-        for s in d.signatures or ():
-            colour = "green" if s.status == "valid" else "red"
-            console.print(f"  [{colour}]{escape(s.manifestation())}[/]", soft_wrap=True)
-        if not d.signatures:
-            console.print("  Not signed")
+            rows.append(("Decision", "not recorded"))
+        else:
+            rows.append(("Decision", escape(d.strategy_label) + (f" [red]({'; '.join(d.flags)})[/]" if d.flags else "")))
+            rows += [("Rationale", escape(d.rationale)), ("Responsible physician", escape(d.responsible_physician))]
+            if d.screen_for_study:
+                rows.append(("Screening for the study", f"#{d.screening_id}" if d.screening_id else "to be opened"))
+            for s in d.signatures or ():
+                colour = "green" if s.status == "valid" else "red"
+                rows.append(("Signature", f"[{colour}]{escape(s.manifestation())}[/]"))
+            if not d.signatures:
+                rows.append(("Signature", "Not signed"))
+        console.print(_fields(rows))
     if view.hidden_note:
         console.print(f"\n{escape(view.hidden_note[0].upper() + view.hidden_note[1:])}.")
 
@@ -413,13 +434,17 @@ def opinion_list(centre: Optional[str] = typer.Option(None, "--centre", help="On
         console.print("No second-opinion request recorded.")
         return
     table = _table("Second opinions")
+    table.collapse_padding = True  # two spaces between columns, not three: eight columns in 80
     for name in ("#", "Patient", "Kind", "Centre", "Received", "Outcome", "Days", "Docs"):
+        # the two columns that wrap fold a long word rather than cut it ("Leiomyosarcoma," whole)
         table.add_column(name, no_wrap=name not in ("Centre", "Outcome"),
+                         overflow="fold" if name in ("Centre", "Outcome") else "ellipsis",
+                         min_width=16 if name == "Outcome" else None, max_width=12 if name == "Centre" else None,
                          justify="right" if name in ("#", "Days", "Docs") else "left")
     for r in rows:
         outcome = (r.outcome or "pending").replace("_", " ")
         if r.revised_histotype:
-            outcome += f": {r.revised_histotype}" + (f" G{r.revised_grade}" if r.revised_grade else "")
+            outcome += f": {_histotype_label(r.revised_histotype)}" + (f", G{r.revised_grade}" if r.revised_grade else "")
         docs = str(len(r.documents)) + ("" if all(d.intact for d in r.documents) else " [red](changed!)[/]")
         table.add_row(str(r.id), escape(r.subject), r.kind, escape(r.referring_centre), r.received_date.isoformat(),
                       escape(outcome), "" if r.turnaround_days is None else str(r.turnaround_days), docs)
