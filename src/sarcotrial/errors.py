@@ -24,5 +24,21 @@ class InvalidValue(SarcoTrialError, ValueError):
         super().__init__(text)
 
 
+class InvalidValues(InvalidValue):
+    """Several values of one document broke rules: every problem at once, one ``field: rule`` line each,
+    so that a file with four mistakes needs one correction, not four runs. ``problems`` holds them in
+    order; ``field``, ``rule`` and ``value`` are the first's (a caller showing one error beside one field
+    still can)."""
+
+    def __init__(self, problems: list[InvalidValue], where: str | None = None):
+        if not problems:
+            raise ValueError("InvalidValues needs at least one problem")
+        self.problems = list(problems)
+        first = self.problems[0]
+        self.field, self.rule, self.value = first.field, first.rule, first.value
+        count = f"{len(self.problems)} problems" + (f" in {where}" if where else "")
+        ValueError.__init__(self, "\n".join([count + ":"] + [f"  {p}" for p in self.problems]))
+
+
 class AccessDenied(SarcoTrialError):
     """The person is not signed in, or their account may not do this (nothing was written)."""

@@ -9,6 +9,7 @@ liposarcoma and so contradicts a recorded pleomorphic liposarcoma. CHOP is a pre
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -143,3 +144,14 @@ def test_findings_are_numbered_from_one_and_a_histotype_may_be_named(tmp_path):
     assert bad.exit_code == 2 and bad.output.startswith("error: histotype:") and "Traceback" not in bad.output
     empty = runner.invoke(app, ["rules", "gene", " "])
     assert empty.exit_code == 2 and "error: gene" in empty.output
+
+
+def test_every_bad_finding_in_one_run(tmp_path):
+    """Two findings wrong in one file: both named in one run (exit 2), each on its own line."""
+    text = DOC.replace("gene: MDM2", "gene: MDM3").replace("vaf: 0.31", "vaf: 31")
+    proc = subprocess.run([sys.executable, "-m", "sarcotrial.cli.main", "rules", "molecular", write(tmp_path, text)],
+                          capture_output=True, text=True, timeout=120, env={**os.environ, "COLUMNS": "200"})
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert lines[0].startswith("error: 2 problems")
+    assert "findings[0].gene:" in lines[1] and "findings[1].vaf:" in lines[2]

@@ -195,6 +195,26 @@ def test_document_with_histotype_and_dates():
     assert exc.value.field == "findings"
 
 
+
+def test_every_bad_finding_is_named_at_once():
+    """A document with three bad findings names all three (each finding's first problem), in order, so
+    that one run shows every correction to make; one bad finding is its own error, as before."""
+    from sarcotrial.errors import InvalidValues
+
+    good = {"test": "FISH", "kind": "amplification", "gene": "MDM2"}
+    with pytest.raises(InvalidValues) as exc:
+        m.findings_from_document({"findings": [
+            {"test": "FISH", "kind": "fusion", "fusion": "SS18X::SSX1"}, good,
+            {"test": "FISH", "kind": "amplificationz", "gene": "MDM2"},
+            {"test": "NGS panel", "kind": "mutation", "gene": "NTRKK1", "protein": "p.G595R"}]})
+    assert [p.field for p in exc.value.problems] == ["findings[0].fusion", "findings[2].kind", "findings[3].gene"]
+    assert exc.value.field == "findings[0].fusion" and isinstance(exc.value, InvalidValue)
+    lines = str(exc.value).splitlines()
+    assert lines[0].startswith("3 problems") and "nearest known: SS18" in lines[1] and "NTRK1" in lines[3]
+    with pytest.raises(InvalidValue) as one:
+        m.findings_from_document({"findings": [good, {"test": "FISH", "kind": "amplificationz", "gene": "MDM2"}]})
+    assert not isinstance(one.value, InvalidValues) and one.value.field == "findings[1].kind"
+
 # --------------------------------------------------------------------------------------------
 # The catalogue: each entry cited, ids and genes valid
 # --------------------------------------------------------------------------------------------

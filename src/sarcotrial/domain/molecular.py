@@ -73,7 +73,7 @@ from typing import Any, Iterable, Mapping
 
 import yaml
 
-from sarcotrial.errors import InvalidValue
+from sarcotrial.errors import InvalidValue, InvalidValues
 
 __all__ = [
     "TESTS",
@@ -561,7 +561,17 @@ def findings_from_document(document: Any) -> tuple[str | None, list[MolecularFin
         items = document
     if not isinstance(items, list) or not items:
         raise InvalidValue("findings", "must be a non-empty list of findings")
-    return histotype_id, [finding_from_dict(raw, i) for i, raw in enumerate(items)]
+    findings, problems = [], []
+    for i, raw in enumerate(items):  # every finding checked, so that every mistake is named at once
+        try:
+            findings.append(finding_from_dict(raw, i))
+        except InvalidValue as exc:
+            problems.append(exc)
+    if len(problems) == 1:
+        raise problems[0]
+    if problems:
+        raise InvalidValues(problems, "the findings (each finding's first)")
+    return histotype_id, findings
 
 
 # --------------------------------------------------------------------------------------------
