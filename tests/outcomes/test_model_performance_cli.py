@@ -187,3 +187,37 @@ def test_figure_has_both_panels():
         assert list(diagonal.get_xdata()) == list(diagonal.get_ydata())
     finally:
         plt.close(fig)
+
+
+@pytest.mark.parametrize("groups", [3, 6, 10])
+def test_figure_texts_do_not_overlap(groups):
+    """The model's name, the two panel titles and panel (b)'s legend each keep to their own place: a long
+    model name once ran from panel (a)'s title into panel (b)'s legend. Checked on the drawn extents."""
+    from sarcotrial.outcomes.model_performance import assess_performance
+    from sarcotrial.publishing.plotting import plt
+    from sarcotrial.report.calibration_figure import calibration_figure
+
+    rng = np.random.default_rng(5)
+    lp = rng.normal(size=600)
+    t = rng.exponential(1 / (0.2 * np.exp(lp)))
+    c = rng.uniform(0, 8, size=600)
+    perf = assess_performance(np.minimum(t, c), (t <= c).astype(int), 1 - np.exp(-0.6 * np.exp(lp)), 3.0,
+                              groups=groups)
+    name = "Synthetic Cox model of distant metastasis after resection of an extremity sarcoma, 3 years"
+    fig = calibration_figure(perf, name)
+    try:
+        fig.canvas.draw()
+        renderer = fig.canvas.get_renderer()
+        a, b = fig.axes
+        # the panels' titles are set with loc="left": matplotlib keeps them as the axes' _left_title
+        assert a.get_title(loc="left").startswith("(a)") and b.get_title(loc="left").startswith("(b)")
+        boxes = {"name": fig.texts[0].get_window_extent(renderer), "title a": a._left_title.get_window_extent(renderer),
+                 "title b": b._left_title.get_window_extent(renderer), "legend": b.get_legend().get_window_extent(renderer),
+                 "axes a": a.get_window_extent(renderer), "axes b": b.get_window_extent(renderer)}
+        names = list(boxes)
+        for i, first in enumerate(names):
+            for second in names[i + 1:]:
+                assert not boxes[first].overlaps(boxes[second]), (first, second)
+        assert abs(boxes["title a"].y0 - boxes["title b"].y0) < 1  # the panel titles on one line
+    finally:
+        plt.close(fig)

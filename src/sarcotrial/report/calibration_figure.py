@@ -25,9 +25,10 @@ import numpy as np
 from sarcotrial.publishing.plotting import COLOURS, plt
 
 
-def _title(ax, title: str, legend: bool):
-    """A title as :mod:`sarcotrial.report.figures` sets it: left, 10 pt, room for a legend row below it."""
-    ax.set_title(title, loc="left", fontsize=10, pad=20 if legend else 6)
+def _title(ax, title: str, pad: float):
+    """A panel title as :mod:`sarcotrial.report.figures` sets it: left, 10 pt, ``pad`` points above the axes
+    (room for panel (b)'s legend rows below it; both panels' titles on one line)."""
+    ax.set_title(title, loc="left", fontsize=10, pad=pad)
 
 
 def _steps(curve, horizon_max: float):
@@ -44,9 +45,17 @@ def calibration_figure(performance, title: str = "Calibration", *, time_unit: st
     """The calibration plot (a) and the observed risk curves per group (b) of ``performance``."""
     perf = performance
     h = perf.horizon
-    fig = plt.figure(figsize=(7.6, 3.6))
-    ax_a = fig.add_axes((0.09, 0.15, 0.36, 0.62))
-    ax_b = fig.add_axes((0.6, 0.15, 0.37, 0.62))
+    # the model's name over both panels; each panel its own short title, on one line; panel (b)'s legend
+    # in rows of up to four entries between its title and its axes (a long model name once ran from
+    # panel (a)'s title into that legend)
+    columns = min(len(perf.groups) + 1, 4)
+    rows = -(-(len(perf.groups) + 1) // columns)
+    pad = 8 + 13 * rows
+    fig = plt.figure(figsize=(7.6, 3.6 + 0.2 * (rows - 1)))
+    top = 0.76 - 0.04 * (rows - 1)
+    ax_a = fig.add_axes((0.09, 0.13, 0.36, top - 0.13))
+    ax_b = fig.add_axes((0.6, 0.13, 0.37, top - 0.13))
+    fig.text(0.01, 0.985, title, ha="left", va="top", fontsize=11, fontweight="bold")
     competing = perf.competing_events > 0
     what = "Aalen-Johansen" if competing else "1 - Kaplan-Meier"
 
@@ -84,7 +93,7 @@ def calibration_figure(performance, title: str = "Calibration", *, time_unit: st
     if lines:
         ax_a.text(0.97, 0.04, "\n".join(lines), transform=ax_a.transAxes, ha="right", va="bottom", fontsize=7,
                   linespacing=1.3, bbox=dict(facecolor="white", edgecolor="none", pad=1.5, alpha=0.85))
-    _title(ax_a, f"(a) {title}", legend=False)
+    _title(ax_a, f"(a) Calibration at {h:g} {time_unit}", pad)
 
     # (b) observed risk over time per group, the mean predicted risk at the horizon marked
     xmax = h * 1.25
@@ -103,7 +112,7 @@ def calibration_figure(performance, title: str = "Calibration", *, time_unit: st
     ax_b.set_ylim(0, min(1.02, max(0.1, float(np.ceil(ymax * 1.1 / 0.05) * 0.05))))
     ax_b.set_xlabel(f"Time ({time_unit})")
     ax_b.set_ylabel(f"Observed risk\n({what})")
-    ax_b.set_title("(b) Observed risk by predicted-risk group", loc="left", fontsize=10, pad=30)
-    ax_b.legend(frameon=False, loc="lower left", bbox_to_anchor=(0.0, 1.0), borderaxespad=0.15, ncol=2,
-                handlelength=1.8, columnspacing=1.4, fontsize=8)
+    _title(ax_b, "(b) Observed risk by predicted-risk group", pad)
+    ax_b.legend(frameon=False, loc="lower left", bbox_to_anchor=(0.0, 1.0), borderaxespad=0.15, ncol=columns,
+                handlelength=1.5, columnspacing=1.0, handletextpad=0.4, fontsize=8)
     return fig
