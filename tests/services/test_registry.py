@@ -99,6 +99,23 @@ def test_replacing_a_document_needs_a_reason_and_a_change(study, team):
     assert file.molecular_revision == 1 and file.molecular["findings"][0]["fusion"] == "SS18::SSX1"
 
 
+def test_a_document_made_from_an_older_revision_is_refused(study, team):
+    """Two board members rebuild the document from the revision their page showed: the second write, made
+    from a revision no longer current, is refused in its transaction and changes nothing."""
+    subject = team.subjects[0]
+    assert registry.record_document(study, team.pathologist, subject, "molecular", SYNOVIAL, expected_revision=0) == 1
+    with pytest.raises(InvalidValue, match=r"revision: the molecular has changed since it was read \(revision 0, now 1\)"):
+        registry.record_document(study, team.pathologist, subject, "molecular", CONTRADICTING, reason="typed at once",
+                                 expected_revision=0)
+    assert registry.record_document(study, team.pathologist, subject, "molecular", CONTRADICTING, reason="the FISH",
+                                    expected_revision=1) == 2
+    with pytest.raises(InvalidValue, match="now 2"):
+        registry.record_document(study, team.pathologist, subject, "molecular", SYNOVIAL, reason="back",
+                                 expected_revision=1)
+    file = registry.case_file(study, team.clinician, subject)
+    assert file.molecular_revision == 2 and [f.get("gene") for f in file.molecular["findings"]] == ["MDM2", None]
+
+
 def test_an_unknown_gene_is_refused_with_the_nearest_and_nothing_is_written(study, team):
     bad = {"findings": [{"test": "FISH", "kind": "amplification", "gene": "SS19"}]}
     with pytest.raises(InvalidValue, match=r"findings\[0\]\.gene.*SS18"):

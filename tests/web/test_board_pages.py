@@ -298,6 +298,9 @@ def test_a_clinician_decides_without_quorum_signs_and_reads_the_case_file(page, 
     assert {h: drawn[h] for h in by_hand} == pytest.approx(by_hand, abs=1e-4)
     ys = [float(points.nth(i).get_attribute("cy")) for i in range(3)]
     assert ys[0] > ys[1] > ys[2]  # higher risk is drawn higher
+    # the model gives risks at its horizons only: the joining line is dashed and said to be for reading
+    assert page.locator("svg.risk-chart polyline.risk-line").first.get_attribute("stroke-dasharray")
+    assert "not the model's risk in between" in page.locator("#prediction-1-reading").inner_text()
     caption = page.locator("#predictions").inner_text()
     assert "Synthetic Cox model" in caption and "synthetic" in caption and "not validated" in caption
     assert page.locator("#match-SPRINT .verdict").inner_text() == "may meet"

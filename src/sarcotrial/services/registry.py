@@ -74,11 +74,14 @@ def _validate(kind: str, document: Any) -> dict[str, Any]:
 
 
 def record_document(study: StudyDB, actor: Actor, subject_id: str, kind: str, document: Any, *,
-                    reason: str | None = None) -> int:
+                    reason: str | None = None, expected_revision: int | None = None) -> int:
     """Record (or replace, with a reason) a registry patient's document of one kind; returns its revision.
 
     The document is validated by the domain's rules first: nothing is written when a finding, a
     gene, a relative or an age is refused (the error names its path in the document).
+    ``expected_revision``: the revision the new document was made from (0: none was recorded), checked in
+    the write's transaction: a page that rebuilt the document from what it showed cannot overwrite (or
+    remove an entry of) a revision recorded since by someone else.
     """
     if kind not in DOCUMENT_KINDS:
         raise InvalidValue("kind", f"must be one of {', '.join(DOCUMENT_KINDS)}", kind)
@@ -87,6 +90,10 @@ def record_document(study: StudyDB, actor: Actor, subject_id: str, kind: str, do
         patient = study.patient(session, subject_id)
         row = session.scalars(select(RegistryDocument).where(RegistryDocument.patient_id == patient.id,
                                                              RegistryDocument.kind == kind)).first()
+        current = row.revision if row is not None else 0
+        if expected_revision is not None and expected_revision != current:
+            raise InvalidValue("revision", f"the {kind.replace('_', ' ')} has changed since it was read (revision "
+                               f"{expected_revision}, now {current or 'none'}): look at it again", show_value=False)
         if row is None:
             row = RegistryDocument(patient_id=patient.id, kind=kind, content=content, revision=1)
             session.add(row)
@@ -124,6 +131,9 @@ class ModelFileView:
     endpoint: str | None = None
     #: what a reader of a prediction must know (synthetic, validation, digitisation, ranges): the model's own
     limits: tuple[str, ...] = ()
+    #: the model's inputs (``riskmodels.InputSpec``: name, label, kind, unit and range, or categories), for a
+    #: form that asks for them
+    inputs: tuple[Any, ...] = field(default=(), compare=False)
 
     def as_dict(self) -> dict[str, Any]:
         return {"key": self.key, "version": self.version, "name": self.name, "sha256": self.sha256, "kind": self.kind,
@@ -140,7 +150,7 @@ def _model_view(row: RiskModelFile):
                          kind=model.kind, outcome=str(model.outcome), horizons=tuple(float(h) for h in model.horizons),
                          provenance=str(model.provenance["numbers"]), validation_status=str(model.validation_status),
                          synthetic=bool(model.synthetic), source=str(model.citation), endpoint=row.endpoint,
-                         limits=tuple(model.limits))
+                         limits=tuple(model.limits), inputs=tuple(model.inputs))
     return model, view
 
 

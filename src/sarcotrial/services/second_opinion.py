@@ -72,8 +72,12 @@ def _opinion(study: StudyDB, session: Session, opinion_id: int) -> SecondOpinion
 
 
 def new_request(study: StudyDB, actor: Actor, subject_id: str, *, kind: str, referring_centre: str,
-                received_date: dt.date, question: str, today: dt.date | None = None) -> int:
-    """Register a request for a second opinion on a registered patient; returns its id."""
+                received_date: dt.date, question: str, today: dt.date | None = None,
+                documents: Sequence[tuple[str, bytes]] = ()) -> int:
+    """Register a request for a second opinion on a registered patient, with its ``documents`` (filename
+    and bytes each) if given; returns its id. The documents are checked before anything is written and
+    stored in the request's own transaction: a refused document leaves neither the request nor any
+    document stored."""
     what = rules.opinion_kind(kind)
     centre = " ".join((referring_centre or "").split())
     if not centre:
@@ -85,12 +89,14 @@ def new_request(study: StudyDB, actor: Actor, subject_id: str, *, kind: str, ref
         raise InvalidValue("question", "must not be empty")
     if received_date > (today or dt.date.today()):
         raise InvalidValue("received_date", "is in the future", received_date.isoformat())
+    checked = check_documents(study, documents) if documents else []
     with study.action(actor, permission="second_opinion.request") as session:
         patient = study.patient(session, subject_id)
         row = SecondOpinion(patient_id=patient.id, kind=what, referring_centre=centre, received_date=received_date,
                             question=asked)
         session.add(row)
         session.flush()
+        _store(session, row, checked)
         return row.id
 
 
@@ -136,10 +142,10 @@ def _checked(name: str | None, content: bytes, limit_mb: int) -> tuple[str, str,
     return name, kind, hashlib.sha256(content).hexdigest()
 
 
-def attach_documents(study: StudyDB, actor: Actor, opinion_id: int,
-                     documents: Sequence[tuple[str, bytes]]) -> list[DocumentInfo]:
-    """Attach documents (each a filename and its bytes) to a request: every one is checked first, then all are
-    stored in one transaction, so a refused document leaves none of the others stored."""
+def check_documents(study: StudyDB, documents: Sequence[tuple[str, bytes]]) -> list[tuple[str, str, str, bytes]]:
+    """Every document (filename and bytes) checked: name, type by content, size against the ``upload_limit_mb``
+    setting, the same content given twice; (name, media type, SHA-256, bytes) each, or the first refusal
+    naming its file. Nothing is written."""
     from sarcotrial.services import access
 
     if not documents:
@@ -153,23 +159,36 @@ def attach_documents(study: StudyDB, actor: Actor, opinion_id: int,
             raise InvalidValue("document", f"is given twice (the same content as {seen[digest]})", name)
         seen[digest] = name
         checked.append((name, kind, digest, content))
+    return checked
+
+
+def _store(session: Session, opinion: SecondOpinion, checked: list[tuple[str, str, str, bytes]]) -> list[DocumentInfo]:
+    """Store checked documents on a request (in the caller's transaction); one already attached is refused."""
+    if not checked:
+        return []
+    stored = dict(session.execute(select(SecondOpinionDocument.sha256, SecondOpinionDocument.filename).where(
+        SecondOpinionDocument.second_opinion_id == opinion.id,
+        SecondOpinionDocument.sha256.in_([digest for _, _, digest, _ in checked]))).all())
+    for name, _kind, digest, _content in checked:
+        if digest in stored:
+            raise InvalidValue("document", f"is already attached to request #{opinion.id}, as {stored[digest]}", name)
+    rows = []
+    for name, kind, digest, content in checked:
+        row = SecondOpinionDocument(second_opinion_id=opinion.id, patient_id=opinion.patient_id, filename=name,
+                                    media_type=kind, size_bytes=len(content), sha256=digest, content=content)
+        session.add(row)
+        rows.append(row)
+    session.flush()
+    return [DocumentInfo(r.id, r.filename, r.media_type, r.size_bytes, r.sha256) for r in rows]
+
+
+def attach_documents(study: StudyDB, actor: Actor, opinion_id: int,
+                     documents: Sequence[tuple[str, bytes]]) -> list[DocumentInfo]:
+    """Attach documents (each a filename and its bytes) to a request: every one is checked first, then all are
+    stored in one transaction, so a refused document leaves none of the others stored."""
+    checked = check_documents(study, documents)
     with study.action(actor, permission="second_opinion.request") as session:
-        opinion = _opinion(study, session, opinion_id)
-        stored = dict(session.execute(select(SecondOpinionDocument.sha256, SecondOpinionDocument.filename).where(
-            SecondOpinionDocument.second_opinion_id == opinion.id,
-            SecondOpinionDocument.sha256.in_([digest for _, _, digest, _ in checked]))).all())
-        for name, _kind, digest, _content in checked:
-            if digest in stored:
-                raise InvalidValue("document", f"is already attached to request #{opinion.id}, as {stored[digest]}",
-                                   name)
-        rows = []
-        for name, kind, digest, content in checked:
-            row = SecondOpinionDocument(second_opinion_id=opinion.id, patient_id=opinion.patient_id, filename=name,
-                                        media_type=kind, size_bytes=len(content), sha256=digest, content=content)
-            session.add(row)
-            rows.append(row)
-        session.flush()
-        return [DocumentInfo(r.id, r.filename, r.media_type, r.size_bytes, r.sha256) for r in rows]
+        return _store(session, _opinion(study, session, opinion_id), checked)
 
 
 def attach_files(study: StudyDB, actor: Actor, opinion_id: int, paths: Sequence[Path]) -> list[DocumentInfo]:
@@ -287,6 +306,30 @@ def listing(study: StudyDB, actor: Actor | None, *, centre: str | None = None, s
                                    row.outcome, row.revised_histotype, row.revised_grade, row.report_date,
                                    tuple(documents)))
         return out
+
+
+def opinion(study: StudyDB, actor: Actor | None, opinion_id: int) -> OpinionView:
+    """One request of the user's sites, with its documents (each SHA-256 recomputed from the stored bytes);
+    another site's request is answered as an unknown one."""
+    with study.reading(actor, permission="board.read") as session:
+        subject = session.get(Patient, _opinion(study, session, opinion_id).patient_id).subject_id
+    for view in listing(study, actor, subject_id=subject):
+        if view.id == opinion_id:
+            return view
+    raise InvalidValue("second_opinion", "no such second-opinion request", opinion_id)
+
+
+def document_content(study: StudyDB, actor: Actor, opinion_id: int, document_id: int) -> tuple[DocumentInfo, bytes]:
+    """A document of a request of the user's sites, with its bytes, for the reader to open (``board.read``).
+    ``intact`` says whether the bytes still hash to the SHA-256 recorded when they were attached."""
+    with study.reading(actor, permission="board.read") as session:
+        row = _opinion(study, session, opinion_id)
+        doc = session.get(SecondOpinionDocument, document_id)
+        if doc is None or doc.second_opinion_id != row.id:
+            raise InvalidValue("document", f"no such document of request #{row.id}", document_id)
+        content = bytes(doc.content)
+        intact = hashlib.sha256(content).hexdigest() == doc.sha256 and len(content) == doc.size_bytes
+        return DocumentInfo(doc.id, doc.filename, doc.media_type, doc.size_bytes, doc.sha256, intact), content
 
 
 @dataclass(frozen=True)

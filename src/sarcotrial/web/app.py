@@ -26,7 +26,8 @@ log = logging.getLogger("sarcotrial.web")
 
 #: page and API modules, each with a ``router``; their order is the order of the routes
 PAGE_MODULES = ("auth", "apidocs", "dashboard", "grid", "patient", "ecrf", "queries", "review", "screening", "radiotherapy",
-                "adverse_events", "audit", "report", "exports", "admin", "board")
+                "adverse_events", "audit", "report", "exports", "admin", "board", "second_opinion_entry",
+                "registry_entry")
 API_MODULES = ("session", "data", "exports")
 
 
