@@ -186,6 +186,12 @@ CASES = [
     (COX, _set(["model", "baseline", 0], {"horizon": 5, "cumulative_incidence": 0.1}),
      "model.baseline[0].survival: required key is missing"),
     (COX, _set(["model", "centre"], "mean"), "model.centre: must be a number (got 'mean')"),
+    # where the study's record holds an input: FORM.FIELD or age
+    (COX, _set(["inputs", 1, "record"], "size_cm"), "inputs[1].record: must be FORM.FIELD (the study protocol's ids, lower case: diagnosis.size_cm) or age (got 'size_cm')"),
+    (COX, _set(["inputs", 1, "record"], "Diagnosis.Size"),
+     "inputs[1].record: must be FORM.FIELD (the study protocol's ids, lower case: diagnosis.size_cm) or age "
+     "(got 'Diagnosis.Size')"),
+    (COX, _set(["inputs", 0, "record"], 40), "inputs[0].record: must be text"),
     (fine_gray(), _set(["metadata", "competing_events"], []),
      "metadata.competing_events: a Fine-Gray model must name its competing events"),
     (fine_gray(), _set(["model", "baseline", 1, "cumulative_incidence"], 0.05),

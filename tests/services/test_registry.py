@@ -182,6 +182,65 @@ def test_a_prediction_with_a_missing_or_out_of_range_input_is_refused_and_not_ke
         assert session.scalar(select(func.count()).select_from(RiskPrediction)) == 0
 
 
+UPS_DIAGNOSIS = {"diagnosis_date": "2025-01-05", "histotype": "undifferentiated_pleomorphic_sarcoma",
+                 "anatomic_site": "extremity", "site_detail": "posterior thigh", "size_cm": 7,
+                 "fnclcc_differentiation": 3, "mitoses_per_10hpf": 22, "necrosis_percent": 60,
+                 "clinical_n": "N0", "clinical_m": "M0"}
+
+
+def _recording_model(tmp_path, size_ref="diagnosis.size_cm") -> Path:
+    """The synthetic Cox model with its inputs tied to the study's record (docs/risk-models.md, ``record``)."""
+    text = COX.read_text(encoding="utf-8")
+    text = text.replace("  - name: age\n", "  - name: age\n    record: age\n", 1)
+    text = text.replace("  - name: size_cm\n", f"  - name: size_cm\n    record: {size_ref}\n", 1)
+    text = text.replace("  - name: grade\n", "  - name: grade\n    record: diagnosis.grade\n", 1)
+    assert text.count("record:") == 3
+    path = tmp_path / "recording-cox.yaml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_inputs_the_record_holds_are_taken_from_it_and_one_that_disagrees_is_refused(study, tmp_path):
+    """Size 7 cm and FNCLCC grade 3 are on the diagnosis form (grade 3: differentiation 3 + mitoses 22/10 HPF
+    (3) + necrosis 60 % (2) = 8, Trojani 1984 / Coindre 2006), born 1960: on 1 Feb 2025 aged 64 or 65."""
+    from tests.helpers import DOCTOR, enrolled
+    from sarcotrial.services import forms as records
+
+    subject = enrolled(study, "H0009")
+    records.record(study, DOCTOR, subject, "diagnosis", UPS_DIAGNOSIS)
+    team = staff(study, roles=("investigator",))
+    team.by_role["clinician"] = team.extra("cleo", "clinician", "Dr Cleo Clinician")
+    key = registry.load_model_file(study, team.admin, _recording_model(tmp_path)).key
+    day = dt.date(2025, 2, 1)
+
+    held = registry.recorded_inputs(study, team.clinician, subject, key, on=day)
+    assert (held["size_cm"].value, held["grade"].value, held["age"].possible) == (7, "3", (64, 65))
+    # only the age given: size and grade from the record, the prediction the one those values give
+    view = registry.predict(study, team.clinician, subject, key, {"age": 64}, on=day)
+    assert view.from_record == {"size_cm": "diagnosis.size_cm", "grade": "diagnosis.grade"}
+    expected = load_model(COX).predict({"age": 64, "size_cm": 7, "grade": "3"})
+    assert view.risks == pytest.approx({5.0: expected.risk(5), 10.0: expected.risk(10)})
+    # a value the record contradicts is refused, and nothing is kept
+    with pytest.raises(InvalidValue, match=r"size_cm: disagrees with the study's record: the record's "
+                                           r"diagnosis.size_cm is 7(\.0)? .*\(got 12\)"):
+        registry.predict(study, team.clinician, subject, key, {"age": 64, "size_cm": 12}, on=day)
+    with pytest.raises(InvalidValue, match=r"age: disagrees .*year of birth 1960 gives 64 or 65 on 2025-02-01"):
+        registry.predict(study, team.clinician, subject, key, {"age": 61}, on=day)
+    with pytest.raises(InvalidValue, match="grade"):
+        registry.predict(study, team.clinician, subject, key, {"age": 65, "grade": "1"}, on=day)
+    # the same value given as text agrees; the age is never filled (the year of birth leaves two)
+    assert registry.predict(study, team.clinician, subject, key, {"age": "65", "size_cm": "7.0"}, on=day).risks
+    with pytest.raises(InvalidValue, match="age"):
+        registry.predict(study, team.clinician, subject, key, {}, on=day)
+    with study.reading() as session:
+        assert session.scalar(select(func.count()).select_from(RiskPrediction)) == 2
+
+
+def test_a_record_reference_to_a_form_the_protocol_lacks_is_refused_at_loading(study, team, tmp_path):
+    with pytest.raises(InvalidValue, match=r"inputs\[1\]\.record: the study's protocol has no form diagnoses"):
+        registry.load_model_file(study, team.admin, _recording_model(tmp_path, "diagnoses.size_cm"))
+
+
 def test_loading_a_model_is_reference_data_an_admin_loads(study, team):
     with pytest.raises(AccessDenied, match="permission reference.import"):
         registry.load_model_file(study, team.clinician, COX)

@@ -328,3 +328,33 @@ def test_a_role_without_the_right_is_refused_and_nothing_is_written(client_as, w
     nurse = client_as("research_nurse")
     assert nurse.post(f"/board/patients/{first}/molecular/findings", csrf=False, data=finding).status_code == 403
     assert file_of(web_study, first).molecular is None
+
+
+def test_an_input_the_study_records_is_shown_and_one_that_disagrees_is_refused_beside_it(client_as, web_study,
+                                                                                         tmp_path):
+    """A model whose age input is tied to the record (``record: age``, docs/risk-models.md): the form says
+    what the year of birth allows (born 1960: 64 or 65 on 10 Jan 2025), and an age it does not allow is
+    refused beside the age, nothing kept."""
+    import datetime as dt
+
+    text = COX.read_text(encoding="utf-8").replace("id: synthetic_cox_distant_metastasis",
+                                                   "id: synthetic_cox_recorded_age", 1)
+    text = text.replace("  - name: age\n", "  - name: age\n    record: age\n", 1)
+    assert "record: age" in text and "synthetic_cox_recorded_age" in text
+    path = tmp_path / "recorded-age.yaml"
+    path.write_text(text, encoding="utf-8")
+    key = registry.load_model_file(web_study, web_study.team.admin, path).key
+    first, _second = web_study.subjects
+    clinician = client_as("clinician")
+    page = clinician.get(f"/board/patients/{first}/predict?model={key}").text
+    today = dt.date.today()
+    hint = re.search(r'<span class="record" id="input-age-record">(.*?)</span>', page, re.DOTALL)
+    assert hint and f"age): {today.year - 1961} or {today.year - 1960}" in html.unescape(hint.group(1))
+    answer = clinician.post(f"/board/patients/{first}/predict", data={
+        "model": key, "predicted_on": "2025-01-10", "input.age": "40", "input.size_cm": "12", "input.grade": "3"})
+    assert answer.status_code == 422
+    assert "year of birth 1960 gives 64 or 65 on 2025-01-10" in error_beside(answer.text, "input-age")
+    assert file_of(web_study, first).predictions == []
+    done = clinician.post(f"/board/patients/{first}/predict", data={
+        "model": key, "predicted_on": "2025-01-10", "input.age": "64", "input.size_cm": "12", "input.grade": "3"})
+    assert done.status_code == 303 and len(file_of(web_study, first).predictions) == 1

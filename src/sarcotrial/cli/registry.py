@@ -86,7 +86,8 @@ def predict(subject_id: str = SubjectArgument,
             input_file: Optional[Path] = typer.Option(None, "--input", help="The inputs as one JSON object."),
             on: Optional[str] = typer.Option(None, "--date", help="The prediction's date (default today)."),
             db: Optional[str] = DbOption, user: Optional[str] = UserOption, as_json: bool = JsonOption) -> None:
-    """Predict a registry patient's risk with a loaded model, and keep it in the patient's file."""
+    """Predict a registry patient's risk with a loaded model, and keep it in the patient's file; an input the
+    model file says the study records is taken from the record when not given, refused when it disagrees."""
     from sarcotrial.services import registry
     from sarcotrial.services.study import StudyDB
 
@@ -109,6 +110,10 @@ def _print_prediction(view) -> None:
     for horizon, risk in sorted(view.risks.items()):
         table.add_row(f"{horizon:g} year{'' if horizon == 1 else 's'}", f"{100 * risk:.1f} %")
     console.print(table)
+    taken = getattr(view, "from_record", {}) or {}
+    if taken:
+        _indented("From the study's record: " + "; ".join(
+            f"{escape(name)} = {escape(str(view.inputs.get(name)))} ({escape(where)})" for name, where in taken.items()))
     for limit in view.limits:
         _indented(escape(limit))
 

@@ -69,12 +69,15 @@ class InputSpec:
     min: float | None = None
     max: float | None = None
     categories: dict[str, str] = field(default_factory=dict)  # value -> label
+    #: where the study's record holds this input (``FORM.FIELD`` or ``age``), or None
+    record: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         if self.kind == "numeric":
             return {"name": self.name, "label": self.label, "kind": self.kind, "unit": self.unit,
-                    "min": self.min, "max": self.max}
-        return {"name": self.name, "label": self.label, "kind": self.kind, "categories": dict(self.categories)}
+                    "min": self.min, "max": self.max, "record": self.record}
+        return {"name": self.name, "label": self.label, "kind": self.kind, "categories": dict(self.categories),
+                "record": self.record}
 
 
 def rcs_terms(x: float, knots: list[float], norm: int = 2) -> list[float]:
@@ -283,9 +286,9 @@ def _checked(spec: InputSpec, value: Any) -> float | str:
 
 def _input_spec(entry: Any) -> InputSpec:
     if isinstance(entry, s.NumericInput):
-        return InputSpec(entry.name, entry.label, "numeric", entry.unit, entry.min, entry.max)
+        return InputSpec(entry.name, entry.label, "numeric", entry.unit, entry.min, entry.max, record=entry.record)
     return InputSpec(entry.name, entry.label, "categorical",
-                     categories={c.value: c.label for c in entry.categories})
+                     categories={c.value: c.label for c in entry.categories}, record=entry.record)
 
 
 # --- loading ------------------------------------------------------------------------------------------
@@ -395,7 +398,8 @@ _VALUE_RULES = frozenset({"literal_error", "union_tag_invalid", "greater_than", 
 #: how a risk-model file's problems are worded (:mod:`sarcotrial.validation_messages`)
 RISK_MODEL_FILE = FileTerms(
     reference="docs/risk-models.md",
-    patterns={**IDENTIFIER_WORDS, r"^10\.\d{4,9}/\S+$": "must be a DOI as 10.xxxx/..., without https://doi.org/"},
+    patterns={**IDENTIFIER_WORDS, r"^10\.\d{4,9}/\S+$": "must be a DOI as 10.xxxx/..., without https://doi.org/",
+              s.RECORD_PATTERN: "must be FORM.FIELD (the study protocol's ids, lower case: diagnosis.size_cm) or age"},
     schema_names=frozenset({"float", "str", "int"}),
     capitalised_are_schema_names=True,
     tags=frozenset({"numeric", "categorical", "points", "cox", "fine_gray"}),

@@ -36,6 +36,10 @@ Identifier = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$", min_length=1, ma
 Text = Annotated[str, Field(min_length=1)]
 Probability = Annotated[float, Field(ge=0.0, le=1.0)]
 ValidationStatus = Literal["not validated", "internally validated", "externally validated"]
+#: where the study's record holds an input: ``FORM.FIELD`` (the protocol's ids), or ``age`` (the age in
+#: whole years on the day of the prediction, which the patient's year of birth narrows to two values)
+RECORD_PATTERN = r"^(age|[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*)$"
+RecordRef = Annotated[str, Field(pattern=RECORD_PATTERN, max_length=129)]
 
 
 def _raise(problems: list[tuple[str, str]]) -> None:
@@ -129,6 +133,7 @@ class NumericInput(_Model):
     unit: Text
     min: float
     max: float
+    record: Optional[RecordRef] = None
 
     @model_validator(mode="after")
     def _range(self) -> "NumericInput":
@@ -151,6 +156,7 @@ class CategoricalInput(_Model):
     label: Text
     kind: Literal["categorical"]
     categories: Annotated[list[Category], Field(min_length=2)]
+    record: Optional[RecordRef] = None
 
     @model_validator(mode="after")
     def _distinct(self) -> "CategoricalInput":

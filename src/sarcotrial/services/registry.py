@@ -174,6 +174,11 @@ def load_model_file(study: StudyDB, actor: Actor, path: Path, *, endpoint: str |
     except OSError as exc:
         raise InvalidValue("file", f"cannot be read ({exc.strerror or exc})", str(path)) from None
     model = load_model(text)
+    forms = {f.id for f in study.protocol.forms}
+    for i, spec in enumerate(model.inputs):
+        if spec.record and spec.record != "age" and spec.record.split(".")[0] not in forms:
+            raise InvalidValue(f"inputs[{i}].record", f"the study's protocol has no form {spec.record.split('.')[0]} "
+                               f"(forms: {', '.join(sorted(forms))})", spec.record)
     digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
     version = str(getattr(model, "version", "") or "1")
     with study.action(actor, permission="reference.import") as session:
@@ -220,10 +225,79 @@ class PredictionView:
     inputs: dict[str, Any]
     risks: dict[float, float]
     limits: tuple[str, ...] = ()
+    #: the inputs taken from the study's record (name -> where: ``diagnosis.size_cm``), not typed
+    from_record: dict[str, str] = field(default_factory=dict, compare=False)
 
     def as_dict(self) -> dict[str, Any]:
         return {"model": self.model.as_dict(), "predicted_on": self.predicted_on.isoformat(), "inputs": self.inputs,
-                "risks": {f"{h:g}": r for h, r in sorted(self.risks.items())}, "limits": list(self.limits)}
+                "risks": {f"{h:g}": r for h, r in sorted(self.risks.items())}, "limits": list(self.limits),
+                "from_record": dict(self.from_record)}
+
+
+@dataclass(frozen=True)
+class RecordedInput:
+    """What the study's record holds for one input of a model (``InputSpec.record``): ``value`` to use (None
+    when the record cannot give one value: the age, which a year of birth narrows to ``possible``)."""
+
+    name: str
+    record: str
+    value: Any = None
+    possible: tuple[Any, ...] = ()
+
+    def agrees(self, given: Any) -> bool:
+        candidates = self.possible or ((self.value,) if self.value is not None else ())
+        return not candidates or any(_same(given, c) for c in candidates)
+
+    def describe(self) -> str:
+        if self.possible:
+            return " or ".join(str(v) for v in self.possible)
+        return str(self.value)
+
+
+def _same(given: Any, recorded: Any) -> bool:
+    try:
+        return abs(float(given) - float(recorded)) <= 1e-9 * max(1.0, abs(float(recorded)))
+    except (TypeError, ValueError):
+        return str(given).strip() == str(recorded).strip()
+
+
+def _recorded(session: Session, patient: Patient, inputs, day: dt.date) -> dict[str, RecordedInput]:
+    """Each input of a model that names where the record holds it, with what the record holds: the latest
+    recorded value of ``FORM.FIELD`` (as entered, else as the form derives it), or the age on ``day`` that
+    the year of birth allows. An input the record holds nothing for is left out."""
+    out: dict[str, RecordedInput] = {}
+    wanted = [spec for spec in inputs if spec.record]
+    if not wanted:
+        return out
+    forms = {spec.record.split(".")[0] for spec in wanted if spec.record != "age"}
+    rows = list(session.scalars(select(CRFInstance).where(CRFInstance.patient_id == patient.id,
+                                                          CRFInstance.form_id.in_(forms)).order_by(CRFInstance.id))) \
+        if forms else []
+    for spec in wanted:
+        if spec.record == "age":
+            age = day.year - patient.year_of_birth
+            out[spec.name] = RecordedInput(spec.name, "age", possible=(age - 1, age))
+            continue
+        form_id, field_id = spec.record.split(".", 1)
+        value = None
+        for row in rows:
+            if row.form_id == form_id and row.status != "not_done":
+                found = (row.data or {}).get(field_id)
+                found = found if found not in (None, "") else (row.derived or {}).get(field_id)
+                if found not in (None, ""):
+                    value = found
+        if value is not None:
+            out[spec.name] = RecordedInput(spec.name, spec.record, value=value)
+    return out
+
+
+def recorded_inputs(study: StudyDB, actor: Actor | None, subject_id: str, model_key: str, *,
+                    on: dt.date | None = None) -> dict[str, RecordedInput]:
+    """What the study's record holds for a loaded model's inputs for one patient (a form fills them in)."""
+    with study.reading(actor, permission="board.read") as session:
+        patient = study.patient(session, subject_id)
+        model, _view = _model_view(_model_row(session, model_key))
+        return _recorded(session, patient, model.inputs, on or dt.date.today())
 
 
 def predict(study: StudyDB, actor: Actor, subject_id: str, model_key: str, inputs: Mapping[str, Any], *,
@@ -231,20 +305,37 @@ def predict(study: StudyDB, actor: Actor, subject_id: str, model_key: str, input
     """Predict a registry patient's risk with a loaded model and keep the prediction (inputs and risks).
 
     A missing input, an input outside the model's range or an unknown category is refused by the
-    model (naming the input); nothing is stored then.
+    model (naming the input); nothing is stored then. An input the model file says the study records
+    (``record: FORM.FIELD`` or ``record: age``, docs/risk-models.md) is taken from the record when it is
+    not given (no value typed twice), and refused when it is given and disagrees with the record (an
+    age the year of birth does not allow, a size other than the one recorded): the prediction would not
+    be this patient's. An input the record does not hold stays the user's to give.
     """
     day = on or dt.date.today()
     with study.action(actor, permission="registry.predict") as session:
         patient = study.patient(session, subject_id)
         row = _model_row(session, model_key)
         model, view = _model_view(row)
-        prediction = model.predict(dict(inputs))
+        values = dict(inputs)
+        taken: dict[str, str] = {}
+        for name, held in _recorded(session, patient, model.inputs, day).items():
+            given = values.get(name)
+            if given is None or given == "":
+                if held.value is not None:
+                    values[name], taken[name] = held.value, held.record
+            elif not held.agrees(given):
+                what = (f"the year of birth {patient.year_of_birth} gives {held.describe()} on {day.isoformat()}"
+                        if held.record == "age" else f"the record's {held.record} is {held.describe()}")
+                raise InvalidValue(name, f"disagrees with the study's record: {what} (correct the record, or give "
+                                   "the recorded value)", given)
+        prediction = model.predict(values)
         risks = {float(h): float(r) for h, r in prediction.risks.items()}
         used = _jsonable(dict(prediction.inputs))  # the values the model used, as it checked them
         session.add(RiskPrediction(patient_id=patient.id, model_file_id=row.id, predicted_on=day, inputs=used,
                                    risks={f"{h:g}": r for h, r in risks.items()}))
         session.flush()
-        return PredictionView(model=view, predicted_on=day, inputs=used, risks=risks, limits=view.limits)
+        return PredictionView(model=view, predicted_on=day, inputs=used, risks=risks, limits=view.limits,
+                              from_record=taken)
 
 
 def _predictions(session: Session, patient: Patient) -> list[PredictionView]:

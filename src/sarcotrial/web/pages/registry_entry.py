@@ -601,6 +601,12 @@ def _predict_page(request: Request, user: WebUser, subject: str, chosen: str = "
         model = models[0]
     unknown_model = bool(chosen.strip()) and model is None
     inputs = list(model.inputs) if model is not None else []
+    # what the study's record holds for the model's inputs: filled in (a value typed again is the form's)
+    recorded = registry.recorded_inputs(study_of(request), user.actor, file.subject_id, model.key) \
+        if model is not None else {}
+    if typed is None:
+        typed = {"predicted_on": dt.date.today().isoformat(),
+                 **{INPUT_PREFIX + name: str(held.value) for name, held in recorded.items() if held.value is not None}}
     shown = {"model", "predicted_on"} | {INPUT_PREFIX + spec.name for spec in inputs}
     errors = errors or {}
     if any(name not in shown for name in errors):  # a refusal with no field on the page is said above the form
@@ -609,8 +615,7 @@ def _predict_page(request: Request, user: WebUser, subject: str, chosen: str = "
     return render(request, "board/registry_predict.html", status_code=status_code,
                   title=f"Risk prediction {file.subject_id}", f=file, models=models, model=model,
                   inputs=inputs, unknown_model=unknown_model, chosen=chosen, prefix=INPUT_PREFIX,
-                  typed=typed or {"predicted_on": dt.date.today().isoformat()}, errors=errors,
-                  general=general)
+                  typed=typed, errors=errors, general=general, recorded=recorded)
 
 
 @router.get("/board/patients/{subject}/predict")
