@@ -86,6 +86,21 @@ def test_meetings_cases_quorum_and_signed_decisions(built):
         assert meeting_of[record.subject_id] <= min(s["date"] for s in record.screenings)
 
 
+def test_no_retroperitoneal_sarcoma_is_sent_to_preoperative_radiotherapy(built):
+    """STRASS (Bonvalot et al., Lancet Oncol 2020;21:1366-1377): preoperative radiotherapy did not improve
+    abdominal recurrence-free survival of retroperitoneal sarcoma; the board's decisions on the demo's
+    retroperitoneal patients are resection alone (a clinician reading the demo would stop at anything else)."""
+    study, _summary = built
+    records = {r.subject_id: r for r in views.patients(study, login("datamanager"))}
+    site_of = {s: (r.first("diagnosis") or r.first("referral")).values.get("anatomic_site") for s, r in records.items()
+               if r.first("diagnosis") or r.first("referral")}
+    meetings = board.meetings(study, login("clinician"))
+    decided = [(c.subject, c.decision) for m in meetings for c in m.cases if c.decision]
+    retro = [d for subject, d in decided if site_of.get(subject) == "retroperitoneum"]
+    assert retro, "the demo has retroperitoneal patients discussed by the board"
+    assert {d.strategy for d in retro} == {"surgery_alone"}
+
+
 def test_registry_only_patients_are_discussed_never_screened(built):
     study, _summary = built
     records = {r.subject_id: r for r in views.patients(study, login("datamanager"))}

@@ -339,6 +339,12 @@ class _RegistryDemo:
 
     @staticmethod
     def decision(record, known, size, depth, grade_words, where) -> tuple[str, str, bool]:
+        if known is None and where == SITE_WORDS["retroperitoneum"]:
+            # STRASS (Bonvalot et al., Lancet Oncol 2020;21:1366-1377): preoperative radiotherapy did not improve
+            # abdominal recurrence-free survival; resection alone is the standard
+            return ("surgery_alone", "Retroperitoneal sarcoma: en-bloc resection at the sarcoma centre; preoperative "
+                                     "radiotherapy is not standard here (STRASS, Bonvalot et al., Lancet Oncol 2020).",
+                    False)
         if known is None:
             size_words = f"{size:g} cm" if size else "large"
             return ("preoperative_radiotherapy_surgery",
