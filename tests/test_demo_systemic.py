@@ -25,6 +25,7 @@ What is checked, and against what (never against numbers the generator produced)
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import random
@@ -397,3 +398,58 @@ def test_the_dashboard_shows_a_small_backlog_of_overdue_visits_at_the_cutoff(bui
     dashboard = {(d.subject, d.visit_id, d.occurrence) for d in _overdue_at_cutoff(study)}
     assert len(overdue) <= demo_systemic.OVERDUE_BACKLOG[1], sorted(overdue)
     assert dashboard <= overdue and len(dashboard) == summary.overdue
+
+
+def test_patient_list_of_a_systemic_study_shows_its_arms_whole_at_80_columns(built):
+    """DOXAB has no grade, stage, margin or anatomic site on its forms: those empty columns are left out, so
+    the arm and the histotype read whole at 80 columns (they were folded into pieces: 'doxorubici / n_antibody')."""
+    from typer.testing import CliRunner
+
+    from sarcotrial.cli.main import app
+
+    study, _summary, _messages, _logs = built
+    runner = CliRunner()
+    env = {"SARCOTRIAL_PASSWORD": demo_password(SEED, "datamanager"), "COLUMNS": "80"}
+    listed = runner.invoke(app, ["patient", "list", "--db", study.url, "--user", "datamanager", "--json"], env=env)
+    patients = json.loads(listed.output)["patients"]
+    assert patients and not any(p["grade"] or p["stage"] or p["r_status"] for p in patients)
+    text = runner.invoke(app, ["patient", "list", "--db", study.url, "--user", "datamanager"], env=env,
+                         terminal_width=80).output
+    lines = text.splitlines()
+    assert max(len(line) for line in lines) <= 80 and "…" not in text
+    assert lines[0].split() == ["subject", "site", "status", "arm", "histotype"]
+    arms = {a.id for a in study.protocol.arms}
+    for p in patients:
+        row = next(line for line in lines if line.startswith(p["subject_id"] + " "))
+        if p.get("arm"):
+            assert p["arm"] in arms and f" {p['arm']} " in row  # the arm whole on its line
+    assert "G: FNCLCC grade" not in text and "arm: the arm allocated at enrolment" in " ".join(text.split())
+
+
+def test_patient_show_of_a_systemic_study_gives_its_course_and_responses(built):
+    """``patient show`` on DOXAB printed SPRINT's diagnosis line ('?, size not given; FNCLCC G?; not staged')
+    and neither the cycles nor the RECIST 1.1 assessments: now the diagnosis form's own fields, the course
+    (cycles, relative dose intensity) and each time point with the best overall response, as the patient page
+    computes them; the same in ``--json``."""
+    from typer.testing import CliRunner
+
+    from sarcotrial.cli.main import app
+
+    study, _summary, _messages, _logs = built
+    runner = CliRunner()
+    env = {"SARCOTRIAL_PASSWORD": demo_password(SEED, "datamanager")}
+    treated = [r for r in records(study) if r.of("systemic_cycle")]
+    subject = treated[0].subject_id
+    shown = json.loads(runner.invoke(app, ["patient", "show", subject, "--db", study.url, "--user", "datamanager",
+                                           "--json"], env=env).output)
+    course = shown["systemic_course"]
+    assert course["cycles_given"] == len(treated[0].of("systemic_cycle"))
+    assert {d["drug"] for d in course["dose_intensity"]} >= {"doxorubicin"}
+    points = shown["response"]["timepoints"]
+    assert points and points[0]["baseline"] and all(p["overall"] for p in points[1:])
+    text = " ".join(runner.invoke(app, ["patient", "show", subject, "--db", study.url, "--user", "datamanager"],
+                                  env=env, terminal_width=100).output.split())
+    assert "FNCLCC G?" not in text and "size not given" not in text and "not staged" not in text
+    assert f"{course['cycles_given']} cycle" in text and "relative dose intensity doxorubicin" in text
+    assert "Tumour assessments (RECIST 1.1):" in text and f"{points[0]['date']} baseline" in text
+    assert "best overall response" in text and "(?)" not in text

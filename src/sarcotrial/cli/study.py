@@ -273,28 +273,35 @@ def patient_list(db: Optional[str] = DbOption, user: Optional[str] = UserOption,
         return
     from rich import box
 
-    # readable at 80 columns: every column but the histotype's name keeps to one line, whole
-    headers = ["subject", "site", "status"] + (["arm"] if arms is not None else []) + \
-        ["anatomic site", "histotype", "G", "stage", "R"]
-    table = Table(*headers, box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False, collapse_padding=True)
-    for column in table.columns:
-        column.no_wrap = column.header not in ("histotype", "arm")
-        if column.header in ("histotype", "arm"):
-            column.overflow = "fold"
-        if column.header == "histotype":
-            column.min_width = 16 if arms is None else 10
-        if column.header == "arm":
-            column.max_width = 11
+    # readable at 80 columns: every column but the histotype's name keeps to one line, whole; a column no
+    # patient has a value in (a systemic-therapy study's grade, stage and margin) is left out
+    cells = []
     for r in rows:
-        cells = {k: "" if r[k] is None else str(r[k]).replace("_", " ") for k in
-                 ("subject_id", "site", "status", "anatomic_site", "grade", "stage", "r_status")}
-        arm = [escape(r["arm"] or "")] if arms is not None else []
-        table.add_row(cells["subject_id"], cells["site"], cells["status"], *arm, cells["anatomic_site"],
-                      _histotype_name(r["histotype"]), cells["grade"], cells["stage"], cells["r_status"])
+        row = {k: "" if r[k] is None else str(r[k]).replace("_", " ") for k in
+               ("subject_id", "site", "status", "anatomic_site", "grade", "stage", "r_status")}
+        row["arm"] = r.get("arm") or ""
+        row["histotype"] = _histotype_name(r["histotype"])
+        cells.append(row)
+    columns = [("subject", "subject_id"), ("site", "site"), ("status", "status")] + \
+        ([("arm", "arm")] if arms is not None else []) + \
+        [("anatomic site", "anatomic_site"), ("histotype", "histotype"), ("G", "grade"), ("stage", "stage"),
+         ("R", "r_status")]
+    shown = [(header, key) for header, key in columns
+             if key in ("subject_id", "site", "status", "histotype") or any(row[key] for row in cells)]
+    table = Table(*(header for header, _ in shown), box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False,
+                  collapse_padding=True)
+    for column in table.columns:
+        column.no_wrap = column.header != "histotype"
+        if column.header == "histotype":
+            column.overflow = "fold"
+            column.min_width = 16
+    for row in cells:
+        table.add_row(*(escape(row[key]) for _, key in shown))
     console.print(table)
-    console.print("[dim]site: study site; " + ("arm: the arm allocated at enrolment; " if arms is not None else "")
-                  + "anatomic site: the tumour's (from the diagnosis, else the referral); "
-                  "G: FNCLCC grade; stage: AJCC 8; R: resection margin. All fields: --json[/]")
+    legend = {"site": "site: study site", "arm": "arm: the arm allocated at enrolment",
+              "anatomic site": "anatomic site: the tumour's (from the diagnosis, else the referral)",
+              "G": "G: FNCLCC grade", "stage": "stage: AJCC 8", "R": "R: resection margin"}
+    console.print("[dim]" + "; ".join(legend[h] for h, _ in shown if h in legend) + ". All fields: --json[/]")
 
 
 def _histotype_name(value) -> str:
@@ -324,10 +331,20 @@ def patient_show(subject: str = typer.Argument(...), db: Optional[str] = DbOptio
         randomised = randomisation.randomises(protocol)
         # a randomised study: the arm once allocated (none before: the allocation is concealed)
         arm = randomisation.arms_by_subject(study, who, subject).get(r.subject_id) if randomised else None
+        panels = _systemic_panels(study, who, subject)
     out = shapes.patient_json(r)
     if randomised:
         names = {a.id: a.name for a in protocol.arms}
         out["arm"] = {"id": arm, "name": names.get(arm, arm)} if arm else None
+    if panels is not None:
+        # a protocol with systemic cycles or RECIST 1.1 assessments: the course and the responses, as the
+        # patient page shows them (services.overview.patient_page)
+        out["systemic_course"] = panels.course.as_dict() if panels.course is not None else None
+        out["response"] = None if not panels.response else {
+            "timepoints": [{"date": t.date.isoformat(), "baseline": t.baseline, "sum_mm": t.sum_mm, "overall": t.overall}
+                           for t in panels.timepoints],
+            "best_unconfirmed": panels.best_unconfirmed.as_dict() if panels.best_unconfirmed else None,
+            "best_confirmed": panels.best_confirmed.as_dict() if panels.best_confirmed else None}
     if as_json:
         print_json(out)
         return
@@ -355,6 +372,45 @@ def _labeller(protocol):
     return label
 
 
+def _systemic_panels(study, who, subject: str):
+    """The patient page's panels (course, RECIST time points) where the protocol gives cycles of systemic
+    therapy or a response section; None for a protocol with neither (SPRINT)."""
+    from sarcotrial.services.systemic_entry import administration_of
+
+    if getattr(study.protocol, "response", None) is None and administration_of(study.protocol) is None:
+        return None
+    from sarcotrial.services import overview
+
+    return overview.patient_page(study, who, subject)[1]
+
+
+def _print_course(p: dict) -> None:
+    """A systemic course and the RECIST 1.1 time points, one line each (only what the protocol has)."""
+    course = p.get("systemic_course")
+    if course:
+        intensity = ", ".join(f"{d['drug']} {d['relative_dose_intensity']:.2f}" for d in course["dose_intensity"])
+        cumulative = course.get("cumulative_doxorubicin_equivalent_mg_m2")
+        console.print(f"Systemic therapy: {escape(course['regimen'])}, {course['cycles_given']} cycle"
+                      f"{'' if course['cycles_given'] == 1 else 's'}"
+                      + (f"; relative dose intensity {escape(intensity)}" if intensity else "")
+                      + (f"; cumulative doxorubicin-equivalent {cumulative:g} mg/m2" if cumulative is not None else ""))
+        if course.get("anthracycline_warning"):
+            console.print(f"  [yellow]{escape(course['anthracycline_warning'])}[/]", soft_wrap=False)
+    response = p.get("response")
+    if response and response["timepoints"]:
+        points = [f"{t['date']} " + ("baseline" if t["baseline"] else (t["overall"] or "not evaluable"))
+                  + (f" ({t['sum_mm']:g} mm)" if t.get("sum_mm") is not None else "") for t in response["timepoints"]]
+        console.print("Tumour assessments (RECIST 1.1): " + "; ".join(points))
+        confirmed, unconfirmed = response.get("best_confirmed"), response.get("best_unconfirmed")
+        same = confirmed and unconfirmed and (confirmed["response"], confirmed.get("date")) == (
+            unconfirmed["response"], unconfirmed.get("date"))
+        shown = [("confirmed or not", confirmed)] if same else [("confirmed", confirmed), ("unconfirmed", unconfirmed)]
+        for kind, best in shown:
+            if best:
+                console.print(f"  best overall response ({kind}): [bold]{best['response']}[/]"
+                              + (f" from {best['date']}" if best.get("date") else ""))
+
+
 def _print_patient(p: dict, label) -> None:
     """One patient's pathway as a clinician reads it: one line per step, fractions summarised; codes
     by their labels (``label``: see :func:`_labeller`)."""
@@ -369,6 +425,14 @@ def _print_patient(p: dict, label) -> None:
     if p.get("arm"):
         console.print(f"Allocated to [bold]{escape(p['arm']['name'])}[/] ({escape(p['arm']['id'])})")
     d = p["diagnosis"]
+    if d and not any(key in d or key in d["missing"] for key in ("size_cm", "anatomic_site", "fnclcc_differentiation")):
+        # a diagnosis form of another shape (a systemic-therapy study's): its own fields, by their labels
+        shown = [f"{label('diagnosis', 'histotype', d['histotype'])} ({d.get('icdo3') or '-'})"] \
+            if d.get("histotype") else []
+        shown += [f"{key.replace('_', ' ')}: {label('diagnosis', key, value)}" for key, value in d.items()
+                  if key not in ("diagnosis_date", "histotype", "icdo3", "missing", "crf") and value not in (None, "", [])]
+        console.print(f"Diagnosis {d.get('diagnosis_date') or '?'}: " + "; ".join(escape(str(x)) for x in shown))
+        d = None
     if d:
         size = f"{d['size_cm']:g} cm" if d.get("size_cm") is not None else f"size {d['missing'].get('size_cm', 'not given')}"
         shown = lambda key: d.get(key) if d.get(key) is not None else d["missing"].get(key, "?")  # noqa: E731
@@ -396,6 +460,7 @@ def _print_patient(p: dict, label) -> None:
         failing = [f"{o['structure']} {o['metric']} {o['value']}" for o in qa["results"].get("objectives", [])
                    if o["verdict"] in ("minor deviation", "major deviation")]
         console.print(f"Plan QA {qa['evaluated_on']}: [bold]{qa['verdict']}[/]" + (f" ({'; '.join(failing)})" if failing else ""))
+    _print_course(p)
     if p["surgery"]:
         s_ = p["surgery"]
         console.print(f"Surgery {s_.get('surgery_date')}: {label('surgery', 'procedure', s_.get('procedure'))}"
@@ -420,8 +485,10 @@ def _print_patient(p: dict, label) -> None:
     if p["follow_up"]:
         visits = p["follow_up"]
         last = max(visits, key=lambda v: str(v.get("visit_date")))
+        # the disease status where the follow-up form has one (SPRINT), else the vital status (DOXAB)
+        status_field = "disease_status" if "disease_status" in last else "vital_status"
         console.print(f"Follow-up: {len(visits)} visits, last {last.get('visit_date')} "
-                      f"({label('follow_up', 'disease_status', last.get('disease_status'))})")
+                      f"({label('follow_up', status_field, last.get(status_field))})")
     for e in p["events"]:
         shown_cause = e.get("death_cause") or e["missing"].get("death_cause")
         cause = f" (cause: {label('outcome_event', 'death_cause', shown_cause)})" if shown_cause else ""
