@@ -453,3 +453,33 @@ def test_patient_show_of_a_systemic_study_gives_its_course_and_responses(built):
     assert f"{course['cycles_given']} cycle" in text and "relative dose intensity doxorubicin" in text
     assert "Tumour assessments (RECIST 1.1):" in text and f"{points[0]['date']} baseline" in text
     assert "best overall response" in text and "(?)" not in text
+
+
+def test_the_endpoints_csv_follows_the_protocol(built, tmp_path):
+    """``sarcotrial endpoints --out`` on DOXAB had SPRINT's resection, R0, pCR and wound columns (zeros) and
+    no arm or best response: now the arm, PFS and OS, and the best overall response (RECIST 1.1), each patient's
+    as the response service gives it and the arm as allocated."""
+    import csv
+
+    from typer.testing import CliRunner
+
+    from sarcotrial.cli.main import app
+
+    study, _summary, _messages, _logs = built
+    out = tmp_path / "endpoints.csv"
+    done = CliRunner().invoke(app, ["endpoints", "--out", str(out), "--db", study.url, "--user", "statistician"],
+                              env={"SARCOTRIAL_PASSWORD": demo_password(SEED, "statistician")})
+    assert done.exit_code == 0, done.output
+    with out.open(encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    header = list(rows[0])
+    assert header[:2] == ["subject_id", "arm"] and "pfs_status" in header and "os_status" in header
+    assert not {"resected", "r0_resected", "r0_itt", "pcr", "major_wound_complication"} & set(header)
+    statistician = login("statistician")
+    best = {r.subject_id: r for r in endpoints.response_rows(study, statistician)}
+    arms = randomisation.arms_by_subject(study, statistician)
+    assert {r["subject_id"] for r in rows} == set(best) == set(arms)
+    for row in rows:
+        assert row["arm"] == arms[row["subject_id"]]
+        assert row["best_response_confirmed"] == best[row["subject_id"]].best_confirmed
+        assert int(row["responder_unconfirmed"]) == best[row["subject_id"]].responder_unconfirmed

@@ -321,30 +321,14 @@ def _histotype_name(value) -> str:
 def patient_show(subject: str = typer.Argument(...), db: Optional[str] = DbOption, user: Optional[str] = UserOption,
                  as_json: bool = JsonOption) -> None:
     """One patient's pathway: screening, diagnosis, treatment, pathology, events (pseudonymised)."""
-    from sarcotrial.services import randomisation, shapes, views
+    from sarcotrial.services import shapes, views
     from sarcotrial.services.study import StudyDB
 
     with StudyDB.open(db) as study:
         who = actor(user)
         r, open_queries = views.patient_and_open_queries(study, who, subject)
         protocol = study.protocol
-        randomised = randomisation.randomises(protocol)
-        # a randomised study: the arm once allocated (none before: the allocation is concealed)
-        arm = randomisation.arms_by_subject(study, who, subject).get(r.subject_id) if randomised else None
-        panels = _systemic_panels(study, who, subject)
-    out = shapes.patient_json(r)
-    if randomised:
-        names = {a.id: a.name for a in protocol.arms}
-        out["arm"] = {"id": arm, "name": names.get(arm, arm)} if arm else None
-    if panels is not None:
-        # a protocol with systemic cycles or RECIST 1.1 assessments: the course and the responses, as the
-        # patient page shows them (services.overview.patient_page)
-        out["systemic_course"] = panels.course.as_dict() if panels.course is not None else None
-        out["response"] = None if not panels.response else {
-            "timepoints": [{"date": t.date.isoformat(), "baseline": t.baseline, "sum_mm": t.sum_mm, "overall": t.overall}
-                           for t in panels.timepoints],
-            "best_unconfirmed": panels.best_unconfirmed.as_dict() if panels.best_unconfirmed else None,
-            "best_confirmed": panels.best_confirmed.as_dict() if panels.best_confirmed else None}
+        out = shapes.patient_show_json(study, who, subject, record=r)
     if as_json:
         print_json(out)
         return
@@ -370,18 +354,6 @@ def _labeller(protocol):
             return next((c.label for c in protocol.codelists.get(field.codelist, []) if c.code == value), str(value))
         return str(value)
     return label
-
-
-def _systemic_panels(study, who, subject: str):
-    """The patient page's panels (course, RECIST time points) where the protocol gives cycles of systemic
-    therapy or a response section; None for a protocol with neither (SPRINT)."""
-    from sarcotrial.services.systemic_entry import administration_of
-
-    if getattr(study.protocol, "response", None) is None and administration_of(study.protocol) is None:
-        return None
-    from sarcotrial.services import overview
-
-    return overview.patient_page(study, who, subject)[1]
 
 
 def _print_course(p: dict) -> None:

@@ -229,25 +229,44 @@ def endpoint_table(study: StudyDB, cutoff: dt.date | None = None,
                    actor: Actor | None = None) -> tuple[list[str], list[list]]:
     """The endpoints export's columns and rows (one an enrolled patient), values in their types (``None``
     where the CSV leaves a cell blank): a pseudonymised export, so the user's export right must reach
-    that level."""
-    from sarcotrial.services import access
+    that level. The columns follow the protocol as the tables export's endpoints table does
+    (:func:`sarcotrial.services.exchange_derived.endpoints_table`): the arm where it randomises, the
+    surgical proportions (resection, R0, pCR, wound) where it has surgery, the best overall response
+    (RECIST 1.1) where it has a response section."""
+    from sarcotrial.services import access, randomisation
 
     with study.reading(actor, permission="export") as session:
         access.require_export(session, "pseudonymised")
-    rows = derive_endpoints(study, cutoff, actor)
-    tte = [e.id for e in study.protocol.endpoints if e.kind == "time_to_event"]
-    header = ["subject_id", "enrolment_date", "last_contact_date"]
+    protocol = study.protocol
+    records = patients(study, actor, enrolled_only=True, permission="export")
+    response = getattr(protocol, "response", None)
+    recists = {r.subject_id: recist_of(protocol, r) for r in records} if response is not None else {}
+    rows = [endpoints_of(protocol, r, cutoff, recist=recists.get(r.subject_id)) for r in records]
+    arms = randomisation.arms_by_subject(study, actor) if randomisation.randomises(protocol) else None
+    surgical = protocol.treatment.surgery is not None
+    tte = [e.id for e in protocol.endpoints if e.kind == "time_to_event"]
+    header = ["subject_id"] + (["arm"] if arms is not None else []) + ["enrolment_date", "last_contact_date"]
     for name in tte:
         header += [f"{name}_time_days", f"{name}_time_months", f"{name}_status", f"{name}_reason"]
-    header += ["resected", "r0_resected", "r0_itt", "pcr", "major_wound_complication", "missing_data"]
+    if surgical:
+        header += ["resected", "r0_resected", "r0_itt", "pcr", "major_wound_complication"]
+    if response is not None:
+        header += ["best_response_unconfirmed", "responder_unconfirmed", "best_response_confirmed",
+                   "responder_confirmed"]
+    header += ["missing_data"]
     table = []
-    for r in rows:
-        line = [r.course.subject_id, r.course.enrolment.isoformat(), r.course.last_contact.isoformat()]
+    for record, r in zip(records, rows):
+        line = [r.course.subject_id] + ([arms.get(r.course.subject_id)] if arms is not None else []) + \
+            [r.course.enrolment.isoformat(), r.course.last_contact.isoformat()]
         for name in tte:
             t = r.times[name]
             line += [t.time_days, t.time_months, t.status, t.reason]
-        line += [int(r.course.surgery is not None), r.r0_resected, r.r0_itt, r.pcr, r.major_wound_complication,
-                 "; ".join(r.missing)]
+        if surgical:
+            line += [int(r.course.surgery is not None), r.r0_resected, r.r0_itt, r.pcr, r.major_wound_complication]
+        if response is not None:
+            best = response_row(record, recists[record.subject_id])
+            line += [best.best_unconfirmed, best.responder_unconfirmed, best.best_confirmed, best.responder_confirmed]
+        line += ["; ".join(r.missing)]
         table.append(line)
     return header, table
 

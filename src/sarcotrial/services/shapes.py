@@ -96,6 +96,34 @@ def patient_list_json(records: Iterable) -> dict[str, Any]:
     return {"patients": [patient_row_json(r) for r in records]}
 
 
+def patient_show_json(study: StudyDB, actor: Actor | None, subject_id: str, record=None) -> dict[str, Any]:
+    """``patient show --json`` and ``GET /patients/{subject}``: :func:`patient_json`, with the arm allocated
+    where the protocol randomises (none before allocation: it is concealed), and the systemic course and
+    the RECIST 1.1 time points where the protocol has cycles of systemic therapy or a response section, as
+    the patient page computes them (``services.overview.patient_page``). ``record``: the patient's
+    :class:`~sarcotrial.services.views.PatientRecord` where the caller has it."""
+    from sarcotrial.services import randomisation, views
+    from sarcotrial.services.systemic_entry import administration_of
+
+    protocol = study.protocol
+    out = patient_json(record if record is not None else views.patient(study, actor, subject_id))
+    if randomisation.randomises(protocol):
+        arm = randomisation.arms_by_subject(study, actor, subject_id).get(out["subject_id"])
+        names = {a.id: a.name for a in protocol.arms}
+        out["arm"] = {"id": arm, "name": names.get(arm, arm)} if arm else None
+    if getattr(protocol, "response", None) is not None or administration_of(protocol) is not None:
+        from sarcotrial.services import overview
+
+        panels = overview.patient_page(study, actor, subject_id)[1]
+        out["systemic_course"] = panels.course.as_dict() if panels.course is not None else None
+        out["response"] = None if not panels.response else {
+            "timepoints": [{"date": t.date.isoformat(), "baseline": t.baseline, "sum_mm": t.sum_mm, "overall": t.overall}
+                           for t in panels.timepoints],
+            "best_unconfirmed": panels.best_unconfirmed.as_dict() if panels.best_unconfirmed else None,
+            "best_confirmed": panels.best_confirmed.as_dict() if panels.best_confirmed else None}
+    return out
+
+
 def patient_json(r) -> dict[str, Any]:
     """``patient show --json``: one patient's pathway (pseudonymised)."""
     out: dict[str, Any] = {"subject_id": r.subject_id, "site": r.site, "status": r.status, "sex": r.sex,

@@ -346,7 +346,7 @@ def patient_list(request: Request, user: SignedIn):
 @router.get("/patients/{subject}", operation_id="patient_show", summary="One patient's pathway (patient show --json)",
             response_model=PatientOut, responses=ERRORS)
 def patient_show(subject: str, request: Request, user: SignedIn):
-    return _json(shapes.patient_json(views.patient(study_of(request), user.actor, subject)))
+    return _json(shapes.patient_show_json(study_of(request), user.actor, subject))
 
 
 @router.get("/patients/{subject}/visits", operation_id="visits", summary="A patient's visits (visits --json)",
