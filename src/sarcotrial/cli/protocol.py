@@ -146,7 +146,7 @@ def protocol_show(ref: str = typer.Argument(..., help="A shipped protocol's name
     ident = p.identification
     d = ident.design
     console.rule(f"[bold]{ident.acronym}[/] v{ident.version} ({ident.version_date})")
-    console.print(ident.title, soft_wrap=True)
+    _item(0, escape(ident.title))
     console.print(f"Design: {d.allocation}, {d.centres}, phase {d.phase or '-'}, target accrual {d.target_accrual}")
     mark = lambda path: f" [yellow]({ASSUMED})[/]" if p.is_assumed(path) else ""  # noqa: E731
 
@@ -208,7 +208,7 @@ def protocol_show(ref: str = typer.Argument(..., help="A shipped protocol's name
 
     console.rule("Endpoints")
     for e in p.endpoints:
-        console.print(f"  [bold]{e.name}[/] ({e.role}, {e.kind}): {escape(p.render(e.definition))}", soft_wrap=True)
+        _item(2, f"[bold]{e.name}[/] ({e.role}, {e.kind}): {escape(p.render(e.definition))}")
         if e.kind == "time_to_event":
             competing = f"; competing: {', '.join(e.competing_risks)}" if e.competing_risks else ""
             _item(6, f"origin {e.origin}; events {', '.join(e.events)}{competing}; censoring: {e.censoring}"
@@ -225,10 +225,10 @@ def protocol_show(ref: str = typer.Argument(..., help="A shipped protocol's name
         events = schoenfeld_events(st.hazard_ratio, st.alpha, st.power, sided=st.sided,
                                    allocation=(experimental.ratio, control.ratio))
         strata = f" (stratified by {', '.join(st.stratified_by)})" if st.stratified_by else ""
-        console.print(f"Primary: {primary}, arms compared among {st.population} patients by the log-rank test{strata} "
-                      f"and the Cox hazard ratio ({st.ci_level:.0%} CI); hazard ratio to detect {st.hazard_ratio:g}, "
-                      f"{st.sided} alpha {st.alpha:g}, power {st.power:g}: {events.events} events "
-                      f"(Schoenfeld){mark('statistics.primary.hazard_ratio')}", soft_wrap=True)
+        _item(0, f"Primary: {primary}, arms compared among {st.population} patients by the log-rank test{strata} "
+                 f"and the Cox hazard ratio ({st.ci_level:.0%} CI); hazard ratio to detect {st.hazard_ratio:g}, "
+                 f"{st.sided} alpha {st.alpha:g}, power {st.power:g}: {events.events} events "
+                 f"(Schoenfeld){mark('statistics.primary.hazard_ratio')}")
     else:
         itt = "; intention to treat also reported" if st.also_report_itt else ""
         ci = {"clopper-pearson": "exact (Clopper-Pearson)"}.get(st.ci_method, st.ci_method)
@@ -252,8 +252,8 @@ def protocol_show(ref: str = typer.Argument(..., help="A shipped protocol's name
                 than += f" ({', '.join(f'{k}={_shown(w)}' for k, w in c.than.where.items())})"
             rule = f"{c.min_days} to {c.max_days} days after {than}" if c.op == "within_days" else f"{ops[c.op]} {than}"
             when = f" when {', '.join(f'{k}={_shown(w)}' for k, w in c.when.items())}" if c.when else ""
-            console.print(f"  [bold]{c.id}[/] ({c.kind}: {'refuses' if c.kind == 'hard' else 'opens a query'}): "
-                          f"{c.field.form}.{c.field.field} {rule}{when}", soft_wrap=True)
+            _item(2, f"[bold]{c.id}[/] ({c.kind}: {'refuses' if c.kind == 'hard' else 'opens a query'}): "
+                     f"{c.field.form}.{c.field.field} {rule}{when}")
     if p.consent or p.withdrawal or p.safety or p.missing_codes:
         console.rule("Trial conduct")
     if p.consent:
@@ -261,8 +261,7 @@ def protocol_show(ref: str = typer.Argument(..., help="A shipped protocol's name
                       f"{mark('consent.current_version')}")
     if p.withdrawal:
         stops = "; ".join(f"{kind}: {', '.join(forms)}" for kind, forms in p.withdrawal.stops.items())
-        console.print(f"Withdrawal on form {p.withdrawal.form}; it stops later {stops}{mark('withdrawal.stops')}",
-                      soft_wrap=True)
+        _item(0, f"Withdrawal on form {p.withdrawal.form}; it stops later {stops}{mark('withdrawal.stops')}")
     if p.safety:
         console.print(f"Serious adverse events reported within {p.safety.report_within_hours} h of the site's awareness")
     if p.missing_codes:
@@ -271,12 +270,12 @@ def protocol_show(ref: str = typer.Argument(..., help="A shipped protocol's name
     console.rule("Case report forms")
     for form in p.forms:
         fields = ", ".join(f"{f.id}{'*' if f.required else ''}" for f in form.fields)
-        console.print(f"  [bold]{form.id}[/] ({form.name}): {fields}", soft_wrap=True)
+        _item(2, f"[bold]{form.id}[/] ({form.name}): {fields}")
     console.print("  (* required)")
     if p.assumptions:
         console.rule(f"Assumed parameters ({len(p.assumptions)}): {ASSUMED}")
         for path, note in p.assumptions.items():
-            console.print(f"  {path}: {note}", soft_wrap=True)
+            _item(2, f"{path}: {escape(str(note))}")
 
 
 def _shown(value) -> str:

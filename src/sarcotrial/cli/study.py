@@ -457,7 +457,7 @@ def _print_patient(p: dict, label) -> None:
     if p["follow_up"]:
         visits = p["follow_up"]
         last = max(visits, key=lambda v: str(v.get("visit_date")))
-        # the disease status where the follow-up form has one (SPRINT), else the vital status (DOXAB)
+        # the disease status where the follow-up form has one (SPRINT), else the vital status (a systemic study)
         status_field = "disease_status" if "disease_status" in last else "vital_status"
         console.print(f"Follow-up: {len(visits)} visits, last {last.get('visit_date')} "
                       f"({label('follow_up', status_field, last.get(status_field))})")
