@@ -6,6 +6,8 @@ can print one clear line instead of a traceback.
 
 from __future__ import annotations
 
+import re
+
 
 class SarcoTrialError(Exception):
     """Base class of every error SarcoTrial reports to a user."""
@@ -42,3 +44,15 @@ class InvalidValues(InvalidValue):
 
 class AccessDenied(SarcoTrialError):
     """The person is not signed in, or their account may not do this (nothing was written)."""
+
+
+DATE_RULE = "must be a date written YYYY-MM-DD"
+_WRITTEN_AS_A_DATE = re.compile(r"\s*\d{4}-\d{2}-\d{2}\s*")
+
+
+def date_rule(text: object) -> str:
+    """The rule a text broke as a date; one written as YYYY-MM-DD that is no day of the calendar (2026-02-30)
+    is told so, rather than told how to write it."""
+    if isinstance(text, str) and _WRITTEN_AS_A_DATE.fullmatch(text):
+        return f"{DATE_RULE}: {text.strip()} is no day of the calendar"
+    return DATE_RULE

@@ -53,7 +53,7 @@ def test_a_meeting_from_the_command_line(db, tmp_path):
     for name, discipline in (("Dr R", "radiation oncologist"), ("Dr M", "medical_oncologist"), ("Dr P", "pathologist"),
                              ("Dr X", "radiologist")):
         out = run("board", "meeting", "attend", "1", "--name", name, "--discipline", discipline, "--db", db)
-    assert "quorum: surgeon, radiation oncologist" in out.output
+    assert "quorum met: surgeon, radiation oncologist" in out.output
     assert "Case #1" in run("board", "case", "1", "--patient", "spr-001", "--question", "Treatment?", "--db", db).output
     run("board", "summary", "1", "--part", "imaging", "--text", "MRI: 8 cm deep thigh mass", "--db", db)
     run("board", "summary", "1", "--part", "pathology", "--text", "Biopsy: UPS, FNCLCC grade 3", "--db", db)

@@ -179,6 +179,19 @@ def test_protocol_show_is_readable_at_80_columns():
     assert "Primary: R0 resection rate among resected patients" in words and "exact (Clopper-Pearson) CI" in words
 
 
+@pytest.mark.parametrize("protocol", ["sprint", "doxab"])
+def test_every_line_of_protocol_show_fits_80_columns(protocol):
+    """The title, the endpoints' definitions, the checks, the forms and the assumptions wrap under their
+    indent (they ran to 313 columns); nothing is cut."""
+    done = cli("protocol", "show", protocol, columns=80)
+    assert done.returncode == 0 and "…" not in done.stdout
+    lines = done.stdout.splitlines()
+    assert max(len(line) for line in lines) <= 80, max(lines, key=len)
+    assert all(line.startswith("  ") for line in
+               done.stdout[done.stdout.index("Case report forms"):].splitlines()[1:] if line.strip()
+               and not line.startswith("─"))
+
+
 def test_histotype_search_is_readable_at_80_columns():
     """The id to enter is printed whole on one line (never folded or cut with '…': it is typed
     back), with its ICD-O-3 code; the description wraps beside it."""
@@ -240,3 +253,18 @@ def test_a_command_run_alone_imports_no_other_command_module():
     loaded = done.stdout.strip().splitlines()[-1].split()[1:]
     assert "sarcotrial.cli.dvh" in loaded
     assert not {"sarcotrial.cli.edc", "sarcotrial.cli.board", "sarcotrial.cli.web", "sarcotrial.cli.study"} & set(loaded)
+
+
+@pytest.mark.parametrize(("text", "calendar"), [("2026-02-30", True), ("2025-13-01", True), ("30/02/2026", False),
+                                                ("yesterday", False)])
+def test_a_date_written_right_but_not_in_the_calendar_is_told_so(text, calendar):
+    """'2026-02-30: must be a date written YYYY-MM-DD' told a user to write what they had written; such a
+    date is now said to be no day of the calendar (the writing rule stays for a date written otherwise)."""
+    from sarcotrial.errors import DATE_RULE, date_rule
+
+    rule = date_rule(text)
+    assert rule.startswith(DATE_RULE)
+    assert ("is no day of the calendar" in rule) is calendar
+    done = cli("rt", "schedule", "--start", text)  # as the command line says it: one line, exit 2
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert f"start: {rule} (got '{text}')" in " ".join(done.stderr.split())

@@ -278,6 +278,24 @@ def test_a_clinician_asks_for_screening_and_the_nurse_opens_it(study, team):
         board.open_screening(study, team.research_nurse, case_id)
 
 
+def test_screening_is_not_asked_of_a_study_that_takes_no_patient(study, team):
+    """The case file says "closed to accrual" of a locked study (or one whose target is enrolled); a decision
+    asking to screen for it then is refused, naming why, and nothing of the decision is written."""
+    from sarcotrial.services import review
+
+    meeting_id = _meeting(team)
+    case_id = board.add_case(study, team.clinician, meeting_id, team.subjects[0], "SPRINT?")
+    manager = team.extra("dora", "data_manager", "Dora Data")
+    review.lock(study, manager, whole_study=True)
+    with pytest.raises(InvalidValue, match=r"screen_for_study: SPRINT takes no patient now: the study is locked"):
+        board.decide(study, team.clinician, case_id, strategy="preoperative_radiotherapy_surgery",
+                     rationale="candidate", responsible_physician="Dr Cleo Clinician", screen_for_study=True,
+                     today=MEETING_DAY)
+    assert board.meeting(study, team.clinician, meeting_id).cases[0].decision is None
+    decided = board.decide(study, team.clinician, case_id, strategy="preoperative_radiotherapy_surgery",
+                           rationale="treated off study", responsible_physician="Dr Cleo Clinician", today=MEETING_DAY)
+    assert decided.decision_id and not decided.screening_pending
+
 # --------------------------------------------------------------------------- (3) minutes
 def _pdf_text(path) -> str:
     document = pypdfium2.PdfDocument(str(path))

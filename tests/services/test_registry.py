@@ -178,6 +178,12 @@ def test_a_prediction_with_a_missing_or_out_of_range_input_is_refused_and_not_ke
         registry.predict(study, team.clinician, team.subjects[0], key, {"age": 61, "size_cm": 55, "grade": "2"})
     with pytest.raises(InvalidValue, match="no such loaded model"):
         registry.predict(study, team.clinician, team.subjects[0], "nomogram_x", {"age": 61})
+    # a day that has not come, or one before the patient was born (1960), is no day to predict on
+    inputs = {"age": 61, "size_cm": 12, "grade": "2"}
+    with pytest.raises(InvalidValue, match="predicted_on: is in the future"):
+        registry.predict(study, team.clinician, team.subjects[0], key, inputs, on=dt.date.today() + dt.timedelta(days=1))
+    with pytest.raises(InvalidValue, match=r"predicted_on: is before the patient's year of birth \(1960\)"):
+        registry.predict(study, team.clinician, team.subjects[0], key, inputs, on=dt.date(1959, 12, 31))
     with study.reading() as session:
         assert session.scalar(select(func.count()).select_from(RiskPrediction)) == 0
 

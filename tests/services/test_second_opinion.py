@@ -114,6 +114,11 @@ def test_the_review_is_written_by_the_discipline_asked(study, team):
     ({"outcome": "confirmed", "report_date": dt.date(2025, 1, 29)}, "report_date: must not be before the request"),
     # WHO 2020 grades a solitary fibrous tumour by a risk model, not FNCLCC (the catalogue says so)
     ({"outcome": "revised", "revised_histotype": "solitary_fibrous_tumour", "grade": 2}, "is not graded by FNCLCC"),
+    # FNCLCC grades sarcomas (Trojani 1984; Coindre 2006): no grade for a benign or intermediate entity (WHO 2020)
+    ({"outcome": "revised", "revised_histotype": "solitary_fibrous_tumour_benign", "grade": 2},
+     r"is intermediate \(locally aggressive\) \(WHO 2020\): the FNCLCC grade is given to malignant tumours only"),
+    ({"outcome": "revised", "revised_histotype": "dermatofibrosarcoma_protuberans", "grade": 3},
+     "the FNCLCC grade is given to malignant tumours only"),
 ])
 def test_a_review_is_checked(study, team, kwargs, message):
     opinion = _request(team)
@@ -204,3 +209,14 @@ def test_a_review_written_meanwhile_is_not_overwritten_without_a_reason(study, t
     assert (row.outcome, row.reviewer) == ("confirmed", "Dr A")
     with study.reading() as session:
         assert audit.verify_chain(session).ok
+
+
+def test_a_request_received_before_the_patient_was_born_or_in_the_future_is_refused(study, team):
+    """A request received in 1900 gave a turnaround of 46,025 days in the per-centre figures: a received date
+    before the patient's year of birth (1960) is refused, as one in the future was; nothing is written."""
+    for day, rule in ((dt.date(1959, 12, 31), r"received_date: is before the patient's year of birth \(1960\)"),
+                      (dt.date.today() + dt.timedelta(days=1), "received_date: is in the future")):
+        with pytest.raises(InvalidValue, match=rule):
+            so.new_request(study, team.research_nurse, team.subjects[0], kind="pathology", referring_centre="Hospital A",
+                           received_date=day, question="Confirm the diagnosis")
+    assert so.listing(study, team.pathologist) == []

@@ -112,7 +112,9 @@ def parse_date(text: str, field: str) -> dt.date:
     try:
         return dt.date.fromisoformat(text.strip())
     except ValueError:
-        fail(f"{field}: must be a date written YYYY-MM-DD (got {text!r})")
+        from sarcotrial.errors import date_rule
+
+        fail(f"{field}: {date_rule(text)} (got {text!r})")
 
 
 def parse_assignments(pairs: list[str] | None, input_file: Path | None = None) -> dict[str, Any]:

@@ -121,7 +121,7 @@ class Quorum:
 
     def describe(self) -> str:
         if self.met:
-            return "quorum: " + ", ".join(DISCIPLINES.get(d, d).lower() for d in self.required)
+            return "quorum met: " + ", ".join(DISCIPLINES.get(d, d).lower() for d in self.required)
         return "no quorum: missing " + ", ".join(DISCIPLINES.get(d, d).lower() for d in self.missing)
 
     def as_dict(self) -> dict:

@@ -131,6 +131,18 @@ class Histotype:
     def is_malignant(self) -> bool:
         return self.behaviour == "malignant"
 
+    @property
+    def fnclcc_not_applicable(self) -> str | None:
+        """Why an FNCLCC grade cannot be given to this histotype, or None where it can: the FNCLCC system
+        grades sarcomas, malignant tumours (Trojani et al., Int J Cancer 1984; Coindre, Arch Pathol Lab Med
+        2006), so a benign or intermediate entity (WHO 2020's heading) has no grade; nor has one WHO grades
+        by another system (:attr:`graded_by_fnclcc`)."""
+        if not self.graded_by_fnclcc:
+            return f"{self.name} is not graded by FNCLCC ({self.fnclcc_note})"
+        if not self.is_malignant:
+            return f"{self.name} is {self.behaviour} (WHO 2020): the FNCLCC grade is given to malignant tumours only"
+        return None
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "id": self.id,

@@ -73,7 +73,7 @@ from typing import Any, Iterable, Mapping
 
 import yaml
 
-from sarcotrial.errors import InvalidValue, InvalidValues
+from sarcotrial.errors import InvalidValue, InvalidValues, date_rule
 
 __all__ = [
     "TESTS",
@@ -538,7 +538,7 @@ def finding_from_dict(raw: Any, index: int = 0) -> MolecularFinding:
             try:
                 date = dt.date.fromisoformat(date.strip())
             except ValueError:
-                raise InvalidValue(f"{where}.date", "must be a date written YYYY-MM-DD", date) from None
+                raise InvalidValue(f"{where}.date", date_rule(date), date) from None
         elif not isinstance(date, dt.date):
             raise InvalidValue(f"{where}.date", "must be a date written YYYY-MM-DD", date)
     return MolecularFinding(test=test, kind=kind, gene=gene, partner=partner, cdna=cdna, protein=protein,

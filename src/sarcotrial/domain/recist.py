@@ -64,7 +64,7 @@ from fractions import Fraction
 from numbers import Real
 from typing import Any, Literal, Mapping, Sequence, Union
 
-from sarcotrial.errors import InvalidValue
+from sarcotrial.errors import InvalidValue, date_rule
 
 __all__ = [
     "CR", "PR", "SD", "PD", "NE", "NON_CR_NON_PD", "TOO_SMALL", "RESPONSES",
@@ -600,7 +600,7 @@ def parse_recist_document(document: object) -> tuple[list[Lesion], list[Assessme
         except ValueError:
             day = None
         if day is None:
-            raise InvalidValue(f"{where}.date", "must be a date written YYYY-MM-DD", text)
+            raise InvalidValue(f"{where}.date", date_rule(text), text)
         baseline = item.get("baseline", False)
         if not isinstance(baseline, bool):
             raise InvalidValue(f"{where}.baseline", "must be true or false", baseline)

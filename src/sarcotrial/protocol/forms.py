@@ -12,7 +12,7 @@ import datetime as dt
 import math
 from typing import Any, Mapping
 
-from sarcotrial.errors import InvalidValue
+from sarcotrial.errors import InvalidValue, date_rule
 from sarcotrial.protocol.schema import Form, FormField, Protocol
 
 _TRUE = {"true", "yes", "y", "1", "si", "sì"}
@@ -56,7 +56,7 @@ def coerce_value(form_id: str, fld: FormField, value: Any, protocol: Protocol) -
         try:
             return dt.date.fromisoformat(str(value).strip())
         except ValueError:
-            raise InvalidValue(name, "must be a date written YYYY-MM-DD", value) from None
+            raise InvalidValue(name, date_rule(value), value) from None
     if fld.type == "datetime":
         if isinstance(value, dt.datetime):
             moment = value

@@ -296,7 +296,7 @@ def decide(study: StudyDB, actor: Actor, case_id: int, *, strategy: str, rationa
             raise InvalidValue("decision", f"case #{case.id} is decided already; correct the decision instead",
                                show_value=False)
         if screen_for_study:
-            _check_screenable(session, case)
+            _check_screenable(study, session, case)
         row = BoardDecision(case_id=case.id, patient_id=case.patient_id, strategy=chosen, rationale=why,
                             responsible_physician=physician, screen_for_study=bool(screen_for_study), revision=1)
         session.add(row)
@@ -307,12 +307,19 @@ def decide(study: StudyDB, actor: Actor, case_id: int, *, strategy: str, rationa
     return DecisionResult(decision_id, None, None, bool(screen_for_study))
 
 
-def _check_screenable(session: Session, case: BoardCase) -> None:
+def _check_screenable(study: StudyDB, session: Session, case: BoardCase) -> None:
+    """A decision may ask for screening only where the patient can still be screened and the study still
+    takes patients (the case file says "closed to accrual" of the same study)."""
     from sarcotrial.services.pathway import SCREENING_CLOSED
+    from sarcotrial.services.registry import closed_to_accrual
 
     patient = session.get(Patient, case.patient_id)
     if patient.status in SCREENING_CLOSED:
         raise InvalidValue("screen_for_study", f"{patient.subject_id} is {patient.status}; screening is closed",
+                           show_value=False)
+    closed = closed_to_accrual(study, session)
+    if closed:
+        raise InvalidValue("screen_for_study", f"{study.protocol.acronym} takes no patient now: {closed}",
                            show_value=False)
 
 

@@ -33,7 +33,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from sarcotrial.domain import eligibility as eligibility_rules
-from sarcotrial.errors import InvalidValue
+from sarcotrial.errors import InvalidValue, date_rule
 from sarcotrial.services.study import Actor, StudyDB
 from sarcotrial.store.models import CRFInstance, Patient, Screening, Site
 from sarcotrial.store.models_registry import RegistryDocument, RiskModelFile, RiskPrediction
@@ -312,8 +312,14 @@ def predict(study: StudyDB, actor: Actor, subject_id: str, model_key: str, input
     be this patient's. An input the record does not hold stays the user's to give.
     """
     day = on or dt.date.today()
+    if day > dt.date.today():
+        raise InvalidValue("predicted_on", "is in the future (a prediction is made on a day that has come)",
+                           day.isoformat())
     with study.action(actor, permission="registry.predict") as session:
         patient = study.patient(session, subject_id)
+        if day.year < patient.year_of_birth:
+            raise InvalidValue("predicted_on", f"is before the patient's year of birth ({patient.year_of_birth})",
+                               day.isoformat())
         row = _model_row(session, model_key)
         model, view = _model_view(row)
         values = dict(inputs)
@@ -511,8 +517,8 @@ def _known_values(study: StudyDB, session: Session, patient: Patient) -> dict[st
     return validate_form(study.protocol, form_id, known, partial=True) if known else {}
 
 
-def _closed(study: StudyDB, session: Session) -> str | None:
-    """Why the study takes no patient now, or ``None`` (open for accrual)."""
+def closed_to_accrual(study: StudyDB, session: Session) -> str | None:
+    """Why the study takes no patient now, or ``None`` (open for accrual): a study lock, or its target enrolled."""
     from sarcotrial.services.forms import active_lock
     from sarcotrial.store.models import Enrolment
 
@@ -545,7 +551,7 @@ def _match(study: StudyDB, session: Session, patient: Patient, known: Mapping[st
     unknown = tuple(c.text for c in decision.criteria if c.passes is None)
     return TrialMatch(protocol=protocol.acronym, protocol_version=str(protocol.version),
                       verdict=_VERDICT[decision.decision], decision=decision, known=dict(known), failed=failed,
-                      unknown=unknown, closed=_closed(study, session))
+                      unknown=unknown, closed=closed_to_accrual(study, session))
 
 
 def match(study: StudyDB, actor: Actor | None, subject_id: str, *, today: dt.date | None = None) -> list[TrialMatch]:
@@ -575,7 +581,7 @@ def open_screening(study: StudyDB, actor: Actor, subject_id: str, answers: Mappi
     try:
         day = dt.date.fromisoformat(str(values["screening_date"]))
     except ValueError:
-        raise InvalidValue("screening.screening_date", "must be a date written YYYY-MM-DD",
+        raise InvalidValue("screening.screening_date", date_rule(values["screening_date"]),
                            values["screening_date"]) from None
     form = study.protocol.form(study.protocol.eligibility.form)
     may_identify = principal is None or principal.role is None or access_rules.allowed(principal.role,

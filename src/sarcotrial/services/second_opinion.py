@@ -92,6 +92,9 @@ def new_request(study: StudyDB, actor: Actor, subject_id: str, *, kind: str, ref
     checked = check_documents(study, documents) if documents else []
     with study.action(actor, permission="second_opinion.request") as session:
         patient = study.patient(session, subject_id)
+        if received_date.year < patient.year_of_birth:
+            raise InvalidValue("received_date", f"is before the patient's year of birth ({patient.year_of_birth})",
+                               received_date.isoformat())
         row = SecondOpinion(patient_id=patient.id, kind=what, referring_centre=centre, received_date=received_date,
                             question=asked)
         session.add(row)
@@ -225,8 +228,8 @@ def review(study: StudyDB, actor: Actor, opinion_id: int, *, text: str, outcome:
     histo = revised_histotype.strip() if revised_histotype else None
     if histo:
         entity = histotype(histo)
-        if grade is not None and not entity.graded_by_fnclcc:
-            raise InvalidValue("grade", f"{entity.name} is not graded by FNCLCC ({entity.fnclcc_note})", grade)
+        if grade is not None and entity.fnclcc_not_applicable:
+            raise InvalidValue("grade", entity.fnclcc_not_applicable, grade)
     with study.reading(actor, permission="board.read") as session:
         kind = _opinion(study, session, opinion_id).kind  # a request's kind never changes
     verdict = rules.opinion_outcome(kind, outcome, histo, grade)

@@ -27,7 +27,7 @@ from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import RedirectResponse, Response
 
 from sarcotrial.domain import board as board_rules
-from sarcotrial.errors import AccessDenied, InvalidValue
+from sarcotrial.errors import AccessDenied, InvalidValue, date_rule
 from sarcotrial.services import board, registry
 from sarcotrial.services import second_opinion as opinions
 from sarcotrial.web.deps import SignedIn, WebUser, study_of
@@ -69,7 +69,7 @@ def _date(text: str, name: str) -> dt.date:
     try:
         return dt.date.fromisoformat((text or "").strip())
     except ValueError:
-        raise InvalidValue(name, "must be a date written YYYY-MM-DD" if text.strip() else "is required",
+        raise InvalidValue(name, date_rule(text) if text.strip() else "is required",
                            text if text.strip() else None) from None
 
 

@@ -33,7 +33,7 @@ from starlette.concurrency import run_in_threadpool
 
 from sarcotrial.domain import molecular as molecular_rules
 from sarcotrial.domain import predisposition as family_rules
-from sarcotrial.errors import InvalidValue
+from sarcotrial.errors import InvalidValue, date_rule
 from sarcotrial.services import registry
 from sarcotrial.web.deps import SignedIn, WebUser, study_of
 from sarcotrial.web.templating import render
@@ -639,7 +639,7 @@ async def predict(request: Request, user: SignedIn, subject: str):
                 try:
                     day = dt.date.fromisoformat(day_text.strip())
                 except ValueError:
-                    raise InvalidValue("predicted_on", "must be a date written YYYY-MM-DD", day_text) from None
+                    raise InvalidValue("predicted_on", date_rule(day_text), day_text) from None
             inputs = {name: text.strip() for name, text in values.items()}
             registry.predict(study, user.actor, subject, key, inputs, on=day)
         except InvalidValue as exc:

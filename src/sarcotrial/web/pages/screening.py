@@ -19,7 +19,7 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import RedirectResponse
 from starlette.concurrency import run_in_threadpool
 
-from sarcotrial.errors import InvalidValue
+from sarcotrial.errors import InvalidValue, date_rule
 from sarcotrial.protocol.schema import Form
 from sarcotrial.services import access, pathway
 from sarcotrial.services import forms as records
@@ -110,7 +110,7 @@ def _date(text: str, name: str) -> dt.date:
     try:
         return dt.date.fromisoformat(text.strip())
     except ValueError:
-        raise InvalidValue(name, "must be a date written YYYY-MM-DD", text) from None
+        raise InvalidValue(name, date_rule(text), text) from None
 
 
 def _not_found(exc: InvalidValue) -> None:

@@ -24,7 +24,7 @@ from fastapi import APIRouter, File, Form, HTTPException, Request, UploadFile
 from fastapi.responses import RedirectResponse, Response
 
 from sarcotrial.domain import board as board_rules
-from sarcotrial.errors import InvalidValue
+from sarcotrial.errors import InvalidValue, date_rule
 from sarcotrial.services import second_opinion as opinions
 from sarcotrial.web.deps import SignedIn, WebUser, optional_int, study_of
 from sarcotrial.web.templating import render
@@ -59,7 +59,7 @@ def _date(text: str, name: str) -> dt.date:
     try:
         return dt.date.fromisoformat((text or "").strip())
     except ValueError:
-        raise InvalidValue(name, "must be a date written YYYY-MM-DD" if (text or "").strip() else "is required",
+        raise InvalidValue(name, date_rule(text) if (text or "").strip() else "is required",
                            text if (text or "").strip() else None) from None
 
 
