@@ -55,8 +55,10 @@ def test_the_strategies_cover_the_boards_families_of_treatment():
     expected = {"surgery_alone", "preoperative_radiotherapy_surgery", "postoperative_radiotherapy",
                 "perioperative_chemotherapy", "chemotherapy", "definitive_radiotherapy", "interventional_radiology",
                 "follow_up_only", "further_investigations", "best_supportive_care", "referral_elsewhere",
-                "trial_screening"}
+                "trial_screening", "targeted_therapy"}
     assert expected <= set(board.STRATEGIES)
+    # adjuvant imatinib for a GIST is no chemotherapy (Casali et al., Ann Oncol 2022): a strategy of its own
+    assert board.strategy("targeted_therapy") == "targeted_therapy" != board.strategy("chemotherapy")
     assert board.strategy("Surgery alone") == "surgery_alone"
     with pytest.raises(InvalidValue, match="strategy: must be one of"):
         board.strategy("wait and pray")

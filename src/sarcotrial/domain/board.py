@@ -72,6 +72,10 @@ STRATEGIES: dict[str, str] = {
     "re_excision": "Re-excision (after an unplanned excision)",
     "perioperative_chemotherapy": "Perioperative chemotherapy with local treatment",
     "chemotherapy": "Chemotherapy",
+    # targeted and other systemic treatments that are not chemotherapy (adjuvant or first-line imatinib for a GIST,
+    # a tyrosine-kinase inhibitor, an NTRK or ALK inhibitor, a hormonal treatment of a desmoid): ESMO-EURACAN-GENTURIS
+    # 2021/2022 (GIST: Casali et al., Ann Oncol 2022;33:20-33)
+    "targeted_therapy": "Targeted or other systemic therapy (not chemotherapy)",
     "definitive_radiotherapy": "Definitive radiotherapy",
     "interventional_radiology": "Interventional radiology",
     "follow_up_only": "Follow-up only",
