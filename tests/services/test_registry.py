@@ -412,6 +412,28 @@ def test_a_revised_second_opinion_gives_the_histotype_or_is_flagged_against_the_
     assert "revised the FNCLCC grade to 3" in flag and "the diagnosis form's grade is 2" in flag
 
 
+def test_the_case_file_lists_the_second_opinions_and_flags_revisions_that_disagree(study, team):
+    """Every second opinion of the patient is on the case file; two reviews that revised the diagnosis to
+    different histotypes are flagged (the latest is not simply right), one revision alone is not."""
+    from sarcotrial.services import second_opinion
+
+    subject = team.subjects[0]
+    reviewed = []
+    for day, centre, histotype in ((dt.date(2025, 1, 12), "Hospital A", "dedifferentiated_liposarcoma"),
+                                   (dt.date(2025, 3, 2), "Hospital B", "leiomyosarcoma")):
+        number = second_opinion.new_request(study, team.research_nurse, subject, kind="pathology", referring_centre=centre,
+                                            received_date=day, question="Diagnosis?", today=dt.date(2025, 4, 1))
+        second_opinion.review(study, team.pathologist, number, text="reviewed", outcome="revised", reviewer="Dr Paula Path",
+                              report_date=day + dt.timedelta(days=5), revised_histotype=histotype,
+                              today=dt.date(2025, 4, 1))
+        reviewed.append(number)
+        file = registry.case_file(study, team.clinician, subject)
+        assert [o.id for o in file.second_opinions] == reviewed
+        disagree = [f for f in file.flags if f.startswith("second opinions disagree")]
+        assert bool(disagree) is (len(reviewed) == 2)
+    assert "dedifferentiated liposarcoma" in disagree[0] and "leiomyosarcoma" in disagree[0]
+    assert [o["id"] for o in file.as_dict()["second_opinions"]] == reviewed
+
 def test_screening_opened_from_the_registry_has_the_age_from_the_date_of_birth(study, team):
     """The year of birth bounds the age to two values; screening needs the one at the screening date, which
     the date of birth gives (born 1 May 1960: 64 on 1 Feb 2025), read by a role that reads identifiers

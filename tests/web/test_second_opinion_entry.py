@@ -380,3 +380,12 @@ def test_the_listing_links_to_a_new_request_and_to_each_request(client_as, patho
         assert f"/board/second-opinions/{number}" in links
     # the monitor may not register one (and reads no board data): 403, as the listing always answered
     assert client_as("monitor").get("/board/second-opinions").status_code == 403
+
+
+def test_the_case_file_lists_the_patients_second_opinions(client_as, web_study, pathology):
+    """The patient's case file has a section of their second opinions, each linked to its page."""
+    page = dom(client_as("clinician").get("/board/patients/SPR-001"))
+    section = by_id(page, "second-opinions")
+    link = section.find("a", href=f"/board/second-opinions/{pathology}")
+    assert link is not None and link.text == f"#{pathology}"
+    assert "Hospital A" in section.text and "awaiting review" in section.text

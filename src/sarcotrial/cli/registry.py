@@ -210,6 +210,19 @@ def show(subject_id: str = SubjectArgument, db: Optional[str] = DbOption, user: 
                           escape(getattr(decision, "strategy_label", None) or getattr(decision, "strategy", "") or "")
                           if decision else "-")
         console.print(table)
+    if file.second_opinions:
+        table = _table("Second opinions")
+        table.add_column("#", justify="right")
+        table.add_column("Kind")
+        table.add_column("Centre", overflow="fold")
+        table.add_column("Received")
+        table.add_column("Outcome", overflow="fold")
+        for o in file.second_opinions:
+            outcome = (o.outcome or "awaiting review").replace("_", " ")
+            if o.revised_histotype:
+                outcome += f": {registry.histotype_name(o.revised_histotype)}" + (f", G{o.revised_grade}" if o.revised_grade else "")
+            table.add_row(str(o.id), o.kind, escape(o.referring_centre), o.received_date.isoformat(), escape(outcome))
+        console.print(table)
     if file.interpretation:
         table = _table("Molecular findings")
         table.add_column("Finding", overflow="fold")

@@ -616,11 +616,13 @@ class CaseFile:
     predictions: list[PredictionView] = field(default_factory=list)
     matches: list[TrialMatch] = field(default_factory=list)
     cases: list[tuple[dt.date, Any]] = field(default_factory=list)
+    #: the patient's second opinions, oldest first (``services.second_opinion.OpinionView``)
+    second_opinions: list[Any] = field(default_factory=list)
 
     @property
     def histotype_name(self) -> str | None:
         """The recorded histotype's WHO name (``None`` when none is recorded)."""
-        return None if self.histotype is None else _histotype_name(self.histotype)
+        return None if self.histotype is None else histotype_name(self.histotype)
 
     @property
     def flags(self) -> list[str]:
@@ -628,10 +630,16 @@ class CaseFile:
         out = []
         if self.revised_by_second_opinion:
             out.append(f"second opinion: {self.revised_by_second_opinion}")
+        revisions = [o for o in self.second_opinions if o.outcome == "revised" and o.revised_histotype]
+        if len({o.revised_histotype for o in revisions}) > 1:
+            # two reviews that revised the diagnosis to different histotypes: the latest is not simply right
+            out.append("second opinions disagree: " + "; ".join(
+                f"#{o.id} ({o.referring_centre}, {o.report_date}) revised to {histotype_name(o.revised_histotype).lower()}"
+                for o in revisions))
         for item in self.interpretation:
             if item.flag_for_board:
                 out.append(f"molecular: {item.finding.label} contradicts the recorded histotype "
-                           f"(defines {', '.join(_histotype_name(e).lower() for e in item.entities)})")
+                           f"(defines {', '.join(histotype_name(e).lower() for e in item.entities)})")
             for action in item.actionable:
                 if action.applies:
                     drugs = action.entry.as_dict().get("drugs") or []
@@ -653,11 +661,12 @@ class CaseFile:
             "matches": [m.as_dict() for m in self.matches],
             "board_cases": [{"meeting_date": day.isoformat(), **(case.as_dict() if hasattr(case, "as_dict") else {})}
                             for day, case in self.cases],
+            "second_opinions": [o.as_dict() for o in self.second_opinions],
             "flags": self.flags,
         }
 
 
-def _histotype_name(histotype_id: str) -> str:
+def histotype_name(histotype_id: str) -> str:
     """The WHO name of a catalogue id (the id itself if the catalogue no longer has it)."""
     from sarcotrial.domain.histology import histotype
 
@@ -700,7 +709,7 @@ def case_file(study: StudyDB, actor: Actor | None, subject_id: str, *, today: dt
     matches and the board's cases."""
     from sarcotrial.domain.molecular import findings_from_document, interpret
     from sarcotrial.domain.predisposition import assess_predisposition, family_history_from_dict
-    from sarcotrial.services import board
+    from sarcotrial.services import board, second_opinion
 
     with study.reading(actor, permission="board.read") as session:
         patient = study.patient(session, subject_id)
@@ -719,8 +728,8 @@ def case_file(study: StudyDB, actor: Actor | None, subject_id: str, *, today: dt
                 file.histotype, file.histotype_source = revised, f"second opinion{when}"
             elif revised != recorded:
                 grade = f", FNCLCC grade {opinion.revised_grade}" if opinion.revised_grade else ""
-                file.revised_by_second_opinion = (f"revised the diagnosis to {_histotype_name(revised).lower()}{grade}{when}; "
-                                                  f"the diagnosis form says {_histotype_name(recorded).lower()}")
+                file.revised_by_second_opinion = (f"revised the diagnosis to {histotype_name(revised).lower()}{grade}{when}; "
+                                                  f"the diagnosis form says {histotype_name(recorded).lower()}")
             elif opinion.revised_grade and recorded_grade and str(opinion.revised_grade) != recorded_grade:
                 file.revised_by_second_opinion = (f"revised the FNCLCC grade to {opinion.revised_grade}{when}; "
                                                   f"the diagnosis form's grade is {recorded_grade}")
@@ -737,4 +746,5 @@ def case_file(study: StudyDB, actor: Actor | None, subject_id: str, *, today: dt
         if patient.status not in ("enrolled", "dead", "withdrawn"):
             file.matches = [_match(study, session, patient, _known_values(study, session, patient), today or dt.date.today())]
     file.cases = board.patient_cases(study, actor, subject_id)
+    file.second_opinions = second_opinion.listing(study, actor, subject_id=subject_id, check_documents=False)
     return file

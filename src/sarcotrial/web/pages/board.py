@@ -378,7 +378,9 @@ def _case_page(request: Request, user: WebUser, subject: str, *, screening_error
                   f=file, histotype_name=_histotype_name(file.histotype), entity_names=names, charts=charts,
                   meeting_of=meeting_of, screening_error=screening_error, verdict_badges=VERDICT_BADGES,
                   criterion_labels=CRITERION_LABELS, criterion_badges=CRITERION_BADGES, set_badges=SET_BADGES,
-                  relation_badges=RELATION_BADGES)
+                  relation_badges=RELATION_BADGES,
+                  histotype_names={o.revised_histotype: _histotype_name(o.revised_histotype)
+                                   for o in file.second_opinions if o.revised_histotype})
 
 
 @router.get("/board/patients/{subject}")
