@@ -358,3 +358,19 @@ def test_an_input_the_study_records_is_shown_and_one_that_disagrees_is_refused_b
     done = clinician.post(f"/board/patients/{first}/predict", data={
         "model": key, "predicted_on": "2025-01-10", "input.age": "64", "input.size_cm": "12", "input.grade": "3"})
     assert done.status_code == 303 and len(file_of(web_study, first).predictions) == 1
+
+
+def test_a_family_history_begun_for_a_sarcoma_patient_starts_with_their_sarcoma(client_as, web_study):
+    """The patient's own sarcoma (the case file's histotype: a synovial sarcoma by the molecular report) is the
+    proband's first tumour when the family history is begun, its age left to the user: the criteria say
+    undecided, not "not met" (Bougeard 2015 counts the proband's sarcoma); without a histotype nothing is added."""
+    first, _second = web_study.subjects
+    registry.record_document(web_study, web_study.team.pathologist, first, "molecular", SUPPORTING)
+    nurse = client_as("research_nurse")
+    assert nurse.post(f"/board/patients/{first}/family/proband", data={"sex": "female", "age": "34"}).status_code == 303
+    file = file_of(web_study, first)
+    assert file.family_history["proband"]["cancers"] == [{"type": "soft_tissue_sarcoma", "name": "synovial sarcoma"}]
+    assert file.predisposition.chompret.verdict == "undecided"
+    assert registry.known_proband_tumours(registry.case_file(web_study, web_study.team.clinician,
+                                                             web_study.subjects[0])) == \
+        [{"type": "soft_tissue_sarcoma", "name": "synovial sarcoma"}]

@@ -666,6 +666,26 @@ class CaseFile:
         }
 
 
+def known_proband_tumours(file: CaseFile) -> list[dict[str, Any]]:
+    """The patient's own sarcoma, as the first tumour of the proband in a family history begun now: its type
+    and name from the case file's histotype, the age at diagnosis left to the user (the criteria then say
+    "unknown", never "not met", until it is given). Chompret's criteria count the proband's sarcoma (Bougeard
+    et al., J Clin Oncol 2015); a family history begun without it read "not met" for a sarcoma patient. A
+    GIST is not a tumour of the Li-Fraumeni spectrum; nothing is known without a malignant histotype."""
+    from sarcotrial.domain.histology import histotype
+
+    if not file.histotype or file.histotype.startswith("gastrointestinal_stromal_tumour"):
+        return []
+    try:
+        entity = histotype(file.histotype)
+    except InvalidValue:
+        return []
+    if not entity.is_malignant:
+        return []
+    kind = "osteosarcoma" if "osteosarcoma" in file.histotype else "soft_tissue_sarcoma"
+    return [{"type": kind, "name": entity.name.lower()}]
+
+
 def histotype_name(histotype_id: str) -> str:
     """The WHO name of a catalogue id (the id itself if the catalogue no longer has it)."""
     from sarcotrial.domain.histology import histotype

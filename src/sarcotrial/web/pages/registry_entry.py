@@ -389,7 +389,8 @@ async def save_proband(request: Request, user: SignedIn, subject: str):
                 proband.pop(name, None)
             else:
                 proband[name] = value
-        proband.setdefault("cancers", [])
+        if "cancers" not in proband:  # begun now: the patient's own sarcoma first (its age left to the user)
+            proband["cancers"] = registry.known_proband_tumours(file)
         document["proband"] = proband
 
     return await run_in_threadpool(_family_change, request, user, subject, "proband", typed, change,
