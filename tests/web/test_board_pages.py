@@ -15,6 +15,8 @@ board's quorum (the setting ``tumour_board_quorum``; ESMO-EURACAN-GENTURIS, Gron
 
 from __future__ import annotations
 
+import re
+
 import datetime as dt
 import hashlib
 import math
@@ -161,6 +163,20 @@ def test_a_new_meeting_is_refused_beside_its_field_and_then_recorded(client_as, 
     assert client_as("pathologist").post("/board/meetings", data={"meeting_date": "2025-01-29",
                                                                   "site": "MAIN"}).status_code == 403
 
+
+def test_a_meeting_to_come_is_planned_not_without_quorum(client_as, web_study):
+    """A meeting recorded ahead of its day has no attendance yet: it reads "planned", not a red "no quorum"."""
+    import datetime as dt
+
+    nurse = client_as("research_nurse")
+    day = (dt.date.today() + dt.timedelta(days=14)).isoformat()
+    answer = nurse.post("/board/meetings", data={"meeting_date": day, "site": "MAIN"})
+    assert answer.status_code == 303
+    page = nurse.get(answer.headers["location"]).text
+    assert "Planned meeting." in page and "No quorum." not in page
+    listing = nurse.get("/board").text
+    row = re.search(rf"<tr[^>]*>(?:(?!</tr>).)*{day}(?:(?!</tr>).)*</tr>", listing, re.DOTALL).group(0)
+    assert "planned" in row and "no quorum" not in row
 
 def test_the_minutes_are_a_pdf_and_an_unknown_meeting_is_not_found(client_as):
     client = client_as("clinician")

@@ -108,7 +108,7 @@ def meeting_list(site: Optional[str] = typer.Option(None, "--site", help="One si
                          else "left")
     for m in rows:
         table.add_row(str(m.id), m.meeting_date.isoformat(), escape(m.site), str(len(m.attendees)),
-                      "met" if m.quorum.met else "[red]no quorum[/]",
+                      "met" if m.quorum.met else "planned" if m.planned else "[red]no quorum[/]",
                       str(len(m.cases)) + (f" (+{m.hidden})" if m.hidden else ""), str(m.decided), str(m.signed))
     console.print(table)
 
@@ -289,7 +289,10 @@ def show(meeting_id: int = typer.Argument(..., metavar="MEETING_ID"),
         return
     console.print(f"[bold]Board meeting #{view.id}[/], {view.meeting_date.isoformat()}, site {escape(view.site)}")
     style = "green" if view.quorum.met else "red"
-    console.print(f"[{style}]{view.quorum.describe()}[/]")
+    if view.planned and not view.quorum.met:
+        console.print("planned meeting: its quorum is known when the people present are recorded")
+    else:
+        console.print(f"[{style}]{view.quorum.describe()}[/]")
     present = _table("Present")
     present.add_column("Name")
     present.add_column("Discipline")

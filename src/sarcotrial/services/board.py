@@ -555,6 +555,11 @@ class MeetingView:
                 f"{'are' if self.hidden != 1 else 'is'} not shown")
 
     @property
+    def planned(self) -> bool:
+        """A meeting still to come: its attendance (and so its quorum) is not known yet."""
+        return self.meeting_date > dt.date.today()
+
+    @property
     def decided(self) -> int:
         return sum(c.decision is not None for c in self.cases)
 
