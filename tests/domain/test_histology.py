@@ -339,8 +339,14 @@ def test_unknown_id_is_refused() -> None:
     with pytest.raises(InvalidValue) as info:
         histotype("malignant_mesenchymoma")
     assert info.value.field == "histotype"
-    assert info.value.rule == "unknown histotype id"
+    assert info.value.rule == "unknown histotype id (see 'sarcotrial rules histotype')"
     assert info.value.value == "malignant_mesenchymoma"
+
+
+def test_a_mistyped_id_is_answered_with_the_nearest():
+    """As an unknown gene is: 'leiomyosarcome' gets leiomyosarcoma, a far id gets the search command."""
+    with pytest.raises(InvalidValue, match=r"unknown histotype id; nearest: leiomyosarcoma\b"):
+        histotype("leiomyosarcome")
 
 
 def test_as_dict_keys() -> None:

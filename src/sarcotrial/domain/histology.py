@@ -355,7 +355,12 @@ def histotype(id: str) -> Histotype:  # noqa: A002 - the brief's name for the pa
     try:
         return _catalogue().by_id[id]
     except (KeyError, TypeError):
-        raise InvalidValue("histotype", "unknown histotype id", id) from None
+        import difflib
+
+        # a slip of the keyboard ("leiomyosarcome") is answered with the ids it is nearest to, as a gene is
+        near = difflib.get_close_matches(id, list(_catalogue().by_id), n=3, cutoff=0.8) if isinstance(id, str) else []
+        rule = "unknown histotype id" + (f"; nearest: {', '.join(near)}" if near else " (see 'sarcotrial rules histotype')")
+        raise InvalidValue("histotype", rule, id) from None
 
 
 def histotype_by_icdo3(code: str) -> list[Histotype]:
