@@ -61,7 +61,17 @@ class Planes:
     def spacing(self) -> float | None:
         if len(self.w) < 2:
             return None
-        return float(np.median(np.diff(self.w)))
+        return median(np.diff(self.w))
+
+
+def median(x: np.ndarray) -> float:
+    """``np.median`` of a 1-D array without NaN, the same number: the mean of the middle one or two of its
+    sorted values ((a + b) / 2, as ``np.median`` takes it; (a + a) / 2 is a). ``np.median`` costs some 60
+    microseconds on a few dozen numbers (a plane's spacing, asked twice per structure), and its selection
+    took 0.4 ms on the 2,700 runs' extents of the breast plan's BODY (:class:`.distances.Boundaries`),
+    thirty times a sort. Since 2026-12-07."""
+    s = np.sort(x)
+    return float((s[(s.size - 1) // 2] + s[s.size // 2]) / 2)
 
 
 def _newell_normal(p: np.ndarray) -> np.ndarray:

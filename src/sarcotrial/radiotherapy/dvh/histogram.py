@@ -10,6 +10,10 @@ the structure's cells. Dose-at-volume and volume-at-dose queries use a fine cont
 representation (:data:`FINE_BINS` bins between min and max, the spread samples integrated exactly
 into them, uniform within each bin, i.e. a piecewise-linear cumulative DVH): answers are
 interpolated, never snapped to a bin edge.
+
+Since 2026-12-07 the fine histogram picks its point samples and ramps by index rather than by boolean
+mask (a boolean index of a mask mixing the two took several times as long), and the weights of blocks
+with one volume each are repeated from one number per block: the same numbers in the same order.
 """
 
 from __future__ import annotations
@@ -265,11 +269,14 @@ def _binned_counts(lo: np.ndarray, hi: np.ndarray | None, w: np.ndarray, dmin: f
         width = x_hi - x_lo
         point = width < 1.0
         if point.any():
-            xc = (x_lo[point] + x_hi[point]) * 0.5
+            # the points and the ramps picked by index (a boolean index of so mixed a mask, once per array,
+            # took several times as long)
+            pick = np.flatnonzero(point)
+            xc = (x_lo.take(pick) + x_hi.take(pick)) * 0.5
             pt_idx.append(np.minimum(xc.astype(np.int32), FINE_BINS - 1))
-            pt_w.append(wb[point])
-            wide = ~point
-            x_lo, x_hi, width, wb = x_lo[wide], x_hi[wide], width[wide], wb[wide]
+            pt_w.append(wb.take(pick))
+            pick = np.flatnonzero(~point)
+            x_lo, x_hi, width, wb = x_lo.take(pick), x_hi.take(pick), width.take(pick), wb.take(pick)
         e = m + x_lo.size
         np.divide(wb, width, out=slope[m:e])
         # (as _ramp_sums: the positions lie in [0, FINE_BINS], their ceilings within its n_edges)
@@ -322,7 +329,10 @@ def dvh_from_samples(name: str, chunks: list[Samples], total_mm3: float, outside
     else:
         edges = np.linspace(dmin, dmax, FINE_BINS + 1)
         scale = FINE_BINS / (dmax - dmin)
-        w = np.concatenate([c.weights_cc for c in chunks])
+        if any(np.ndim(c.volume_mm3) for c in chunks):
+            w = np.concatenate([c.weights_cc for c in chunks])
+        else:  # one volume per chunk (the same numbers as weights_cc, without an array per chunk)
+            w = np.repeat(np.array([c.volume_mm3 / 1000.0 for c in chunks]), [c.dose.size for c in chunks])
         counts = _binned_counts(lo_d, hi_d if spread else None, w, dmin, scale)
     return DVH(name=name, end_cap=end_cap, mode="accurate", volume_cc=total_mm3 / 1000.0,
                outside_grid_cc=outside_mm3 / 1000.0, min_gy=dmin, mean_gy=min(max(mean, dmin), dmax), max_gy=dmax,

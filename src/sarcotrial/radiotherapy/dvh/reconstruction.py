@@ -25,6 +25,10 @@ slabs). A structure drawn on a single plane gets one slice thickness either way 
 *Missing planes and separate parts.* A gap of more than :data:`GAP_FACTOR` nominal spacings
 between planes whose shapes overlap is interpolated as above (and noted); where the shapes do not
 overlap the structure has separate parts, each with its own end caps.
+
+The distances live in :mod:`.distances` since 2026-12-07. The crossings of the two circles (through the
+plane before and the plane after) are worked out in one call on both rows at once, the same operations
+on the same numbers as one circle at a time.
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ from typing import NamedTuple
 import numpy as np
 
 from sarcotrial.radiotherapy.dvh.contours import Planes, SampleGrid, rasterize
+from sarcotrial.radiotherapy.dvh.distances import Boundaries
 
 GAP_FACTOR = 1.5
 
@@ -190,272 +195,10 @@ class Solid:
         return self.slabs[0][0], self.slabs[-1][1]
 
 
-class _Groups(NamedTuple):
-    """Runs of consecutive edges of one polygon, for the bounds of the search: per run one row (a vertex of
-    it, its box: x0, x1, y0, y1) about the edges' centre in double (``high``) and single (``low``)
-    precision, its first edge and its number of edges; per plane (a row of ``Boundaries.keys``) its
-    runs ``rs[j]:re[j]``; ``tile`` the side of the squares of points that share their candidate runs."""
-
-    high: np.ndarray
-    low: np.ndarray
-    first: np.ndarray
-    count: np.ndarray
-    rs: np.ndarray
-    re: np.ndarray
-    tile: float
-
-
-class Boundaries:
-    """The contour edges of some planes, for the exact Euclidean distance (mm) from in-plane points to
-    the nearest edge of a given plane.
-
-    Numpy only (no spatial index to import or build; scipy.spatial alone took a quarter of a second
-    to import). A plane of at most :data:`_FEW_EDGES` edges is searched whole. Otherwise each
-    polygon's edges are grouped in runs of about sqrt(edges of the largest plane / :data:`_RUN_DIV`)
-    consecutive edges, each with its bounding box: the distance from a point to a vertex of the plane
-    bounds the answer from above, and only the runs whose box lies within that bound can hold the
-    nearest edge (:meth:`_candidates`: the bounds first for square tiles of points, every plane at
-    once, then for each point among its tile's runs). Which edge of a run is nearest is decided in
-    single precision (coordinates about the edges' centre; the bounds with a margin far above their
-    rounding), that edge's distance then computed in double precision and the least over the runs
-    taken: the answer is the distance to the nearest edge, but for two edges within about 1e-5 mm of
-    a tie. (The k-d tree of edge samples used before 2026-12-05 took the edge of the nearest sample
-    and its neighbours: up to 0.35 mm too far on the breast plan's BODY.) ``step`` is not used.
-
-    Only the bounds' work changed on 2026-12-06 (tiles instead of every point against every run of its
-    plane, one plane at a time): the candidate runs are those the per-point bound kept and a few more,
-    which cannot hold a nearer edge, so the distances are the same (docs/benchmarks/dvh.md).
-    """
-
-    def __init__(self, planes: dict[int, list[np.ndarray]], step: float | None = None):
-        keys = sorted(planes)
-        polys = [(k, p) for k in keys for p in planes[k]]
-        sizes = np.array([len(p) for _, p in polys])
-        first = np.cumsum(sizes) - sizes
-        last = first + sizes - 1
-        pts = np.concatenate([p for _, p in polys])
-        idx = np.arange(len(pts))
-        d = np.empty_like(pts)  # each vertex to the next of its polygon
-        np.subtract(pts[1:], pts[:-1], out=d[:-1])
-        d[last] = pts[first] - pts[last]
-        x0, y0, dx, dy = pts[:, 0], pts[:, 1], d[:, 0], d[:, 1]
-        d2 = dx * dx + dy * dy
-        inv = np.divide(1.0, d2, out=np.zeros(len(d2)), where=d2 > 0)
-        self.keys = np.array(keys)
-        edge_plane = np.repeat(np.array([k for k, _ in polys]), sizes)
-        per_plane = np.bincount(edge_plane - keys[0])[self.keys - keys[0]]
-        self.few = per_plane <= _FEW_EDGES  # per plane: searched whole
-        # one row per edge (x0, y0, dx, dy, inv), for the exact distances
-        self.edge_tab = np.stack([x0, y0, dx, dy, inv], axis=1)
-        self.centre = np.array([x0.mean(), y0.mean()])
-        x1, y1 = x0 + dx, y0 + dy
-        ex0, ex1, ey0, ey1 = np.minimum(x0, x1), np.maximum(x0, x1), np.minimum(y0, y1), np.maximum(y0, y1)
-        self.runs = None
-        # each plane's edges; in single precision about the centre, by quantity (x0, y0, dx, dy, inv)
-        self.edge_rs = np.searchsorted(edge_plane, self.keys)
-        self.edge_re = np.searchsorted(edge_plane, self.keys, side="right")
-        self.low = np.empty((5, len(pts)), np.float32)
-        for q, values in enumerate((x0 - self.centre[0], y0 - self.centre[1], dx, dy, inv)):
-            self.low[q] = values
-        if not self.few.all():
-            # runs of consecutive edges of one polygon: starting at every polygon's first edge and every
-            # run-th edge after it
-            run = max(4, int(round(math.sqrt(max(int(per_plane[~self.few].max()), 1) / _RUN_DIV))))
-            offs = idx - np.repeat(first, sizes)
-            starts = np.flatnonzero(offs % run == 0)
-            rlen = np.append(starts[1:], len(pts)) - starts
-            # a vertex half-way along each run (not its first vertex, which also closes the run before)
-            mid = starts + (rlen - 1) // 2
-            self.runs = self._groups(starts, rlen, mid, np.minimum.reduceat(ex0, starts),
-                                     np.maximum.reduceat(ex1, starts), np.minimum.reduceat(ey0, starts),
-                                     np.maximum.reduceat(ey1, starts), edge_plane, _TILE)
-            self.run = run
-            # each run's edges padded to ``run`` lanes (repeating its last edge), in single precision about
-            # the centre: one row per run (its five quantities by lane), gathered as one contiguous row
-            lane = (np.minimum(np.arange(run), rlen[:, None] - 1) + starts[:, None]).reshape(-1)
-            self.low_tab = np.empty((starts.size, 5, run), np.float32)
-            for q in range(5):
-                self.low_tab[:, q, :] = self.low[q].take(lane).reshape(starts.size, run)
-
-    def _groups(self, starts, count, vertex, bx0, bx1, by0, by1, edge_plane, tile) -> _Groups:
-        cx, cy = self.centre
-        x0, y0 = self.edge_tab[:, 0], self.edge_tab[:, 1]
-        high = np.column_stack([x0[vertex] - cx, y0[vertex] - cy, bx0 - cx, bx1 - cx, by0 - cy, by1 - cy])
-        gplane = edge_plane[starts]
-        size = float(np.median(np.maximum(bx1 - bx0, by1 - by0))) * tile
-        return _Groups(high, high.astype(np.float32), starts, count, np.searchsorted(gplane, self.keys),
-                       np.searchsorted(gplane, self.keys, side="right"), max(size, 1e-3))
-
-    def distance(self, plane: np.ndarray, pts: np.ndarray) -> np.ndarray:
-        """Distance from each point (u, v) to the nearest edge of its plane (``plane``, one per point)."""
-        n = len(pts)
-        if n == 0:
-            return np.zeros(0)
-        # the points sorted by plane (unless they come so), so a plane's points are a slice
-        order = None if n < 2 or bool((plane[1:] >= plane[:-1]).all()) else np.argsort(plane, kind="stable")
-        ps, sp = (plane, pts) if order is None else (plane[order], pts.take(order, axis=0))
-        heads = np.flatnonzero(np.concatenate([[True], ps[1:] != ps[:-1]]))
-        count = np.diff(np.append(heads, n))
-        qx = (sp[:, 0] - self.centre[0]).astype(np.float32)
-        qy = (sp[:, 1] - self.centre[1]).astype(np.float32)
-        where = np.searchsorted(self.keys, ps[heads])
-        row = np.repeat(where, count)
-        few = np.repeat(self.few[where], count)
-        out = np.empty(n)
-        if few.any():
-            # a plane of few edges: every edge, in blocks of points (a few thousand points against a few dozen
-            # edges are quicker in one broadcast than through bounds), the nearest in single precision
-            for j, s0, c in zip(where.tolist(), heads.tolist(), count.tolist()):
-                if not self.few[j]:
-                    continue
-                e0, e1 = self.edge_rs[j], self.edge_re[j]
-                step = max(1, _BLOCK // (e1 - e0))
-                for b0 in range(s0, s0 + c, step):
-                    b1 = min(b0 + step, s0 + c)
-                    near = _squared(qx[b0:b1, None], qy[b0:b1, None], *self.low[:, e0:e1]).argmin(axis=1)
-                    near += e0
-                    out[b0:b1] = self._exact(sp[b0:b1], near)
-        if not few.all():
-            pick = np.flatnonzero(~few)
-            qq, ri = self._candidates(self.runs, pick, row[pick], sp, qx, qy)
-            # the nearest edge of each candidate run (single precision), then the nearest of those exactly
-            lane = np.arange(self.run)
-            first_edge, rlen = self.runs.first, self.runs.count
-            for b0 in range(0, qq.size, _BLOCK // self.run):
-                b1 = b0 + _BLOCK // self.run
-                qb, rb = qq[b0:b1], ri[b0:b1]
-                g = self.low_tab.take(rb, axis=0)
-                near = _squared(qx.take(qb)[:, None], qy.take(qb)[:, None], g[:, 0], g[:, 1], g[:, 2], g[:, 3],
-                                g[:, 4]).argmin(axis=1)
-                ri[b0:b1] = first_edge.take(rb) + np.minimum(lane.take(near), rlen.take(rb) - 1)
-            # a point's candidates are consecutive
-            first = np.flatnonzero(np.concatenate([[True], qq[1:] != qq[:-1]]))
-            out[qq[first]] = np.minimum.reduceat(self._exact(sp.take(qq, axis=0), ri), first)
-        np.sqrt(out, out=out)
-        if order is None:
-            return out
-        res = np.empty(n)
-        res[order] = out
-        return res
-
-    def _candidates(self, groups: _Groups, pick: np.ndarray, row: np.ndarray, sp: np.ndarray, qx: np.ndarray,
-                    qy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """The groups that may hold the nearest edge of each point ``pick`` (its plane's row ``row`` in
-        ``keys``), as (point, group) pairs grouped by point.
-
-        First for square tiles of points (``groups.tile`` a side), every plane at once: the farthest a
-        tile's corner lies from a group's vertex bounds its points' answers from above, and only the
-        groups whose box comes within that bound of the tile's box are kept. Then for each point among
-        its tile's groups: the nearest of their vertices bounds the answer, and the groups whose box
-        lies within that bound are candidates. Every group that could hold the nearest edge is kept (a
-        tile's bound lies above any of its points' answers, a group's distance to the tile below its
-        distance to any of the tile's points); the tiles spare the bound over every group of the plane
-        for each point.
-        """
-        cx, cy = self.centre
-        x = sp[:, 0].take(pick) - cx
-        y = sp[:, 1].take(pick) - cy
-        size = groups.tile
-        xmin, ymin = float(x.min()), float(y.min())
-        tx = ((x - xmin) / size).astype(np.int64)
-        ty = ((y - ymin) / size).astype(np.int64)
-        nx, ny = int(tx.max()) + 1, int(ty.max()) + 1
-        key = (row * ny + ty) * nx + tx
-        span = int(row.max() + 1) * ny * nx
-        if span <= 8 * key.size + 65536:  # the tiles in use, by marking them
-            used = np.zeros(span, bool)
-            used[key] = True
-            tiles = np.flatnonzero(used)
-            slot = np.empty(span, np.int64)
-            slot[tiles] = np.arange(tiles.size)
-            tid = slot[key]
-        else:
-            tiles, tid = np.unique(key, return_inverse=True)
-        trow, rest = np.divmod(tiles, nx * ny)
-        tty, ttx = np.divmod(rest, nx)
-        X0, Y0 = xmin + ttx * size, ymin + tty * size
-        X1, Y1 = X0 + size, Y0 + size
-        # every (tile, group of its plane)
-        nr = groups.re[trow] - groups.rs[trow]
-        tp = np.repeat(np.arange(tiles.size), nr)
-        rp = np.repeat(groups.rs[trow] - (np.cumsum(nr) - nr), nr) + np.arange(tp.size)
-        vx, vy, bx0, bx1, by0, by1 = groups.high.take(rp, axis=0).T
-        X0p, X1p, Y0p, Y1p = X0[tp], X1[tp], Y0[tp], Y1[tp]
-        fx = np.maximum(np.abs(vx - X0p), np.abs(vx - X1p))
-        fy = np.maximum(np.abs(vy - Y0p), np.abs(vy - Y1p))
-        upper = np.minimum.reduceat(fx * fx + fy * fy, np.cumsum(nr) - nr)
-        upper += 4e-3 * (1.0 + np.sqrt(upper))  # above the single-precision margin of the points' bound
-        gx = np.maximum(np.maximum(bx0 - X1p, X0p - bx1), 0.0)
-        gy = np.maximum(np.maximum(by0 - Y1p, Y0p - by1), 0.0)
-        keep = gx * gx + gy * gy <= upper[tp]
-        ct, cr = tp[keep], rp[keep]
-        kt = np.bincount(ct, minlength=tiles.size)
-        # each point's pairs with its tile's groups
-        k = kt[tid]
-        pp = np.repeat(np.arange(pick.size), k)
-        rr = cr[np.repeat((np.cumsum(kt) - kt)[tid] - (np.cumsum(k) - k), k) + np.arange(pp.size)]
-        heads = np.cumsum(k) - k
-        pq = pick.take(pp)
-        px, py = qx.take(pq), qy.take(pq)
-        vx, vy, bx0, bx1, by0, by1 = groups.low.take(rr, axis=0).T
-        # in single precision the coordinates (within some 500 mm of the centre) carry about 6e-5 mm of
-        # rounding, so the squared distances about 6e-4 (1 + d) mm2: the bound gets a margin of
-        # 1e-3 (1 + d) mm2 (a group too many is only searched)
-        ux = vx - px
-        ux *= ux
-        uy = vy - py
-        uy *= uy
-        ux += uy
-        up = np.minimum.reduceat(ux, heads)
-        up += 1e-3 * (1.0 + np.sqrt(up))
-        gx = bx0 - px
-        np.maximum(gx, px - bx1, out=gx)
-        np.maximum(gx, 0.0, out=gx)
-        gx *= gx
-        gy = by0 - py
-        np.maximum(gy, py - by1, out=gy)
-        np.maximum(gy, 0.0, out=gy)
-        gy *= gy
-        gx += gy
-        keep = gx <= up.take(pp)
-        return pq[keep], rr[keep]
-
-    def _exact(self, pts: np.ndarray, edge: np.ndarray) -> np.ndarray:
-        """Squared distance from each point to one edge each (double precision)."""
-        e = self.edge_tab.take(edge, axis=0)
-        return _squared(pts[:, 0], pts[:, 1], e[:, 0], e[:, 1], e[:, 2], e[:, 3], e[:, 4])
-
-
-def _squared(qx, qy, x0, y0, dx, dy, inv) -> np.ndarray:
-    """Squared distances from points (qx, qy) to segments (x0, y0) + t (dx, dy), t in [0, 1] (broadcast)."""
-    px = qx - x0
-    py = qy - y0
-    t = px * dx
-    t += py * dy
-    t *= inv
-    np.clip(t, 0.0, 1.0, out=t)
-    px -= t * dx
-    py -= t * dy
-    px *= px
-    py *= py
-    px += py
-    return px
-
-
-# a plane with at most this many edges is searched whole (a few thousand points against a few dozen
-# edges is quicker in one broadcast than through the runs' bounds)
-_FEW_EDGES = 64
-# point-edge pairs handled at once (temporaries that stay in cache)
-_BLOCK = 65536
-# runs of edges about sqrt(edges of a plane / _RUN_DIV) long: the quickest of 0.5-6 on the breast plan
-_RUN_DIV = 2
-# tiles of points this many runs' extents (median) a side: the quickest of 0.25-2 on the breast plan
-_TILE = 1.0
-
-
 def _arc_crossing(za, na, zb, nb, zc, nc) -> np.ndarray:
     """Where the circle through (za, na), (zb, nb) and (zc, nc) crosses n = 0 on its arc from a to b
-    (the arc not holding c), as a fraction of b - a; NaN where the three points are collinear."""
+    (the arc not holding c), as a fraction of b - a; NaN where the three points are collinear. The arguments
+    broadcast: ``zc`` and ``nc`` may hold two third points per sample (rows), worked out at once."""
     bz, bn, cz, cn = zb - za, nb - na, zc - za, nc - na
     den = 2 * (bz * cn - bn * cz)
     b2, c2 = bz * bz + bn * bn, cz * cz + cn * cn
@@ -465,7 +208,7 @@ def _arc_crossing(za, na, zb, nb, zc, nc) -> np.ndarray:
         # the centre is (za + uz, na + un), radius^2 = uz^2 + un^2; it meets n = 0 at z = za + uz +- root
         root = np.sqrt(np.maximum(uz * uz + un * un - (na + un) ** 2, 0.0))
         circle = np.abs(den) > 1e-9 * (b2 + c2)  # not collinear
-        best = np.full(np.shape(na), np.nan)
+        best = np.full(np.shape(den), np.nan)
         for sign in (-1.0, 1.0):
             xz = uz + sign * root  # relative to za; the point is (xz, -na) relative to a
             # on the arc from a to b not holding c: across the chord a-b from c (den is twice c's side)
@@ -524,10 +267,12 @@ def interpolate(pending: list[tuple[int, int, np.ndarray, np.ndarray, np.ndarray
     na, nb = depth[0], depth[1]
     with np.errstate(divide="ignore", invalid="ignore"):
         linear = na / (na - nb)
+    # the circles through the plane before and the plane after, both at once (rows 2 and 3 of the roles)
+    t = _arc_crossing(za, na, zb, nb, wz[np.stack(roles[2:])], depth[2:])
+    t = np.where(np.stack([has_prev, has_next]), np.where(np.isfinite(t), np.clip(t, 0.0, 1.0), linear), 0.0)
     total = np.zeros(len(bb))
-    for row, has in ((2, has_prev), (3, has_next)):
-        t = _arc_crossing(za, na, zb, nb, wz[roles[row]], depth[row])
-        total += np.where(has, np.where(np.isfinite(t), np.clip(t, 0.0, 1.0), linear), 0.0)
+    total += t[0]
+    total += t[1]
     count = has_prev.astype(int) + has_next
     cross = za + (zb - za) * np.where(count > 0, total / np.maximum(count, 1), linear)
     lower = inside_flag[0]  # inside on the lower plane
