@@ -3,24 +3,34 @@
 SYNTHETIC DATA: every person, meeting, review, document, family history and risk model made here is
 invented, deterministically from the demo's seed; names carry "(synthetic)", the PDF documents say
 SYNTHETIC on their page, and the risk model is marked ``synthetic: true`` in its metadata. Nothing
-here is a clinical rule: the rules are those the services call (the board's quorum, the WHO 2020
-catalogue, the molecular catalogue, the Chompret 2015 criteria, the risk-model engine), and this
+here is a rule the application applies: its rules are those the services call (the board's quorum, the
+WHO 2020 catalogue, the molecular catalogue, the Chompret 2015 criteria, the risk-model engine), and this
 module only makes the actions a unit's staff would make, through the same services
-(``services/board.py``, ``services/second_opinion.py``, ``services/registry.py``).
+(``services/board.py``, ``services/second_opinion.py``, ``services/registry.py``). The board's
+decisions it writes (:func:`board_decision`) are the demo's data: what a sarcoma board following the
+ESMO-EURACAN-GENTURIS guidelines would decide, so that a clinician reading the demo does not stop.
 
 What it makes, after the study itself (:func:`sarcotrial.demo.build_demo_study` calls it last):
 
 - three board accounts (a clinician, a pathologist, a radiologist), with passwords from
   :func:`sarcotrial.demo.demo_password` as the other demo accounts;
-- a board meeting on every tumour-board date recorded on the referral forms, with the members
-  present (one meeting, in August 2024, without its radiologist: no quorum, and its decisions carry
-  the flag); each referred patient is put to the meeting of their referral's board date, before
-  their screening, with a question, the radiologist's imaging summary, the pathologist's pathology
-  summary and a decision, signed by the clinician except the three latest;
+- the weekly board's meetings, on Thursdays: each referred patient is put to the meeting of the week of
+  their referral's board date (else the next or the previous Thursday), after the referral and on or before
+  their first screening, so that patients referred the same week share a meeting (:func:`board_day`);
+  one meeting, the first of August 2024, was held without its radiologist (no quorum: its decisions carry
+  the flag). Each case has a question, the radiologist's imaging summary, the pathologist's pathology
+  summary (after the second opinion, where there is one, and with no FNCLCC grade for a histotype FNCLCC
+  does not grade: :data:`FNCLCC_NOT_GRADED`) and a decision that follows the case
+  (:func:`board_decision`, ESMO-EURACAN-GENTURIS 2021), signed by the clinician except the three latest.
+  The decisions carry no screening request: the study's screenings are made by the study's generator,
+  apart from the board, and a request could not be linked to them; SPRINT is named in the rationale of a
+  candidate only. What the board knows of a patient never enrolled (the MRI's size and depth, the biopsy's
+  grade) is drawn here, as no other record holds it; what their screening recorded (metastases, an
+  irradiated region, a planned amputation, a tumour not resectable, a minor) is what the board knew;
 - four registry-only patients (registered, discussed, never screened): a gastric GIST, a myxoid
-  liposarcoma of the thigh left to be screened, a young woman referred after an unplanned excision
-  with a revised second opinion and a family history that meets the Chompret criteria, and a
-  retroperitoneal liposarcoma sent for a second opinion;
+  liposarcoma of the thigh referred after SPRINT reached its target (treated off study), a young woman
+  referred after an unplanned excision with a revised second opinion and a family history that meets the
+  Chompret criteria, and a retroperitoneal liposarcoma sent for a second opinion;
 - second opinions from three referring centres, some revised (histotype ids of
   ``domain/data/histotypes.yaml``), each with a one-page PDF made here (:func:`synthetic_pdf`);
 - molecular documents (docs/molecular.md), one of which contradicts the recorded histotype, and two
@@ -175,13 +185,300 @@ def synthetic_pdf(title: str, lines: list[str]) -> bytes:
     return bytes(out)
 
 
-def _name(histotype_id: str | None) -> str:
+#: histotypes the board does not give an FNCLCC grade: FNCLCC grading is not recommended for clear cell sarcoma,
+#: alveolar soft part sarcoma, epithelioid sarcoma, angiosarcoma, malignant peripheral nerve sheath tumour and
+#: extraskeletal myxoid chondrosarcoma (Coindre JM, Arch Pathol Lab Med 2006;130:1448-1453), nor for a
+#: low-grade fibromyxoid sarcoma, low grade by definition (WHO 2020); nor for an entity the catalogue does not
+#: grade (:attr:`sarcotrial.domain.histology.Histotype.fnclcc_not_applicable`). The study's own diagnosis form
+#: is not changed here: its grade is the form's.
+FNCLCC_NOT_GRADED = frozenset({
+    "clear_cell_sarcoma", "alveolar_soft_part_sarcoma", "epithelioid_sarcoma", "angiosarcoma",
+    "malignant_peripheral_nerve_sheath_tumour", "epithelioid_malignant_peripheral_nerve_sheath_tumour",
+    "extraskeletal_myxoid_chondrosarcoma", "low_grade_fibromyxoid_sarcoma"})
+NOT_GRADED = "not graded (FNCLCC not applicable)"
+GUIDELINE = "ESMO-EURACAN-GENTURIS 2021"
+#: the weekday the weekly board meets (Monday 0): Thursday
+BOARD_WEEKDAY = 3
+WEEKLY_NOTE = "Weekly sarcoma board (synthetic)"
+EXTRA_NOTE = "Additional sarcoma board meeting (synthetic), held before the patient's screening"
+#: where a tumour of each site lies, by the ICD-O-3 topography the study records (else the subject number)
+LIMB_PLACES = {"C49.2": ("thigh", "thigh", "popliteal fossa", "calf", "thigh"),
+               "C49.1": ("upper arm", "forearm", "shoulder")}
+TRUNK_PLACES = {"C49.3": "chest wall", "C49.4": "abdominal wall", "C49.6": "back"}
+_PROPER = ("Kaposi", "Ewing")
+
+
+def natural_name(histotype_id: str | None) -> str:
+    """A WHO 2020 name as it reads in a sentence: the catalogue's inverted names put in natural order and
+    lower-cased ("Pleomorphic sarcoma, undifferentiated" -> "undifferentiated pleomorphic sarcoma"), proper
+    names and acronyms kept ("Kaposi sarcoma", "CIC-rearranged sarcoma")."""
     if not histotype_id:
         return "soft tissue sarcoma"
     try:
-        return histology.histotype(histotype_id).name
+        name = histology.histotype(histotype_id).name
     except Exception:
         return str(histotype_id).replace("_", " ")
+    base, comma, qualifier = name.rpartition(", ")
+    if comma and " " not in qualifier:
+        name = f"{qualifier} {base}"
+    words = name.split(" ")
+    out = []
+    for word in words:
+        keep = word.startswith(_PROPER) or (len(word) > 1 and word[1].isupper())  # a proper name, an acronym
+        out.append(word if keep else word[0].lower() + word[1:])
+    return " ".join(out)
+
+
+def article(phrase: str) -> str:
+    """'a' or 'an' before ``phrase`` (as it is said: "an 8.2 cm", "an 11 cm", "a 9 cm", "an undifferentiated")."""
+    word = phrase.split(" ", 1)[0]
+    if word[:1].isdigit():
+        whole = word.split(".", 1)[0]
+        return "an" if whole.startswith("8") or whole in ("11", "18") else "a"
+    return "an" if word[:1].lower() in "aeiou" else "a"
+
+
+def _sentence(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
+def fnclcc_graded(histotype_id: str | None) -> bool:
+    """Whether the board writes an FNCLCC grade for this histotype (see :data:`FNCLCC_NOT_GRADED`)."""
+    if not histotype_id:
+        return True
+    if histotype_id in FNCLCC_NOT_GRADED:
+        return False
+    try:
+        return histology.histotype(histotype_id).fnclcc_not_applicable is None
+    except Exception:
+        return True
+
+
+def grade_words(histotype_id: str | None, grade: str | None) -> str:
+    """The grade as the board writes it: "FNCLCC grade 2", :data:`NOT_GRADED`, "grade not assessable", or ""."""
+    if not fnclcc_graded(histotype_id):
+        return NOT_GRADED
+    return {"1": "FNCLCC grade 1", "2": "FNCLCC grade 2", "3": "FNCLCC grade 3",
+            "X": "grade not assessable"}.get(str(grade or ""), "")
+
+
+def board_day(board_date: dt.date, earliest: dt.date, latest: dt.date) -> tuple[dt.date, bool]:
+    """The meeting a patient is put to: the weekly board's Thursday of the week of the referral's board date,
+    else the next or the previous Thursday, within [earliest, latest] (after the referral, on or before the
+    screening); ``(day, True)``. Where no Thursday falls in the window, an additional meeting on the weekday
+    nearest the board date within it: ``(day, False)``."""
+    thursday = board_date + dt.timedelta(days=BOARD_WEEKDAY - board_date.weekday())
+    for day in (thursday, thursday + dt.timedelta(days=7), thursday - dt.timedelta(days=7)):
+        if earliest <= day <= latest:
+            return day, True
+    days = [earliest + dt.timedelta(days=n) for n in range((latest - earliest).days + 1)]
+    weekdays = [d for d in days if d.weekday() < 5] or days or [board_date]
+    return min(weekdays, key=lambda d: (abs((d - board_date).days), d)), False
+
+
+@dataclass
+class CaseFacts:
+    """What the board knows of a referred patient when it meets: the study's diagnosis form for an enrolled
+    patient, else the board's own imaging and biopsy; and the facts that decide the strategy (metastatic at
+    presentation, an irradiated region, an amputation as the only surgery, a tumour not resectable, a minor)."""
+
+    site: str | None                  # the referral's anatomic site (codelist anatomic_site)
+    place: str                        # where, in words: "left thigh", "chest wall", "uterus", "retroperitoneum"
+    histotype: str | None
+    size: float | None = None
+    depth: str | None = None          # deep / superficial: said for the limbs, trunk wall, head and neck only
+    grade: str | None = None          # "1", "2", "3", "X", "NA" or None (unknown)
+    metastatic: bool = False          # clinical M1 at presentation
+    previous_rt: bool = False         # the region was irradiated before
+    amputation: bool = False          # no limb-sparing surgery possible
+    unresectable: bool = False        # not resectable with acceptable morbidity
+    minor: bool = False               # under 18
+
+    @property
+    def name(self) -> str:
+        return natural_name(self.histotype)
+
+    @property
+    def grade_words(self) -> str:
+        return grade_words(self.histotype, self.grade)
+
+    @property
+    def compartmental(self) -> bool:
+        """A tumour of the limbs, trunk wall or head and neck, where depth to the fascia is said."""
+        return self.site in ("extremity", "trunk", "head-neck")
+
+    def description(self) -> str:
+        """'a 9.2 cm deep undifferentiated pleomorphic sarcoma of the left thigh': what is known, only."""
+        words = [f"{self.size:g} cm"] if self.size else []
+        if self.depth and self.compartmental:
+            words.append(self.depth)
+        phrase = " ".join(words + [self.name.removesuffix(" of soft tissue"), f"of the {self.place}"])
+        return f"{article(phrase)} {phrase}"
+
+
+def high_risk(facts: CaseFacts) -> bool:
+    """High grade (FNCLCC 2-3, or a grade not known), or a histotype FNCLCC does not grade that is high grade by
+    definition or aggressive (:data:`FNCLCC_NOT_GRADED`, but the low-grade fibromyxoid sarcoma)."""
+    if facts.histotype == "low_grade_fibromyxoid_sarcoma":
+        return False
+    if not fnclcc_graded(facts.histotype):
+        return True
+    return facts.grade != "1"
+
+
+def board_decision(facts: CaseFacts) -> tuple[str, str]:
+    """The board's strategy (an id of :data:`sarcotrial.domain.board.STRATEGIES`) and its rationale for a
+    referred patient, following the case as the ESMO-EURACAN-GENTURIS guidelines (Gronchi et al., Ann Oncol
+    2021) do: metastatic at presentation, systemic therapy; retroperitoneal, resection alone (STRASS);
+    visceral, resection by the organ's surgeon; dermatofibrosarcoma protuberans, wide excision; an irradiated
+    region or an amputation, surgery alone; not resectable, chemotherapy first; a limb, trunk-wall or head and
+    neck sarcoma, preoperative radiotherapy where deep, over 5 cm or high grade (the standard when all three),
+    else wide excision alone. SPRINT is named only as a candidate's trial: the demo's screenings are the
+    study's, made apart from the board (the decisions carry no screening request)."""
+    desc = _sentence(facts.description())
+    graded = f", {facts.grade_words}" if facts.grade_words else ""
+    sprint = (" SPRINT enrols adults only (over 18): treated off study." if facts.minor
+              else " A candidate for SPRINT.")
+    if facts.metastatic:
+        agent = ("weekly paclitaxel or an anthracycline" if facts.histotype == "angiosarcoma"
+                 else "anthracycline-based chemotherapy")
+        return ("chemotherapy", f"{desc}{graded}, metastatic at presentation (cM1): systemic therapy "
+                                f"first, {agent}; local treatment of the primary reconsidered on response "
+                                f"({GUIDELINE}). SPRINT treats localised disease: not a candidate.")
+    if facts.site == "retroperitoneum":
+        # STRASS (Bonvalot et al., Lancet Oncol 2020;21:1366-1377): preoperative radiotherapy did not improve
+        # abdominal recurrence-free survival; resection alone is the standard
+        return ("surgery_alone", f"{desc}: en-bloc resection at the sarcoma centre; preoperative radiotherapy is "
+                                 "not standard here (STRASS, Bonvalot et al., Lancet Oncol 2020; "
+                                 f"{GUIDELINE}).")
+    if facts.site == "visceral":
+        how = {"uterus": "total hysterectomy without morcellation",
+               "liver": "hepatic resection with clear margins, if the liver remnant allows",
+               "small bowel": "segmental small bowel resection with its mesentery",
+               "small bowel mesentery": "resection with the involved bowel"}.get(
+                   facts.place, "resection with clear margins")
+        return ("surgery_alone", f"{desc}{graded}: a visceral sarcoma: {how}, at the sarcoma centre; radiotherapy "
+                                 f"has no standard role ({GUIDELINE}). Not a candidate for SPRINT.")
+    if (facts.histotype or "").startswith("dermatofibrosarcoma_protuberans"):
+        return ("surgery_alone", f"{desc}: wide excision with clear margins and reconstruction as needed; "
+                                 "radiotherapy only for a margin that cannot be cleared, imatinib if not resectable "
+                                 f"({GUIDELINE}). Not a candidate for SPRINT.")
+    if facts.previous_rt:
+        return ("surgery_alone", f"{desc}{graded}, in a previously irradiated region: wide excision with flap "
+                                 f"reconstruction; further radiotherapy is not standard ({GUIDELINE}). Previous "
+                                 "radiotherapy to the region excludes SPRINT.")
+    if facts.amputation:
+        return ("surgery_alone", f"{desc}{graded}, encasing the main vessels and nerve and abutting the bone: "
+                                 "limb-sparing surgery cannot give an adequate margin; amputation, which needs no "
+                                 f"radiotherapy ({GUIDELINE}). A planned amputation excludes SPRINT.")
+    if facts.unresectable:
+        return ("chemotherapy", f"{desc}{graded}, not resectable with acceptable morbidity: anthracycline-based "
+                                "chemotherapy first, resectability and radiotherapy reconsidered at restaging "
+                                f"({GUIDELINE}). Not a candidate for resection, so not for SPRINT.")
+    high = high_risk(facts)
+    risk = "high grade" if fnclcc_graded(facts.histotype) else "of a high-risk histotype"
+    deep = facts.depth == "deep"
+    large = facts.size is not None and facts.size > 5
+    if high and deep and large:
+        return ("preoperative_radiotherapy_surgery",
+                f"{desc}{graded}: deep, over 5 cm and {risk}: preoperative radiotherapy then surgery is the "
+                f"standard ({GUIDELINE}).{sprint}")
+    if high and (deep or large):
+        return ("preoperative_radiotherapy_surgery",
+                f"{desc}{graded}: {risk} but {'5 cm or smaller' if deep else 'superficial'}, where radiotherapy is "
+                f"decided case by case; a close margin is expected, so preoperative radiotherapy then surgery "
+                f"({GUIDELINE}).{sprint}")
+    if facts.histotype == "myxoid_liposarcoma" and (deep or large):
+        return ("preoperative_radiotherapy_surgery",
+                f"{desc}{graded}: low grade, but myxoid liposarcoma is radiosensitive and a close margin is "
+                f"expected: preoperative radiotherapy then surgery ({GUIDELINE}).{sprint}")
+    why = "low grade" if not high else "superficial and 5 cm or smaller"
+    return ("surgery_alone", f"{desc}{graded}: {why}: wide excision alone; radiotherapy only for a close or "
+                             f"positive margin ({GUIDELINE}). Not a candidate for SPRINT.")
+
+
+def board_question(facts: CaseFacts) -> str:
+    desc = _sentence(facts.description())
+    if facts.metastatic:
+        return f"{desc}, with metastases on the staging: treatment?"
+    if facts.site in ("retroperitoneum", "visceral"):
+        return f"{desc}: resectability and surgical plan?"
+    return f"{desc}: local treatment; a candidate for SPRINT?"
+
+
+def imaging_summary(facts: CaseFacts) -> str:
+    size = f"{facts.size:g} cm " if facts.size else ""
+    chest = "CT chest: no pulmonary nodule."
+    if facts.metastatic and facts.histotype == "myxoid_liposarcoma":  # spreads to soft tissue and bone first
+        chest += " Whole-body MRI: soft-tissue and spinal metastases."
+    elif facts.metastatic:
+        chest = "CT chest: multiple bilateral pulmonary nodules, the largest 2 cm, consistent with metastases."
+    if facts.site == "retroperitoneum":
+        kind = {"well_differentiated_liposarcoma": "fatty ", "dedifferentiated_liposarcoma":
+                "fatty, with a solid enhancing component, "}.get(facts.histotype or "", "solid ")
+        return f"CT abdomen and pelvis: {size}{kind}retroperitoneal mass; {chest}"
+    if facts.site == "visceral":
+        return f"CT abdomen and pelvis: {size}mass of the {facts.place}; {chest}"
+    fascia = {"deep": ", deep to the fascia", "superficial": ", superficial to the fascia"}.get(facts.depth or "", "")
+    extra = ""
+    if facts.amputation:
+        extra = ", encasing the main artery and nerve and abutting the bone"
+    elif facts.unresectable:
+        extra = ", infiltrating the neurovascular bundle and the bone over a long segment"
+    elif facts.previous_rt:
+        extra = ", within the field of earlier radiotherapy"
+    return f"MRI: {size}mass of the {facts.place}{fascia}{extra}; heterogeneous enhancement. {chest}"
+
+
+def pathology_summary(facts: CaseFacts, opinion: dict | None = None) -> str:
+    """The pathologist's summary: the biopsy, its grade as the board writes it, and the second opinion."""
+    biopsy = "Biopsy" if facts.site == "visceral" else "Core biopsy"
+    graded = f", {facts.grade_words}" if facts.grade_words else ""
+    if opinion and opinion["outcome"] == "revised":
+        return (f"{biopsy} reviewed here (second opinion): {facts.name}{graded}; referred from "
+                f"{opinion['centre']} as {natural_name(opinion['earlier'])}.")
+    if opinion and opinion["outcome"] == "confirmed":
+        return f"{biopsy} reviewed here (second opinion): {facts.name}{graded}, as diagnosed at {opinion['centre']}."
+    if facts.histotype in ("solitary_fibrous_tumour", "solitary_fibrous_tumour_malignant"):
+        graded += "; its metastatic risk (Demicco) is assessed on the specimen"
+    return f"{biopsy}: {facts.name}{graded}."
+
+
+#: the registry-only patients' cases: question, imaging summary, pathology summary, (strategy, rationale, screen)
+KNOWN_CASES = {
+    "gist": ("A 6 cm gastric GIST on endoscopic biopsy: resection, and adjuvant imatinib?",
+             "CT abdomen: 6 cm exophytic mass of the gastric body, no liver lesion; CT chest: no pulmonary nodule.",
+             "Endoscopic biopsy: spindle cell GIST, KIT and DOG1 positive; not graded by FNCLCC: the mitotic count "
+             "per 5 mm2 is made on the specimen.",
+             ("surgery_alone", "Localised gastric GIST: wedge resection; adjuvant imatinib decided on the specimen's "
+                               f"risk of relapse ({GUIDELINE}). Not a candidate for SPRINT.", False)),
+    "myxoid": ("An 11 cm deep myxoid liposarcoma of the left thigh: preoperative radiotherapy?",
+               "MRI: 11 cm mass of the left thigh, deep to the fascia; heterogeneous enhancement. CT chest: no "
+               "pulmonary nodule; whole-spine MRI requested (myxoid liposarcoma spreads to the spine and soft "
+               "tissues).",
+               "Core biopsy: myxoid liposarcoma, FNCLCC grade 2; FUS::DDIT3 testing sent.",
+               ("preoperative_radiotherapy_surgery", "An 11 cm deep myxoid liposarcoma of the left thigh, FNCLCC "
+                "grade 2: deep, over 5 cm and radiosensitive: preoperative radiotherapy then surgery "
+                f"({GUIDELINE}). SPRINT has enrolled its target and is closed to accrual: treated off study.",
+                False)),
+    "young": ("Unplanned excision of a right forearm 'lipoma' elsewhere (second opinion: synovial sarcoma, margins "
+              "involved): re-excision? Family history of cancer.",
+              "MRI after the excision: post-operative changes of the right forearm, no residual mass seen; CT chest: "
+              "no pulmonary nodule.",
+              "Excision specimen reviewed here (second opinion): monophasic synovial sarcoma, FNCLCC grade 3, margins "
+              f"involved; referred from {CENTRES[0]} as a lipoma.",
+              ("re_excision", "Synovial sarcoma after an unplanned excision with involved margins: re-excision of the "
+                              f"scar, radiotherapy decided on the re-excision specimen ({GUIDELINE}). Family history "
+                              "(mother: breast cancer at 41): refer for genetic counselling.", False)),
+    "retro": ("A 22 cm retroperitoneal mass, liposarcoma on a core biopsy reviewed here: resectability?",
+              "CT abdomen and pelvis: 22 cm fatty retroperitoneal mass with a solid enhancing nodule, displacing the "
+              "left kidney; CT chest: no pulmonary nodule.",
+              "Core biopsy reviewed here (second opinion): dedifferentiated liposarcoma (a non-lipogenic high-grade "
+              f"component), graded on the specimen; referred from {CENTRES[1]} as well-differentiated liposarcoma.",
+              ("surgery_alone", "A resectable retroperitoneal dedifferentiated liposarcoma: en-bloc compartmental "
+                                "resection at the sarcoma centre; preoperative radiotherapy is not standard (STRASS, "
+                                "Bonvalot et al., Lancet Oncol 2020).", False)),
+}
 
 
 class _RegistryDemo:
@@ -213,8 +510,10 @@ class _RegistryDemo:
         self.accounts()
         extra = self.registry_patients()
         records = views.patients(self.study, self.login("datamanager"))
-        self.meetings(records, extra)
-        self.second_opinions(records, extra)
+        plan = self.meeting_plan(records, extra)
+        facts = self.case_facts(records, extra)
+        opinions = self.second_opinions(records, extra, plan)
+        self.meetings(records, extra, plan, facts, opinions)
         self.risk_model(records)
         self.documents(records, extra)
         return self.summary
@@ -246,7 +545,8 @@ class _RegistryDemo:
         for item in plan:
             first = self.rng.choice(["Anna", "Marta", "Elisa"] if item["sex"] == "female" else ["Paolo", "Enrico", "Carlo"])
             name = f"{first} {self.rng.choice(['Fontana', 'Barbieri', 'Caruso', 'Ferraro'])} (synthetic)"
-            board_date = item["referral"] + self.days(2, 8)
+            start = item["referral"] + dt.timedelta(days=2)  # the weekly board's next Thursday
+            board_date = start + dt.timedelta(days=(BOARD_WEEKDAY - start.weekday()) % 7)
             patient = pathway.register_patient(
                 self.study, nurse, sex=item["sex"], synthetic=True, site_code="MAIN",
                 identifiers=pathway.Identifiers(name, item["born"], f"SYN{self.rng.randint(10**6, 10**7 - 1)}"),
@@ -258,28 +558,127 @@ class _RegistryDemo:
         return out
 
     # ------------------------------------------------------------------ the board
-    def meetings(self, records, extra: dict[str, dict]) -> None:
-        study = self.study
-        clinician, nurse = self.login("clinician"), self.login("nurse.main")
-        by_date: dict[dt.date, list] = defaultdict(list)
+    def case_facts(self, records, extra: dict[str, dict]) -> dict[str, CaseFacts]:
+        """What the board knows of each study patient referred: the diagnosis form of an enrolled patient; for
+        one never enrolled, the board's own MRI and biopsy (drawn here: no other record holds that tumour), and
+        what their screening then recorded that the board knew (metastases, an irradiated region, a planned
+        amputation, a tumour not resectable, a minor)."""
+        from sarcotrial.demo import DEMO_TOPOGRAPHY
+        from sarcotrial.services.baseline import BaselineDiagnosis
+
+        rng = self.rng
+        out = {}
+        for record in records:
+            referral = record.first("referral")
+            if referral is None or record.subject_id in extra:
+                continue
+            site = referral.values.get("anatomic_site")
+            number = int(record.subject_id.rsplit("-", 1)[-1])
+            diagnosis = record.first("diagnosis")
+            failed: set[str] = set()
+            if record.screenings:
+                failed = {c["id"] for c in record.screenings[-1]["criteria"] if c["result"] != "not_evaluable"
+                          and (c["result"] == "met") != (c["kind"] == "inclusion")}
+            if diagnosis is not None:
+                values = diagnosis.values
+                histotype, size, depth = values["histotype"], values.get("size_cm"), values.get("depth")
+                grade = BaselineDiagnosis(diagnosis).grade
+                topography, laterality = values.get("topography"), values.get("laterality")
+                metastatic = values.get("clinical_m") == "M1"
+            else:
+                histotype = referral.values.get("suspected_histotype")
+                big = site == "retroperitoneum"
+                size = round(min(40.0 if big else 30.0, max(5.0 if big else 2.0,
+                                                               rng.lognormvariate(2.7 if big else 2.1, 0.4))), 1)
+                depth = None
+                if site in ("extremity", "trunk", "head-neck"):
+                    depth = "deep" if rng.random() < 0.85 else "superficial"
+                    if (histotype or "").startswith("dermatofibrosarcoma_protuberans") or (
+                            site == "head-neck" and histotype == "angiosarcoma"):
+                        depth = "superficial"  # a dermal tumour; a cutaneous angiosarcoma of the scalp
+                if not fnclcc_graded(histotype):
+                    grade = None
+                elif histotype == "well_differentiated_liposarcoma":
+                    grade = "1"
+                elif histotype == "myxoid_liposarcoma":
+                    grade = rng.choice(["1", "2", "2"])
+                else:
+                    grade = rng.choice(["2", "3", "3"])
+                codes = DEMO_TOPOGRAPHY.get(site or "")
+                topography = codes[number % len(codes)] if codes else None
+                laterality = ("left", "right")[number % 2] if site == "extremity" else None
+                metastatic = "histology" in failed  # the demo's histology criterion fails on metastatic disease
+                if {"amputation", "resectable"} & failed and depth:
+                    depth = "deep"  # encasing the vessels, nerve or bone
+            out[record.subject_id] = CaseFacts(
+                site=site, place=self.place(site, histotype, topography, laterality, number, record.sex, size),
+                histotype=histotype, size=size, depth=depth, grade=grade, metastatic=metastatic,
+                previous_rt="previous_rt" in failed, amputation="amputation" in failed,
+                unresectable="resectable" in failed, minor="age" in failed)
+        return out
+
+    @staticmethod
+    def place(site, histotype, topography, laterality, number: int, sex: str | None, size: float | None) -> str:
+        """Where the tumour lies, in words, from the recorded topography and laterality (else the subject
+        number): "left thigh", "chest wall", "scalp", "uterus"."""
+        if site == "extremity":  # a large tumour lies where there is room for it (the thigh, the shoulder)
+            upper = topography == "C49.1"
+            places = LIMB_PLACES["C49.1" if upper else "C49.2"]
+            if (size or 0) > 15:
+                places = ("shoulder",) if upper else ("thigh",)
+            elif (size or 0) > 10:
+                places = ("upper arm", "shoulder") if upper else ("thigh",)
+            side = laterality if laterality in ("left", "right") else ("left", "right")[number % 2]
+            return f"{side} {places[number % len(places)]}"
+        if site == "trunk":
+            return TRUNK_PLACES.get(topography or "", ("chest wall", "abdominal wall", "back")[number % 3])
+        if site == "head-neck":
+            return "scalp" if histotype == "angiosarcoma" else "neck"
+        if site == "visceral":
+            return {"leiomyosarcoma": "uterus" if sex == "female" else "small bowel", "angiosarcoma": "liver",
+                    "gastrointestinal_stromal_tumour": "stomach"}.get(histotype or "", "small bowel mesentery")
+        return SITE_WORDS.get(site, site or "unknown site")
+
+    def meeting_plan(self, records, extra: dict[str, dict]) -> dict[str, tuple[dt.date, bool]]:
+        """Each referred patient's meeting: the weekly (Thursday) board of their referral's board date's week,
+        after the referral and on or before their first screening (:func:`board_day`); {subject: (day, weekly)}."""
+        plan = {}
         for record in records:
             referral = record.first("referral")
             if referral is None or referral.values.get("tumour_board_date") is None:
                 continue
-            by_date[referral.values["tumour_board_date"]].append(record)
+            board_date = referral.values["tumour_board_date"]
+            earliest = referral.values["referral_date"] + dt.timedelta(days=1)
+            latest = (min(s["date"] for s in record.screenings) if record.screenings
+                      else board_date + dt.timedelta(days=14))
+            plan[record.subject_id] = board_day(board_date, earliest, max(earliest, latest))
+        return plan
+
+    def meetings(self, records, extra: dict[str, dict], plan: dict[str, tuple[dt.date, bool]],
+                 facts: dict[str, CaseFacts], opinions: dict[str, dict]) -> None:
+        study = self.study
+        clinician, nurse = self.login("clinician"), self.login("nurse.main")
+        by_day: dict[dt.date, list] = defaultdict(list)
+        for record in records:
+            if record.subject_id in plan:
+                by_day[plan[record.subject_id][0]].append(record)
+        # one meeting, the first of the month, was held without its radiologist (no quorum)
+        no_quorum = min((day for day in by_day if (day.year, day.month) == NO_QUORUM_MONTH), default=None)
         cases: list[tuple[int, object, dt.date, bool]] = []
-        for day in sorted(by_date):
+        for day in sorted(by_day):
+            weekly = all(plan[r.subject_id][1] for r in by_day[day])
             meeting_id = board.new_meeting(study, clinician, day, site_code="MAIN",
-                                           note="Weekly sarcoma board (synthetic)")
+                                           note=WEEKLY_NOTE if weekly else EXTRA_NOTE)
             self.summary.meetings += 1
             quorum = None
             for name, discipline, username in MEMBERS:
-                if (day.year, day.month) == NO_QUORUM_MONTH and discipline == "radiologist":
+                if day == no_quorum and discipline == "radiologist":
                     continue  # the summer meeting: no radiologist
                 quorum = board.attend(study, nurse, meeting_id, name, discipline, username=username)
             self.summary.meetings_without_quorum += not quorum.met
-            for record in sorted(by_date[day], key=lambda r: r.subject_id):
-                case_id = self.case(meeting_id, record, extra.get(record.subject_id))
+            for record in sorted(by_day[day], key=lambda r: r.subject_id):
+                case_id = self.case(meeting_id, record, extra.get(record.subject_id), facts.get(record.subject_id),
+                                    opinions.get(record.subject_id))
                 cases.append((case_id, record, day, quorum.met))
         # the clinician signs every decision but the latest few, still to be signed
         signed_up_to = len(cases) - UNSIGNED_LATEST
@@ -291,82 +690,34 @@ class _RegistryDemo:
                                 now=dt.datetime.combine(day, dt.time(18, 0), tzinfo=dt.timezone.utc))
             self.summary.signed += 1
 
-    def case(self, meeting_id: int, record, known: dict | None) -> int:
-        from sarcotrial.services.baseline import BaselineDiagnosis
-
+    def case(self, meeting_id: int, record, known: dict | None, facts: CaseFacts | None,
+             opinion: dict | None) -> int:
         study = self.study
-        referral = record.first("referral").values
-        site = referral.get("anatomic_site")
-        where = SITE_WORDS.get(site, site or "unknown site")
-        diagnosis = record.first("diagnosis")
-        histotype = (diagnosis.values.get("histotype") if diagnosis else None) or referral.get("suspected_histotype")
-        name = _name(histotype)
-        size = diagnosis.values.get("size_cm") if diagnosis else (known or {}).get("size")
-        depth = (diagnosis.values.get("depth") if diagnosis else None) or "deep"
-        grade = BaselineDiagnosis(diagnosis).grade if diagnosis else None
-        size_words = f"{size:g} cm " if size else ""
-        question = f"{size_words}{depth} {name} of the {where}: local treatment, and is the patient a candidate for SPRINT?"
         if known is not None:
-            question = {"gist": f"{size_words}gastric GIST on endoscopic biopsy: resection, and adjuvant imatinib?",
-                        "myxoid": f"{size_words}myxoid liposarcoma of the thigh: preoperative radiotherapy?",
-                        "young": "Unplanned excision of a forearm 'lipoma' elsewhere (second opinion: synovial "
-                                 "sarcoma): re-excision? Family history of cancer.",
-                        "retro": f"{size_words}retroperitoneal mass, liposarcoma on core biopsy reviewed here: "
-                                 "resectability?"}[known["key"]]
+            question, imaging, pathology, (strategy, rationale, screen) = KNOWN_CASES[known["key"]]
+        else:
+            question, imaging = board_question(facts), imaging_summary(facts)
+            pathology = pathology_summary(facts, opinion)
+            (strategy, rationale), screen = board_decision(facts), False
         case_id = board.add_case(study, self.login("clinician"), meeting_id, record.subject_id, question)
         self.summary.cases += 1
-        imaging = (f"MRI: {size_words}{depth} mass of the {where}, heterogeneous enhancement; CT chest: no "
-                   "pulmonary nodule." if size else f"MRI: {depth} mass of the {where}; staging CT chest requested.")
-        if known is not None and known["key"] == "gist":
-            imaging = "CT abdomen: 6 cm exophytic mass of the gastric body, no liver lesion."
-        elif known is not None and known["key"] == "retro":
-            imaging = "CT: 22 cm fatty retroperitoneal mass with a solid nodule, displacing the left kidney."
-        elif known is not None and known["key"] == "young":
-            imaging = "MRI after the excision: post-operative changes of the forearm, no residual mass seen."
         board.write_case(study, self.login("radiologist"), case_id, "imaging", imaging)
-        grade_words = {"1": "FNCLCC grade 1", "2": "FNCLCC grade 2", "3": "FNCLCC grade 3",
-                       "NA": "not graded by FNCLCC", "X": "grade not assessable"}.get(grade or "", "")
-        pathology = f"Core biopsy: {name}" + (f", {grade_words}." if grade_words else ".")
-        if known is not None and known["key"] == "gist":
-            pathology = "Endoscopic biopsy: spindle cell GIST, KIT and DOG1 positive; mitoses to count on the specimen."
         board.write_case(study, self.login("pathologist"), case_id, "pathology", pathology)
-        strategy, rationale, screen = self.decision(record, known, size, depth, grade_words, where)
         board.decide(study, self.login("clinician"), case_id, strategy=strategy, rationale=rationale,
                      responsible_physician=RESPONSIBLE.get(record.site, RESPONSIBLE["MAIN"]),
                      screen_for_study=screen)
         self.summary.decisions += 1
         return case_id
 
-    @staticmethod
-    def decision(record, known, size, depth, grade_words, where) -> tuple[str, str, bool]:
-        if known is None and where == SITE_WORDS["retroperitoneum"]:
-            # STRASS (Bonvalot et al., Lancet Oncol 2020;21:1366-1377): preoperative radiotherapy did not improve
-            # abdominal recurrence-free survival; resection alone is the standard
-            return ("surgery_alone", "Retroperitoneal sarcoma: en-bloc resection at the sarcoma centre; preoperative "
-                                     "radiotherapy is not standard here (STRASS, Bonvalot et al., Lancet Oncol 2020).",
-                    False)
-        if known is None:
-            size_words = f"{size:g} cm" if size else "large"
-            return ("preoperative_radiotherapy_surgery",
-                    f"{depth.capitalize()}, {size_words} sarcoma of the {where}"
-                    + (f", {grade_words}" if grade_words else "")
-                    + ": preoperative radiotherapy then surgery (ESMO-EURACAN-GENTURIS 2021); to be screened "
-                      "for SPRINT.", False)
-        return {
-            "gist": ("surgery_alone", "Localised gastric GIST: wedge resection; adjuvant imatinib decided on the "
-                                      "specimen's risk of relapse.", False),
-            "myxoid": ("preoperative_radiotherapy_surgery", "Myxoid liposarcoma is radiosensitive: preoperative "
-                                                           "radiotherapy then surgery; to be screened for SPRINT.",
-                       True),
-            "young": ("re_excision", "Synovial sarcoma after an unplanned excision: re-excision of the scar; "
-                                     "family history: refer for genetic counselling.", False),
-            "retro": ("surgery_alone", "Resectable retroperitoneal liposarcoma: en-bloc compartmental resection "
-                                       "at the sarcoma centre.", False),
-        }[known["key"]]
-
     # ------------------------------------------------------------------ second opinions
-    def second_opinions(self, records, extra: dict[str, dict]) -> None:
-        study, rng = self.study, self.rng
+    def second_opinions(self, records, extra: dict[str, dict],
+                        plan: dict[str, tuple[dt.date, bool]]) -> dict[str, dict]:
+        """Second opinions, each reported before the patient's board meeting, whose pathology summary then
+        gives the reviewed diagnosis; a revised grade is the grade the study recorded (none where FNCLCC does
+        not grade the histotype). Returns {subject: the pathology opinion} of the enrolled patients."""
+        from sarcotrial.services.baseline import BaselineDiagnosis
+
+        study = self.study
         pathologist, radiologist = self.login("pathologist"), self.login("radiologist")
         nurses = {r.subject_id: self.login("nurse.sat" if r.site == "SAT" else "nurse.main") for r in records}
         enrolled = [r for r in records if r.first("diagnosis") is not None]
@@ -374,22 +725,27 @@ class _RegistryDemo:
         requests = []  # (subject, kind, centre, received, question, outcome, revised histotype, grade, review)
         referred = {r.subject_id: r.first("referral").values["referral_date"] for r in records
                     if r.first("referral") is not None}
+        shown: dict[str, dict] = {}
         for number, record in enumerate(enrolled[1:16:2]):  # eight enrolled patients referred from elsewhere
-            histotype = record.first("diagnosis").values["histotype"]
+            diagnosis = record.first("diagnosis")
+            histotype = diagnosis.values["histotype"]
             centre = CENTRES[number % len(CENTRES)]
             received = referred[record.subject_id] - self.days(6, 20)
+            name = natural_name(histotype)
             if number % 3 == 1:  # the referring diagnosis was another histotype: revised to the one recorded here
                 earlier = "leiomyosarcoma" if histotype != "leiomyosarcoma" else "undifferentiated_pleomorphic_sarcoma"
-                entity = histology.histotype(histotype)
+                recorded = BaselineDiagnosis(diagnosis).grade
+                grade = int(recorded) if fnclcc_graded(histotype) and recorded in ("1", "2", "3") else None
                 requests.append((record.subject_id, "pathology", centre, received,
-                                 f"Review of the biopsy diagnosed at {centre} as {_name(earlier)}.", "revised",
-                                 histotype, None if not entity.graded_by_fnclcc else 3 if rng.random() < 0.6 else 2,
-                                 f"Morphology and immunohistochemistry reviewed: {_name(histotype)}, not "
-                                 f"{_name(earlier)}."))
+                                 f"Review of the biopsy diagnosed at {centre} as {natural_name(earlier)}.", "revised",
+                                 histotype, grade, f"Morphology and immunohistochemistry reviewed: {name}, not "
+                                                   f"{natural_name(earlier)}."))
+                shown[record.subject_id] = {"outcome": "revised", "centre": centre, "earlier": earlier}
             else:
                 requests.append((record.subject_id, "pathology", centre, received,
-                                 f"Review of the biopsy diagnosed at {centre} as {_name(histotype)}.", "confirmed",
-                                 None, None, f"Diagnosis of {_name(histotype)} confirmed on the slides and blocks."))
+                                 f"Review of the biopsy diagnosed at {centre} as {name}.", "confirmed",
+                                 None, None, f"Diagnosis of {name} confirmed on the slides and blocks."))
+                shown[record.subject_id] = {"outcome": "confirmed", "centre": centre, "earlier": None}
         young = by_key["young"]
         requests.append((young, "pathology", CENTRES[0], dt.date(2024, 9, 23),
                          "Review of a forearm excision reported as a lipoma.", "revised", "synovial_sarcoma", 3,
@@ -404,7 +760,7 @@ class _RegistryDemo:
                          "Resectable; the renal vessels are displaced, not encased."))
         requests.append((by_key["gist"], "pathology", CENTRES[2], dt.date(2024, 2, 26),
                          "Review of a gastric biopsy: too little tissue?", "not_assessable", None, None,
-                         "Crushed fragments: not assessable; the board's biopsy was used instead."))
+                         "Crushed fragments: not assessable; the biopsy is repeated here."))
         for subject, kind, centre, received, question, outcome, histotype, grade, text in requests:
             nurse = nurses[subject]  # the site's research nurse registers the request and its document
             opinion = second_opinion.new_request(study, nurse, subject, kind=kind, referring_centre=centre,
@@ -414,11 +770,15 @@ class _RegistryDemo:
                                                              f"Patient: {subject} (pseudonymised)",
                                                              f"Received: {received.isoformat()}", question]))
             reviewer = pathologist if kind == "pathology" else radiologist
+            report = received + self.days(2, 12)
+            if subject in plan:  # reported before the board discusses the patient
+                report = max(received, min(report, plan[subject][0] - dt.timedelta(days=1)))
             second_opinion.review(study, reviewer, opinion, text=text, outcome=outcome,
                                   reviewer=dict((u, n) for u, n, _r in BOARD_ACCOUNTS)[reviewer.name],
-                                  report_date=received + self.days(2, 12), revised_histotype=histotype, grade=grade)
+                                  report_date=report, revised_histotype=histotype, grade=grade)
             self.summary.second_opinions += 1
             self.summary.revised += outcome == "revised"
+        return shown
 
     # ------------------------------------------------------------------ molecular and family documents
     def documents(self, records, extra: dict[str, dict]) -> None:
@@ -477,7 +837,7 @@ class _RegistryDemo:
                      next(r for r in enrolled if r.subject_id in self.ages))
         registry.record_document(study, clinician, older.subject_id, "family_history", {
             "proband": {"sex": older.sex, "year_of_birth": older.year_of_birth, "cancers": [
-                {"type": "soft_tissue_sarcoma", "name": _name(older.first("diagnosis").values["histotype"]),
+                {"type": "soft_tissue_sarcoma", "name": natural_name(older.first("diagnosis").values["histotype"]),
                  "age": self.ages[older.subject_id]}]},
             "relatives": [{"relationship": "father", "cancers": [
                 {"type": "other_cancer", "name": "colorectal carcinoma", "age": 74}]}]})
