@@ -23,6 +23,9 @@ What is measured, in one run of this script (so the ratios compare like with lik
   ``get_dvh`` is given pydicom datasets, not file names); SarcoTrial with ``end_cap="none"``
   (as the planning system); the planning system's stored DVHs as the reference for volume and
   mean dose (doses stored as percent of the 14 Gy prescription); the load average is printed;
+- the nine in a row: each engine's round of the nine consecutive structures (SarcoTrial in-process,
+  dicompyler-core in its worker), the rounds alternating, best of ``--repeat``: how one DVH run of a plan
+  computes them, without either engine finding the caches emptied by the other between two structures;
 - the whole command on the breast plan: ``sarcotrial dvh rtss.dcm rtdose.dcm --json`` (every
   structure, start-up and file reading included) against a script that does the same with
   dicompyler-core (read both files, ``get_dvh`` of every ROI, print its statistics), the two
