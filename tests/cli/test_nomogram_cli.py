@@ -29,11 +29,20 @@ RISK5, RISK10 = 0.20 + 0.40 * 25 / 65, 0.30 + 0.45 * 25 / 65
 PATIENT = ["--set", "age=54", "--set", "size_cm=10", "--set", "grade=3", "--set", "depth=deep"]
 
 
-def test_validate_a_valid_file_prints_one_line():
+def test_validate_a_valid_file_prints_one_line_and_its_inputs():
+    """The verdict on one line, then each input a prediction asks for (a new user learned them from an error)."""
+    from sarcotrial.riskmodels import load_model
+
     result = runner.invoke(app, ["nomogram", "validate", POINTS])
     assert result.exit_code == 0, result.output
     lines = result.stdout.strip().splitlines()
-    assert len(lines) == 1 and "valid points nomogram 'synthetic_points_local_recurrence' (SYNTHETIC)" in lines[0]
+    assert "valid points nomogram 'synthetic_points_local_recurrence' (SYNTHETIC)" in lines[0]
+    assert "numbers published" not in lines[0]  # a synthetic file's numbers are its own
+    inputs = load_model(Path(POINTS).read_text(encoding="utf-8")).inputs
+    listed = [line for line in lines if line.startswith("  input ")]
+    assert len(listed) == len(inputs)
+    for spec, line in zip(inputs, listed):
+        assert line.startswith(f"  input {spec.name}: {spec.label}, ")
     assert runner.invoke(app, ["nomogram", "validate", COX]).exit_code == 0
 
 

@@ -406,3 +406,29 @@ def test_a_screening_refused_after_the_decision_keeps_the_decision_and_says_why(
     decision = [c for c in board.meeting(web_study, None, two).cases if c.id == case][0].decision
     assert decision is not None and decision.screen_for_study and decision.screening_id is None
     assert pathway.screening_file(web_study, team.research_nurse, late).screenings == []
+
+
+
+
+def test_the_listing_says_how_many_cases_of_other_sites_a_meeting_has(client_as, web_study):
+    """A member limited to a site sees a meeting's count of its own cases and, beside it, how many of other
+    sites are not shown (a MAIN meeting of a satellite patient's case read "0" to MAIN's nurse, as if empty)."""
+    from sarcotrial.services import access
+
+    team = web_study.team
+    access.add_site(web_study, team.admin, "SAT", "Satellite hospital")
+    satellite_patient = pathway.register_patient(
+        web_study, team.research_nurse, identifiers=pathway.Identifiers("Sat Patient (synthetic)", dt.date(1971, 3, 2),
+                                                                        "H0903"),
+        sex="male", referral={"referral_date": "2025-02-03", "anatomic_site": "extremity"}, site_code="SAT").subject_id
+    meeting = board.new_meeting(web_study, team.clinician, dt.date(2025, 2, 6))
+    board.add_case(web_study, team.clinician, meeting, satellite_patient, "Local treatment?")
+    main_nurse = team.extra("nurse.main", "research_nurse", "Mia Main Nurse", sites=("MAIN",))
+    (shown,) = [m for m in board.meetings(web_study, main_nurse) if m.id == meeting]
+    assert shown.hidden == 1 and not shown.cases
+    row = re.search(rf'<tr[^>]*>(?:(?!</tr>).)*/board/meetings/{meeting}"(?:(?!</tr>).)*</tr>',
+                    client_as("nurse.main").get("/board").text, re.DOTALL).group(0)
+    assert "(+1 of other sites)" in row
+    everyone = re.search(rf'<tr[^>]*>(?:(?!</tr>).)*/board/meetings/{meeting}"(?:(?!</tr>).)*</tr>',
+                         client_as("research_nurse").get("/board").text, re.DOTALL).group(0)
+    assert "of other sites" not in everyone

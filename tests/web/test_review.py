@@ -83,6 +83,8 @@ def test_a_wrong_password_signs_nothing_and_says_so_beside_the_field(web_study, 
         "subject": "SPR-001", "password": "not-my-password", "meaning": "I have reviewed this casebook"})
     assert answer.status_code == 422
     assert re.search(r'<p class="error" id="password-error"[^>]*>password: ', answer.text)
+    # the signer is signed in: the password is what was wrong, not "unknown user or wrong password"
+    assert "signature refused: wrong password" in answer.text and "unknown user" not in answer.text
     assert 'value="I have reviewed this casebook"' in answer.text
     assert review.signatures(web_study, web_study.team.investigator, "SPR-001") == []
 

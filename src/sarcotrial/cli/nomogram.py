@@ -46,6 +46,11 @@ def validate(file: Path = FileArgument, as_json: bool = JsonOption) -> None:
                     "examples": len(model.spec.examples)})
         return
     console.print(f"{escape(str(file))}: valid {_summary(model)}", soft_wrap=True)
+    for spec in model.inputs:  # what a prediction asks for (the names to give with --set)
+        what = (f"{spec.min:g} to {spec.max:g} {spec.unit}" if spec.kind == "numeric"
+                else "one of " + ", ".join(spec.categories))
+        record = f"; from the study's record: {spec.record}" if spec.record else ""
+        console.print(f"  input {escape(spec.name)}: {escape(spec.label)}, {escape(what)}{escape(record)}")
 
 
 def _refuse(exc: Any) -> None:
@@ -66,7 +71,8 @@ def _summary(model: Any) -> str:
                f"{model.measured_error * 100:.2f} %" if examples else "; no worked examples")
     synthetic = " (SYNTHETIC)" if model.synthetic else ""
     return (f"{kinds[model.kind]} '{model.id}'{synthetic} of {model.outcome}: {len(model.inputs)} inputs, "
-            f"horizons {horizons} years, {model.validation_status}, numbers {model.provenance['numbers']}{checked}")
+            f"horizons {horizons} years, {model.validation_status}, "
+            f"numbers {'the file’s own' if model.synthetic else model.provenance['numbers']}{checked}")
 
 
 @nomogram_app.command("predict")

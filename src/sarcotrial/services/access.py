@@ -608,6 +608,9 @@ def reauthenticate(study: StudyDB, actor: Actor, password: str) -> None:
             username = user.username if user is not None else username
     outcome, message = _attempt(study, username, actor.source, password, "signature", record_success=False)
     if outcome != "success":
+        if outcome == "wrong_password" and actor.signed_in_to == study.identity and actor.user_id is not None:
+            # the signer is signed in already: their account is known to them, the password is what was wrong
+            message = "signature refused: wrong password (a signature needs your own password, entered again)"
         raise AccessDenied(message)
     if actor.signed_in_to != study.identity:
         with study.reading() as session:
