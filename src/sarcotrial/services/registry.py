@@ -686,10 +686,12 @@ def known_proband_tumours(file: CaseFile) -> list[dict[str, Any]]:
     return [{"type": kind, "name": entity.name.lower()}]
 
 
-def histotype_name(histotype_id: str) -> str:
-    """The WHO name of a catalogue id (the id itself if the catalogue no longer has it)."""
+def histotype_name(histotype_id: str | None) -> str | None:
+    """The WHO name of a catalogue id (the id itself if the catalogue no longer has it; None for none)."""
     from sarcotrial.domain.histology import histotype
 
+    if not histotype_id:
+        return None
     try:
         return histotype(histotype_id).name
     except InvalidValue:

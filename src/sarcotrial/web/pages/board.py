@@ -351,17 +351,6 @@ def risk_chart(risks: dict[float, float], *, width: int = 520, height: int = 260
                      tuple((p, y_of(p / 100)) for p in (0, 25, 50, 75, 100)), tuple(points))
 
 
-def _histotype_name(histotype_id: str | None) -> str | None:
-    if not histotype_id:
-        return None
-    from sarcotrial.domain.histology import histotype
-
-    try:
-        return histotype(histotype_id).name
-    except InvalidValue:
-        return histotype_id
-
-
 def _case_page(request: Request, user: WebUser, subject: str, *, screening_error: str | None = None,
                status_code: int = 200):
     study = study_of(request)
@@ -372,14 +361,14 @@ def _case_page(request: Request, user: WebUser, subject: str, *, screening_error
         raise
     meeting_of = {c.id: m.id for m in board.meetings(study, user.actor) for c in m.cases} if file.cases else {}
     entity_ids = {e for item in file.interpretation for e in item.entities}
-    names = {e: _histotype_name(e) for e in entity_ids}
+    names = {e: registry.histotype_name(e) for e in entity_ids}
     charts = [(p, risk_chart(p.risks)) for p in file.predictions]
     return render(request, "board/case.html", status_code=status_code, title=f"Case file {file.subject_id}",
-                  f=file, histotype_name=_histotype_name(file.histotype), entity_names=names, charts=charts,
+                  f=file, histotype_name=registry.histotype_name(file.histotype), entity_names=names, charts=charts,
                   meeting_of=meeting_of, screening_error=screening_error, verdict_badges=VERDICT_BADGES,
                   criterion_labels=CRITERION_LABELS, criterion_badges=CRITERION_BADGES, set_badges=SET_BADGES,
                   relation_badges=RELATION_BADGES,
-                  histotype_names={o.revised_histotype: _histotype_name(o.revised_histotype)
+                  histotype_names={o.revised_histotype: registry.histotype_name(o.revised_histotype)
                                    for o in file.second_opinions if o.revised_histotype})
 
 

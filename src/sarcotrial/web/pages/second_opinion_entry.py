@@ -25,6 +25,7 @@ from fastapi.responses import RedirectResponse, Response
 
 from sarcotrial.domain import board as board_rules
 from sarcotrial.errors import InvalidValue, date_rule
+from sarcotrial.services import registry
 from sarcotrial.services import second_opinion as opinions
 from sarcotrial.web.deps import SignedIn, WebUser, optional_int, study_of
 from sarcotrial.web.templating import render
@@ -93,17 +94,6 @@ def _catalogue() -> list[tuple[str, list[Any]]]:
     for entity in histotypes():
         families.setdefault(entity.family, []).append(entity)
     return list(families.items())
-
-
-def _histotype_name(histotype_id: str | None) -> str | None:
-    if not histotype_id:
-        return None
-    from sarcotrial.domain.histology import histotype
-
-    try:
-        return histotype(histotype_id).name
-    except InvalidValue:
-        return histotype_id
 
 
 # --------------------------------------------------------------------------- a new request
@@ -178,7 +168,7 @@ def _opinion_page(request: Request, user: WebUser, opinion_id: int, *,
                   kind_label=KIND_LABELS.get(view.kind, view.kind), outcomes=list(OUTCOME_LABELS.items()),
                   grades=[(str(g), f"grade {g}") for g in board_rules.FNCLCC_GRADES],
                   catalogue=_catalogue() if view.kind == "pathology" else [],
-                  histotype_name=_histotype_name(view.revised_histotype), accept=ACCEPT, limit_mb=_limit_mb(request),
+                  histotype_name=registry.histotype_name(view.revised_histotype), accept=ACCEPT, limit_mb=_limit_mb(request),
                   may_review=user.may(f"second_opinion.{view.kind}"), may_attach=user.may("second_opinion.request"))
 
 
