@@ -190,7 +190,8 @@ def test_a_decision_is_signed_like_a_crf_and_a_correction_voids_it(study, team):
     case_id = _decided_case(team)
     with pytest.raises(InvalidValue, match="meaning: say what the signature means"):
         board.sign_decision(study, team.clinician, case_id, password("cleo"), " ")
-    with pytest.raises(AccessDenied, match="sign-in refused"):
+    # the signer is signed in: the password is what was wrong (not "unknown user or wrong password")
+    with pytest.raises(AccessDenied, match="signature refused: wrong password"):
         board.sign_decision(study, team.clinician, case_id, "wrong-password", "I approve this decision")
     with pytest.raises(AccessDenied, match=r"\(permission board.sign\)"):
         board.sign_decision(study, team.pathologist, case_id, password("pat"), "I approve this decision")
