@@ -165,3 +165,9 @@ def _nothing_imported(result, plan, source: str, accept_partial: bool) -> str:
                 f"{ignore}")
     return (f"Nothing imported from {source}: {why}; fix them, or give --accept-partial to import the records "
             f"without problems.{ignore}")
+
+
+# the DICOM-RT import is a module of its own (it reads files with pydicom, imported when it runs)
+from sarcotrial.cli.importing_rt import import_dicom_rt  # noqa: E402
+
+import_app.command("dicom-rt")(import_dicom_rt)

@@ -77,57 +77,9 @@ def _group(name: str, module: str, attribute: str) -> Callable[[typer.Typer], No
     return register
 
 
-def _demo(target: typer.Typer) -> None:
-    from sarcotrial.cli import demo
-
-    target.command("demo")(demo.demo)
-
-
-def _rules(target: typer.Typer) -> None:
-    from sarcotrial.cli import gist, local, molecular, predisposition, recist, rules, systemic
-
-    sub = rules.rules_app
-    if not getattr(sub, "_sarcotrial_complete", False):  # the same Typer object: its commands once
-        sub.command("recist")(recist.recist)
-        sub.command("bsa")(systemic.bsa)
-        sub.command("anthracycline")(systemic.anthracycline)
-        sub.command("msts")(local.msts)
-        sub.command("predisposition")(predisposition.predisposition)
-        sub.command("gist-risk")(gist.gist_risk)
-        sub.command("cirse")(local.cirse)
-        sub.command("gene")(molecular.gene)
-        sub.command("molecular")(molecular.molecular)
-        sub._sarcotrial_complete = True
-    target.add_typer(sub, name="rules")
-
-
-def _import(target: typer.Typer) -> None:
-    from sarcotrial.cli.importing import import_app
-    from sarcotrial.cli.importing_rt import import_dicom_rt
-
-    if not getattr(import_app, "_sarcotrial_complete", False):
-        import_app.command("dicom-rt")(import_dicom_rt)
-        import_app._sarcotrial_complete = True
-    target.add_typer(import_app, name="import")
-
-
-def _nomogram(target: typer.Typer) -> None:
-    from sarcotrial.cli import registry
-    from sarcotrial.cli.nomogram import nomogram_app
-    from sarcotrial.cli.nomogram_assess import assess
-
-    if not getattr(nomogram_app, "_sarcotrial_complete", False):
-        nomogram_app.command("assess")(assess)
-        nomogram_app.command("load")(registry.nomogram_load)
-        nomogram_app.command("loaded")(registry.nomogram_loaded)
-        nomogram_app.command("study")(registry.nomogram_study)
-        nomogram_app._sarcotrial_complete = True
-    target.add_typer(nomogram_app, name="nomogram")
-
-
 COMMANDS: dict[str, Callable[[typer.Typer], None]] = {
     "init": _study("init"),
-    "demo": _demo,
+    "demo": _command("demo", "demo", "demo"),
     "status": _study("status"),
     "record": _study("record"),
     "correct": _study("correct"),
@@ -138,7 +90,7 @@ COMMANDS: dict[str, Callable[[typer.Typer], None]] = {
     "protocol": _group("protocol", "protocol", "protocol_app"),
     "patient": _group("patient", "study", "patient_app"),
     "audit": _group("audit", "study", "audit_app"),
-    "rules": _rules,
+    "rules": _group("rules", "rules", "rules_app"),
     "ctcae": _group("ctcae", "rules", "ctcae_app"),
     "randomisation": _group("randomisation", "randomisation", "randomisation_app"),
     "accrual": _command("accrual", "accrual", "accrual"),
@@ -165,8 +117,8 @@ COMMANDS: dict[str, Callable[[typer.Typer], None]] = {
     "reconsent": _command("reconsent", "edc", "reconsent"),
     "serve": _command("serve", "web", "serve"),
     "export": _group("export", "exchange", "export_app"),
-    "import": _import,
-    "nomogram": _nomogram,
+    "import": _group("import", "importing", "import_app"),
+    "nomogram": _group("nomogram", "nomogram", "nomogram_app"),
     "registry": _group("registry", "registry", "registry_app"),
     "board": _group("board", "board", "board_app"),
     "second-opinion": _group("second-opinion", "board", "second_opinion_app"),

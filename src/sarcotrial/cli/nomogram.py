@@ -163,3 +163,13 @@ def _print(model: Any, prediction: Any) -> None:
     console.print("Limits:")
     for limit in model.limits:
         console.print(f"  - {escape(limit)}")
+
+
+# the commands that work on a study's database (assess needs none, but shares the performance printing)
+from sarcotrial.cli import registry as _registry  # noqa: E402
+from sarcotrial.cli.nomogram_assess import assess as _assess  # noqa: E402
+
+nomogram_app.command("assess")(_assess)
+nomogram_app.command("load")(_registry.nomogram_load)
+nomogram_app.command("loaded")(_registry.nomogram_loaded)
+nomogram_app.command("study")(_registry.nomogram_study)

@@ -314,3 +314,19 @@ def _study_database_named(db: Optional[str]) -> bool:
     from sarcotrial.config import DATABASE_URL_ENV, default_database_path
 
     return bool(db or os.environ.get(DATABASE_URL_ENV) or default_database_path().exists())
+
+
+# --------------------------------------------------------------------------- the rules other modules hold
+# each module keeps its command; ``rules`` lists them after its own (every one imports Typer and the light
+# domain constants only, so ``rules --help`` stays quick)
+from sarcotrial.cli import gist, local, molecular, predisposition, recist, systemic  # noqa: E402
+
+rules_app.command("recist")(recist.recist)
+rules_app.command("bsa")(systemic.bsa)
+rules_app.command("anthracycline")(systemic.anthracycline)
+rules_app.command("msts")(local.msts)
+rules_app.command("predisposition")(predisposition.predisposition)
+rules_app.command("gist-risk")(gist.gist_risk)
+rules_app.command("cirse")(local.cirse)
+rules_app.command("gene")(molecular.gene)
+rules_app.command("molecular")(molecular.molecular)
