@@ -117,6 +117,15 @@ def _stale(posted: str, current: int | None) -> None:
                            f"(now revision {current or 'none'}): look at it again before removing", show_value=False)
 
 
+def _without(items: list | None, index: int, missing: str) -> list:
+    """The recorded entries less the one at ``index`` (as the page numbered them); an index the document does
+    not have is a 404 saying ``missing``."""
+    entries = list(items or [])
+    if not 0 <= index < len(entries):
+        raise HTTPException(404, missing)
+    return entries[:index] + entries[index + 1:]
+
+
 def _done_redirect(path: str, done: str, anchor: str = "") -> RedirectResponse:
     return RedirectResponse(f"{path}?done={done}{anchor}", status_code=303)
 
@@ -221,10 +230,8 @@ async def remove_finding(request: Request, user: SignedIn, subject: str, index: 
     def change(file: registry.CaseFile) -> dict[str, Any]:
         _stale(typed["revision"], file.molecular_revision)
         document = copy.deepcopy(file.molecular) if file.molecular else {}
-        findings = list(document.get("findings") or [])
-        if not 0 <= index < len(findings):
-            raise HTTPException(404, f"finding: no finding {index + 1} in the recorded report")
-        document["findings"] = findings[:index] + findings[index + 1:]
+        document["findings"] = _without(document.get("findings"), index,
+                                        f"finding: no finding {index + 1} in the recorded report")
         return document
 
     return await run_in_threadpool(_molecular_change, request, user, subject, f"remove-{index}", typed, change,
@@ -479,10 +486,8 @@ async def remove_relative(request: Request, user: SignedIn, subject: str, index:
 
     def change(document: dict[str, Any], file: registry.CaseFile) -> None:
         _stale(typed["revision"], file.family_revision)
-        relatives = list(document.get("relatives") or [])
-        if not 0 <= index < len(relatives):
-            raise HTTPException(404, "relative: no such relative in the recorded family history")
-        document["relatives"] = relatives[:index] + relatives[index + 1:]
+        document["relatives"] = _without(document.get("relatives"), index,
+                                         "relative: no such relative in the recorded family history")
 
     return await run_in_threadpool(_family_change, request, user, subject, f"remove-relative-{index}", typed, change,
                                    lambda field: None, "relative-removed", "#relatives")
@@ -573,10 +578,7 @@ async def remove_germline(request: Request, user: SignedIn, subject: str, index:
     def change(document: dict[str, Any], file: registry.CaseFile) -> None:
         _stale(typed["revision"], file.family_revision)
         germline = dict(document.get("germline") or {})
-        findings = list(germline.get("findings") or [])
-        if not 0 <= index < len(findings):
-            raise HTTPException(404, "finding: no such germline finding recorded")
-        germline["findings"] = findings[:index] + findings[index + 1:]
+        germline["findings"] = _without(germline.get("findings"), index, "finding: no such germline finding recorded")
         document["germline"] = germline
 
     return await run_in_threadpool(_family_change, request, user, subject, f"remove-germline-{index}", typed, change,
