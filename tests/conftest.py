@@ -122,3 +122,13 @@ def study(database_url):
     db, _notice = StudyDB.create(database_url, "sprint", Actor("tester", "test"))
     yield db
     db.close()
+
+
+@pytest.fixture(autouse=True)
+def _no_study_chosen():
+    """``sarcotrial --study`` sets the study of one invocation; no test inherits another's."""
+    from sarcotrial import config
+
+    config.selected_study = None
+    yield
+    config.selected_study = None

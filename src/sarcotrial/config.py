@@ -81,3 +81,8 @@ def cli_user(user: str | None) -> tuple[str, str]:
         return getpass.getuser(), "cli os-user"
     except Exception:  # no login name (some containers)
         return f"uid-{os.getuid()}", "cli os-user"
+
+
+#: the study the command line works in (``sarcotrial --study``; ``None``: the database's first),
+#: set by the command's root callback for each invocation
+selected_study: str | None = None

@@ -92,7 +92,7 @@ def test_signing_in(with_admin):
             "sign-in refused: unknown user or wrong password")
     refused(run("site", "list", "--db", db, "--user", "anyone", password="x", code=2), "sign-in refused")
     assert users(db) == {"admin": {"user": "admin", "full_name": "Ada Admin", "role": "admin", "sites": [],
-                                   "export": "none", "active": True}}
+                                   "studies": [], "export": "none", "active": True}}
     study = StudyDB.open(db)
     with study, study.reading() as session:
         failed = session.scalars(select(AuditEntry).where(AuditEntry.table_name == "sign_in_event",
@@ -122,7 +122,7 @@ def test_users_sites_and_grants(with_admin):
     run("user", "add", "nina", "--full-name", "Nina Nurse", "--role", "research_nurse", "--site", "B", "--password-stdin",
         *admin, password=ADMIN_PW, stdin="nina-password\n")
     assert users(db)["nina"] == {"user": "nina", "full_name": "Nina Nurse", "role": "research_nurse", "sites": ["B"],
-                                 "export": "none", "active": True}
+                                 "studies": [], "export": "none", "active": True}
     out = run("user", "grant", "nina", "--role", "investigator", "--site", "MAIN", "--export", "pseudonymised", *admin,
               "--reason", "now sub-investigator", password=ADMIN_PW).output
     assert "Now nina (Nina Nurse), role investigator, sites B, MAIN, export pseudonymised" in out

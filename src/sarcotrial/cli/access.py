@@ -51,7 +51,8 @@ def _sites_text(sites) -> str:
 
 
 def _describe(account: access.Account) -> str:
-    return (f"{account.user} ({escape(account.full_name)}), role {account.role}, sites {_sites_text(account.sites)}, "
+    studies = f", delegated to {', '.join(account.studies)}" if account.studies else ""
+    return (f"{account.user} ({escape(account.full_name)}), role {account.role}{studies}, sites {_sites_text(account.sites)}, "
             f"export {account.export}{'' if account.active else ', DISABLED'}")
 
 
@@ -69,6 +70,8 @@ def user_add(name: str = typer.Argument(..., help="The user name to sign in with
              site: Optional[List[str]] = typer.Option(None, "--site", help="A site granted (repeat for several; none: study-wide)."),
              export: Optional[str] = typer.Option(None, "--export", help=f"One of {', '.join(EXPORT_RIGHTS)} "
                                                   "(default: pseudonymised for a statistician, else none)."),
+             delegate: Optional[List[str]] = typer.Option(None, "--delegate", metavar="ACRONYM", help="A study the "
+                                                          "account works in (repeatable; none: every study)."),
              password_stdin: bool = PasswordStdinOption,
              db: Optional[str] = DbOption, user: Optional[str] = UserOption) -> None:
     """Create an account (the first account of a study must be an admin)."""
@@ -82,7 +85,7 @@ def user_add(name: str = typer.Argument(..., help="The user name to sign in with
         access.sign_in(study, who)  # the acting user's password first, then the new one
         password = _new_password(name, password_stdin)
         account = access.add_user(study, who, name, full_name=full_name, role=role, password=password,
-                                  sites=site or (), export=export)
+                                  sites=site or (), export=export, delegate=delegate or ())
     console.print(f"Added {_describe(account)}")
 
 
@@ -171,9 +174,14 @@ def user_grant(name: str = typer.Argument(...),
                remove_site: Optional[List[str]] = typer.Option(None, "--remove-site", help="A site to take away (repeatable)."),
                study_wide: bool = typer.Option(False, "--study-wide", help="Take away every site: the account sees all patients."),
                export: Optional[str] = typer.Option(None, "--export", help=f"One of {', '.join(EXPORT_RIGHTS)}."),
+               delegate: Optional[List[str]] = typer.Option(None, "--delegate", metavar="ACRONYM",
+                                                            help="A study to delegate the account to (repeatable)."),
+               undelegate: Optional[List[str]] = typer.Option(None, "--undelegate", metavar="ACRONYM",
+                                                              help="A study to take away (repeatable)."),
+               all_studies: bool = typer.Option(False, "--all-studies", help="Work in every study of the database."),
                reason: Optional[str] = ReasonOption,
                db: Optional[str] = DbOption, user: Optional[str] = UserOption) -> None:
-    """Change an account's role, sites or export right (audited)."""
+    """Change an account's role, sites, export right or the studies it is delegated to (audited)."""
     from sarcotrial.services import access
     from sarcotrial.services.study import StudyDB
 
@@ -181,7 +189,8 @@ def user_grant(name: str = typer.Argument(...),
     _check_choice(export, EXPORT_RIGHTS, "--export")
     with StudyDB.open(db) as study:
         account = access.grant(study, actor(user), name, role=role, sites=site or (), remove_sites=remove_site or (),
-                               study_wide=study_wide, export=export, reason=reason)
+                               study_wide=study_wide, export=export, reason=reason, delegate=delegate or (),
+                               undelegate=undelegate or (), all_studies=all_studies)
     console.print(f"Now {_describe(account)}")
 
 

@@ -27,8 +27,14 @@ def _version(value: bool) -> None:
         raise typer.Exit()
 
 
-def _main(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version.")) -> None:
+def _main(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
+          study: str = typer.Option(None, "--study", envvar="SARCOTRIAL_STUDY", metavar="ACRONYM",
+                                    help="The study to work in, when the database runs several ('study list'); "
+                                         "default: the one it was made with.")) -> None:
     """SarcoTrial: the soft-tissue-sarcoma unit's pathway and clinical-trial software (protocol SPRINT)."""
+    from sarcotrial import config
+
+    config.selected_study = study
 
 
 def _new_app() -> typer.Typer:
@@ -121,6 +127,7 @@ COMMANDS: dict[str, Callable[[typer.Typer], None]] = {
     "nomogram": _group("nomogram", "nomogram", "nomogram_app"),
     "registry": _group("registry", "registry", "registry_app"),
     "board": _group("board", "board", "board_app"),
+    "study": _group("study", "study", "studies_app"),
     "second-opinion": _group("second-opinion", "board", "second_opinion_app"),
 }
 
@@ -151,7 +158,12 @@ def run() -> None:
     """Entry point: usage errors are one line (and exit status 2), like every other refusal."""
     from sarcotrial.cli.common import err_console
 
-    named = sys.argv[1] if len(sys.argv) > 1 else None
+    words = sys.argv[1:]
+    if words[:1] == ["--study"]:  # the root option before the command's name
+        words = words[2:]
+    elif words and words[0].startswith("--study="):
+        words = words[1:]
+    named = words[0] if words else None
     command = build(named) if named in COMMANDS else __getattr__("app")
     try:
         code = command(standalone_mode=False)

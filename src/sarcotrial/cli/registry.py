@@ -125,6 +125,7 @@ def _print_matches(matches) -> None:
     for m in matches:
         style = {"meets": "bold green", "fails": "bold red", "may meet": "bold yellow"}[m.verdict]
         console.print(f"{escape(m.protocol)} {escape(m.protocol_version)}: [{style}]{m.verdict}[/]"
+                      + (f" (as {escape(m.subject_id)})" if m.subject_id else "")
                       + (f" [bold]but closed to accrual[/]: {escape(m.closed)}" if m.closed else ""))
         for reason in m.failed:
             _indented(f"fails: {escape(reason)}")
@@ -162,21 +163,28 @@ def screen(subject_id: str = SubjectArgument,
            set_values: Optional[List[str]] = typer.Option(None, "--set", help="A screening answer, field=value "
                                                           "(repeatable); wins over what is known."),
            on: Optional[str] = typer.Option(None, "--date", help="The screening date (default today)."),
+           for_study: Optional[str] = typer.Option(None, "--for", help="The study to screen for (an acronym that "
+                                                   "'study list' shows; default: the study worked in)."),
            db: Optional[str] = DbOption, user: Optional[str] = UserOption, as_json: bool = JsonOption) -> None:
-    """Open screening for the study with what is already known of the patient filled in."""
+    """Open screening for a study with what is already known of the patient filled in; a registry patient
+    of another study is taken into it first (one identity, a subject id of that study)."""
     from sarcotrial.services import pathway, registry
     from sarcotrial.services.study import StudyDB
 
     answers = parse_assignments(set_values)
     day = parse_date(on, "date") if on else None
     with StudyDB.open(db) as study:
-        row = registry.open_screening(study, actor(user), subject_id, answers, screening_date=day)
-        result = pathway.screening_file(study, actor(user), subject_id)
+        who = actor(user)
+        row = registry.open_screening(study, who, subject_id, answers, screening_date=day, for_study=for_study)
+        target = study.sibling(for_study) if for_study else study
+        screened = pathway.subject_of_screening(target, row)
+        result = pathway.screening_file(target, who, screened)
     if as_json:
-        print_json({"subject_id": subject_id.upper(), "decision": row.decision,
+        print_json({"subject_id": screened, "study": target.protocol.acronym, "decision": row.decision,
                     "screening": result.as_dict() if hasattr(result, "as_dict") else None})
         return
-    console.print(f"{subject_id.upper()} screened: {row.decision.replace('_', ' ')}.")
+    taken = f" (taken into {target.protocol.acronym} as {screened})" if screened != subject_id.strip().upper() else ""
+    console.print(f"{subject_id.upper()}{taken} screened for {target.protocol.acronym}: {row.decision.replace('_', ' ')}.")
     for line in (row.reasons or "").splitlines():
         console.print(f"  {escape(line)}")
 
@@ -197,6 +205,9 @@ def show(subject_id: str = SubjectArgument, db: Optional[str] = DbOption, user: 
     histotype = f"{file.histotype_name} ({file.histotype_source})" if file.histotype else "not recorded"
     console.print(f"[bold]{file.subject_id}[/]  {file.sex}, born {file.year_of_birth}, site {escape(file.site)}, "
                   f"{file.status.replace('_', ' ')}; histotype {escape(histotype)}")
+    if len(file.studies) > 1:
+        _indented("in " + "; ".join(f"{escape(a)} as {escape(sid)} ({status.replace('_', ' ')})"
+                                    for a, sid, status in file.studies))
     for flag in file.flags:
         _indented(f"[bold red]flag[/] {escape(flag)}")
     if file.cases:

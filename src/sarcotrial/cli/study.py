@@ -698,3 +698,64 @@ def patient_correct_identifiers(subject: str = typer.Argument(...),
     query = f"Query {recheck.query_id}" if recheck.query_id else "A query"
     console.print(f"[bold yellow]Eligibility to check[/]: {escape(age)}; {escape('; '.join(found))}. {query} is open "
                   f"on {recheck.field}; the screening decision stands until it is answered.", soft_wrap=True)
+
+
+# --------------------------------------------------------------------------- the database's studies
+studies_app = typer.Typer(help="The studies this database runs beside the unit's registry: list, add.",
+                          no_args_is_help=True)
+
+
+@studies_app.command("list")
+@handle_errors
+def studies_list(db: Optional[str] = DbOption, user: Optional[str] = UserOption, as_json: bool = JsonOption) -> None:
+    """The studies this database runs, with their accrual; 'sarcotrial --study ACRONYM ...' works in one."""
+    from sarcotrial.services import views
+    from sarcotrial.services.study import StudyDB
+
+    with StudyDB.open(db) as study:
+        rows = views.studies_overview(study, actor(user))
+    if as_json:
+        print_json({"studies": rows})
+        return
+    table = Table(show_edge=False)
+    for name, justify in (("Study", "left"), ("Protocol", "left"), ("Patients", "right"), ("Enrolled", "right"),
+                          ("Accrual", "left")):
+        table.add_column(name, justify=justify)
+    for row in rows:
+        mark = " (worked in)" if row["current"] else ""
+        table.add_row(f"{escape(row['acronym'])}{mark}", f"v{escape(row['version'])}", str(row["patients"]),
+                      f"{row['enrolled']} of {row['target_accrual']}",
+                      "open" if row["open_for_accrual"] else f"closed: {escape(row['closed'])}")
+    console.print(table)
+
+
+@studies_app.command("add")
+@handle_errors
+def studies_add(protocol: str = ProtocolOption, db: Optional[str] = DbOption, user: Optional[str] = UserOption) -> None:
+    """Add a study to this database: a further protocol bound beside the others, sharing the unit's registry,
+    sites, accounts and identifier key."""
+    from sarcotrial.services.study import StudyDB
+
+    with StudyDB.open(db) as study:
+        added = study.add_study(protocol, actor(user))
+        p = added.protocol
+    console.print(f"Added study [bold]{p.acronym}[/] (protocol v{p.version}, {added.loaded.sha256[:12]}); work in it "
+                  f"with 'sarcotrial --study {p.acronym} ...'")
+
+
+@patient_app.command("add-to-study")
+@handle_errors
+def patient_add_to_study(subject: str = typer.Argument(..., help="The patient's subject id in another study of "
+                                                       "this database, e.g. SPR-012."),
+                         values: Optional[list[str]] = typer.Option(None, "--set", help="A referral form answer "
+                                                                    "field=value this study asks and the other did not."),
+                         db: Optional[str] = DbOption, user: Optional[str] = UserOption) -> None:
+    """Take a registry patient into the study worked in ('sarcotrial --study ACRONYM'): a subject id of this
+    study, the same person and identifiers, the referral's answers carried over."""
+    from sarcotrial.services import pathway
+    from sarcotrial.services.study import StudyDB
+
+    with StudyDB.open(db) as study:
+        patient = pathway.add_to_study(study, actor(user), subject, parse_assignments(values))
+        acronym = study.protocol.acronym
+    console.print(f"{subject.strip().upper()} is [bold]{patient.subject_id}[/] in {acronym}")

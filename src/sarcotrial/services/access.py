@@ -120,10 +120,11 @@ class Account:
     export: str
     active: bool
     locked_until: dt.datetime | None  # UTC
+    studies: tuple[str, ...] = ()  # the studies delegated to; empty: every study of the database
 
     def as_json(self) -> dict[str, Any]:
         return {"user": self.user, "full_name": self.full_name, "role": self.role, "sites": list(self.sites),
-                "export": self.export, "active": self.active}
+                "studies": list(self.studies), "export": self.export, "active": self.active}
 
 
 @dataclass(frozen=True)
@@ -197,9 +198,30 @@ def _site_codes(session: Session, user_id: int) -> list[tuple[int, str]]:
     return [(row.id, row.code) for row in rows]
 
 
+def _study_acronyms(session: Session, user_id: int) -> list[tuple[int, str]]:
+    """The studies an account is delegated to (none: every study)."""
+    from sarcotrial.store.models import Study
+    from sarcotrial.store.models_access import UserStudy
+
+    rows = session.execute(select(Study.id, Study.acronym).join(UserStudy, UserStudy.study_id == Study.id)
+                           .where(UserStudy.user_id == user_id).order_by(Study.id))
+    return [(row.id, row.acronym) for row in rows]
+
+
+def _find_study(session: Session, acronym: str):
+    from sarcotrial.store.models import Study
+
+    found = session.scalars(select(Study).where(func.upper(Study.acronym) == (acronym or "").strip().upper())).first()
+    if found is None:
+        known = ", ".join(session.scalars(select(Study.acronym).order_by(Study.id)))
+        raise InvalidValue("study", f"this database runs no such study (it runs {known})", acronym)
+    return found
+
+
 def _account(session: Session, user: User) -> Account:
     return Account(user.username, user.full_name, user.role, tuple(code for _, code in _site_codes(session, user.id)),
-                   user.export_right, bool(user.active), user.locked_until)
+                   user.export_right, bool(user.active), user.locked_until,
+                   tuple(acronym for _, acronym in _study_acronyms(session, user.id)))
 
 
 def _check_role(role: str) -> str:
@@ -263,7 +285,7 @@ def _own_or(study: StudyDB, session: Session, user: User, permission: str) -> No
 
 # --------------------------------------------------------------------------- accounts
 def add_user(study: StudyDB, actor: Actor, username: str, *, full_name: str, role: str, password: str,
-             sites: Iterable[str] = (), export: str | None = None) -> Account:
+             sites: Iterable[str] = (), export: str | None = None, delegate: Iterable[str] = ()) -> Account:
     """Create an account. The first account of a study must be an admin."""
     name = _valid_username(username)
     full = " ".join((full_name or "").split())
@@ -286,6 +308,7 @@ def add_user(study: StudyDB, actor: Actor, username: str, *, full_name: str, rol
         session.flush()
         for site_id in granted:
             session.add(UserSite(user_id=user.id, site_id=site_id))
+        _delegate(session, user, list(delegate), [], False)
         session.flush()
         return _account(session, user)
 
@@ -336,11 +359,18 @@ def set_password(study: StudyDB, actor: Actor, username: str, new_password: str,
 
 def grant(study: StudyDB, actor: Actor, username: str, *, role: str | None = None, sites: Iterable[str] = (),
           remove_sites: Iterable[str] = (), study_wide: bool = False, export: str | None = None,
-          reason: str | None = None) -> Account:
-    """Change an account's role, sites (added, removed, or none: study-wide) or export right."""
+          reason: str | None = None, delegate: Iterable[str] = (), undelegate: Iterable[str] = (),
+          all_studies: bool = False) -> Account:
+    """Change an account's role, sites (added, removed, or none: study-wide), export right, or the studies
+    it is delegated to (added, removed, or none: every study of the database)."""
     sites, remove_sites = list(sites), list(remove_sites)
-    if role is None and export is None and not sites and not remove_sites and not study_wide:
-        raise InvalidValue("grant", "give a role, sites to add or remove, study-wide, or an export right")
+    delegate, undelegate = list(delegate), list(undelegate)
+    if all_studies and delegate:
+        raise InvalidValue("delegate", "an account works either in every study or in the studies named, not both")
+    if role is None and export is None and not sites and not remove_sites and not study_wide \
+            and not delegate and not undelegate and not all_studies:
+        raise InvalidValue("grant", "give a role, sites to add or remove, study-wide, an export right, or studies "
+                           "to delegate to")
     if study_wide and sites:
         raise InvalidValue("site", "an account is either study-wide or limited to sites, not both")
     if role is not None:
@@ -372,8 +402,28 @@ def grant(study: StudyDB, actor: Actor, username: str, *, role: str | None = Non
             if site.id not in rows:
                 rows[site.id] = UserSite(user_id=user.id, site_id=site.id)
                 session.add(rows[site.id])
+        _delegate(session, user, delegate, undelegate, all_studies)
         session.flush()
         return _account(session, user)
+
+
+def _delegate(session: Session, user: User, delegate: list[str], undelegate: list[str], all_studies: bool) -> None:
+    from sarcotrial.store.models_access import UserStudy
+
+    held = {row.study_id: row for row in session.scalars(select(UserStudy).where(UserStudy.user_id == user.id))}
+    dropped = list(held) if all_studies else []
+    for acronym in undelegate:
+        found = _find_study(session, acronym)
+        if found.id not in held:
+            raise InvalidValue("undelegate", f"{user.username} is not delegated to {found.acronym}", acronym)
+        dropped.append(found.id)
+    for study_id in dict.fromkeys(dropped):
+        session.delete(held.pop(study_id))
+    for acronym in delegate:
+        found = _find_study(session, acronym)
+        if found.id not in held:
+            held[found.id] = UserStudy(user_id=user.id, study_id=found.id)
+            session.add(held[found.id])
 
 
 # --------------------------------------------------------------------------- sites
@@ -436,12 +486,14 @@ def set_setting(study: StudyDB, actor: Actor, key: str, value: str, reason: str 
 
 
 # --------------------------------------------------------------------------- signing in
-def _fill(actor: Actor, study: StudyDB, user: User, codes: list[tuple[int, str]]) -> None:
+def _fill(actor: Actor, study: StudyDB, user: User, codes: list[tuple[int, str]],
+          studies: list[tuple[int, str]]) -> None:
     actor.authenticated = True
     actor.user_id = user.id
     actor.role = user.role
     actor.full_name = user.full_name
     actor.sites = frozenset(code for _, code in codes) or None
+    actor.studies = frozenset(acronym for _, acronym in studies) or None
     actor.signed_in_to = study.identity
 
 
@@ -527,7 +579,7 @@ def sign_in(study: StudyDB, actor: Actor) -> None:
         raise AccessDenied(message)
     with study.reading() as session:
         user = _existing_user(session, username)
-        _fill(actor, study, user, _site_codes(session, user.id))
+        _fill(actor, study, user, _site_codes(session, user.id), _study_acronyms(session, user.id))
 
 
 def authorise(study: StudyDB, session: Session, actor: Actor, permission: str) -> Principal:
@@ -557,7 +609,14 @@ def authorise(study: StudyDB, session: Session, actor: Actor, permission: str) -
         raise AccessDenied(f"{user.username} ({user.role}) may not {rules.PERMISSION_DESCRIPTIONS[permission]} "
                            f"(permission {permission})")
     codes = _site_codes(session, user.id)
-    _fill(actor, study, user, codes)
+    delegated = _study_acronyms(session, user.id)
+    from sarcotrial.store.scoping import INFO_UNIT
+
+    if delegated and not session.info.get(INFO_UNIT) and study.study_id not in {i for i, _ in delegated}:
+        # the registry (the board, second opinions) spans the studies; a study's own data is its delegates'
+        raise AccessDenied(f"{user.username} is not delegated to {study.protocol.acronym} (delegated to "
+                           f"{', '.join(a for _, a in delegated)}; an admin delegates with 'user grant --delegate')")
+    _fill(actor, study, user, codes, delegated)
     return Principal(user.username, user.full_name, user.role, actor.sites,
                      frozenset(site_id for site_id, _ in codes) or None, user.export_right, user.id)
 
@@ -615,7 +674,7 @@ def reauthenticate(study: StudyDB, actor: Actor, password: str) -> None:
     if actor.signed_in_to != study.identity:
         with study.reading() as session:
             user = _existing_user(session, username)
-            _fill(actor, study, user, _site_codes(session, user.id))
+            _fill(actor, study, user, _site_codes(session, user.id), _study_acronyms(session, user.id))
 
 
 # --------------------------------------------------------------------------- API tokens
@@ -658,6 +717,7 @@ def authenticate_token(study: StudyDB, token: str) -> Actor:
         row = session.scalars(select(ApiToken).where(ApiToken.token_sha256 == _token_digest(token))).first()
         user = session.get(User, row.user_id) if row is not None else None
         codes = _site_codes(session, user.id) if user is not None else []
+        delegated = _study_acronyms(session, user.id) if user is not None else []
     if row is None or row.revoked_at is not None or not user.active:
         outcome = "unknown_token" if row is None else "revoked_token" if row.revoked_at is not None else "disabled"
         name = user.username if user is not None else "(unknown token)"
@@ -666,7 +726,7 @@ def authenticate_token(study: StudyDB, token: str) -> Actor:
         raise AccessDenied(f"account {user.username} is disabled" if outcome == "disabled"
                            else "the token is unknown or revoked")
     actor = Actor(user.username, "api token")
-    _fill(actor, study, user, codes)
+    _fill(actor, study, user, codes, delegated)
     actor.token_id = row.id
     return actor
 
@@ -723,9 +783,11 @@ def start_web_session(study: StudyDB, username: str, password: str, source: str 
                                created_at=now, last_seen_at=now))
         actor = Actor(user.username, source)
         codes = _site_codes(session, user.id)
-        _fill(actor, study, user, codes)
+        delegated = _study_acronyms(session, user.id)
+        _fill(actor, study, user, codes, delegated)
         opened["account"] = Account(user.username, user.full_name, user.role, tuple(c for _, c in codes),
-                                    user.export_right, bool(user.active), user.locked_until)
+                                    user.export_right, bool(user.active), user.locked_until,
+                                    tuple(a for _, a in delegated))
         opened["actor"] = actor
 
     outcome, message = _attempt(study, name, source, password or "", "password", on_success=open_session)
@@ -765,6 +827,7 @@ def resume_web_session(study: StudyDB, token: str, source: str = "web") -> WebSe
         expired = now - row.last_seen_at > idle
         stale = (now - row.last_seen_at).total_seconds() >= SEEN_RESOLUTION_SECONDS
         codes = _site_codes(session, user.id)
+        delegated = _study_acronyms(session, user.id)
         row_id = row.id
     if expired or not user.active:
         reason = "idle" if expired else "disabled"
@@ -776,7 +839,7 @@ def resume_web_session(study: StudyDB, token: str, source: str = "web") -> WebSe
             if live is not None and live.ended_at is None:
                 live.last_seen_at = now
     actor = Actor(user.username, source)
-    _fill(actor, study, user, codes)
+    _fill(actor, study, user, codes, delegated)
     return WebSessionState(actor, row.csrf_token, None)
 
 

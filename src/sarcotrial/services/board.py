@@ -313,7 +313,11 @@ def _check_screenable(study: StudyDB, session: Session, case: BoardCase) -> None
     from sarcotrial.services.pathway import SCREENING_CLOSED
     from sarcotrial.services.registry import closed_to_accrual
 
+    from sarcotrial.services.pathway import person_rows
+
     patient = session.get(Patient, case.patient_id)
+    here = [r for r in person_rows(session, patient) if r.study_id == study.study_id]
+    patient = here[0] if here else patient  # not yet in this study: screening takes them in
     if patient.status in SCREENING_CLOSED:
         raise InvalidValue("screen_for_study", f"{patient.subject_id} is {patient.status}; screening is closed",
                            show_value=False)
@@ -345,6 +349,7 @@ def open_screening(study: StudyDB, actor: Actor, case_id: int, screening: Mappin
 
     values = {"screening_date": meeting_date.isoformat(), **dict(screening or {})}
     try:
+        subject = pathway.subject_in_study(study, actor, subject)  # a registry patient of another study: taken in
         result = pathway.screen(study, actor, subject, values)
     except (InvalidValue, AccessDenied) as refused:
         if not report_refusal:

@@ -196,8 +196,10 @@ def export_snapshot(study: StudyDB, actor: Actor | None, *, level: str = "pseudo
         idents: dict[str, Any] = {}
         if cipher is not None and records:
             subjects = {r.subject_id for r in records}
-            rows = session.execute(select(PatientIdentifier, Patient.subject_id)
-                                   .join(Patient, Patient.id == PatientIdentifier.patient_id))
+            # a patient taken in from another study reads the identifiers of their registry patient
+            rows = session.execute(select(PatientIdentifier, Patient.subject_id).join(
+                Patient, (Patient.id == PatientIdentifier.patient_id)
+                | (Patient.registry_patient_id == PatientIdentifier.patient_id)))
             idents = {subject: ident for ident, subject in rows if subject in subjects}
         principal = study.principal(session)
         who = principal.username if principal is not None and getattr(principal, "username", None) else \

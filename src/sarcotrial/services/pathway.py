@@ -126,11 +126,19 @@ def _store_form(study: StudyDB, session, patient: Patient, form_id: str, values:
 def _already_registered(study: StudyDB, session, patient_id: int) -> str:
     """The refusal of a hospital number already in the study: it names the patient only to someone
     who may see them (a site's staff are not told which subject of another site it is)."""
-    other = session.get(Patient, patient_id)
+    from sarcotrial.store.scoping import ALL_STUDIES
+
+    other = session.scalars(select(Patient).where(Patient.id == patient_id)
+                            .execution_options(**{ALL_STUDIES: True})).one()
     visible = study.visible_site_ids(session)
     if visible is not None and other.site_id not in visible:
-        return "is already registered in this study, at a site you do not see"
-    return f"is already registered, as {other.subject_id}"
+        return "is already registered in this database, at a site you do not see"
+    rows = person_rows(session, other)
+    here = [r for r in rows if r.study_id == study.study_id]
+    if here:
+        return f"is already registered, as {here[0].subject_id}"
+    return (f"is already registered, as {other.subject_id} (a registry patient of another study): take them into "
+            f"{study.protocol.acronym} with 'patient add-to-study {other.subject_id}'")
 
 
 def referral_date(study: StudyDB, session, patient: Patient) -> dt.date | None:
@@ -145,7 +153,7 @@ def identify(study: StudyDB, actor: Actor, subject_id: str, purpose: str | None 
     cipher = study.cipher()
     with study.action(actor, permission="read.identifiers") as session:
         patient = study.patient(session, subject_id)
-        row = session.scalars(select(PatientIdentifier).where(PatientIdentifier.patient_id == patient.id)).one()
+        row = session.scalars(select(PatientIdentifier).where(PatientIdentifier.patient_id == patient.registry_id)).one()
         found = Identifiers(cipher.decrypt(row.full_name_enc), dt.date.fromisoformat(cipher.decrypt(row.date_of_birth_enc)),
                             cipher.decrypt(row.hospital_number_enc))
         session.add(IdentifierAccess(patient_id=patient.id, purpose=(purpose or "").strip() or "not stated"))
@@ -169,7 +177,7 @@ def correct_identifiers(study: StudyDB, actor: Actor, subject_id: str, reason: s
         from sarcotrial.services.forms import require_unlocked
 
         require_unlocked(session, patient, None, "a correction of the identifiers")
-        row = session.scalars(select(PatientIdentifier).where(PatientIdentifier.patient_id == patient.id)).one()
+        row = session.scalars(select(PatientIdentifier).where(PatientIdentifier.patient_id == patient.registry_id)).one()
         if full_name is not None:
             name = " ".join(full_name.split())
             if not name:
@@ -210,9 +218,14 @@ def find_by_hospital_number(study: StudyDB, actor: Actor | None, hospital_number
         if row is None:
             return None
         visible = study.visible_site_ids(session)
-        patient = session.get(Patient, row.patient_id)
+        from sarcotrial.store.scoping import ALL_STUDIES
+
+        patient = session.scalars(select(Patient).where(Patient.id == row.patient_id)
+                                  .execution_options(**{ALL_STUDIES: True})).one()
         if visible is not None and patient.site_id not in visible:
             return None
+        here = [r for r in person_rows(session, patient) if r.study_id == study.study_id]
+        patient = here[0] if here else patient  # the person's subject id in this study, else the registry's
         subject_id, patient_id = patient.subject_id, patient.id
     if actor is not None:
         with study.action(actor, permission="read.identifiers") as session:
@@ -588,3 +601,99 @@ def form_problems(study: StudyDB, form_id: str, values: Mapping[str, Any], *,
         if value is None and not partial and fld.required:
             problems[fld.id] = InvalidValue(f"{form_id}.{fld.id}", f"is required ({fld.label})", show_value=False)
     return problems
+
+
+# --------------------------------------------------------------------------- several studies
+def person_rows(session, patient: Patient) -> list[Patient]:
+    """Every study's row of the person ``patient`` is (their registry patient first), read across the
+    database's studies."""
+    from sarcotrial.store.scoping import ALL_STUDIES
+
+    home = patient.registry_id
+    return list(session.scalars(select(Patient).where((Patient.id == home) | (Patient.registry_patient_id == home))
+                                .order_by(Patient.id).execution_options(**{ALL_STUDIES: True})))
+
+
+def carried_referral(source_protocol, target_protocol, data: Mapping[str, Any]) -> dict[str, Any]:
+    """The answers of a referral form that the target study's referral form asks too (same field id,
+    same type, a value its rules accept): what a later study takes over rather than asks again."""
+    try:
+        target = target_protocol.form("referral")
+        source = source_protocol.form("referral")
+    except KeyError:
+        return {}
+    types = {f.id: f.type for f in source.fields}
+    carried: dict[str, Any] = {}
+    for fld in target.fields:
+        value = data.get(fld.id)
+        if value is None or types.get(fld.id) != fld.type:
+            continue
+        try:
+            carried.update(validate_form(target_protocol, "referral", {fld.id: value}, partial=True))
+        except InvalidValue:
+            continue  # a code the target's codelist does not have, a value out of its range: asked again
+    return carried
+
+
+def add_to_study(study: StudyDB, actor: Actor, subject_id: str, referral: Mapping[str, Any] | None = None) -> Patient:
+    """Take a registry patient (a patient of another of the database's studies) into ``study``: a row of
+    their own here, with a subject id of this study, linked to their registry patient (one person, one
+    encrypted identifier record: nothing is asked again). The referral form's answers that this study's
+    referral form asks too are carried over; ``referral`` gives the others (and wins)."""
+    from sarcotrial.services.forms import require_unlocked
+    from sarcotrial.services.visits import sync_schedule
+    from sarcotrial.store.scoping import ALL_STUDIES
+
+    with study.action(actor, f"taken into {study.protocol.acronym} from the unit's registry",
+                      permission="patient.register") as session:
+        source = session.scalars(select(Patient).where(Patient.subject_id == subject_id.strip().upper())
+                                 .execution_options(**{ALL_STUDIES: True})).first()
+        visible = study.visible_site_ids(session)
+        if source is None or (visible is not None and source.site_id not in visible):
+            raise InvalidValue("patient", "no such subject id in this database", subject_id)
+        require_unlocked(session, None, None, "registering a patient")
+        rows = person_rows(session, source)
+        here = [r for r in rows if r.study_id == study.study_id]
+        if here:
+            raise InvalidValue("patient", f"{source.subject_id} is already in {study.protocol.acronym}, as "
+                               f"{here[0].subject_id}", show_value=False)
+        if any(r.status == "dead" for r in rows):
+            raise InvalidValue("patient", f"{source.subject_id} has died", show_value=False)
+        home = rows[0]
+        carried: dict[str, Any] = {}
+        for row in rows:  # the registry patient's referral first, then later studies' (later wins)
+            crf = session.scalars(select(CRFInstance).where(CRFInstance.patient_id == row.id,
+                                                            CRFInstance.form_id == "referral")
+                                  .order_by(CRFInstance.id).execution_options(**{ALL_STUDIES: True})).first()
+            if crf is not None and crf.data:
+                origin = study.sibling(row.study_id).protocol
+                carried.update(carried_referral(origin, study.protocol, crf.data))
+        values = validate_form(study.protocol, "referral", {**form_json(carried), **dict(referral or {})})
+        patient = Patient(subject_id=study.next_subject_id(session), site_id=home.site_id, sex=home.sex,
+                          year_of_birth=home.year_of_birth, status="referred", synthetic=home.synthetic,
+                          registry_patient_id=home.id, study_id=study.study_id)
+        session.add(patient)
+        session.flush()
+        _store_form(study, session, patient, "referral", values)
+        sync_schedule(study, session, patient, written="referral")
+        return patient
+
+
+def subject_in_study(study: StudyDB, actor: Actor, subject_id: str) -> str:
+    """The person's subject id in ``study``, taking them into it from the registry when they have none
+    there yet (:func:`add_to_study`)."""
+    from sarcotrial.store.scoping import ALL_STUDIES
+
+    with study.reading(actor, permission="patient.screen", unit=True) as session:
+        source = session.scalars(select(Patient).where(Patient.subject_id == subject_id.strip().upper())
+                                 .execution_options(**{ALL_STUDIES: True})).first()
+        here = [r for r in person_rows(session, source) if r.study_id == study.study_id] if source is not None else []
+    if source is None or here:
+        return here[0].subject_id if here else subject_id
+    return add_to_study(study, actor, subject_id).subject_id
+
+
+def subject_of_screening(study: StudyDB, screening: Screening) -> str:
+    """The subject id a stored screening is of."""
+    with study.reading() as session:
+        return session.get(Patient, screening.patient_id).subject_id

@@ -22,6 +22,7 @@ values: a criterion is decided on the age only when both values decide it alike.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import json
@@ -35,7 +36,7 @@ from sqlalchemy.orm import Session
 from sarcotrial.domain import eligibility as eligibility_rules
 from sarcotrial.errors import InvalidValue, date_rule
 from sarcotrial.services.study import Actor, StudyDB
-from sarcotrial.store.models import CRFInstance, Patient, Screening, Site
+from sarcotrial.store.models import CRFInstance, Patient, Screening, Site, Study
 from sarcotrial.store.models_registry import RegistryDocument, RiskModelFile, RiskPrediction
 
 #: the registry's document kinds and the permission that writes each
@@ -470,6 +471,8 @@ class TrialMatch:
     unknown: tuple[str, ...] = ()
     #: why the study takes no patient now (locked; its target enrolled), else None: open for accrual
     closed: str | None = None
+    #: the person's subject id in that study, when they are in it already (else screening takes them in)
+    subject_id: str | None = None
 
     @property
     def open_for_accrual(self) -> bool:
@@ -477,7 +480,7 @@ class TrialMatch:
 
     def as_dict(self) -> dict[str, Any]:
         return {"protocol": self.protocol, "protocol_version": self.protocol_version, "verdict": self.verdict,
-                "open_for_accrual": self.open_for_accrual, "closed": self.closed,
+                "open_for_accrual": self.open_for_accrual, "closed": self.closed, "subject_id": self.subject_id,
                 "failed": list(self.failed), "unknown": list(self.unknown), "known": _jsonable(self.known),
                 "criteria": [c.as_dict() for c in self.decision.criteria]}
 
@@ -490,46 +493,92 @@ def _field_types(study: StudyDB, form_id: str) -> dict[str, str]:
 
 
 def _known_values(study: StudyDB, session: Session, patient: Patient) -> dict[str, Any]:
-    """The screening form's answers already known of the patient (the module's docstring says which)."""
+    """The screening form's answers of ``study`` already known of the person ``patient`` is (the
+    module's docstring says which): from their forms in every study of the database, each read by
+    its own study's protocol, then from their latest screening for ``study`` (the session reads
+    across the studies: a registry session)."""
     from sarcotrial.protocol.forms import validate_form
+    from sarcotrial.services.pathway import person_rows
+    from sarcotrial.store.scoping import ALL_STUDIES
 
     form_id = study.protocol.eligibility.form
     wanted = _field_types(study, form_id)
     known: dict[str, Any] = {}
-    rows = list(session.scalars(select(CRFInstance).where(CRFInstance.patient_id == patient.id)
-                                .order_by(CRFInstance.id)))
-    for row in rows:
-        if row.form_id == form_id:
-            continue
+    rows = person_rows(session, patient)
+    by_id = {r.id: r for r in rows}
+    crfs = list(session.scalars(select(CRFInstance).where(CRFInstance.patient_id.in_(list(by_id)))
+                                .order_by(CRFInstance.id).execution_options(**{ALL_STUDIES: True})))
+    for row in crfs:
+        origin = study if row.study_id == study.study_id else study.sibling(row.study_id)
+        if row.study_id == study.study_id and row.form_id == origin.protocol.eligibility.form:
+            continue  # this study's own screening: its latest is read below
         try:
-            types = _field_types(study, row.form_id)
+            types = _field_types(origin, row.form_id)
         except (KeyError, InvalidValue):
             continue
         for key, value in (row.data or {}).items():
+            if row.study_id != study.study_id and key.startswith(CONSENT_FIELDS):
+                continue  # consent is given to one study: another's never stands for this one's
             if key in wanted and value is not None and types.get(key) == wanted[key] and key != "screening_date":
                 known[key] = value
-    screening = session.scalars(select(Screening).where(Screening.patient_id == patient.id)
-                                .order_by(Screening.id.desc())).first()
+    here = [r for r in rows if r.study_id == study.study_id]
+    screening = session.scalars(select(Screening).where(Screening.patient_id == here[0].id)
+                                .order_by(Screening.id.desc()).execution_options(**{ALL_STUDIES: True})).first() \
+        if here else None
     if screening is not None:
         crf = session.get(CRFInstance, screening.crf_instance_id)
         known.update({k: v for k, v in (crf.data or {}).items() if v is not None and k != "screening_date"})
     known.pop("age_years", None)
-    return validate_form(study.protocol, form_id, known, partial=True) if known else {}
+    clean: dict[str, Any] = {}
+    for key, value in known.items():  # a value this study's rules refuse (a code it lacks) is asked again
+        try:
+            clean.update(validate_form(study.protocol, form_id, {key: value}, partial=True))
+        except InvalidValue:
+            continue
+    return clean
+
+
+#: the screening answers that record a consent (``consent_signed``, ``consent_date``): never carried from
+#: one study to another
+CONSENT_FIELDS = ("consent_",)
 
 
 def closed_to_accrual(study: StudyDB, session: Session) -> str | None:
-    """Why the study takes no patient now, or ``None`` (open for accrual): a study lock, or its target enrolled."""
-    from sarcotrial.services.forms import active_lock
-    from sarcotrial.store.models import Enrolment
+    """Why ``study`` takes no patient now, or ``None`` (open for accrual): a study lock, or its target
+    enrolled. Read of ``study``'s own rows whatever the session's study."""
+    from sarcotrial.store.models import DataLock, Enrolment
+    from sarcotrial.store.scoping import ALL_STUDIES
 
-    lock = active_lock(session, None, None)
-    if lock is not None and lock.scope == "study":
+    lock = session.scalars(select(DataLock).where(DataLock.study_id == study.study_id, DataLock.scope == "study",
+                                                  DataLock.active.is_(True))
+                           .execution_options(**{ALL_STUDIES: True})).first()
+    if lock is not None:
         return f"the study is locked (since {lock.locked_at:%Y-%m-%d})"
     target = study.protocol.identification.design.target_accrual
-    enrolled = session.scalar(select(func.count()).select_from(Enrolment))
+    enrolled = session.scalar(select(func.count()).select_from(Enrolment).where(Enrolment.study_id == study.study_id)
+                              .execution_options(**{ALL_STUDIES: True}))
     if target and enrolled >= target:
         return f"its target is enrolled ({enrolled} of {target})"
     return None
+
+
+def _matches(study: StudyDB, session: Session, patient: Patient, today: dt.date) -> list[TrialMatch]:
+    """The studies this database runs against what is known of the person: every study in which they
+    are not enrolled (nor withdrawn), none once they have died."""
+    from sarcotrial.services.pathway import person_rows
+
+    rows = person_rows(session, patient)
+    if any(r.status == "dead" for r in rows):
+        return []
+    out = []
+    for info in study.studies():
+        target = study.sibling(info.id)
+        here = next((r for r in rows if r.study_id == info.id), None)
+        if here is not None and here.status in ("enrolled", "dead", "withdrawn"):
+            continue
+        match = _match(target, session, here or patient, _known_values(target, session, patient), today)
+        out.append(match if here is None else dataclasses.replace(match, subject_id=here.subject_id))
+    return out
 
 
 def _match(study: StudyDB, session: Session, patient: Patient, known: Mapping[str, Any], today: dt.date) -> TrialMatch:
@@ -559,23 +608,25 @@ def match(study: StudyDB, actor: Actor | None, subject_id: str, *, today: dt.dat
     meets, fails (with the criterion) or may meet (with the criteria still unknown)."""
     with study.reading(actor, permission="board.read") as session:
         patient = study.patient(session, subject_id)
-        if patient.status in ("enrolled", "dead", "withdrawn"):
-            return []
-        return [_match(study, session, patient, _known_values(study, session, patient), today or dt.date.today())]
+        return _matches(study, session, patient, today or dt.date.today())
 
 
 def open_screening(study: StudyDB, actor: Actor, subject_id: str, answers: Mapping[str, Any] | None = None, *,
-                   screening_date: dt.date | None = None) -> Screening:
-    """Screen a registry patient for the study with what is already known filled in, plus ``answers``
-    (which win over the known values); the screening service decides and stores each criterion."""
+                   screening_date: dt.date | None = None, for_study: str | None = None) -> Screening:
+    """Screen a registry patient for a study (``for_study``, an acronym; else the one ``study`` works in)
+    with what is already known filled in, plus ``answers`` (which win over the known values); the
+    screening service decides and stores each criterion. A patient not yet in that study is taken into
+    it first (:func:`sarcotrial.services.pathway.add_to_study`): one person, one identity."""
     from sarcotrial.services import pathway
 
     from sarcotrial.domain import access as access_rules
 
+    study = study.sibling(for_study) if for_study else study
     with study.reading(actor, permission="board.read") as session:
         patient = study.patient(session, subject_id)
         known = _known_values(study, session, patient)
         principal = study.principal(session)
+    subject_id = pathway.subject_in_study(study, actor, subject_id)
     values = {**known, **dict(answers or {})}
     values.setdefault("screening_date", (screening_date or dt.date.today()).isoformat())
     try:
@@ -618,6 +669,8 @@ class CaseFile:
     cases: list[tuple[dt.date, Any]] = field(default_factory=list)
     #: the patient's second opinions, oldest first (``services.second_opinion.OpinionView``)
     second_opinions: list[Any] = field(default_factory=list)
+    #: the person in each of the database's studies: (acronym, subject id, status), the registry's first
+    studies: list[tuple[str, str, str]] = field(default_factory=list)
 
     @property
     def histotype_name(self) -> str | None:
@@ -662,6 +715,7 @@ class CaseFile:
             "board_cases": [{"meeting_date": day.isoformat(), **(case.as_dict() if hasattr(case, "as_dict") else {})}
                             for day, case in self.cases],
             "second_opinions": [o.as_dict() for o in self.second_opinions],
+            "studies": [list(row) for row in self.studies],
             "flags": self.flags,
         }
 
@@ -765,8 +819,11 @@ def case_file(study: StudyDB, actor: Actor | None, subject_id: str, *, today: dt
             file.family_history, file.family_revision = family.content, family.revision
             file.predisposition = assess_predisposition(family_history_from_dict(family.content))
         file.predictions = _predictions(session, patient)
-        if patient.status not in ("enrolled", "dead", "withdrawn"):
-            file.matches = [_match(study, session, patient, _known_values(study, session, patient), today or dt.date.today())]
+        file.matches = _matches(study, session, patient, today or dt.date.today())
+        from sarcotrial.services.pathway import person_rows
+
+        file.studies = [(session.get(Study, r.study_id).acronym, r.subject_id, r.status)
+                        for r in person_rows(session, patient)]
     file.cases = board.patient_cases(study, actor, subject_id)
     file.second_opinions = second_opinion.listing(study, actor, subject_id=subject_id, check_documents=False)
     return file

@@ -29,8 +29,18 @@ from sqlalchemy.orm import Session
 from sarcotrial.config import default_key_path, resolve_database_url, sqlite_path
 from sarcotrial.errors import AccessDenied, InvalidValue, SarcoTrialError
 from sarcotrial.protocol import LoadedProtocol, Protocol, parse_protocol, read_protocol
-from sarcotrial.store import audit, crypto, db
+from sarcotrial.store import audit, crypto, db, scoping
 from sarcotrial.store.models import Patient, ProtocolVersion, Site, Study
+
+#: the environment variable naming the study a command works in (``sarcotrial --study``)
+STUDY_ENV = "SARCOTRIAL_STUDY"
+#: the permissions of the unit's registry (the board, second opinions, the registry's documents):
+#: their units of work read every study's patients, as the registry spans the studies
+UNIT_PERMISSIONS = ("board.", "second_opinion.", "registry.")
+
+
+def _is_unit(permission: str) -> bool:
+    return permission.startswith(UNIT_PERMISSIONS)
 
 
 @dataclass(eq=False)
@@ -53,6 +63,7 @@ class Actor:
     role: str | None = field(default=None, init=False)
     full_name: str | None = field(default=None, init=False)
     sites: frozenset[str] | None = field(default=None, init=False)  # None: study-wide
+    studies: frozenset[str] | None = field(default=None, init=False)  # delegated to; None: every study
     signed_in_to: tuple[str, int] | None = field(default=None, init=False, repr=False)
     token_id: int | None = field(default=None, init=False, repr=False)
 
@@ -100,16 +111,37 @@ class KeyNotice:
     origin: str
 
 
+@dataclass(frozen=True)
+class StudyInfo:
+    """A study the database runs (``study list``)."""
+
+    id: int
+    acronym: str
+    version: str
+    synthetic: bool
+    first: bool
+
+
 class StudyDB:
-    def __init__(self, url: str, engine, loaded: LoadedProtocol, study_id: int, synthetic: bool):
+    """The database, working in one of its studies (``study_id``): the unit's registry, which every
+    study shares, and that study's rows (:mod:`sarcotrial.store.scoping`)."""
+
+    def __init__(self, url: str, engine, loaded: LoadedProtocol, study_id: int, synthetic: bool, *,
+                 owner: "StudyDB | None" = None):
         self.url = url
         self.engine = engine
         self.loaded = loaded
         self.study_id = study_id
         self.synthetic = synthetic
-        self._sessions = db.make_sessionmaker(engine)
+        self._factory = owner._factory if owner is not None else db.make_sessionmaker(engine)
+        self._owner = owner  # a sibling shares its owner's engine, key and thread state
+        self._siblings: dict[int, StudyDB] = {}
         self._cipher: crypto.IdentifierCipher | None = None
-        self._local = threading.local()  # how many actions this thread has open
+        self._local = owner._local if owner is not None else threading.local()  # actions open per thread
+
+    def _sessions(self, *, bind=None, unit: bool = False) -> Session:
+        session = self._factory(bind=bind) if bind is not None else self._factory()
+        return scoping.bind(session, self.study_id, unit=unit)
 
     # ------------------------------------------------------------------ protocol
     @property
@@ -162,7 +194,14 @@ class StudyDB:
         return instance, notice
 
     @classmethod
-    def open(cls, db_url: str | None) -> "StudyDB":
+    def open(cls, db_url: str | None, study: str | None = None) -> "StudyDB":
+        """Open the database in one of its studies: ``study`` (an acronym), else ``SARCOTRIAL_STUDY``,
+        else the study the database was made with."""
+        import os
+
+        from sarcotrial import config
+
+        wanted = (study or config.selected_study or os.environ.get(STUDY_ENV) or "").strip() or None
         url = resolve_database_url(db_url)
         path = sqlite_path(url)
         if path is not None and not path.exists():
@@ -179,9 +218,16 @@ class StudyDB:
                 raise StudyError(f"{_display(url)} has database schema {revision}, this SarcoTrial needs "
                                  f"{db.head_revision()}: back it up, then run 'sarcotrial upgrade'")
             with Session(engine) as session:
-                study = session.scalars(select(Study)).first()
-                if study is None:
+                studies = list(session.scalars(select(Study).order_by(Study.id)))
+                if not studies:
                     raise StudyError(f"{_display(url)} has SarcoTrial's tables but no study record")
+                study = studies[0]
+                if wanted is not None:
+                    chosen = [s for s in studies if s.acronym.upper() == wanted.upper()]
+                    if not chosen:
+                        raise StudyError(f"{_display(url)} runs no study {wanted!r}; it runs "
+                                         f"{', '.join(s.acronym for s in studies)} (--study / {STUDY_ENV})")
+                    study = chosen[0]
                 loaded = parse_protocol(study.protocol.text, f"{study.acronym} v{study.protocol.version} (bound to this study)")
                 study_id, synthetic = study.id, study.synthetic
         except BaseException:
@@ -190,7 +236,68 @@ class StudyDB:
         return cls(url, engine, loaded, study_id, synthetic)
 
     def close(self) -> None:
-        self.engine.dispose()
+        if self._owner is None:
+            self.engine.dispose()
+
+    # ------------------------------------------------------------------ the database's studies
+    def studies(self) -> list[StudyInfo]:
+        """The studies this database runs, the one it was made with first."""
+        with self._factory(bind=db.read_only(self.engine)) as session:  # never waits behind a writer
+            rows = list(session.scalars(select(Study).order_by(Study.id)))
+            return [StudyInfo(r.id, r.acronym, r.protocol.version, r.synthetic, i == 0) for i, r in enumerate(rows)]
+
+    def sibling(self, which: int | str) -> "StudyDB":
+        """The same database working in another of its studies (by id or acronym); it shares this
+        one's engine, key and sign-in, and closing it closes nothing."""
+        root = self._owner or self
+        infos = root.studies()
+        match = [i for i in infos if i.id == which or (isinstance(which, str) and i.acronym.upper() == which.strip().upper())]
+        if not match:
+            raise InvalidValue("study", f"this database runs no such study (it runs {', '.join(i.acronym for i in infos)})",
+                               str(which))
+        info = match[0]
+        if info.id == self.study_id:
+            return self
+        if info.id == root.study_id:
+            return root
+        if info.id not in root._siblings:
+            with root._factory(bind=db.read_only(root.engine)) as session:
+                row = session.get(Study, info.id)
+                loaded = parse_protocol(row.protocol.text, f"{row.acronym} v{row.protocol.version} (bound to this study)")
+            sibling = StudyDB(root.url, root.engine, loaded, info.id, info.synthetic, owner=root)
+            sibling._cipher = root._cipher
+            root._siblings[info.id] = sibling
+        return root._siblings[info.id]
+
+    def add_study(self, protocol_ref: str, actor: Actor, *, synthetic: bool | None = None) -> "StudyDB":
+        """Bind a further protocol to this database: a study of its own beside the others, sharing the
+        unit's registry, sites, accounts and identifier key (``sarcotrial study add``)."""
+        loaded = read_protocol(protocol_ref)
+        acronym = loaded.protocol.acronym
+        prefix = loaded.protocol.identification.subject_id_prefix
+        with self.action(actor, f"study {acronym} added to the database", permission="protocol.amend") as session:
+            for row in session.scalars(select(Study)):
+                if row.acronym.upper() == acronym.upper():
+                    raise InvalidValue("protocol", f"this database already runs {acronym}", protocol_ref)
+                other = parse_protocol(row.protocol.text, row.acronym).protocol.identification.subject_id_prefix
+                if other.upper() == prefix.upper():
+                    raise InvalidValue("protocol", f"its subject id prefix {prefix!r} is {row.acronym}'s: subject ids "
+                                       "must tell the studies apart", protocol_ref)
+            version = session.scalars(select(ProtocolVersion).where(
+                ProtocolVersion.acronym == acronym, ProtocolVersion.version == loaded.protocol.version)).first()
+            if version is None:
+                version = ProtocolVersion(acronym=acronym, version=loaded.protocol.version, sha256=loaded.sha256,
+                                          text=loaded.text, bound_by=self.principal(session).username)
+                session.add(version)
+                session.flush()
+            first = session.scalars(select(Study).order_by(Study.id)).first()
+            row = Study(acronym=acronym, protocol_version_id=version.id,
+                        synthetic=self.synthetic if synthetic is None else synthetic,
+                        key_check=first.key_check, created_by=self.principal(session).username)
+            session.add(row)
+            session.flush()
+            new_id = row.id
+        return self.sibling(new_id)
 
     def __enter__(self) -> "StudyDB":
         return self
@@ -201,11 +308,12 @@ class StudyDB:
     # ------------------------------------------------------------------ units of work
     @property
     def identity(self) -> tuple[str, int]:
-        """What an actor's sign-in is good for: this database and study."""
-        return (self.url, self.study_id)
+        """What an actor's sign-in is good for: this database (its accounts serve all its studies)."""
+        return (self.url, 0)
 
     @contextmanager
-    def action(self, actor: Actor, reason: str | None = None, *, permission: str = "record") -> Iterator[Session]:
+    def action(self, actor: Actor, reason: str | None = None, *, permission: str = "record",
+               unit: bool | None = None) -> Iterator[Session]:
         """One user action: one transaction, audited under ``actor`` (and ``reason`` for changes).
 
         The actor is signed in first when the study has accounts (a refused sign-in is recorded in
@@ -217,7 +325,7 @@ class StudyDB:
         access.sign_in(self, actor)
         self._local.open = getattr(self._local, "open", 0) + 1
         try:
-            with self._sessions() as session:
+            with self._sessions(unit=_is_unit(permission) if unit is None else unit) as session:
                 try:
                     with session.begin():
                         _begin_action(session, actor, reason, self.protocol_version)
@@ -235,7 +343,8 @@ class StudyDB:
             self._local.open -= 1
 
     @contextmanager
-    def reading(self, actor: Actor | None = None, *, permission: str = "read") -> Iterator[Session]:
+    def reading(self, actor: Actor | None = None, *, permission: str = "read",
+                unit: bool | None = None) -> Iterator[Session]:
         """A session to read with. With an ``actor`` it is checked as :meth:`action` checks, and
         listings see only the actor's sites; ``None`` is for a service's own internal reads.
 
@@ -243,14 +352,15 @@ class StudyDB:
         :func:`sarcotrial.store.db.read_only`), so readers do not queue behind a writer; each
         transaction still reads one consistent snapshot."""
         bind = db.read_only(self.engine)
+        unit = _is_unit(permission) if unit is None else unit
         if actor is None:
-            with self._sessions(bind=bind) as session:
+            with self._sessions(bind=bind, unit=unit) as session:
                 yield session
             return
         from sarcotrial.services import access
 
         access.sign_in(self, actor)
-        with self._sessions(bind=bind) as session:
+        with self._sessions(bind=bind, unit=unit) as session:
             session.info[INFO_PRINCIPAL] = access.authorise(self, session, actor, permission)
             session.rollback()  # end the check's read, so the caller may begin its own transaction
             yield session
@@ -317,8 +427,30 @@ class StudyDB:
         patient = session.scalars(select(Patient).where(Patient.subject_id == subject_id.strip().upper())).first()
         visible = self.visible_site_ids(session)
         if patient is None or (visible is not None and patient.site_id not in visible):
+            if patient is None and not session.info.get(scoping.INFO_UNIT):
+                elsewhere = self._elsewhere(session, subject_id)
+                if elsewhere:
+                    raise InvalidValue("patient", f"is not in {self.protocol.acronym}: {elsewhere}", subject_id)
             raise InvalidValue("patient", "no such subject id in this study", subject_id)
+        if session.info.get(scoping.INFO_UNIT) and patient.registry_patient_id is not None:
+            return session.get(Patient, patient.registry_patient_id)  # the registry's row of the person
         return patient
+
+    def _elsewhere(self, session: Session, subject_id: str) -> str | None:
+        """Where a subject id not of this study is (a registry patient of another study), to say so."""
+        other = session.scalars(select(Patient).where(Patient.subject_id == subject_id.strip().upper())
+                                .execution_options(**{scoping.ALL_STUDIES: True})).first()
+        visible = self.visible_site_ids(session)
+        if other is None or (visible is not None and other.site_id not in visible):
+            return None
+        study = session.get(Study, other.study_id)
+        home = other.registry_id
+        mine = session.scalars(select(Patient).where(  # this study's row of the person, if any
+            (Patient.registry_patient_id == home) | (Patient.id == home))).first()
+        if mine is not None:
+            return f"the person is {mine.subject_id} here"
+        return (f"{other.subject_id} is a patient of {study.acronym}; take them into {self.protocol.acronym} with "
+                f"'sarcotrial --study {self.protocol.acronym} patient add-to-study {other.subject_id}'")
 
     def site(self, session: Session, code: str) -> Site:
         """The site with this code, if the principal may work on its patients."""

@@ -242,6 +242,35 @@ def audit_total(study: StudyDB, actor: Actor | None) -> int:
 def verify_audit(study: StudyDB, actor: Actor | None, expect_head: str | None = None, progress=None):
     from sarcotrial.store import audit
 
-    with study.reading(actor, permission="audit.read") as session:
+    # one chain for the whole database: every study's records are replayed against it
+    with study.reading(actor, permission="audit.read", unit=True) as session:
         return audit.verify_chain(session, expect_head=expect_head, progress=progress)
 
+
+
+def studies_overview(study: StudyDB, actor: Actor | None) -> list[dict[str, Any]]:
+    """The studies this database runs (``study list``, the browser's study switch): for each, its
+    protocol, how many patients the user sees in it, enrolled against the target, and whether it is
+    open for accrual (``services.registry.closed_to_accrual``)."""
+    from sarcotrial.services.registry import closed_to_accrual
+    from sarcotrial.store.models import Enrolment
+    from sarcotrial.store.scoping import ALL_STUDIES
+
+    out = []
+    with study.reading(actor, unit=True) as session:
+        visible = study.visible_site_ids(session)
+        for info in study.studies():
+            target = study.sibling(info.id)
+            patients = select(func.count(Patient.id)).where(Patient.study_id == info.id)
+            enrolled = select(func.count(Enrolment.id)).join(Patient, Patient.id == Enrolment.patient_id) \
+                .where(Enrolment.study_id == info.id)
+            if visible is not None:
+                patients = patients.where(Patient.site_id.in_(visible))
+            closed = closed_to_accrual(target, session)
+            out.append({"acronym": info.acronym, "version": info.version, "synthetic": info.synthetic,
+                        "current": info.id == study.study_id,
+                        "patients": session.scalar(patients.execution_options(**{ALL_STUDIES: True})),
+                        "enrolled": session.scalar(enrolled.execution_options(**{ALL_STUDIES: True})),
+                        "target_accrual": target.protocol.identification.design.target_accrual,
+                        "open_for_accrual": closed is None, "closed": closed})
+    return out

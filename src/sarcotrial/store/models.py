@@ -70,6 +70,21 @@ class StudyRecord(Base):
     audit_keyed: tuple[str, ...] = ()
 
 
+class StudyScoped:
+    """A row of one study's data (a study subject, a screening, a visit, a form, a query, a lock, ...),
+    as against the unit's registry and accounts, which every study of the database shares.
+
+    A database holds the unit's registry and the studies it runs (``services/study.py``): each unit
+    of work is bound to one study, and its reads of these tables see that study's rows only (the
+    session's loader criteria, :mod:`sarcotrial.store.scoping`); a new row takes the study of the
+    unit of work it is written in. The audit trail does not repeat the study in each entry: an
+    entry names the subject, whose id is the study's own (``SPR-001``).
+    """
+
+    study_id: Mapped[int] = mapped_column(ForeignKey("study.id"), index=True)
+    audit_exclude: tuple[str, ...] = ("id", "created_at", "protocol_version", "study_id")
+
+
 # --------------------------------------------------------------------------- study and people
 class ProtocolVersion(Base):
     """The exact protocol text a study was bound to (and later amendments)."""
@@ -86,7 +101,9 @@ class ProtocolVersion(Base):
 
 
 class Study(Base):
-    """One study per database: which protocol it runs, and a check value for the identifier key."""
+    """A study the database runs: which protocol it is bound to, and a check value for the identifier
+    key (one key for the database: the registry's identifiers are shared by its studies). The first
+    study is the one the database was created with (``init``); ``study add`` adds others."""
 
     __tablename__ = "study"
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -130,11 +147,19 @@ class User(StudyRecord):
     audit_workflow = ("failed_sign_ins", "locked_until")
 
 
-class Patient(StudyRecord):
-    """A person in the pathway, known by a pseudonymised subject id only."""
+class Patient(StudyScoped, StudyRecord):
+    """A person in one study's pathway, known by a pseudonymised subject id only (unique in the
+    database: each study has its own prefix).
+
+    The first row of a person is their registry patient: the one the unit's registry (board cases,
+    second opinions, molecular findings, predisposition, predictions) and the encrypted identifiers
+    hang from. A registry patient taken into another study gets a row there whose
+    ``registry_patient_id`` names the first: one person, one identity, a subject id per study.
+    """
 
     __tablename__ = "patient"
     subject_id: Mapped[str] = mapped_column(String(32), unique=True)
+    registry_patient_id: Mapped[int | None] = mapped_column(ForeignKey("patient.id"), index=True)
     site_id: Mapped[int] = mapped_column(ForeignKey("site.id"))
     sex: Mapped[str] = mapped_column(String(8))
     year_of_birth: Mapped[int] = mapped_column(Integer)
@@ -143,6 +168,11 @@ class Patient(StudyRecord):
 
     site: Mapped[Site] = relationship()
     audit_workflow = ("status",)
+
+    @property
+    def registry_id(self) -> int:
+        """The id of the person's registry patient (this row, unless it is a later study's)."""
+        return self.registry_patient_id or self.id
 
 
 class PatientIdentifier(StudyRecord):
@@ -166,7 +196,7 @@ class IdentifierAccess(StudyRecord):
 
 
 
-class DataExport(StudyRecord):
+class DataExport(StudyScoped, StudyRecord):
     """An export of study data (``sarcotrial export``): who (the audit trail's actor), in which format, at
     which level, of which forms and patients, and the checksum of its manifest (which holds every
     file's checksum). Audited like study data, so the trail shows every export."""
@@ -180,7 +210,7 @@ class DataExport(StudyRecord):
     manifest_sha256: Mapped[str] = mapped_column(String(64))
 
 # --------------------------------------------------------------------------- pathway
-class Screening(StudyRecord):
+class Screening(StudyScoped, StudyRecord):
     """An eligibility decision: the screening form it judged (a CRF instance) and a result per criterion."""
 
     __tablename__ = "screening"
@@ -196,7 +226,7 @@ class Screening(StudyRecord):
     audit_workflow = ("decision", "reasons")
 
 
-class ScreeningCriterion(StudyRecord):
+class ScreeningCriterion(StudyScoped, StudyRecord):
     __tablename__ = "screening_criterion"
     screening_id: Mapped[int] = mapped_column(ForeignKey("screening.id"))
     position: Mapped[int] = mapped_column(Integer)
@@ -208,7 +238,7 @@ class ScreeningCriterion(StudyRecord):
     audit_workflow = ("result", "reason")
 
 
-class Enrolment(StudyRecord):
+class Enrolment(StudyScoped, StudyRecord):
     __tablename__ = "enrolment"
     patient_id: Mapped[int] = mapped_column(ForeignKey("patient.id"), unique=True)
     screening_id: Mapped[int] = mapped_column(ForeignKey("screening.id"))
@@ -218,7 +248,7 @@ class Enrolment(StudyRecord):
 
 
 # --------------------------------------------------------------------------- collected data
-class VisitOccurrence(StudyRecord):
+class VisitOccurrence(StudyScoped, StudyRecord):
     """One occurrence of a protocol visit for a patient (``follow_up_early:3``), or the unscheduled visit.
 
     Scheduled occurrences are planned from the protocol's visit schedule once their anchor exists;
@@ -238,7 +268,7 @@ class VisitOccurrence(StudyRecord):
     audit_workflow = ("target_date",)
 
 
-class CRFInstance(StudyRecord):
+class CRFInstance(StudyScoped, StudyRecord):
     """One case report form of one patient at one visit occurrence (and repeat instance): the unit
     every collected value, query, source-data verification, signature and lock hangs from.
 
@@ -250,7 +280,6 @@ class CRFInstance(StudyRecord):
     """
 
     __tablename__ = "crf_instance"
-    study_id: Mapped[int] = mapped_column(ForeignKey("study.id"))
     patient_id: Mapped[int] = mapped_column(ForeignKey("patient.id"), index=True)
     visit_occurrence_id: Mapped[int] = mapped_column(ForeignKey("visit_occurrence.id"), index=True)
     form_id: Mapped[str] = mapped_column(String(64), index=True)
@@ -265,10 +294,11 @@ class CRFInstance(StudyRecord):
     __table_args__ = (UniqueConstraint("visit_occurrence_id", "form_id", "instance"), {"sqlite_autoincrement": True})
     #: JSON columns the audit trail records key by key
     audit_keyed = ("data", "derived", "missing", "verified")
+    audit_exclude = StudyRecord.audit_exclude  # a form has named its study in the trail from the first
     audit_workflow = ("status", "revision", "derived", "verified")
 
 
-class DataQuery(StudyRecord):
+class DataQuery(StudyScoped, StudyRecord):
     """A query (discrepancy note) on one field of one CRF instance, and where it stands."""
 
     __tablename__ = "data_query"
@@ -285,7 +315,7 @@ class DataQuery(StudyRecord):
     audit_workflow = ("status",)
 
 
-class QueryMessage(StudyRecord):
+class QueryMessage(StudyScoped, StudyRecord):
     """One step of a query's thread: opened, answered (with a resolution), closed, reopened."""
 
     __tablename__ = "query_message"
@@ -298,7 +328,7 @@ class QueryMessage(StudyRecord):
     query: Mapped[DataQuery] = relationship(back_populates="messages")
 
 
-class Signature(StudyRecord):
+class Signature(StudyScoped, StudyRecord):
     """An electronic signature (21 CFR 11.50, 11.70): on a CRF instance, or on a patient's casebook.
 
     ``values_hash`` is the SHA-256 of exactly the values signed; a later change to any of them
@@ -320,7 +350,7 @@ class Signature(StudyRecord):
     audit_workflow = ("status", "voided_at", "voided_reason")
 
 
-class DataLock(StudyRecord):
+class DataLock(StudyScoped, StudyRecord):
     """A lock on a CRF instance, a patient, or the whole study (database lock)."""
 
     __tablename__ = "data_lock"
@@ -335,7 +365,7 @@ class DataLock(StudyRecord):
     audit_workflow = ()
 
 
-class PlanQARecord(StudyRecord):
+class PlanQARecord(StudyScoped, StudyRecord):
     """A radiotherapy plan judged against the protocol (``sarcotrial plan-qa --db --patient``)."""
 
     __tablename__ = "plan_qa"
@@ -349,7 +379,7 @@ class PlanQARecord(StudyRecord):
     results: Mapped[dict[str, Any]] = mapped_column(JSON)  # objectives, indices, mapping, consistency problems
 
 
-class ProtocolDeviation(StudyRecord):
+class ProtocolDeviation(StudyScoped, StudyRecord):
     __tablename__ = "protocol_deviation"
     patient_id: Mapped[int] = mapped_column(ForeignKey("patient.id"), index=True)
     category: Mapped[str] = mapped_column(String(64))
@@ -360,7 +390,7 @@ class ProtocolDeviation(StudyRecord):
     audit_workflow = ("severity", "description")
 
 
-class ProtocolAmendment(StudyRecord):
+class ProtocolAmendment(StudyScoped, StudyRecord):
     """A new protocol version applied to a running study (``sarcotrial protocol amend``), with the reason."""
 
     __tablename__ = "protocol_amendment"
@@ -432,7 +462,7 @@ from sarcotrial.store import models_registry  # noqa: E402,F401  (registry docum
 
 
 # --------------------------------------------------------------------------- randomisation
-class Allocation(StudyRecord):
+class Allocation(StudyScoped, StudyRecord):
     """A patient's allocation to an arm, made at enrolment in the enrolment's transaction
     (``services/randomisation.py``; the engine is ``domain/randomisation.py``).
 
@@ -450,7 +480,7 @@ class Allocation(StudyRecord):
     audit_secret = ("details",)
     patient_id: Mapped[int] = mapped_column(ForeignKey("patient.id"), unique=True)
     enrolment_id: Mapped[int] = mapped_column(ForeignKey("enrolment.id"), unique=True)
-    number: Mapped[int] = mapped_column(Integer, unique=True)
+    number: Mapped[int] = mapped_column(Integer)
     arm: Mapped[str] = mapped_column(String(64))
     strata: Mapped[dict[str, Any]] = mapped_column(JSON)
     stratum: Mapped[str] = mapped_column(Text)
@@ -458,20 +488,23 @@ class Allocation(StudyRecord):
     details: Mapped[dict[str, Any]] = mapped_column(JSON)
     allocated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
     allocated_by: Mapped[str] = mapped_column(String(128))
+    #: the allocation's rank is the study's own
+    __table_args__ = (UniqueConstraint("study_id", "number"), {"sqlite_autoincrement": True})
 
 
-class RandomisationSecret(StudyRecord):
+class RandomisationSecret(StudyScoped, StudyRecord):
     """The study's randomisation seed, encrypted with a sub-key of the study's identifier key: knowing it
     and the strata reveals the next allocation, so it is the concealed allocation list. Created at the
     study's first allocation; the audit trail keeps only a fingerprint of the ciphertext."""
 
     __tablename__ = "randomisation_secret"
     study_id: Mapped[int] = mapped_column(ForeignKey("study.id"), unique=True)
+    audit_exclude = StudyRecord.audit_exclude  # the study is audited here (its seed: one per study)
     seed_enc: Mapped[str] = mapped_column(Text)
     audit_secret = ("seed_enc",)
 
 
-class RandomisationCheck(StudyRecord):
+class RandomisationCheck(StudyScoped, StudyRecord):
     """An auditor's replay of every stored allocation from the decrypted seed (``randomisation verify``):
     how many were checked and the numbers of those whose stored arm is not the seed's. The seed was
     read, so the check is recorded, as a reading of identifiers is."""

@@ -25,6 +25,16 @@ class UserSite(StudyRecord):
     __table_args__ = (UniqueConstraint("user_id", "site_id"), {"sqlite_autoincrement": True})
 
 
+class UserStudy(StudyRecord):
+    """A study an account is delegated to (several may be); an account with none works in every study
+    of the database (the delegation log of ICH E6 4.1.5, per study)."""
+
+    __tablename__ = "user_study"
+    user_id: Mapped[int] = mapped_column(ForeignKey("app_user.id"))
+    study_id: Mapped[int] = mapped_column(ForeignKey("study.id"))
+    __table_args__ = (UniqueConstraint("user_id", "study_id"), {"sqlite_autoincrement": True})
+
+
 class SignInEvent(StudyRecord):
     """One attempt to sign in (or to re-enter a password at signing): who, how, and the outcome.
 

@@ -77,8 +77,27 @@ class CsrfRefused(Exception):
     """A state-changing request authenticated by the cookie without the session's CSRF token."""
 
 
+#: the cookie naming the study a browser works in, when the database runs several (``POST /study``)
+STUDY_COOKIE = "sarcotrial_study"
+STUDY_HEADER = "X-SarcoTrial-Study"
+
+
 def study_of(request: Request) -> StudyDB:
-    return request.app.state.study
+    """The study this request works in: the one the browser chose (its study cookie), else the one the
+    server was started in; a script names it in the header ``X-SarcoTrial-Study``. Every study of the
+    database shares the server's engine and accounts."""
+    root: StudyDB = request.app.state.study
+    chosen = request.headers.get(STUDY_HEADER) or request.cookies.get(STUDY_COOKIE)
+    user = getattr(request.state, "user", None)
+    delegated = user.actor.studies if user is not None else None
+    if not chosen and delegated and root.protocol.acronym not in delegated:
+        chosen = sorted(delegated)[0]  # an account delegated to other studies starts in one of its own
+    if not chosen or chosen.upper() == root.protocol.acronym.upper():
+        return root
+    try:
+        return root.sibling(chosen)
+    except Exception:  # a study no longer run here (or a forged cookie): the server's own
+        return root
 
 
 def is_api(request: Request) -> bool:

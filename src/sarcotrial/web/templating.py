@@ -47,11 +47,17 @@ templates.env.globals["version"] = __version__
 
 def context(request: Request, **values: Any) -> dict[str, Any]:
     user = getattr(request.state, "user", None)
-    study = request.app.state.study
+    from sarcotrial.web.deps import study_of
+
+    study = study_of(request)
     nav = [(path, label) for path, label, permission in NAV
            if user is not None and (permission is None or user.may(permission))]
+    delegated = user.actor.studies if user is not None else None
+    studies = [i.acronym for i in study.studies() if not delegated or i.acronym in delegated] if user is not None else []
     return {"request": request, "user": user, "csrf_token": user.csrf_token if user else "",
             "study_acronym": study.protocol.acronym, "protocol_version": study.protocol_version,
+            "studies": studies if len(studies) > 1 else [],
+            "subject_prefix": study.protocol.identification.subject_id_prefix,
             "synthetic": study.synthetic, "nav": nav, "path": request.url.path, **values}
 
 

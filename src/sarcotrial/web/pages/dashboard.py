@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import io
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
 from sarcotrial.services import overview
@@ -31,6 +31,28 @@ def dashboard(request: Request, user: SignedIn):
                   accrual=forecast, accrual_view=view, accrual_start=start_source,
                   # plan QA judges the protocol's own radiotherapy plans: no card for a protocol without them
                   plan_qa=study.protocol.treatment.radiotherapy is not None)
+
+
+@router.post("/study")
+def switch_study(request: Request, user: SignedIn, study: str = Form(...), next: str = Form("/")):
+    """Work in another of the database's studies: the browser's study cookie names it. The unit's
+    registry (the board, second opinions) is the same in every study; the study's pages follow the switch.
+    A study the database does not run is refused (400), and nothing changes."""
+    from sarcotrial.web.deps import STUDY_COOKIE
+
+    root = request.app.state.study
+    acronyms = {i.acronym.upper(): i.acronym for i in root.studies()}
+    if study.strip().upper() not in acronyms:
+        return render(request, "error.html", status_code=400, status=400, title="No such study",
+                      message=f"study: this database runs no study {study!r} (it runs {', '.join(acronyms.values())})")
+    # back to the page the switch was made on, for a page of every study; a patient's page is of one study
+    target = next if next.startswith("/") and not next.startswith("//") else "/"
+    if target.startswith(("/patients/", "/ecrf/", "/screening/")):
+        target = "/"
+    response = RedirectResponse(target, status_code=303)
+    response.set_cookie(STUDY_COOKIE, acronyms[study.strip().upper()], httponly=True, samesite="strict",
+                        secure=request.url.scheme == "https")
+    return response
 
 
 @router.get("/dashboard/accrual.png")
