@@ -109,6 +109,8 @@ class DemoSummary:
     withdrawn: int = 0
     reconsented: int = 0
     not_done: int = 0
+    #: the second study the database runs beside it (``demo_second_study``), or None
+    second_study: object = None
 
 
 #: ICD-O-3 topography codes (WHO, ICD-O third edition, C49 "connective, subcutaneous and other soft tissues";
@@ -188,6 +190,9 @@ class _Generator:
         from sarcotrial.demo_registry import build_registry_demo  # the board, second opinions and the registry
 
         self.summary.logins.extend(build_registry_demo(self.study, self.seed, self.progress).logins)
+        from sarcotrial.demo_second_study import build_second_study  # a second study fed from the registry
+
+        self.summary.second_study = build_second_study(self.study, self.seed, self.progress)
         return self.summary
 
     # ------------------------------------------------------------------ people and their work

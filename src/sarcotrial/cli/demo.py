@@ -103,6 +103,11 @@ def demo(db: Optional[str] = DbOption, seed: int = typer.Option(2026, "--seed", 
                                 f"{summary.locked_patients} locked; {summary.withdrawn} withdrawal, "
                                 f"{summary.reconsented} re-consent, {summary.not_done} form not done"),
         ]
+        second = getattr(summary, "second_study", None)
+        if second is not None:
+            rows.append(("Second study", f"{second.acronym} in the same database: {len(second.taken_in)} registry "
+                                         f"patients screened for it, {len(second.enrolled)} enrolled "
+                                         f"('sarcotrial --study {second.acronym} patient list')"))
         rows.append(("Audit trail", f"{check.entries} entries, chain {'intact' if check.ok else 'BROKEN'}"))
         for label, value in rows:
             table.add_row(label, value)
