@@ -42,15 +42,44 @@ def _keep_sequence(bind, table: str, seq) -> None:
         bind.execute(sa.text("INSERT INTO sqlite_sequence (name, seq) VALUES (:t, :s)"), {"s": seq, "t": table})
 
 
+def _remake_empty(bind, table: str) -> None:
+    """An empty SQLite table dropped and made again with the study's column, its key and index (and the
+    patient's link to their registry patient; the allocation's number unique per study): what the batch
+    rebuild below does to a table with rows, with no rows to copy. A new database is made
+    with every revision, so this is the path each new study takes."""
+    sql = bind.execute(sa.text("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = :t"), {"t": table}).scalar()
+    indexes = bind.execute(sa.text("SELECT sql FROM sqlite_master WHERE type = 'index' AND tbl_name = :t "
+                                   "AND sql IS NOT NULL"), {"t": table}).scalars().all()
+    columns = ["study_id INTEGER NOT NULL"]
+    constraints = [f"CONSTRAINT fk_{table}_study_id_study FOREIGN KEY(study_id) REFERENCES study (id)"]
+    made = [f"CREATE INDEX ix_{table}_study_id ON {table} (study_id)"]
+    if table == 'patient':
+        columns.append("registry_patient_id INTEGER")
+        constraints.append("CONSTRAINT fk_patient_registry_patient_id_patient FOREIGN KEY(registry_patient_id) "
+                           "REFERENCES patient (id)")
+        made.append("CREATE INDEX ix_patient_registry_patient_id ON patient (registry_patient_id)")
+    if table == 'allocation':
+        old = "CONSTRAINT uq_allocation_number UNIQUE (number)"
+        if old not in sql:
+            raise RuntimeError("allocation: the unique number constraint is not where revision 0010 made it")
+        sql = sql.replace(old, "CONSTRAINT uq_allocation_study_id UNIQUE (study_id, number)")
+    head, end = sql[:sql.rindex(")")].rstrip(), sql[sql.rindex(")"):]
+    at = head.find("CONSTRAINT ")
+    if at < 0:
+        head = head + ", \n\t" + ", \n\t".join(columns)
+    else:
+        head = head[:at] + ", \n\t".join(columns) + ", \n\t" + head[at:]
+    head = head + ", \n\t" + ", \n\t".join(constraints)
+    bind.execute(sa.text(f"DROP TABLE {table}"))
+    bind.execute(sa.text(head + "\n" + end))
+    for statement in [*indexes, *made]:
+        bind.execute(sa.text(statement))
+
+
 def upgrade() -> None:
     bind = op.get_bind()
     first = bind.execute(sa.text("SELECT min(id) FROM study")).scalar()
-    # SQLite rebuilds each table from its reflected definition: reflected once here, not once per
-    # table and per table it refers to (a new database is made in a third of the time)
-    current = None
-    if bind.dialect.name == 'sqlite':
-        current = sa.MetaData()
-        current.reflect(bind)
+    sqlite = bind.dialect.name == 'sqlite'
     for table in SCOPED:
         filled = first is not None and bind.execute(sa.text(f"SELECT count(*) FROM {table}")).scalar()
         if filled:  # the rows are the first study's: the column is added, filled, then required
@@ -58,8 +87,11 @@ def upgrade() -> None:
                 batch_op.add_column(sa.Column('study_id', sa.Integer(), nullable=True))
             bind.execute(sa.text(f"UPDATE {table} SET study_id = :s"), {"s": first})
         seq = _sequence(bind, table)
-        copy = {} if filled or current is None else {"copy_from": current.tables[table]}
-        with op.batch_alter_table(table, table_kwargs={"sqlite_autoincrement": True}, **copy) as batch_op:
+        if not filled and sqlite:  # an empty SQLite table (a new database): made anew at once
+            _remake_empty(bind, table)
+            _keep_sequence(bind, table, seq)
+            continue
+        with op.batch_alter_table(table, table_kwargs={"sqlite_autoincrement": True}) as batch_op:
             if filled:
                 batch_op.alter_column('study_id', existing_type=sa.Integer(), nullable=False)
             else:  # an empty table (a new database): one rebuild
@@ -75,8 +107,7 @@ def upgrade() -> None:
                 batch_op.drop_constraint(batch_op.f('uq_allocation_number'), type_='unique')
                 batch_op.create_unique_constraint(batch_op.f('uq_allocation_study_id'), ['study_id', 'number'])
         _keep_sequence(bind, table, seq)
-    with op.batch_alter_table('crf_instance') as batch_op:
-        batch_op.create_index(batch_op.f('ix_crf_instance_study_id'), ['study_id'], unique=False)
+    op.create_index(op.f('ix_crf_instance_study_id'), 'crf_instance', ['study_id'], unique=False)
     op.create_table('user_study',
     sa.Column('user_id', sa.Integer(), nullable=False),
     sa.Column('study_id', sa.Integer(), nullable=False),
@@ -97,8 +128,7 @@ def downgrade() -> None:
     if several:
         raise RuntimeError("this database runs several studies; a database of one study cannot hold them")
     op.drop_table('user_study')
-    with op.batch_alter_table('crf_instance') as batch_op:
-        batch_op.drop_index(batch_op.f('ix_crf_instance_study_id'))
+    op.drop_index(op.f('ix_crf_instance_study_id'), table_name='crf_instance')
     for table in reversed(SCOPED):
         seq = _sequence(bind, table)
         with op.batch_alter_table(table, table_kwargs={"sqlite_autoincrement": True}) as batch_op:
