@@ -93,8 +93,9 @@ def build_second_study(study: StudyDB, seed: int, progress: Callable[[str], None
         answers.pop("age_years", None)  # the age at screening from the date of birth, as the registry reads it
         if "consent_date" in {f.id for f in p.form(p.eligibility.form).fields}:
             answers["consent_date"] = day.isoformat()
-        registry.open_screening(study, nurse, record.subject_id, answers, screening_date=day, for_study=p.acronym)
-        subject = pathway.subject_in_study(second, nurse, record.subject_id)
+        screened = registry.open_screening(study, nurse, record.subject_id, answers, screening_date=day,
+                                           for_study=p.acronym)
+        subject = pathway.subject_of_screening(second, screened)
         summary.taken_in[record.subject_id] = subject
         if number < ENROLLED:
             if p.consent is not None:

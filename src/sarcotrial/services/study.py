@@ -228,7 +228,7 @@ class StudyDB:
                         raise StudyError(f"{_display(url)} runs no study {wanted!r}; it runs "
                                          f"{', '.join(s.acronym for s in studies)} (--study / {STUDY_ENV})")
                     study = chosen[0]
-                loaded = parse_protocol(study.protocol.text, f"{study.acronym} v{study.protocol.version} (bound to this study)")
+                loaded = _bound_protocol(study)
                 study_id, synthetic = study.id, study.synthetic
         except BaseException:
             engine.dispose()
@@ -250,24 +250,22 @@ class StudyDB:
         """The same database working in another of its studies (by id or acronym); it shares this
         one's engine, key and sign-in, and closing it closes nothing."""
         root = self._owner or self
+        for known in (root, *root._siblings.values()):  # the studies opened already: no query (a hot path)
+            if known.study_id == which or (isinstance(which, str)
+                                           and known.protocol.acronym.upper() == which.strip().upper()):
+                return known
         infos = root.studies()
         match = [i for i in infos if i.id == which or (isinstance(which, str) and i.acronym.upper() == which.strip().upper())]
         if not match:
             raise InvalidValue("study", f"this database runs no such study (it runs {', '.join(i.acronym for i in infos)})",
                                str(which))
         info = match[0]
-        if info.id == self.study_id:
-            return self
-        if info.id == root.study_id:
-            return root
-        if info.id not in root._siblings:
-            with root._factory(bind=db.read_only(root.engine)) as session:
-                row = session.get(Study, info.id)
-                loaded = parse_protocol(row.protocol.text, f"{row.acronym} v{row.protocol.version} (bound to this study)")
-            sibling = StudyDB(root.url, root.engine, loaded, info.id, info.synthetic, owner=root)
-            sibling._cipher = root._cipher
-            root._siblings[info.id] = sibling
-        return root._siblings[info.id]
+        with root._factory(bind=db.read_only(root.engine)) as session:
+            loaded = _bound_protocol(session.get(Study, info.id))
+        sibling = StudyDB(root.url, root.engine, loaded, info.id, info.synthetic, owner=root)
+        sibling._cipher = root._cipher
+        root._siblings[info.id] = sibling
+        return sibling
 
     def add_study(self, protocol_ref: str, actor: Actor, *, synthetic: bool | None = None) -> "StudyDB":
         """Bind a further protocol to this database: a study of its own beside the others, sharing the
@@ -279,7 +277,7 @@ class StudyDB:
             for row in session.scalars(select(Study)):
                 if row.acronym.upper() == acronym.upper():
                     raise InvalidValue("protocol", f"this database already runs {acronym}", protocol_ref)
-                other = parse_protocol(row.protocol.text, row.acronym).protocol.identification.subject_id_prefix
+                other = _bound_protocol(row).protocol.identification.subject_id_prefix
                 if other.upper() == prefix.upper():
                     raise InvalidValue("protocol", f"its subject id prefix {prefix!r} is {row.acronym}'s: subject ids "
                                        "must tell the studies apart", protocol_ref)
@@ -468,6 +466,11 @@ class StudyDB:
         count = session.scalar(select(func.count(Patient.id))) or 0
         prefix = self.protocol.identification.subject_id_prefix
         return f"{prefix}-{count + 1:03d}"
+
+
+def _bound_protocol(study: Study) -> LoadedProtocol:
+    """The protocol text a study is bound to, read back from the database."""
+    return parse_protocol(study.protocol.text, f"{study.acronym} v{study.protocol.version} (bound to this study)")
 
 
 def _begin_action(session: Session, actor: Actor, reason: str | None, version: str) -> None:

@@ -264,8 +264,9 @@ def studies_overview(study: StudyDB, actor: Actor | None) -> list[dict[str, Any]
             patients = select(func.count(Patient.id)).where(Patient.study_id == info.id)
             enrolled = select(func.count(Enrolment.id)).join(Patient, Patient.id == Enrolment.patient_id) \
                 .where(Enrolment.study_id == info.id)
-            if visible is not None:
+            if visible is not None:  # both counts of the user's sites only
                 patients = patients.where(Patient.site_id.in_(visible))
+                enrolled = enrolled.where(Patient.site_id.in_(visible))
             closed = closed_to_accrual(target, session)
             out.append({"acronym": info.acronym, "version": info.version, "synthetic": info.synthetic,
                         "current": info.id == study.study_id,
