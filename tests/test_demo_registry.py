@@ -33,18 +33,17 @@ def built(tmp_path_factory):
     from argon2 import PasswordHasher
 
     from sarcotrial.services import access
-    from sarcotrial.store.crypto import generate_key
+    from tests.demo_cache import demo_copy
 
+    demo = demo_copy(tmp_path_factory, SEED, "registry-demo")  # built with SEED once a test run
     mp = pytest.MonkeyPatch()
     for variable in ("SARCOTRIAL_KEY_FILE", "DATABASE_URL", "SARCOTRIAL_PASSWORD"):
         mp.delenv(variable, raising=False)
-    mp.setenv("SARCOTRIAL_KEY", generate_key())
+    mp.setenv("SARCOTRIAL_KEY", demo.key)
     mp.setattr(access, "PASSWORD_HASHER", PasswordHasher(time_cost=1, memory_cost=8, parallelism=1))
-    path = tmp_path_factory.mktemp("registry-demo") / "study.sqlite"
-    study, _ = StudyDB.create(f"sqlite:///{path}", "sprint", Actor("tester", "test"), synthetic=True)
+    study = StudyDB.open(f"sqlite:///{demo.path}")
     try:
-        summary = build_demo_study(study, SEED)
-        yield study, summary
+        yield study, demo.summary
     finally:
         study.close()
         mp.undo()

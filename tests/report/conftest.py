@@ -44,15 +44,16 @@ class Built:
 
 @pytest.fixture(scope="session")
 def demo_folder(tmp_path_factory) -> Path:
-    from typer.testing import CliRunner
+    """A folder as ``sarcotrial demo --out`` leaves it for the report: the demo of seed 7 (tests/demo_cache.py,
+    built once a run) and its key file."""
+    from tests.demo_cache import demo_copy
 
-    from sarcotrial.cli.main import app
-
-    out = tmp_path_factory.mktemp("report-demo")
-    result = CliRunner().invoke(app, ["demo", "--out", str(out), "--seed", "7"],
-                                env={"SARCOTRIAL_KEY": "", "SARCOTRIAL_KEY_FILE": ""})
-    assert result.exit_code == 0, result.output
-    return out
+    demo = demo_copy(tmp_path_factory, 7, "report-demo")
+    demo.path.rename(demo.path.with_name("sprint-demo.sqlite"))
+    key = demo.path.with_name("sprint-demo.sqlite.key")
+    key.write_text(demo.key, encoding="utf-8")
+    key.chmod(0o600)
+    return demo.path.parent
 
 
 def _build(folder: Path, out: Path, cutoff: dt.date | None) -> Built:
