@@ -9,7 +9,10 @@ folder is absent, and fail instead when ``SARCOTRIAL_REQUIRE_DATA=1`` (as in CI)
 from __future__ import annotations
 
 import os
+import sqlite3
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 
@@ -114,12 +117,100 @@ def database_url(request, tmp_path, monkeypatch) -> str:
     return _fresh_postgres_url(request.getfixturevalue("postgres_database"))
 
 
-@pytest.fixture
-def study(database_url):
-    """A new SPRINT study on each database, closed after the test."""
+@dataclass(frozen=True)
+class _Template:
+    url: str
+    key: str
+
+
+def _new_sprint_study(url: str, key: str) -> None:
+    """``StudyDB.create(url, "sprint")`` by the operating-system user ``tester``, with ``key`` its identifier key."""
     from sarcotrial.services.study import Actor, StudyDB
 
-    db, _notice = StudyDB.create(database_url, "sprint", Actor("tester", "test"))
+    mp = pytest.MonkeyPatch()
+    try:
+        mp.setenv("SARCOTRIAL_KEY", key)
+        mp.delenv("SARCOTRIAL_KEY_FILE", raising=False)
+        db, _notice = StudyDB.create(url, "sprint", Actor("tester", "test"))
+        db.close()
+    finally:
+        mp.undo()
+
+
+@pytest.fixture(scope="session")
+def _sqlite_study_template(tmp_path_factory) -> _Template:
+    """A new SPRINT study made once a test process, copied for each test (making one runs every migration)."""
+    from sarcotrial.store.crypto import generate_key
+
+    template = _Template(f"sqlite:///{tmp_path_factory.mktemp('study-template') / 'study.sqlite'}", generate_key())
+    _new_sprint_study(template.url, template.key)
+    return template
+
+
+@pytest.fixture(scope="session")
+def _postgres_study_template(postgres_database) -> Iterator[_Template]:
+    """The same on PostgreSQL: a database of its own, the template of each test's database."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    from sarcotrial.store.crypto import generate_key
+
+    from sarcotrial.config import resolve_database_url
+
+    server = make_url(postgres_database)
+    name = f"{server.database}_template"
+    # on the server's own database: each test drops and makes again the run's database
+    admin = create_engine(make_url(resolve_database_url(os.environ[PG_ENV])), isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    template = _Template(server.set(database=name).render_as_string(hide_password=False), generate_key())
+    _new_sprint_study(template.url, template.key)
+    yield template
+    with admin.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def _copy_of(template: _Template, url: str) -> None:
+    """The database at ``url`` made a copy of the template's (SQLite: its pages; PostgreSQL: CREATE DATABASE
+    ... TEMPLATE, the server's own copy)."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    from sarcotrial.config import sqlite_path
+
+    source = sqlite_path(template.url)
+    if source is not None:
+        from_connection, to_connection = sqlite3.connect(source), sqlite3.connect(sqlite_path(url))
+        try:
+            from_connection.backup(to_connection)
+        finally:
+            from_connection.close()
+            to_connection.close()
+        return
+    from sarcotrial.config import resolve_database_url
+
+    target = make_url(url)  # the server's own database: a template in use by a connection cannot be copied
+    admin = create_engine(make_url(resolve_database_url(os.environ[PG_ENV])), isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{target.database}" WITH (FORCE)'))
+            connection.execute(text(f'CREATE DATABASE "{target.database}" TEMPLATE "{make_url(template.url).database}"'))
+    finally:
+        admin.dispose()
+
+
+@pytest.fixture
+def study(request, database_url, monkeypatch):
+    """A new SPRINT study on each database, closed after the test: a copy of one made once a test process by
+    ``StudyDB.create(url, "sprint", Actor("tester", "test"))``, with its identifier key in ``SARCOTRIAL_KEY``."""
+    from sarcotrial.services.study import StudyDB
+
+    kind = "_sqlite_study_template" if database_url.startswith("sqlite") else "_postgres_study_template"
+    template = request.getfixturevalue(kind)
+    _copy_of(template, database_url)
+    monkeypatch.setenv("SARCOTRIAL_KEY", template.key)
+    db = StudyDB.open(database_url)
     yield db
     db.close()
 
