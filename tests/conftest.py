@@ -9,7 +9,6 @@ folder is absent, and fail instead when ``SARCOTRIAL_REQUIRE_DATA=1`` (as in CI)
 from __future__ import annotations
 
 import os
-import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -63,6 +62,15 @@ def _database_params():
     return params
 
 
+def _server_url():
+    """The PostgreSQL server's own database, named by SARCOTRIAL_TEST_PG (a SQLAlchemy URL)."""
+    from sqlalchemy.engine import make_url
+
+    from sarcotrial.config import resolve_database_url
+
+    return make_url(resolve_database_url(os.environ[PG_ENV]))
+
+
 @pytest.fixture(scope="session")
 def postgres_database():
     """A database of this test run's own on the server named by SARCOTRIAL_TEST_PG, dropped at the end.
@@ -71,13 +79,10 @@ def postgres_database():
     other's tables.
     """
     from sqlalchemy import create_engine, text
-    from sqlalchemy.engine import make_url
-
-    from sarcotrial.config import resolve_database_url
 
     if not os.environ.get(PG_ENV):
         pytest.skip(f"PostgreSQL tests need {PG_ENV} (a database URL); .ci/run sets it")
-    server = make_url(resolve_database_url(os.environ[PG_ENV]))
+    server = _server_url()
     name = f"sarcotrial_test_{os.getpid()}_{os.urandom(3).hex()}"
     admin = create_engine(server, isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
@@ -155,12 +160,10 @@ def _postgres_study_template(postgres_database) -> Iterator[_Template]:
 
     from sarcotrial.store.crypto import generate_key
 
-    from sarcotrial.config import resolve_database_url
-
     server = make_url(postgres_database)
     name = f"{server.database}_template"
     # on the server's own database: each test drops and makes again the run's database
-    admin = create_engine(make_url(resolve_database_url(os.environ[PG_ENV])), isolation_level="AUTOCOMMIT")
+    admin = create_engine(_server_url(), isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
         connection.execute(text(f'CREATE DATABASE "{name}"'))
     template = _Template(server.set(database=name).render_as_string(hide_password=False), generate_key())
@@ -181,17 +184,12 @@ def _copy_of(template: _Template, url: str) -> None:
 
     source = sqlite_path(template.url)
     if source is not None:
-        from_connection, to_connection = sqlite3.connect(source), sqlite3.connect(sqlite_path(url))
-        try:
-            from_connection.backup(to_connection)
-        finally:
-            from_connection.close()
-            to_connection.close()
-        return
-    from sarcotrial.config import resolve_database_url
+        from tests.helpers import copy_sqlite
 
+        copy_sqlite(source, sqlite_path(url))
+        return
     target = make_url(url)  # the server's own database: a template in use by a connection cannot be copied
-    admin = create_engine(make_url(resolve_database_url(os.environ[PG_ENV])), isolation_level="AUTOCOMMIT")
+    admin = create_engine(_server_url(), isolation_level="AUTOCOMMIT")
     try:
         with admin.connect() as connection:
             connection.execute(text(f'DROP DATABASE IF EXISTS "{target.database}" WITH (FORCE)'))

@@ -13,7 +13,6 @@ from __future__ import annotations
 import fcntl
 import os
 import pickle
-import sqlite3
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,15 +35,19 @@ def _root(tmp_path_factory) -> Path:
 
 
 @contextmanager
-def quick_hashing() -> Iterator[None]:
-    """argon2id at its smallest cost while the demo's accounts are made (the hashes verify with any hasher)."""
-    from argon2 import PasswordHasher
-
+def demo_environment(key: str) -> Iterator[None]:
+    """The environment a demo is built or read in while the context lasts: its identifier key in
+    ``SARCOTRIAL_KEY``, no other key, database or password in the environment, and argon2id at its smallest
+    cost (the demo's accounts are many; a hash verifies with any hasher)."""
     from sarcotrial.services import access
+    from tests.edc_support import quick_hasher
 
     mp = pytest.MonkeyPatch()
-    mp.setattr(access, "PASSWORD_HASHER", PasswordHasher(time_cost=1, memory_cost=8, parallelism=1))
     try:
+        for variable in ("SARCOTRIAL_KEY_FILE", "DATABASE_URL", "SARCOTRIAL_PASSWORD"):
+            mp.delenv(variable, raising=False)
+        mp.setenv("SARCOTRIAL_KEY", key)
+        mp.setattr(access, "PASSWORD_HASHER", quick_hasher())
         yield
     finally:
         mp.undo()
@@ -56,33 +59,16 @@ def _build(folder: Path, seed: int) -> None:
     from sarcotrial.store.crypto import generate_key
 
     key = generate_key()
-    mp = pytest.MonkeyPatch()
-    try:
-        for variable in ("SARCOTRIAL_KEY_FILE", "DATABASE_URL", "SARCOTRIAL_PASSWORD"):
-            mp.delenv(variable, raising=False)
-        mp.setenv("SARCOTRIAL_KEY", key)
+    with demo_environment(key):
         study, _ = StudyDB.create(f"sqlite:///{folder / 'study.sqlite'}", "sprint", Actor("tester", "test"),
                                   synthetic=True)
         try:
-            with quick_hashing():
-                summary = build_demo_study(study, seed)
+            summary = build_demo_study(study, seed)
         finally:
             study.close()
-    finally:
-        mp.undo()
     (folder / "key").write_text(key, encoding="utf-8")
     (folder / "summary.pickle").write_bytes(pickle.dumps(summary))
     (folder / "done").touch()
-
-
-def copy_sqlite(source: Path, target: Path) -> None:
-    """A consistent copy of a SQLite database (its write-ahead log included)."""
-    source_connection, target_connection = sqlite3.connect(source), sqlite3.connect(target)
-    try:
-        source_connection.backup(target_connection)
-    finally:
-        source_connection.close()
-        target_connection.close()
 
 
 def demo_copy(tmp_path_factory, seed: int, name: str) -> CachedDemo:
@@ -97,6 +83,8 @@ def demo_copy(tmp_path_factory, seed: int, name: str) -> CachedDemo:
                 _build(folder, seed)
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
+    from tests.helpers import copy_sqlite
+
     copy = tmp_path_factory.mktemp(name) / "study.sqlite"
     copy_sqlite(folder / "study.sqlite", copy)
     return CachedDemo(copy, (folder / "key").read_text(encoding="utf-8"),

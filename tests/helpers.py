@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import sqlite3
+from pathlib import Path
 
 from sarcotrial.services import forms as records, pathway
 from sarcotrial.services.study import Actor, StudyDB
@@ -71,3 +73,13 @@ def doxab_enrolled(study: StudyDB, hospital_number: str = "H0001", *, enrol: boo
     if enrol:
         pathway.enrol(study, NURSE, patient.subject_id, enrol_on)
     return patient.subject_id
+
+
+def copy_sqlite(source: Path, target: Path) -> None:
+    """A consistent copy of a SQLite database (its write-ahead log included)."""
+    source_connection, target_connection = sqlite3.connect(source), sqlite3.connect(target)
+    try:
+        source_connection.backup(target_connection)
+    finally:
+        source_connection.close()
+        target_connection.close()

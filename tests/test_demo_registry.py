@@ -30,23 +30,15 @@ SEED = 5
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
-    from argon2 import PasswordHasher
-
-    from sarcotrial.services import access
-    from tests.demo_cache import demo_copy
+    from tests.demo_cache import demo_copy, demo_environment
 
     demo = demo_copy(tmp_path_factory, SEED, "registry-demo")  # built with SEED once a test run
-    mp = pytest.MonkeyPatch()
-    for variable in ("SARCOTRIAL_KEY_FILE", "DATABASE_URL", "SARCOTRIAL_PASSWORD"):
-        mp.delenv(variable, raising=False)
-    mp.setenv("SARCOTRIAL_KEY", demo.key)
-    mp.setattr(access, "PASSWORD_HASHER", PasswordHasher(time_cost=1, memory_cost=8, parallelism=1))
-    study = StudyDB.open(f"sqlite:///{demo.path}")
-    try:
-        yield study, demo.summary
-    finally:
-        study.close()
-        mp.undo()
+    with demo_environment(demo.key):
+        study = StudyDB.open(f"sqlite:///{demo.path}")
+        try:
+            yield study, demo.summary
+        finally:
+            study.close()
 
 
 def login(user: str) -> Actor:
@@ -400,8 +392,8 @@ def test_the_board_is_deterministic(built, tmp_path):
                 for m in board.meetings(s, login("clinician"))]
 
     mp = pytest.MonkeyPatch()
-    from argon2 import PasswordHasher
-    mp.setattr(access, "PASSWORD_HASHER", PasswordHasher(time_cost=1, memory_cost=8, parallelism=1))
+    from tests.edc_support import quick_hasher
+    mp.setattr(access, "PASSWORD_HASHER", quick_hasher())
     again, _ = StudyDB.create(f"sqlite:///{tmp_path / 'again.sqlite'}", "sprint", Actor("tester", "test"),
                               synthetic=True)
     try:

@@ -6,8 +6,6 @@ from __future__ import annotations
 from contextlib import contextmanager
 from typing import Iterator
 
-import pytest
-
 from tests.edc_support import fast_hashing  # noqa: F401  (a fixture: quick sign-ins)
 
 
@@ -26,24 +24,14 @@ def demo_study(tmp_path_factory, seed: int, name: str) -> Iterator[str]:
     ``exporter`` added, whose password is ``demo_password(seed, "exporter")``; the environment is set for it
     while the context lasts: its key in ``SARCOTRIAL_KEY``, no other key, database or password in the
     environment, and quick password hashing."""
-    from argon2 import PasswordHasher
-
     from sarcotrial.demo import demo_password
-    from sarcotrial.services import access
     from sarcotrial.services.study import Actor, StudyDB
-    from tests.demo_cache import demo_copy
+    from tests.demo_cache import demo_copy, demo_environment
 
-    mp = pytest.MonkeyPatch()
-    try:
-        for variable in ("SARCOTRIAL_KEY_FILE", "DATABASE_URL", "SARCOTRIAL_PASSWORD"):
-            mp.delenv(variable, raising=False)
-        mp.setattr(access, "PASSWORD_HASHER", PasswordHasher(time_cost=1, memory_cost=8, parallelism=1))
-        demo = demo_copy(tmp_path_factory, seed, name)
-        mp.setenv("SARCOTRIAL_KEY", demo.key)
+    demo = demo_copy(tmp_path_factory, seed, name)
+    with demo_environment(demo.key):
         url = f"sqlite:///{demo.path}"
         with StudyDB.open(url) as study:
             add_exporter(study, Actor("admin", "test", password=demo_password(seed, "admin")),
                          demo_password(seed, "exporter"))
         yield url
-    finally:
-        mp.undo()
